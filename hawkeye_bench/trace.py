@@ -1,0 +1,128 @@
+"""What one model call produced (StageResult) and what one pipeline run produced (Trace).
+
+These are the records every consumer reads (run store, lm-eval metrics, the pipeline server,
+judges, reports), so their JSON form is a contract: add fields, never rename them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+Role = Literal["reasoner", "responder", "single", "judge"]
+#: Where a token count came from. ``usage`` = the server's own usage block; ``tokenize`` = the
+#: server's tokenize endpoint applied to the generated text; ``chunks`` = counted streamed chunks
+#: (approximate: a chunk may hold several tokens).
+TokenSource = Literal["usage", "tokenize", "chunks"]
+
+THINK_BLOCK = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)
+
+
+def split_thinking(content: str, reasoning: str = "") -> tuple[str, str]:
+    """Return (thinking, answer) from a completion.
+
+    Servers either deliver reasoning in a separate field (``reasoning``) or inline as
+    ``<think>...</think>``; R1-style templates open the think block in the prompt, so the
+    completion may hold only a closing ``</think>``. An unclosed ``<think>`` means the model was
+    cut off while thinking: all of it is thinking and the answer is empty.
+    """
+    thinking_parts = [reasoning] if reasoning else []
+    answer = content
+    if "</think>" in answer and "<think>" not in answer.split("</think>", 1)[0]:
+        head, answer = answer.split("</think>", 1)
+        thinking_parts.append(head)
+    for match in THINK_BLOCK.finditer(answer):
+        thinking_parts.append(match.group(1))
+    answer = THINK_BLOCK.sub("", answer)
+    return "\n".join(p.strip() for p in thinking_parts if p.strip()), answer.strip()
+
+
+@dataclass
+class StageResult:
+    """One model call: text, tokens (with their source), timings, error."""
+
+    role: str
+    model: str
+    endpoint: str = ""  # base_url, never a key
+    content: str = ""  # the raw streamed content (may contain inline <think> blocks)
+    reasoning: str = ""  # text from the reasoning_content / reasoning delta fields
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    token_source: TokenSource | None = None
+    # For chat servers that separate reasoning: how many of completion_tokens were reasoning.
+    reasoning_tokens: int | None = None
+    finish_reason: str | None = None
+    started_at: float = 0.0  # wall clock (epoch seconds) when the request was sent
+    ttft_s: float | None = None  # send -> first non-empty token (reasoning or content)
+    latency_s: float | None = None  # send -> last token
+    chunk_count: int = 0
+    attempts: int = 1
+    error: str | None = None
+    error_type: str | None = None  # e.g. "http_500", "timeout", "stream_cut", "connection"
+    request: dict[str, Any] = field(default_factory=dict)  # the sampling params sent (no secrets)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def thinking(self) -> str:
+        return split_thinking(self.content, self.reasoning)[0]
+
+    @property
+    def answer(self) -> str:
+        return split_thinking(self.content, self.reasoning)[1]
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageResult:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Trace:
+    """All stages of one pipeline run on one problem, plus the text that is graded."""
+
+    pipeline: str
+    stages: list[StageResult] = field(default_factory=list)
+    final_text: str = ""  # the text graded and judged (last stage's answer, thinking removed)
+    stage2_input: str | None = None  # hawkeye: full | think-only | answer-masked
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.stages) and all(s.ok for s in self.stages)
+
+    @property
+    def error(self) -> str | None:
+        for stage in self.stages:
+            if stage.error:
+                return f"{stage.role}: {stage.error}"
+        return None if self.stages else "no stage ran"
+
+    def stage(self, role: str) -> StageResult | None:
+        return next((s for s in self.stages if s.role == role), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline,
+            "stages": [s.to_dict() for s in self.stages],
+            "final_text": self.final_text,
+            "stage2_input": self.stage2_input,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trace:
+        return cls(
+            pipeline=data["pipeline"],
+            stages=[StageResult.from_dict(s) for s in data.get("stages", [])],
+            final_text=data.get("final_text", ""),
+            stage2_input=data.get("stage2_input"),
+        )

@@ -1,0 +1,37 @@
+"""Shared fixtures: the benchmark data mirror and the real embedded model server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hawkeye_bench.local import LocalModelServer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+
+os.environ.setdefault("HAWKEYE_DATA_DIR", str(DEFAULT_DATA_DIR))
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = Path(os.environ["HAWKEYE_DATA_DIR"])
+    if not (path / "gsm8k" / "test.jsonl").is_file():
+        pytest.fail(f"benchmark data mirror not found at {path} (set HAWKEYE_DATA_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def local_server() -> Iterator[LocalModelServer]:
+    """The real llama-cpp-python server with SmolLM2-135M, started once per test session.
+
+    It fails (not skips) when the `local` extra is missing: CI installs it, and a silent skip
+    would hide the real-server tests.
+    """
+    with LocalModelServer() as server:
+        yield server
