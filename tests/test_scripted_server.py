@@ -1,0 +1,238 @@
+"""The scripted server itself: wire format, timing, scripted text, faults, subprocess mode."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hawkeye_bench.scripted_server import (
+    Fault,
+    ReplyRule,
+    ScriptedConfig,
+    ScriptedServer,
+    _parser,
+    config_from_args,
+    start_subprocess,
+)
+
+USER = [{"role": "user", "content": "what is two plus two"}]
+
+
+async def sse(url: str, body: dict[str, Any]) -> tuple[int, list[tuple[float, Any]]]:
+    """POST a streaming request; return status and (seconds since send, parsed data) per line."""
+    events: list[tuple[float, Any]] = []
+    async with aiohttp.ClientSession() as session:
+        sent = time.perf_counter()
+        async with session.post(url, json={"stream": True, **body}) as response:
+            if response.status != 200:
+                return response.status, [(0.0, await response.json())]
+            async for line in response.content:
+                now = time.perf_counter() - sent
+                if line.startswith(b"data: "):
+                    payload = line[6:].strip()
+                    events.append((now, "[DONE]" if payload == b"[DONE]" else json.loads(payload)))
+    return 200, events
+
+
+def deltas(events: list[tuple[float, Any]]) -> list[dict[str, Any]]:
+    return [e["choices"][0]["delta"] for _, e in events if e != "[DONE]" and e["choices"]]
+
+
+async def test_stream_wire_format_chunks_usage_and_done() -> None:
+    config = ScriptedConfig(tokens=7, tokens_per_chunk=3)
+    with ScriptedServer(config) as url:
+        status, events = await sse(
+            f"{url}/chat/completions",
+            {"messages": USER, "stream_options": {"include_usage": True}},
+        )
+    assert status == 200
+    assert events[-1][1] == "[DONE]"
+    assert deltas(events) == [
+        {"role": "assistant", "content": ""},
+        {"content": "tok0 tok1 tok2"},
+        {"content": " tok3 tok4 tok5"},
+        {"content": " tok6"},
+    ]
+    usage_chunk = events[-2][1]
+    assert usage_chunk["choices"] == []
+    assert usage_chunk["usage"] == {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+    assert events[-3][1]["choices"][0]["finish_reason"] == "stop"
+    assert all(isinstance(e["x_sent_at"], float) for _, e in events[:-1])
+
+
+@pytest.mark.parametrize(
+    ("mode", "stream_options", "has_usage"),
+    [
+        ("requested", None, False),
+        ("requested", {"include_usage": True}, True),
+        ("always", None, True),
+        ("never", {"include_usage": True}, False),
+    ],
+)
+async def test_usage_modes(mode: str, stream_options: dict | None, has_usage: bool) -> None:
+    body: dict[str, Any] = {"messages": USER}
+    if stream_options:
+        body["stream_options"] = stream_options
+    with ScriptedServer(ScriptedConfig(tokens=3, usage=mode)) as url:  # type: ignore[arg-type]
+        _, events = await sse(f"{url}/chat/completions", body)
+    assert any("usage" in e for _, e in events if e != "[DONE]") == has_usage
+
+
+async def test_continuous_usage_is_cumulative_per_chunk() -> None:
+    with ScriptedServer(ScriptedConfig(tokens=4, tokens_per_chunk=2, role_chunk=False)) as url:
+        _, events = await sse(
+            f"{url}/chat/completions",
+            {
+                "messages": USER,
+                "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+            },
+        )
+    counts = [e["usage"]["completion_tokens"] for _, e in events if e != "[DONE]"]
+    assert counts == [2, 4, 4]  # two token chunks, then the final usage chunk
+
+
+async def test_max_tokens_caps_output_with_finish_length() -> None:
+    with ScriptedServer(ScriptedConfig(tokens=10)) as url:
+        _, events = await sse(
+            f"{url}/completions",
+            {"prompt": "a b", "max_tokens": 4, "stream_options": {"include_usage": True}},
+        )
+    texts = [e["choices"][0]["text"] for _, e in events if e != "[DONE]" and e["choices"]]
+    assert "".join(texts) == "tok0 tok1 tok2 tok3"
+    assert events[-3][1]["choices"][0]["finish_reason"] == "length"
+    assert events[-2][1]["usage"]["completion_tokens"] == 4
+    assert events[-2][1]["usage"]["prompt_tokens"] == 2
+
+
+async def test_rules_and_reasoning_field_and_inline_think() -> None:
+    rule = ReplyRule(match=r"two plus two", content="The answer is 4", reasoning="2 + 2 = 4")
+    with ScriptedServer(ScriptedConfig(rules=[rule], reasoning_field="reasoning")) as url:
+        _, events = await sse(f"{url}/chat/completions", {"messages": USER})
+    got = deltas(events)[1:]
+    assert "".join(d.get("reasoning", "") for d in got) == "2 + 2 = 4"
+    assert "".join(d.get("content", "") for d in got) == "The answer is 4"
+    with ScriptedServer(ScriptedConfig(rules=[rule], reasoning_mode="think")) as url:
+        _, events = await sse(f"{url}/chat/completions", {"messages": USER})
+    content = "".join(d.get("content", "") for d in deltas(events))
+    assert content == "<think> 2 + 2 = 4 </think> The answer is 4"
+
+
+async def test_chunks_follow_absolute_deadlines() -> None:
+    ttft, gap, n = 80.0, 15.0, 8
+    with ScriptedServer(ScriptedConfig(ttft_ms=ttft, gap_ms=gap, tokens=n)) as url:
+        _, events = await sse(f"{url}/chat/completions", {"messages": USER})
+    token_times = [
+        t * 1000 for t, e in events if e != "[DONE]" and e["choices"][0]["delta"].get("content")
+    ]
+    assert len(token_times) == n
+    assert events[0][0] * 1000 < ttft / 2  # the role chunk comes at once
+    for i, t in enumerate(token_times):
+        assert ttft + i * gap - 1 <= t <= ttft + i * gap + 25, (i, t)
+
+
+async def test_status_fault_first_n_with_retry_after_and_stats() -> None:
+    fault = Fault(kind="status", status=429, first_n=2, retry_after_s=1.5)
+    server = ScriptedServer(ScriptedConfig(tokens=2, faults=[fault]))
+    statuses = []
+    with server as url:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(3):
+                async with session.post(f"{url}/chat/completions", json={"messages": USER}) as r:
+                    statuses.append((r.status, r.headers.get("Retry-After")))
+            async with session.get(f"{server.root_url}/stats") as r:
+                stats = await r.json()
+        assert server.stats()["requests"] == 3
+        server.reset()
+        time.sleep(0.05)
+        assert server.stats()["requests"] == 0
+    assert statuses == [(429, "1.5"), (429, "1.5"), (200, None)]
+    assert stats["requests"] == 3
+
+
+async def test_per_request_faults_by_match() -> None:
+    faults = [
+        Fault(kind="cut", after_chunks=2, match="cut me"),
+        Fault(kind="malformed", after_chunks=1, match="garble"),
+        Fault(kind="reject_stream_options", match="strict"),
+    ]
+    with ScriptedServer(ScriptedConfig(tokens=5, faults=faults)) as url:
+        status, events = await sse(f"{url}/chat/completions", {"messages": USER})
+        assert status == 200 and events[-1][1] == "[DONE]"  # unmatched: untouched
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await sse(
+                f"{url}/chat/completions", {"messages": [{"role": "user", "content": "cut me"}]}
+            )
+        with pytest.raises(json.JSONDecodeError):
+            await sse(
+                f"{url}/chat/completions", {"messages": [{"role": "user", "content": "garble"}]}
+            )
+        strict = {"messages": [{"role": "user", "content": "strict"}]}
+        status, body = await sse(f"{url}/chat/completions", {**strict, "stream_options": {}})
+        assert status == 400 and "stream_options" in body[0][1]["error"]["message"]
+        status, _ = await sse(f"{url}/chat/completions", strict)
+        assert status == 200
+
+
+async def test_hang_never_answers() -> None:
+    with ScriptedServer(ScriptedConfig(faults=[Fault(kind="hang")])) as url:
+        timeout = aiohttp.ClientTimeout(total=0.3)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            with pytest.raises(TimeoutError):
+                await session.post(f"{url}/chat/completions", json={"messages": USER})
+
+
+async def test_tokenize_endpoints_and_switching_them_off() -> None:
+    with ScriptedServer(ScriptedConfig(tokenize_special_tokens=1)) as url:
+        root = url.removesuffix("/v1")
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"{root}/tokenize", json={"model": "m", "prompt": "a b c"}
+            ) as r:
+                assert (await r.json())["count"] == 4
+            async with session.post(f"{root}/extras/tokenize", json={"input": "a b"}) as r:
+                assert len((await r.json())["tokens"]) == 3
+    with ScriptedServer(ScriptedConfig(tokenize=False, extras_tokenize=False)) as url:
+        root = url.removesuffix("/v1")
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{root}/tokenize", json={"prompt": "a"}) as r:
+                assert r.status == 404
+            async with session.post(f"{root}/extras/tokenize", json={"input": "a"}) as r:
+                assert r.status == 404
+
+
+def test_cli_flags_override_config_json() -> None:
+    base = ScriptedConfig(ttft_ms=5, faults=[Fault(kind="hang", match="x")])
+    args = _parser().parse_args(
+        [
+            "--config-json",
+            base.to_json(),
+            "--gap-ms",
+            "7",
+            "--no-role-chunk",
+            "--rule",
+            '{"match": "hi", "content": "hello"}',
+        ]
+    )
+    config = config_from_args(args)
+    assert (config.ttft_ms, config.gap_ms, config.role_chunk) == (5, 7, False)
+    assert config.faults == [Fault(kind="hang", match="x")]
+    assert config.rules == [ReplyRule(match="hi", content="hello")]
+    with pytest.raises(ValueError, match="unknown fault kind 'boom'"):
+        Fault(kind="boom")  # type: ignore[arg-type]
+
+
+async def test_subprocess_prints_url_and_serves() -> None:
+    process, url = start_subprocess(ScriptedConfig(tokens=3, model="sub-model"))
+    try:
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/models") as r:
+            assert (await r.json())["data"][0]["id"] == "sub-model"
+        _, events = await sse(f"{url}/chat/completions", {"messages": USER})
+        assert "".join(d.get("content", "") for d in deltas(events)) == "tok0 tok1 tok2"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
