@@ -1,0 +1,556 @@
+"""Async streaming client for OpenAI-compatible servers, returning a StageResult per call.
+
+Built on aiohttp rather than the openai SDK: the SDK costs several times more CPU per streamed
+chunk and would distort timings under load (REFERENCE 4.3). Timestamps are taken with
+``time.perf_counter()`` as each SSE line arrives, before it is parsed.
+
+Calls never raise for request failures. Retryable failures (429, 408, 409, 5xx, connection
+errors, timeouts, streams cut mid-way) are retried with exponential backoff and jitter, honouring
+``Retry-After``; when retries run out, or for a failure that retrying cannot fix (other 4xx,
+malformed SSE), the StageResult carries ``error`` and ``error_type``.
+
+Token counts (DESIGN.md "Token accounting"): the server's ``usage`` (``stream_options.
+include_usage`` is requested; dropped for good on an endpoint that rejects it), else the
+server's tokenize endpoint applied to the generated text, else the number of token-bearing
+chunks, flagged by ``token_source``. A count nobody gave stays None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import aiohttp
+
+from hawkeye_bench.trace import StageResult
+
+#: Statuses worth retrying besides 5xx (as the openai SDK does).
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+#: A Retry-After longer than this is not waited for: the call fails with the 429/503 instead.
+MAX_RETRY_AFTER_S = 120.0
+#: How many characters of an error body go into StageResult.error.
+ERROR_BODY_CHARS = 300
+
+
+class EndpointUnavailable(RuntimeError):
+    """An endpoint did not answer ``GET /models`` (raised before a run starts)."""
+
+
+class MissingApiKey(RuntimeError):
+    """The environment variable an endpoint names for its API key is not set."""
+
+
+@dataclass
+class Endpoint:
+    """Where a model is served. ``base_url`` ends in ``/v1`` (e.g. ``http://host:8000/v1``).
+
+    The API key is never stored: ``api_key_env`` names the environment variable holding it.
+    """
+
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    timeout_s: float = 3600.0  # whole request, stream included
+    connect_timeout_s: float = 10.0
+    max_retries: int = 3
+    extra_body: dict[str, Any] = field(default_factory=dict)  # merged into every request body
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.model
+
+    @property
+    def root_url(self) -> str:
+        """The server root, where vLLM/SGLang/llama-cpp put their tokenize endpoints."""
+        url = self.base_url.rstrip("/")
+        return url.removesuffix("/v1")
+
+    def api_key(self) -> str | None:
+        """The key from ``api_key_env``, read now; None when no variable is configured."""
+        if not self.api_key_env:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise MissingApiKey(
+                f"endpoint {self.label!r} ({self.base_url}): environment variable "
+                f"{self.api_key_env} (api_key_env) is not set"
+            )
+        return key
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form for manifests: the variable's name, never its value."""
+        return asdict(self)
+
+
+@dataclass
+class _Read:
+    """What one streamed (or whole) response delivered."""
+
+    started_at: float
+    sent: float  # perf_counter at send
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    first_token: float | None = None
+    last_token: float | None = None
+    token_chunks: int = 0
+    reasoning_chunks: int = 0
+    streamed: bool = True
+
+
+class _AttemptFailed(Exception):
+    def __init__(
+        self,
+        error_type: str,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after_s: float | None = None,
+        rejects_stream_options: bool = False,
+        partial: _Read | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+        self.rejects_stream_options = rejects_stream_options
+        self.partial = partial
+
+
+TokenizeKind = Literal["vllm", "llama_cpp"]
+
+
+@dataclass
+class _Tokenizer:
+    """A server tokenize endpoint found by probing, and the tokens it adds to any text (BOS)."""
+
+    kind: TokenizeKind
+    url: str
+    overhead: int
+
+
+class EndpointClient:
+    """Async client for one endpoint: ``async with EndpointClient(endpoint) as client: ...``.
+
+    One pooled aiohttp session; ``connection_limit=0`` means no limit (the caller bounds
+    concurrency). ``backoff_base_s``/``backoff_max_s`` shape the retry delays
+    ``min(base * 2**n, max)`` (with jitter) when the server gives no Retry-After.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        connection_limit: int = 0,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 8.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.connection_limit = connection_limit
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.stream_options_supported = True  # flips to False once the server rejects them
+        self._session: aiohttp.ClientSession | None = None
+        self._tokenizer: _Tokenizer | None = None
+        self._tokenizer_probed = False
+        self._tokenizer_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> EndpointClient:
+        headers = {"Accept-Encoding": "identity"}  # compressing proxies buffer SSE
+        key = self.endpoint.api_key()
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.connection_limit),
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(
+                total=self.endpoint.timeout_s, sock_connect=self.endpoint.connect_timeout_s
+            ),
+            read_bufsize=2**20,  # SSE lines longer than aiohttp's 64 KiB default
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("EndpointClient used outside 'async with'")
+        return self._session
+
+    # -- public calls --------------------------------------------------------------------------
+
+    async def check(self, role: str | None = None) -> None:
+        """Raise EndpointUnavailable unless ``GET <base_url>/models`` answers within the
+        connect timeout."""
+        ep = self.endpoint
+        who = f"{role} endpoint {ep.label!r}" if role else f"endpoint {ep.label!r}"
+        url = f"{ep.base_url.rstrip('/')}/models"
+        try:
+            timeout = aiohttp.ClientTimeout(total=ep.connect_timeout_s)
+            async with self.session.get(url, timeout=timeout) as response:
+                if response.status != 200:
+                    body = (await response.text())[:ERROR_BODY_CHARS]
+                    cause = f"HTTP {response.status}: {body}"
+                else:
+                    return
+        except asyncio.TimeoutError:
+            cause = f"no answer within {ep.connect_timeout_s:g} s"
+        except aiohttp.ClientError as exc:
+            cause = f"{type(exc).__name__}: {exc}"
+        raise EndpointUnavailable(f"{who} at {url} is not available: {cause}")
+
+    async def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        role: str,
+        max_tokens: int,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: list[str] | str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> StageResult:
+        """Streamed ``POST /chat/completions``."""
+        params = _sampling(max_tokens, temperature, top_p, seed, stop)
+        return await self._call("chat/completions", {"messages": messages}, params, role, extra)
+
+    async def complete(
+        self,
+        prompt: str,
+        *,
+        role: str,
+        max_tokens: int,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: list[str] | str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> StageResult:
+        """Streamed raw-prompt ``POST /completions`` (presets that apply no chat template)."""
+        params = _sampling(max_tokens, temperature, top_p, seed, stop)
+        return await self._call("completions", {"prompt": prompt}, params, role, extra)
+
+    # -- one call, with retries ----------------------------------------------------------------
+
+    async def _call(
+        self,
+        path: str,
+        inputs: dict[str, Any],
+        params: dict[str, Any],
+        role: str,
+        extra: dict[str, Any] | None,
+    ) -> StageResult:
+        ep = self.endpoint
+        url = f"{ep.base_url.rstrip('/')}/{path}"
+        chat = path == "chat/completions"
+        result = StageResult(role=role, model=ep.model, endpoint=ep.base_url)
+        failures = 0
+        while True:
+            request = {"model": ep.model, **params, **ep.extra_body, **(extra or {})}
+            request["stream"] = True
+            if self.stream_options_supported:
+                request["stream_options"] = {"include_usage": True}
+            result.request = request
+            try:
+                read = await self._attempt(url, {**request, **inputs}, chat)
+                break
+            except _AttemptFailed as failure:
+                if failure.rejects_stream_options and "stream_options" in request:
+                    self.stream_options_supported = False
+                    result.attempts += 1
+                    continue
+                too_long = (failure.retry_after_s or 0.0) > MAX_RETRY_AFTER_S
+                if not failure.retryable or too_long or failures >= ep.max_retries:
+                    result.error = str(failure)
+                    result.error_type = failure.error_type
+                    if failure.partial is not None:
+                        _fill_text_and_timing(result, failure.partial)
+                    return result
+                failures += 1
+                result.attempts += 1
+                await asyncio.sleep(self._retry_delay(failures, failure.retry_after_s))
+        _fill_text_and_timing(result, read)
+        await self._fill_tokens(result, read)
+        return result
+
+    def _retry_delay(self, failures: int, retry_after_s: float | None) -> float:
+        if retry_after_s is not None:
+            return retry_after_s
+        delay = min(self.backoff_base_s * 2 ** (failures - 1), self.backoff_max_s)
+        return delay * (1 - 0.25 * random.random())
+
+    async def _attempt(self, url: str, body: dict[str, Any], chat: bool) -> _Read:
+        """Send one request and read the whole response; raise _AttemptFailed on failure."""
+        read = _Read(started_at=time.time(), sent=time.perf_counter())
+        try:
+            async with self.session.post(url, json=body) as response:
+                if response.status != 200:
+                    raise await _http_failure(response, "stream_options" in body)
+                if response.content_type == "application/json":  # server ignored stream=True
+                    _read_whole(read, await response.read(), chat)
+                    return read
+                try:
+                    await _read_stream(read, response, chat)
+                except asyncio.TimeoutError:
+                    raise
+                except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+                    raise _cut(read, f"{type(exc).__name__}: {exc}") from exc
+        except asyncio.TimeoutError as exc:
+            raise _AttemptFailed(
+                "timeout",
+                f"no complete answer within {self.endpoint.timeout_s:g} s",
+                retryable=True,
+                partial=read,
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise _AttemptFailed(
+                "connection", f"{type(exc).__name__}: {exc}", retryable=True
+            ) from exc
+        return read
+
+    # -- token accounting ----------------------------------------------------------------------
+
+    async def _fill_tokens(self, result: StageResult, read: _Read) -> None:
+        usage = read.usage or {}
+        if isinstance(usage.get("completion_tokens"), int):
+            result.token_source = "usage"
+            result.completion_tokens = usage["completion_tokens"]
+            prompt_tokens = usage.get("prompt_tokens")
+            result.prompt_tokens = prompt_tokens if isinstance(prompt_tokens, int) else None
+            details = usage.get("completion_tokens_details") or {}
+            reasoning_tokens = details.get("reasoning_tokens")
+            if isinstance(reasoning_tokens, int):
+                result.reasoning_tokens = reasoning_tokens
+            return
+        tokenizer = await self._probe_tokenizer()
+        if tokenizer is not None:
+            try:
+                reasoning_tokens = await self._count(tokenizer, result.reasoning)
+                content_tokens = await self._count(tokenizer, result.content)
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError, TypeError):
+                pass  # fall through to counting chunks
+            else:
+                result.token_source = "tokenize"
+                result.completion_tokens = reasoning_tokens + content_tokens
+                result.reasoning_tokens = reasoning_tokens if result.reasoning else None
+                return
+        if read.streamed:
+            result.token_source = "chunks"
+            result.completion_tokens = read.token_chunks
+            result.reasoning_tokens = read.reasoning_chunks if result.reasoning else None
+
+    async def _probe_tokenizer(self) -> _Tokenizer | None:
+        """Find the server's tokenize endpoint once (vLLM/SGLang, then llama-cpp-python).
+
+        The probe tokenizes the empty string: what comes back is what the endpoint adds to any
+        text (llama-cpp-python always prepends BOS), subtracted from later counts.
+        """
+        async with self._tokenizer_lock:
+            if not self._tokenizer_probed:
+                self._tokenizer_probed = True
+                root = self.endpoint.root_url
+                for kind, url in (
+                    ("vllm", f"{root}/tokenize"),
+                    ("llama_cpp", f"{root}/extras/tokenize"),
+                ):
+                    candidate = _Tokenizer(kind, url, overhead=0)  # type: ignore[arg-type]
+                    try:
+                        candidate.overhead = await self._count(candidate, "", raw=True)
+                    except (
+                        aiohttp.ClientError,
+                        asyncio.TimeoutError,
+                        ValueError,
+                        KeyError,
+                        TypeError,
+                    ):
+                        continue
+                    self._tokenizer = candidate
+                    break
+        return self._tokenizer
+
+    async def _count(self, tokenizer: _Tokenizer, text: str, *, raw: bool = False) -> int:
+        """Tokens in ``text`` by the server's tokenizer (minus its overhead unless raw)."""
+        if not text and not raw:
+            return 0
+        if tokenizer.kind == "vllm":
+            body: dict[str, Any] = {
+                "model": self.endpoint.model,
+                "prompt": text,
+                "add_special_tokens": False,
+            }
+        else:
+            body = {"input": text}
+        timeout = aiohttp.ClientTimeout(total=max(self.endpoint.connect_timeout_s, 30.0))
+        async with self.session.post(tokenizer.url, json=body, timeout=timeout) as response:
+            if response.status != 200:
+                raise ValueError(f"tokenize answered HTTP {response.status}")
+            data = await response.json(content_type=None)
+        count = data["count"] if isinstance(data.get("count"), int) else len(data["tokens"])
+        return count if raw else max(count - tokenizer.overhead, 0)
+
+
+def _sampling(
+    max_tokens: int,
+    temperature: float | None,
+    top_p: float | None,
+    seed: int | None,
+    stop: list[str] | str | None,
+) -> dict[str, Any]:
+    """The sampling parameters actually set (None = the server's default, not sent)."""
+    params = {
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "seed": seed,
+        "stop": stop,
+    }
+    return {k: v for k, v in params.items() if v is not None}
+
+
+async def _read_stream(read: _Read, response: aiohttp.ClientResponse, chat: bool) -> None:
+    """Read SSE lines to ``[DONE]``; a stream that ends early without a finish is cut."""
+    async for line in response.content:
+        now = time.perf_counter()
+        if not line.startswith(b"data:"):
+            continue  # blank separators, ": keep-alive" comments, "event:" lines
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            return
+        try:
+            chunk = json.loads(payload)
+        except ValueError as exc:
+            raise _AttemptFailed(
+                "malformed_sse",
+                f"unparseable SSE data line: {payload[:ERROR_BODY_CHARS]!r}",
+                retryable=False,
+                partial=read,
+            ) from exc
+        if not isinstance(chunk, dict):
+            raise _AttemptFailed(
+                "malformed_sse", f"SSE data is not an object: {payload[:200]!r}", retryable=False
+            )
+        if chunk.get("error"):
+            raise _AttemptFailed(
+                "stream_error",
+                f"server error in stream: {json.dumps(chunk['error'])[:ERROR_BODY_CHARS]}",
+                retryable=False,
+                partial=read,
+            )
+        _take_chunk(read, chunk, chat, now)
+    if read.finish_reason is None:
+        raise _cut(read, "stream ended without a finish_reason or [DONE]")
+
+
+def _take_chunk(read: _Read, chunk: dict[str, Any], chat: bool, now: float) -> None:
+    if isinstance(chunk.get("usage"), dict):
+        read.usage = chunk["usage"]  # cumulative when continuous: the last one wins
+    choices = chunk.get("choices") or []
+    if not choices:
+        return
+    choice = choices[0]
+    if chat:
+        delta = choice.get("delta") or {}
+        content = delta.get("content") or ""
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
+    else:
+        content, reasoning = choice.get("text") or "", ""
+    if content or reasoning:
+        read.content.append(content)
+        read.reasoning.append(reasoning)
+        read.token_chunks += 1
+        read.reasoning_chunks += bool(reasoning)
+        if read.first_token is None:
+            read.first_token = now
+        read.last_token = now
+    if choice.get("finish_reason"):
+        read.finish_reason = choice["finish_reason"]
+
+
+def _read_whole(read: _Read, raw: bytes, chat: bool) -> None:
+    """A non-streamed JSON answer: one 'chunk' arriving now; chunk counting means nothing."""
+    now = time.perf_counter()
+    read.streamed = False
+    try:
+        data = json.loads(raw)
+        choice = data["choices"][0]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise _AttemptFailed(
+            "malformed_response",
+            f"unparseable JSON answer: {raw[:ERROR_BODY_CHARS]!r}",
+            retryable=False,
+        ) from exc
+    message = choice.get("message") or {}
+    content = (message.get("content") if chat else choice.get("text")) or ""
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    read.content, read.reasoning = [content], [reasoning]
+    read.finish_reason = choice.get("finish_reason")
+    read.usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+    if content or reasoning:
+        read.first_token = read.last_token = now
+
+
+def _fill_text_and_timing(result: StageResult, read: _Read) -> None:
+    result.content = "".join(read.content)
+    result.reasoning = "".join(read.reasoning)
+    result.finish_reason = read.finish_reason
+    result.started_at = read.started_at
+    result.chunk_count = read.token_chunks
+    if read.first_token is not None:
+        result.ttft_s = read.first_token - read.sent
+    if read.last_token is not None:
+        result.latency_s = read.last_token - read.sent
+
+
+def _cut(read: _Read, message: str) -> _AttemptFailed:
+    return _AttemptFailed("stream_cut", message, retryable=True, partial=read)
+
+
+async def _http_failure(
+    response: aiohttp.ClientResponse, sent_stream_options: bool
+) -> _AttemptFailed:
+    status = response.status
+    try:
+        body = await response.text()
+    except (aiohttp.ClientError, UnicodeDecodeError):
+        body = ""
+    rejects = sent_stream_options and status in (400, 422) and "stream_options" in body
+    return _AttemptFailed(
+        f"http_{status}",
+        f"HTTP {status}: {body[:ERROR_BODY_CHARS]}",
+        retryable=status >= 500 or status in RETRYABLE_STATUSES,
+        retry_after_s=_retry_after(response.headers),
+        rejects_stream_options=rejects,
+    )
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    if "retry-after-ms" in headers:
+        try:
+            return max(float(headers["retry-after-ms"]) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(email.utils.parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
