@@ -1,0 +1,141 @@
+"""Endpoints per role from command-line flags or a YAML config file.
+
+A config file holds the same settings as the flags (by their long names, dashes or
+underscores) plus an ``endpoints`` mapping::
+
+    endpoints:
+      reasoner:  {base_url: http://gpu1:8000/v1, model: my-reasoner, api_key_env: GPU1_KEY}
+      responder: {base_url: http://gpu2:8000/v1, model: Qwen/Qwen2.5-0.5B-Instruct}
+      single:    {base_url: http://gpu1:8000/v1, model: deepseek-ai/DeepSeek-R1-Distill-Qwen-7B}
+    task: math500
+    concurrency: 64
+
+Flags given on the command line win over the file. API keys are never in the file: only the
+*name* of the environment variable that holds each key.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hawkeye_bench.endpoints import Endpoint
+
+ENDPOINT_KEYS = {"base_url", "model", "api_key_env", "timeout_s", "max_retries", "extra_body"}
+ROLES = ("reasoner", "responder", "single")
+
+
+class ConfigError(ValueError):
+    """The config file or flags do not describe a usable setup."""
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def apply_config_defaults(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, config: dict[str, Any]
+) -> argparse.Namespace:
+    """Parse ``argv`` with the file's values as defaults, rejecting keys no flag knows."""
+    known = {action.dest for action in parser._actions}
+    settings = {k: v for k, v in config.items() if k != "endpoints"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(f"unknown settings in config file: {unknown}")
+    parser.set_defaults(**settings)
+    args = parser.parse_args(argv)
+    args.config_endpoints = config.get("endpoints") or {}
+    return args
+
+
+def _endpoint_from_mapping(role: str, data: Any, *, timeout_s: float, retries: int) -> Endpoint:
+    if not isinstance(data, dict) or "base_url" not in data or "model" not in data:
+        raise ConfigError(f"endpoint {role!r} needs base_url and model")
+    unknown = set(data) - ENDPOINT_KEYS
+    if unknown:
+        raise ConfigError(f"endpoint {role!r}: unknown keys {sorted(unknown)}")
+    if "api_key" in data:
+        raise ConfigError("put API keys in environment variables and name them with api_key_env")
+    return Endpoint(
+        base_url=str(data["base_url"]).rstrip("/"),
+        model=str(data["model"]),
+        api_key_env=data.get("api_key_env"),
+        timeout_s=float(data.get("timeout_s", timeout_s)),
+        max_retries=int(data.get("max_retries", retries)),
+        extra_body=dict(data.get("extra_body") or {}),
+        name=role,
+    )
+
+
+def resolve_endpoints(args: argparse.Namespace, roles: Sequence[str]) -> dict[str, Endpoint]:
+    """Endpoints for the roles a pipeline needs; an empty dict means "use the embedded model".
+
+    Per role: ``--<role>-url/--<role>-model`` flags, else the config file's entry for the role,
+    else the generic ``--endpoint/--model`` (or the file's ``default`` entry).
+    """
+    from_file: dict[str, Any] = getattr(args, "config_endpoints", {}) or {}
+    timeout_s, retries = args.timeout, args.max_retries
+    generic: dict[str, Any] | None = None
+    if args.endpoint:
+        generic = {"base_url": args.endpoint, "model": args.model, "api_key_env": args.api_key_env}
+    elif "default" in from_file:
+        generic = from_file["default"]
+    resolved: dict[str, Endpoint] = {}
+    for role in roles:
+        url = getattr(args, f"{role}_url", None)
+        if url:
+            mapping = {
+                "base_url": url,
+                "model": getattr(args, f"{role}_model", None),
+                "api_key_env": getattr(args, f"{role}_key_env", None),
+            }
+        else:
+            mapping = from_file.get(role) or generic
+        if mapping is None:
+            continue
+        if not mapping.get("model"):
+            raise ConfigError(f"endpoint for role {role!r} ({mapping['base_url']}) needs a model")
+        mapping = {k: v for k, v in mapping.items() if v is not None}
+        resolved[role] = _endpoint_from_mapping(role, mapping, timeout_s=timeout_s, retries=retries)
+    missing = [role for role in roles if role not in resolved]
+    if resolved and missing:
+        raise ConfigError(
+            f"no endpoint for role(s) {missing}; give --{missing[0]}-url/--{missing[0]}-model, "
+            "a generic --endpoint/--model, or an 'endpoints' entry in --config"
+        )
+    return resolved
+
+
+def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "endpoints",
+        "OpenAI-compatible servers (base URL ending in /v1). With none given, the embedded "
+        "default model (SmolLM2-135M via llama-cpp-python) is started and used for every role.",
+    )
+    group.add_argument("--config", help="YAML file with endpoints and any of these settings")
+    group.add_argument("--endpoint", help="base URL used for every role not given on its own")
+    group.add_argument("--model", help="model name at --endpoint")
+    group.add_argument("--api-key-env", help="NAME of the environment variable with its API key")
+    for role in ROLES:
+        group.add_argument(f"--{role}-url", help=f"base URL of the {role} model")
+        group.add_argument(f"--{role}-model", help=f"model name of the {role}")
+        group.add_argument(f"--{role}-key-env", help=f"env var NAME with the {role}'s API key")
+    group.add_argument(
+        "--timeout", type=float, default=3600.0, help="seconds per request (default: %(default)s)"
+    )
+    group.add_argument(
+        "--max-retries", type=int, default=3, help="retries on 429/5xx/cut streams (default: 3)"
+    )

@@ -1,0 +1,108 @@
+"""Runs a pipeline over (problem, sample) items with bounded concurrency, grading and storing
+each record the moment it is complete.
+
+Each item runs its stages back to back inside one task, so stage 2 of a problem starts as soon
+as its stage 1 ends: there is no batch barrier between stages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from hawkeye_bench.pipelines import Pipeline
+from hawkeye_bench.problem import Problem
+from hawkeye_bench.record import Record
+
+
+class GradeResult(Protocol):
+    extracted: str | None
+    correct: bool
+    error: str | None
+
+
+class AsyncGrader(Protocol):
+    async def grade_async(self, text: str, gold: str, dataset: str) -> GradeResult: ...
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    problem: Problem
+    sample: int
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.problem.id, self.sample)
+
+
+def item_seed(base_seed: int, problem_id: str, sample: int) -> int:
+    """A distinct, reproducible seed per (problem, repeat): repeats must not be identical."""
+    digest = hashlib.sha256(f"{base_seed}:{problem_id}:{sample}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def plan_items(
+    problems: Sequence[Problem], samples: int, done: Iterable[tuple[str, int]] = ()
+) -> list[WorkItem]:
+    finished = set(done)
+    return [
+        WorkItem(problem, sample)
+        for sample in range(samples)
+        for problem in problems
+        if (problem.id, sample) not in finished
+    ]
+
+
+async def run_item(
+    pipeline: Pipeline, grader: AsyncGrader, item: WorkItem, *, base_seed: int
+) -> Record:
+    seed = item_seed(base_seed, item.problem.id, item.sample)
+    trace = await pipeline.run(item.problem.question, seed=seed)
+    record = Record(problem=item.problem, sample=item.sample, trace=trace, extra={"seed": seed})
+    if trace.ok:
+        grade = await grader.grade_async(trace.final_text, item.problem.gold, item.problem.dataset)
+        record.extracted, record.correct, record.grade_error = (
+            grade.extracted,
+            grade.correct,
+            grade.error,
+        )
+    return record
+
+
+async def run_items(
+    pipeline: Pipeline,
+    grader: AsyncGrader,
+    items: Sequence[WorkItem],
+    *,
+    concurrency: int,
+    base_seed: int = 0,
+    on_record: Callable[[Record], None],
+) -> None:
+    """Run every item, at most ``concurrency`` at once; ``on_record`` sees each finished record.
+
+    Cancellation (Ctrl-C) stops the in-flight items; everything already passed to ``on_record``
+    is kept.
+    """
+    queue: asyncio.Queue[WorkItem] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+
+    async def worker() -> None:
+        while True:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            record = await run_item(pipeline, grader, item, base_seed=base_seed)
+            on_record(record)
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(items))))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)

@@ -1,0 +1,64 @@
+"""Small statistics used across summaries: intervals, pass@k, distribution summaries."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+Z95 = 1.959963984540054
+
+
+def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion (well-behaved at 0, 1 and small n)."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def cluster_bootstrap_ci(
+    clusters: Sequence[Sequence[float]], *, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """95% percentile interval of the overall mean, resampling whole clusters (problems).
+
+    With k samples per problem the samples are not independent; resampling problems keeps the
+    interval honest.
+    """
+    if not clusters:
+        return (math.nan, math.nan)
+    sums = np.array([sum(c) for c in clusters], dtype=float)
+    sizes = np.array([len(c) for c in clusters], dtype=float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(clusters), size=(n_resamples, len(clusters)))
+    means = sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
+    return (float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5)))
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct (Chen et al., 2021)."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def describe(values: Sequence[float | None]) -> dict[str, float | int | None]:
+    """n, missing, mean, median, p90, p99, min, max of the values that are present."""
+    present = np.array([v for v in values if v is not None], dtype=float)
+    missing = len(values) - len(present)
+    if len(present) == 0:
+        return {"n": 0, "missing": missing, "mean": None, "median": None}
+    return {
+        "n": len(present),
+        "missing": missing,
+        "mean": float(present.mean()),
+        "median": float(np.median(present)),
+        "p90": float(np.percentile(present, 90)),
+        "p99": float(np.percentile(present, 99)),
+        "min": float(present.min()),
+        "max": float(present.max()),
+    }

@@ -1,0 +1,154 @@
+"""summary.json: accuracy with intervals, tokens per stage (with their source), latency, errors.
+
+Token definitions follow the paper: Baseline (Full) = the single model's completion tokens;
+Hawkeye (CoT only) = the reasoner's completion tokens; Hawkeye (Full) = reasoner + responder.
+Compression ratio = 1 - CoT-only / Baseline-Full, over the problems both runs answered.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from hawkeye_bench.record import Record
+from hawkeye_bench.stats import cluster_bootstrap_ci, describe, pass_at_k, wilson_interval
+from hawkeye_bench.trace import StageResult, Trace
+
+
+def end_to_end_s(trace: Trace) -> float | None:
+    """Send of the first stage -> last token of the last stage (stage 2 waits for stage 1)."""
+    stages = trace.stages
+    if not stages or any(s.latency_s is None for s in stages):
+        return None
+    last = stages[-1]
+    return last.started_at + (last.latency_s or 0.0) - stages[0].started_at
+
+
+def total_completion_tokens(trace: Trace) -> int | None:
+    counts = [s.completion_tokens for s in trace.stages]
+    if not counts or any(c is None for c in counts):
+        return None
+    return sum(c for c in counts if c is not None)
+
+
+def paper_token_counts(trace: Trace) -> dict[str, int | None]:
+    """The paper's columns for one trace: cot_only (reasoner) and full (all stages)."""
+    reasoner = trace.stage("reasoner")
+    return {
+        "cot_only": reasoner.completion_tokens if reasoner is not None else None,
+        "full": total_completion_tokens(trace),
+    }
+
+
+def _stage_summary(stages: list[StageResult]) -> dict[str, Any]:
+    ok = [s for s in stages if s.ok]
+    return {
+        "calls": len(stages),
+        "errors": len(stages) - len(ok),
+        "completion_tokens": describe([s.completion_tokens for s in ok]),
+        "prompt_tokens": describe([s.prompt_tokens for s in ok]),
+        "token_sources": dict(Counter(s.token_source or "missing" for s in ok)),
+        "truncated_share": (sum(s.truncated for s in ok) / len(ok)) if ok else None,
+        "ttft_s": describe([s.ttft_s for s in ok]),
+        "latency_s": describe([s.latency_s for s in ok]),
+    }
+
+
+def accuracy_summary(records: Sequence[Record]) -> dict[str, Any]:
+    """Accuracy over all items (errors count as wrong) with a 95% interval, and pass@k."""
+    by_problem: dict[str, list[float]] = defaultdict(list)
+    for record in records:
+        by_problem[record.problem.id].append(1.0 if record.correct else 0.0)
+    n = len(records)
+    correct = sum(1 for r in records if r.correct)
+    graded = [r for r in records if r.correct is not None]
+    k = max((len(v) for v in by_problem.values()), default=0)
+    if k <= 1:
+        low, high = wilson_interval(correct, n)
+        method = "wilson"
+    else:
+        low, high = cluster_bootstrap_ci(list(by_problem.values()))
+        method = "bootstrap over problems"
+    result: dict[str, Any] = {
+        "mean": correct / n if n else None,
+        "ci95": [low, high],
+        "ci_method": method,
+        "correct": correct,
+        "n": n,
+        "n_graded": len(graded),
+        "mean_excluding_errors": (
+            sum(1 for r in graded if r.correct) / len(graded) if graded else None
+        ),
+    }
+    if k > 1:
+        full = {pid: v for pid, v in by_problem.items() if len(v) == k}
+        result["samples_per_problem"] = k
+        result[f"avg@{k}"] = sum(sum(v) / k for v in full.values()) / len(full) if full else None
+        result["pass@k"] = {
+            str(j): sum(pass_at_k(k, int(sum(v)), j) for v in full.values()) / len(full)
+            for j in sorted({1, k} | {j for j in (2, 4, 8, 16) if j < k})
+            if full
+        }
+    return result
+
+
+def compression_summary(records: Sequence[Record], baseline: Sequence[Record]) -> dict[str, Any]:
+    """Compression of CoT-only tokens against the baseline's full tokens, paired by problem."""
+    cot = _mean_by_problem(records, lambda t: paper_token_counts(t)["cot_only"])
+    base = _mean_by_problem(baseline, total_completion_tokens)
+    shared = sorted(set(cot) & set(base))
+    if not shared:
+        return {"n_problems": 0, "ratio_percent": None, "note": "no problem answered by both"}
+    cot_mean = sum(cot[p] for p in shared) / len(shared)
+    base_mean = sum(base[p] for p in shared) / len(shared)
+    return {
+        "n_problems": len(shared),
+        "cot_only_tokens": cot_mean,
+        "baseline_full_tokens": base_mean,
+        "ratio_percent": (1 - cot_mean / base_mean) * 100 if base_mean else None,
+    }
+
+
+def _mean_by_problem(records: Sequence[Record], count: Any) -> dict[str, float]:
+    values: dict[str, list[int]] = defaultdict(list)
+    for record in records:
+        if record.trace.ok and (c := count(record.trace)) is not None:
+            values[record.problem.id].append(c)
+    return {pid: sum(v) / len(v) for pid, v in values.items()}
+
+
+def summarize(
+    records: Sequence[Record], *, baseline: Sequence[Record] | None = None
+) -> dict[str, Any]:
+    errors = [r for r in records if r.error]
+    error_types = Counter(
+        next((s.error_type or "error" for s in r.trace.stages if s.error), "no stage")
+        for r in errors
+    )
+    by_role: dict[str, list[StageResult]] = defaultdict(list)
+    for record in records:
+        for stage in record.trace.stages:
+            by_role[stage.role].append(stage)
+    ok_traces = [r.trace for r in records if r.trace.ok]
+    paper = [paper_token_counts(t) for t in ok_traces]
+    summary: dict[str, Any] = {
+        "n": len(records),
+        "n_problems": len({r.problem.id for r in records}),
+        "accuracy": accuracy_summary(records),
+        "errors": {
+            "count": len(errors),
+            "share": len(errors) / len(records) if records else 0.0,
+            "by_type": dict(error_types),
+        },
+        "grading_errors": sum(1 for r in records if r.grade_error),
+        "stages": {role: _stage_summary(stages) for role, stages in by_role.items()},
+        "tokens": {
+            "cot_only": describe([p["cot_only"] for p in paper]),
+            "full": describe([p["full"] for p in paper]),
+        },
+        "end_to_end_s": describe([end_to_end_s(t) for t in ok_traces]),
+    }
+    if baseline is not None:
+        summary["compression"] = compression_summary(records, baseline)
+    return summary

@@ -1,0 +1,102 @@
+"""summary.json numbers against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hawkeye_bench.problem import Problem
+from hawkeye_bench.record import Record
+from hawkeye_bench.stats import pass_at_k, wilson_interval
+from hawkeye_bench.summary import summarize
+from hawkeye_bench.trace import StageResult, Trace
+
+
+def hawkeye_record(pid: str, cot: int | None, answer: int, *, correct: bool, sample: int = 0,
+                   error: str | None = None) -> Record:  # fmt: skip
+    reasoner = StageResult(role="reasoner", model="a", completion_tokens=cot,
+                           token_source="usage" if cot is not None else None,
+                           started_at=100.0, ttft_s=0.5, latency_s=2.0)  # fmt: skip
+    responder = StageResult(role="responder", model="b", completion_tokens=answer,
+                            token_source="tokenize", started_at=102.0, ttft_s=0.1, latency_s=1.0,
+                            error=error, error_type="http_500" if error else None)  # fmt: skip
+    trace = Trace(pipeline="hawkeye", stages=[reasoner, responder])
+    problem = Problem(id=pid, dataset="gsm8k", question="q", gold="1")
+    return Record(problem=problem, sample=sample, trace=trace,
+                  correct=None if error else correct)  # fmt: skip
+
+
+def baseline_record(pid: str, tokens: int) -> Record:
+    single = StageResult(role="single", model="r1", completion_tokens=tokens, token_source="usage",
+                         started_at=0.0, latency_s=5.0)  # fmt: skip
+    problem = Problem(id=pid, dataset="gsm8k", question="q", gold="1")
+    return Record(problem=problem, sample=0, trace=Trace("baseline", [single]), correct=True)
+
+
+def test_accuracy_tokens_latency_and_errors() -> None:
+    records = [
+        hawkeye_record("a", 100, 20, correct=True),
+        hawkeye_record("b", 300, 40, correct=False),
+        hawkeye_record("c", 200, 30, correct=True, error="boom"),
+    ]
+    summary = summarize(records)
+    acc = summary["accuracy"]
+    assert acc["correct"] == 1 and acc["n"] == 3 and acc["n_graded"] == 2
+    assert acc["mean"] == pytest.approx(1 / 3)
+    assert acc["ci95"] == pytest.approx(list(wilson_interval(1, 3)))
+    assert acc["mean_excluding_errors"] == pytest.approx(0.5)
+    assert summary["errors"] == {
+        "count": 1,
+        "share": pytest.approx(1 / 3),
+        "by_type": {"http_500": 1},
+    }
+    # tokens only from successful traces; cot_only = reasoner, full = reasoner + responder
+    assert summary["tokens"]["cot_only"]["mean"] == pytest.approx(200.0)
+    assert summary["tokens"]["full"]["mean"] == pytest.approx((120 + 340) / 2)
+    assert summary["stages"]["reasoner"]["token_sources"] == {"usage": 3}
+    assert summary["stages"]["responder"]["errors"] == 1
+    # end to end: first send (100.0) -> last token of stage 2 (102.0 + 1.0)
+    assert summary["end_to_end_s"]["median"] == pytest.approx(3.0)
+
+
+def test_missing_token_counts_are_missing_not_zero() -> None:
+    summary = summarize([hawkeye_record("a", None, 20, correct=True)])
+    assert summary["tokens"]["cot_only"]["n"] == 0
+    assert summary["tokens"]["cot_only"]["missing"] == 1
+    assert summary["tokens"]["full"]["mean"] is None
+
+
+def test_compression_ratio_is_paired_by_problem() -> None:
+    hawkeye = [
+        hawkeye_record("a", 100, 10, correct=True),
+        hawkeye_record("b", 300, 10, correct=True),
+    ]
+    baseline = [baseline_record("a", 400), baseline_record("b", 400), baseline_record("z", 9999)]
+    comp = summarize(hawkeye, baseline=baseline)["compression"]
+    assert comp["n_problems"] == 2
+    assert comp["ratio_percent"] == pytest.approx((1 - 200 / 400) * 100)
+
+
+def test_repeats_give_avg_at_k_pass_at_k_and_a_cluster_interval() -> None:
+    records = [
+        hawkeye_record("a", 1, 1, correct=c, sample=i)
+        for i, c in enumerate([True, False, False, False])
+    ] + [hawkeye_record("b", 1, 1, correct=False, sample=i) for i in range(4)]
+    acc = summarize(records)["accuracy"]
+    assert acc["samples_per_problem"] == 4
+    assert acc["avg@4"] == pytest.approx(0.125)
+    assert acc["pass@k"]["1"] == pytest.approx(0.125)
+    assert acc["pass@k"]["4"] == pytest.approx(0.5)
+    assert acc["pass@k"]["2"] == pytest.approx((pass_at_k(4, 1, 2) + 0) / 2)
+    assert acc["ci_method"] == "bootstrap over problems"
+    low, high = acc["ci95"]
+    assert 0.0 <= low <= 0.125 <= high <= 0.25
+
+
+def test_pass_at_k_and_wilson_reference_values() -> None:
+    assert pass_at_k(4, 1, 2) == pytest.approx(0.5)
+    assert pass_at_k(10, 0, 5) == 0.0
+    low, high = wilson_interval(5, 10)
+    assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
+    assert all(math.isnan(x) for x in wilson_interval(0, 0))
