@@ -37,8 +37,15 @@ from aiohttp import web
 
 UsageMode = Literal["always", "requested", "never"]
 ReasoningMode = Literal["field", "think"]
-FaultKind = Literal["status", "cut", "malformed", "hang", "reject_stream_options"]
-FAULT_KINDS: tuple[str, ...] = ("status", "cut", "malformed", "hang", "reject_stream_options")
+FaultKind = Literal["status", "cut", "malformed", "error_event", "hang", "reject_stream_options"]
+FAULT_KINDS: tuple[str, ...] = (
+    "status",
+    "cut",
+    "malformed",
+    "error_event",
+    "hang",
+    "reject_stream_options",
+)
 COMPLETION_PATHS = ("/v1/chat/completions", "/v1/completions")
 
 
@@ -56,10 +63,12 @@ class Fault:
     """One injected fault.
 
     kind: ``status`` (answer with HTTP ``status``, ``Retry-After: retry_after_s`` if set),
-    ``cut`` (close the connection after ``after_chunks`` chunks, no ``[DONE]``), ``malformed``
-    (send an unparseable ``data:`` line after ``after_chunks`` chunks, then go on normally),
+    ``cut`` (drop the connection: no terminating chunk, no ``[DONE]``), ``malformed`` (send an
+    unparseable ``data:`` line, then go on normally), ``error_event`` (send
+    ``data: {"error": ...}`` and end the stream, as vLLM reports a mid-generation failure),
     ``hang`` (never answer; with ``after_chunks`` set, stall mid-stream instead),
     ``reject_stream_options`` (HTTP 400 whenever the body has ``stream_options``).
+    Mid-stream kinds fire after ``after_chunks`` token chunks (None = before the first).
 
     Which requests: those whose last user message/prompt matches ``match`` (None = all
     completion requests), then the first ``first_n`` of them (0 = no limit), then a random
@@ -101,6 +110,7 @@ class ScriptedConfig:
     tokenize: bool = True  # vLLM-style POST /tokenize
     extras_tokenize: bool = True  # llama-cpp-python-style POST /extras/tokenize
     tokenize_special_tokens: int = 0  # tokens the tokenize endpoints add (a BOS), for tests
+    ignore_stream: bool = False  # answer with one JSON body even when asked to stream
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -282,7 +292,7 @@ class _Handlers:
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         inline = (not chat) or self.config.reasoning_mode == "think"
         reply = self._reply(text, max_tokens, inline_reasoning=inline)
-        if body.get("stream"):
+        if body.get("stream") and not self.config.ignore_stream:
             return await self._stream(request, body, reply, prompt_tokens, chat, start, fault)
         return await self._whole(reply, prompt_tokens, chat, start)
 
@@ -394,8 +404,10 @@ class _Handlers:
         groups = self._chunk_groups(reply)
         emitted = reasoning_emitted = 0
         first_deadline = start + cfg.ttft_ms / 1000
+        # Mid-stream faults fire after after_chunks token chunks (None = before the first).
+        fault_at = None if fault is None else (fault.after_chunks or 0)
         for index in range(len(groups) + 1):
-            if fault is not None and fault.after_chunks == index:
+            if fault is not None and fault_at == index:
                 await _sleep_until(first_deadline + index * cfg.gap_ms / 1000)
                 if await self._midstream_fault(fault, request, response):
                     return response
@@ -441,6 +453,12 @@ class _Handlers:
             await self._hang()
         if fault.kind == "malformed":
             await response.write(b'data: {"choices": [{"delta": {"content": "x"\n\n')
+        if fault.kind == "error_event":
+            error = {"error": {"message": "injected mid-stream error", "code": 500}}
+            await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+            return True
         return False
 
 
@@ -528,7 +546,12 @@ class ScriptedServer:
     def reset(self) -> None:
         """Forget counters, the request log and fault counters (first_n starts again)."""
         if self._handlers is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._handlers.reset)
+            handlers = self._handlers
+
+            async def reset() -> None:
+                handlers.reset()
+
+            asyncio.run_coroutine_threadsafe(reset(), self._loop).result(timeout=10)
 
     def start(self) -> str:
         loop = asyncio.new_event_loop()
@@ -632,6 +655,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--reasoning-field", choices=["reasoning_content", "reasoning"])
     parser.add_argument("--tokenize", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--extras-tokenize", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--ignore-stream", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--seed", type=int)
     parser.add_argument(
         "--rule",

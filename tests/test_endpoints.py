@@ -276,3 +276,33 @@ async def test_real_local_server_streams_with_tokenize_counts(local_server) -> N
     assert 0 < result.completion_tokens <= 16
     assert result.finish_reason in ("stop", "length")
     assert 0 < result.ttft_s <= result.latency_s
+
+
+async def test_error_event_in_stream_is_recorded() -> None:
+    fault = Fault(kind="error_event", after_chunks=2)
+    server = ScriptedServer(ScriptedConfig(tokens=5, faults=[fault]))
+    with server as url:
+        async with client_for(url) as client:
+            result = await client.chat(USER, role="single", max_tokens=64)
+        assert server.stats()["requests"] == 1
+    assert result.error_type == "stream_error"
+    assert "injected mid-stream error" in (result.error or "")
+    assert result.content == "tok0 tok1"
+
+
+async def test_server_that_ignores_stream_true() -> None:
+    # One JSON body although we asked to stream: text and usage still count; timing is the
+    # arrival of the whole body, so TTFT equals latency.
+    config = ScriptedConfig(tokens=6, reasoning_tokens=2, ttft_ms=20, ignore_stream=True)
+    with ScriptedServer(config) as url:
+        async with client_for(url) as client:
+            result = await client.chat(USER, role="single", max_tokens=64)
+    assert result.ok, result.error
+    assert (result.reasoning, result.content) == ("r0 r1", "tok2 tok3 tok4 tok5")
+    assert (result.token_source, result.completion_tokens, result.reasoning_tokens) == (
+        "usage",
+        6,
+        2,
+    )
+    assert result.ttft_s == result.latency_s >= 0.02
+    assert result.chunk_count == 0
