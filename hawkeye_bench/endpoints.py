@@ -223,7 +223,11 @@ class EndpointClient:
         stop: list[str] | str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> StageResult:
-        """Streamed ``POST /chat/completions``."""
+        """Streamed ``POST /chat/completions``.
+
+        Timings (``started_at``, ``ttft_s``, ``latency_s``) describe the attempt that produced
+        the result; ``attempts`` counts every request sent, including a stream_options fallback.
+        """
         params = _sampling(max_tokens, temperature, top_p, seed, stop)
         return await self._call("chat/completions", {"messages": messages}, params, role, extra)
 
@@ -311,7 +315,7 @@ class EndpointClient:
         except asyncio.TimeoutError as exc:
             raise _AttemptFailed(
                 "timeout",
-                f"no complete answer within {self.endpoint.timeout_s:g} s",
+                str(exc) or f"no complete answer within {self.endpoint.timeout_s:g} s",
                 retryable=True,
                 partial=read,
             ) from exc
