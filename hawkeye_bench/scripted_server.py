@@ -632,7 +632,7 @@ def start_subprocess(
     return process, line
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hawkeye_bench.scripted_server",
         description="Scripted OpenAI-compatible server; prints its base URL as the first line.",
@@ -696,7 +696,7 @@ async def _serve_forever(config: ScriptedConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = config_from_args(_parser().parse_args(argv))
+    config = config_from_args(build_parser().parse_args(argv))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_forever(config))
     return 0

@@ -14,7 +14,7 @@ from hawkeye_bench.scripted_server import (
     ReplyRule,
     ScriptedConfig,
     ScriptedServer,
-    _parser,
+    build_parser,
     config_from_args,
     start_subprocess,
 )
@@ -205,7 +205,7 @@ async def test_tokenize_endpoints_and_switching_them_off() -> None:
 
 def test_cli_flags_override_config_json() -> None:
     base = ScriptedConfig(ttft_ms=5, faults=[Fault(kind="hang", match="x")])
-    args = _parser().parse_args(
+    args = build_parser().parse_args(
         [
             "--config-json",
             base.to_json(),
