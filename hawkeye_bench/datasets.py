@@ -1,0 +1,339 @@
+"""Benchmark loaders (MATH, MATH-500, GSM8K, AIME 2024/2025) that return :class:`Problem` lists.
+
+Two sources share one row normaliser per dataset:
+
+- a local mirror, when ``data_dir`` or the ``HAWKEYE_DATA_DIR`` environment variable is set,
+  laid out as ``<dir>/<name>/test.jsonl`` (``aime`` reads the ``aime24`` and ``aime25`` files);
+- otherwise the Hugging Face hub through the ``datasets`` library (ids as in the data MANIFEST).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.answer_extraction import last_boxed_content
+from hawkeye_bench.problem import Problem
+
+DATA_DIR_ENV = "HAWKEYE_DATA_DIR"
+MIRROR_FILE = "test.jsonl"
+
+
+class DatasetError(ValueError):
+    """A dataset could not be loaded: unknown name, missing file or malformed row."""
+
+
+# --------------------------------------------------------------------------- gold extraction
+
+
+def gsm8k_gold(answer: str) -> str:
+    """The final number after the last ``####`` with commas, ``$`` and a trailing ``.`` removed."""
+    if "####" not in answer:
+        raise ValueError("GSM8K answer has no '####' marker")
+    final = answer.rsplit("####", 1)[1].strip()
+    return final.replace(",", "").replace("$", "").strip().rstrip(".").strip()
+
+
+def aime_gold(answer: Any) -> str:
+    """AIME answers as a canonical integer string ("025" -> "25")."""
+    return str(int(str(answer).strip()))
+
+
+def level_number(level: Any) -> int | None:
+    """``"Level 3"`` or ``3`` -> 3; anything unparseable (MATH has ``"Level ?"``) -> None."""
+    text = str(level).strip().removeprefix("Level").strip()
+    return int(text) if text.isdigit() else None
+
+
+# --------------------------------------------------------------------------- row normalisers
+
+
+def _math_row(row: dict[str, Any], index: int) -> Problem:
+    gold = last_boxed_content(row["solution"])
+    if gold is None:
+        raise ValueError("solution has no \\boxed{} answer")
+    idx = row.get("idx", index)
+    return Problem(
+        id=f"math/{idx}",
+        dataset="math",
+        question=row["problem"],
+        gold=gold,
+        metadata={"level": level_number(row.get("level")), "subject": row.get("type")},
+    )
+
+
+def _math500_row(row: dict[str, Any], index: int) -> Problem:
+    return Problem(
+        id=row["unique_id"],
+        dataset="math500",
+        question=row["problem"],
+        gold=str(row["answer"]).strip(),
+        metadata={"level": level_number(row.get("level")), "subject": row.get("subject")},
+    )
+
+
+def _gsm8k_row(row: dict[str, Any], index: int) -> Problem:
+    return Problem(
+        id=f"gsm8k/{index}",
+        dataset="gsm8k",
+        question=row["question"],
+        gold=gsm8k_gold(row["answer"]),
+    )
+
+
+def _aime24_row(row: dict[str, Any], index: int) -> Problem:
+    metadata = {"url": row["url"]} if row.get("url") else {}
+    return Problem(
+        id=f"aime24/{row['id']}",
+        dataset="aime24",
+        question=row["problem"],
+        gold=aime_gold(row["answer"]),
+        metadata=metadata,
+    )
+
+
+def _aime25_row(row: dict[str, Any], index: int) -> Problem:
+    metadata = {
+        key: row[key] for key in ("competition", "problem_number", "problem_type") if key in row
+    }
+    return Problem(
+        id=f"aime25/{row['problem_idx']}",
+        dataset="aime25",
+        question=row["problem"],
+        gold=aime_gold(row["answer"]),
+        metadata=metadata,
+    )
+
+
+RowNormaliser = Callable[[dict[str, Any], int], Problem]
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a dataset lives on the Hugging Face hub."""
+
+    path: str
+    split: str
+    config: str | None = None
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One loadable benchmark: its mirror file name(s), hub source(s) and row normaliser(s).
+
+    A spec with ``parts`` (``aime``) is the concatenation of other specs.
+    """
+
+    name: str
+    description: str
+    normalise: RowNormaliser | None = None
+    hub: HubSource | None = None
+    parts: tuple[str, ...] = ()
+
+    def leaves(self) -> tuple[DatasetSpec, ...]:
+        if not self.parts:
+            return (self,)
+        return tuple(leaf for part in self.parts for leaf in DATASETS[part].leaves())
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec(
+            "math",
+            "MATH test split (Hendrycks et al.), 5000 problems",
+            _math_row,
+            HubSource("DigitalLearningGmbH/MATH-lighteval", "test"),
+        ),
+        DatasetSpec(
+            "math500",
+            "MATH-500 (PRM800K test subset), 500 problems",
+            _math500_row,
+            HubSource("HuggingFaceH4/MATH-500", "test"),
+        ),
+        DatasetSpec(
+            "gsm8k",
+            "GSM8K test split, 1319 problems",
+            _gsm8k_row,
+            HubSource("openai/gsm8k", "test", config="main"),
+        ),
+        DatasetSpec(
+            "aime24",
+            "AIME 2024 I+II, 30 problems",
+            _aime24_row,
+            HubSource("HuggingFaceH4/aime_2024", "train"),
+        ),
+        DatasetSpec(
+            "aime25",
+            "AIME 2025 I+II, 30 problems",
+            _aime25_row,
+            HubSource("MathArena/aime_2025", "train"),
+        ),
+        DatasetSpec("aime", "AIME 2024 + 2025, 60 problems", parts=("aime24", "aime25")),
+    )
+}
+
+
+def dataset_names() -> list[str]:
+    """Names accepted by :func:`load_problems`."""
+    return list(DATASETS)
+
+
+def get_spec(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise DatasetError(
+            f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}"
+        ) from None
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path | None:
+    """The explicit ``data_dir``, else ``$HAWKEYE_DATA_DIR``, else None (use the hub)."""
+    if data_dir is not None:
+        return Path(data_dir)
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env) if env else None
+
+
+def mirror_path(data_dir: Path, name: str) -> Path:
+    return data_dir / name / MIRROR_FILE
+
+
+def _existing_mirror_file(data_dir: Path, name: str) -> Path:
+    path = mirror_path(data_dir, name)
+    if not path.is_file():
+        raise DatasetError(
+            f"dataset {name!r}: expected mirror file {path} does not exist; point "
+            f"{DATA_DIR_ENV} (or --data-dir) at a folder laid out as <dir>/<name>/{MIRROR_FILE}, "
+            f"or unset it to load from the Hugging Face hub"
+        )
+    return path
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield the JSON objects of a JSON Lines file; blank lines are skipped."""
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{path}:{line_number}: malformed JSON: {exc.msg}") from exc
+            if not isinstance(row, dict):
+                raise DatasetError(f"{path}:{line_number}: expected a JSON object per line")
+            yield row
+
+
+def normalise_rows(spec: DatasetSpec, rows: Iterable[dict[str, Any]], origin: str) -> list[Problem]:
+    """Apply the spec's row normaliser; errors name ``origin`` and the 1-based row number."""
+    assert spec.normalise is not None
+    problems = []
+    for index, row in enumerate(rows):
+        try:
+            problems.append(spec.normalise(row, index))
+        except (KeyError, ValueError, TypeError) as exc:
+            detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise DatasetError(f"{origin}:{index + 1}: bad {spec.name} row: {detail}") from exc
+    return problems
+
+
+def _load_mirror(spec: DatasetSpec, data_dir: Path) -> list[Problem]:
+    path = _existing_mirror_file(data_dir, spec.name)
+    return normalise_rows(spec, read_jsonl(path), str(path))
+
+
+def _load_hub(spec: DatasetSpec) -> list[Problem]:
+    assert spec.hub is not None
+    try:
+        import datasets as hf_datasets
+    except ImportError as exc:  # pragma: no cover - datasets is a dependency
+        raise DatasetError(
+            f"loading {spec.name!r} from the hub needs the 'datasets' package; "
+            f"or set {DATA_DIR_ENV} to a local mirror"
+        ) from exc
+    hub = spec.hub
+    try:
+        rows = hf_datasets.load_dataset(
+            hub.path, hub.config, split=hub.split, revision=hub.revision
+        )
+    except Exception as exc:
+        raise DatasetError(
+            f"dataset {spec.name!r}: could not load {hub.path} (split {hub.split}) from the "
+            f"Hugging Face hub: {exc}; set {DATA_DIR_ENV} to a local mirror to work offline"
+        ) from exc
+    return normalise_rows(spec, rows, f"hf://{hub.path}/{hub.split}")
+
+
+def load_problems(
+    name: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    subjects: Sequence[str] | None = None,
+) -> list[Problem]:
+    """Load a benchmark as Problems, in file order.
+
+    ``subjects`` keeps problems whose ``metadata["subject"]`` is listed (case-insensitive);
+    ``limit`` then keeps the first N.
+    """
+    spec = get_spec(name)
+    root = resolve_data_dir(data_dir)
+    problems: list[Problem] = []
+    for leaf in spec.leaves():
+        problems.extend(_load_mirror(leaf, root) if root else _load_hub(leaf))
+    if subjects:
+        wanted = {s.lower() for s in subjects}
+        problems = [p for p in problems if str(p.metadata.get("subject", "")).lower() in wanted]
+    if limit is not None:
+        if limit < 0:
+            raise DatasetError(f"limit must be >= 0, got {limit}")
+        problems = problems[:limit]
+    return problems
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dataset_fingerprint(
+    name: str, data_dir: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """What a run manifest records to pin the data: mirror file paths and sha256, or hub ids."""
+    spec = get_spec(name)
+    root = resolve_data_dir(data_dir)
+    if root is not None:
+        files = []
+        for leaf in spec.leaves():
+            path = _existing_mirror_file(root, leaf.name)
+            files.append(
+                {"name": leaf.name, "path": str(path.resolve()), "sha256": sha256_file(path)}
+            )
+        return {"dataset": name, "source": "mirror", "files": files}
+    hub_entries = []
+    for leaf in spec.leaves():
+        assert leaf.hub is not None
+        hub_entries.append(
+            {
+                "name": leaf.name,
+                "path": leaf.hub.path,
+                "config": leaf.hub.config,
+                "split": leaf.hub.split,
+                "revision": leaf.hub.revision or "main (unpinned)",
+            }
+        )
+    return {"dataset": name, "source": "hub", "hub": hub_entries}

@@ -1,0 +1,184 @@
+"""Decide whether a model's answer equals the gold answer (math-verify + sympy), in-process.
+
+This module does the actual work with math-verify's own timeouts switched off
+(``parsing_timeout=None, timeout_seconds=None``): its ``signal.alarm`` timer fails off the main
+thread. Callers that need a wall-clock bound use :mod:`hawkeye_bench.grading`, which runs these
+functions in worker processes it can kill.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+from sympy import And, Eq, Ne, Or, Set, Symbol
+from sympy.core.relational import Relational
+
+from hawkeye_bench.answer_extraction import (
+    final_answer_span,
+    fix_double_escapes,
+    has_math_delimiters,
+    join_listed_answers,
+    last_boxed_content,
+    normalise_bare_answer,
+    strip_thinking,
+    text_key,
+)
+
+# math-verify warns once per process that its timeout is off; we bound time ourselves.
+logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+GoldFormat = Literal["number", "latex", "auto"]
+
+#: How each dataset writes its gold answer (REFERENCE 3.1): GSM8K/AIME plain numbers, MATH LaTeX
+#: without ``$``; anything else is detected per string.
+GOLD_FORMATS: dict[str, GoldFormat] = {
+    "gsm8k": "number",
+    "aime": "number",
+    "aime24": "number",
+    "aime25": "number",
+    "math": "latex",
+    "math500": "latex",
+}
+
+PREDICTION_CONFIG = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
+GOLD_DELIMITED_CONFIG = (LatexExtractionConfig(), ExprExtractionConfig())
+LATEX_CONFIG = (LatexExtractionConfig(),)
+EXPR_CONFIG = (ExprExtractionConfig(),)
+
+
+@dataclass
+class Grade:
+    """The verdict on one answer. ``error`` is set when grading itself failed (e.g. timeout)."""
+
+    extracted: str | None
+    correct: bool
+    error: str | None = None
+    method: str | None = None  # "math-verify", "text", or None when nothing was compared
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _parse(text: str, config: tuple[Any, ...]) -> list[Any]:
+    return parse(text, extraction_config=list(config), parsing_timeout=None)
+
+
+def _has_math_object(parsed: list[Any]) -> bool:
+    """math-verify appends the raw string as a fallback; we want a parsed sympy object."""
+    return any(not isinstance(item, str) for item in parsed)
+
+
+def parse_bare(answer: str) -> list[Any]:
+    """Parse one answer written without ``$``: as LaTeX first, then as a plain expression."""
+    normalised = normalise_bare_answer(answer)
+    if not normalised:
+        return []
+    parsed = _parse(f"${normalised}$", LATEX_CONFIG)
+    if _has_math_object(parsed):
+        return parsed
+    as_expression = _parse(normalised, EXPR_CONFIG)
+    return as_expression if _has_math_object(as_expression) else parsed
+
+
+def prediction_answer(text: str) -> tuple[str | None, list[Any]]:
+    """(answer string, parsed forms) of a model completion, thinking removed."""
+    answer_text = fix_double_escapes(strip_thinking(text))
+    if has_math_delimiters(answer_text):
+        parsed = _parse(join_listed_answers(answer_text), PREDICTION_CONFIG)
+        if parsed:
+            return _display(parsed, last_boxed_content(answer_text)), parsed
+    span = final_answer_span(answer_text)
+    if span is None:
+        return None, []
+    return span, parse_bare(span)
+
+
+def gold_answer(gold: str, gold_format: GoldFormat = "auto") -> tuple[str, list[Any]]:
+    """(answer string, parsed forms) of a gold answer."""
+    gold = fix_double_escapes(gold.strip())
+    if gold_format == "number":
+        parsed = _parse(gold, EXPR_CONFIG)
+        return gold, parsed if _has_math_object(parsed) else parse_bare(gold)
+    if gold_format == "latex":
+        return gold, parse_bare(gold)
+    if has_math_delimiters(gold):
+        parsed = _parse(join_listed_answers(gold), GOLD_DELIMITED_CONFIG)
+        return _display(parsed, last_boxed_content(gold)) or gold, parsed
+    span = final_answer_span(gold)
+    return (span, parse_bare(span)) if span is not None else (gold, [])
+
+
+def _display(parsed: list[Any], boxed: str | None) -> str | None:
+    """A human-readable extracted answer: the matched string math-verify kept, else boxed."""
+    strings = [item for item in parsed if isinstance(item, str)]
+    if strings:
+        return strings[-1]
+    if boxed is not None:
+        return boxed
+    return str(parsed[0]) if parsed else None
+
+
+def as_solution_sets(parsed: list[Any]) -> list[Any]:
+    """Inequalities in one variable as the set they describe (``-2 <= x <= 7`` -> ``[-2, 7]``).
+
+    math-verify compares an interval with a single inequality but not with a chained one, nor
+    ``x \\in [a, b]`` with ``a <= x <= b``. Equations are left alone (math-verify handles them).
+    """
+    converted = []
+    for item in parsed:
+        if isinstance(item, Eq) and isinstance(item.rhs, Set) and isinstance(item.lhs, Symbol):
+            converted.append(item.rhs)
+        elif (
+            isinstance(item, (And, Or, Relational))
+            and not isinstance(item, (Eq, Ne))
+            and len(item.free_symbols) == 1
+        ):
+            try:
+                converted.append(item.as_set())
+            except (NotImplementedError, TypeError, ValueError):
+                converted.append(item)
+        else:
+            converted.append(item)
+    return converted
+
+
+def compare(
+    gold_text: str, gold_parsed: list[Any], pred_text: str | None, pred_parsed: list[Any]
+) -> tuple[bool, str | None]:
+    """(equal, method): math-verify on the parsed forms, else equal word/letter answers."""
+    if gold_parsed and pred_parsed:
+        if verify(gold_parsed, pred_parsed, timeout_seconds=None):
+            return True, "math-verify"
+        gold_sets, pred_sets = as_solution_sets(gold_parsed), as_solution_sets(pred_parsed)
+        if (gold_sets != gold_parsed or pred_sets != pred_parsed) and verify(
+            gold_sets, pred_sets, timeout_seconds=None
+        ):
+            return True, "solution-set"
+    if pred_text is not None and gold_text is not None:
+        gold_key, pred_key = text_key(gold_text), text_key(pred_text)
+        if gold_key and gold_key == pred_key:
+            return True, "text"
+    compared = "math-verify" if gold_parsed and pred_parsed else None
+    return False, compared
+
+
+def gold_format_for(dataset: str | None) -> GoldFormat:
+    return GOLD_FORMATS.get(dataset or "", "auto")
+
+
+def grade_unbounded(text: str, gold: str, dataset: str | None = None) -> Grade:
+    """Grade one completion with no time limit (run it where it can be killed)."""
+    gold_text, gold_parsed = gold_answer(gold, gold_format_for(dataset))
+    pred_text, pred_parsed = prediction_answer(text)
+    correct, method = compare(gold_text, gold_parsed, pred_text, pred_parsed)
+    if pred_text is None and not pred_parsed:
+        return Grade(extracted=None, correct=False, error=None, method=None)
+    return Grade(extracted=pred_text, correct=correct, method=method)
+
+
+def is_equivalent_unbounded(prediction: str, gold: str) -> bool:
+    """Dataset-agnostic equivalence (gold format detected per string), no time limit."""
+    return grade_unbounded(prediction, gold, None).correct
