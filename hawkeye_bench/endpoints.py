@@ -9,6 +9,13 @@ errors, timeouts, streams cut mid-way) are retried with exponential backoff and 
 ``Retry-After``; when retries run out, or for a failure that retrying cannot fix (other 4xx,
 malformed SSE), the StageResult carries ``error`` and ``error_type``.
 
+Live deltas: ``on_delta(channel, text)`` (channel ``"reasoning"`` or ``"content"``) is called
+for each non-empty delta as it is read, and awaited when it returns an awaitable. Deltas already
+handed to the caller cannot be taken back, so once an attempt has forwarded one, a failure of
+that attempt is not retried (a retry would restart the text): the result carries the error.
+Exceptions raised by ``on_delta`` itself are the caller's: they propagate out of the call
+unchanged and are never taken for an upstream failure.
+
 Token counts (DESIGN.md "Token accounting"): the server's ``usage`` (``stream_options.
 include_usage`` is requested; dropped for good on an endpoint that rejects it), else the
 server's tokenize endpoint applied to the generated text, else the number of token-bearing
@@ -23,6 +30,7 @@ import json
 import os
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -36,6 +44,10 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429})
 MAX_RETRY_AFTER_S = 120.0
 #: How many characters of an error body go into StageResult.error.
 ERROR_BODY_CHARS = 300
+
+
+#: Called with (channel, text) for each streamed delta; channel is "reasoning" or "content".
+OnDelta = Callable[[str, str], Awaitable[None] | None]
 
 
 class EndpointUnavailable(RuntimeError):
@@ -104,6 +116,12 @@ class _Read:
     token_chunks: int = 0
     reasoning_chunks: int = 0
     streamed: bool = True
+    on_delta: OnDelta | None = None
+    forwarded: bool = False  # a delta of this attempt reached on_delta
+
+
+class _DeltaCallbackFailed(Exception):
+    """Carries an exception raised by the caller's on_delta past the upstream error handling."""
 
 
 class _AttemptFailed(Exception):
@@ -222,14 +240,18 @@ class EndpointClient:
         seed: int | None = None,
         stop: list[str] | str | None = None,
         extra: dict[str, Any] | None = None,
+        on_delta: OnDelta | None = None,
     ) -> StageResult:
         """Streamed ``POST /chat/completions``.
 
         Timings (``started_at``, ``ttft_s``, ``latency_s``) describe the attempt that produced
         the result; ``attempts`` counts every request sent, including a stream_options fallback.
+        ``on_delta``: see the module docstring.
         """
         params = _sampling(max_tokens, temperature, top_p, seed, stop)
-        return await self._call("chat/completions", {"messages": messages}, params, role, extra)
+        return await self._call(
+            "chat/completions", {"messages": messages}, params, role, extra, on_delta
+        )
 
     async def complete(
         self,
@@ -242,10 +264,11 @@ class EndpointClient:
         seed: int | None = None,
         stop: list[str] | str | None = None,
         extra: dict[str, Any] | None = None,
+        on_delta: OnDelta | None = None,
     ) -> StageResult:
         """Streamed raw-prompt ``POST /completions`` (presets that apply no chat template)."""
         params = _sampling(max_tokens, temperature, top_p, seed, stop)
-        return await self._call("completions", {"prompt": prompt}, params, role, extra)
+        return await self._call("completions", {"prompt": prompt}, params, role, extra, on_delta)
 
     # -- one call, with retries ----------------------------------------------------------------
 
@@ -256,6 +279,7 @@ class EndpointClient:
         params: dict[str, Any],
         role: str,
         extra: dict[str, Any] | None,
+        on_delta: OnDelta | None = None,
     ) -> StageResult:
         ep = self.endpoint
         url = f"{ep.base_url.rstrip('/')}/{path}"
@@ -269,15 +293,18 @@ class EndpointClient:
                 request["stream_options"] = {"include_usage": True}
             result.request = request
             try:
-                read = await self._attempt(url, {**request, **inputs}, chat)
+                read = await self._attempt(url, {**request, **inputs}, chat, on_delta)
                 break
+            except _DeltaCallbackFailed as callback_failure:
+                raise callback_failure.__cause__ from None  # type: ignore[misc]
             except _AttemptFailed as failure:
                 if failure.rejects_stream_options and "stream_options" in request:
                     self.stream_options_supported = False
                     result.attempts += 1
                     continue
                 too_long = (failure.retry_after_s or 0.0) > MAX_RETRY_AFTER_S
-                if not failure.retryable or too_long or failures >= ep.max_retries:
+                forwarded = failure.partial is not None and failure.partial.forwarded
+                if not failure.retryable or too_long or forwarded or failures >= ep.max_retries:
                     result.error = str(failure)
                     result.error_type = failure.error_type
                     if failure.partial is not None:
@@ -296,15 +323,18 @@ class EndpointClient:
         delay = min(self.backoff_base_s * 2 ** (failures - 1), self.backoff_max_s)
         return delay * (1 - 0.25 * random.random())
 
-    async def _attempt(self, url: str, body: dict[str, Any], chat: bool) -> _Read:
+    async def _attempt(
+        self, url: str, body: dict[str, Any], chat: bool, on_delta: OnDelta | None = None
+    ) -> _Read:
         """Send one request and read the whole response; raise _AttemptFailed on failure."""
-        read = _Read(started_at=time.time(), sent=time.perf_counter())
+        read = _Read(started_at=time.time(), sent=time.perf_counter(), on_delta=on_delta)
         try:
             async with self.session.post(url, json=body) as response:
                 if response.status != 200:
                     raise await _http_failure(response, "stream_options" in body)
                 if response.content_type == "application/json":  # server ignored stream=True
                     _read_whole(read, await response.read(), chat)
+                    await _forward_whole(read)
                     return read
                 try:
                     await _read_stream(read, response, chat)
@@ -453,17 +483,41 @@ async def _read_stream(read: _Read, response: aiohttp.ClientResponse, chat: bool
                 retryable=False,
                 partial=read,
             )
-        _take_chunk(read, chunk, chat, now)
+        delta = _take_chunk(read, chunk, chat, now)
+        if delta is not None and read.on_delta is not None:
+            await _forward(read, *delta)
     if read.finish_reason is None:
         raise _cut(read, "stream ended without a finish_reason or [DONE]")
 
 
-def _take_chunk(read: _Read, chunk: dict[str, Any], chat: bool, now: float) -> None:
+async def _forward(read: _Read, reasoning: str, content: str) -> None:
+    """Hand one chunk's non-empty deltas to on_delta (reasoning first, as servers order them)."""
+    assert read.on_delta is not None
+    for channel, text in (("reasoning", reasoning), ("content", content)):
+        if text:
+            read.forwarded = True
+            try:
+                pending = read.on_delta(channel, text)
+                if pending is not None:
+                    await pending
+            except Exception as exc:
+                raise _DeltaCallbackFailed() from exc
+
+
+async def _forward_whole(read: _Read) -> None:
+    if read.on_delta is not None:
+        await _forward(read, "".join(read.reasoning), "".join(read.content))
+
+
+def _take_chunk(
+    read: _Read, chunk: dict[str, Any], chat: bool, now: float
+) -> tuple[str, str] | None:
+    """Record one parsed chunk; return its (reasoning, content) deltas when it carries text."""
     if isinstance(chunk.get("usage"), dict):
         read.usage = chunk["usage"]  # cumulative when continuous: the last one wins
     choices = chunk.get("choices") or []
     if not choices:
-        return
+        return None
     choice = choices[0]
     if chat:
         delta = choice.get("delta") or {}
@@ -471,16 +525,18 @@ def _take_chunk(read: _Read, chunk: dict[str, Any], chat: bool, now: float) -> N
         reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
     else:
         content, reasoning = choice.get("text") or "", ""
-    if content or reasoning:
-        read.content.append(content)
-        read.reasoning.append(reasoning)
-        read.token_chunks += 1
-        read.reasoning_chunks += bool(reasoning)
-        if read.first_token is None:
-            read.first_token = now
-        read.last_token = now
     if choice.get("finish_reason"):
         read.finish_reason = choice["finish_reason"]
+    if not (content or reasoning):
+        return None
+    read.content.append(content)
+    read.reasoning.append(reasoning)
+    read.token_chunks += 1
+    read.reasoning_chunks += bool(reasoning)
+    if read.first_token is None:
+        read.first_token = now
+    read.last_token = now
+    return reasoning, content
 
 
 def _read_whole(read: _Read, raw: bytes, chat: bool) -> None:
