@@ -1,0 +1,203 @@
+"""`hawkeye-bench load`: latency under load (TTFT, TBT, time per request) with the stock Locust CLI.
+
+    hawkeye-bench load --target baseline=http://127.0.0.1:8001 \\
+        --target hawkeye=http://127.0.0.1:8002 --concurrency 10,100 --requests 200 \\
+        --dataset gsm8k --out runs/load
+    hawkeye-bench load --calibrate --concurrency 100
+    locust -f "$(hawkeye-bench load --print-locustfile)" --headless -u 100 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from hawkeye_bench.datasets import DatasetError, dataset_names
+from hawkeye_bench.load import LOCUSTFILE
+from hawkeye_bench.load.endpoint import EndpointError, model_ids
+from hawkeye_bench.load.prompts import PromptSourceError, load_prompts
+
+
+def _concurrencies(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"concurrencies must be integers >= 1, got {text!r}")
+    return values
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "load",
+        help="measure time per request, TTFT and time between tokens under load (Locust)",
+        description="Run the stock `locust` command line headless against each --target at "
+        "each --concurrency, then compute the paper's table (Time per Req, Avg TBT, Tokens, "
+        "plus TTFT and p50/p90/p99) from raw per-request records. The first target is the "
+        "baseline for speedups.",
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="server under test (repeatable; the first is the baseline)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_concurrencies,
+        default=None,
+        help="comma-separated users (default 10,100; --calibrate: 100)",
+    )
+    parser.add_argument("--requests", type=int, default=0, help="measured requests per stage")
+    parser.add_argument(
+        "--duration", type=float, default=0.0, help="seconds per stage (cap when --requests)"
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--dataset", choices=dataset_names(), help="prompts from a benchmark")
+    source.add_argument("--prompts", metavar="FILE.jsonl", help='lines of {"messages": [...]}')
+    parser.add_argument("--data-dir", help="dataset mirror (default: HAWKEYE_DATA_DIR)")
+    parser.add_argument("--prompt-limit", type=int, help="use only the first N prompts")
+    parser.add_argument("--model", default="", help="model name (default: first of /v1/models)")
+    parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument("--temperature", type=float)
+    parser.add_argument(
+        "--warmup", type=float, help="seconds not measured (default 0; --calibrate: 1)"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=0, help="locust --processes (-1: one per core)"
+    )
+    parser.add_argument(
+        "--stop-timeout", type=float, default=300.0, help="seconds in-flight requests may finish"
+    )
+    parser.add_argument("--api-key-env", default="", help="environment variable with the API key")
+    parser.add_argument(
+        "--locust-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument passed to locust (repeatable, e.g. --locust-arg=--html=x.html)",
+    )
+    parser.add_argument("--out", type=Path, help="output directory (default runs/load-<time>)")
+    parser.add_argument(
+        "--print-locustfile", action="store_true", help="print the locustfile path and exit"
+    )
+    calibration = parser.add_argument_group("calibration (--calibrate)")
+    calibration.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="measure the built-in scripted server (known TTFT and gap) and report the error",
+    )
+    calibration.add_argument("--calibrate-ttft-ms", type=float, default=100.0)
+    calibration.add_argument("--calibrate-gap-ms", type=float, default=20.0)
+    calibration.add_argument("--calibrate-tokens", type=int, default=64)
+    calibration.add_argument("--calibrate-tokens-per-chunk", type=int, default=1)
+    calibration.add_argument(
+        "--calibrate-requests-per-user", type=int, default=5, help="measured requests = this × c"
+    )
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.print_locustfile:
+        print(LOCUSTFILE)
+        return 0
+    out_dir = args.out or Path("runs") / f"load-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.calibrate:
+        return _calibrate(args, out_dir)
+    return _load(args, out_dir)
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _load(args: argparse.Namespace, out_dir: Path) -> int:
+    from hawkeye_bench.load.results import build_results, write_outputs
+    from hawkeye_bench.load.runner import LoadPlan, TargetError, parse_targets, run_plan
+
+    try:
+        targets = parse_targets(args.target)
+    except TargetError as exc:
+        return _error(str(exc))
+    if args.requests <= 0 and args.duration <= 0:
+        return _error("give --requests N (measured requests per stage) or --duration SECONDS")
+    prompt_source = args.prompts or args.dataset or "gsm8k"
+    try:  # fail before any load is generated
+        prompts = load_prompts(prompt_source, data_dir=args.data_dir, limit=args.prompt_limit)
+    except (PromptSourceError, DatasetError) as exc:
+        return _error(str(exc))
+    headers = {}
+    if args.api_key_env:
+        key = os.environ.get(args.api_key_env)
+        if not key:
+            return _error(f"--api-key-env {args.api_key_env}: that variable is not set")
+        headers["Authorization"] = f"Bearer {key}"
+    for target in targets:
+        try:
+            ids = model_ids(target.url, headers)
+        except EndpointError as exc:
+            return _error(f"target {target.name!r} does not answer: {exc}")
+        if args.model and ids and args.model not in ids:
+            print(f"warning: target {target.name!r} lists models {ids}, not {args.model!r}")
+    plan = LoadPlan(
+        targets=targets,
+        concurrencies=args.concurrency or [10, 100],
+        out_dir=out_dir,
+        requests=args.requests,
+        duration_s=args.duration,
+        prompts=prompt_source,
+        data_dir=args.data_dir,
+        prompt_limit=args.prompt_limit,
+        model=args.model,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        warmup_s=args.warmup or 0.0,
+        processes=args.processes,
+        stop_timeout_s=args.stop_timeout,
+        api_key_env=args.api_key_env,
+        extra_locust_args=args.locust_arg,
+    )
+    print(f"{len(prompts)} prompts from {prompt_source}; output in {out_dir}")
+    stages = run_plan(plan)
+    results = build_results(plan.describe(), stages)
+    paths = write_outputs(results, out_dir)
+    print(paths["markdown"].read_text(encoding="utf-8").split("\n## Percentiles")[0])
+    print(f"wrote {paths['json']}, {paths['markdown']}, {paths['csv']}; raw records in "
+          f"{out_dir / 'raw'}")  # fmt: skip
+    if any("failed" in s for s in stages):
+        return 1
+    return 0
+
+
+def _calibrate(args: argparse.Namespace, out_dir: Path) -> int:
+    from hawkeye_bench.load.calibrate import Truth, calibrate, render
+
+    truth = Truth(
+        ttft_ms=args.calibrate_ttft_ms,
+        gap_ms=args.calibrate_gap_ms,
+        tokens=args.calibrate_tokens,
+        tokens_per_chunk=args.calibrate_tokens_per_chunk,
+    )
+    evaluations = calibrate(
+        args.concurrency or [100],
+        out_dir,
+        requests_per_user=args.calibrate_requests_per_user,
+        warmup_s=1.0 if args.warmup is None else args.warmup,
+        processes=args.processes,
+        truth=truth,
+    )
+    print(render(evaluations))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = out_dir / "calibration.json"
+    report.write_text(json.dumps(evaluations, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {report}")
+    return 0 if all(ev["passed"] for ev in evaluations) else 1

@@ -1,0 +1,10 @@
+"""Load measurement of OpenAI-compatible streaming servers with the stock Locust CLI.
+
+Importing this package does not import Locust (which monkey-patches the process with gevent);
+only the locustfile does, inside the ``locust`` process.
+"""
+
+from pathlib import Path
+
+#: The locustfile for ``locust -f``; also printed by ``hawkeye-bench load --print-locustfile``.
+LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")

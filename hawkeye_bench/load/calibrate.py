@@ -1,0 +1,237 @@
+"""Calibration: measure a server whose timing is known and report the measurement error.
+
+The scripted test server sends a role chunk at once, the first token after ``ttft_ms`` and one
+token every ``gap_ms`` (scheduled on absolute deadlines), stamping each chunk with its
+``perf_counter`` so the delivery lag (server write -> client read) is measured directly. Server
+and Locust are pinned to different cores when the machine has more than one. The run goes
+through the same stock-``locust`` path as a real load test, so a buffering client, a saturated
+load generator or a timing bug shows up here as an error against known truth.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hawkeye_bench.load.metrics import chunk_gaps, share_below
+from hawkeye_bench.load.records import read_requests
+from hawkeye_bench.load.runner import LoadPlan, Target, analyse_stage, run_stage
+from hawkeye_bench.scripted_server import ScriptedConfig, start_subprocess
+
+#: a gap below this fraction of the configured gap counts as near zero (REFERENCE 4.5)
+NEAR_ZERO_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Pass limits (REFERENCE 4.5; lag uses the shared-machine/CI limit)."""
+
+    ttft_p50_ms: float = 3.0
+    tbt_mean_fraction: float = 0.01
+    near_zero_share: float = 0.01
+    lag_p99_ms: float = 5.0
+
+
+@dataclass(frozen=True)
+class Truth:
+    ttft_ms: float = 100.0
+    gap_ms: float = 20.0
+    tokens: int = 64
+    tokens_per_chunk: int = 1
+
+    def server_config(self) -> ScriptedConfig:
+        return ScriptedConfig(
+            ttft_ms=self.ttft_ms,
+            gap_ms=self.gap_ms,
+            tokens=self.tokens,
+            tokens_per_chunk=self.tokens_per_chunk,
+            role_chunk=True,
+            usage="requested",
+            continuous_usage_stats=True,
+        )
+
+    def e2e_ms(self) -> float:
+        chunks = -(-self.tokens // self.tokens_per_chunk)
+        return self.ttft_ms + (chunks - 1) * self.gap_ms
+
+
+def split_cores() -> tuple[set[int] | None, set[int] | None]:
+    """(server cores, client cores): the last core for the server, the rest for Locust."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None, None
+    return {cores[-1]}, set(cores[:-1])
+
+
+def write_calibration_prompts(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"messages": [{"role": "user", "content": "calibration"}]}\n')
+    return path
+
+
+def _check(name: str, measured: float | None, limit: float, text: str) -> dict[str, Any]:
+    return {
+        "check": name,
+        "measured": measured,
+        "limit": limit,
+        "passed": measured is not None and measured <= limit,
+        "text": text,
+    }
+
+
+def evaluate(stage: dict[str, Any], raw_dir: Path, truth: Truth, tol: Tolerances) -> dict[str, Any]:
+    """Measured vs configured for one concurrency, with pass/fail per check."""
+    metrics = stage.get("metrics") or {}
+    ttft = metrics.get("ttft_ms") or {}
+    tbt = metrics.get("tbt_ms") or {}  # per token: gap / tokens in the chunk
+    lag = metrics.get("delivery_lag_ms") or {}
+    e2e = metrics.get("e2e_ms") or {}
+    records = [r for r in read_requests(raw_dir) if r.measured and r.error is None]
+    gaps = np.concatenate([chunk_gaps(r) for r in records]) if records else np.empty(0)
+    near_zero = share_below(gaps, NEAR_ZERO_FRACTION * truth.gap_ms)
+    ttft_error = abs(ttft["p50"] - truth.ttft_ms) if ttft else None
+    token_gap = truth.gap_ms / truth.tokens_per_chunk
+    tbt_error = abs(tbt["mean"] - token_gap) / token_gap if tbt else None
+    counts = stage.get("requests") or {}
+    cpu = stage.get("cpu") or {}
+    checks = [
+        _check("ttft_p50_error_ms", ttft_error, tol.ttft_p50_ms, "|TTFT p50 - configured|"),
+        _check("tbt_mean_error", tbt_error, tol.tbt_mean_fraction, "|mean TBT - truth| / truth"),
+        _check(
+            "near_zero_gap_share",
+            near_zero,
+            tol.near_zero_share,
+            f"share of gaps < {NEAR_ZERO_FRACTION * truth.gap_ms:g} ms",
+        ),
+        _check("delivery_lag_p99_ms", lag.get("p99"), tol.lag_p99_ms, "server write -> read p99"),
+        _check("errors", counts.get("errors"), 0, "failed measured requests"),
+        _check(
+            "client_cpu_saturated",
+            float(bool(cpu.get("saturated"))) if cpu.get("sampled") else None,
+            0,
+            "load generator saturated (1 = yes)",
+        ),
+    ]
+    return {
+        "concurrency": stage["concurrency"],
+        "truth": truth.__dict__ | {"e2e_ms": truth.e2e_ms()},
+        "measured": {
+            "ttft_p50_ms": ttft.get("p50"),
+            "ttft_p99_ms": ttft.get("p99"),
+            "tbt_mean_ms": tbt.get("mean"),
+            "tbt_p50_ms": tbt.get("p50"),
+            "tbt_p99_ms": tbt.get("p99"),
+            "e2e_p50_ms": e2e.get("p50"),
+            "tt_ack_p50_ms": (metrics.get("tt_ack_ms") or {}).get("p50"),
+            "lag_p50_ms": lag.get("p50"),
+            "lag_p99_ms": lag.get("p99"),
+            "near_zero_gap_share": near_zero,
+            "requests_ok": counts.get("ok"),
+            "client_cpu_mean_percent": cpu.get("busiest_mean_percent"),
+            "client_cpu_max_percent": cpu.get("max_percent"),
+        },
+        "checks": checks,
+        "passed": all(c["passed"] for c in checks),
+        "stage": stage,
+    }
+
+
+def calibrate(
+    concurrencies: list[int],
+    out_dir: Path,
+    *,
+    requests_per_user: int = 5,
+    warmup_s: float = 1.0,
+    processes: int = 0,
+    truth: Truth | None = None,
+    tolerances: Tolerances | None = None,
+    progress: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Run the calibration at each concurrency; one evaluation per concurrency."""
+    truth = truth or Truth()
+    tolerances = tolerances or Tolerances()
+    server_cpus, client_cpus = split_cores()
+    process, base_url = start_subprocess(truth.server_config(), cpus=server_cpus)
+    pinning = (
+        f"server on core {sorted(server_cpus)}, locust on {sorted(client_cpus)}"
+        if server_cpus and client_cpus
+        else "one core: server and client share it"
+    )
+    progress(f"scripted server at {base_url} ({pinning})")
+    evaluations = []
+    try:
+        prompts = write_calibration_prompts(out_dir / "calibration_prompts.jsonl")
+        for concurrency in concurrencies:
+            plan = LoadPlan(
+                targets=[Target("scripted", base_url)],
+                concurrencies=[concurrency],
+                out_dir=out_dir,
+                requests=requests_per_user * concurrency,
+                prompts=str(prompts),
+                model="scripted-model",
+                max_tokens=truth.tokens,
+                warmup_s=warmup_s,
+                processes=processes,
+                stop_timeout_s=30,
+                cpus=client_cpus,
+            )
+            progress(f"calibrating at concurrency {concurrency} ({plan.requests} requests)")
+            run = run_stage(plan, plan.targets[0], concurrency)
+            stage = analyse_stage(plan, run)
+            if "failed" in stage:
+                raise RuntimeError(f"calibration at c={concurrency} failed: {stage['failed']}")
+            evaluations.append(evaluate(stage, run.raw_dir, truth, tolerances))
+    finally:
+        _stop(process)
+    return evaluations
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def render(evaluations: list[dict[str, Any]]) -> str:
+    """Measured vs configured, one block per concurrency."""
+    lines = []
+    for ev in evaluations:
+        truth, m = ev["truth"], ev["measured"]
+        verdict = "PASS" if ev["passed"] else "FAIL"
+        lines += [
+            f"concurrency {ev['concurrency']}: {verdict} ({m['requests_ok']} requests)",
+            f"  TTFT p50      {_f(m['ttft_p50_ms'])} ms   (configured {truth['ttft_ms']:g} ms; "
+            f"p99 {_f(m['ttft_p99_ms'])} ms; TT_ACK p50 {_f(m['tt_ack_p50_ms'])} ms)",
+            f"  TBT mean      {_f(m['tbt_mean_ms'], 3)} ms  (configured "
+            f"{truth['gap_ms'] / truth['tokens_per_chunk']:g} ms per token; "
+            f"p50 {_f(m['tbt_p50_ms'])}, p99 {_f(m['tbt_p99_ms'])} ms)",
+            f"  E2E p50       {_f(m['e2e_p50_ms'])} ms   (ideal {truth['e2e_ms']:g} ms)",
+            f"  near-zero gaps {_f(_pct(m['near_zero_gap_share']), 2)} %",
+            f"  delivery lag  p50 {_f(m['lag_p50_ms'], 3)} ms, p99 {_f(m['lag_p99_ms'], 3)} ms",
+            f"  client CPU    mean {_f(m['client_cpu_mean_percent'], 0)} %, "
+            f"max {_f(m['client_cpu_max_percent'], 0)} %",
+        ]
+        for check in ev["checks"]:
+            mark = "ok  " if check["passed"] else "FAIL"
+            lines.append(
+                f"  [{mark}] {check['check']}: {_f(check['measured'], 4)} "
+                f"(limit {check['limit']:g}; {check['text']})"
+            )
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else value * 100
+
+
+def _f(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,145 @@
+"""Raw load-test records on disk: one JSON line per request, one file per Locust process.
+
+Locust's own statistics bucket percentiles and its CSV misses the last second, and with
+``--processes`` workers only ship histograms to the master. So every process writes its raw
+samples to ``<raw_dir>/requests-<pid>.jsonl`` (and CPU samples to ``cpu-<pid>.jsonl``); the
+metrics merge the samples of all files, never their averages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import IO, Any
+
+from hawkeye_bench.datasets import read_jsonl
+from hawkeye_bench.load.stream import StreamMeter
+
+SCHEMA_VERSION = 1
+REQUESTS_GLOB = "requests-*.jsonl"
+CPU_GLOB = "cpu-*.jsonl"
+
+
+class RawRecordError(ValueError):
+    """A raw record directory has no request files, or a line that is not a request record.
+
+    (Malformed JSON lines raise :class:`hawkeye_bench.datasets.DatasetError` with file:line.)
+    """
+
+
+@dataclass
+class RequestRecord:
+    """Everything measured for one request. Times are milliseconds after ``t_send``."""
+
+    t_send_wall: float  # time.time() at send (for timelines)
+    t_send_perf: float  # time.perf_counter() at send (same clock as the server's x_sent_perf)
+    pid: int
+    seq: int  # order of this request within its process
+    stage: str = ""
+    prompt_index: int | None = None
+    status: int | None = None  # HTTP status; None when no response arrived
+    error: str | None = None
+    incomplete: bool = False  # stopped by the load generator mid-stream, not a server fault
+    warmup: bool = False  # sent before the warmup period ended: excluded from statistics
+    stream_options: bool = True  # whether stream_options (usage) was sent
+    tt_headers_ms: float | None = None
+    tt_ack_ms: float | None = None
+    ttft_ms: float | None = None
+    ttft_reasoning_ms: float | None = None
+    ttft_content_ms: float | None = None
+    e2e_ms: float | None = None  # send -> last token-bearing chunk
+    e2e_done_ms: float | None = None  # send -> data: [DONE]
+    output_tokens: int | None = None
+    output_tokens_source: str | None = None  # "usage" or "chunks" (approximate)
+    reasoning_tokens: int | None = None
+    reasoning_tokens_source: str | None = None
+    prompt_tokens: int | None = None
+    chunk_tokens_source: str | None = None  # per-chunk counts: "usage" deltas or "chunks"
+    finish_reason: str | None = None
+    #: token-bearing chunks as [t_ms, tokens, channel("r"/"c")] or [..., lag_ms]
+    chunks: list[list[Any]] = field(default_factory=list)
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.incomplete
+
+    @property
+    def measured(self) -> bool:
+        """Counts in the statistics: after warmup and not cut by the load generator."""
+        return not self.warmup and not self.incomplete
+
+    def fill_from(self, meter: StreamMeter) -> None:
+        """Copy the timings and token counts a :class:`StreamMeter` gathered."""
+        self.tt_headers_ms = meter.tt_headers_ms
+        self.tt_ack_ms = meter.tt_ack_ms
+        self.ttft_ms = meter.first_ms()
+        self.ttft_reasoning_ms = meter.first_ms("r")
+        self.ttft_content_ms = meter.first_ms("c")
+        self.e2e_ms = meter.last_token_ms()
+        self.e2e_done_ms = meter.done_ms
+        self.output_tokens, self.output_tokens_source = meter.output_tokens()
+        self.reasoning_tokens, self.reasoning_tokens_source = meter.reasoning_tokens()
+        prompt = (meter.usage or {}).get("prompt_tokens")
+        self.prompt_tokens = prompt if isinstance(prompt, int) else None
+        self.chunk_tokens_source = "usage" if meter.continuous_usage else "chunks"
+        self.finish_reason = meter.finish_reason
+        self.chunks = [chunk.to_row() for chunk in meter.chunks]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RequestRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class JsonlAppender:
+    """Append JSON lines to a file, flushed per line so a killed process loses nothing written."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._handle: IO[str] = path.open("a", encoding="utf-8")
+
+    def write_line(self, line: str) -> None:
+        self._handle.write(line + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def requests_path(raw_dir: Path, pid: int | None = None) -> Path:
+    return raw_dir / f"requests-{pid or os.getpid()}.jsonl"
+
+
+def cpu_path(raw_dir: Path, pid: int | None = None) -> Path:
+    return raw_dir / f"cpu-{pid or os.getpid()}.jsonl"
+
+
+def read_requests(raw_dir: Path) -> list[RequestRecord]:
+    """All request records of every process in ``raw_dir``, ordered by send time."""
+    files = sorted(raw_dir.glob(REQUESTS_GLOB))
+    if not files:
+        raise RawRecordError(f"no {REQUESTS_GLOB} files in {raw_dir}")
+    records: list[RequestRecord] = []
+    for path in files:
+        for number, data in enumerate(read_jsonl(path), start=1):
+            if "t_send_perf" not in data:
+                raise RawRecordError(f"{path}: record {number} is not a request record")
+            records.append(RequestRecord.from_dict(data))
+    records.sort(key=lambda r: r.t_send_perf)
+    return records
+
+
+def read_cpu_samples(raw_dir: Path) -> dict[int, list[dict[str, Any]]]:
+    """CPU samples per process id (``{"t": wall, "cpu": percent}``)."""
+    samples: dict[int, list[dict[str, Any]]] = {}
+    for path in sorted(raw_dir.glob(CPU_GLOB)):
+        pid = int(path.stem.split("-", 1)[1])
+        samples[pid] = list(read_jsonl(path))
+    return samples

@@ -1,0 +1,252 @@
+"""The load-test table (the paper's Time per Req / Avg TBT / Tokens, plus TTFT and percentiles)
+as ``load_results.json``, ``load_table.md`` and ``load_table.csv``.
+
+Every number in the table is read from the stage statistics, which come from raw records; the
+speedup of a target is the baseline's mean E2E divided by the target's at the same concurrency
+(the first target is the baseline, as in the paper: Baseline / Hawkeye).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.load.metrics import METRIC_DEFINITIONS, NEAR_ZERO_GAP_MS, PERCENTILES
+
+RESULTS_FILE = "load_results.json"
+TABLE_MD = "load_table.md"
+TABLE_CSV = "load_table.csv"
+CSV_METRICS = (
+    "e2e_ms",
+    "ttft_ms",
+    "ttft_content_ms",
+    "ttft_reasoning_ms",
+    "tt_ack_ms",
+    "tbt_ms",
+    "chunk_gap_ms",
+    "tpot_ms",
+    "output_tokens",
+    "reasoning_tokens",
+    "e2e_done_ms",
+    "delivery_lag_ms",
+)
+STAT_KEYS = ("n", "mean", *(f"p{p}" for p in PERCENTILES))
+
+
+def _metric(stage: dict[str, Any], name: str, stat: str) -> float | None:
+    dist = (stage.get("metrics") or {}).get(name)
+    return None if dist is None else dist.get(stat)
+
+
+def speedups(stages: Sequence[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
+    """Per concurrency and non-baseline target: E2E and TTFT speedup, token share."""
+    by_key = {(s["concurrency"], s["target"]): s for s in stages}
+    rows = []
+    for stage in stages:
+        if stage["target"] == baseline:
+            continue
+        base = by_key.get((stage["concurrency"], baseline))
+        if base is None:
+            continue
+        rows.append(
+            {
+                "concurrency": stage["concurrency"],
+                "target": stage["target"],
+                "baseline": baseline,
+                "e2e_speedup": _ratio(
+                    _metric(base, "e2e_ms", "mean"), _metric(stage, "e2e_ms", "mean")
+                ),
+                "ttft_speedup": _ratio(
+                    _metric(base, "ttft_ms", "mean"), _metric(stage, "ttft_ms", "mean")
+                ),
+                "token_share": _ratio(
+                    _metric(stage, "output_tokens", "mean"), _metric(base, "output_tokens", "mean")
+                ),
+            }
+        )
+    return rows
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def build_results(plan: dict[str, Any], stages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "plan": plan,
+        "definitions": {
+            k: {"unit": u, "definition": d} for k, (u, d) in METRIC_DEFINITIONS.items()
+        },
+        "stages": stages,
+        "speedups": speedups(stages, plan["baseline"]),
+    }
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def _fmt(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
+    return "–" if value is None else f"{value * scale:.{digits}f}"
+
+
+def _triple(stage: dict[str, Any], name: str, scale: float, digits: int) -> str:
+    return " / ".join(_fmt(_metric(stage, name, f"p{p}"), scale, digits) for p in PERCENTILES)
+
+
+def _speedup_for(results: dict[str, Any], stage: dict[str, Any]) -> dict[str, Any] | None:
+    for row in results["speedups"]:
+        if row["target"] == stage["target"] and row["concurrency"] == stage["concurrency"]:
+            return row
+    return None
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    plan = results["plan"]
+    stages = results["stages"]
+    lines = [
+        "# Load test",
+        "",
+        f"Created {results['created']}. Baseline: **{plan['baseline']}**. Prompts: "
+        f"`{plan['prompts']}`, max_tokens {plan['max_tokens']}, model {plan['model']}, "
+        f"{plan['requests_per_stage'] or 'duration-bound'} measured requests per stage, "
+        f"warmup {plan['warmup_s']:g} s. All statistics are computed from the raw per-request "
+        "records (not Locust's bucketed percentiles).",
+        "",
+        "| target | URL |",
+        "|---|---|",
+        *(f"| {t['name']} | {t['url']} |" for t in plan["targets"]),
+        "",
+        "## Paper table (means)",
+        "",
+        "| c | target | ok / measured | errors | Time per Req (s) | Avg TBT (s) | Tokens "
+        "| TTFT (s) | speedup (E2E) | token share | client CPU max | reliable |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for stage in stages:
+        if "failed" in stage:
+            lines.append(
+                f"| {stage['concurrency']} | {stage['target']} | – | – | failed: "
+                f"{stage['failed']} | | | | | | | no |"
+            )
+            continue
+        counts = stage["requests"]
+        row = _speedup_for(results, stage)
+        speedup = "1 (baseline)" if stage["target"] == plan["baseline"] else "–"
+        share = "100 %" if stage["target"] == plan["baseline"] else "–"
+        if row is not None:
+            speedup = _fmt(row["e2e_speedup"], digits=2) + "×"
+            share = _fmt(row["token_share"], 100, 1) + " %"
+        cpu = stage.get("cpu", {}).get("max_percent")
+        lines.append(
+            f"| {stage['concurrency']} | {stage['target']} | {counts['ok']} / {counts['measured']} "
+            f"| {counts['errors']} | {_fmt(_metric(stage, 'e2e_ms', 'mean'), 1e-3)} "
+            f"| {_fmt(_metric(stage, 'tbt_ms', 'mean'), 1e-3, 4)} "
+            f"| {_fmt(_metric(stage, 'output_tokens', 'mean'), digits=1)} "
+            f"| {_fmt(_metric(stage, 'ttft_ms', 'mean'), 1e-3)} | {speedup} | {share} "
+            f"| {_fmt(cpu, digits=0)} % | {'yes' if stage['reliable'] else '**no**'} |"
+        )
+    pct = "/".join(f"p{p}" for p in PERCENTILES)
+    lines += [
+        "",
+        "## Percentiles",
+        "",
+        f"| c | target | Time per Req {pct} (s) | TTFT {pct} (ms) | TBT {pct} (ms) "
+        f"| Tokens {pct} | TTFT-content p50 (ms) | TT_ACK p50 (ms) | TPOT mean (ms) "
+        f"| gaps < {NEAR_ZERO_GAP_MS:g} ms | tokens from |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for stage in stages:
+        if "failed" in stage:
+            continue
+        sources = ", ".join(f"{k} {v}" for k, v in sorted(stage["token_sources"].items()))
+        lines.append(
+            f"| {stage['concurrency']} | {stage['target']} | {_triple(stage, 'e2e_ms', 1e-3, 3)} "
+            f"| {_triple(stage, 'ttft_ms', 1, 1)} | {_triple(stage, 'tbt_ms', 1, 2)} "
+            f"| {_triple(stage, 'output_tokens', 1, 0)} "
+            f"| {_fmt(_metric(stage, 'ttft_content_ms', 'p50'), digits=1)} "
+            f"| {_fmt(_metric(stage, 'tt_ack_ms', 'p50'), digits=1)} "
+            f"| {_fmt(_metric(stage, 'tpot_ms', 'mean'), digits=2)} "
+            f"| {_fmt(stage['near_zero_gap_share'], 100, 1)} % | {sources or '–'} |"
+        )
+    notes = []
+    for stage in stages:
+        for reason in stage.get("unreliable_reasons", []):
+            notes.append(f"- {stage['stage']}: unreliable: {reason}")
+        for message, count in stage.get("errors_by_message", {}).items():
+            notes.append(f"- {stage['stage']}: {count} × error `{message}`")
+    if notes:
+        lines += ["", "## Notes", "", *notes]
+    lines += [
+        "",
+        "## Metric definitions",
+        "",
+        "Timestamps are `time.perf_counter()` taken right after each SSE line is read, before "
+        "JSON parsing. Latency statistics cover successful measured requests; percentiles are "
+        "linear interpolations of the raw samples.",
+        "",
+        "| metric | unit | definition |",
+        "|---|---|---|",
+        *(
+            f"| `{key}` | {entry['unit']} | {entry['definition']} |"
+            for key, entry in results["definitions"].items()
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def csv_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for stage in results["stages"]:
+        row: dict[str, Any] = {
+            "target": stage["target"],
+            "url": stage["url"],
+            "concurrency": stage["concurrency"],
+            "reliable": stage["reliable"],
+            "failed": stage.get("failed", ""),
+        }
+        row.update(stage.get("requests", {}))
+        for name in CSV_METRICS:
+            for stat in STAT_KEYS:
+                row[f"{name}_{stat}"] = _metric(stage, name, stat)
+        speed = _speedup_for(results, stage) or {}
+        row["e2e_speedup"] = speed.get("e2e_speedup")
+        row["ttft_speedup"] = speed.get("ttft_speedup")
+        row["token_share"] = speed.get("token_share")
+        row["near_zero_gap_share"] = stage.get("near_zero_gap_share")
+        throughput = stage.get("throughput") or {}
+        row["requests_per_s"] = throughput.get("requests_per_s")
+        row["output_tokens_per_s"] = throughput.get("output_tokens_per_s")
+        cpu = stage.get("cpu") or {}
+        row["client_cpu_max_percent"] = cpu.get("max_percent")
+        row["client_cpu_saturated"] = cpu.get("saturated")
+        row["tokens_from"] = ";".join(f"{k}:{v}" for k, v in stage.get("token_sources", {}).items())
+        rows.append(row)
+    return rows
+
+
+def write_outputs(results: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out_dir / RESULTS_FILE,
+        "markdown": out_dir / TABLE_MD,
+        "csv": out_dir / TABLE_CSV,
+    }
+    paths["json"].write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    paths["markdown"].write_text(render_markdown(results), encoding="utf-8")
+    rows = csv_rows(results)
+    fieldnames: list[str] = []
+    for row in rows:
+        fieldnames += [k for k in row if k not in fieldnames]
+    with paths["csv"].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
+    return paths

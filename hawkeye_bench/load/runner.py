@@ -1,0 +1,280 @@
+"""Drive the stock ``locust`` command line, one headless run per target and concurrency.
+
+Each stage is ``python -m locust -f <our locustfile> --headless -u C -r C --host URL ...`` as a
+subprocess, exactly what a user would type, writing raw records to its own directory; the
+statistics are computed afterwards from those files (:mod:`hawkeye_bench.load.metrics`).
+Stages run concurrency by concurrency, targets side by side, so each comparison at one
+concurrency is made close together in time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.load import LOCUSTFILE
+from hawkeye_bench.load.cpu import cpu_summary
+from hawkeye_bench.load.metrics import stage_metrics
+from hawkeye_bench.load.records import (
+    CPU_GLOB,
+    REQUESTS_GLOB,
+    RawRecordError,
+    read_cpu_samples,
+    read_requests,
+)
+
+#: Locust exit codes that still mean "the run happened": 0, and 1 = some requests failed.
+LOCUST_RAN = (0, 1)
+LOG_TAIL_CHARS = 2000
+
+Progress = Callable[[str], None]
+
+
+class TargetError(ValueError):
+    """A --target that is not NAME=URL, or a repeated name."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str
+
+
+def parse_targets(specs: Sequence[str]) -> list[Target]:
+    """``["baseline=http://a", "hawkeye=http://b"]`` -> targets; the first is the baseline."""
+    targets: list[Target] = []
+    for spec in specs:
+        name, sep, url = spec.partition("=")
+        name, url = name.strip(), url.strip()
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            raise TargetError(
+                f"--target {spec!r}: expected NAME=URL, e.g. baseline=http://127.0.0.1:8000"
+            )
+        if any(t.name == name for t in targets):
+            raise TargetError(f"--target name {name!r} given twice")
+        targets.append(Target(name, url))
+    if not targets:
+        raise TargetError("give at least one --target NAME=URL")
+    return targets
+
+
+@dataclass
+class LoadPlan:
+    """Everything one ``hawkeye-bench load`` run does."""
+
+    targets: list[Target]
+    concurrencies: list[int]
+    out_dir: Path
+    requests: int = 0  # measured requests per stage; 0 = run for duration_s
+    duration_s: float = 0.0  # locust --run-time cap (safety cap when requests is set)
+    prompts: str = "gsm8k"
+    data_dir: str | None = None
+    prompt_limit: int | None = None
+    model: str = ""
+    max_tokens: int = 512
+    temperature: float | None = None
+    warmup_s: float = 0.0
+    processes: int = 0  # locust --processes (0 = one process)
+    stop_timeout_s: float = 300.0
+    api_key_env: str = ""
+    cpus: set[int] | None = None  # pin the locust processes (calibration)
+    extra_locust_args: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.requests <= 0 and self.duration_s <= 0:
+            raise ValueError("give --requests N (per stage) or a --duration")
+        if not self.concurrencies or any(c < 1 for c in self.concurrencies):
+            raise ValueError(f"concurrencies must be >= 1, got {self.concurrencies}")
+
+    def describe(self) -> dict[str, Any]:
+        """The plan as JSON (no secrets: only the API key's variable name)."""
+        return {
+            "targets": [{"name": t.name, "url": t.url} for t in self.targets],
+            "baseline": self.targets[0].name,
+            "concurrencies": self.concurrencies,
+            "requests_per_stage": self.requests,
+            "duration_s": self.duration_s,
+            "prompts": self.prompts,
+            "prompt_limit": self.prompt_limit,
+            "model": self.model or "(first of GET /v1/models)",
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "warmup_s": self.warmup_s,
+            "processes": self.processes,
+            "api_key_env": self.api_key_env or None,
+        }
+
+    def run_time_s(self) -> float:
+        # with a request count, the duration is only a cap against a server that never finishes
+        return self.duration_s if self.duration_s > 0 else 3600.0
+
+
+@dataclass
+class StageRun:
+    """What running locust for one stage produced."""
+
+    target: Target
+    concurrency: int
+    raw_dir: Path
+    log_path: Path
+    exit_code: int
+    seconds: float
+
+
+def stage_name(target: Target, concurrency: int) -> str:
+    return f"{target.name}/c{concurrency}"
+
+
+def locust_command(plan: LoadPlan, target: Target, concurrency: int, raw_dir: Path) -> list[str]:
+    csv_prefix = plan.out_dir / "locust" / f"{target.name}_c{concurrency}"
+    command = [
+        sys.executable, "-m", "locust",
+        "-f", str(LOCUSTFILE),
+        "--headless", "--only-summary",
+        "-u", str(concurrency), "-r", str(concurrency),
+        "--host", target.url,
+        "--run-time", f"{plan.run_time_s():g}s",
+        "--stop-timeout", f"{plan.stop_timeout_s:g}",
+        "--csv", str(csv_prefix),
+        "--prompts", plan.prompts,
+        "--max-tokens", str(plan.max_tokens),
+        "--warmup", f"{plan.warmup_s:g}",
+        "--requests", str(plan.requests),
+        "--raw-dir", str(raw_dir),
+        "--stage", stage_name(target, concurrency),
+    ]  # fmt: skip
+    if plan.model:
+        command += ["--model", plan.model]
+    if plan.data_dir:
+        command += ["--data-dir", plan.data_dir]
+    if plan.prompt_limit is not None:
+        command += ["--prompt-limit", str(plan.prompt_limit)]
+    if plan.temperature is not None:
+        command += ["--temperature", str(plan.temperature)]
+    if plan.processes:
+        command += ["--processes", str(plan.processes)]
+    if plan.api_key_env:
+        command += ["--api-key-env", plan.api_key_env]
+    return command + plan.extra_locust_args
+
+
+def _clear_raw_dir(raw_dir: Path) -> None:
+    """A stage's raw directory holds only this run's files (old ones would merge in)."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for pattern in (REQUESTS_GLOB, CPU_GLOB):
+        for old in raw_dir.glob(pattern):
+            old.unlink()
+
+
+def run_stage(plan: LoadPlan, target: Target, concurrency: int) -> StageRun:
+    raw_dir = plan.out_dir / "raw" / target.name / f"c{concurrency}"
+    _clear_raw_dir(raw_dir)
+    log_path = plan.out_dir / "locust" / f"{target.name}_c{concurrency}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = locust_command(plan, target, concurrency, raw_dir)
+    cpus = plan.cpus
+
+    def pin() -> None:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    start = time.monotonic()
+    with log_path.open("w", encoding="utf-8") as log:
+        log.write(" ".join(command) + "\n\n")
+        log.flush()
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin if cpus else None
+        )
+        try:
+            exit_code = process.wait(timeout=plan.run_time_s() + plan.stop_timeout_s + 120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            exit_code = -9
+    return StageRun(target, concurrency, raw_dir, log_path, exit_code, time.monotonic() - start)
+
+
+def log_tail(path: Path) -> str:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return text[-LOG_TAIL_CHARS:]
+
+
+def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
+    """Statistics of one stage from its raw files, with reliability verdicts."""
+    result: dict[str, Any] = {
+        "target": run.target.name,
+        "url": run.target.url,
+        "concurrency": run.concurrency,
+        "stage": stage_name(run.target, run.concurrency),
+        "locust_exit_code": run.exit_code,
+        "seconds": round(run.seconds, 2),
+        "raw_dir": str(run.raw_dir),
+        "locust_log": str(run.log_path),
+    }
+    reasons: list[str] = []
+    if run.exit_code not in LOCUST_RAN:
+        reasons.append(f"locust exited with code {run.exit_code} (see {run.log_path})")
+    try:
+        records = read_requests(run.raw_dir)
+    except RawRecordError as exc:
+        result.update(failed=str(exc), log_tail=log_tail(run.log_path))
+        result.update(reliable=False, unreliable_reasons=[*reasons, "no raw records"])
+        return result
+    result.update(stage_metrics(records))
+    cpu = cpu_summary(read_cpu_samples(run.raw_dir))
+    result["cpu"] = cpu
+    counts = result["requests"]
+    if cpu["saturated"]:
+        reasons.append(
+            f"load generator CPU saturated (>= {cpu['threshold_percent']:g} % for "
+            f"{cpu['consecutive_samples']} s): latencies include client delay"
+        )
+    if not cpu["sampled"]:
+        reasons.append("client CPU was not sampled (run shorter than 1 s?)")
+    if plan.requests and counts["measured"] < plan.requests:
+        reasons.append(f"only {counts['measured']} of {plan.requests} requests measured")
+    if counts["ok"] == 0:
+        reasons.append("no request succeeded")
+    if run.exit_code not in LOCUST_RAN:
+        result["log_tail"] = log_tail(run.log_path)
+    result["reliable"] = not reasons
+    result["unreliable_reasons"] = reasons
+    return result
+
+
+def _one_line(stage: dict[str, Any]) -> str:
+    if "failed" in stage:
+        return f"FAILED: {stage['failed']}"
+    counts = stage["requests"]
+    e2e = stage["metrics"]["e2e_ms"]
+    ttft = stage["metrics"]["ttft_ms"]
+    parts = [f"{counts['ok']} ok, {counts['errors']} errors"]
+    if e2e and ttft:
+        parts.append(f"E2E mean {e2e['mean'] / 1000:.3f} s, TTFT p50 {ttft['p50']:.1f} ms")
+    cpu = stage.get("cpu", {}).get("max_percent")
+    if cpu is not None:
+        parts.append(f"client CPU max {cpu:.0f} %")
+    if not stage["reliable"]:
+        parts.append("UNRELIABLE: " + "; ".join(stage["unreliable_reasons"]))
+    return ", ".join(parts)
+
+
+def run_plan(plan: LoadPlan, progress: Progress = print) -> list[dict[str, Any]]:
+    """Run every stage and return their analysed results in run order."""
+    stages = [(c, t) for c in plan.concurrencies for t in plan.targets]
+    results = []
+    for number, (concurrency, target) in enumerate(stages, start=1):
+        label = f"[{number}/{len(stages)}] {stage_name(target, concurrency)}"
+        goal = f"{plan.requests} requests" if plan.requests else f"{plan.duration_s:g} s"
+        progress(f"{label}: locust -u {concurrency} against {target.url} ({goal})")
+        run = run_stage(plan, target, concurrency)
+        stage = analyse_stage(plan, run)
+        progress(f"{label}: done in {run.seconds:.1f} s: {_one_line(stage)}")
+        results.append(stage)
+    return results

@@ -1,0 +1,172 @@
+"""Timing one streamed chat completion from its SSE lines (REFERENCE 4.1 definitions).
+
+The caller reads the response one line at a time and passes each line with the
+``time.perf_counter()`` taken right after the read returned, before any parsing, so the JSON
+work here never shifts a timestamp. The meter keeps per-chunk arrival times and token counts;
+turning them into TTFT/TBT/E2E statistics is :mod:`hawkeye_bench.load.metrics`' job.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from hawkeye_bench.trace import TokenSource
+
+REASONING = "r"
+CONTENT = "c"
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+#: The server's ``time.perf_counter()`` when it wrote the chunk (the scripted test server sends
+#: it). perf_counter is CLOCK_MONOTONIC on Linux, shared by processes on one host, so
+#: ``t_recv - x_sent_perf`` is the delivery lag: how long the chunk waited before we read it.
+SERVER_PERF_FIELD = "x_sent_perf"
+
+
+@dataclass
+class Chunk:
+    """One token-bearing SSE chunk as the client saw it."""
+
+    t_ms: float  # send -> this chunk read, milliseconds
+    tokens: int  # tokens in this chunk (usage delta when the server reports it, else 1)
+    channel: str  # REASONING or CONTENT
+    lag_ms: float | None = None  # server write -> client read, when the server stamps chunks
+
+    def to_row(self) -> list[Any]:
+        """Compact JSON form: [t_ms, tokens, channel] plus lag_ms when known."""
+        row: list[Any] = [round(self.t_ms, 4), self.tokens, self.channel]
+        if self.lag_ms is not None:
+            row.append(round(self.lag_ms, 4))
+        return row
+
+
+@dataclass
+class StreamMeter:
+    """Accumulates the timing of one streamed response.
+
+    ``t_send`` is the ``perf_counter()`` just before the request was written.
+    """
+
+    t_send: float
+    tt_headers_ms: float | None = None
+    tt_ack_ms: float | None = None  # first data line of any kind (role-only included)
+    done_ms: float | None = None  # the [DONE] line
+    chunks: list[Chunk] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    #: True once a chunk carried a cumulative usage (vLLM ``continuous_usage_stats``).
+    continuous_usage: bool = False
+    finish_reason: str | None = None
+    error: str | None = None
+    data_lines: int = 0
+    _cumulative_tokens: int = 0
+    _in_inline_think: bool = False
+    _content_prefix: str = ""
+
+    def _ms(self, t: float) -> float:
+        return (t - self.t_send) * 1000.0
+
+    def headers(self, t: float) -> None:
+        self.tt_headers_ms = self._ms(t)
+
+    def feed(self, line: bytes, t_recv: float) -> bool:
+        """Take one raw SSE line read at ``t_recv``; return True at ``data: [DONE]``."""
+        if not line.startswith(b"data:"):
+            return False  # blank separators, comments, event:/id: lines
+        payload = line[5:].strip()
+        self.data_lines += 1
+        t_ms = self._ms(t_recv)
+        if self.tt_ack_ms is None:
+            self.tt_ack_ms = t_ms
+        if payload == b"[DONE]":
+            self.done_ms = t_ms
+            return True
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            self.error = f"malformed SSE data line: {payload[:200]!r}"
+            return False
+        if not isinstance(event, dict):
+            self.error = f"SSE data is not a JSON object: {payload[:200]!r}"
+            return False
+        if "error" in event:
+            self.error = _error_text(event["error"])
+            return False
+        self._take_chunk(event, t_recv)
+        return False
+
+    def _take_chunk(self, event: dict[str, Any], t_recv: float) -> None:
+        usage = event.get("usage")
+        cumulative: int | None = None
+        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+            if event.get("choices"):
+                self.continuous_usage = True
+                cumulative = usage["completion_tokens"]
+            self.usage = usage
+        for choice in event.get("choices") or ():
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
+            content = delta.get("content") or ""
+            if not (reasoning or content):
+                continue
+            channel = REASONING if reasoning else self._content_channel(content)
+            tokens = 1
+            if cumulative is not None:
+                # tokens since the last token-bearing chunk (an empty-delta chunk's token, if
+                # any, is attributed to the next visible one)
+                tokens = cumulative - self._cumulative_tokens
+                self._cumulative_tokens = cumulative
+            sent = event.get(SERVER_PERF_FIELD)
+            lag_ms = (t_recv - sent) * 1000.0 if isinstance(sent, (int, float)) else None
+            self.chunks.append(Chunk(self._ms(t_recv), tokens, channel, lag_ms))
+
+    def _content_channel(self, content: str) -> str:
+        """Content inside an inline ``<think>`` block counts as reasoning."""
+        if len(self._content_prefix) < len(THINK_OPEN) + 8:
+            self._content_prefix += content
+            if self._content_prefix.lstrip().startswith(THINK_OPEN):
+                self._in_inline_think = THINK_CLOSE not in self._content_prefix
+                return REASONING
+        if self._in_inline_think:
+            if THINK_CLOSE in content:
+                self._in_inline_think = False
+            return REASONING
+        return CONTENT
+
+    # ------------------------------------------------------------------ derived values
+
+    def first_ms(self, channel: str | None = None) -> float | None:
+        for chunk in self.chunks:
+            if channel is None or chunk.channel == channel:
+                return chunk.t_ms
+        return None
+
+    def last_token_ms(self) -> float | None:
+        return self.chunks[-1].t_ms if self.chunks else None
+
+    def output_tokens(self) -> tuple[int | None, TokenSource | None]:
+        """Completion tokens from the server's usage, else the counted token chunks."""
+        if self.usage is not None and isinstance(self.usage.get("completion_tokens"), int):
+            return self.usage["completion_tokens"], "usage"
+        if self.chunks:
+            return len(self.chunks), "chunks"
+        return None, None
+
+    def reasoning_tokens(self) -> tuple[int | None, TokenSource | None]:
+        details = (self.usage or {}).get("completion_tokens_details") or {}
+        if isinstance(details.get("reasoning_tokens"), int):
+            return details["reasoning_tokens"], "usage"
+        counted = [c for c in self.chunks if c.channel == REASONING]
+        if self.continuous_usage:
+            return sum(c.tokens for c in counted), "usage"
+        if counted:
+            return len(counted), "chunks"
+        return (0, "chunks") if self.chunks else (None, None)
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        return str(error.get("message") or error)[:500]
+    return str(error)[:500]
