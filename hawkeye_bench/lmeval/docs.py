@@ -1,0 +1,75 @@
+"""lm-eval documents for the hawkeye_* tasks, read through :mod:`hawkeye_bench.datasets`.
+
+lm-eval calls a task's ``custom_dataset`` as ``fn(**metadata, **dataset_kwargs)``, and its
+metadata holds every ``--model_args`` key (REFERENCE 2.3), so :func:`load_split` accepts any
+keyword and uses only ``benchmark``/``subjects`` (from the task YAML's ``dataset_kwargs``),
+``data_dir`` (``--metadata data_dir=...``; else ``$HAWKEYE_DATA_DIR``; else the hub) and
+``preset`` (which preset's single-model prompt becomes the document's ``prompt``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hawkeye_bench import datasets as benchmarks
+from hawkeye_bench.presets import load_preset
+from hawkeye_bench.problem import Problem
+
+#: The split name the task YAMLs use as ``test_split``.
+SPLIT = "test"
+#: Document fields a hawkeye_* task provides (the hawkeye model reads these from Instance.doc).
+DOC_FIELDS = ("id", "dataset", "question", "gold", "subject", "level", "prompt", "metadata")
+
+
+def problem_to_doc(problem: Problem, prompt: str) -> dict[str, Any]:
+    metadata = problem.metadata
+    return {
+        "id": problem.id,
+        "dataset": problem.dataset,
+        "question": problem.question,
+        "gold": problem.gold,
+        "subject": str(metadata.get("subject") or ""),
+        "level": metadata.get("level"),
+        "prompt": prompt,
+        # JSON text: metadata keys differ between benchmarks, and Arrow needs one schema.
+        "metadata": json.dumps(metadata, sort_keys=True, default=str),
+    }
+
+
+def doc_to_problem(doc: dict[str, Any]) -> Problem | None:
+    """The Problem behind a hawkeye_* document; None for a document from any other task."""
+    if not all(key in doc for key in ("id", "dataset", "question", "gold")):
+        return None
+    raw = doc.get("metadata")
+    metadata = json.loads(raw) if isinstance(raw, str) and raw else {}
+    return Problem(
+        id=str(doc["id"]),
+        dataset=str(doc["dataset"]),
+        question=str(doc["question"]),
+        gold=str(doc["gold"]),
+        metadata=metadata,
+    )
+
+
+def load_split(
+    benchmark: str,
+    subjects: list[str] | None = None,
+    data_dir: str | None = None,
+    preset: str = "default",
+    **_model_args: Any,
+) -> dict[str, Any]:
+    """``custom_dataset`` for every hawkeye_* task: ``{"test": datasets.Dataset}``.
+
+    The prompt is the preset's single-model template, what a foreign lm-eval model (e.g.
+    ``local-chat-completions``) is sent; the hawkeye model renders its own prompts per stage.
+    """
+    import datasets as hf_datasets
+
+    template = load_preset(str(preset)).stage("single")
+    problems = benchmarks.load_problems(benchmark, data_dir=data_dir, subjects=subjects)
+    if not problems:
+        wanted = f" with subjects {subjects}" if subjects else ""
+        raise benchmarks.DatasetError(f"dataset {benchmark!r}{wanted} has no problems")
+    docs = [problem_to_doc(p, template.render(p.question)) for p in problems]
+    return {SPLIT: hf_datasets.Dataset.from_list(docs)}
