@@ -1,0 +1,101 @@
+"""`hawkeye-bench serve`: an OpenAI-compatible server that runs a pipeline per request."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from hawkeye_bench.commands.eval import endpoints_or_local
+from hawkeye_bench.config import ConfigError, add_endpoint_arguments, resolve_endpoints
+from hawkeye_bench.endpoints import EndpointUnavailable, MissingApiKey
+from hawkeye_bench.local import LocalModelUnavailable
+from hawkeye_bench.pipelines import get_pipeline, pipeline_names
+from hawkeye_bench.presets import STAGE2_INPUTS, PresetError, load_preset, preset_names
+from hawkeye_bench.server import PipelineServer, serve_forever
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a pipeline as an OpenAI-compatible chat-completions server",
+        description="Answer POST /v1/chat/completions (streamed or not) by running a pipeline: "
+        "the last user message is the question; stage 1 streams as reasoning_content, the final "
+        "stage's answer as content; usage covers all stages. --pipeline baseline is a "
+        "pass-through to one model on the same path. GET /v1/models, GET /health. "
+        "Per-stage sampling: body field stage_params, e.g. "
+        '{"stage_params": {"reasoner": {"max_tokens": 256}}}; max_tokens and stop apply to the '
+        "final stage, temperature and top_p to all.",
+    )
+    parser.add_argument(
+        "--pipeline", default="hawkeye", help=f"pipeline: {', '.join(pipeline_names())}"
+    )
+    parser.add_argument(
+        "--preset",
+        default="default",
+        help=f"prompt preset: {', '.join(preset_names())}, or a path to a preset YAML file",
+    )
+    parser.add_argument(
+        "--stage2-input",
+        choices=STAGE2_INPUTS,
+        help="what the responder gets of stage 1 (default: the preset's)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port (default: %(default)s; 0 = a free one)"
+    )
+    parser.add_argument(
+        "--served-model-name", help="model id in /v1/models and answers (default: the pipeline)"
+    )
+    add_endpoint_arguments(parser)
+    parser.set_defaults(func=main)
+
+
+def _run(server: PipelineServer) -> None:
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+
+        def announce(url: str) -> None:
+            print(f"serving {server.pipeline_cls.name} as {server.model_name!r} at {url}",
+                  flush=True)  # fmt: skip
+
+        await serve_forever(server, stop, announce)
+
+    asyncio.run(run())
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        pipeline_cls = get_pipeline(args.pipeline)
+        preset = load_preset(args.preset)
+        resolved = resolve_endpoints(args, pipeline_cls.roles)
+    except (ConfigError, PresetError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with endpoints_or_local(resolved, pipeline_cls.roles) as endpoints:
+            server = PipelineServer(
+                args.pipeline,
+                endpoints,
+                preset=preset,
+                stage2_input=args.stage2_input,
+                host=args.host,
+                port=args.port,
+                served_model_name=args.served_model_name,
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                _run(server)
+    except (EndpointUnavailable, LocalModelUnavailable, MissingApiKey, PresetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. the port is taken
+        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    return 0

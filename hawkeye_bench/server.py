@@ -1,0 +1,626 @@
+"""An OpenAI-compatible HTTP server that answers every chat completion by running a pipeline.
+
+``hawkeye-bench serve`` puts this in front of the upstream models, so any OpenAI client (the
+SDK, lm-eval's ``local-chat-completions``, Locust) can drive Hawkeye and the single-model
+baseline the same way. Routes: ``POST /v1/chat/completions`` (streamed or not),
+``GET /v1/models`` (one model: the served name, by default the pipeline's name), ``GET /health``.
+
+How a request maps onto the pipeline:
+
+- The question is the text of the last ``user`` message; earlier messages are not sent (each
+  stage's prompt comes from the preset's template, as in ``hawkeye-bench eval``).
+- ``max_tokens`` (or ``max_completion_tokens``) and ``stop`` apply to the final stage (the
+  responder; the single model for the baseline). ``temperature`` and ``top_p`` apply to every
+  stage; ``seed`` is the pipeline's seed. What the request does not set, the preset sets.
+- Per stage, the extra body field ``stage_params`` overrides those (``extra_body`` in the SDK)::
+
+      "stage_params": {"reasoner": {"max_tokens": 256, "temperature": 0.0}}
+
+  (keys: max_tokens, temperature, top_p, stop; roles: the pipeline's roles).
+- ``n`` must be 1; other OpenAI fields (``model``, penalties, ``logprobs``, ...) are accepted
+  and ignored; ``stream_options.continuous_usage_stats`` is ignored (no per-chunk usage).
+
+What the client receives: every stage but the last streams as ``reasoning_content`` (the
+reasoner's reasoning and content, in the order they arrive; ``\\n\\n`` is inserted where the
+source switches), then the last stage streams its reasoning (if any) as ``reasoning_content``
+and its content as ``content``. Deltas are forwarded the moment the upstream delivers them, one
+chunk per upstream delta; a role-only chunk goes out first, before any upstream answers. A
+non-streamed answer is the concatenation of the same deltas (``message.reasoning_content``,
+``message.content``). ``finish_reason`` is the last stage's.
+
+Token accounting (never invented; a count an upstream did not give is ``null``):
+``usage.completion_tokens`` = all stages, ``usage.prompt_tokens`` = all stages' prompts,
+``usage.completion_tokens_details.reasoning_tokens`` = every token streamed as reasoning
+(earlier stages' completion tokens plus the last stage's own reasoning tokens). The extra field
+``x_hawkeye`` = ``{pipeline, token_source, approximate, stages: [...]}`` says where the counts
+came from (``usage``, ``tokenize``, ``chunks`` = approximate, ``mixed``, or null) per stage. It
+rides on the last chunk before ``[DONE]`` (the usage chunk when ``include_usage`` is asked) and
+on the non-streamed body.
+
+Failures: a stage that fails upstream (5xx, cut stream, timeout, after the client's retries) is
+an OpenAI-style error: HTTP 502 (504 for a timeout, 429 passed on) before streaming, or a
+``data: {"error": {...}}`` event that ends a stream (no ``[DONE]``). Once a delta has reached
+the client, the upstream call is not retried (the text cannot be taken back). A malformed
+request gets HTTP 400 naming the field. A client that hangs up mid-stream stops the upstream
+call. The server stays up through all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hawkeye_bench.endpoints import Endpoint, EndpointClient
+from hawkeye_bench.pipelines import Pipeline, get_pipeline
+from hawkeye_bench.presets import STAGE2_INPUTS, Preset, load_preset
+from hawkeye_bench.trace import StageResult, Trace
+
+logger = logging.getLogger(__name__)
+
+#: Largest request body accepted (long few-shot prompts fit; aiohttp's default is 1 MiB).
+MAX_BODY_BYTES = 16 * 2**20
+#: The fields of ``stage_params`` entries, i.e. what may be set per stage by a request.
+STAGE_PARAM_KEYS = ("max_tokens", "temperature", "top_p", "stop")
+
+Channel = Literal["reasoning", "content"]
+
+
+# -- request parsing --------------------------------------------------------------------------
+
+
+class _ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    type: str
+    text: str | None = None
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    role: str
+    content: str | list[_ContentPart] | None = None
+
+
+class _StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    include_usage: bool = False
+
+
+class _StageParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: str | list[str] | None = None
+
+
+class _ChatBody(BaseModel):
+    """The OpenAI chat-completions fields the server reads; others are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    messages: list[_Message] = Field(min_length=1)
+    model: str | None = None
+    stream: bool = False
+    stream_options: _StreamOptions | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    n: int | None = None
+    stage_params: dict[str, _StageParams] | None = None
+
+
+class BadRequest(ValueError):
+    """A request the server cannot run: answered with HTTP 400 and this message."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass
+class ChatRequest:
+    """A validated request: the question, how to stream, and the sampling per stage."""
+
+    question: str
+    stream: bool
+    include_usage: bool
+    seed: int | None
+    stage_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _message_text(message: _Message) -> str:
+    if isinstance(message.content, str):
+        return message.content
+    parts = message.content or []
+    return "".join(part.text or "" for part in parts if part.type == "text")
+
+
+#: Pydantic names the member of a union that failed (``content.str``); the path drops it.
+_UNION_MEMBER = re.compile(r"^(str|int|float|bool|list\[.*\]|dict\[.*\]|_[A-Za-z]+)$")
+
+
+def _validation_message(error: ValidationError) -> tuple[str, str | None]:
+    """A readable 400 message ("field.path: what is wrong") and the first offending field."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    if first["type"] == "json_invalid":
+        return f"request body is not valid JSON: {first['msg']}", None
+    if first["type"] == "model_type" and not first["loc"]:
+        return "request body must be a JSON object", None
+    by_path: dict[str, list[str]] = {}
+    for problem in problems:
+        parts = [str(p) for p in problem["loc"] if not _UNION_MEMBER.match(str(p))]
+        messages = by_path.setdefault(".".join(parts) or "body", [])
+        if problem["msg"] not in messages:
+            messages.append(problem["msg"])
+    described = [f"{path}: {' or '.join(msgs)}" for path, msgs in by_path.items()]
+    return "invalid request: " + "; ".join(described), next(iter(by_path))
+
+
+def parse_chat_request(raw: bytes, roles: tuple[str, ...]) -> ChatRequest:
+    """Validate a chat-completions body for a pipeline with ``roles`` (the last one answers).
+
+    Raises BadRequest with a message naming the offending field.
+    """
+    if not raw.strip():
+        raise BadRequest("request body is empty: expected a JSON object with 'messages'")
+    try:
+        body = _ChatBody.model_validate_json(raw)
+    except ValidationError as exc:
+        message, param = _validation_message(exc)
+        raise BadRequest(message, param) from None
+    if body.n not in (None, 1):
+        raise BadRequest(f"n={body.n} is not supported: one choice per request", "n")
+    users = [m for m in body.messages if m.role == "user"]
+    if not users:
+        raise BadRequest(
+            "messages holds no 'user' message: the last one is the question", "messages"
+        )
+    question = _message_text(users[-1])
+    if not question.strip():
+        raise BadRequest("the last user message has no text", "messages")
+    unknown = sorted(set(body.stage_params or {}) - set(roles))
+    if unknown:
+        raise BadRequest(
+            f"stage_params names unknown stage(s) {unknown}; this pipeline's stages: "
+            f"{', '.join(roles)}",
+            "stage_params",
+        )
+    shared = {"temperature": body.temperature, "top_p": body.top_p}
+    final = {
+        "max_tokens": body.max_completion_tokens or body.max_tokens,
+        "stop": body.stop,
+    }
+    stage_params: dict[str, dict[str, Any]] = {}
+    for role in roles:
+        params = dict(shared)
+        if role == roles[-1]:
+            params.update(final)
+        given = (body.stage_params or {}).get(role)
+        if given is not None:
+            params.update(given.model_dump(exclude_none=True))
+        params = {k: v for k, v in params.items() if v is not None}
+        if isinstance(params.get("stop"), str):
+            params["stop"] = [params["stop"]]
+        if params:
+            stage_params[role] = params
+    return ChatRequest(
+        question=question,
+        stream=body.stream,
+        include_usage=bool(body.stream_options and body.stream_options.include_usage),
+        seed=body.seed,
+        stage_params=stage_params,
+    )
+
+
+def preset_for_request(preset: Preset, stage_params: Mapping[str, Mapping[str, Any]]) -> Preset:
+    """The preset with a request's per-stage sampling applied (the preset itself if none)."""
+    if not stage_params:
+        return preset
+    stages = dict(preset.stages)
+    for role, params in stage_params.items():
+        overrides = dict(params)
+        if "stop" in overrides:
+            overrides["stop"] = tuple(overrides["stop"])
+        stages[role] = replace(stages[role], **overrides)
+    return replace(preset, stages=stages)
+
+
+# -- what the client receives -----------------------------------------------------------------
+
+
+class DeltaRouter:
+    """Maps (stage role, upstream channel) to the channel the client sees, per the module doc.
+
+    ``emit(channel, text)`` receives each routed piece; a ``\\n\\n`` separator is emitted on the
+    reasoning channel where its source (stage or upstream channel) changes.
+    """
+
+    def __init__(self, final_role: str, emit: Any) -> None:
+        self.final_role = final_role
+        self.emit = emit
+        self._reasoning_source: tuple[str, str] | None = None
+
+    def __call__(self, role: str, channel: str, text: str) -> Any:
+        out: Channel = (
+            "content" if role == self.final_role and channel == "content" else "reasoning"
+        )
+        if out == "reasoning":
+            source = (role, channel)
+            if source != self._reasoning_source:
+                if self._reasoning_source is not None:
+                    text = "\n\n" + text
+                self._reasoning_source = source
+        return self.emit(out, text)
+
+
+def _sum_or_none(values: list[int | None]) -> int | None:
+    return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+
+def _streamed_reasoning_tokens(stage: StageResult, final_role: str) -> int | None:
+    if stage.role != final_role:
+        return stage.completion_tokens
+    return stage.reasoning_tokens if stage.reasoning else 0
+
+
+def token_report(trace: Trace, final_role: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(usage, x_hawkeye) for a finished trace; a count any stage lacks makes its total null."""
+    stages = trace.stages
+    prompt = _sum_or_none([s.prompt_tokens for s in stages])
+    completion = _sum_or_none([s.completion_tokens for s in stages])
+    reasoning = _sum_or_none([_streamed_reasoning_tokens(s, final_role) for s in stages])
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": None if prompt is None or completion is None else prompt + completion,
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
+    }
+    sources = {s.token_source for s in stages}
+    source = next(iter(sources)) if len(sources) == 1 else (None if None in sources else "mixed")
+    x_hawkeye = {
+        "pipeline": trace.pipeline,
+        "token_source": source,
+        "approximate": "chunks" in sources,
+        "stage2_input": trace.stage2_input,
+        "stages": [
+            {
+                "role": s.role,
+                "model": s.model,
+                "prompt_tokens": s.prompt_tokens,
+                "completion_tokens": s.completion_tokens,
+                "reasoning_tokens": s.reasoning_tokens,
+                "token_source": s.token_source,
+                "finish_reason": s.finish_reason,
+                "ttft_s": s.ttft_s,
+                "latency_s": s.latency_s,
+                "attempts": s.attempts,
+                "error_type": s.error_type,
+            }
+            for s in stages
+        ],
+    }
+    return usage, x_hawkeye
+
+
+def error_body(
+    message: str, kind: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def _failed_stage(trace: Trace) -> StageResult | None:
+    return next((s for s in trace.stages if s.error), None)
+
+
+def upstream_error(trace: Trace) -> tuple[int, dict[str, Any]]:
+    """HTTP status and OpenAI-style body for a pipeline run that failed upstream."""
+    stage = _failed_stage(trace)
+    if stage is None:
+        return 500, error_body(f"pipeline error: {trace.error}", "server_error")
+    status = {"timeout": 504, "http_429": 429}.get(stage.error_type or "", 502)
+    message = (
+        f"upstream {stage.role} model {stage.model!r} failed after {stage.attempts} "
+        f"attempt(s): {stage.error}"
+    )
+    return status, error_body(message, "upstream_error", stage.error_type)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class _SseWriter:
+    """Writes OpenAI chat-completion chunks; the per-delta path is one string concatenation."""
+
+    def __init__(self, response: web.StreamResponse, completion_id: str, model: str) -> None:
+        self.response = response
+        self.head = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+        opening = _compact(self.head)[:-1] + ',"choices":[{"index":0,"delta":{'
+        self._prefix = {
+            "reasoning": f'data: {opening}"reasoning_content": '.encode(),
+            "content": f'data: {opening}"content": '.encode(),
+        }
+        self._suffix = b'},"finish_reason":null}]}\n\n'
+
+    async def delta(self, channel: str, text: str) -> None:
+        await self.response.write(self._prefix[channel] + json.dumps(text).encode() + self._suffix)
+
+    async def chunk(self, body: dict[str, Any]) -> None:
+        await self.response.write(b"data: " + _compact({**self.head, **body}).encode() + b"\n\n")
+
+    async def event(self, payload: bytes) -> None:
+        await self.response.write(b"data: " + payload + b"\n\n")
+
+
+@dataclass
+class ServerStats:
+    """Counters shown by ``GET /health``."""
+
+    in_flight: int = 0
+    completed: int = 0
+    upstream_errors: int = 0
+    bad_requests: int = 0
+    client_disconnects: int = 0
+
+
+# -- the server -------------------------------------------------------------------------------
+
+
+def _client_key(endpoint: Endpoint) -> str:
+    """Endpoints that differ only in their role name share one client (one connection pool)."""
+    settings = endpoint.to_dict()
+    settings.pop("name", None)
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+class PipelineServer:
+    """Serves one pipeline: ``async with PipelineServer("hawkeye", endpoints) as server: ...``.
+
+    ``endpoints`` maps each role of the pipeline to its upstream. One EndpointClient per distinct
+    upstream lives as long as the server (pooled connections); each is checked at start.
+    ``port=0`` binds a free port; ``base_url`` tells which.
+    """
+
+    def __init__(
+        self,
+        pipeline: str,
+        endpoints: Mapping[str, Endpoint],
+        *,
+        preset: Preset | str = "default",
+        stage2_input: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        served_model_name: str | None = None,
+        check_endpoints: bool = True,
+    ) -> None:
+        self.pipeline_cls: type[Pipeline] = get_pipeline(pipeline)
+        self.preset = load_preset(preset) if isinstance(preset, str) else preset
+        self.stage2_input = stage2_input
+        self.endpoints = dict(endpoints)
+        self.host = host
+        self.port = port
+        self.model_name = served_model_name or self.pipeline_cls.name
+        self.check_endpoints = check_endpoints
+        self.roles = self.pipeline_cls.roles
+        self.final_role = self.roles[-1]
+        self.stats = ServerStats()
+        self.clients: dict[str, EndpointClient] = {}
+        self._runner: web.AppRunner | None = None
+        # Fail now rather than on the first request.
+        for role in self.roles:
+            self.preset.stage(role)
+        if stage2_input is not None and stage2_input not in STAGE2_INPUTS:
+            raise ValueError(
+                f"unknown stage-2 input {stage2_input!r}; valid: {', '.join(STAGE2_INPUTS)}"
+            )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def _pipeline_for(self, preset: Preset, clients: Mapping[str, Any]) -> Pipeline:
+        return self.pipeline_cls(preset, clients, stage2_input=self.stage2_input)
+
+    async def start(self) -> str:
+        missing = [role for role in self.roles if role not in self.endpoints]
+        if missing:
+            raise ValueError(f"pipeline {self.pipeline_cls.name!r} needs endpoints for {missing}")
+        by_key: dict[str, EndpointClient] = {}
+        try:
+            for role in self.roles:
+                key = _client_key(self.endpoints[role])
+                if key in by_key:
+                    self.clients[role] = by_key[key]
+                    continue
+                by_key[key] = self.clients[role] = EndpointClient(self.endpoints[role])
+                await by_key[key].__aenter__()
+                if self.check_endpoints:
+                    await by_key[key].check(role)
+            app = web.Application(client_max_size=MAX_BODY_BYTES)
+            app.router.add_post("/v1/chat/completions", self.chat_completions)
+            app.router.add_get("/v1/models", self.models)
+            app.router.add_get("/health", self.health)
+            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self.port)
+            await site.start()
+        except BaseException:
+            await self.stop()
+            raise
+        self.port = int(self._runner.addresses[0][1])
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for client in {id(c): c for c in self.clients.values()}.values():
+            await client.__aexit__(None, None, None)
+        self.clients.clear()
+
+    async def __aenter__(self) -> PipelineServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- small routes ----------------------------------------------------------------------
+
+    async def models(self, request: web.Request) -> web.Response:
+        model = {
+            "id": self.model_name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "hawkeye-bench",
+        }
+        return web.json_response({"object": "list", "data": [model]})
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "ok",
+                "pipeline": self.pipeline_cls.name,
+                "preset": self.preset.name,
+                **vars(self.stats),
+            }
+        )
+
+    # -- chat completions ------------------------------------------------------------------
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        try:
+            parsed = parse_chat_request(await request.read(), self.roles)
+        except BadRequest as exc:
+            self.stats.bad_requests += 1
+            body = error_body(str(exc), "invalid_request_error", param=exc.param)
+            return web.json_response(body, status=400)
+        pipeline = self._pipeline_for(
+            preset_for_request(self.preset, parsed.stage_params), self.clients
+        )
+        completion_id = f"chatcmpl-{secrets.token_hex(12)}"
+        self.stats.in_flight += 1
+        try:
+            if parsed.stream:
+                return await self._stream(request, pipeline, parsed, completion_id)
+            return await self._whole(pipeline, parsed, completion_id)
+        finally:
+            self.stats.in_flight -= 1
+
+    async def _whole(
+        self, pipeline: Pipeline, parsed: ChatRequest, completion_id: str
+    ) -> web.Response:
+        texts: dict[str, list[str]] = {"reasoning": [], "content": []}
+        router = DeltaRouter(self.final_role, lambda channel, text: texts[channel].append(text))
+        try:
+            trace = await pipeline.run(parsed.question, seed=parsed.seed, on_delta=router)
+        except Exception:
+            logger.exception("pipeline %s crashed", pipeline.name)
+            self.stats.upstream_errors += 1
+            return web.json_response(error_body("internal error", "server_error"), status=500)
+        if not trace.ok:
+            self.stats.upstream_errors += 1
+            status, body = upstream_error(trace)
+            logger.warning("request failed upstream: %s", body["error"]["message"])
+            _, body["x_hawkeye"] = token_report(trace, self.final_role)
+            return web.json_response(body, status=status)
+        usage, x_hawkeye = token_report(trace, self.final_role)
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts["content"])}
+        if texts["reasoning"]:
+            message["reasoning_content"] = "".join(texts["reasoning"])
+        self.stats.completed += 1
+        return web.json_response(
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": self.model_name,
+                "choices": [{"index": 0, "message": message, "finish_reason": _finish(trace)}],
+                "usage": usage,
+                "x_hawkeye": x_hawkeye,
+            }
+        )
+
+    async def _stream(
+        self,
+        request: web.Request,
+        pipeline: Pipeline,
+        parsed: ChatRequest,
+        completion_id: str,
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",  # proxies must not buffer the stream
+            }
+        )
+        writer = _SseWriter(response, completion_id, self.model_name)
+        try:
+            await response.prepare(request)
+            role_delta = {"role": "assistant", "content": ""}
+            await writer.chunk(
+                {"choices": [{"index": 0, "delta": role_delta, "finish_reason": None}]}
+            )
+            router = DeltaRouter(self.final_role, writer.delta)
+            try:
+                trace = await pipeline.run(parsed.question, seed=parsed.seed, on_delta=router)
+            except ConnectionError:
+                raise
+            except Exception:
+                logger.exception("pipeline %s crashed", pipeline.name)
+                self.stats.upstream_errors += 1
+                await writer.event(
+                    json.dumps(error_body("internal error", "server_error")).encode()
+                )
+                return response
+            if not trace.ok:
+                self.stats.upstream_errors += 1
+                _, body = upstream_error(trace)
+                logger.warning("stream failed upstream: %s", body["error"]["message"])
+                await writer.event(json.dumps(body).encode())
+                return response
+            usage, x_hawkeye = token_report(trace, self.final_role)
+            finish = {"choices": [{"index": 0, "delta": {}, "finish_reason": _finish(trace)}]}
+            if parsed.include_usage:
+                await writer.chunk(finish)
+                await writer.chunk({"choices": [], "usage": usage, "x_hawkeye": x_hawkeye})
+            else:
+                await writer.chunk({**finish, "x_hawkeye": x_hawkeye})
+            await writer.event(b"[DONE]")
+            self.stats.completed += 1
+            await response.write_eof()
+        except ConnectionError:
+            # The client hung up: the exception left the upstream call, which closed its
+            # connection, so the upstream stops generating too.
+            self.stats.client_disconnects += 1
+        return response
+
+
+def _finish(trace: Trace) -> str | None:
+    return trace.stages[-1].finish_reason if trace.stages else None
+
+
+async def serve_forever(server: PipelineServer, stop: asyncio.Event, announce: Any = print) -> None:
+    """Start ``server``, announce its base URL, serve until ``stop`` is set, then shut down."""
+    async with server:
+        announce(server.base_url)
+        await stop.wait()
