@@ -1,0 +1,349 @@
+"""Discover and read report inputs. Each kind of folder is recognised by the files it contains.
+
+Nothing is re-run: the report reads what ``eval``, ``lm-eval``, ``load`` and ``judge`` wrote.
+A folder that matches no kind, or a file that does not parse, is an error naming the path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.record import Record
+from hawkeye_bench.runs import RunStore, RunStoreError
+
+
+class ReportInputError(ValueError):
+    """An input folder is not usable: unknown kind, missing or corrupt file."""
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; a parse error names the file and position."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ReportInputError(f"{path}: not valid JSON ({exc})") from exc
+    except OSError as exc:
+        raise ReportInputError(f"{path}: cannot read ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ReportInputError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def read_jsonl_objects(path: Path) -> list[dict[str, Any]]:
+    """JSON objects of a JSON Lines file; a malformed line is an error naming file:line."""
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ReportInputError(f"{path}:{number}: not valid JSON ({exc})") from exc
+            if not isinstance(row, dict):
+                raise ReportInputError(f"{path}:{number}: expected a JSON object")
+            rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- eval runs
+
+
+@dataclass
+class EvalRun:
+    """A run folder written by ``hawkeye-bench eval``."""
+
+    path: Path
+    manifest: dict[str, Any]
+    records: list[Record]
+
+    @property
+    def label(self) -> str:
+        return self.path.name
+
+    @property
+    def records_file(self) -> Path:
+        return self.path / RunStore.RECORDS
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.path / RunStore.MANIFEST
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return dict(self.manifest.get("identity") or {})
+
+    @property
+    def dataset(self) -> str:
+        task = self.identity.get("task")
+        if task:
+            return str(task)
+        return self.records[0].problem.dataset if self.records else "?"
+
+    @property
+    def pipeline(self) -> str:
+        pipeline = self.identity.get("pipeline")
+        if pipeline:
+            return str(pipeline)
+        return self.records[0].trace.pipeline if self.records else "?"
+
+    @property
+    def concurrency(self) -> int | None:
+        value = (self.manifest.get("config") or {}).get("concurrency")
+        return int(value) if value is not None else None
+
+    def models(self) -> dict[str, str]:
+        """Role -> model name (from the manifest's endpoints, else from the records)."""
+        endpoints = self.manifest.get("endpoints") or {}
+        models = {role: str(e.get("model", "?")) for role, e in endpoints.items()}
+        if not models:
+            for record in self.records[:1]:
+                models = {s.role: s.model for s in record.trace.stages}
+        return models
+
+
+def _is_eval_run(path: Path) -> bool:
+    return (path / RunStore.RECORDS).is_file()
+
+
+def read_eval_run(path: Path) -> EvalRun:
+    store = RunStore(path)
+    try:
+        records = store.load_records()
+    except RunStoreError as exc:
+        raise ReportInputError(str(exc)) from exc
+    if not records:
+        raise ReportInputError(f"{store.records_path}: no records (an empty run)")
+    manifest = read_json(store.manifest_path) if store.manifest_path.is_file() else {}
+    return EvalRun(path=path, manifest=manifest, records=records)
+
+
+# --------------------------------------------------------------------------- lm-eval outputs
+
+
+@dataclass
+class LmEvalTask:
+    """One task of an lm-eval output: its aggregate results and (if logged) its samples."""
+
+    task: str
+    results_file: Path
+    results: dict[str, Any]  # results_*.json["results"][task]
+    config: dict[str, Any]  # results_*.json["config"]
+    samples_file: Path | None = None
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class LmEvalOutput:
+    """A folder written by ``lm_eval --output_path`` (results_*.json, samples_*.jsonl)."""
+
+    path: Path
+    tasks: list[LmEvalTask]
+    meta: dict[str, Any]  # lm_eval_version, date, model_name of the newest results file
+
+    @property
+    def label(self) -> str:
+        return self.path.name
+
+
+def _lm_eval_results_files(path: Path) -> list[Path]:
+    # lm-eval writes <output_path>/<model_name_sanitized>/results_<date>.json
+    return sorted([*path.glob("results_*.json"), *path.glob("*/results_*.json")])
+
+
+def _is_lm_eval(path: Path) -> bool:
+    return bool(_lm_eval_results_files(path))
+
+
+def read_lm_eval(path: Path) -> LmEvalOutput:
+    tasks: dict[str, LmEvalTask] = {}
+    meta: dict[str, Any] = {}
+    for results_file in _lm_eval_results_files(path):  # sorted by date: the newest wins
+        data = read_json(results_file)
+        if not isinstance(data.get("results"), dict):
+            raise ReportInputError(f"{results_file}: no 'results' object (not an lm-eval file)")
+        meta = {k: data.get(k) for k in ("lm_eval_version", "date", "model_name", "git_hash")}
+        date_id = results_file.stem.removeprefix("results_")
+        for task, results in data["results"].items():
+            samples_file = results_file.parent / f"samples_{task}_{date_id}.jsonl"
+            tasks[task] = LmEvalTask(
+                task=task,
+                results_file=results_file,
+                results=dict(results),
+                config=dict(data.get("config") or {}),
+                samples_file=samples_file if samples_file.is_file() else None,
+                samples=read_jsonl_objects(samples_file) if samples_file.is_file() else [],
+            )
+    return LmEvalOutput(path=path, tasks=list(tasks.values()), meta=meta)
+
+
+# --------------------------------------------------------------------------- load results
+
+LOAD_RESULTS = "load_results.json"
+
+
+@dataclass
+class LoadResult:
+    """A folder written by ``hawkeye-bench load``: load_results.json plus raw request files."""
+
+    path: Path
+    results: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return self.path.name
+
+    @property
+    def results_file(self) -> Path:
+        return self.path / LOAD_RESULTS
+
+
+def _is_load(path: Path) -> bool:
+    return (path / LOAD_RESULTS).is_file()
+
+
+def read_load(path: Path) -> LoadResult:
+    return LoadResult(path=path, results=read_json(path / LOAD_RESULTS))
+
+
+# --------------------------------------------------------------------------- judgements
+
+JUDGEMENTS = "judgements.jsonl"
+JUDGE_SUMMARY = "judge_summary.json"
+
+
+@dataclass
+class JudgeOutput:
+    """A folder written by ``hawkeye-bench judge``: judgements.jsonl and judge_summary.json."""
+
+    path: Path
+    summary: dict[str, Any]
+    judgements: list[dict[str, Any]]
+
+    @property
+    def label(self) -> str:
+        return self.path.name
+
+    @property
+    def summary_file(self) -> Path:
+        return self.path / JUDGE_SUMMARY
+
+    @property
+    def judgements_file(self) -> Path:
+        return self.path / JUDGEMENTS
+
+
+def _is_judge(path: Path) -> bool:
+    return (path / JUDGE_SUMMARY).is_file() or (path / JUDGEMENTS).is_file()
+
+
+def read_judge(path: Path) -> JudgeOutput:
+    summary_file, judgements_file = path / JUDGE_SUMMARY, path / JUDGEMENTS
+    for needed in (summary_file, judgements_file):
+        if not needed.is_file():
+            raise ReportInputError(
+                f"{path}: judgement folder without {needed.name} (both {JUDGE_SUMMARY} and "
+                f"{JUDGEMENTS} are needed)"
+            )
+    return JudgeOutput(
+        path=path, summary=read_json(summary_file), judgements=read_jsonl_objects(judgements_file)
+    )
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+@dataclass(frozen=True)
+class InputKind:
+    name: str
+    marker: str  # what identifies the folder, for error messages
+    matches: Callable[[Path], bool]
+    read: Callable[[Path], Any]
+
+
+KINDS: tuple[InputKind, ...] = (
+    InputKind("eval run", "records.jsonl (+ manifest.json)", _is_eval_run, read_eval_run),
+    InputKind("lm-eval output", "results_*.json (+ samples_*.jsonl)", _is_lm_eval, read_lm_eval),
+    InputKind("load result", LOAD_RESULTS, _is_load, read_load),
+    InputKind("judgements", f"{JUDGEMENTS} + {JUDGE_SUMMARY}", _is_judge, read_judge),
+)
+
+
+@dataclass
+class Inputs:
+    runs: list[EvalRun] = field(default_factory=list)
+    lm_evals: list[LmEvalOutput] = field(default_factory=list)
+    loads: list[LoadResult] = field(default_factory=list)
+    judgements: list[JudgeOutput] = field(default_factory=list)
+
+    def add(self, item: Any) -> None:
+        target = {
+            EvalRun: self.runs,
+            LmEvalOutput: self.lm_evals,
+            LoadResult: self.loads,
+            JudgeOutput: self.judgements,
+        }[type(item)]
+        target.append(item)
+
+
+def detect_kind(path: Path) -> InputKind | None:
+    return next((kind for kind in KINDS if kind.matches(path)), None)
+
+
+def _kinds_help() -> str:
+    return "; ".join(f"{k.name}: {k.marker}" for k in KINDS)
+
+
+def _expand(path: Path) -> list[tuple[Path, InputKind]]:
+    """The input folders at ``path``: itself if it is one, else its recognised subfolders."""
+    if not path.exists():
+        raise ReportInputError(f"{path}: no such folder")
+    if not path.is_dir():
+        raise ReportInputError(f"{path}: not a folder (give the folder the command wrote)")
+    kind = detect_kind(path)
+    if kind is not None:
+        return [(path, kind)]
+    children = [(child, detect_kind(child)) for child in sorted(path.iterdir()) if child.is_dir()]
+    found = [(child, kind) for child, kind in children if kind is not None]
+    if not found:
+        raise ReportInputError(
+            f"{path}: not a recognised input folder, and none of its subfolders is one. "
+            f"Recognised kinds (by the files they contain): {_kinds_help()}"
+        )
+    return found
+
+
+def read_inputs(paths: Iterable[str | Path]) -> Inputs:
+    """Read every input folder (a folder of input folders is expanded one level)."""
+    inputs = Inputs()
+    seen: set[Path] = set()
+    for given in paths:
+        for path, kind in _expand(Path(given)):
+            resolved = path.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            inputs.add(kind.read(path))
+    return inputs
+
+
+def relative_to_out(path: Path, out: Path) -> str:
+    """``path`` as written in the report: relative to the report folder where possible."""
+    try:
+        return str(Path(_relpath(path.resolve(), out.resolve())))
+    except ValueError:
+        return str(path)
+
+
+def _relpath(path: Path, start: Path) -> str:
+    import os
+
+    return os.path.relpath(path, start)
+
+
+def input_paths(items: Sequence[Any]) -> list[Path]:
+    return [item.path for item in items]

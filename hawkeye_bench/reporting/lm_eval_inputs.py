@@ -1,0 +1,136 @@
+"""Accuracy and token rows from lm-eval outputs of the ``hawkeye_*`` tasks.
+
+Per-document metrics (``exact_match``, ``cot_tokens``, ``total_tokens``) are read from
+``samples_<task>_<date>.jsonl`` when lm-eval ran with ``--log_samples``; without them only the
+aggregate in ``results_<date>.json`` is shown (accuracy ± 1.96 × lm-eval's stderr, no
+compression, which needs per-document pairs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.reporting.inputs import LmEvalOutput, LmEvalTask, ReportInputError
+from hawkeye_bench.reporting.methods import accuracy_per_1k, method_name
+from hawkeye_bench.stats import Z95, wilson_interval
+
+Rel = Callable[[Path], str]
+TASK_PREFIX = "hawkeye_"
+ACCURACY_METRIC = "exact_match"
+
+
+def dataset_of(task: str) -> str:
+    return task.removeprefix(TASK_PREFIX)
+
+
+def model_args(config: dict[str, Any]) -> dict[str, str]:
+    """lm-eval's ``config.model_args`` as a dict (it is a "k=v,k=v" string or a dict)."""
+    raw = config.get("model_args") or {}
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items()}
+    pairs = (part.split("=", 1) for part in str(raw).split(",") if "=" in part)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def pipeline_of(task: LmEvalTask) -> str:
+    args = model_args(task.config)
+    return args.get("pipeline") or str(task.config.get("model", "?"))
+
+
+def _metric_value(results: dict[str, Any], name: str) -> tuple[float | None, float | None]:
+    """(value, stderr) of metric ``name`` under any filter ("exact_match,none", ...)."""
+    for key, value in results.items():
+        metric, _, filt = key.partition(",")
+        if metric == name and isinstance(value, int | float):
+            stderr = results.get(f"{name}_stderr,{filt}")
+            return float(value), stderr if isinstance(stderr, int | float) else None
+    return None, None
+
+
+def _per_doc(task: LmEvalTask, metric: str) -> dict[str, float]:
+    """doc_id -> metric value from the samples file (the first filter only)."""
+    values: dict[str, float] = {}
+    first_filter = task.samples[0].get("filter") if task.samples else None
+    for number, sample in enumerate(task.samples, start=1):
+        if sample.get("filter") != first_filter:
+            continue
+        if "doc_id" not in sample:
+            raise ReportInputError(f"{task.samples_file}: sample {number} has no doc_id")
+        value = sample.get(metric)
+        if isinstance(value, bool | int | float):
+            values[str(sample["doc_id"])] = float(value)
+    return values
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _compression(cot: dict[str, float], base_full: dict[str, float]) -> tuple[float | None, int]:
+    shared = sorted(set(cot) & set(base_full))
+    cot_mean, base_mean = _mean([cot[d] for d in shared]), _mean([base_full[d] for d in shared])
+    if cot_mean is None or not base_mean:
+        return None, len(shared)
+    return (1 - cot_mean / base_mean) * 100, len(shared)
+
+
+def accuracy_rows(outputs: Sequence[LmEvalOutput], rel: Rel) -> list[dict[str, Any]]:
+    tasks = [(out, task) for out in outputs for task in out.tasks]
+    baselines: dict[str, LmEvalTask] = {}
+    for _, task in tasks:
+        if pipeline_of(task) == "baseline":
+            baselines.setdefault(dataset_of(task.task), task)
+    rows = []
+    for out, task in tasks:
+        pipeline = pipeline_of(task)
+        dataset = dataset_of(task.task)
+        row: dict[str, Any] = {
+            "dataset": dataset,
+            "method": method_name(pipeline),
+            "run": f"{out.label}:{task.task} (lm-eval)",
+            "errors": None,
+            "compression_percent": None,
+            "compression_pairs": None,
+            "token_sources": "lm-eval metrics",
+        }
+        if task.samples:
+            correct = _per_doc(task, ACCURACY_METRIC)
+            full = _per_doc(task, "total_tokens")
+            cot = _per_doc(task, "cot_tokens") if pipeline != "baseline" else {}
+            n, hits = len(correct), sum(correct.values())
+            row.update(
+                n=n,
+                accuracy=hits / n if n else None,
+                accuracy_ci=list(wilson_interval(hits, n)),
+                ci_method="wilson",
+                cot_only_tokens=_mean(list(cot.values())),
+                full_tokens=_mean(list(full.values())),
+                sources=[rel(task.samples_file)] if task.samples_file else [],
+            )
+            base = baselines.get(dataset)
+            if base is not None and base is not task and cot:
+                ratio, pairs = _compression(cot, _per_doc(base, "total_tokens"))
+                row.update(
+                    compression_percent=ratio, compression_pairs=pairs, compression_vs=base.task
+                )
+                if base.samples_file:
+                    row["sources"].append(rel(base.samples_file))
+        else:
+            acc, stderr = _metric_value(task.results, ACCURACY_METRIC)
+            ci = [acc - Z95 * stderr, acc + Z95 * stderr] if acc is not None and stderr else None
+            row.update(
+                n=task.results.get("sample_len"),
+                accuracy=acc,
+                accuracy_ci=ci or [None, None],
+                ci_method="lm-eval stderr",
+                cot_only_tokens=_metric_value(task.results, "cot_tokens")[0]
+                if pipeline != "baseline"
+                else None,
+                full_tokens=_metric_value(task.results, "total_tokens")[0],
+                sources=[rel(task.results_file)],
+            )
+        row["accuracy_per_1k_tokens"] = accuracy_per_1k(row["accuracy"], row["full_tokens"])
+        rows.append(row)
+    return rows

@@ -1,0 +1,84 @@
+"""The report as data: sections of tables and figures, every number tied to its source files.
+
+``report.json`` is this structure; ``report.md`` renders it. Table cells hold raw numbers (no
+rounding), each row lists the files its numbers were read from, and the renderer formats them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+#: how a column's numbers are shown in markdown
+Format = Literal["text", "int", "float1", "float2", "float3", "float4", "percent", "ratio"]
+
+
+@dataclass
+class Column:
+    key: str
+    header: str
+    fmt: Format = "text"
+    #: optional key of a [low, high] pair shown after the value as "[low, high]"
+    interval_key: str | None = None
+
+
+@dataclass
+class Table:
+    name: str  # stable id in report.json
+    title: str
+    columns: list[Column]
+    rows: list[dict[str, Any]]  # each row has "sources": [file, ...] besides the column keys
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Figure:
+    file: str  # PNG file name, beside report.md
+    caption: str
+    sources: list[str]
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    intro: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    #: set when the input kind this section needs was not given: the sentence saying so
+    missing: str | None = None
+
+
+@dataclass
+class Report:
+    title: str
+    out: Path
+    provenance: list[dict[str, Any]] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def sources(self) -> list[str]:
+        """Every file a number was read from, in first-use order (S1, S2, ...)."""
+        seen: dict[str, None] = {}
+        for entry in self.provenance:
+            for path in entry.get("files", []):
+                seen.setdefault(path, None)
+        for section in self.sections:
+            for table in section.tables:
+                for row in table.rows:
+                    for path in row.get("sources", []):
+                        seen.setdefault(path, None)
+            for figure in section.figures:
+                for path in figure.sources:
+                    seen.setdefault(path, None)
+        return list(seen)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "sources": self.sources(),
+            "provenance": self.provenance,
+            "sections": [asdict(s) for s in self.sections],
+            "notes": self.notes,
+        }

@@ -1,0 +1,122 @@
+"""What each input is: models, preset, dataset checksums, versions (never secrets)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.reporting.inputs import EvalRun, Inputs, JudgeOutput, LmEvalOutput, LoadResult
+from hawkeye_bench.reporting.lm_eval_inputs import model_args
+
+Rel = Callable[[Path], str]
+SECRET_WORDS = ("key", "token", "secret", "password", "auth")
+SHA_CHARS = 12
+
+
+def _dataset_sha(fingerprint: dict[str, Any] | None) -> str | None:
+    if not fingerprint:
+        return None
+    if fingerprint.get("source") == "mirror":
+        return ", ".join(
+            f"{f['name']} sha256 {str(f.get('sha256', '?'))[:SHA_CHARS]}"
+            for f in fingerprint.get("files", [])
+        )
+    hub = fingerprint.get("hub") or []
+    return ", ".join(f"{h.get('path')}@{h.get('revision')}" for h in hub) or None
+
+
+def eval_run(run: EvalRun, rel: Rel) -> dict[str, Any]:
+    identity = run.identity
+    preset = run.manifest.get("preset") or {}
+    models = ", ".join(f"{role}={model}" for role, model in run.models().items())
+    files = [rel(run.records_file)] + ([rel(run.manifest_file)] if run.manifest else [])
+    return {
+        "kind": "eval run",
+        "folder": rel(run.path),
+        "details": {
+            "task": run.dataset,
+            "pipeline": run.pipeline,
+            "models": models,
+            "preset": preset.get("name") or identity.get("preset"),
+            "stage 2 input": identity.get("stage2_input") or preset.get("stage2_input"),
+            "items": len(run.records),
+            "limit": identity.get("limit"),
+            "samples": identity.get("samples"),
+            "max_tokens": identity.get("max_tokens"),
+            "dataset": _dataset_sha(run.manifest.get("dataset")),
+            "status": run.manifest.get("status"),
+            "git": (run.manifest.get("git_revision") or "")[:SHA_CHARS] or None,
+            "started": run.manifest.get("started_at"),
+        },
+        "files": files,
+    }
+
+
+def lm_eval_output(output: LmEvalOutput, rel: Rel) -> dict[str, Any]:
+    config = output.tasks[0].config if output.tasks else {}
+    args = {
+        k: v
+        for k, v in model_args(config).items()
+        if not any(word in k.lower() for word in SECRET_WORDS)
+    }
+    return {
+        "kind": "lm-eval output",
+        "folder": rel(output.path),
+        "details": {
+            "tasks": ", ".join(t.task for t in output.tasks),
+            "model": config.get("model"),
+            "model_args": ", ".join(f"{k}={v}" for k, v in args.items()) or None,
+            "lm_eval": output.meta.get("lm_eval_version"),
+            "date": output.meta.get("date"),
+        },
+        "files": list(dict.fromkeys(rel(t.results_file) for t in output.tasks)),
+    }
+
+
+def load_result(load: LoadResult, rel: Rel) -> dict[str, Any]:
+    plan = load.results.get("plan") or {}
+    targets = ", ".join(f"{t.get('name')}={t.get('url')}" for t in plan.get("targets", []))
+    return {
+        "kind": "load result",
+        "folder": rel(load.path),
+        "details": {
+            "targets": targets,
+            "baseline": plan.get("baseline"),
+            "concurrencies": plan.get("concurrencies"),
+            "prompts": plan.get("prompts"),
+            "model": plan.get("model"),
+            "max_tokens": plan.get("max_tokens"),
+            "requests per stage": plan.get("requests_per_stage"),
+            "warmup s": plan.get("warmup_s"),
+            "created": load.results.get("created"),
+        },
+        "files": [rel(load.results_file)],
+    }
+
+
+def judge_output(judge: JudgeOutput, rel: Rel) -> dict[str, Any]:
+    summary = judge.summary
+    judges = ", ".join(f"{j.get('judge')}={j.get('model')}" for j in summary.get("judges", []))
+    return {
+        "kind": "judgements",
+        "folder": rel(judge.path),
+        "details": {
+            "panel": summary.get("panel"),
+            "judges": judges,
+            "criteria": ", ".join(c.get("name", "?") for c in summary.get("criteria", [])),
+            "runs judged": ", ".join(r.get("label", "?") for r in summary.get("runs", [])),
+            "baseline": summary.get("baseline"),
+            "prompt version": summary.get("prompt_version"),
+        },
+        "files": [rel(judge.summary_file), rel(judge.judgements_file)],
+    }
+
+
+def describe_inputs(inputs: Inputs, rel: Rel) -> list[dict[str, Any]]:
+    return [
+        *(eval_run(r, rel) for r in inputs.runs),
+        *(lm_eval_output(o, rel) for o in inputs.lm_evals),
+        *(load_result(load, rel) for load in inputs.loads),
+        *(judge_output(j, rel) for j in inputs.judgements),
+    ]

@@ -1,0 +1,525 @@
+"""The report's tables, computed from the inputs with the project's own statistics code.
+
+Eval runs are recomputed from ``records.jsonl`` through :mod:`hawkeye_bench.summary` (the code
+that writes ``summary.json``); load stages from their raw request files through
+:mod:`hawkeye_bench.load.metrics` when the files are there; judge scores from
+``judgements.jsonl``. Every row names the files its numbers come from.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.reporting import lm_eval_inputs
+from hawkeye_bench.reporting.inputs import EvalRun, JudgeOutput, LmEvalOutput
+from hawkeye_bench.reporting.load_inputs import LoadStage
+from hawkeye_bench.reporting.methods import (
+    BASELINE,
+    accuracy_per_1k,
+    method_name,
+    method_sort_key,
+    trace_timing,
+    views_for,
+)
+from hawkeye_bench.reporting.methods import mean_tbt_s as pooled_tbt_s
+from hawkeye_bench.reporting.methods import view_stages as stages_of_view
+from hawkeye_bench.reporting.model import Column, Table
+from hawkeye_bench.stats import cluster_bootstrap_ci, describe
+from hawkeye_bench.summary import summarize
+
+Rel = Callable[[Path], str]  # how a file is named in the report
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def _token_sources(summary: dict[str, Any]) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for stage in summary["stages"].values():
+        for source, n in stage["token_sources"].items():
+            counts[source] += n
+    text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    return text + " (approximate)" if counts.get("chunks") else text
+
+
+# --------------------------------------------------------------------------- 1. accuracy
+
+
+ACCURACY_COLUMNS = [
+    Column("dataset", "dataset"),
+    Column("method", "method"),
+    Column("run", "run"),
+    Column("n", "items", "int"),
+    Column("accuracy", "accuracy % [95% CI]", "percent", interval_key="accuracy_ci"),
+    Column("errors", "errors", "int"),
+    Column("cot_only_tokens", "CoT-only tokens", "float1"),
+    Column("full_tokens", "Full tokens", "float1"),
+    Column("compression_percent", "compression %", "float1"),
+    Column("compression_pairs", "paired problems", "int"),
+    Column("accuracy_per_1k_tokens", "accuracy pp / 1k Full tokens", "float2"),
+    Column("token_sources", "tokens from"),
+]
+
+
+def first_baselines(runs: Sequence[EvalRun]) -> dict[str, EvalRun]:
+    """The baseline run per dataset (the first given) that the others are compared with."""
+    baselines: dict[str, EvalRun] = {}
+    for run in runs:
+        if run.pipeline == "baseline":
+            baselines.setdefault(run.dataset, run)
+    return baselines
+
+
+def run_summaries(runs: Sequence[EvalRun]) -> dict[Path, dict[str, Any]]:
+    """summary.json's numbers recomputed from each run's records (compression vs its baseline)."""
+    baselines = first_baselines(runs)
+    out = {}
+    for run in runs:
+        base = baselines.get(run.dataset) if run.pipeline != "baseline" else None
+        out[run.path] = summarize(run.records, baseline=base.records if base else None)
+    return out
+
+
+def accuracy_rows_from_runs(
+    runs: Sequence[EvalRun], summaries: dict[Path, dict[str, Any]], rel: Rel
+) -> list[dict[str, Any]]:
+    baselines = first_baselines(runs)
+    rows = []
+    for run in runs:
+        summary = summaries[run.path]
+        acc = summary["accuracy"]
+        base = baselines.get(run.dataset) if run.pipeline != "baseline" else None
+        compression = summary.get("compression") or {}
+        full = summary["tokens"]["full"]["mean"]
+        sources = [rel(run.records_file)]
+        if base is not None:
+            sources.append(rel(base.records_file))
+        rows.append(
+            {
+                "dataset": run.dataset,
+                "method": method_name(run.pipeline),
+                "run": run.label,
+                "n": acc["n"],
+                "accuracy": acc["mean"],
+                "accuracy_ci": acc["ci95"],
+                "ci_method": acc["ci_method"],
+                "errors": summary["errors"]["count"],
+                "cot_only_tokens": summary["tokens"]["cot_only"]["mean"],
+                "full_tokens": full,
+                "compression_percent": compression.get("ratio_percent"),
+                "compression_pairs": compression.get("n_problems"),
+                "compression_vs": base.label if base is not None else None,
+                "accuracy_per_1k_tokens": accuracy_per_1k(acc["mean"], full),
+                "token_sources": _token_sources(summary),
+                "sources": sources,
+            }
+        )
+    return rows
+
+
+def accuracy_table(
+    runs: Sequence[EvalRun],
+    summaries: dict[Path, dict[str, Any]],
+    lm_evals: Sequence[LmEvalOutput],
+    rel: Rel,
+) -> Table:
+    rows = accuracy_rows_from_runs(runs, summaries, rel)
+    rows += lm_eval_inputs.accuracy_rows(lm_evals, rel)
+    rows.sort(key=lambda r: (r["dataset"], r["method"] != "Baseline", r["method"], r["run"]))
+    notes = [
+        "Accuracy counts failed items as wrong; the interval is Wilson's for one sample per "
+        "problem, else a bootstrap over problems.",
+        "CoT-only tokens = the reasoner's completion tokens; Full = all stages' completion tokens "
+        "(the baseline's single call). Compression = 1 − CoT-only / Baseline-Full, over the "
+        "problems both runs answered (means per problem), against the first baseline run of the "
+        "same dataset.",
+        "Accuracy per 1k tokens = accuracy in percentage points divided by mean Full tokens / "
+        "1000. Token counts marked approximate were counted from streamed chunks.",
+    ]
+    return Table("accuracy", "Accuracy and tokens", ACCURACY_COLUMNS, rows, notes)
+
+
+# --------------------------------------------------------------------------- 2. latency
+
+LATENCY_COLUMNS = [
+    Column("dataset", "dataset"),
+    Column("method", "method"),
+    Column("concurrency", "c", "int"),
+    Column("n", "requests", "int"),
+    Column("time_mean_s", "Time per Req s", "float3"),
+    Column("tbt_mean_s", "Avg TBT s", "float4"),
+    Column("tokens_mean", "Tokens", "float1"),
+    Column("ttft_mean_s", "TTFT s", "float3"),
+    Column("ttft_p50_s", "TTFT p50 s", "float3"),
+    Column("ttft_p90_s", "TTFT p90 s", "float3"),
+    Column("ttft_p99_s", "TTFT p99 s", "float3"),
+    Column("time_p50_s", "Time p50 s", "float3"),
+    Column("time_p90_s", "Time p90 s", "float3"),
+    Column("time_p99_s", "Time p99 s", "float3"),
+    Column("speedup", "speedup (Baseline / this)", "ratio"),
+    Column("token_share", "tokens vs Baseline %", "percent"),
+]
+
+
+def _with_speedups(rows: list[dict[str, Any]], is_baseline: Callable[[dict], bool]) -> None:
+    """Add Baseline-time / row-time and row-tokens / Baseline-tokens per (dataset, c)."""
+    base = {(r["dataset"], r["concurrency"]): r for r in rows if is_baseline(r)}
+    for row in rows:
+        ref = base.get((row["dataset"], row["concurrency"]))
+        row["speedup"] = _ratio(ref["time_mean_s"], row["time_mean_s"]) if ref else None
+        row["token_share"] = _ratio(row["tokens_mean"], ref["tokens_mean"]) if ref else None
+        row["speedup_baseline"] = ref["method"] if ref else None
+
+
+def _ms_to_s(dist: dict[str, Any] | None, stat: str) -> float | None:
+    value = None if dist is None else dist.get(stat)
+    return None if value is None else value / 1000.0
+
+
+def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[dict[str, Any]]:
+    """The paper's latency columns from the StageResults of eval runs (client concurrency)."""
+    rows = []
+    for run in runs:
+        for view in views_for(run.pipeline):
+            ok = [r.trace for r in run.records if trace_timing(r.trace, view) is not None]
+            timings = [trace_timing(t, view) for t in ok]
+            time = describe([t.time_s for t in timings if t is not None])
+            ttft = describe([t.ttft_s for t in timings if t is not None])
+            tokens = describe([t.tokens for t in timings if t is not None])
+            all_stages = [s for t in ok for s in stages_of_view(t, view)]
+            rows.append(
+                {
+                    "dataset": run.dataset,
+                    "method": view,
+                    "concurrency": run.concurrency,
+                    "run": run.label,
+                    "n": time["n"],
+                    "time_mean_s": time["mean"],
+                    "time_p50_s": time["median"],
+                    "time_p90_s": time.get("p90"),
+                    "time_p99_s": time.get("p99"),
+                    "tbt_mean_s": pooled_tbt_s(all_stages) if all_stages else None,
+                    "tokens_mean": tokens["mean"],
+                    "ttft_mean_s": ttft["mean"],
+                    "ttft_p50_s": ttft["median"],
+                    "ttft_p90_s": ttft.get("p90"),
+                    "ttft_p99_s": ttft.get("p99"),
+                    "sources": [rel(run.records_file)],
+                }
+            )
+    rows.sort(key=lambda r: (r["dataset"], r["concurrency"] or 0, method_sort_key(r["method"])))
+    _with_speedups(rows, lambda r: r["method"] == BASELINE)
+    return rows
+
+
+def eval_latency_table(runs: Sequence[EvalRun], rel: Rel) -> Table:
+    notes = [
+        "From the per-stage timings the eval runs recorded (not a load test): c is the run's "
+        "client concurrency (problems in flight), not a measured server load.",
+        "Time per Req: Baseline = its single call; CoT only = the reasoner call; Full = first "
+        "send to the last token of stage 2. TTFT = send to the first token of the first stage. "
+        "Avg TBT = (time after the first token) / (tokens − 1), pooled over the stages and "
+        "requests. Tokens = completion tokens of the counted stages.",
+        "Speedup = Baseline mean Time per Req / this row's at the same dataset and c; the "
+        "paper's headline is Baseline / CoT only, end to end it is Baseline / Full.",
+    ]
+    return Table(
+        "latency_eval",
+        "Latency recorded during evaluation runs",
+        LATENCY_COLUMNS,
+        eval_latency_rows(runs, rel),
+        notes,
+    )
+
+
+def load_latency_rows(stages: Sequence[LoadStage], rel: Rel) -> list[dict[str, Any]]:
+    rows = []
+    for stage in stages:
+        metrics = stage.metrics["metrics"]
+        e2e, ttft = metrics.get("e2e_ms"), metrics.get("ttft_ms")
+        tbt, tokens = metrics.get("tbt_ms"), metrics.get("output_tokens")
+        counts = stage.metrics["requests"]
+        rows.append(
+            {
+                "dataset": stage.dataset,
+                "method": stage.target,
+                "concurrency": stage.concurrency,
+                "load": stage.load_label,
+                "n": counts["ok"],
+                "measured": counts["measured"],
+                "errors": counts["errors"],
+                "baseline_target": stage.baseline_target,
+                "reliable": stage.reliable,
+                "time_mean_s": _ms_to_s(e2e, "mean"),
+                "time_p50_s": _ms_to_s(e2e, "p50"),
+                "time_p90_s": _ms_to_s(e2e, "p90"),
+                "time_p99_s": _ms_to_s(e2e, "p99"),
+                "tbt_mean_s": _ms_to_s(tbt, "mean"),
+                "tokens_mean": None if tokens is None else tokens["mean"],
+                "ttft_mean_s": _ms_to_s(ttft, "mean"),
+                "ttft_p50_s": _ms_to_s(ttft, "p50"),
+                "ttft_p90_s": _ms_to_s(ttft, "p90"),
+                "ttft_p99_s": _ms_to_s(ttft, "p99"),
+                "metrics_from": stage.metrics_from,
+                "sources": [rel(p) for p in stage.sources],
+            }
+        )
+    rows.sort(key=lambda r: (r["load"], r["dataset"], r["concurrency"]))
+    _with_speedups(rows, lambda r: r["method"] == r["baseline_target"])
+    return rows
+
+
+def load_latency_table(stages: Sequence[LoadStage], rel: Rel) -> Table:
+    rows = load_latency_rows(stages, rel)
+    notes = [
+        "Measured with `hawkeye-bench load` (Locust, one user per concurrent request). "
+        "Statistics are recomputed from the raw per-request files with "
+        "hawkeye_bench.load.metrics when they are present, else read from load_results.json.",
+        "Time per Req = send to the last token-bearing chunk; TTFT = send to the first "
+        "non-empty token (reasoning or content); Avg TBT = each gap between token-bearing "
+        "chunks divided by the tokens in the later chunk, pooled over requests; Tokens = "
+        "completion tokens per request. Percentiles interpolate the raw samples.",
+        "Speedup = the load run's baseline target's mean Time per Req / this target's, at the "
+        "same concurrency (for a target that serves only the reasoner that is the paper's "
+        "Baseline / CoT only; for the pipeline server it is Baseline / Full).",
+    ]
+    unreliable = [r for r in rows if r["reliable"] is False]
+    for row in unreliable:
+        notes.append(
+            f"{row['method']} at c={row['concurrency']}: the load runner marked this stage "
+            "unreliable (see its load_results.json)."
+        )
+    return Table("latency_load", "Latency under load", LATENCY_COLUMNS, rows, notes)
+
+
+# --------------------------------------------------------------------------- 3. judges
+
+JUDGE_SCORE_COLUMNS = [
+    Column("criterion", "criterion"),
+    Column("judge", "judge"),
+    Column("run", "run"),
+    Column("mean", "mean score [95% CI]", "float2", interval_key="ci95"),
+    Column("n_questions", "questions", "int"),
+    Column("n_answers", "answers", "int"),
+]
+
+JUDGE_DIFF_COLUMNS = [
+    Column("criterion", "criterion"),
+    Column("judge", "judge"),
+    Column("comparison", "candidate − baseline"),
+    Column("difference", "difference [95% CI]", "float2", interval_key="difference_ci"),
+    Column("length_adjusted", "length-adjusted [95% CI]", "float2", interval_key="adjusted_ci"),
+    Column("n_questions", "questions", "int"),
+]
+
+LENGTH_BIAS_COLUMNS = [
+    Column("criterion", "criterion"),
+    Column("judge", "judge"),
+    Column("spearman", "Spearman ρ (score vs answer chars)", "float2"),
+    Column("n", "ratings", "int"),
+]
+
+PANEL = "panel"
+
+
+def judge_score_sets(judge: JudgeOutput) -> dict[tuple[str, str, str], dict[str, list[float]]]:
+    """(judge, criterion, run) -> problem id -> scores of its samples, from judgements.jsonl.
+
+    Only first ratings (repeat 0) of single-answer tasks with status ok count, as in
+    judge_summary.json. The panel score of an answer is the mean over the judges that rated it.
+    """
+    per_answer: dict[tuple[str, str, str], dict[tuple[str, int], float]] = defaultdict(dict)
+    for line in judge.judgements:
+        if line.get("task") != "single" or line.get("repeat", 0) != 0:
+            continue
+        if line.get("status") != "ok" or not line.get("scores"):
+            continue
+        for criterion, score in line["scores"].items():
+            key = (line["judge"], criterion, line["run"])
+            per_answer[key][(line["id"], line["sample"])] = float(score)
+    panel: dict[tuple[str, str], dict[tuple[str, int], list[float]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for (_, criterion, run), scores in per_answer.items():
+        for answer, score in scores.items():
+            panel[(criterion, run)][answer].append(score)
+    for (criterion, run), answers in panel.items():
+        per_answer[(PANEL, criterion, run)] = {a: sum(v) / len(v) for a, v in answers.items()}
+    out: dict[tuple[str, str, str], dict[str, list[float]]] = {}
+    for key, scores in per_answer.items():
+        grouped: dict[str, list[float]] = defaultdict(list)
+        for (problem, _sample), score in sorted(scores.items()):
+            grouped[problem].append(score)
+        out[key] = dict(grouped)
+    return out
+
+
+def judge_score_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[dict[str, Any]]:
+    rows = []
+    for judge in judges:
+        scales = {c.get("name"): c.get("scale") for c in judge.summary.get("criteria", [])}
+        for (source, criterion, run), by_problem in judge_score_sets(judge).items():
+            clusters = list(by_problem.values())
+            n_answers = sum(len(c) for c in clusters)
+            low, high = cluster_bootstrap_ci(clusters) if len(clusters) > 1 else (None, None)
+            rows.append(
+                {
+                    "criterion": criterion,
+                    "judge": source,
+                    "run": run,
+                    "judge_output": judge.label,
+                    "mean": sum(sum(c) for c in clusters) / n_answers,
+                    "ci95": [low, high],
+                    "n_questions": len(clusters),
+                    "n_answers": n_answers,
+                    "scale": scales.get(criterion),
+                    "sources": [rel(judge.judgements_file)],
+                }
+            )
+    rows.sort(
+        key=lambda r: (r["judge_output"], r["criterion"], r["judge"] == PANEL, r["judge"], r["run"])
+    )
+    return rows
+
+
+def _interval(data: dict[str, Any] | None) -> tuple[float | None, list[float | None]]:
+    if not data:
+        return None, [None, None]
+    return data.get("estimate"), [data.get("low"), data.get("high")]
+
+
+def judge_difference_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[dict[str, Any]]:
+    rows = []
+    for judge in judges:
+        for comp in judge.summary.get("comparisons") or []:
+            diff, diff_ci = _interval(comp.get("difference"))
+            adjusted, adjusted_ci = _interval(comp.get("length_adjusted_difference"))
+            rows.append(
+                {
+                    "criterion": comp["criterion"],
+                    "judge": comp["judge"],
+                    "comparison": f"{comp['candidate']} − {comp['baseline']}",
+                    "difference": diff,
+                    "difference_ci": diff_ci,
+                    "length_adjusted": adjusted,
+                    "adjusted_ci": adjusted_ci,
+                    "n_questions": comp.get("n_questions"),
+                    "sources": [rel(judge.summary_file)],
+                }
+            )
+    return rows
+
+
+def length_bias_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[dict[str, Any]]:
+    rows = []
+    for judge in judges:
+        for source, per_criterion in (judge.summary.get("length_bias") or {}).items():
+            for criterion, entry in per_criterion.items():
+                rows.append(
+                    {
+                        "criterion": criterion,
+                        "judge": source,
+                        "spearman": entry.get("spearman_score_vs_chars"),
+                        "n": entry.get("n"),
+                        "sources": [rel(judge.summary_file)],
+                    }
+                )
+    rows.sort(key=lambda r: (r["criterion"], r["judge"] == PANEL, r["judge"]))
+    return rows
+
+
+LENGTH_BIAS_NOTE = (
+    "Length bias: judges favour longer answers (the longer answer wins 68% of pairwise "
+    "verdicts in FastChat #3911, n = 2,999), and Hawkeye's answers are shorter by design, so a "
+    "raw score difference understates Hawkeye where length drives the score. The "
+    "length-adjusted difference is the intercept of the per-question score difference "
+    "regressed on the log-length difference: the difference predicted for answers of equal "
+    "length. A positive Spearman ρ means longer answers got higher scores from that judge."
+)
+
+
+def judge_tables(judges: Sequence[JudgeOutput], rel: Rel) -> list[Table]:
+    tables = [
+        Table(
+            "judge_scores",
+            "Judge scores per criterion, judge and run",
+            JUDGE_SCORE_COLUMNS,
+            judge_score_rows(judges, rel),
+            [
+                "Mean over answers (samples of a problem averaged as a cluster); 95% interval "
+                "from a bootstrap over problems (none with a single problem). `panel` = mean "
+                "over the judges that rated the answer. Failed judgements are excluded."
+            ],
+        )
+    ]
+    diffs = judge_difference_rows(judges, rel)
+    if diffs:
+        tables.append(
+            Table(
+                "judge_differences",
+                "Paired differences (candidate − baseline), as computed by `hawkeye-bench judge`",
+                JUDGE_DIFF_COLUMNS,
+                diffs,
+                ["Paired bootstrap (BCa) over questions; read from judge_summary.json."],
+            )
+        )
+    bias = length_bias_rows(judges, rel)
+    if bias:
+        tables.append(
+            Table("judge_length_bias", "Score vs answer length", LENGTH_BIAS_COLUMNS, bias, [])
+        )
+    return tables
+
+
+# --------------------------------------------------------------------------- 4. avg@k / pass@k
+
+
+def pass_at_k_rows(
+    runs: Sequence[EvalRun], summaries: dict[Path, dict[str, Any]], rel: Rel
+) -> list[dict[str, Any]]:
+    rows = []
+    for run in runs:
+        acc = summaries[run.path]["accuracy"]
+        k = acc.get("samples_per_problem")
+        if not k:
+            continue
+        rows.append(
+            {
+                "dataset": run.dataset,
+                "method": method_name(run.pipeline),
+                "run": run.label,
+                "k": k,
+                "problems": summaries[run.path]["n_problems"],
+                "avg_at_k": acc.get(f"avg@{k}"),
+                "pass_at": {int(j): v for j, v in (acc.get("pass@k") or {}).items()},
+                "sources": [rel(run.records_file)],
+            }
+        )
+    return rows
+
+
+def pass_at_k_table(rows: list[dict[str, Any]]) -> Table:
+    ks = sorted({j for row in rows for j in row["pass_at"]})
+    columns = [
+        Column("dataset", "dataset"),
+        Column("method", "method"),
+        Column("run", "run"),
+        Column("k", "k", "int"),
+        Column("problems", "problems", "int"),
+        Column("avg_at_k", "avg@k %", "percent"),
+        *(Column(f"pass@{j}", f"pass@{j} %", "percent") for j in ks),
+    ]
+    for row in rows:
+        for j in ks:
+            row[f"pass@{j}"] = row["pass_at"].get(j)
+    notes = [
+        "avg@k = mean accuracy over the k samples of each problem; pass@j = the unbiased "
+        "estimator 1 − C(k−c, j)/C(k, j) averaged over problems with all k samples."
+    ]
+    return Table("pass_at_k", "avg@k and pass@k", columns, rows, notes)
