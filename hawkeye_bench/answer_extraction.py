@@ -45,7 +45,10 @@ _PROSE = re.compile(r"[A-Za-z]{2,}[\s,.;:!?]+[A-Za-z]{2,}")
 _WORD = re.compile(r"(?<![A-Za-z])[A-Za-z]{4,}(?![A-Za-z])")
 _MATH_WORDS = {"sqrt", "frac", "sinh", "cosh", "tanh", "arcsin", "arccos", "arctan", "infty"}
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
-_TEXT_ARGUMENT = re.compile(r"\\(?:text|textnormal|textbf|textit|mbox|mathrm|mathbf)\s*\{[^{}]*\}")
+# Command arguments that are names, not math: \text{...} and friends, environment names.
+_TEXT_ARGUMENT = re.compile(
+    r"\\(?:text|textnormal|textbf|textit|mbox|mathrm|mathbf|operatorname|begin|end)\s*\{[^{}]*\}"
+)
 _MATH_SYMBOLS = set("²³°π√×÷−·∞≤≥≠±€£¥\u2009\u202f\u00a0")
 
 _THOUSANDS_WHOLE = re.compile(
@@ -235,7 +238,8 @@ def last_side_of_computation(text: str) -> str:
 
 def text_key(answer: str) -> str:
     """A comparison key for word/letter answers: unwrapped, lower-case, no spaces or ``$``."""
-    text = unwrap_text(fix_double_escapes(answer).strip().strip("$").strip())
+    text = fix_double_escapes(answer).strip().strip("$").strip().rstrip(".").strip()
+    text = unwrap_text(text)
     text = text.strip().rstrip(".").strip()
     return re.sub(r"\s+", "", text).lower()
 
