@@ -109,9 +109,7 @@ def combine_samples(per_sample: Sequence[dict[str, float]]) -> dict[str, float]:
     """k samples of one document: every metric averaged over the samples that have it
     (exact_match becomes avg@k), plus the unbiased ``pass@k``."""
     names = sorted({name for metrics in per_sample for name in metrics})
-    combined = {
-        name: _mean([m[name] for m in per_sample if name in m]) for name in names
-    }
+    combined = {name: _mean([m[name] for m in per_sample if name in m]) for name in names}
     k = len(per_sample)
     correct = sum(1 for m in per_sample if m["exact_match"] == 1.0)
     combined[f"pass@{k}"] = pass_at_k(k, correct, k)

@@ -166,9 +166,7 @@ class HawkeyeLM(LM):
                     "max_tokens": _optional(_as_int, "reasoner_max_tokens", reasoner_max_tokens)
                 },
                 "responder": {
-                    "max_tokens": _optional(
-                        _as_int, "responder_max_tokens", responder_max_tokens
-                    )
+                    "max_tokens": _optional(_as_int, "responder_max_tokens", responder_max_tokens)
                 },
             },
         )
@@ -326,7 +324,9 @@ class HawkeyeLM(LM):
 
     async def _run_job(self, pipeline: Pipeline, grader: Any, job: _Job) -> Record:
         if job.gradable:
-            coro = run_item(pipeline, grader, WorkItem(job.problem, job.repeat), base_seed=self.seed)
+            coro = run_item(
+                pipeline, grader, WorkItem(job.problem, job.repeat), base_seed=self.seed
+            )
         else:
             coro = self._run_ungraded(pipeline, job)
         try:
@@ -365,8 +365,5 @@ class HawkeyeLM(LM):
 #: The model_args HawkeyeLM accepts (for error messages and docs).
 MODEL_ARGS = tuple(
     name
-    for name in HawkeyeLM.__init__.__code__.co_varnames[
-        1 : HawkeyeLM.__init__.__code__.co_argcount
-    ]
+    for name in HawkeyeLM.__init__.__code__.co_varnames[1 : HawkeyeLM.__init__.__code__.co_argcount]
 )
-

@@ -1,0 +1,150 @@
+"""`hawkeye-bench lm-eval ...`: lm-eval's own CLI with the hawkeye model and tasks available.
+
+lm-eval 0.4.13 imports no outside code before it builds the model, so the stock CLI cannot find
+``--model hawkeye`` by name with ``--include_path`` alone. This wrapper imports the model
+(registering it), parses the arguments with lm-eval's own parser, adds the hawkeye_* task
+folder to the include path (next to any the user gave), defaults ``--model`` to ``hawkeye``,
+puts the traces sidecar next to lm-eval's output, and runs lm-eval's own ``run``. With no
+endpoint in ``--model_args`` the hawkeye model starts the embedded default model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hawkeye_bench.endpoints import EndpointUnavailable, MissingApiKey
+from hawkeye_bench.local import LocalModelUnavailable
+
+HAWKEYE_MODEL = "hawkeye"
+
+
+class TaskFileError(ValueError):
+    """A task YAML in the hawkeye task folder does not parse."""
+
+
+class _TaskYamlLoader(yaml.SafeLoader):
+    """Safe YAML that accepts lm-eval's ``!function`` tags without importing anything."""
+
+
+_TaskYamlLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+
+
+def check_task_files(folder: Path) -> list[str]:
+    """Parse every task YAML in ``folder``; return the task and group names, or raise
+    TaskFileError naming the file and line (lm-eval itself silently skips a broken file and
+    then reports the task as not found)."""
+    names = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_TaskYamlLoader)
+        except yaml.YAMLError as exc:
+            raise TaskFileError(f"task file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise TaskFileError(f"task file {path}: expected a mapping at the top level")
+        name = data.get("task") if isinstance(data.get("task"), str) else data.get("group")
+        if name:
+            names.append(str(name))
+    return names
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    # prefix_chars="+" makes every --flag a plain word here, so all of them reach lm-eval.
+    parser = subparsers.add_parser(
+        "lm-eval",
+        help="run lm-eval with the hawkeye model and the hawkeye_* tasks",
+        description="lm-eval's command line (all flags pass through; see `lm-eval run -h`) "
+        "with the hawkeye model registered and the hawkeye_* tasks on the include path. "
+        "--model defaults to hawkeye; with no endpoint in --model_args the embedded default "
+        "model is used.",
+        add_help=False,
+        prefix_chars="+",
+    )
+    parser.add_argument("lm_eval_args", nargs=argparse.REMAINDER, help="lm-eval arguments")
+    parser.set_defaults(func=main)
+
+
+def _model_name_for_output(model_args: dict[str, Any]) -> str:
+    """The name lm-eval gives the output folder; adds a ``model`` label when there is none
+    (else lm-eval picks a random folder name, and the sidecar could not sit beside it)."""
+    from lm_eval.loggers.evaluation_tracker import GeneralConfigTracker
+
+    name = GeneralConfigTracker._get_model_name(model_args)
+    if name is None:
+        name = f"hawkeye-{model_args.get('pipeline', 'hawkeye')}"
+        model_args["model"] = name
+    return name
+
+
+def prepare(namespace: argparse.Namespace, tasks_folder: Path) -> argparse.Namespace:
+    """Adjust lm-eval's parsed ``run`` arguments: include path, default model, traces path."""
+    from lm_eval.utils import sanitize_model_name
+
+    if not hasattr(namespace, "include_path"):
+        return namespace  # `ls`, `validate`, ... with their own flags
+    given = namespace.include_path
+    paths = [str(tasks_folder)] + ([given] if given else [])
+    namespace.include_path = paths if len(paths) > 1 else paths[0]
+    if getattr(namespace, "model", None) is None and getattr(namespace, "config", None) is None:
+        namespace.model = HAWKEYE_MODEL
+    if namespace.model == HAWKEYE_MODEL:
+        model_args = dict(namespace.model_args or {})
+        if "url" not in model_args or "model" in model_args:
+            name = _model_name_for_output(model_args)
+        else:
+            name = str(model_args["model"])
+        output_path = getattr(namespace, "output_path", None)
+        if output_path and "traces" not in model_args:
+            out = Path(output_path)
+            folder = out.parent if out.suffix == ".json" else out / sanitize_model_name(name)
+            stamp = time.strftime("%Y-%m-%dT%H-%M-%S")
+            model_args["traces"] = str(folder / f"traces_{stamp}.jsonl")
+        namespace.model_args = model_args
+    return namespace
+
+
+def run_lm_eval(argv: Sequence[str]) -> int:
+    """lm-eval's ``cli_evaluate`` with :func:`prepare` between parsing and running."""
+    from lm_eval._cli import HarnessCLI
+    from lm_eval.utils import setup_logging
+
+    import hawkeye_bench.lmeval as lmeval  # registers the hawkeye model
+
+    folder = lmeval.tasks_dir()
+    check_task_files(folder)
+    setup_logging()
+    cli = HarnessCLI()
+    saved_argv = sys.argv
+    sys.argv = ["lm-eval", *argv]  # HarnessCLI reads sys.argv (and inserts `run` if absent)
+    try:
+        namespace = cli.parse_args()
+    finally:
+        sys.argv = saved_argv
+    cli.execute(prepare(namespace, folder))
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    from hawkeye_bench.lmeval import TasksNotFound, tasks_dir  # imports lm-eval: not at startup
+
+    try:
+        return run_lm_eval(args.lm_eval_args)
+    except (
+        ValueError,  # ours (ConfigError, PresetError, DatasetError, TaskFileError) and
+        KeyError,  # lm-eval's "Tasks not found", "Unknown model"
+        EndpointUnavailable,
+        LocalModelUnavailable,
+        MissingApiKey,
+        TasksNotFound,
+    ) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        if "Tasks not found" in str(exc):
+            print(f"hawkeye tasks: {', '.join(check_task_files(tasks_dir()))}", file=sys.stderr)
+        return 2
