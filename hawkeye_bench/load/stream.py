@@ -60,8 +60,10 @@ class StreamMeter:
     error: str | None = None
     data_lines: int = 0
     _cumulative_tokens: int = 0
+    _deciding_think: bool = True
     _in_inline_think: bool = False
-    _content_prefix: str = ""
+    _content_head: str = ""
+    _content_tail: str = ""
 
     def _ms(self, t: float) -> float:
         return (t - self.t_send) * 1000.0
@@ -123,14 +125,27 @@ class StreamMeter:
             self.chunks.append(Chunk(self._ms(t_recv), tokens, channel, lag_ms))
 
     def _content_channel(self, content: str) -> str:
-        """Content inside an inline ``<think>`` block counts as reasoning."""
-        if len(self._content_prefix) < len(THINK_OPEN) + 8:
-            self._content_prefix += content
-            if self._content_prefix.lstrip().startswith(THINK_OPEN):
-                self._in_inline_think = THINK_CLOSE not in self._content_prefix
+        """Content inside an inline ``<think>`` block counts as reasoning.
+
+        Tags may be split over chunks ("<thi", "nk>"), so the opening is decided on the
+        accumulated start of the content and the closing on the recent tail.
+        """
+        previous_tail = self._content_tail
+        self._content_tail = (previous_tail + content)[-len(THINK_CLOSE) * 2 :]
+        if self._deciding_think:
+            self._content_head += content
+            head = self._content_head.lstrip()
+            if head.startswith(THINK_OPEN):
+                self._deciding_think = False
+                self._in_inline_think = THINK_CLOSE not in head
                 return REASONING
+            if head and THINK_OPEN.startswith(head):
+                return REASONING  # may still become <think>
+            if head:
+                self._deciding_think = False
+            return CONTENT
         if self._in_inline_think:
-            if THINK_CLOSE in content:
+            if THINK_CLOSE in previous_tail + content:
                 self._in_inline_think = False
             return REASONING
         return CONTENT

@@ -1,0 +1,193 @@
+"""The stock `locust` CLI (subprocess) with our locustfile against the scripted server.
+
+Timing is asserted against the server's configured truth: a client that buffers the stream
+(Locust's iter_lines reads 1024 bytes at a time) shows TTFT ~160 ms and most gaps near zero
+instead of 100 ms and 20 ms. Tolerances are wider than the benchmark's (this machine is shared
+while tests run); benchmarks/bench_load_fidelity.py holds the tight figures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hawkeye_bench.cli import main as cli_main
+from hawkeye_bench.load import LOCUSTFILE
+from hawkeye_bench.load.metrics import chunk_gaps
+from hawkeye_bench.load.records import read_cpu_samples, read_requests
+from hawkeye_bench.load.runner import LoadPlan, Target, analyse_stage, run_stage
+from hawkeye_bench.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
+
+pytestmark = pytest.mark.slow
+LOCUST = [sys.executable, "-m", "locust"]
+
+
+@pytest.fixture
+def prompts_file(tmp_path: Path) -> Path:
+    path = tmp_path / "prompts.jsonl"
+    lines = [{"messages": [{"role": "user", "content": f"question {i}"}]} for i in range(3)]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return path
+
+
+def test_stock_cli_measures_configured_timing(tmp_path: Path, prompts_file: Path) -> None:
+    config = ScriptedConfig(ttft_ms=100, gap_ms=20, tokens=20)
+    raw = tmp_path / "raw"
+    with ScriptedServer(config) as base_url:
+        command = [
+            *LOCUST, "-f", str(LOCUSTFILE), "--headless", "-u", "4", "-r", "4",
+            "--run-time", "60s", "--stop-timeout", "10", "--host", base_url,
+            "--csv", str(tmp_path / "c4"), "--only-summary",
+            "--prompts", str(prompts_file), "--max-tokens", "64",
+            "--requests", "12", "--raw-dir", str(raw),
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "LLM" in done.stderr and "TTFT" in done.stderr  # live console entries
+    assert (tmp_path / "c4_stats.csv").is_file()  # the stock --csv option still works
+    records = [r for r in read_requests(raw) if r.measured]
+    assert len(records) >= 12  # stopped after 12, in-flight ones finished
+    assert all(
+        r.ok and r.output_tokens == 20 and r.output_tokens_source == "usage" for r in records
+    )
+    ttft = np.array([r.ttft_ms for r in records])
+    gaps = np.concatenate([chunk_gaps(r) for r in records])
+    assert abs(np.median(ttft) - 100) < 10
+    assert abs(gaps.mean() - 20) / 20 < 0.03
+    assert abs(np.median(gaps) - 20) < 3
+    assert (gaps < 2).mean() < 0.05  # a buffering client has most gaps near zero
+    assert np.median([r.tt_ack_ms for r in records]) < 50  # the role chunk comes at once
+    lags = [c[3] for r in records for c in r.chunks]
+    assert np.percentile(lags, 50) < 5
+
+
+def test_load_command_table_comes_from_raw_records(tmp_path: Path) -> None:
+    baseline_cfg = ScriptedConfig(
+        ttft_ms=40, gap_ms=10, tokens=16, faults=[Fault(kind="status", status=500, first_n=2)]
+    )
+    hawkeye_cfg = ScriptedConfig(
+        ttft_ms=30, gap_ms=10, tokens=8, reasoning_tokens=4, tokens_per_chunk=2, usage="never"
+    )
+    out = tmp_path / "out"
+    with ScriptedServer(baseline_cfg) as base_url, ScriptedServer(hawkeye_cfg) as hawk_url:
+        code = cli_main(
+            [
+                "load", "--target", f"baseline={base_url}", "--target", f"hawkeye={hawk_url}",
+                "--concurrency", "2", "--requests", "6", "--dataset", "gsm8k",
+                "--prompt-limit", "4", "--max-tokens", "64", "--out", str(out),
+            ]
+        )  # fmt: skip
+    assert code == 0
+    results = json.loads((out / "load_results.json").read_text())
+    stages = {s["target"]: s for s in results["stages"]}
+    for name, stage in stages.items():
+        ok = [r for r in read_requests(Path(stage["raw_dir"])) if r.measured and r.ok]
+        assert stage["requests"]["ok"] == len(ok)
+        assert stage["metrics"]["e2e_ms"]["mean"] == pytest.approx(np.mean([r.e2e_ms for r in ok]))
+        assert stage["metrics"]["ttft_ms"]["p50"] == pytest.approx(
+            np.median([r.ttft_ms for r in ok])
+        )
+        tokens = [r.output_tokens for r in ok]
+        assert stage["metrics"]["output_tokens"]["mean"] == pytest.approx(np.mean(tokens)), name
+    base, hawk = stages["baseline"], stages["hawkeye"]
+    assert base["requests"]["errors"] == 2  # the injected 500s are counted, not fatal
+    assert "HTTP 500" in next(iter(base["errors_by_message"]))
+    assert base["metrics"]["output_tokens"]["mean"] == 16 and base["token_sources"] == {
+        "usage": base["requests"]["ok"]
+    }
+    # no usage: 8 tokens in chunks of 2 are counted as 4 (and flagged as counted)
+    assert hawk["metrics"]["output_tokens"]["mean"] == 4
+    assert set(hawk["token_sources"]) == {"chunks"}
+    assert hawk["metrics"]["ttft_content_ms"]["p50"] > hawk["metrics"]["ttft_reasoning_ms"]["p50"]
+    (speedup,) = results["speedups"]
+    expected = base["metrics"]["e2e_ms"]["mean"] / hawk["metrics"]["e2e_ms"]["mean"]
+    assert speedup["e2e_speedup"] == pytest.approx(expected)
+    table = (out / "load_table.md").read_text()
+    assert f"| 2 | hawkeye | {hawk['requests']['ok']} / " in table
+    assert f"{hawk['metrics']['e2e_ms']['mean'] / 1000:.3f}" in table
+    assert f"{expected:.2f}×" in table
+    assert "2 × error `HTTP 500" in table
+    assert (out / "load_table.csv").is_file()
+
+
+def _plan(tmp_path: Path, url: str, prompts: Path, **kwargs: object) -> LoadPlan:
+    defaults: dict[str, object] = dict(
+        targets=[Target("t", url)],
+        concurrencies=[2],
+        out_dir=tmp_path,
+        prompts=str(prompts),
+        model="scripted-model",
+        max_tokens=64,
+        stop_timeout_s=10,
+    )
+    defaults.update(kwargs)
+    return LoadPlan(**defaults)  # type: ignore[arg-type]
+
+
+def test_stream_cut_and_rejected_stream_options(tmp_path: Path, prompts_file: Path) -> None:
+    config = ScriptedConfig(
+        ttft_ms=10,
+        gap_ms=5,
+        tokens=10,
+        faults=[Fault(kind="reject_stream_options"), Fault(kind="cut", after_chunks=3, first_n=2)],
+    )
+    with ScriptedServer(config) as base_url:
+        plan = _plan(tmp_path, base_url, prompts_file, requests=8, duration_s=60)
+        run = run_stage(plan, plan.targets[0], 2)
+    assert run.exit_code == 1  # locust's own verdict: some requests failed
+    stage = analyse_stage(plan, run)
+    records = read_requests(run.raw_dir)
+    assert all(not r.stream_options for r in records)  # resent without stream_options
+    cut = [r for r in records if r.error]
+    assert len(cut) == 2 and all("stream error" in r.error for r in cut)
+    assert all(r.output_tokens == 3 for r in cut)  # what arrived before the cut is kept
+    assert stage["requests"]["errors"] == 2 and stage["requests"]["ok"] >= 6
+    later = [r for r in records if r.seq > max(c.seq for c in cut if c.pid == r.pid)]
+    assert later and all(r.ok for r in later)  # the next requests succeed
+    assert {r.output_tokens_source for r in records if r.ok} == {"chunks"}
+
+
+def test_processes_write_per_pid_files_and_stop_together(
+    tmp_path: Path, prompts_file: Path
+) -> None:
+    with ScriptedServer(ScriptedConfig(ttft_ms=20, gap_ms=5, tokens=10)) as base_url:
+        plan = _plan(tmp_path, base_url, prompts_file, requests=10, duration_s=60, processes=2)
+        run = run_stage(plan, plan.targets[0], 4)
+    assert run.exit_code == 0
+    assert run.seconds < 40  # stopped by the request count, not the 60 s cap
+    records = read_requests(run.raw_dir)
+    assert len({r.pid for r in records}) == 2
+    assert len(read_cpu_samples(run.raw_dir)) == 2
+    assert sum(r.measured for r in records) >= 10
+    # the two processes take different prompts (interleaved order)
+    first = {r.pid: r.prompt_index for r in sorted(records, key=lambda r: r.seq) if r.seq == 0}
+    assert len(set(first.values())) == 2
+
+
+def test_streams_cut_by_the_load_generator_are_incomplete(
+    tmp_path: Path, prompts_file: Path
+) -> None:
+    # user 1 gets "question 0" (short), user 2 "question 1" (200 tokens, 4 s); the first
+    # finished request reaches --requests 1, and --stop-timeout 0 kills the long stream
+    config = ScriptedConfig(
+        ttft_ms=10,
+        gap_ms=20,
+        tokens=200,
+        rules=[ReplyRule(match="question 0", content="short answer")],
+    )
+    with ScriptedServer(config) as base_url:
+        plan = _plan(tmp_path, base_url, prompts_file, requests=1, stop_timeout_s=0, max_tokens=200)
+        run = run_stage(plan, plan.targets[0], 2)
+    records = read_requests(run.raw_dir)
+    cut = [r for r in records if r.incomplete]
+    assert all(len(r.chunks) < 200 and r.error is None for r in cut)
+    assert any(len(r.chunks) > 0 for r in cut)  # the long stream, cut after some chunks
+    stage = analyse_stage(plan, run)
+    assert stage["requests"]["incomplete"] == len(cut)
+    assert stage["requests"]["measured"] == len(records) - len(cut) >= 1
+    assert stage["metrics"]["output_tokens"]["max"] < 200  # cut streams are not in the stats
