@@ -177,8 +177,3 @@ def grade_unbounded(text: str, gold: str, dataset: str | None = None) -> Grade:
     if pred_text is None and not pred_parsed:
         return Grade(extracted=None, correct=False, error=None, method=None)
     return Grade(extracted=pred_text, correct=correct, method=method)
-
-
-def is_equivalent_unbounded(prediction: str, gold: str) -> bool:
-    """Dataset-agnostic equivalence (gold format detected per string), no time limit."""
-    return grade_unbounded(prediction, gold, None).correct

@@ -29,6 +29,7 @@ from hawkeye_bench.equivalence import GOLD_FORMATS, Grade, grade_unbounded
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
+    "GENERIC",
     "GOLD_FORMATS",
     "Grade",
     "Grader",
