@@ -1,0 +1,225 @@
+"""One judge call: the boundary between the judge engine and a model provider.
+
+The engine talks to a :class:`ChatBackend` (``complete(messages, params) -> ChatReply``, raising
+:class:`JudgeAPIError`). :class:`OpenAIChatBackend` implements it with the openai SDK's
+``AsyncOpenAI`` against any OpenAI-compatible ``base_url``; tests inject a fake backend at this
+same interface. Retries and timeouts are the SDK's own (``max_retries``, ``timeout``), never a
+second loop around them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol
+
+import openai
+
+from hawkeye_bench.endpoints import MissingApiKey
+from hawkeye_bench.judging.config import JudgeSpec
+
+ErrorKind = Literal[
+    "quota",
+    "rate_limit",
+    "auth",
+    "bad_request",
+    "not_found",
+    "server",
+    "timeout",
+    "connection",
+    "other",
+]
+
+#: Key-shaped substrings (OpenAI ``sk-...``, Anthropic ``sk-ant-...``, xAI ``xai-...``) are
+#: removed from any provider message before it is stored: a 401 message echoes part of the key.
+_KEY_PATTERN = re.compile(r"\b(?:sk|xai)-[A-Za-z0-9_\-*]{4,}")
+#: llama-cpp-python's server checks no key, but the SDK insists on one.
+NO_KEY = "not-needed"
+
+
+class JudgeAPIError(Exception):
+    """A provider call failed after the SDK's own retries."""
+
+    def __init__(
+        self, kind: ErrorKind, message: str, status: int | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.message = message
+        self.status = status
+        self.code = code
+
+    def describe(self) -> str:
+        status = f" HTTP {self.status}" if self.status else ""
+        code = f" ({self.code})" if self.code else ""
+        return f"{self.kind}{status}{code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token usage as the provider reported it; fields a compat endpoint omits stay None."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    def to_dict(self) -> dict[str, int | None]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Usage | None:
+        return cls(**data) if data is not None else None
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """What came back from one successful HTTP exchange (the reply may still be unusable)."""
+
+    text: str | None
+    finish_reason: str | None = None
+    refusal: str | None = None
+    usage: Usage | None = None
+    model: str | None = None
+    system_fingerprint: str | None = None
+    latency_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["usage"] = self.usage.to_dict() if self.usage else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChatReply:
+        return cls(**{**data, "usage": Usage.from_dict(data.get("usage"))})
+
+
+class ChatBackend(Protocol):
+    """What the engine needs from a provider client."""
+
+    async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> ChatReply:
+        """Send one chat completion; raise :class:`JudgeAPIError` on failure."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return _KEY_PATTERN.sub("[redacted]", text)
+
+
+def request_params(
+    spec: JudgeSpec, schema: dict[str, Any] | None, schema_name: str = "judgement"
+) -> dict[str, Any]:
+    """Sampling parameters for ``spec``, honouring what its provider supports."""
+    caps = spec.capabilities
+    params: dict[str, Any] = {
+        "temperature": spec.effective_temperature,
+        caps.token_limit_param: spec.max_tokens,
+    }
+    if caps.seed and spec.seed is not None:
+        params["seed"] = spec.seed
+    if schema is not None:
+        if caps.structured_output == "json_schema":
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema_name, "schema": schema, "strict": True},
+            }
+        elif caps.structured_output == "json_object_schema":
+            params["response_format"] = {"type": "json_object", "schema": schema}
+        elif caps.structured_output == "json_object":
+            params["response_format"] = {"type": "json_object"}
+    return params
+
+
+def api_key_for(spec: JudgeSpec) -> str:
+    if spec.api_key_env is None:
+        return NO_KEY
+    key = os.environ.get(spec.api_key_env)
+    if not key:
+        raise MissingApiKey(
+            f"judge {spec.name!r} needs its API key in the environment variable "
+            f"{spec.api_key_env}, which is not set"
+        )
+    return key
+
+
+def _classify(exc: openai.APIError) -> tuple[ErrorKind, int | None]:
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, openai.RateLimitError):
+        return ("quota" if exc.code == "insufficient_quota" else "rate_limit"), status
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return "auth", status
+    if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
+        return "bad_request", status
+    if isinstance(exc, openai.NotFoundError):
+        return "not_found", status
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout", None
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection", None
+    if status is not None and status >= 500:
+        return "server", status
+    return "other", status
+
+
+class OpenAIChatBackend:
+    """:class:`ChatBackend` over ``openai.AsyncOpenAI`` for one judge."""
+
+    def __init__(self, spec: JudgeSpec) -> None:
+        if spec.base_url is None or spec.model is None:
+            raise ValueError(f"judge {spec.name!r} has no base_url/model yet (embedded?)")
+        self.spec = spec
+        self._key = api_key_for(spec)
+        self._client = openai.AsyncOpenAI(
+            base_url=spec.base_url,
+            api_key=self._key,
+            max_retries=spec.max_retries,
+            timeout=spec.timeout_s,
+        )
+
+    async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> ChatReply:
+        started = time.perf_counter()
+        try:
+            response = await self._client.chat.completions.create(
+                model=self.spec.model, messages=messages, **params
+            )
+        except openai.APIError as exc:
+            kind, status = _classify(exc)
+            raise JudgeAPIError(
+                kind, redact(str(exc.message), (self._key,)), status=status, code=exc.code
+            ) from None
+        latency = time.perf_counter() - started
+        if not response.choices:
+            raise JudgeAPIError("other", "the provider returned no choices")
+        choice = response.choices[0]
+        return ChatReply(
+            text=choice.message.content,
+            finish_reason=choice.finish_reason,
+            refusal=getattr(choice.message, "refusal", None),
+            usage=_usage(response.usage),
+            model=response.model,
+            system_fingerprint=response.system_fingerprint,
+            latency_s=latency,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _usage(usage: Any) -> Usage | None:
+    if usage is None:
+        return None
+    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    completion_details = getattr(usage, "completion_tokens_details", None)
+    return Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=getattr(prompt_details, "cached_tokens", None),
+        reasoning_tokens=getattr(completion_details, "reasoning_tokens", None),
+    )

@@ -1,0 +1,161 @@
+"""``judge_table.md``: the judge summary as markdown tables (embedded by the report)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hawkeye_bench.judging.summary import PANEL
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.2f}"
+
+
+def _interval(data: dict[str, Any] | None) -> str:
+    if data is None:
+        return "–"
+    text = _signed(data["estimate"])
+    if data["low"] is not None and data["high"] is not None:
+        text += f" [{data['low']:+.2f}, {data['high']:+.2f}]"
+    return text
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def render(summary: dict[str, Any]) -> str:
+    pct = round(summary["confidence"] * 100)
+    lines = ["## Judge ratings", ""]
+    comparisons = summary["comparisons"]
+    if comparisons:
+        lines.append(
+            f"Mean scores and the paired difference (candidate − baseline) with a bootstrap "
+            f"{pct}% interval over questions; the length-adjusted difference is the difference "
+            "predicted for answers of equal length. `panel` is the mean over judges."
+        )
+        lines.append("")
+        header = [
+            "criterion",
+            "judge",
+            "baseline",
+            "candidate",
+            "mean baseline",
+            "mean candidate",
+            f"difference [{pct}% CI]",
+            "length-adjusted",
+            "questions",
+        ]
+        rows = [
+            [
+                row["criterion"],
+                f"**{PANEL}**" if row["judge"] == PANEL else row["judge"],
+                row["baseline"],
+                row["candidate"],
+                _num(row["mean_baseline"]),
+                _num(row["mean_candidate"]),
+                _interval(row["difference"]),
+                _interval(row["length_adjusted_difference"]),
+                str(row["n_questions"]),
+            ]
+            for row in comparisons
+        ]
+        lines += _table(header, rows)
+    else:
+        lines.append("Mean scores (one run, or no answers shared between runs):")
+        lines.append("")
+        rows = [
+            [c, s, run, _num(v["mean"]), str(v["n"])]
+            for c, by_source in summary["means"].items()
+            for s, by_run in by_source.items()
+            for run, v in by_run.items()
+        ]
+        lines += _table(["criterion", "judge", "run", "mean", "answers"], rows)
+
+    lines += ["", "### Judges", ""]
+    rows = [
+        [
+            j["judge"],
+            j["model"] or "–",
+            j["structured_output"],
+            str(j["results"]),
+            str(j["ok"]),
+            ", ".join(f"{k} {v}" for k, v in j["failures"].items() if v) or "none",
+        ]
+        for j in summary["judges"]
+    ]
+    lines += _table(["judge", "model", "JSON", "results", "ok", "failures (excluded)"], rows)
+
+    agreement = summary["agreement"]
+    if any(a["krippendorff_alpha_ordinal"] is not None for a in agreement.values()):
+        lines += ["", "### Inter-judge agreement", ""]
+        rows = [
+            [c, _num(a["krippendorff_alpha_ordinal"], 3), str(a["n_answers"])]
+            for c, a in agreement.items()
+        ]
+        lines += _table(["criterion", "Krippendorff α (ordinal)", "answers"], rows)
+
+    if summary["self_consistency"]:
+        lines += ["", "### Self-consistency (answers judged twice)", ""]
+        rows = [
+            [
+                judge,
+                c,
+                str(s["n"]),
+                _num(s["exact_agreement"]),
+                _num(s["mean_abs_diff"]),
+                _num(s["alpha"], 3),
+            ]
+            for judge, by_c in summary["self_consistency"].items()
+            for c, s in by_c.items()
+            if s
+        ]
+        lines += _table(["judge", "criterion", "n", "exact agreement", "mean |Δ|", "α"], rows)
+
+    lines += ["", "### Length bias (Spearman ρ of score vs answer length in characters)", ""]
+    rows = [
+        [s, c, _num(v["spearman_score_vs_chars"]), str(v["n"])]
+        for s, by_c in summary["length_bias"].items()
+        for c, v in by_c.items()
+    ]
+    lines += _table(["judge", "criterion", "ρ", "answers"], rows)
+
+    if summary["pairwise"]:
+        lines += ["", "### Pairwise (both orders; inconsistent verdicts count as ties)", ""]
+        rows = [
+            [
+                pair,
+                judge,
+                c,
+                str(s["n"]),
+                str(s["wins"]),
+                str(s["losses"]),
+                str(s["ties"]),
+                _num(s["win_rate_adjusted"]),
+                _num(s["flip_rate"]),
+            ]
+            for pair, by_judge in summary["pairwise"].items()
+            for judge, data in by_judge.items()
+            for c, s in data["criteria"].items()
+        ]
+        lines += _table(
+            [
+                "comparison",
+                "judge",
+                "criterion",
+                "pairs",
+                "wins",
+                "losses",
+                "ties",
+                "adjusted win rate",
+                "flip rate",
+            ],
+            rows,
+        )
+    return "\n".join(lines) + "\n"

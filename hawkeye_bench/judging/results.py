@@ -1,0 +1,130 @@
+"""One judgement (a line of ``judgements.jsonl``) and reading/writing that file.
+
+Lines are appended and flushed as results arrive, so an interrupted run keeps what it finished.
+A retried failure appends a newer line for the same key; readers keep the last line per key,
+and the engine compacts the file at the end of a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from hawkeye_bench.judging.parsing import Status
+
+Task = Literal["single", "pairwise"]
+ResultKey = tuple[str, str, str, str, str, int, int, str]
+
+
+@dataclass
+class JudgeResult:
+    """One judge's verdict on one answer (``single``) or one ordered pair (``pairwise``).
+
+    ``scores``/``verdicts`` are set only when ``status == "ok"``; a failure keeps the raw reply
+    and the error instead, and is excluded from every average.
+    """
+
+    judge: str
+    model: str
+    task: Task
+    run: str
+    id: str
+    sample: int
+    status: Status
+    repeat: int = 0  # 0 = the rating; 1.. = re-judgements for self-consistency
+    against: str = ""  # pairwise: the baseline run the answer is compared with
+    order: str = ""  # pairwise: "AB" = baseline shown as A; "BA" = swapped
+    scores: dict[str, int] | None = None
+    verdicts: dict[str, str] | None = None
+    explanations: dict[str, str] = field(default_factory=dict)
+    raw_text: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, int | None] | None = None
+    cost_usd: float | None = None
+    cached: bool = False
+    latency_s: float | None = None
+    system_fingerprint: str | None = None
+    answer_chars: int | None = None
+    cache_key: str = ""
+    prompt_version: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def key(self) -> ResultKey:
+        return (
+            self.judge,
+            self.task,
+            self.run,
+            self.against,
+            self.id,
+            self.sample,
+            self.repeat,
+            self.order,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JudgeResult:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def read_results(path: Path) -> dict[ResultKey, JudgeResult]:
+    """The latest result per key in ``path`` (empty if the file does not exist).
+
+    A line that is not JSON (torn by a kill mid-write) is ignored: its item is judged again.
+    A JSON line that is not a judgement is an error naming the line.
+    """
+    results: dict[ResultKey, JudgeResult] = {}
+    if not path.is_file():
+        return results
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        try:
+            result = JudgeResult.from_dict(data)
+        except TypeError as exc:
+            raise ValueError(f"{path}:{number}: not a judgement line: {exc}") from exc
+        results[result.key] = result
+    return results
+
+
+class ResultWriter:
+    """Appends results to ``judgements.jsonl``, one flushed line each."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torn = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+        self._file = path.open("a")
+        if torn:  # a kill mid-write left half a line: end it so the next line stands alone
+            self._file.write("\n")
+
+    def write(self, result: JudgeResult) -> None:
+        self._file.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def compact(path: Path, results: Iterable[JudgeResult]) -> None:
+    """Rewrite ``path`` with one line per key (atomically)."""
+    tmp = path.with_suffix(".jsonl.tmp")
+    with tmp.open("w") as out:
+        for result in results:
+            out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
