@@ -1,0 +1,151 @@
+"""`hawkeye-bench serve` as users run it: flag errors, and a real subprocess in front of the real
+embedded model (the scripted-server behaviour is covered in-process by test_server.py)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hawkeye_bench.cli import main as cli_main
+from hawkeye_bench.local import LOCAL_MODEL_NAME, LocalModelServer, free_port
+
+STARTUP_TIMEOUT_S = 120.0  # imports alone take seconds on a loaded 2-core machine
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).with_name("hawkeye-bench")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "hawkeye_bench.cli"]
+
+
+class ServeProcess:
+    """``hawkeye-bench serve ... --port 0`` in a subprocess; ``base_url`` from its first line."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [*_command(), "serve", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        first: list[str] = []
+        reader = threading.Thread(target=lambda: first.append(self.process.stdout.readline()))
+        reader.start()
+        reader.join(STARTUP_TIMEOUT_S)
+        line = first[0] if first else ""
+        if " at http" not in line:
+            self.process.kill()
+            _, err = self.process.communicate()
+            raise AssertionError(f"serve did not start: {line!r}\n{err}")
+        self.base_url = line.rsplit(" at ", 1)[1].strip()
+
+    def stop(self) -> int:
+        """SIGTERM (as a service manager would) and the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+
+@pytest.fixture
+def serve_process() -> Iterator[list[ServeProcess]]:
+    started: list[ServeProcess] = []
+    yield started
+    for process in started:
+        if process.process.poll() is None:
+            process.process.kill()
+            process.process.wait()
+
+
+async def stream_request(base_url: str, payload: dict[str, Any]) -> list[Any]:
+    events: list[Any] = []
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{base_url}/chat/completions", json=payload) as response,
+    ):
+        assert response.status == 200, await response.text()
+        async for line in response.content:
+            if line.startswith(b"data:"):
+                data = line[5:].strip()
+                events.append("[DONE]" if data == b"[DONE]" else json.loads(data))
+    return events
+
+
+def deltas(events: list[Any]) -> list[tuple[str, str]]:
+    out = []
+    for event in events:
+        if isinstance(event, dict) and event.get("choices"):
+            for channel, text in event["choices"][0]["delta"].items():
+                if channel in ("reasoning_content", "content") and text:
+                    out.append((channel, text))
+    return out
+
+
+def test_bad_flags_are_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["serve", "--pipeline", "nope"]) == 2
+    assert "unknown pipeline 'nope'; valid: baseline, hawkeye" in capsys.readouterr().err
+    assert cli_main(["serve", "--reasoner-url", "http://x/v1", "--reasoner-model", "m"]) == 2
+    assert "no endpoint for role(s) ['responder']" in capsys.readouterr().err
+
+
+def test_unreachable_endpoint_is_named_before_serving(capsys: pytest.CaptureFixture[str]) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    args = ["serve", "--pipeline", "baseline", "--endpoint", dead, "--model", "m", "--port", "0"]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert "single endpoint" in err and dead in err
+
+
+@pytest.mark.local_model
+async def test_serve_hawkeye_end_to_end_on_the_embedded_model(
+    local_server: LocalModelServer, serve_process: list[ServeProcess]
+) -> None:
+    served = ServeProcess(
+        "--pipeline", "hawkeye", "--endpoint", local_server.base_url, "--model", LOCAL_MODEL_NAME,
+        "--served-model-name", "hawkeye-smol",
+    )  # fmt: skip
+    serve_process.append(served)
+    events = await stream_request(
+        served.base_url,
+        {
+            "messages": [{"role": "user", "content": "What is 3 + 4?"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": 16,
+            "temperature": 0,
+            "seed": 1,
+            "stage_params": {"reasoner": {"max_tokens": 16}},
+        },
+    )
+    assert served.stop() == 0
+    assert events[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert events[0]["model"] == "hawkeye-smol"
+    assert events[-1] == "[DONE]", events[-1]
+    channels = [channel for channel, _ in deltas(events)]
+    assert "reasoning_content" in channels and "content" in channels
+    first_content = channels.index("content")
+    assert "reasoning_content" not in channels[first_content:]  # stage 1 first, then stage 2
+    usage, report = events[-2]["usage"], events[-2]["x_hawkeye"]
+    reasoner, responder = report["stages"]
+    assert 0 < reasoner["completion_tokens"] <= 16
+    assert 0 < responder["completion_tokens"] <= 16
+    assert (
+        usage["completion_tokens"] == reasoner["completion_tokens"] + responder["completion_tokens"]
+    )
+    assert usage["completion_tokens_details"]["reasoning_tokens"] == reasoner["completion_tokens"]
+    # llama-cpp-python streams no usage: the counts come from its tokenize endpoint, and say so.
+    assert report["token_source"] in ("usage", "tokenize")
+    assert report["approximate"] is False
