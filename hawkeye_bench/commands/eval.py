@@ -17,7 +17,6 @@ from hawkeye_bench import datasets
 from hawkeye_bench.config import ConfigError, add_endpoint_arguments, resolve_endpoints
 from hawkeye_bench.endpoints import Endpoint, EndpointClient, EndpointUnavailable
 from hawkeye_bench.engine import plan_items, run_items
-from hawkeye_bench.grading import Grader
 from hawkeye_bench.local import LocalModelServer, LocalModelUnavailable
 from hawkeye_bench.manifest import environment, now_iso
 from hawkeye_bench.pipelines import get_pipeline, pipeline_names
@@ -136,6 +135,8 @@ def _prepare_store(args: argparse.Namespace, out: Path) -> tuple[RunStore, list[
 async def _execute(
     args: argparse.Namespace, endpoints: dict[str, Endpoint], store: RunStore, done: list[Record]
 ) -> list[Record]:
+    from hawkeye_bench.grading import Grader  # math-verify and sympy: slow to import
+
     problems = datasets.load_problems(args.task, data_dir=args.data_dir, limit=args.limit)
     preset = load_preset(args.preset).with_overrides(
         max_tokens=args.max_tokens, temperature=args.temperature
