@@ -58,8 +58,22 @@ def test_baseline_run_writes_consistent_records_manifest_and_summary(
     scripted: ScriptedServer, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    result = run_cli("eval", "--task", "gsm8k", "--pipeline", "baseline", "--limit", "3",
-                     "--endpoint", scripted.base_url, "--model", "m", "--out", str(out), "--no-progress")  # fmt: skip
+    result = run_cli(
+        "eval",
+        "--task",
+        "gsm8k",
+        "--pipeline",
+        "baseline",
+        "--limit",
+        "3",
+        "--endpoint",
+        scripted.base_url,
+        "--model",
+        "m",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert result.returncode == 0, result.stderr
     records = read_jsonl(out / "records.jsonl")
     assert [r["id"] for r in records].count("gsm8k/0") == 1 and len(records) == 3
@@ -87,9 +101,24 @@ def test_hawkeye_stage2_gets_stage1_output_and_counts_both_stages(
     scripted: ScriptedServer, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    result = run_cli("eval", "--task", "gsm8k", "--pipeline", "hawkeye", "--limit", "1",
-                     "--endpoint", scripted.base_url, "--model", "m", "--out", str(out),
-                     "--stage2-input", "full", "--no-progress")  # fmt: skip
+    result = run_cli(
+        "eval",
+        "--task",
+        "gsm8k",
+        "--pipeline",
+        "hawkeye",
+        "--limit",
+        "1",
+        "--endpoint",
+        scripted.base_url,
+        "--model",
+        "m",
+        "--out",
+        str(out),
+        "--stage2-input",
+        "full",
+        "--no-progress",
+    )
     assert result.returncode == 0, result.stderr
     (record,) = read_jsonl(out / "records.jsonl")
     reasoner, responder = record["trace"]["stages"]
@@ -105,9 +134,26 @@ def test_hawkeye_stage2_gets_stage1_output_and_counts_both_stages(
 def test_server_errors_become_error_records_and_the_run_goes_on(tmp_path: Path) -> None:
     config = ScriptedConfig(tokens=4, faults=[Fault(kind="status", status=500, match=JANET)])
     with ScriptedServer(config) as url:
-        result = run_cli("eval", "--task", "gsm8k", "--pipeline", "baseline", "--limit", "3",
-                         "--endpoint", url, "--model", "m", "--out", str(tmp_path / "r"),
-                         "--max-retries", "1", "--no-progress", "--max-error-rate", "0.5")  # fmt: skip
+        result = run_cli(
+            "eval",
+            "--task",
+            "gsm8k",
+            "--pipeline",
+            "baseline",
+            "--limit",
+            "3",
+            "--endpoint",
+            url,
+            "--model",
+            "m",
+            "--out",
+            str(tmp_path / "r"),
+            "--max-retries",
+            "1",
+            "--no-progress",
+            "--max-error-rate",
+            "0.5",
+        )
     assert result.returncode == 0, result.stderr
     records = read_jsonl(tmp_path / "r" / "records.jsonl")
     failed = [r for r in records if r["error"]]
@@ -117,9 +163,26 @@ def test_server_errors_become_error_records_and_the_run_goes_on(tmp_path: Path) 
     assert summary["errors"]["count"] == 1 and summary["errors"]["by_type"] == {"http_500": 1}
     # above the allowed error share: non-zero exit
     with ScriptedServer(config) as url:
-        result = run_cli("eval", "--task", "gsm8k", "--pipeline", "baseline", "--limit", "3",
-                         "--endpoint", url, "--model", "m", "--out", str(tmp_path / "r2"),
-                         "--max-retries", "0", "--no-progress", "--max-error-rate", "0.2")  # fmt: skip
+        result = run_cli(
+            "eval",
+            "--task",
+            "gsm8k",
+            "--pipeline",
+            "baseline",
+            "--limit",
+            "3",
+            "--endpoint",
+            url,
+            "--model",
+            "m",
+            "--out",
+            str(tmp_path / "r2"),
+            "--max-retries",
+            "0",
+            "--no-progress",
+            "--max-error-rate",
+            "0.2",
+        )
     assert result.returncode == 1
     assert "of items failed" in result.stderr
 
@@ -128,9 +191,24 @@ def test_killed_run_resumes_without_duplicates_or_losses(tmp_path: Path) -> None
     out = tmp_path / "run"
     config = ScriptedConfig(tokens=3, ttft_ms=150)
     with ScriptedServer(config) as url:
-        args = ["eval", "--task", "gsm8k", "--pipeline", "baseline", "--limit", "30",
-                "--endpoint", url, "--model", "m", "--out", str(out), "--concurrency", "2",
-                "--no-progress"]  # fmt: skip
+        args = [
+            "eval",
+            "--task",
+            "gsm8k",
+            "--pipeline",
+            "baseline",
+            "--limit",
+            "30",
+            "--endpoint",
+            url,
+            "--model",
+            "m",
+            "--out",
+            str(out),
+            "--concurrency",
+            "2",
+            "--no-progress",
+        ]
         process = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         store = RunStore(out)
         deadline = time.monotonic() + 60
@@ -160,9 +238,25 @@ def test_api_key_comes_from_the_environment_and_never_reaches_any_file(
 ) -> None:
     secret = "sk-test-" + "9" * 32
     out = tmp_path / "run"
-    result = run_cli("eval", "--task", "gsm8k", "--pipeline", "baseline", "--limit", "2",
-                     "--endpoint", scripted.base_url, "--model", "m", "--api-key-env", "MY_KEY",
-                     "--out", str(out), "--no-progress", env={"MY_KEY": secret})  # fmt: skip
+    result = run_cli(
+        "eval",
+        "--task",
+        "gsm8k",
+        "--pipeline",
+        "baseline",
+        "--limit",
+        "2",
+        "--endpoint",
+        scripted.base_url,
+        "--model",
+        "m",
+        "--api-key-env",
+        "MY_KEY",
+        "--out",
+        str(out),
+        "--no-progress",
+        env={"MY_KEY": secret},
+    )
     assert result.returncode == 0, result.stderr
     assert scripted.requests[-1]["authorization"] == f"Bearer {secret}"
     for path in out.iterdir():
@@ -177,9 +271,12 @@ def test_api_key_comes_from_the_environment_and_never_reaches_any_file(
         (["--task", "gsm9k"], "unknown dataset 'gsm9k'"),
         (["--pipeline", "magic"], "unknown pipeline 'magic'; valid: baseline, hawkeye"),
         (["--preset", "nope"], "unknown preset 'nope'; valid:"),
-        (["--reasoner-url", "http://127.0.0.1:9/v1", "--reasoner-model", "a"], "no endpoint for role(s) ['responder']"),
+        (
+            ["--reasoner-url", "http://127.0.0.1:9/v1", "--reasoner-model", "a"],
+            "no endpoint for role(s) ['responder']",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_names_are_clear_errors(args: list[str], message: str, tmp_path: Path) -> None:
     result = run_cli("eval", "--out", str(tmp_path / "x"), *args)
     assert result.returncode == 2
@@ -188,8 +285,21 @@ def test_bad_names_are_clear_errors(args: list[str], message: str, tmp_path: Pat
 
 
 def test_endpoint_that_does_not_answer_fails_before_the_run(tmp_path: Path) -> None:
-    result = run_cli("eval", "--task", "gsm8k", "--pipeline", "baseline", "--limit", "1",
-                     "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--out", str(tmp_path / "x"))  # fmt: skip
+    result = run_cli(
+        "eval",
+        "--task",
+        "gsm8k",
+        "--pipeline",
+        "baseline",
+        "--limit",
+        "1",
+        "--endpoint",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "--out",
+        str(tmp_path / "x"),
+    )
     assert result.returncode == 2
     assert "http://127.0.0.1:9/v1/models" in result.stderr and "not available" in result.stderr
     assert not (tmp_path / "x" / "records.jsonl").exists()
@@ -200,7 +310,20 @@ def test_malformed_dataset_line_names_file_and_line(
 ) -> None:
     (tmp_path / "gsm8k").mkdir()
     (tmp_path / "gsm8k" / "test.jsonl").write_text('{"question": "q", "answer": "#### 1"}\n{oops\n')
-    result = run_cli("eval", "--task", "gsm8k", "--pipeline", "baseline", "--data-dir", str(tmp_path),
-                     "--endpoint", scripted.base_url, "--model", "m", "--out", str(tmp_path / "x"))  # fmt: skip
+    result = run_cli(
+        "eval",
+        "--task",
+        "gsm8k",
+        "--pipeline",
+        "baseline",
+        "--data-dir",
+        str(tmp_path),
+        "--endpoint",
+        scripted.base_url,
+        "--model",
+        "m",
+        "--out",
+        str(tmp_path / "x"),
+    )
     assert result.returncode == 2
     assert f"{tmp_path / 'gsm8k' / 'test.jsonl'}:2" in result.stderr

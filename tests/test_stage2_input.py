@@ -25,11 +25,18 @@ CLOSING_ONLY = "add 2 and 3\n</think>\n\\boxed{5}"
         (stage(CLOSING_ONLY), "think-only", "add 2 and 3"),
         (stage("\\boxed{5}", reasoning="add 2 and 3"), "think-only", "add 2 and 3"),
         (stage("\\boxed{5}", reasoning="r"), "full", "r\n</think>\n\n\\boxed{5}"),
-        (stage("no tags, so \\boxed{\\frac{1}{2}}"), "think-only", "no tags, so \\boxed{\\frac{1}{2}}"),
-        (stage("a \\boxed{\\frac{1}{2}} b \\fbox{3}"), "answer-masked",
-         "a \\boxed{[masked]} b \\fbox{[masked]}"),
+        (
+            stage("no tags, so \\boxed{\\frac{1}{2}}"),
+            "think-only",
+            "no tags, so \\boxed{\\frac{1}{2}}",
+        ),
+        (
+            stage("a \\boxed{\\frac{1}{2}} b \\fbox{3}"),
+            "answer-masked",
+            "a \\boxed{[masked]} b \\fbox{[masked]}",
+        ),
     ],
-)  # fmt: skip
+)
 def test_modes(result: StageResult, mode: str, expected: str) -> None:
     assert cot_for_stage2(result, mode) == expected
 

@@ -13,23 +13,49 @@ from hawkeye_bench.summary import summarize
 from hawkeye_bench.trace import StageResult, Trace
 
 
-def hawkeye_record(pid: str, cot: int | None, answer: int, *, correct: bool, sample: int = 0,
-                   error: str | None = None) -> Record:  # fmt: skip
-    reasoner = StageResult(role="reasoner", model="a", completion_tokens=cot,
-                           token_source="usage" if cot is not None else None,
-                           started_at=100.0, ttft_s=0.5, latency_s=2.0)  # fmt: skip
-    responder = StageResult(role="responder", model="b", completion_tokens=answer,
-                            token_source="tokenize", started_at=102.0, ttft_s=0.1, latency_s=1.0,
-                            error=error, error_type="http_500" if error else None)  # fmt: skip
+def hawkeye_record(
+    pid: str,
+    cot: int | None,
+    answer: int,
+    *,
+    correct: bool,
+    sample: int = 0,
+    error: str | None = None,
+) -> Record:
+    reasoner = StageResult(
+        role="reasoner",
+        model="a",
+        completion_tokens=cot,
+        token_source="usage" if cot is not None else None,
+        started_at=100.0,
+        ttft_s=0.5,
+        latency_s=2.0,
+    )
+    responder = StageResult(
+        role="responder",
+        model="b",
+        completion_tokens=answer,
+        token_source="tokenize",
+        started_at=102.0,
+        ttft_s=0.1,
+        latency_s=1.0,
+        error=error,
+        error_type="http_500" if error else None,
+    )
     trace = Trace(pipeline="hawkeye", stages=[reasoner, responder])
     problem = Problem(id=pid, dataset="gsm8k", question="q", gold="1")
-    return Record(problem=problem, sample=sample, trace=trace,
-                  correct=None if error else correct)  # fmt: skip
+    return Record(problem=problem, sample=sample, trace=trace, correct=None if error else correct)
 
 
 def baseline_record(pid: str, tokens: int) -> Record:
-    single = StageResult(role="single", model="r1", completion_tokens=tokens, token_source="usage",
-                         started_at=0.0, latency_s=5.0)  # fmt: skip
+    single = StageResult(
+        role="single",
+        model="r1",
+        completion_tokens=tokens,
+        token_source="usage",
+        started_at=0.0,
+        latency_s=5.0,
+    )
     problem = Problem(id=pid, dataset="gsm8k", question="q", gold="1")
     return Record(problem=problem, sample=0, trace=Trace("baseline", [single]), correct=True)
 
