@@ -126,6 +126,8 @@ def run_lm_eval(argv: Sequence[str]) -> int:
         namespace = cli.parse_args()
     finally:
         sys.argv = saved_argv
+    if getattr(namespace, "include_path", None):
+        check_task_files(Path(namespace.include_path))  # the user's own task folder
     cli.execute(prepare(namespace, folder))
     return 0
 
