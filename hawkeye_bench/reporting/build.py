@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from hawkeye_bench.reporting import figures, provenance, tables
+from hawkeye_bench.reporting import figures, lm_eval_inputs, provenance, tables
 from hawkeye_bench.reporting.inputs import Inputs, read_inputs
 from hawkeye_bench.reporting.load_inputs import all_load_stages
 from hawkeye_bench.reporting.model import Report, Section
@@ -116,6 +116,7 @@ def judge_section(inputs: Inputs, out: Path, rel: tables.Rel) -> Section:
 def pass_at_k_section(inputs: Inputs, summaries: dict, out: Path, rel: tables.Rel) -> Section:
     section = Section("pass_at_k", "avg@k and pass@k")
     rows = tables.pass_at_k_rows(inputs.runs, summaries, rel)
+    rows += lm_eval_inputs.pass_at_k_rows(inputs.lm_evals, rel)
     if not rows:
         section.missing = NO_PASS_AT_K
         return section

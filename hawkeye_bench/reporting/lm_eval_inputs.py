@@ -14,7 +14,7 @@ from typing import Any
 
 from hawkeye_bench.reporting.inputs import LmEvalOutput, LmEvalTask, ReportInputError
 from hawkeye_bench.reporting.methods import accuracy_per_1k, method_name
-from hawkeye_bench.stats import Z95, wilson_interval
+from hawkeye_bench.stats import Z95, cluster_bootstrap_ci, wilson_interval
 
 Rel = Callable[[Path], str]
 TASK_PREFIX = "hawkeye_"
@@ -34,9 +34,15 @@ def model_args(config: dict[str, Any]) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
+def hawkeye_info(config: dict[str, Any]) -> dict[str, Any]:
+    """What the hawkeye lm-eval model put into ``config`` (get_model_info), if it ran."""
+    info = config.get("hawkeye")
+    return info if isinstance(info, dict) else {}
+
+
 def pipeline_of(task: LmEvalTask) -> str:
-    args = model_args(task.config)
-    return args.get("pipeline") or str(task.config.get("model", "?"))
+    pipeline = hawkeye_info(task.config).get("pipeline") or model_args(task.config).get("pipeline")
+    return str(pipeline or task.config.get("model", "?"))
 
 
 def _metric_value(results: dict[str, Any], name: str) -> tuple[float | None, float | None]:
@@ -100,11 +106,17 @@ def accuracy_rows(outputs: Sequence[LmEvalOutput], rel: Rel) -> list[dict[str, A
             full = _per_doc(task, "total_tokens")
             cot = _per_doc(task, "cot_tokens") if pipeline != "baseline" else {}
             n, hits = len(correct), sum(correct.values())
+            if all(v in (0.0, 1.0) for v in correct.values()):
+                interval, method = wilson_interval(hits, n), "wilson"
+            else:  # avg@k per document: resample documents
+                interval = cluster_bootstrap_ci([[v] for v in correct.values()])
+                method = "bootstrap over problems"
             row.update(
                 n=n,
+                errors=int(sum(_per_doc(task, "request_error").values())),
                 accuracy=hits / n if n else None,
-                accuracy_ci=list(wilson_interval(hits, n)),
-                ci_method="wilson",
+                accuracy_ci=list(interval),
+                ci_method=method,
                 cot_only_tokens=_mean(list(cot.values())),
                 full_tokens=_mean(list(full.values())),
                 sources=[rel(task.samples_file)] if task.samples_file else [],
@@ -133,4 +145,29 @@ def accuracy_rows(outputs: Sequence[LmEvalOutput], rel: Rel) -> list[dict[str, A
             )
         row["accuracy_per_1k_tokens"] = accuracy_per_1k(row["accuracy"], row["full_tokens"])
         rows.append(row)
+    return rows
+
+
+def pass_at_k_rows(outputs: Sequence[LmEvalOutput], rel: Rel) -> list[dict[str, Any]]:
+    """avg@k / pass@k of tasks run with repeats (the AIME tasks), from their samples."""
+    rows = []
+    for out in outputs:
+        for task in out.tasks:
+            names = {m for s in task.samples[:1] for m in s.get("metrics", [])}
+            ks = sorted(int(m.split("@", 1)[1]) for m in names if m.startswith("pass@"))
+            if not ks or not task.samples_file:
+                continue
+            avg = _mean(list(_per_doc(task, ACCURACY_METRIC).values()))
+            rows.append(
+                {
+                    "dataset": dataset_of(task.task),
+                    "method": method_name(pipeline_of(task)),
+                    "run": f"{out.label}:{task.task} (lm-eval)",
+                    "k": max(ks),
+                    "problems": len(_per_doc(task, ACCURACY_METRIC)),
+                    "avg_at_k": avg,
+                    "pass_at": {k: _mean(list(_per_doc(task, f"pass@{k}").values())) for k in ks},
+                    "sources": [rel(task.samples_file)],
+                }
+            )
     return rows

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.reporting.inputs import EvalRun, Inputs, JudgeOutput, LmEvalOutput, LoadResult
-from hawkeye_bench.reporting.lm_eval_inputs import model_args
+from hawkeye_bench.reporting.lm_eval_inputs import hawkeye_info, model_args
 
 Rel = Callable[[Path], str]
 SECRET_WORDS = ("key", "token", "secret", "password", "auth")
@@ -60,6 +61,11 @@ def lm_eval_output(output: LmEvalOutput, rel: Rel) -> dict[str, Any]:
         for k, v in model_args(config).items()
         if not any(word in k.lower() for word in SECRET_WORDS)
     }
+    info = hawkeye_info(config)
+    endpoints = info.get("endpoints") or {}
+    date = output.meta.get("date")
+    if isinstance(date, int | float):
+        date = dt.datetime.fromtimestamp(date, dt.timezone.utc).isoformat(timespec="seconds")
     return {
         "kind": "lm-eval output",
         "folder": rel(output.path),
@@ -67,8 +73,12 @@ def lm_eval_output(output: LmEvalOutput, rel: Rel) -> dict[str, Any]:
             "tasks": ", ".join(t.task for t in output.tasks),
             "model": config.get("model"),
             "model_args": ", ".join(f"{k}={v}" for k, v in args.items()) or None,
+            "pipeline": info.get("pipeline"),
+            "models": ", ".join(f"{r}={e.get('model')}" for r, e in endpoints.items()) or None,
+            "preset": info.get("preset"),
+            "stage 2 input": info.get("stage2_input"),
             "lm_eval": output.meta.get("lm_eval_version"),
-            "date": output.meta.get("date"),
+            "date": date,
         },
         "files": list(dict.fromkeys(rel(t.results_file) for t in output.tasks)),
     }
