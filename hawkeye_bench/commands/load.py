@@ -95,6 +95,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="measure the built-in scripted server (known TTFT and gap) and report the error",
     )
+    calibration.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin server and Locust to different cores (better on a busy machine)",
+    )
     calibration.add_argument("--calibrate-ttft-ms", type=float, default=100.0)
     calibration.add_argument("--calibrate-gap-ms", type=float, default=20.0)
     calibration.add_argument("--calibrate-tokens", type=int, default=64)
@@ -194,6 +199,7 @@ def _calibrate(args: argparse.Namespace, out_dir: Path) -> int:
         warmup_s=1.0 if args.warmup is None else args.warmup,
         processes=args.processes,
         truth=truth,
+        pin_cores=not args.no_pin,
     )
     print(render(evaluations))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hawkeye_bench.load.metrics import chunk_gaps, share_below
+from hawkeye_bench.load import LOCUSTFILE
+from hawkeye_bench.load.metrics import chunk_gaps, distribution, share_below
 from hawkeye_bench.load.records import read_requests
 from hawkeye_bench.load.runner import LoadPlan, Target, analyse_stage, run_stage
 from hawkeye_bench.scripted_server import ScriptedConfig, start_subprocess
@@ -69,6 +70,12 @@ def split_cores() -> tuple[set[int] | None, set[int] | None]:
     return {cores[-1]}, set(cores[:-1])
 
 
+def machine_load() -> dict[str, Any]:
+    """Load average and cores: calibration on a busy machine measures the machine too."""
+    one, five, _ = os.getloadavg()
+    return {"load_1min": one, "load_5min": five, "cores": os.cpu_count()}
+
+
 def write_calibration_prompts(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('{"messages": [{"role": "user", "content": "calibration"}]}\n')
@@ -94,6 +101,11 @@ def evaluate(stage: dict[str, Any], raw_dir: Path, truth: Truth, tol: Tolerances
     e2e = metrics.get("e2e_ms") or {}
     records = [r for r in read_requests(raw_dir) if r.measured and r.error is None]
     gaps = np.concatenate([chunk_gaps(r) for r in records]) if records else np.empty(0)
+    # the server's own first-token write, relative to our send (measured TTFT minus its lag):
+    # separates "the server was late" (e.g. a busy machine) from "the client measured late"
+    first = [r.chunks[0] for r in records if r.chunks and len(r.chunks[0]) > 3]
+    server_ttft = distribution(c[0] - c[3] for c in first)
+    first_lag = distribution(c[3] for c in first)
     near_zero = share_below(gaps, NEAR_ZERO_FRACTION * truth.gap_ms)
     ttft_error = abs(ttft["p50"] - truth.ttft_ms) if ttft else None
     token_gap = truth.gap_ms / truth.tokens_per_chunk
@@ -129,6 +141,8 @@ def evaluate(stage: dict[str, Any], raw_dir: Path, truth: Truth, tol: Tolerances
             "tbt_p99_ms": tbt.get("p99"),
             "e2e_p50_ms": e2e.get("p50"),
             "tt_ack_p50_ms": (metrics.get("tt_ack_ms") or {}).get("p50"),
+            "server_ttft_p50_ms": server_ttft["p50"] if server_ttft else None,
+            "first_token_lag_p50_ms": first_lag["p50"] if first_lag else None,
             "lag_p50_ms": lag.get("p50"),
             "lag_p99_ms": lag.get("p99"),
             "near_zero_gap_share": near_zero,
@@ -138,6 +152,7 @@ def evaluate(stage: dict[str, Any], raw_dir: Path, truth: Truth, tol: Tolerances
         },
         "checks": checks,
         "passed": all(c["passed"] for c in checks),
+        "machine": machine_load(),
         "stage": stage,
     }
 
@@ -151,17 +166,19 @@ def calibrate(
     processes: int = 0,
     truth: Truth | None = None,
     tolerances: Tolerances | None = None,
+    locustfile: Path = LOCUSTFILE,
+    pin_cores: bool = True,
     progress: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Run the calibration at each concurrency; one evaluation per concurrency."""
     truth = truth or Truth()
     tolerances = tolerances or Tolerances()
-    server_cpus, client_cpus = split_cores()
+    server_cpus, client_cpus = split_cores() if pin_cores else (None, None)
     process, base_url = start_subprocess(truth.server_config(), cpus=server_cpus)
     pinning = (
         f"server on core {sorted(server_cpus)}, locust on {sorted(client_cpus)}"
         if server_cpus and client_cpus
-        else "one core: server and client share it"
+        else "not pinned: server and client share the cores"
     )
     progress(f"scripted server at {base_url} ({pinning})")
     evaluations = []
@@ -180,6 +197,7 @@ def calibrate(
                 processes=processes,
                 stop_timeout_s=30,
                 cpus=client_cpus,
+                locustfile=locustfile,
             )
             progress(f"calibrating at concurrency {concurrency} ({plan.requests} requests)")
             run = run_stage(plan, plan.targets[0], concurrency)
@@ -214,11 +232,15 @@ def render(evaluations: list[dict[str, Any]]) -> str:
             f"  TBT mean      {_f(m['tbt_mean_ms'], 3)} ms  (configured "
             f"{truth['gap_ms'] / truth['tokens_per_chunk']:g} ms per token; "
             f"p50 {_f(m['tbt_p50_ms'])}, p99 {_f(m['tbt_p99_ms'])} ms)",
+            f"  server TTFT   {_f(m['server_ttft_p50_ms'])} ms p50 (its first-token write after "
+            f"our send; first-token lag p50 {_f(m['first_token_lag_p50_ms'], 3)} ms)",
             f"  E2E p50       {_f(m['e2e_p50_ms'])} ms   (ideal {truth['e2e_ms']:g} ms)",
             f"  near-zero gaps {_f(_pct(m['near_zero_gap_share']), 2)} %",
             f"  delivery lag  p50 {_f(m['lag_p50_ms'], 3)} ms, p99 {_f(m['lag_p99_ms'], 3)} ms",
             f"  client CPU    mean {_f(m['client_cpu_mean_percent'], 0)} %, "
             f"max {_f(m['client_cpu_max_percent'], 0)} %",
+            f"  machine       load average {ev['machine']['load_1min']:.1f} "
+            f"on {ev['machine']['cores']} cores",
         ]
         for check in ev["checks"]:
             mark = "ok  " if check["passed"] else "FAIL"

@@ -45,10 +45,19 @@ class CpuSampler:
 
     def _run(self) -> None:
         out = JsonlAppender(self.path)
+        last = time.monotonic()
         try:
-            while not self._stop.wait(self.interval_s):
-                sample = {"t": time.time(), "cpu": self._process.cpu_percent(None)}
-                out.write_line(json.dumps(sample))
+            while True:
+                stopping = self._stop.wait(self.interval_s)
+                now = time.monotonic()
+                # a final, shorter sample at stop, so a run under a second still has one
+                if not stopping or now - last > 0.05:
+                    cpu = self._process.cpu_percent(None)
+                    sample = {"t": time.time(), "cpu": cpu, "interval_s": round(now - last, 3)}
+                    out.write_line(json.dumps(sample))
+                    last = now
+                if stopping:
+                    return
         finally:
             out.close()
 

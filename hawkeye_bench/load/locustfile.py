@@ -314,7 +314,7 @@ class ChatStreamUser(FastHttpUser):
                         return None
                     record.error = f"HTTP {record.status}: {body}" if record.status else body
                 else:
-                    _read_stream(response._response, meter)
+                    self.read_stream(response, meter)
                     if meter.error is not None:
                         record.error = meter.error
                     elif meter.done_ms is None:
@@ -328,6 +328,27 @@ class ChatStreamUser(FastHttpUser):
             state.raw.write_line(record.to_json())
             raise
         return record
+
+    def read_stream(self, response: Any, meter: StreamMeter) -> None:
+        """Read SSE lines one by one, timestamping each right after the read returns.
+
+        ``readline(b"\\n")`` returns as soon as one line is buffered (the default separator is
+        ``\\r\\n``, which SSE lines do not end with: it would wait for the whole body). Stream
+        faults (connection cut, timeout, bad chunked encoding) become ``meter.error``.
+        """
+        raw = response._response
+        try:
+            while True:
+                line = raw.readline(b"\n")
+                t_recv = time.perf_counter()
+                if not line:
+                    return
+                if meter.feed(line, t_recv):
+                    break
+            while raw.readline(b"\n"):  # drain the tail so the connection can be reused
+                pass
+        except Exception as exc:
+            meter.error = f"stream error: {type(exc).__name__}: {exc}"[:500]
 
     def _report(self, response: Any, record: RequestRecord) -> None:
         """Turn the auto POST entry into E2E and add TTFT/TBT entries to the console."""
@@ -361,25 +382,6 @@ class ChatStreamUser(FastHttpUser):
                     exception=None,
                     context={},
                 )
-
-
-def _read_stream(raw: Any, meter: StreamMeter) -> None:
-    """Read SSE lines one by one, timestamping each right after the read returns.
-
-    Stream faults (connection cut, timeout, bad chunked encoding) become ``meter.error``.
-    """
-    try:
-        while True:
-            line = raw.readline(b"\n")
-            t_recv = time.perf_counter()
-            if not line:
-                return
-            if meter.feed(line, t_recv):
-                break
-        while raw.readline(b"\n"):  # drain the tail so the connection can be reused
-            pass
-    except Exception as exc:
-        meter.error = f"stream error: {type(exc).__name__}: {exc}"[:500]
 
 
 def _error_body(response: Any) -> str:

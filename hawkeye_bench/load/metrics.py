@@ -37,6 +37,11 @@ METRIC_DEFINITIONS: dict[str, tuple[str, str]] = {
         "TBT (Avg TBT), per token: each gap between consecutive token-bearing chunks divided by "
         "the tokens in the later chunk, pooled over requests",
     ),
+    "reasoning_end_ms": (
+        "ms",
+        "send -> last reasoning token (Hawkeye: end of the stage-1 CoT as the client sees it, "
+        "the paper's 'CoT only' time)",
+    ),
     "chunk_gap_ms": ("ms", "gaps between consecutive token-bearing chunks, pooled (ITL)"),
     "tpot_ms": ("ms", "TPOT: (E2E - TTFT) / (output tokens - 1), per request"),
     "output_tokens": ("tokens", "Tokens: completion tokens per request (usage, else counted)"),
@@ -109,6 +114,11 @@ def per_token_gaps(record: RequestRecord) -> tuple[np.ndarray, str]:
     return np.repeat(gaps / counts, counts), source
 
 
+def reasoning_end_ms(record: RequestRecord) -> float | None:
+    times = [c[0] for c in record.chunks if c[2] == "r"]
+    return times[-1] if times else None
+
+
 def tpot_ms(record: RequestRecord) -> float | None:
     if record.e2e_ms is None or record.ttft_ms is None or not record.output_tokens:
         return None
@@ -149,6 +159,7 @@ def stage_metrics(records: Sequence[RequestRecord]) -> dict[str, Any]:
         "ttft_ms": distribution(_values(ok, "ttft_ms")),
         "ttft_reasoning_ms": distribution(_values(ok, "ttft_reasoning_ms")),
         "ttft_content_ms": distribution(_values(ok, "ttft_content_ms")),
+        "reasoning_end_ms": distribution(v for r in ok if (v := reasoning_end_ms(r)) is not None),
         "tbt_ms": distribution(all_token_gaps),
         "chunk_gap_ms": distribution(all_chunk_gaps),
         "tpot_ms": distribution(v for r in ok if (v := tpot_ms(r)) is not None),

@@ -25,6 +25,7 @@ CSV_METRICS = (
     "ttft_ms",
     "ttft_content_ms",
     "ttft_reasoning_ms",
+    "reasoning_end_ms",
     "tt_ack_ms",
     "tbt_ms",
     "chunk_gap_ms",
@@ -126,14 +127,15 @@ def render_markdown(results: dict[str, Any]) -> str:
         "## Paper table (means)",
         "",
         "| c | target | ok / measured | errors | Time per Req (s) | Avg TBT (s) | Tokens "
-        "| TTFT (s) | speedup (E2E) | token share | client CPU max | reliable |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| TTFT (s) | speedup (E2E) | token share | reasoning tokens | CoT end (s) "
+        "| client CPU max | reliable |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for stage in stages:
         if "failed" in stage:
             lines.append(
                 f"| {stage['concurrency']} | {stage['target']} | – | – | failed: "
-                f"{stage['failed']} | | | | | | | no |"
+                f"{stage['failed']} | | | | | | | | | no |"
             )
             continue
         counts = stage["requests"]
@@ -150,6 +152,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"| {_fmt(_metric(stage, 'tbt_ms', 'mean'), 1e-3, 4)} "
             f"| {_fmt(_metric(stage, 'output_tokens', 'mean'), digits=1)} "
             f"| {_fmt(_metric(stage, 'ttft_ms', 'mean'), 1e-3)} | {speedup} | {share} "
+            f"| {_fmt(_metric(stage, 'reasoning_tokens', 'mean'), digits=1)} "
+            f"| {_fmt(_metric(stage, 'reasoning_end_ms', 'mean'), 1e-3)} "
             f"| {_fmt(cpu, digits=0)} % | {'yes' if stage['reliable'] else '**no**'} |"
         )
     pct = "/".join(f"p{p}" for p in PERCENTILES)

@@ -84,6 +84,7 @@ class LoadPlan:
     stop_timeout_s: float = 300.0
     api_key_env: str = ""
     cpus: set[int] | None = None  # pin the locust processes (calibration)
+    locustfile: Path = LOCUSTFILE
     extra_locust_args: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -135,7 +136,7 @@ def locust_command(plan: LoadPlan, target: Target, concurrency: int, raw_dir: Pa
     csv_prefix = plan.out_dir / "locust" / f"{target.name}_c{concurrency}"
     command = [
         sys.executable, "-m", "locust",
-        "-f", str(LOCUSTFILE),
+        "-f", str(plan.locustfile),
         "--headless", "--only-summary",
         "-u", str(concurrency), "-r", str(concurrency),
         "--host", target.url,
