@@ -111,6 +111,8 @@ def test_eval_latency_table_paper_columns_and_both_speedups(full_report: Path) -
     assert base["tbt_mean_s"] == pytest.approx(expected_tbt)
     assert full["tokens_mean"] == pytest.approx(np.mean(np.add(fx.COT_TOKENS, fx.ANSWER_TOKENS)))
     assert base["concurrency"] == fx.EVAL_CONCURRENCY
+    md = (full_report / "report.md").read_text()
+    assert "Baseline (Full) / Hawkeye (CoT only) = 3.50× (tokens 28.0% of Baseline's)" in md
 
 
 def test_load_latency_table_recomputed_from_raw_requests(full_report: Path) -> None:

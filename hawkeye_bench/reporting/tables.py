@@ -229,12 +229,10 @@ def eval_latency_table(runs: Sequence[EvalRun], rel: Rel) -> Table:
         "Speedup = Baseline mean Time per Req / this row's at the same dataset and c; the "
         "paper's headline is Baseline / CoT only, end to end it is Baseline / Full.",
     ]
+    rows = eval_latency_rows(runs, rel)
+    notes += [f"Speedups, {line}." for line in speedup_sentences(rows)]
     return Table(
-        "latency_eval",
-        "Latency recorded during evaluation runs",
-        LATENCY_COLUMNS,
-        eval_latency_rows(runs, rel),
-        notes,
+        "latency_eval", "Latency recorded during evaluation runs", LATENCY_COLUMNS, rows, notes
     )
 
 
@@ -289,6 +287,7 @@ def load_latency_table(stages: Sequence[LoadStage], rel: Rel) -> Table:
         "same concurrency (for a target that serves only the reasoner that is the paper's "
         "Baseline / CoT only; for the pipeline server it is Baseline / Full).",
     ]
+    notes += [f"Speedups, {line}." for line in speedup_sentences(rows)]
     unreliable = [r for r in rows if r["reliable"] is False]
     for row in unreliable:
         notes.append(
@@ -296,6 +295,23 @@ def load_latency_table(stages: Sequence[LoadStage], rel: Rel) -> Table:
             "unreliable (see its load_results.json)."
         )
     return Table("latency_load", "Latency under load", LATENCY_COLUMNS, rows, notes)
+
+
+def speedup_sentences(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per (dataset, c) with a baseline: every other method's speedup, as in the paper."""
+    groups: dict[tuple[str, Any], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row.get("speedup") is not None and row["method"] != row.get("speedup_baseline"):
+            groups[(row["dataset"], row["concurrency"])].append(row)
+    lines = []
+    for (dataset, concurrency), group in groups.items():
+        parts = [
+            f"{r['speedup_baseline']} / {r['method']} = {r['speedup']:.2f}×"
+            + (f" (tokens {r['token_share'] * 100:.1f}% of Baseline's)" if r["token_share"] else "")
+            for r in group
+        ]
+        lines.append(f"{dataset}, c={concurrency}: " + "; ".join(parts))
+    return lines
 
 
 # --------------------------------------------------------------------------- 3. judges

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Regenerate the example report in reports/example/ from a real run of the embedded default
+# model (SmolLM2-135M on llama-cpp-python's server; needs the `local` extra). It scores nothing
+# meaningful: it shows every section of the report filled from real command outputs.
+#
+#   reports/make_example.sh                     # from the repository root or anywhere
+#   OUT=/tmp/example LIMIT=1 reports/make_example.sh   # a quicker smoke run elsewhere
+#
+# Steps (each one the ordinary command a user types):
+#   1. one embedded model server (serve-local) for every role, on a free port;
+#   2. hawkeye-bench eval, baseline and hawkeye, on GSM8K and MATH-500 (LIMIT problems,
+#      MAX_TOKENS per stage), from the data mirror in HAWKEYE_DATA_DIR;
+#   3. hawkeye-bench serve (the Hawkeye pipeline as an OpenAI-compatible server) and a small
+#      hawkeye-bench load: baseline = the model server itself, hawkeye = the pipeline server;
+#   4. hawkeye-bench judge with the local panel on LIMIT_JUDGE answers of each GSM8K run;
+#   5. hawkeye-bench report over all of it.
+# A step whose command is not available is skipped with a message, and the report says which
+# input kind is missing. Run time on 2 CPU cores: a few minutes.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+HB="${HAWKEYE_BENCH:-$ROOT/.venv/bin/hawkeye-bench}"
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+export HAWKEYE_DATA_DIR="${HAWKEYE_DATA_DIR:-$ROOT/../shared/data}"
+OUT="${OUT:-$ROOT/reports/example}"
+LIMIT="${LIMIT:-3}"
+MAX_TOKENS="${MAX_TOKENS:-64}"
+LIMIT_JUDGE="${LIMIT_JUDGE:-2}"
+LOAD_REQUESTS="${LOAD_REQUESTS:-4}"
+LOAD_CONCURRENCY="${LOAD_CONCURRENCY:-1,2}"
+IN="$OUT/inputs"
+LOGS="$(mktemp -d)"
+
+has_command() { "$HB" "$1" --help >/dev/null 2>&1; }
+
+free_port() { "$PY" -c 'from hawkeye_bench.local import free_port; print(free_port())'; }
+
+wait_ready() {  # URL PID NAME: poll GET URL until it answers, or fail if the process died
+  for _ in $(seq 1 240); do
+    if "$PY" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+      "$1" 2>/dev/null; then
+      return 0
+    fi
+    kill -0 "$2" 2>/dev/null || { echo "error: $3 exited; log: $LOGS/$3.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "error: $3 did not answer at $1 within 120 s" >&2
+  exit 1
+}
+
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+rm -rf "$OUT"
+mkdir -p "$IN"
+
+# 1. the embedded model, shared by every step
+MODEL_PORT="$(free_port)"
+"$HB" serve-local --port "$MODEL_PORT" >"$LOGS/serve-local.log" 2>&1 &
+PIDS+=("$!")
+wait_ready "http://127.0.0.1:$MODEL_PORT/v1/models" "${PIDS[-1]}" serve-local
+MODEL_URL="http://127.0.0.1:$MODEL_PORT/v1"
+MODEL="smollm2-135m-instruct"
+echo "embedded model at $MODEL_URL"
+
+# 2. evaluation runs
+for task in gsm8k math500; do
+  for pipeline in baseline hawkeye; do
+    "$HB" eval --task "$task" --pipeline "$pipeline" --limit "$LIMIT" \
+      --max-tokens "$MAX_TOKENS" --concurrency 1 --no-progress --max-error-rate 1 \
+      --endpoint "$MODEL_URL" --model "$MODEL" --out "$IN/$task-$pipeline"
+  done
+done
+
+# 3. a small load run against the model and the pipeline server
+if has_command load && has_command serve; then
+  PIPE_PORT="$(free_port)"
+  "$HB" serve --pipeline hawkeye --port "$PIPE_PORT" --endpoint "$MODEL_URL" --model "$MODEL" \
+    >"$LOGS/serve.log" 2>&1 &
+  PIDS+=("$!")
+  wait_ready "http://127.0.0.1:$PIPE_PORT/health" "${PIDS[-1]}" serve
+  "$HB" load --target "baseline=http://127.0.0.1:$MODEL_PORT" \
+    --target "hawkeye=http://127.0.0.1:$PIPE_PORT" --concurrency "$LOAD_CONCURRENCY" \
+    --requests "$LOAD_REQUESTS" --duration 600 --dataset gsm8k --prompt-limit 8 \
+    --max-tokens "$MAX_TOKENS" --model "$MODEL" --out "$IN/load-gsm8k"
+else
+  echo "skipping the load run: hawkeye-bench load/serve not available" >&2
+fi
+
+# 4. judges (the local panel starts its own embedded model)
+if has_command judge; then
+  "$HB" judge "$IN/gsm8k-baseline" "$IN/gsm8k-hawkeye" --panel local --limit "$LIMIT_JUDGE" \
+    --out "$IN/judged"
+  rm -rf "$IN/judged/cache"  # the reply cache is not an input of the report
+else
+  echo "skipping judging: hawkeye-bench judge not available" >&2
+fi
+
+# 5. the report
+"$HB" report "$IN" --out "$OUT" \
+  --title "hawkeye-bench example report (embedded SmolLM2-135M, not a benchmark result)"
+echo "example report: $OUT/report.md"
