@@ -69,6 +69,10 @@ logger = logging.getLogger(__name__)
 
 #: Largest request body accepted (long few-shot prompts fit; aiohttp's default is 1 MiB).
 MAX_BODY_BYTES = 16 * 2**20
+#: Seconds in-flight requests get to finish when the server stops (SIGTERM, Ctrl-C).
+SHUTDOWN_TIMEOUT_S = 10.0
+#: Pending connections the listening socket queues (load tests open hundreds at once).
+BACKLOG = 1024
 #: The fields of ``stage_params`` entries, i.e. what may be set per stage by a request.
 STAGE_PARAM_KEYS = ("max_tokens", "temperature", "top_p", "stop")
 
@@ -458,9 +462,12 @@ class PipelineServer:
             app.router.add_post("/v1/chat/completions", self.chat_completions)
             app.router.add_get("/v1/models", self.models)
             app.router.add_get("/health", self.health)
-            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            # In-flight streams get SHUTDOWN_TIMEOUT_S to finish when the server stops.
+            self._runner = web.AppRunner(
+                app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+            )
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.host, self.port)
+            site = web.TCPSite(self._runner, self.host, self.port, backlog=BACKLOG)
             await site.start()
         except BaseException:
             await self.stop()
