@@ -88,6 +88,10 @@ class LocalModelServer:
             "--n_ctx", str(self.n_ctx),
             "--n_threads", str(self.n_threads),
             "--verbose", "False",
+            # llama-cpp-python serves one request at a time and by default *interrupts* the
+            # running stream when another request arrives (it then ends with no tokens and no
+            # finish_reason). Queue them instead: concurrency then costs time, never answers.
+            "--interrupt_requests", "False",
         ]  # fmt: skip
 
     def start(self) -> str:
