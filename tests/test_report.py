@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import struct
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import report_fixtures as fx
 from hawkeye_bench.cli import main as cli_main
 from hawkeye_bench.reporting import ReportInputError, read_inputs, write_report
 from hawkeye_bench.reporting.build import NO_ACCURACY, NO_JUDGE, NO_LOAD, NO_PASS_AT_K
-from hawkeye_bench.stats import wilson_interval
+from hawkeye_bench.stats import Z95, wilson_interval
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -271,3 +272,34 @@ def test_cli_writes_the_report_and_exits_2_on_bad_input(
     assert (out / "report.md").is_file() and (out / "report.json").is_file()
     assert cli_main(["report", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_without_raw_files_or_samples_the_stored_aggregates_are_used(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    load = tmp_path / "load"
+    shutil.copytree(inputs["load"], load)
+    shutil.rmtree(load / "raw")
+    stored = json.loads((load / "load_results.json").read_text())
+    for stage in stored["stages"]:
+        stage["raw_dir"] = str(tmp_path / "gone")
+    (load / "load_results.json").write_text(json.dumps(stored))
+    lm = tmp_path / "lm"
+    shutil.copytree(inputs["lm_hawkeye"], lm)
+    for samples in lm.glob("*/samples_*.jsonl"):
+        samples.unlink()
+    write_report([load, lm], tmp_path / "out")
+    report = report_json(tmp_path / "out")
+    rows = table(report, "latency_load")["rows"]
+    first = stored["stages"][0]
+    r = row(rows, method=first["target"], concurrency=first["concurrency"])
+    assert r["metrics_from"] == "load_results.json"
+    assert r["time_mean_s"] == pytest.approx(first["metrics"]["e2e_ms"]["mean"] / 1000)
+    assert r["sources"] == ["../load/load_results.json"]
+    acc = row(table(report, "accuracy")["rows"], method="Hawkeye")
+    results = json.loads(next(lm.glob("*/results_*.json")).read_text())["results"]
+    em = results["hawkeye_gsm8k"]["exact_match,none"]
+    assert acc["accuracy"] == pytest.approx(em)
+    assert acc["accuracy_ci"] == pytest.approx([em - Z95 * 0.2, em + Z95 * 0.2])
+    assert acc["ci_method"] == "lm-eval stderr"
+    assert acc["sources"][0].endswith(".json")
