@@ -321,3 +321,52 @@ def test_pairwise_position_biased_judge_gives_ties_and_flips(workspace: Path) ->
     )
     assert biased_s["win_rate_adjusted"] == 0.5
     assert "| hawkeye vs baseline | biased | clarity | 5 | 0 | 0 | 5 | 0.50 | 1.00 |" in out
+
+
+def test_limit_keeps_answers_paired_and_agreement_is_reported(workspace: Path) -> None:
+    write_panel(workspace / "judges", "fake", [fake_judge("j1"), fake_judge("j2")])
+    backends = {"j1": FakeBackend(by_length), "j2": FakeBackend(by_length)}
+    options = JudgeOptions(limit=3)
+    assert run(workspace, backends, options=options)[0] == 0
+    judged = sorted(
+        (r.run, r.id) for r in read_results(workspace / "out" / "judgements.jsonl").values()
+    )
+    assert judged == sorted(
+        [(run, f"q{i}") for run in ("baseline", "hawkeye") for i in range(3)] * 2
+    )
+    agreement = json.loads((workspace / "out" / "judge_summary.json").read_text())["agreement"]
+    assert agreement["conciseness"]["krippendorff_alpha_ordinal"] == pytest.approx(1.0)
+    assert agreement["clarity"]["krippendorff_alpha_ordinal"] is None  # every score 7: undefined
+
+
+def test_a_line_torn_by_a_kill_is_ignored_and_the_next_write_starts_clean(tmp_path: Path) -> None:
+    from hawkeye_bench.judging.results import JudgeResult, ResultWriter
+
+    path = tmp_path / "judgements.jsonl"
+    done = JudgeResult(
+        judge="j",
+        model="m",
+        task="single",
+        run="r",
+        id="q1",
+        sample=0,
+        status="ok",
+        scores={"clarity": 5},
+    )
+    path.write_text(json.dumps(done.to_dict()) + "\n" + '{"judge": "j", "mod')
+    assert list(read_results(path)) == [done.key]
+    writer = ResultWriter(path)
+    writer.write(
+        JudgeResult(
+            judge="j",
+            model="m",
+            task="single",
+            run="r",
+            id="q2",
+            sample=0,
+            status="ok",
+            scores={"clarity": 6},
+        )
+    )
+    writer.close()
+    assert sorted(k[4] for k in read_results(path)) == ["q1", "q2"]

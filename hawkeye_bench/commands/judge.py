@@ -57,7 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--dry-run", action="store_true", help="estimate calls, tokens and cost; send nothing"
     )
-    parser.add_argument("--budget", type=float, help="stop before spending more than USD")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help="stop before this invocation spends more than USD "
+        "(each call's worst case is reserved before it is sent)",
+    )
     parser.add_argument(
         "--rejudge-fraction",
         type=_fraction,

@@ -19,7 +19,7 @@ from pydantic import BaseModel, BeforeValidator, Field, ValidationError, create_
 from hawkeye_bench.judging.client import ChatReply
 from hawkeye_bench.judging.config import Criterion
 
-Status = Literal["ok", "parse_error", "refusal", "truncated", "api_error", "skipped"]
+Status = Literal["ok", "parse_error", "refusal", "truncated", "api_error"]
 FAILURE_STATUSES = ("parse_error", "refusal", "truncated", "api_error")
 Leaf = Literal["score", "verdict"]
 
