@@ -87,6 +87,19 @@ def add_options(parser: Any) -> None:
 
 
 @dataclass
+class Workload:
+    """What every request of this process sends; resolved once at init, before the users start."""
+
+    path: str
+    model: str
+    prompts: list[Messages]
+    headers: dict[str, str]
+
+
+WORKLOAD: Workload | None = None
+
+
+@dataclass
 class LoadState:
     """Per-process state: prompts, output files, counters. Built at test start."""
 
@@ -141,19 +154,6 @@ def _process_slot(environment: Environment) -> tuple[int, int]:
         count = processes if processes > 0 else (os.cpu_count() or 1)
         return runner.worker_index, max(count, runner.worker_index + 1)
     return 0, 1
-
-
-@dataclass
-class Workload:
-    """What every request of this process sends; resolved once at init, before the users start."""
-
-    path: str
-    model: str
-    prompts: list[Messages]
-    headers: dict[str, str]
-
-
-WORKLOAD: Workload | None = None
 
 
 def resolve_workload(options: Any, host: str) -> Workload:
@@ -300,8 +300,10 @@ class ChatStreamUser(FastHttpUser):
                 stream=True,
                 catch_response=True,
             ) as response:
-                meter.headers(time.perf_counter())
-                record.status = response.status_code or None
+                t_headers = time.perf_counter()
+                record.status = response.status_code or None  # 0: no response (refused, ...)
+                if record.status is not None:
+                    meter.headers(t_headers)
                 if response.status_code != 200:
                     body = _error_body(response)
                     if _rejects_stream_options(record.status, body) and level + 1 < len(
