@@ -216,6 +216,9 @@ class HawkeyeLM(LM):
         weakref.finalize(self, server.stop)
         atexit.register(server.stop)
         endpoint = replace(server.endpoint, timeout_s=timeout_s, max_retries=max_retries)
+        # llama-cpp-python's server serves one request at a time and, by default, a new
+        # request interrupts the one streaming (it then ends empty): send one at a time.
+        self.num_concurrent = 1
         self.endpoints = {role: endpoint for role in self.pipeline_cls.roles}
 
     async def _check_endpoints(self) -> None:
