@@ -80,9 +80,10 @@ def test_load_command_table_comes_from_raw_records(tmp_path: Path) -> None:
                 "load", "--target", f"baseline={base_url}", "--target", f"hawkeye={hawk_url}",
                 "--concurrency", "2", "--requests", "6", "--dataset", "gsm8k",
                 "--prompt-limit", "4", "--max-tokens", "64", "--out", str(out),
+                "--slo", "e2e_ms=60000", "--min-goodput", "0.9",
             ]
         )  # fmt: skip
-    assert code == 0
+    assert code == 3  # the baseline's injected failures put its goodput below 0.9
     results = json.loads((out / "load_results.json").read_text())
     stages = {s["target"]: s for s in results["stages"]}
     for name, stage in stages.items():
@@ -95,6 +96,10 @@ def test_load_command_table_comes_from_raw_records(tmp_path: Path) -> None:
         tokens = [r.output_tokens for r in ok]
         assert stage["metrics"]["output_tokens"]["mean"] == pytest.approx(np.mean(tokens)), name
     base, hawk = stages["baseline"], stages["hawkeye"]
+    for stage in (base, hawk):  # a generous E2E bound: goodput = successful share
+        counts = stage["requests"]
+        assert stage["goodput"]["share"] == pytest.approx(counts["ok"] / counts["measured"])
+    assert base["slo_met"] is False and hawk["slo_met"] is True
     assert base["requests"]["errors"] == 2  # the injected 500s are counted, not fatal
     assert "HTTP 500" in next(iter(base["errors_by_message"]))
     assert base["metrics"]["output_tokens"]["mean"] == 16 and base["token_sources"] == {
@@ -115,6 +120,7 @@ def test_load_command_table_comes_from_raw_records(tmp_path: Path) -> None:
     assert f"{hawk['metrics']['e2e_ms']['mean'] / 1000:.3f}" in table
     assert f"{expected:.2f}×" in table
     assert "2 × error `HTTP 500" in table
+    assert "## Goodput (SLO: e2e_ms <= 60000" in table
     assert (out / "load_table.csv").is_file()
 
 

@@ -11,6 +11,7 @@ import pytest
 from hawkeye_bench.load.cpu import cpu_summary
 from hawkeye_bench.load.metrics import (
     distribution,
+    goodput,
     per_token_gaps,
     request_counts,
     stage_metrics,
@@ -178,3 +179,15 @@ def test_table_numbers_and_speedup(tmp_path: Path) -> None:
     assert saved["stages"][0]["metrics"]["tbt_ms"]["mean"] == pytest.approx((3000 - 100) / 29)
     assert "| 0.1000 |" in markdown  # baseline Avg TBT in seconds
     assert render_markdown(results) == markdown
+
+
+def test_goodput_counts_requests_meeting_every_bound() -> None:
+    fast = record([[100.0, 1, "c"], [120.0, 1, "c"], [140.0, 1, "c"]])  # TPOT 20
+    slow_start = record([[900.0, 1, "c"], [910.0, 1, "c"]])
+    failed = record([[100.0, 1, "c"]], error="HTTP 500")
+    warm = record([[100.0, 1, "c"]], warmup=True)
+    result = goodput([fast, slow_start, failed, warm], {"ttft_ms": 500, "tpot_ms": 25})
+    assert (result["good"], result["measured"]) == (1, 3)
+    assert result["share"] == pytest.approx(1 / 3)
+    # a bound on a value a request lacks (no TPOT for one token) is not met
+    assert goodput([record([[100.0, 1, "c"]])], {"tpot_ms": 1000})["good"] == 0

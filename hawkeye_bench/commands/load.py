@@ -19,6 +19,7 @@ from pathlib import Path
 from hawkeye_bench.datasets import DatasetError, dataset_names
 from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.endpoint import EndpointError, model_ids
+from hawkeye_bench.load.metrics import SLO_METRICS
 from hawkeye_bench.load.prompts import PromptSourceError, load_prompts
 
 
@@ -32,6 +33,18 @@ def _concurrencies(text: str) -> list[int]:
     if not values or any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"concurrencies must be integers >= 1, got {text!r}")
     return values
+
+
+def _slo(text: str) -> tuple[str, float]:
+    metric, sep, bound = text.partition("=")
+    if not sep or metric not in SLO_METRICS:
+        raise argparse.ArgumentTypeError(
+            f"--slo {text!r}: expected METRIC=MS with METRIC one of {', '.join(SLO_METRICS)}"
+        )
+    try:
+        return metric, float(bound)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--slo {text!r}: {bound!r} is not a number") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -76,6 +89,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument(
         "--stop-timeout", type=float, default=300.0, help="seconds in-flight requests may finish"
+    )
+    parser.add_argument(
+        "--slo",
+        action="append",
+        default=[],
+        type=_slo,
+        metavar="METRIC=MS",
+        help=f"per-request bound for goodput (repeatable; {', '.join(SLO_METRICS)})",
+    )
+    parser.add_argument(
+        "--min-goodput",
+        type=float,
+        help="exit with code 3 when a stage's goodput share (0-1) is below this",
     )
     parser.add_argument("--api-key-env", default="", help="environment variable with the API key")
     parser.add_argument(
@@ -133,6 +159,8 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
         targets = parse_targets(args.target)
     except TargetError as exc:
         return _error(str(exc))
+    if args.min_goodput is not None and not args.slo:
+        return _error("--min-goodput needs at least one --slo METRIC=MS")
     if args.requests <= 0 and args.duration <= 0:
         return _error("give --requests N (measured requests per stage) or --duration SECONDS")
     prompt_source = args.prompts or args.dataset or "gsm8k"
@@ -170,6 +198,8 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
         stop_timeout_s=args.stop_timeout,
         api_key_env=args.api_key_env,
         extra_locust_args=args.locust_arg,
+        slo=dict(args.slo),
+        min_goodput=args.min_goodput,
     )
     print(f"{len(prompts)} prompts from {prompt_source}; output in {out_dir}")
     stages = run_plan(plan)
@@ -180,6 +210,9 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
           f"{out_dir / 'raw'}")  # fmt: skip
     if any("failed" in s for s in stages):
         return 1
+    if any(s.get("slo_met") is False for s in stages):
+        print("SLO not met: goodput below --min-goodput (see the Goodput table)")
+        return 3
     return 0
 
 

@@ -200,7 +200,7 @@ def calibrate(
                 locustfile=locustfile,
             )
             progress(f"calibrating at concurrency {concurrency} ({plan.requests} requests)")
-            run = run_stage(plan, plan.targets[0], concurrency)
+            run = run_stage(plan, plan.targets[0], concurrency, progress)
             stage = analyse_stage(plan, run)
             if "failed" in stage:
                 raise RuntimeError(f"calibration at c={concurrency} failed: {stage['failed']}")

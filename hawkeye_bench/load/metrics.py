@@ -143,7 +143,9 @@ def request_counts(records: Sequence[RequestRecord]) -> dict[str, int]:
     }
 
 
-def stage_metrics(records: Sequence[RequestRecord]) -> dict[str, Any]:
+def stage_metrics(
+    records: Sequence[RequestRecord], slo: dict[str, float] | None = None
+) -> dict[str, Any]:
     """All statistics of one stage (one target at one concurrency)."""
     measured = [r for r in records if r.measured]
     ok = [r for r in measured if r.error is None]
@@ -167,7 +169,7 @@ def stage_metrics(records: Sequence[RequestRecord]) -> dict[str, Any]:
         "reasoning_tokens": distribution(_values(ok, "reasoning_tokens")),
         "delivery_lag_ms": distribution(lags),
     }
-    return {
+    result = {
         "requests": request_counts(records),
         "metrics": metrics,
         "token_sources": dict(Counter(r.output_tokens_source or "none" for r in ok)),
@@ -179,10 +181,43 @@ def stage_metrics(records: Sequence[RequestRecord]) -> dict[str, Any]:
             Counter(_error_kind(r.error) for r in measured if r.error).most_common(ERROR_EXAMPLES)
         ),
     }
+    if slo:
+        result["goodput"] = goodput(records, slo)
+    return result
 
 
 def _error_kind(error: str | None) -> str:
     return (error or "")[:120]
+
+
+#: metrics an SLO can bound (per request, milliseconds)
+SLO_METRICS = ("ttft_ms", "ttft_content_ms", "tpot_ms", "e2e_ms")
+
+
+def request_value(record: RequestRecord, metric: str) -> float | None:
+    return tpot_ms(record) if metric == "tpot_ms" else getattr(record, metric)
+
+
+def goodput(records: Sequence[RequestRecord], slo: dict[str, float]) -> dict[str, Any]:
+    """Share of measured requests that succeeded and met every SLO bound (vLLM's goodput).
+
+    A failed request, or one missing a bounded value (no content token for ttft_content_ms),
+    does not meet the SLO.
+    """
+    measured = [r for r in records if r.measured]
+    good = 0
+    for record in measured:
+        values = [request_value(record, metric) for metric in slo]
+        if record.error is None and all(
+            v is not None and v <= bound for v, bound in zip(values, slo.values(), strict=True)
+        ):
+            good += 1
+    return {
+        "slo": slo,
+        "good": good,
+        "measured": len(measured),
+        "share": good / len(measured) if measured else None,
+    }
 
 
 def throughput(measured: Sequence[RequestRecord]) -> dict[str, float | None]:

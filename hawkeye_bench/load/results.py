@@ -179,6 +179,19 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"| {_fmt(_metric(stage, 'tpot_ms', 'mean'), digits=2)} "
             f"| {_fmt(stage['near_zero_gap_share'], 100, 1)} % | {sources or '–'} |"
         )
+    if plan.get("slo"):
+        bounds = ", ".join(f"{k} <= {v:g}" for k, v in plan["slo"].items())
+        lines += ["", f"## Goodput (SLO: {bounds}; failed requests miss it)", ""]
+        lines += ["| c | target | good / measured | goodput | SLO met |", "|---|---|---|---|---|"]
+        for stage in stages:
+            good = stage.get("goodput")
+            if good is None:
+                continue
+            met = {True: "yes", False: "**no**"}.get(stage.get("slo_met"), "–")
+            lines.append(
+                f"| {stage['concurrency']} | {stage['target']} | {good['good']} / "
+                f"{good['measured']} | {_fmt(good['share'], 100, 1)} % | {met} |"
+            )
     notes = []
     for stage in stages:
         for reason in stage.get("unreliable_reasons", []):
@@ -225,6 +238,8 @@ def csv_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         row["ttft_speedup"] = speed.get("ttft_speedup")
         row["token_share"] = speed.get("token_share")
         row["near_zero_gap_share"] = stage.get("near_zero_gap_share")
+        row["goodput_share"] = (stage.get("goodput") or {}).get("share")
+        row["slo_met"] = stage.get("slo_met")
         throughput = stage.get("throughput") or {}
         row["requests_per_s"] = throughput.get("requests_per_s")
         row["output_tokens_per_s"] = throughput.get("output_tokens_per_s")

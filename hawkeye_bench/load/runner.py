@@ -32,6 +32,7 @@ from hawkeye_bench.load.records import (
 #: Locust exit codes that still mean "the run happened": 0, and 1 = some requests failed.
 LOCUST_RAN = (0, 1)
 LOG_TAIL_CHARS = 2000
+PROGRESS_EVERY_S = 15.0
 
 Progress = Callable[[str], None]
 
@@ -85,6 +86,8 @@ class LoadPlan:
     api_key_env: str = ""
     cpus: set[int] | None = None  # pin the locust processes (calibration)
     locustfile: Path = LOCUSTFILE
+    slo: dict[str, float] = field(default_factory=dict)  # metric -> bound in ms (goodput)
+    min_goodput: float | None = None  # a stage below this share fails the run
     extra_locust_args: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -109,6 +112,8 @@ class LoadPlan:
             "warmup_s": self.warmup_s,
             "processes": self.processes,
             "api_key_env": self.api_key_env or None,
+            "slo": self.slo or None,
+            "min_goodput": self.min_goodput,
         }
 
     def run_time_s(self) -> float:
@@ -173,7 +178,15 @@ def _clear_raw_dir(raw_dir: Path) -> None:
             old.unlink()
 
 
-def run_stage(plan: LoadPlan, target: Target, concurrency: int) -> StageRun:
+def count_recorded(raw_dir: Path) -> int:
+    """Requests recorded so far (lines in the per-process files), for progress lines."""
+    return sum(path.read_bytes().count(b"\n") for path in raw_dir.glob(REQUESTS_GLOB))
+
+
+def run_stage(
+    plan: LoadPlan, target: Target, concurrency: int, progress: Progress | None = None
+) -> StageRun:
+    """Run locust for one stage; ``progress`` gets a line every PROGRESS_EVERY_S seconds."""
     raw_dir = plan.out_dir / "raw" / target.name / f"c{concurrency}"
     _clear_raw_dir(raw_dir)
     log_path = plan.out_dir / "locust" / f"{target.name}_c{concurrency}.log"
@@ -186,18 +199,25 @@ def run_stage(plan: LoadPlan, target: Target, concurrency: int) -> StageRun:
             os.sched_setaffinity(0, cpus)
 
     start = time.monotonic()
+    deadline = start + plan.run_time_s() + plan.stop_timeout_s + 120
     with log_path.open("w", encoding="utf-8") as log:
         log.write(" ".join(command) + "\n\n")
         log.flush()
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin if cpus else None
         )
-        try:
-            exit_code = process.wait(timeout=plan.run_time_s() + plan.stop_timeout_s + 120)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            exit_code = -9
+        exit_code: int | None = None
+        while exit_code is None:
+            try:
+                exit_code = process.wait(timeout=PROGRESS_EVERY_S)
+            except subprocess.TimeoutExpired:
+                if time.monotonic() > deadline:
+                    process.kill()
+                    process.wait()
+                    exit_code = -9
+                elif progress is not None:
+                    elapsed = time.monotonic() - start
+                    progress(f"    {elapsed:.0f} s: {count_recorded(raw_dir)} requests recorded")
     return StageRun(target, concurrency, raw_dir, log_path, exit_code, time.monotonic() - start)
 
 
@@ -227,7 +247,7 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
         result.update(failed=str(exc), log_tail=log_tail(run.log_path))
         result.update(reliable=False, unreliable_reasons=[*reasons, "no raw records"])
         return result
-    result.update(stage_metrics(records))
+    result.update(stage_metrics(records, plan.slo))
     cpu = cpu_summary(read_cpu_samples(run.raw_dir))
     result["cpu"] = cpu
     counts = result["requests"]
@@ -246,6 +266,9 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
         result["log_tail"] = log_tail(run.log_path)
     result["reliable"] = not reasons
     result["unreliable_reasons"] = reasons
+    share = (result.get("goodput") or {}).get("share")
+    if plan.min_goodput is not None:
+        result["slo_met"] = share is not None and share >= plan.min_goodput
     return result
 
 
@@ -261,6 +284,9 @@ def _one_line(stage: dict[str, Any]) -> str:
     cpu = stage.get("cpu", {}).get("max_percent")
     if cpu is not None:
         parts.append(f"client CPU max {cpu:.0f} %")
+    share = (stage.get("goodput") or {}).get("share")
+    if share is not None:
+        parts.append(f"goodput {100 * share:.1f} %")
     if not stage["reliable"]:
         parts.append("UNRELIABLE: " + "; ".join(stage["unreliable_reasons"]))
     return ", ".join(parts)
@@ -274,7 +300,7 @@ def run_plan(plan: LoadPlan, progress: Progress = print) -> list[dict[str, Any]]
         label = f"[{number}/{len(stages)}] {stage_name(target, concurrency)}"
         goal = f"{plan.requests} requests" if plan.requests else f"{plan.duration_s:g} s"
         progress(f"{label}: locust -u {concurrency} against {target.url} ({goal})")
-        run = run_stage(plan, target, concurrency)
+        run = run_stage(plan, target, concurrency, progress)
         stage = analyse_stage(plan, run)
         progress(f"{label}: done in {run.seconds:.1f} s: {_one_line(stage)}")
         results.append(stage)
