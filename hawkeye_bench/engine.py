@@ -16,6 +16,7 @@ from typing import Protocol
 from hawkeye_bench.pipelines import Pipeline
 from hawkeye_bench.problem import Problem
 from hawkeye_bench.record import Record
+from hawkeye_bench.trace import Trace
 
 
 class GradeResult(Protocol):
@@ -56,11 +57,7 @@ def plan_items(
     ]
 
 
-async def run_item(
-    pipeline: Pipeline, grader: AsyncGrader, item: WorkItem, *, base_seed: int
-) -> Record:
-    seed = item_seed(base_seed, item.problem.id, item.sample)
-    trace = await pipeline.run(item.problem.question, seed=seed)
+async def grade_trace(grader: AsyncGrader, item: WorkItem, trace: Trace, seed: int) -> Record:
     record = Record(problem=item.problem, sample=item.sample, trace=trace, extra={"seed": seed})
     if trace.ok:
         grade = await grader.grade_async(trace.final_text, item.problem.gold, item.problem.dataset)
@@ -72,6 +69,14 @@ async def run_item(
     return record
 
 
+async def run_item(
+    pipeline: Pipeline, grader: AsyncGrader, item: WorkItem, *, base_seed: int
+) -> Record:
+    seed = item_seed(base_seed, item.problem.id, item.sample)
+    trace = await pipeline.run(item.problem.question, seed=seed)
+    return await grade_trace(grader, item, trace, seed)
+
+
 async def run_items(
     pipeline: Pipeline,
     grader: AsyncGrader,
@@ -81,14 +86,20 @@ async def run_items(
     base_seed: int = 0,
     on_record: Callable[[Record], None],
 ) -> None:
-    """Run every item, at most ``concurrency`` at once; ``on_record`` sees each finished record.
+    """Run every item, at most ``concurrency`` pipelines at once; ``on_record`` sees each
+    finished record.
 
-    Cancellation (Ctrl-C) stops the in-flight items; everything already passed to ``on_record``
-    is kept.
+    Grading happens outside the concurrency slots (the grader bounds its own workers), so a
+    slow answer to grade never keeps a model idle. Cancellation (Ctrl-C) stops the in-flight
+    items; everything already passed to ``on_record`` is kept.
     """
     queue: asyncio.Queue[WorkItem] = asyncio.Queue()
     for item in items:
         queue.put_nowait(item)
+    gradings: set[asyncio.Task[None]] = set()
+
+    async def finish(item: WorkItem, trace: Trace, seed: int) -> None:
+        on_record(await grade_trace(grader, item, trace, seed))
 
     async def worker() -> None:
         while True:
@@ -96,13 +107,19 @@ async def run_items(
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            record = await run_item(pipeline, grader, item, base_seed=base_seed)
-            on_record(record)
+            seed = item_seed(base_seed, item.problem.id, item.sample)
+            trace = await pipeline.run(item.problem.question, seed=seed)
+            task = asyncio.create_task(finish(item, trace, seed))
+            gradings.add(task)
+            task.add_done_callback(gradings.discard)
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(items))))]
     try:
         await asyncio.gather(*workers)
+        while gradings:
+            await asyncio.gather(*list(gradings))
     finally:
-        for task in workers:
+        pending = [*workers, *gradings]
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)
