@@ -67,11 +67,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--concurrency",
         type=_concurrencies,
         default=None,
+        metavar="C[,C...]",
         help="comma-separated users (default 10,100; --calibrate: 100)",
     )
-    parser.add_argument("--requests", type=int, default=0, help="measured requests per stage")
     parser.add_argument(
-        "--duration", type=float, default=0.0, help="seconds per stage (cap when --requests)"
+        "--requests", type=int, default=0, metavar="N", help="measured requests per stage"
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds per stage (cap when --requests)",
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=dataset_names(), help="prompts from a benchmark")
