@@ -462,6 +462,9 @@ async def _read_stream(read: _Read, response: aiohttp.ClientResponse, chat: bool
             continue  # blank separators, ": keep-alive" comments, "event:" lines
         payload = line[5:].strip()
         if payload == b"[DONE]":
+            if read.finish_reason is None and not (read.content or read.reasoning):
+                # e.g. llama-cpp-python interrupting a stream for a newer request
+                raise _cut(read, "stream ended with [DONE] but no token and no finish_reason")
             return
         try:
             chunk = json.loads(payload)

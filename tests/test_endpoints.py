@@ -306,3 +306,37 @@ async def test_server_that_ignores_stream_true() -> None:
     )
     assert result.ttft_s == result.latency_s >= 0.02
     assert result.chunk_count == 0
+
+
+async def test_empty_stream_without_finish_reason_is_an_error_not_an_empty_answer() -> None:
+    """A stream that says [DONE] having delivered nothing (no token, no finish_reason) was
+    interrupted; accepting it would record an empty answer as a success."""
+    from aiohttp import web
+
+    async def empty_stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(
+            b'data: {"choices": [{"index": 0, "delta": {"role": "assistant"}}]}\n\n'
+        )
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", empty_stream)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        endpoint = Endpoint(base_url=f"http://127.0.0.1:{port}/v1", model="m", max_retries=1)
+        async with EndpointClient(endpoint, backoff_base_s=0.01) as client:
+            result = await client.chat(
+                [{"role": "user", "content": "hi"}], role="single", max_tokens=4
+            )
+    finally:
+        await runner.cleanup()
+    assert result.error_type == "stream_cut"
+    assert result.attempts == 2
+    assert result.completion_tokens is None
