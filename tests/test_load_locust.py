@@ -115,6 +115,8 @@ def test_load_command_table_comes_from_raw_records(tmp_path: Path) -> None:
     (speedup,) = results["speedups"]
     expected = base["metrics"]["e2e_ms"]["mean"] / hawk["metrics"]["e2e_ms"]["mean"]
     assert speedup["e2e_speedup"] == pytest.approx(expected)
+    cot_only = base["metrics"]["e2e_ms"]["mean"] / hawk_metrics["reasoning_end_ms"]["mean"]
+    assert speedup["cot_speedup"] == pytest.approx(cot_only)
     table = (out / "load_table.md").read_text()
     assert f"| 2 | hawkeye | {hawk['requests']['ok']} / " in table
     assert f"{hawk['metrics']['e2e_ms']['mean'] / 1000:.3f}" in table
