@@ -1,39 +1,59 @@
-"""The `hawkeye-bench` command. Each subcommand lives in hawkeye_bench/commands/<name>.py and
-exposes ``register(subparsers)``; its parser sets ``func`` (args -> exit code)."""
+"""The `hawkeye-bench` command.
+
+Each subcommand lives in hawkeye_bench/commands/<module>.py and exposes
+``register(subparsers)``; its parser sets ``func`` (args -> exit code). Only the module of the
+command being run is imported, so `hawkeye-bench eval` does not pay for matplotlib, scipy or
+the openai SDK, and `hawkeye-bench --help` imports none of them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 from collections.abc import Sequence
 
 from hawkeye_bench import __version__
 from hawkeye_bench.config import ConfigError, apply_config_defaults, load_config_file
 
-COMMANDS = ("eval", "serve_local", "serve", "load", "judge", "report", "lm_eval")
+#: command name -> (module in hawkeye_bench.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "eval": ("eval", "run a pipeline on a benchmark and grade it"),
+    "lm-eval": ("lm_eval", "run lm-eval with the hawkeye_* tasks and the hawkeye model"),
+    "serve": ("serve", "OpenAI-compatible server that runs a pipeline per request"),
+    "load": ("load", "Locust load test: TTFT, time between tokens, time per request"),
+    "judge": ("judge", "LLM judges rate answers (clarity, coherence, conciseness, ...)"),
+    "report": ("report", "markdown report with PNG figures from runs, load and judge results"),
+    "serve-local": ("serve_local", "run the embedded default model as an OpenAI-compatible server"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with the full sub-parser of ``command`` only (the others as stubs)."""
     parser = argparse.ArgumentParser(
         prog="hawkeye-bench",
         description="Evaluate and benchmark efficient reasoning by model collaboration "
         "(Hawkeye: a reasoner writes a concise chain of thought, a small model answers) "
-        "against any OpenAI-compatible server.",
+        "against any OpenAI-compatible server. `hawkeye-bench COMMAND --help` for details.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        module_name = f"hawkeye_bench.commands.{name}"
-        if importlib.util.find_spec(module_name) is not None:
-            importlib.import_module(module_name).register(subparsers)
+    for name, (module, help_text) in COMMANDS.items():
+        if name == command:
+            importlib.import_module(f"hawkeye_bench.commands.{module}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command_in(argv)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
