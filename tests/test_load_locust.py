@@ -226,3 +226,13 @@ def test_calibrate_command_reports_error_against_truth(tmp_path: Path) -> None:
         "tbt_mean_error",
         "near_zero_gap_share",
     }
+
+
+def test_duration_mode_measures_after_startup(tmp_path: Path, prompts_file: Path) -> None:
+    # Locust's --run-time counts from process start (imports included); --measure-for does not
+    with ScriptedServer(ScriptedConfig(ttft_ms=10, gap_ms=10, tokens=5)) as base_url:
+        plan = _plan(tmp_path, base_url, prompts_file, duration_s=2.0)
+        run = run_stage(plan, plan.targets[0], 2)
+    assert run.exit_code == 0
+    sends = [r.t_send_perf for r in read_requests(run.raw_dir)]
+    assert 1.5 < max(sends) - min(sends) < 3.0

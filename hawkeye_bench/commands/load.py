@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="seconds per stage (cap when --requests)",
+        help="measured seconds per stage after the warmup (a cap when --requests)",
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=dataset_names(), help="prompts from a benchmark")

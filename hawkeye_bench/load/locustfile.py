@@ -75,6 +75,13 @@ def add_options(parser: Any) -> None:
         help="quit after N measured requests finished (ok or failed); 0 = until --run-time",
     )
     group.add_argument(
+        "--measure-for",
+        type=float,
+        default=0.0,
+        help="quit this many seconds after the warmup ends (unlike --run-time, which counts "
+        "from process start-up); 0 = no limit",
+    )
+    group.add_argument(
         "--raw-dir", default="", help="raw per-request records (default: ./locust-raw-<time>)"
     )
     group.add_argument("--stage", default="", help="tag written into every raw record")
@@ -199,6 +206,17 @@ def _on_measured_message(environment: Environment, msg: Any, **_: Any) -> None:
     if stop_after and _master_measured == stop_after:
         logger.info("%d measured requests finished: stopping", _master_measured)
         gevent.spawn(environment.runner.quit)
+
+
+@events.test_start.add_listener
+def schedule_measurement_end(environment: Environment, **_: Any) -> None:
+    """--measure-for: the master (or the only process) quits after warmup + measure-for."""
+    options = environment.parsed_options
+    if options is None or options.measure_for <= 0:
+        return
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    gevent.spawn_later(options.warmup + options.measure_for, environment.runner.quit)
 
 
 @events.test_start.add_listener

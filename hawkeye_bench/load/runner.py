@@ -33,6 +33,7 @@ from hawkeye_bench.load.records import (
 LOCUST_RAN = (0, 1)
 LOG_TAIL_CHARS = 2000
 PROGRESS_EVERY_S = 15.0
+STARTUP_ALLOWANCE_S = 120.0  # Locust's --run-time clock includes its import and start-up
 
 Progress = Callable[[str], None]
 
@@ -73,7 +74,7 @@ class LoadPlan:
     concurrencies: list[int]
     out_dir: Path
     requests: int = 0  # measured requests per stage; 0 = run for duration_s
-    duration_s: float = 0.0  # locust --run-time cap (safety cap when requests is set)
+    duration_s: float = 0.0  # measured seconds per stage (after warmup); a cap with requests
     prompts: str = "gsm8k"
     data_dir: str | None = None
     prompt_limit: int | None = None
@@ -117,8 +118,10 @@ class LoadPlan:
         }
 
     def run_time_s(self) -> float:
-        # with a request count, the duration is only a cap against a server that never finishes
-        return self.duration_s if self.duration_s > 0 else 3600.0
+        """Locust's --run-time: only a safety cap (it counts from process start-up)."""
+        if self.duration_s > 0:
+            return self.warmup_s + self.duration_s + STARTUP_ALLOWANCE_S
+        return 3600.0
 
 
 @dataclass
@@ -152,6 +155,7 @@ def locust_command(plan: LoadPlan, target: Target, concurrency: int, raw_dir: Pa
         "--max-tokens", str(plan.max_tokens),
         "--warmup", f"{plan.warmup_s:g}",
         "--requests", str(plan.requests),
+        "--measure-for", f"{plan.duration_s:g}",
         "--raw-dir", str(raw_dir),
         "--stage", stage_name(target, concurrency),
     ]  # fmt: skip
