@@ -135,13 +135,17 @@ class Panel(_Strict):
 
 
 def default_judges_dir() -> Path:
-    """``$HAWKEYE_JUDGES_DIR``, else ``./judges``, else the ``judges/`` folder of this checkout."""
+    """``$HAWKEYE_JUDGES_DIR``, else ``./judges``, else the ``judges/`` folder of this checkout,
+    else the copy installed with the wheel (package ``hawkeye_bench.judges_data``)."""
     if os.environ.get(JUDGES_DIR_ENV):
         return Path(os.environ[JUDGES_DIR_ENV])
     cwd = Path.cwd() / "judges"
     if (cwd / "panels").is_dir():
         return cwd
-    return Path(__file__).resolve().parents[2] / "judges"
+    checkout = Path(__file__).resolve().parents[2] / "judges"
+    if (checkout / "panels").is_dir():
+        return checkout
+    return Path(__file__).resolve().parents[1] / "judges_data"
 
 
 def _names(folder: Path) -> list[str]:
