@@ -247,6 +247,7 @@ def tbt_by_position(stages: Sequence[LoadStage], out: Path, rel: Any) -> Figure 
         ax.plot(centres, means, marker=".", label=label)
     ax.set_xlabel("output position (tokens)")
     ax.set_ylabel("mean time per token (ms)")
+    ax.set_ylim(bottom=0)
     ax.set_title("Time between tokens over the output")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

@@ -40,7 +40,9 @@ def eval_run(run: EvalRun, rel: Rel) -> dict[str, Any]:
             "pipeline": run.pipeline,
             "models": models,
             "preset": preset.get("name") or identity.get("preset"),
-            "stage 2 input": identity.get("stage2_input") or preset.get("stage2_input"),
+            "stage 2 input": (identity.get("stage2_input") or preset.get("stage2_input"))
+            if run.pipeline != "baseline"
+            else None,
             "items": len(run.records),
             "limit": identity.get("limit"),
             "samples": identity.get("samples"),
@@ -107,7 +109,10 @@ def load_result(load: LoadResult, rel: Rel) -> dict[str, Any]:
 
 def judge_output(judge: JudgeOutput, rel: Rel) -> dict[str, Any]:
     summary = judge.summary
-    judges = ", ".join(f"{j.get('judge')}={j.get('model')}" for j in summary.get("judges", []))
+    judges = ", ".join(
+        f"{j.get('judge')}={j.get('model')} ({j.get('ok')}/{j.get('results')} judgements ok)"
+        for j in summary.get("judges", [])
+    )
     return {
         "kind": "judgements",
         "folder": rel(judge.path),
