@@ -148,7 +148,9 @@ REQUESTS_PER_STAGE = 6
 def _request(seq: int, target: str, concurrency: int) -> RequestRecord:
     ttft, gap, per_chunk, n_chunks = LOAD_SHAPES[target]
     ttft += seq * 2.0 * concurrency  # spread so percentiles differ from the mean
-    chunks = [[ttft + k * gap, per_chunk, "c"] for k in range(n_chunks)]
+    # the pipeline streams its reasoning first (channel "r"), then the answer ("c")
+    channel = ["r" if target == "hawkeye" and k < n_chunks // 2 else "c" for k in range(n_chunks)]
+    chunks = [[ttft + k * gap, per_chunk, channel[k]] for k in range(n_chunks)]
     return RequestRecord(
         t_send_wall=1000.0 + seq,
         t_send_perf=50.0 + seq,

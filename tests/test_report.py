@@ -137,6 +137,15 @@ def test_load_latency_table_recomputed_from_raw_requests(full_report: Path) -> N
             assert any("requests-1.jsonl" in s for s in r["sources"])
         hawk = row(rows, method="hawkeye", concurrency=concurrency)
         assert hawk["speedup"] == pytest.approx(e2e["baseline"] / e2e["hawkeye"])
+        # CoT-only view of the pipeline: send -> last reasoning chunk (chunks 0..4 of 10)
+        ttft, gap, _, n_chunks = fx.LOAD_SHAPES["hawkeye"]
+        ends = [
+            ttft + s * 2.0 * concurrency + (n_chunks // 2 - 1) * gap
+            for s in range(fx.REQUESTS_PER_STAGE)
+        ]
+        cot = row(rows, method="hawkeye (CoT only)", concurrency=concurrency)
+        assert cot["time_mean_s"] == pytest.approx(np.mean(ends) / 1000)
+        assert cot["speedup"] == pytest.approx(e2e["baseline"] / (np.mean(ends) / 1000))
 
 
 def test_judge_scores_from_judgements_exclude_failures_and_match_judge_summary(
