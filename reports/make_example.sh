@@ -80,8 +80,21 @@ done
 # 3. a small load run against the model and the pipeline server
 if has_command load && has_command serve; then
   PIPE_PORT="$(free_port)"
-  "$HB" serve --pipeline hawkeye --port "$PIPE_PORT" --endpoint "$MODEL_URL" --model "$MODEL" \
-    >"$LOGS/serve.log" 2>&1 &
+  # the pipeline server applies a request's max_tokens to the final stage only: cap every
+  # stage of its preset at MAX_TOKENS too, as the eval runs do with --max-tokens
+  "$PY" - "$LOGS/preset.yaml" "$MAX_TOKENS" <<'PRESET'
+import sys
+from pathlib import Path
+import yaml
+from hawkeye_bench.presets import load_preset
+preset = yaml.safe_load(Path(load_preset("default").path).read_text())
+for stage in preset["stages"].values():
+    stage["max_tokens"] = int(sys.argv[2])
+preset["name"] = f"default-max{sys.argv[2]}"
+Path(sys.argv[1]).write_text(yaml.safe_dump(preset, sort_keys=False))
+PRESET
+  "$HB" serve --pipeline hawkeye --preset "$LOGS/preset.yaml" --port "$PIPE_PORT" \
+    --endpoint "$MODEL_URL" --model "$MODEL" >"$LOGS/serve.log" 2>&1 &
   PIDS+=("$!")
   wait_ready "http://127.0.0.1:$PIPE_PORT/health" "${PIDS[-1]}" serve
   "$HB" load --target "baseline=http://127.0.0.1:$MODEL_PORT" \
