@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from hawkeye_bench import __version__
-from hawkeye_bench.config import ConfigError, apply_config_defaults, load_config_file
+from hawkeye_bench.config import ConfigError, load_config_file, set_config_defaults
 
 #: command name -> (module in hawkeye_bench.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         subparser = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
         try:
             config = load_config_file(args.config)
-            apply_config_defaults(subparser, None, config)  # validates the keys
+            set_config_defaults(subparser, config)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

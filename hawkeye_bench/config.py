@@ -46,19 +46,15 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
-def apply_config_defaults(
-    parser: argparse.ArgumentParser, argv: Sequence[str] | None, config: dict[str, Any]
-) -> argparse.Namespace:
-    """Parse ``argv`` with the file's values as defaults, rejecting keys no flag knows."""
+def set_config_defaults(parser: argparse.ArgumentParser, config: dict[str, Any]) -> None:
+    """Make the file's settings the parser's defaults (so flags still win), rejecting keys no
+    flag of this command knows."""
     known = {action.dest for action in parser._actions}
     settings = {k: v for k, v in config.items() if k != "endpoints"}
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ConfigError(f"unknown settings in config file: {unknown}")
     parser.set_defaults(**settings)
-    args = parser.parse_args(argv)
-    args.config_endpoints = config.get("endpoints") or {}
-    return args
 
 
 def _endpoint_from_mapping(role: str, data: Any, *, timeout_s: float, retries: int) -> Endpoint:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from hawkeye_bench import datasets
 from hawkeye_bench.config import ConfigError, add_endpoint_arguments, resolve_endpoints
-from hawkeye_bench.endpoints import Endpoint, EndpointClient, EndpointUnavailable
+from hawkeye_bench.endpoints import Endpoint, EndpointClient, EndpointUnavailable, MissingApiKey
 from hawkeye_bench.engine import plan_items, run_items
 from hawkeye_bench.local import LocalModelServer, LocalModelUnavailable
 from hawkeye_bench.manifest import environment, now_iso
@@ -223,7 +223,12 @@ def main(args: argparse.Namespace) -> int:
         records = store.load_records()
         print(f"\ninterrupted: {len(records)} records are saved in {out}; "
               "finish with the same command plus --resume", file=sys.stderr)  # fmt: skip
-    except (EndpointUnavailable, LocalModelUnavailable, datasets.DatasetError) as exc:
+    except (
+        EndpointUnavailable,
+        MissingApiKey,
+        LocalModelUnavailable,
+        datasets.DatasetError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
