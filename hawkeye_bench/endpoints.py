@@ -223,7 +223,7 @@ class EndpointClient:
                     cause = f"HTTP {response.status}: {body}"
                 else:
                     return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             cause = f"no answer within {ep.connect_timeout_s:g} s"
         except aiohttp.ClientError as exc:
             cause = f"{type(exc).__name__}: {exc}"
@@ -338,11 +338,11 @@ class EndpointClient:
                     return read
                 try:
                     await _read_stream(read, response, chat)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise
                 except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
                     raise _cut(read, f"{type(exc).__name__}: {exc}") from exc
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise _AttemptFailed(
                 "timeout",
                 str(exc) or f"no complete answer within {self.endpoint.timeout_s:g} s",
@@ -374,7 +374,7 @@ class EndpointClient:
             try:
                 reasoning_tokens = await self._count(tokenizer, result.reasoning)
                 content_tokens = await self._count(tokenizer, result.content)
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError, TypeError):
+            except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError):
                 pass  # fall through to counting chunks
             else:
                 result.token_source = "tokenize"
@@ -403,13 +403,7 @@ class EndpointClient:
                     candidate = _Tokenizer(kind, url, overhead=0)  # type: ignore[arg-type]
                     try:
                         candidate.overhead = await self._count(candidate, "", raw=True)
-                    except (
-                        aiohttp.ClientError,
-                        asyncio.TimeoutError,
-                        ValueError,
-                        KeyError,
-                        TypeError,
-                    ):
+                    except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError):
                         continue
                     self._tokenizer = candidate
                     break

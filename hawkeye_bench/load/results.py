@@ -84,7 +84,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 def build_results(plan: dict[str, Any], stages: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "plan": plan,
         "definitions": {
             k: {"unit": u, "definition": d} for k, (u, d) in METRIC_DEFINITIONS.items()

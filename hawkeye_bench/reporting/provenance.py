@@ -67,7 +67,7 @@ def lm_eval_output(output: LmEvalOutput, rel: Rel) -> dict[str, Any]:
     endpoints = info.get("endpoints") or {}
     date = output.meta.get("date")
     if isinstance(date, int | float):
-        date = dt.datetime.fromtimestamp(date, dt.timezone.utc).isoformat(timespec="seconds")
+        date = dt.datetime.fromtimestamp(date, dt.UTC).isoformat(timespec="seconds")
     return {
         "kind": "lm-eval output",
         "folder": rel(output.path),
