@@ -10,6 +10,12 @@ and tokens per second in the measurement window) and the share lost, and each pr
     .venv/bin/python benchmarks/bench_server_overhead.py --concurrency 10 --seconds 10
 
 Goals (issue 4): added TTFT p50 <= 5 ms, throughput lost <= 5 %.
+
+Read the figures with the host's CPU pressure, which the script prints: on an oversubscribed host
+the served path (two processes that must each be scheduled promptly, the server needing about a
+third of a core at c=100) falls behind first, and its TTFT grows by tens to hundreds of ms for
+reasons that are not the server's. Users start spread over one request's duration, so they do
+not arrive in phase-locked bursts of 100 (REFERENCE 4.7).
 """
 
 from __future__ import annotations
@@ -185,8 +191,75 @@ def _cpu_seconds(process: psutil.Process) -> float:
     return times.user + times.system
 
 
+def _cpu_pressure() -> str:
+    """Share of time tasks waited for a CPU over the last 60 s (Linux PSI), if available."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+    fields = dict(part.split("=") for part in some.split()[1:])
+    return f"{fields.get('avg60', '?')} %"
+
+
 def _median(runs: list[dict[str, Any]], key: str) -> float:
+    """Median over rounds of one figure."""
     return float(np.median([r[key] for r in runs]))
+
+
+def _measure(url: str, args: argparse.Namespace, watched: dict[str, psutil.Process]) -> dict:
+    """One client run against ``url``, with the CPU the watched processes spent meanwhile."""
+    cpu_before = {k: _cpu_seconds(p) for k, p in watched.items()}
+    wall = time.perf_counter()
+    result = _run_client(url, args)
+    wall = time.perf_counter() - wall
+    cpu_s = {k: _cpu_seconds(p) - cpu_before[k] for k, p in watched.items()}
+    result["cpu_percent"] = {k: 100 * v / wall for k, v in cpu_s.items()}
+    # All-in CPU per streamed token (request handling included), in microseconds.
+    result["cpu_us_per_token"] = {
+        k: 1e6 * v / max(result["tokens_total"], 1) for k, v in cpu_s.items()
+    }
+    return result
+
+
+def _report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> bool:
+    """Print the comparison of every served variant with direct; True when all goals hold."""
+    direct = runs["direct"]
+    errors = sum(r["errors"] for rs in runs.values() for r in rs)
+    served = [name for name in runs if name != "direct"]
+    print()
+    print(f"concurrency {args.concurrency}; upstream TTFT {args.ttft_ms:g} ms, gap "
+          f"{args.gap_ms:g} ms, {args.tokens} tokens; {args.rounds} rounds of {args.seconds:g} s "
+          f"(medians over rounds); host load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores; CPU pressure (60 s) {_cpu_pressure()}; "
+          f"errors {errors}")  # fmt: skip
+    print(f"{'':18}{'direct':>10}" + "".join(f"{n:>18}" for n in served))
+    for key, label, unit in (
+        ("tt_ack_p50_ms", "TT_ACK p50 ms", "ms"), ("ttft_p50_ms", "TTFT p50 ms", "ms"),
+        ("ttft_p99_ms", "TTFT p99 ms", "ms"), ("e2e_p50_ms", "E2E p50 ms", "ms"),
+        ("completed_per_s", "requests/s", "ratio"), ("tokens_per_s", "tokens/s", "ratio"),
+    ):  # fmt: skip
+        base = _median(direct, key)
+        cells = []
+        for name in served:
+            value = _median(runs[name], key)
+            versus = f"{value - base:+.2f}" if unit == "ms" else f"x{value / base:.3f}"
+            cells.append(f"{value:9.2f} ({versus:>6})")
+        print(f"{label:18}{base:10.2f}" + "".join(f"{c:>18}" for c in cells))
+    upstream_us = _median([r["cpu_us_per_token"] for r in direct], "upstream")
+    print(f"CPU per streamed token, all-in: scripted upstream {upstream_us:.1f} us")
+    ok = errors == 0
+    for name in served:
+        added = _median(runs[name], "ttft_p50_ms") - _median(direct, "ttft_p50_ms")
+        lost = 1 - _median(runs[name], "tokens_per_s") / _median(direct, "tokens_per_s")
+        us = _median([r["cpu_us_per_token"] for r in runs[name]], name)
+        share = _median([r["cpu_percent"] for r in runs[name]], name)
+        client = _median(runs[name], "client_cpu_percent")
+        print(f"{name}: {us:.1f} us CPU per token, {share:.0f} % of a core "
+              f"(load client {client:.0f} %); added TTFT p50 {added:.2f} ms (goal <= 5) -> "
+              f"{'PASS' if added <= 5 else 'FAIL'}; throughput lost {lost:.1%} (goal <= 5 %) -> "
+              f"{'PASS' if lost <= 0.05 else 'FAIL'}")  # fmt: skip
+        ok = ok and added <= 5 and lost <= 0.05
+    return ok
 
 
 def main(args: argparse.Namespace) -> int:
@@ -194,63 +267,30 @@ def main(args: argparse.Namespace) -> int:
         ttft_ms=args.ttft_ms, gap_ms=args.gap_ms, tokens=args.tokens, usage="requested"
     )
     upstream_process, upstream = start_subprocess(config)
-    serve_process = None
+    processes: list[subprocess.Popen[str]] = [upstream_process]
     try:
         serve_process, served = _start_serve(upstream)
-        watched = {"upstream": psutil.Process(upstream_process.pid),
-                   "serve": psutil.Process(serve_process.pid)}  # fmt: skip
-        runs: dict[str, list[dict[str, Any]]] = {"direct": [], "served": []}
+        processes.append(serve_process)
+        targets = {"direct": upstream, "served": served}
+        watched = {
+            "upstream": psutil.Process(upstream_process.pid),
+            "served": psutil.Process(serve_process.pid),
+        }
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         for round_number in range(args.rounds):
-            for name, url in (("direct", upstream), ("served", served)):
-                cpu_before = {k: _cpu_seconds(p) for k, p in watched.items()}
-                wall = time.perf_counter()
-                result = _run_client(url, args)
-                wall = time.perf_counter() - wall
-                cpu_s = {k: _cpu_seconds(p) - cpu_before[k] for k, p in watched.items()}
-                result["cpu_percent"] = {k: 100 * v / wall for k, v in cpu_s.items()}
-                # All-in CPU per streamed token (request handling included), in microseconds.
-                result["cpu_us_per_token"] = {
-                    k: 1e6 * v / max(result["tokens_total"], 1) for k, v in cpu_s.items()
-                }
+            for name, url in targets.items():
+                result = _measure(url, args, watched)
                 runs[name].append(result)
-                print(f"round {round_number + 1} {name:>6}: " + json.dumps(result), flush=True)
+                print(f"round {round_number + 1} {name}: " + json.dumps(result), flush=True)
     finally:
-        for process in (serve_process, upstream_process):
-            if process is not None and process.poll() is None:
+        for process in reversed(processes):
+            if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     process.kill()
-
-    direct, served_runs = runs["direct"], runs["served"]
-    errors = sum(r["errors"] for r in direct + served_runs)
-    print()
-    print(f"concurrency {args.concurrency}; upstream TTFT {args.ttft_ms:g} ms, gap "
-          f"{args.gap_ms:g} ms, {args.tokens} tokens; {args.rounds} rounds of {args.seconds:g} s "
-          f"(medians over rounds); host load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores; errors {errors}")  # fmt: skip
-    print(f"{'':24}{'direct':>10}{'served':>10}{'added/ratio':>14}")
-    for key, label in (("tt_ack_p50_ms", "TT_ACK p50 ms"), ("ttft_p50_ms", "TTFT p50 ms"),
-                       ("ttft_p99_ms", "TTFT p99 ms"), ("e2e_p50_ms", "E2E p50 ms")):  # fmt: skip
-        a, b = _median(direct, key), _median(served_runs, key)
-        print(f"{label:24}{a:10.2f}{b:10.2f}{b - a:+14.2f}")
-    for key, label in (("completed_per_s", "requests/s"), ("tokens_per_s", "tokens/s")):
-        a, b = _median(direct, key), _median(served_runs, key)
-        print(f"{label:24}{a:10.1f}{b:10.1f}{b / a:14.3f}")
-    added = _median(served_runs, "ttft_p50_ms") - _median(direct, "ttft_p50_ms")
-    lost = 1 - _median(served_runs, "tokens_per_s") / _median(direct, "tokens_per_s")
-    cpu = {k: np.median([r["cpu_percent"][k] for r in served_runs]) for k in ("upstream", "serve")}
-    client_cpu = _median(served_runs, "client_cpu_percent")
-    per_token_serve = _median([r["cpu_us_per_token"] for r in served_runs], "serve")
-    per_token_upstream = _median([r["cpu_us_per_token"] for r in direct], "upstream")
-    print(f"CPU while served (% of one core): upstream {cpu['upstream']:.0f}, serve "
-          f"{cpu['serve']:.0f}, load client {client_cpu:.0f}")  # fmt: skip
-    print(f"CPU per streamed token, all-in: serve {per_token_serve:.1f} us "
-          f"(the scripted upstream itself: {per_token_upstream:.1f} us)")  # fmt: skip
-    print(f"added TTFT p50: {added:.2f} ms (goal <= 5 ms) -> {'PASS' if added <= 5 else 'FAIL'}")
-    print(f"throughput lost: {lost:.1%} (goal <= 5 %) -> {'PASS' if lost <= 0.05 else 'FAIL'}")
-    return 0 if errors == 0 and added <= 5 and lost <= 0.05 else 1
+    return 0 if _report(args, runs) else 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -268,6 +308,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ttft-ms", type=float, default=100.0)
     parser.add_argument("--gap-ms", type=float, default=20.0)
     parser.add_argument("--tokens", type=int, default=64)
+
     return parser.parse_args(argv)
 
 
