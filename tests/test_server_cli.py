@@ -3,11 +3,14 @@ embedded model (the scripted-server behaviour is covered in-process by test_serv
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +18,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hawkeye_bench.cli import main as cli_main
+from hawkeye_bench.commands import eval as eval_command
+from hawkeye_bench.commands import serve
+from hawkeye_bench.endpoints import Endpoint
 from hawkeye_bench.local import LOCAL_MODEL_NAME, LocalModelServer, free_port
+from hawkeye_bench.scripted_server import ScriptedConfig, ScriptedServer
 
 STARTUP_TIMEOUT_S = 120.0  # imports alone take seconds on a loaded 2-core machine
 
@@ -94,17 +100,26 @@ def deltas(events: list[Any]) -> list[tuple[str, str]]:
     return out
 
 
+def run_serve(argv: list[str]) -> int:
+    """`hawkeye-bench serve ARGV` in-process, with only this subcommand registered (the full CLI
+    imports every command's dependencies)."""
+    parser = argparse.ArgumentParser(prog="hawkeye-bench")
+    serve.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", *argv])
+    return int(args.func(args))
+
+
 def test_bad_flags_are_named(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["serve", "--pipeline", "nope"]) == 2
+    assert run_serve(["--pipeline", "nope"]) == 2
     assert "unknown pipeline 'nope'; valid: baseline, hawkeye" in capsys.readouterr().err
-    assert cli_main(["serve", "--reasoner-url", "http://x/v1", "--reasoner-model", "m"]) == 2
+    assert run_serve(["--reasoner-url", "http://x/v1", "--reasoner-model", "m"]) == 2
     assert "no endpoint for role(s) ['responder']" in capsys.readouterr().err
 
 
 def test_unreachable_endpoint_is_named_before_serving(capsys: pytest.CaptureFixture[str]) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    args = ["serve", "--pipeline", "baseline", "--endpoint", dead, "--model", "m", "--port", "0"]
-    assert cli_main(args) == 2
+    args = ["--pipeline", "baseline", "--endpoint", dead, "--model", "m", "--port", "0"]
+    assert run_serve(args) == 2
     err = capsys.readouterr().err
     assert "single endpoint" in err and dead in err
 
@@ -149,3 +164,56 @@ async def test_serve_hawkeye_end_to_end_on_the_embedded_model(
     # llama-cpp-python streams no usage: the counts come from its tokenize endpoint, and say so.
     assert report["token_source"] in ("usage", "tokenize")
     assert report["approximate"] is False
+
+
+@pytest.mark.timeout(60)
+def test_without_endpoints_the_embedded_model_serves_every_role(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No endpoint flags: one embedded model server is started and used for both roles (a
+    scripted server stands in for llama-cpp-python here; the real one is tested above)."""
+    started: list[ScriptedServer] = []
+
+    class StandIn:
+        def __enter__(self) -> StandIn:
+            started.append(ScriptedServer(ScriptedConfig(tokens=3)))
+            self.base_url = started[-1].start()
+            self.endpoint = Endpoint(base_url=self.base_url, model="scripted-model", name="local")
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            started[-1].stop()
+
+    monkeypatch.setattr(eval_command, "LocalModelServer", StandIn)
+    port = free_port()
+    answers: list[Any] = []
+
+    def client() -> None:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(400):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1).close()
+                break
+            except OSError:
+                threading.Event().wait(0.05)
+        else:
+            return  # never up: no SIGTERM, which would then hit pytest itself
+        try:
+            request = urllib.request.Request(
+                f"{url}/v1/chat/completions",
+                data=json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answers.append(json.load(response))
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # the server's handler stops it
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    assert run_serve(["--pipeline", "hawkeye", "--port", str(port)]) == 0
+    thread.join()
+    assert len(started) == 1
+    assert [r["body"]["model"] for r in started[0].requests] == ["scripted-model"] * 2
+    assert answers[0]["choices"][0]["message"]["content"] == "tok0 tok1 tok2"
+    assert "embedded default model" in capsys.readouterr().err
