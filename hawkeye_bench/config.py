@@ -115,6 +115,26 @@ def resolve_endpoints(args: argparse.Namespace, roles: Sequence[str]) -> dict[st
     return resolved
 
 
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """--pipeline, --preset and --stage2-input, shared by the commands that run a pipeline."""
+    from hawkeye_bench.pipelines import pipeline_names
+    from hawkeye_bench.presets import STAGE2_INPUTS, preset_names
+
+    parser.add_argument(
+        "--pipeline", default="hawkeye", help=f"pipeline: {', '.join(pipeline_names())}"
+    )
+    parser.add_argument(
+        "--preset",
+        default="default",
+        help=f"prompt preset: {', '.join(preset_names())}, or a path to a preset YAML file",
+    )
+    parser.add_argument(
+        "--stage2-input",
+        choices=STAGE2_INPUTS,
+        help="what the responder gets of stage 1 (default: the preset's)",
+    )
+
+
 def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "endpoints",

@@ -7,6 +7,7 @@ math: it exists to exercise every path for real, not to produce scores.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import socket
@@ -16,6 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -51,6 +53,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def endpoints_or_local(
+    resolved: dict[str, Endpoint], roles: Sequence[str]
+) -> Iterator[dict[str, Endpoint]]:
+    """The configured endpoints, or the embedded model for every role while the block runs."""
+    if resolved:
+        yield resolved
+        return
+    print(
+        "no endpoint given: starting the embedded default model (SmolLM2-135M) ...", file=sys.stderr
+    )
+    with LocalModelServer() as server:
+        print(f"embedded model serving at {server.base_url}", file=sys.stderr)
+        yield {role: server.endpoint for role in roles}
+
+
 class LocalModelServer:
     """Runs llama-cpp-python's server as a subprocess for the lifetime of a ``with`` block."""
 
@@ -80,19 +98,29 @@ class LocalModelServer:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(local_model_path()),
-            "--model_alias", LOCAL_MODEL_NAME,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--n_ctx", str(self.n_ctx),
-            "--n_threads", str(self.n_threads),
-            "--verbose", "False",
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(local_model_path()),
+            "--model_alias",
+            LOCAL_MODEL_NAME,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.n_threads),
+            "--verbose",
+            "False",
             # llama-cpp-python serves one request at a time and by default *interrupts* the
             # running stream when another request arrives (it then ends with no tokens and no
             # finish_reason). Queue them instead: concurrency then costs time, never answers.
-            "--interrupt_requests", "False",
-        ]  # fmt: skip
+            "--interrupt_requests",
+            "False",
+        ]
 
     def start(self) -> str:
         command = self.command()  # raises LocalModelUnavailable before spawning anything

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import eval_args, read_json, read_jsonl, run_cli
 
 from hawkeye_bench.local import LocalModelServer
-from tests.cli_helpers import eval_args, read_json, read_jsonl, run_cli
 
 pytestmark = pytest.mark.local_model
 

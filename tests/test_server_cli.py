@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hawkeye_bench.commands import eval as eval_command
+from hawkeye_bench import local as local_module
 from hawkeye_bench.commands import serve
 from hawkeye_bench.endpoints import Endpoint
 from hawkeye_bench.local import LOCAL_MODEL_NAME, LocalModelServer, free_port
@@ -184,7 +184,7 @@ def test_without_endpoints_the_embedded_model_serves_every_role(
         def __exit__(self, *exc: object) -> None:
             started[-1].stop()
 
-    monkeypatch.setattr(eval_command, "LocalModelServer", StandIn)
+    monkeypatch.setattr(local_module, "LocalModelServer", StandIn)
     port = free_port()
     answers: list[Any] = []
 

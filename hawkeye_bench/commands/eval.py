@@ -7,20 +7,25 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from hawkeye_bench import datasets
-from hawkeye_bench.config import ConfigError, add_endpoint_arguments, resolve_endpoints
+from hawkeye_bench.config import (
+    ConfigError,
+    add_endpoint_arguments,
+    add_pipeline_arguments,
+    resolve_endpoints,
+)
 from hawkeye_bench.endpoints import Endpoint, EndpointClient, EndpointUnavailable, MissingApiKey
 from hawkeye_bench.engine import plan_items, run_items
-from hawkeye_bench.local import LocalModelServer, LocalModelUnavailable
+from hawkeye_bench.local import LocalModelUnavailable, endpoints_or_local
 from hawkeye_bench.manifest import environment, now_iso
-from hawkeye_bench.pipelines import get_pipeline, pipeline_names
-from hawkeye_bench.presets import STAGE2_INPUTS, PresetError, load_preset, preset_names
+from hawkeye_bench.pipelines import get_pipeline
+from hawkeye_bench.presets import PresetError, load_preset
 from hawkeye_bench.record import Record
 from hawkeye_bench.runs import RunStore, RunStoreError
 from hawkeye_bench.summary import summarize
@@ -35,25 +40,13 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--task", default="gsm8k", help=f"dataset: {', '.join(datasets.dataset_names())}"
     )
-    parser.add_argument(
-        "--pipeline", default="hawkeye", help=f"pipeline: {', '.join(pipeline_names())}"
-    )
-    parser.add_argument(
-        "--preset",
-        default="default",
-        help=f"prompt preset: {', '.join(preset_names())}, or a path to a preset YAML file",
-    )
+    add_pipeline_arguments(parser)
     parser.add_argument("--limit", type=int, help="first N problems only")
     parser.add_argument("--samples", type=int, default=1, help="samples per problem (avg@k)")
     parser.add_argument("--concurrency", type=int, default=8, help="problems in flight at once")
     parser.add_argument("--seed", type=int, default=0, help="base seed (distinct per sample)")
     parser.add_argument("--max-tokens", type=int, help="max new tokens for every stage")
     parser.add_argument("--temperature", type=float, help="temperature for every stage")
-    parser.add_argument(
-        "--stage2-input",
-        choices=STAGE2_INPUTS,
-        help="what the responder gets of stage 1 (default: the preset's)",
-    )
     parser.add_argument("--data-dir", help="local mirror <dir>/<name>/test.jsonl "
                         "(default: $HAWKEYE_DATA_DIR, else the Hugging Face hub)")  # fmt: skip
     parser.add_argument("--out", help="run folder (default: runs/<task>-<pipeline>-<time>)")
@@ -94,19 +87,6 @@ def default_out(args: argparse.Namespace) -> Path:
     return Path("runs") / f"{args.task}-{args.pipeline}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-@contextlib.contextmanager
-def endpoints_or_local(resolved: dict[str, Endpoint], roles: Sequence[str]) -> Iterator[dict]:
-    """The configured endpoints, or the embedded model for every role while the block runs."""
-    if resolved:
-        yield resolved
-        return
-    print("no endpoint given: starting the embedded default model (SmolLM2-135M) ...",
-          file=sys.stderr)  # fmt: skip
-    with LocalModelServer() as server:
-        print(f"embedded model serving at {server.base_url}", file=sys.stderr)
-        yield {role: server.endpoint for role in roles}
-
-
 def _prepare_store(args: argparse.Namespace, out: Path) -> tuple[RunStore, list[Record]]:
     store = RunStore(out)
     if not store.has_records():
@@ -143,18 +123,17 @@ async def _execute(
     )
     pipeline_cls = get_pipeline(args.pipeline)
     items = plan_items(problems, args.samples, (r.key for r in done))
-    clients: dict[tuple[str, str], EndpointClient] = {}
+    # one pooled client per distinct endpoint setting (roles sharing a server share it)
+    clients: dict[str, EndpointClient] = {}
+    role_clients: dict[str, EndpointClient] = {}
     async with contextlib.AsyncExitStack() as stack:
-        for endpoint in endpoints.values():
-            key = (endpoint.base_url, endpoint.model)
+        for role, endpoint in endpoints.items():
+            key = repr(replace(endpoint, name=""))
             if key not in clients:
                 clients[key] = await stack.enter_async_context(EndpointClient(endpoint))
-                await clients[key].check()
-        pipeline = pipeline_cls(
-            preset,
-            {role: clients[(e.base_url, e.model)] for role, e in endpoints.items()},
-            stage2_input=args.stage2_input,
-        )
+                await clients[key].check(role)
+            role_clients[role] = clients[key]
+        pipeline = pipeline_cls(preset, role_clients, stage2_input=args.stage2_input)
         grader = stack.enter_context(Grader())
         records = list(done)
         bar = tqdm(

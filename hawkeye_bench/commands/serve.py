@@ -8,12 +8,16 @@ import contextlib
 import signal
 import sys
 
-from hawkeye_bench.commands.eval import endpoints_or_local
-from hawkeye_bench.config import ConfigError, add_endpoint_arguments, resolve_endpoints
+from hawkeye_bench.config import (
+    ConfigError,
+    add_endpoint_arguments,
+    add_pipeline_arguments,
+    resolve_endpoints,
+)
 from hawkeye_bench.endpoints import EndpointUnavailable, MissingApiKey
-from hawkeye_bench.local import LocalModelUnavailable
-from hawkeye_bench.pipelines import get_pipeline, pipeline_names
-from hawkeye_bench.presets import STAGE2_INPUTS, PresetError, load_preset, preset_names
+from hawkeye_bench.local import LocalModelUnavailable, endpoints_or_local
+from hawkeye_bench.pipelines import get_pipeline
+from hawkeye_bench.presets import PresetError, load_preset
 from hawkeye_bench.server import PipelineServer, serve_forever
 
 
@@ -29,19 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         '{"stage_params": {"reasoner": {"max_tokens": 256}}}; max_tokens and stop apply to the '
         "final stage, temperature and top_p to all.",
     )
-    parser.add_argument(
-        "--pipeline", default="hawkeye", help=f"pipeline: {', '.join(pipeline_names())}"
-    )
-    parser.add_argument(
-        "--preset",
-        default="default",
-        help=f"prompt preset: {', '.join(preset_names())}, or a path to a preset YAML file",
-    )
-    parser.add_argument(
-        "--stage2-input",
-        choices=STAGE2_INPUTS,
-        help="what the responder gets of stage 1 (default: the preset's)",
-    )
+    add_pipeline_arguments(parser)
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
     )
