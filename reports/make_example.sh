@@ -10,8 +10,8 @@
 #   1. one embedded model server (serve-local) for every role, on a free port;
 #   2. hawkeye-bench eval, baseline and hawkeye, on GSM8K and MATH-500 (LIMIT problems,
 #      MAX_TOKENS per stage), from the data mirror in HAWKEYE_DATA_DIR;
-#   3. hawkeye-bench serve (the Hawkeye pipeline as an OpenAI-compatible server) and a small
-#      hawkeye-bench load: baseline = the model server itself, hawkeye = the pipeline server;
+#   3. hawkeye-bench serve twice (--pipeline baseline and --pipeline hawkeye, so both are
+#      measured through the same server path) and a small hawkeye-bench load against both;
 #   4. hawkeye-bench judge with the local panel on LIMIT_JUDGE answers of each GSM8K run;
 #   5. hawkeye-bench report over all of it.
 # A step whose command is not available is skipped with a message, and the report says which
@@ -97,7 +97,12 @@ PRESET
     --endpoint "$MODEL_URL" --model "$MODEL" >"$LOGS/serve.log" 2>&1 &
   PIDS+=("$!")
   wait_ready "http://127.0.0.1:$PIPE_PORT/health" "${PIDS[-1]}" serve
-  "$HB" load --target "baseline=http://127.0.0.1:$MODEL_PORT" \
+  BASE_PORT="$(free_port)"
+  "$HB" serve --pipeline baseline --preset "$LOGS/preset.yaml" --port "$BASE_PORT" \
+    --endpoint "$MODEL_URL" --model "$MODEL" >"$LOGS/serve-baseline.log" 2>&1 &
+  PIDS+=("$!")
+  wait_ready "http://127.0.0.1:$BASE_PORT/health" "${PIDS[-1]}" serve-baseline
+  "$HB" load --target "baseline=http://127.0.0.1:$BASE_PORT" \
     --target "hawkeye=http://127.0.0.1:$PIPE_PORT" --concurrency "$LOAD_CONCURRENCY" \
     --requests "$LOAD_REQUESTS" --duration 600 --dataset gsm8k --prompt-limit 8 \
     --max-tokens "$MAX_TOKENS" --model "$MODEL" --out "$IN/load-gsm8k"
