@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import time
 
 from hawkeye_bench.datasets import load_problems
@@ -55,7 +56,10 @@ async def measure(pipeline_name: str, base_url: str, args: argparse.Namespace) -
     }
 
 
-def main() -> None:
+GOAL = 1.10  # hawkeye pipeline: wall time within 10% of N * 2 * L / C
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=500)
     parser.add_argument("--latency-ms", type=float, default=200.0)
@@ -85,7 +89,11 @@ def main() -> None:
             f"| {row['pipeline']} | {row['records']} | {row['errors']} | {row['wall_s']:.2f} "
             f"| {row['ideal_s']:.2f} | {row['ratio']:.3f} |"
         )
+    hawkeye = rows[0]
+    verdict = "PASS" if hawkeye["ratio"] <= GOAL and not hawkeye["errors"] else "FAIL"
+    print(f"\nhawkeye wall / ideal = {hawkeye['ratio']:.3f} (goal <= {GOAL}): {verdict}")
+    return 0 if verdict == "PASS" else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
