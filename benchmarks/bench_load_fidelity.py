@@ -37,7 +37,8 @@ def rows(ev: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("TTFT p50 (ms)", _f(m["ttft_p50_ms"])),
         ("TTFT p50 error (ms)", _f(checks["ttft_p50_error_ms"]["measured"])),
-        ("server first-token p50 (ms)", _f(m["server_ttft_p50_ms"])),
+        ("TT_ACK p50 (ms; role chunk, sent at once)", _f(m["tt_ack_p50_ms"])),
+        ("server's first-token write p50 (ms)", _f(m["server_ttft_p50_ms"])),
         ("first-token read lag p50 (ms)", _f(m["first_token_lag_p50_ms"], 3)),
         ("TBT mean (ms)", _f(m["tbt_mean_ms"], 3)),
         ("TBT mean error (%)", _f(100 * (checks["tbt_mean_error"]["measured"] or 0), 3)),
