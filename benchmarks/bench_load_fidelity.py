@@ -4,27 +4,121 @@ The scripted server (own process, own core) answers with TTFT 100 ms, a 20 ms ga
 (scheduled on absolute deadlines, each chunk stamped with its write time). The harness runs the
 stock ``locust`` CLI at concurrency 100 against it; the errors against truth must stay within
 the goals (TTFT p50 within 3 ms, mean TBT within 1 %, near-zero gaps < 1 %), with the client's
-CPU reported. In the same run the naive ``iter_lines()`` reader measures the same server, to
-show what the benchmark catches.
+CPU reported. In the same run, as comparisons on the same machine:
+
+- a plain aiohttp + asyncio client (no Locust, no gevent; REFERENCE 4.2's best client) measures
+  the same server: the harness should match it;
+- the naive ``iter_lines()`` reader (benchmarks/naive_iter_lines_locustfile.py): what the
+  benchmark exists to catch (TTFT ~+45 ms, most gaps near zero).
 
     .venv/bin/python benchmarks/bench_load_fidelity.py [--concurrency 100] [--skip-naive]
+        [--skip-reference] [--no-pin] [--out DIR]
 
-Exit code 0 when the harness meets every goal. On a shared machine (load average above the core
-count) the server itself answers late; the table shows the server's own first-token time so the
-client's error (its read lag) can be told apart from the server's lateness.
+Exit code 0 when the harness meets every goal. The server's own first-token write time (from its
+per-chunk stamps) is shown beside TTFT: on a busy machine the server itself answers late, which
+is not a measurement error; the client's own error is its read lag.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.load.calibrate import Tolerances, Truth, calibrate
+from hawkeye_bench.load.calibrate import Tolerances, Truth, calibrate, evaluate, split_cores
+from hawkeye_bench.load.cpu import CpuSampler, cpu_summary
+from hawkeye_bench.load.metrics import stage_metrics
+from hawkeye_bench.load.records import (
+    JsonlAppender,
+    RequestRecord,
+    cpu_path,
+    read_cpu_samples,
+    read_requests,
+    requests_path,
+)
+from hawkeye_bench.load.stream import StreamMeter
+from hawkeye_bench.scripted_server import start_subprocess
 
+WARMUP_S = 1.0  # as calibrate()'s default
 NAIVE_LOCUSTFILE = Path(__file__).resolve().with_name("naive_iter_lines_locustfile.py")
+
+
+async def _reference_users(
+    url: str, concurrency: int, wanted: int, max_tokens: int, out: JsonlAppender
+) -> None:
+    """aiohttp + asyncio closed loop: the same requests, measured with the same StreamMeter."""
+    import aiohttp
+
+    body = json.dumps(
+        {
+            "model": "scripted-model",
+            "messages": [{"role": "user", "content": "calibration"}],
+            "max_tokens": max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+        }
+    )
+    headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+    warm_until = time.perf_counter() + WARMUP_S
+    measured = 0
+    seq = 0
+
+    async def user(session: aiohttp.ClientSession) -> None:
+        nonlocal measured, seq
+        while measured < wanted:
+            seq += 1
+            t_send = time.perf_counter()
+            record = RequestRecord(
+                t_send_wall=time.time(), t_send_perf=t_send, pid=os.getpid(), seq=seq
+            )
+            record.warmup = t_send < warm_until
+            meter = StreamMeter(t_send)
+            async with session.post(url + "/chat/completions", data=body, headers=headers) as r:
+                record.status = r.status
+                async for line in r.content:
+                    if meter.feed(line, time.perf_counter()):
+                        break
+            record.fill_from(meter)
+            record.error = meter.error
+            out.write_line(record.to_json())
+            measured += not record.warmup
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(user(session) for _ in range(concurrency)))
+
+
+def reference_client(
+    concurrency: int, requests_per_user: int, truth: Truth, tol: Tolerances, out: Path, pin: bool
+) -> dict[str, Any]:
+    """The same calibration measured by a plain aiohttp client (no Locust, no gevent)."""
+    server_cpus, client_cpus = split_cores() if pin else (None, None)
+    process, base_url = start_subprocess(truth.server_config(), cpus=server_cpus)
+    own_cpus = os.sched_getaffinity(0)
+    raw_dir = out / "raw"
+    records_out = JsonlAppender(requests_path(raw_dir))
+    sampler = CpuSampler(cpu_path(raw_dir))
+    try:
+        if client_cpus:
+            os.sched_setaffinity(0, client_cpus)
+        sampler.start()
+        wanted = requests_per_user * concurrency
+        asyncio.run(_reference_users(base_url, concurrency, wanted, truth.tokens, records_out))
+    finally:
+        sampler.stop()
+        records_out.close()
+        os.sched_setaffinity(0, own_cpus)
+        process.terminate()
+        process.wait()
+    stage = stage_metrics(read_requests(raw_dir))
+    stage.update(concurrency=concurrency, cpu=cpu_summary(read_cpu_samples(raw_dir)))
+    return evaluate(stage, raw_dir, truth, tol)
 
 
 def _f(value: float | None, digits: int = 2) -> str:
@@ -62,6 +156,9 @@ def main() -> int:
     parser.add_argument("--requests-per-user", type=int, default=5)
     parser.add_argument("--skip-naive", action="store_true", help="skip the iter_lines run")
     parser.add_argument(
+        "--skip-reference", action="store_true", help="skip the aiohttp reference client run"
+    )
+    parser.add_argument(
         "--no-pin", action="store_true", help="leave server and client unpinned (busy machine)"
     )
     parser.add_argument("--out", type=Path, help="keep raw records here (default: temp dir)")
@@ -88,6 +185,16 @@ def main() -> int:
                 locustfile=NAIVE_LOCUSTFILE,
                 pin_cores=not args.no_pin,
             )[0]
+        reference = None
+        if not args.skip_reference:
+            reference = reference_client(
+                args.concurrency,
+                args.requests_per_user,
+                truth,
+                tolerances,
+                out / "aiohttp",
+                not args.no_pin,
+            )
     print()
     print(
         f"Load-measurement fidelity at concurrency {args.concurrency}: server TTFT "
@@ -97,12 +204,25 @@ def main() -> int:
         f"{100 * tolerances.near_zero_share:g} %, delivery lag p99 < {tolerances.lag_p99_ms:g} ms."
     )
     print()
-    header = "| metric | harness (readline) |" + (" naive iter_lines |" if naive else "")
-    print(header)
-    print("|---|---|" + ("---|" if naive else ""))
-    naive_rows = dict(rows(naive)) if naive else {}
-    for name, value in rows(ours):
-        print(f"| {name} | {value} |" + (f" {naive_rows[name]} |" if naive else ""))
+    columns = [("harness (Locust, readline)", ours)]
+    if reference is not None:
+        columns.append(("aiohttp reference (no Locust)", reference))
+    if naive is not None:
+        columns.append(("naive iter_lines (Locust)", naive))
+    print("| metric | " + " | ".join(name for name, _ in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    table = [dict(rows(ev)) for _, ev in columns]
+    for name, _ in rows(ours):
+        print(f"| {name} | " + " | ".join(t[name] for t in table) + " |")
+    if reference is not None:
+        ours_ttft = ours["measured"]["ttft_p50_ms"]
+        ref_ttft = reference["measured"]["ttft_p50_ms"]
+        print()
+        print(
+            f"Harness TTFT p50 minus the reference client's, same server and machine: "
+            f"{ours_ttft - ref_ttft:+.2f} ms; TBT mean ratio "
+            f"{ours['measured']['tbt_mean_ms'] / reference['measured']['tbt_mean_ms']:.4f}."
+        )
     return 0 if ours["passed"] else 1
 
 
