@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from hawkeye_bench.load.calibrate import Tolerances, Truth, calibrate, evaluate, split_cores
 from hawkeye_bench.load.cpu import CpuSampler, cpu_summary
 from hawkeye_bench.load.metrics import stage_metrics
@@ -109,7 +111,10 @@ def reference_client(
             os.sched_setaffinity(0, client_cpus)
         sampler.start()
         wanted = requests_per_user * concurrency
+        server = psutil.Process(process.pid)
+        server.cpu_percent(None)
         asyncio.run(_reference_users(base_url, concurrency, wanted, truth.tokens, records_out))
+        server_cpu = server.cpu_percent(None)
     finally:
         sampler.stop()
         records_out.close()
@@ -118,7 +123,9 @@ def reference_client(
         process.wait()
     stage = stage_metrics(read_requests(raw_dir))
     stage.update(concurrency=concurrency, cpu=cpu_summary(read_cpu_samples(raw_dir)))
-    return evaluate(stage, raw_dir, truth, tol)
+    evaluation = evaluate(stage, raw_dir, truth, tol)
+    evaluation["machine"]["server_cpu_percent"] = server_cpu
+    return evaluation
 
 
 def _f(value: float | None, digits: int = 2) -> str:
@@ -154,6 +161,7 @@ def rows(ev: dict[str, Any]) -> list[tuple[str, str]]:
             f"{_f(m['client_cpu_mean_percent'], 0)} / {_f(m['client_cpu_max_percent'], 0)}",
         ),
         ("machine load average", f"{ev['machine']['load_1min']:.1f} on {ev['machine']['cores']}"),
+        ("scripted server CPU (%, run average)", _f(ev["machine"].get("server_cpu_percent"), 0)),
         ("issue goals met (TTFT, TBT, near-zero gaps)", "yes" if goals_met(ev) else "NO"),
         ("all calibration checks (+ lag p99, errors, CPU)", "yes" if ev["passed"] else "NO"),
     ]
