@@ -10,13 +10,13 @@ Two sources share one row normaliser per dataset:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench import jsonl
 from hawkeye_bench.answer_extraction import last_boxed_content
 from hawkeye_bench.problem import Problem
 
@@ -221,18 +221,8 @@ def _existing_mirror_file(data_dir: Path, name: str) -> Path:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the JSON objects of a JSON Lines file; blank lines are skipped."""
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{line_number}: malformed JSON: {exc.msg}") from exc
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{line_number}: expected a JSON object per line")
-            yield row
+    """Yield the JSON objects of a dataset file; a malformed line is a DatasetError."""
+    return jsonl.read_jsonl(path, error=DatasetError)
 
 
 def normalise_rows(spec: DatasetSpec, rows: Iterable[dict[str, Any]], origin: str) -> list[Problem]:

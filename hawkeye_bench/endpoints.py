@@ -58,6 +58,15 @@ class MissingApiKey(RuntimeError):
     """The environment variable an endpoint names for its API key is not set."""
 
 
+def api_key_from_env(variable: str, owner: str) -> str:
+    """The API key in environment variable ``variable``; MissingApiKey names ``owner`` and the
+    variable (never a value) when it is unset or empty."""
+    key = os.environ.get(variable)
+    if not key:
+        raise MissingApiKey(f"{owner}: environment variable {variable} (api_key_env) is not set")
+    return key
+
+
 @dataclass
 class Endpoint:
     """Where a model is served. ``base_url`` ends in ``/v1`` (e.g. ``http://host:8000/v1``).
@@ -88,13 +97,7 @@ class Endpoint:
         """The key from ``api_key_env``, read now; None when no variable is configured."""
         if not self.api_key_env:
             return None
-        key = os.environ.get(self.api_key_env)
-        if not key:
-            raise MissingApiKey(
-                f"endpoint {self.label!r} ({self.base_url}): environment variable "
-                f"{self.api_key_env} (api_key_env) is not set"
-            )
-        return key
+        return api_key_from_env(self.api_key_env, f"endpoint {self.label!r} ({self.base_url})")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for manifests: the variable's name, never its value."""

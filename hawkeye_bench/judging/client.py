@@ -9,7 +9,6 @@ second loop around them.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -17,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 import openai
 
-from hawkeye_bench.endpoints import MissingApiKey
+from hawkeye_bench.endpoints import api_key_from_env
 from hawkeye_bench.judging.config import JudgeSpec
 
 ErrorKind = Literal[
@@ -140,13 +139,7 @@ def request_params(
 def api_key_for(spec: JudgeSpec) -> str:
     if spec.api_key_env is None:
         return NO_KEY
-    key = os.environ.get(spec.api_key_env)
-    if not key:
-        raise MissingApiKey(
-            f"judge {spec.name!r} needs its API key in the environment variable "
-            f"{spec.api_key_env}, which is not set"
-        )
-    return key
+    return api_key_from_env(spec.api_key_env, f"judge {spec.name!r}")
 
 
 def _classify(exc: openai.APIError) -> tuple[ErrorKind, int | None]:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
-from hawkeye_bench.datasets import read_jsonl
+from hawkeye_bench.jsonl import read_jsonl
 from hawkeye_bench.load.stream import StreamMeter
 
 SCHEMA_VERSION = 1

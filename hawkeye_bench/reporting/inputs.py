@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.jsonl import read_jsonl
 from hawkeye_bench.record import Record
 from hawkeye_bench.runs import RunStore, RunStoreError
 
@@ -35,19 +36,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def read_jsonl_objects(path: Path) -> list[dict[str, Any]]:
     """JSON objects of a JSON Lines file; a malformed line is an error naming file:line."""
-    rows: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ReportInputError(f"{path}:{number}: not valid JSON ({exc})") from exc
-            if not isinstance(row, dict):
-                raise ReportInputError(f"{path}:{number}: expected a JSON object")
-            rows.append(row)
-    return rows
+    return list(read_jsonl(path, error=ReportInputError))
 
 
 # --------------------------------------------------------------------------- eval runs
