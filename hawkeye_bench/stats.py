@@ -18,7 +18,9 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)  # exact at the ends, where float
+    high = 1.0 if successes >= n else min(1.0, centre + half)  # rounding would leave 1e-17
+    return (low, high)
 
 
 def cluster_bootstrap_ci(

@@ -206,9 +206,14 @@ def test_figures_are_valid_pngs_of_sensible_size(full_report: Path) -> None:
     report = report_json(full_report)
     files = [f["file"] for s in report["sections"] for f in s["figures"]]
     assert set(files) >= {
-        "accuracy_vs_tokens.png", "token_distributions.png", "load_latency_cdf.png",
-        "tbt_by_position.png", "eval_latency_cdf.png", "judge_scores.png", "pass_at_k.png",
-    }  # fmt: skip
+        "accuracy_vs_tokens.png",
+        "token_distributions.png",
+        "load_latency_cdf.png",
+        "tbt_by_position.png",
+        "eval_latency_cdf.png",
+        "judge_scores.png",
+        "pass_at_k.png",
+    }
     md = (full_report / "report.md").read_text()
     for name in files:
         width, height = png_size(full_report / name)
@@ -312,3 +317,23 @@ def test_without_raw_files_or_samples_the_stored_aggregates_are_used(
     assert acc["accuracy_ci"] == pytest.approx([em - Z95 * 0.2, em + Z95 * 0.2])
     assert acc["ci_method"] == "lm-eval stderr"
     assert acc["sources"][0].endswith(".json")
+
+
+def test_runs_with_every_answer_wrong_or_right_still_plot(tmp_path: Path) -> None:
+    """Accuracy 0 and 1 put an interval end exactly on the estimate (a float hair past it
+    once broke the error bars)."""
+    wrong = fx.write_run(
+        tmp_path / "wrong",
+        "hawkeye",
+        "gsm8k",
+        [fx.hawkeye_record("gsm8k", i, correct=False) for i in range(3)],
+    )
+    right = fx.write_run(
+        tmp_path / "right",
+        "hawkeye",
+        "math500",
+        [fx.hawkeye_record("math500", i, correct=True) for i in range(3)],
+    )
+    report = write_report([wrong, right], tmp_path / "out")
+    assert (tmp_path / "out" / "accuracy_vs_tokens.png").is_file()
+    assert report is not None

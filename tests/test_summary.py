@@ -126,3 +126,11 @@ def test_pass_at_k_and_wilson_reference_values() -> None:
     low, high = wilson_interval(5, 10)
     assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
     assert all(math.isnan(x) for x in wilson_interval(0, 0))
+
+
+def test_wilson_interval_is_exact_at_the_ends() -> None:
+    for n in (1, 3, 7, 100):
+        low, high = wilson_interval(0, n)
+        assert low == 0.0 and 0.0 < high < 1.0
+        low, high = wilson_interval(n, n)
+        assert high == 1.0 and 0.0 < low < 1.0

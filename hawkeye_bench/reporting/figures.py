@@ -67,7 +67,8 @@ def accuracy_vs_tokens(rows: Sequence[dict[str, Any]], out: Path) -> Figure | No
             low, high = row.get("accuracy_ci") or [None, None]
             yerr = None
             if low is not None and high is not None:
-                yerr = [[acc - low * 100], [high * 100 - acc]]
+                # clamp: float rounding can put a bound a hair past the estimate
+                yerr = [[max(0.0, acc - low * 100)], [max(0.0, high * 100 - acc)]]
             label = f"{row['method']} Full ({row['run']})"
             full = ax.errorbar(row["full_tokens"], acc, yerr=yerr, fmt="o", capsize=4, label=label)
             color = full[0].get_color()
