@@ -293,7 +293,10 @@ class _Handlers:
         inline = (not chat) or self.config.reasoning_mode == "think"
         reply = self._reply(text, max_tokens, inline_reasoning=inline)
         if body.get("stream") and not self.config.ignore_stream:
-            return await self._stream(request, body, reply, prompt_tokens, chat, start, fault)
+            try:
+                return await self._stream(request, body, reply, prompt_tokens, chat, start, fault)
+            except ConnectionResetError:  # the client hung up mid-stream: nothing to answer
+                return web.Response(status=499)
         return await self._whole(reply, prompt_tokens, chat, start)
 
     async def _hang(self) -> None:
