@@ -122,4 +122,7 @@ fi
 # 5. the report
 "$HB" report "$IN" --out "$OUT" \
   --title "hawkeye-bench example report (embedded SmolLM2-135M, not a benchmark result)"
+for section in "## 1. Accuracy" "## 2. Latency" "## 3. Judge"; do
+  grep -q "^$section" "$OUT/report.md" || { echo "error: report lacks '$section'" >&2; exit 1; }
+done
 echo "example report: $OUT/report.md"
