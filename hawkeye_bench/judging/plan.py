@@ -27,7 +27,7 @@ from hawkeye_bench.judging.prompts import (
     score_schema,
     single_messages,
 )
-from hawkeye_bench.judging.results import ResultKey, Task
+from hawkeye_bench.judging.results import ResultKey, Task, result_key
 
 #: Cache identity of the embedded judge: its port changes every start, its answers do not.
 EMBEDDED_BASE_URL = "embedded://local"
@@ -63,7 +63,7 @@ class JudgeJob:
 
     @property
     def key(self) -> ResultKey:
-        return (
+        return result_key(
             self.judge.name,
             self.task,
             self.run,

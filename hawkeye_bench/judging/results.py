@@ -20,6 +20,14 @@ Task = Literal["single", "pairwise"]
 ResultKey = tuple[str, str, str, str, str, int, int, str]
 
 
+def result_key(
+    judge: str, task: str, run: str, against: str, id: str, sample: int, repeat: int, order: str
+) -> ResultKey:
+    """The one identity of a judgement: a planned job and its stored result share it, which
+    is how a rerun finds what is already done."""
+    return (judge, task, run, against, id, sample, repeat, order)
+
+
 @dataclass
 class JudgeResult:
     """One judge's verdict on one answer (``single``) or one ordered pair (``pairwise``).
@@ -60,7 +68,7 @@ class JudgeResult:
 
     @property
     def key(self) -> ResultKey:
-        return (
+        return result_key(
             self.judge,
             self.task,
             self.run,
