@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import aiohttp
 
+from hawkeye_bench.secrets import api_key_from_env
 from hawkeye_bench.trace import StageResult
 
 #: Statuses worth retrying besides 5xx (as the openai SDK does).
@@ -52,19 +53,6 @@ OnDelta = Callable[[str, str], Awaitable[None] | None]
 
 class EndpointUnavailable(RuntimeError):
     """An endpoint did not answer ``GET /models`` (raised before a run starts)."""
-
-
-class MissingApiKey(RuntimeError):
-    """The environment variable an endpoint names for its API key is not set."""
-
-
-def api_key_from_env(variable: str, owner: str) -> str:
-    """The API key in environment variable ``variable``; MissingApiKey names ``owner`` and the
-    variable (never a value) when it is unset or empty."""
-    key = os.environ.get(variable)
-    if not key:
-        raise MissingApiKey(f"{owner}: environment variable {variable} (api_key_env) is not set")
-    return key
 
 
 @dataclass

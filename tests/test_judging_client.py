@@ -100,7 +100,7 @@ async def test_sdk_retries_once_then_succeeds_no_extra_loop(
 
 def test_missing_key_variable_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HAWKEYE_TEST_JUDGE_KEY", raising=False)
-    from hawkeye_bench.endpoints import MissingApiKey
+    from hawkeye_bench.secrets import MissingApiKey
 
     with pytest.raises(MissingApiKey, match="HAWKEYE_TEST_JUDGE_KEY"):
         OpenAIChatBackend(spec("http://127.0.0.1:9/v1"))

@@ -20,7 +20,8 @@ from hawkeye_bench.config import (
     add_pipeline_arguments,
     resolve_endpoints,
 )
-from hawkeye_bench.endpoints import Endpoint, EndpointClient, EndpointUnavailable, MissingApiKey
+from hawkeye_bench.endpoints import Endpoint, EndpointClient, EndpointUnavailable
+from hawkeye_bench.secrets import MissingApiKey
 from hawkeye_bench.engine import plan_items, run_items
 from hawkeye_bench.local import LocalModelUnavailable, endpoints_or_local
 from hawkeye_bench.manifest import environment, now_iso

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hawkeye_bench.endpoints import MissingApiKey
+from hawkeye_bench.secrets import MissingApiKey
 from hawkeye_bench.judging.config import DEFAULT_CRITERIA, JudgeConfigError
 from hawkeye_bench.judging.plan import JudgeOptions
 from hawkeye_bench.judging.session import JudgeSettings, JudgeSetupError, run_judge

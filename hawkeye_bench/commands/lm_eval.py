@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from hawkeye_bench.endpoints import EndpointUnavailable, MissingApiKey
+from hawkeye_bench.endpoints import EndpointUnavailable
+from hawkeye_bench.secrets import MissingApiKey
 from hawkeye_bench.local import LocalModelUnavailable
 
 HAWKEYE_MODEL = "hawkeye"

@@ -14,7 +14,8 @@ from hawkeye_bench.config import (
     add_pipeline_arguments,
     resolve_endpoints,
 )
-from hawkeye_bench.endpoints import EndpointUnavailable, MissingApiKey
+from hawkeye_bench.endpoints import EndpointUnavailable
+from hawkeye_bench.secrets import MissingApiKey
 from hawkeye_bench.local import LocalModelUnavailable, endpoints_or_local
 from hawkeye_bench.pipelines import get_pipeline
 from hawkeye_bench.presets import PresetError, load_preset

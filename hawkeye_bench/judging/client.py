@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 import openai
 
-from hawkeye_bench.endpoints import api_key_from_env
+from hawkeye_bench.secrets import api_key_from_env, redact
 from hawkeye_bench.judging.config import JudgeSpec
 
 ErrorKind = Literal[
@@ -33,7 +33,6 @@ ErrorKind = Literal[
 
 #: Key-shaped substrings (OpenAI ``sk-...``, Anthropic ``sk-ant-...``, xAI ``xai-...``) are
 #: removed from any provider message before it is stored: a 401 message echoes part of the key.
-_KEY_PATTERN = re.compile(r"\b(?:sk|xai)-[A-Za-z0-9_\-*]{4,}")
 #: llama-cpp-python's server checks no key, but the SDK insists on one.
 NO_KEY = "not-needed"
 
@@ -103,13 +102,6 @@ class ChatBackend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
-
-
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return _KEY_PATTERN.sub("[redacted]", text)
 
 
 def request_params(
