@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
 
 from hawkeye_bench.judging.client import ChatReply, Usage
 from hawkeye_bench.problem import Problem
@@ -104,3 +108,75 @@ def fake_judge(name: str = "fake", **overrides: Any) -> dict[str, Any]:
     }
     judge.update(overrides)
     return judge
+
+
+ChatHandler = Callable[[dict[str, Any]], web.Response]
+
+
+class LocalChatServer:
+    """A real HTTP server on 127.0.0.1 serving ``POST /v1/chat/completions`` from ``handler``.
+
+    ``handler`` gets the request body and returns the response to send, so a test can answer
+    with anything, including bodies an OpenAI-compatible server should never send. It runs in
+    a background thread with its own event loop; ``with LocalChatServer(h) as base_url:``.
+    """
+
+    def __init__(self, handler: ChatHandler) -> None:
+        self.handler = handler
+        self.bodies: list[dict[str, Any]] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.bodies.append(body)
+        return self.handler(body)
+
+    def __enter__(self) -> str:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        runner = web.AppRunner(app)
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(runner.setup())
+            self._loop.run_until_complete(web.SockSite(runner, sock).start())
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(runner.cleanup())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=serve, name="local-chat-server", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout=10):
+            raise RuntimeError("the local chat server did not start")
+        return f"http://127.0.0.1:{port}/v1"
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def chat_completion(content: str) -> web.Response:
+    """A well-formed chat completion whose message is ``content``."""
+    return web.json_response(
+        {
+            "id": "chatcmpl-local",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "local-model",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
+        }
+    )

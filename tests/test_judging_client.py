@@ -10,7 +10,14 @@ from types import SimpleNamespace
 
 import openai
 import pytest
-from judging_fakes import fake_judge, write_panel, write_run
+from aiohttp import web
+from judging_fakes import (
+    LocalChatServer,
+    chat_completion,
+    fake_judge,
+    write_panel,
+    write_run,
+)
 
 from hawkeye_bench.judging.client import JudgeAPIError, OpenAIChatBackend, _classify
 from hawkeye_bench.judging.config import JudgeSpec
@@ -120,3 +127,48 @@ def test_error_classification_separates_quota_from_rate_limits() -> None:
     assert _classify(_status_error(openai.AuthenticationError, 401, {}))[0] == "auth"
     assert _classify(_status_error(openai.BadRequestError, 400, {}))[0] == "bad_request"
     assert _classify(_status_error(openai.InternalServerError, 502, {}))[0] == "server"
+
+
+def test_html_page_with_http_200_is_a_typed_failure_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy answering 200 text/html (here echoing the key) fails that answer only."""
+    monkeypatch.setenv("HAWKEYE_TEST_JUDGE_KEY", SECRET)
+    shutil.copytree(REPO_JUDGES / "rubrics", tmp_path / "judges" / "rubrics")
+    answers = {f"q{i}": f"The answer is {i}." for i in range(4)}
+    answers["q2"] = "The answer is 2. BEHIND-A-PROXY"
+    write_run(tmp_path / "base", answers)
+    page = f"<html><body><h1>Gateway login</h1><p>token {SECRET}</p></body></html>"
+
+    def handler(body: dict) -> web.Response:
+        if "BEHIND-A-PROXY" in body["messages"][-1]["content"]:
+            return web.Response(text=page, content_type="text/html")
+        return chat_completion(REPLY)
+
+    with LocalChatServer(handler) as base_url:
+        judge = fake_judge("html", base_url=base_url, api_key_env="HAWKEYE_TEST_JUDGE_KEY")
+        write_panel(tmp_path / "judges", "html", [judge])
+        out, err = io.StringIO(), io.StringIO()
+        settings = JudgeSettings(
+            runs=[tmp_path / "base"],
+            out=tmp_path / "out",
+            panel="html",
+            criteria=["clarity"],
+            judges_dir=tmp_path / "judges",
+            bootstrap_resamples=200,
+        )
+        assert run_judge(settings, out=out, err=err) == 0, err.getvalue()
+    lines = (tmp_path / "out" / "judgements.jsonl").read_text().splitlines()
+    results = {r["id"]: r for r in map(json.loads, lines)}
+    assert sorted(results) == ["q0", "q1", "q2", "q3"]
+    failed = results.pop("q2")
+    assert failed["status"] == "api_error" and failed["scores"] is None
+    assert failed["error_kind"] == "invalid_response" and "HTTP 200" in failed["error"]
+    assert "<h1>Gateway login</h1>" in failed["raw_text"]  # kept for diagnosis...
+    assert SECRET not in failed["raw_text"] and "[redacted]" in failed["raw_text"]  # ...redacted
+    assert all(r["status"] == "ok" and r["scores"] == {"clarity": 7} for r in results.values())
+    summary = json.loads((tmp_path / "out" / "judge_summary.json").read_text())
+    (row,) = summary["judges"]
+    assert row["ok"] == 3 and row["failures"]["api_error"] == 1
+    written = [p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert all(SECRET not in text for text in [*written, out.getvalue(), err.getvalue()])

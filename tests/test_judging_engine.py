@@ -48,7 +48,7 @@ def settings(ws: Path, panel: str = "fake", **kwargs: object) -> JudgeSettings:
         runs=[ws / "baseline", ws / "hawkeye"],
         out=ws / "out",
         panel=panel,
-        criteria=CRITERIA,
+        criteria=kwargs.pop("criteria", CRITERIA),  # type: ignore[arg-type]
         judges_dir=ws / "judges",
         bootstrap_resamples=500,
         **kwargs,  # type: ignore[arg-type]
@@ -370,3 +370,99 @@ def test_a_line_torn_by_a_kill_is_ignored_and_the_next_write_starts_clean(tmp_pa
     )
     writer.close()
     assert sorted(k[4] for k in read_results(path)) == ["q1", "q2"]
+
+
+def _stored(ws: Path) -> list[dict]:
+    return [json.loads(x) for x in (ws / "out" / "judgements.jsonl").read_text().splitlines()]
+
+
+def test_rerun_with_other_criteria_judges_again_and_summarises_only_those(
+    workspace: Path,
+) -> None:
+    write_panel(workspace / "judges", "fake", [fake_judge("j1")])
+    assert run(workspace, {"j1": FakeBackend(by_length)})[0] == 0
+    other = ("clarity", "coherence")
+    backend = FakeBackend(lambda m, p: scores_reply({"clarity": 6, "coherence": 8}))
+    code, out, err = run(workspace, {"j1": backend}, criteria=other)
+    assert code == 0, err
+    assert len(backend.calls) == 11  # a stored rating on other criteria is not this question
+    summary = json.loads((workspace / "out" / "judge_summary.json").read_text())
+    assert [c["name"] for c in summary["criteria"]] == list(other)
+    assert set(summary["means"]) == set(other)
+    assert summary["means"]["coherence"]["panel"]["hawkeye"] == {"mean": 8.0, "n": 6}
+    # judgements.jsonl matches the summary: only this plan's results, one line per answer
+    stored = _stored(workspace)
+    assert len(stored) == 11 and all(set(r["scores"]) == set(other) for r in stored)
+    # back to the first criteria: the earlier replies come from the cache, nothing is sent
+    again = FakeBackend(by_length)
+    code, out, _ = run(workspace, {"j1": again})
+    assert code == 0 and again.calls == [] and "cache hits 11" in out
+    assert all(set(r["scores"]) == set(CRITERIA) for r in _stored(workspace))
+
+
+def test_rerun_with_show_reference_asks_again_with_the_reference(workspace: Path) -> None:
+    write_panel(workspace / "judges", "fake", [fake_judge("j1")])
+    assert run(workspace, {"j1": FakeBackend(by_length)})[0] == 0
+    backend = FakeBackend(by_length)
+    options = JudgeOptions(show_reference=True)
+    code, out, _ = run(workspace, {"j1": backend}, options=options)
+    assert code == 0 and len(backend.calls) == 11 and "reused 0" in out
+    assert all("## Reference answer\n5" in m[-1]["content"] for m, _ in backend.calls)
+    summary = json.loads((workspace / "out" / "judge_summary.json").read_text())
+    assert summary["options"]["show_reference"] is True
+    assert summary["calls"]["sent"] == 11 and summary["calls"]["reused_from_earlier_run"] == 0
+
+
+def test_changed_answers_in_a_same_named_run_folder_are_judged_again(workspace: Path) -> None:
+    write_panel(workspace / "judges", "fake", [fake_judge("j1")])
+    assert run(workspace, {"j1": FakeBackend(by_length)})[0] == 0
+    rewritten = {**HAWK, "q0": "a much longer answer than before " * 3 + "so it is 0."}
+    write_run(workspace / "hawkeye", rewritten)  # same folder name, one answer changed
+    backend = FakeBackend(by_length)
+    code, out, _ = run(workspace, {"j1": backend})
+    assert code == 0 and "reused 10" in out
+    assert [answer_of(m) for m, _ in backend.calls] == [rewritten["q0"]]
+    stored = {(r["run"], r["id"]): r for r in _stored(workspace)}
+    assert len(stored) == 11 and stored[("hawkeye", "q0")]["scores"]["conciseness"] == 4
+    summary = json.loads((workspace / "out" / "judge_summary.json").read_text())
+    row = next(
+        r
+        for r in summary["comparisons"]
+        if r["judge"] == "panel" and r["criterion"] == "conciseness"
+    )
+    assert row["mean_candidate"] == (4 + 9 * 4) / 5  # the new rating of q0, not the stale 9
+
+
+def test_summary_ignores_results_for_criteria_not_asked(workspace: Path) -> None:
+    from hawkeye_bench.judging.answers import load_runs
+    from hawkeye_bench.judging.config import load_criteria
+    from hawkeye_bench.judging.results import JudgeResult
+    from hawkeye_bench.judging.summary import build_summary
+
+    runs = load_runs([workspace / "baseline", workspace / "hawkeye"])
+    criteria = load_criteria(workspace / "judges", ["clarity", "coherence"])
+    spec = JudgeSpec.model_validate(fake_judge("j1"))
+
+    def result(run: str, qid: str, scores: dict[str, int], repeat: int = 0) -> JudgeResult:
+        return JudgeResult(
+            judge="j1",
+            model="m",
+            task="single",
+            run=run,
+            id=qid,
+            sample=0,
+            status="ok",
+            scores=scores,
+            repeat=repeat,
+        )
+
+    results = [
+        result("baseline", "q0", {"clarity": 5, "coherence": 6}),
+        result("hawkeye", "q0", {"clarity": 7, "coherence": 8}),
+        result("baseline", "q1", {"clarity": 5, "conciseness": 4}),  # another plan's rating
+        result("hawkeye", "q1", {"clarity": 7, "conciseness": 9}),
+        result("hawkeye", "q1", {"conciseness": 9}, repeat=1),
+    ]
+    summary = build_summary(results, runs, [spec], criteria, n_resamples=200)
+    assert summary["means"]["coherence"]["j1"]["hawkeye"] == {"mean": 8.0, "n": 1}
+    assert summary["means"]["clarity"]["j1"]["hawkeye"] == {"mean": 7.0, "n": 1}

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from hawkeye_bench.judging.client import ChatReply, request_params
-from hawkeye_bench.secrets import redact
 from hawkeye_bench.judging.config import JudgeSpec, load_criteria
 from hawkeye_bench.judging.parsing import parse_reply
 from hawkeye_bench.judging.prompts import AnswerView, score_schema, single_messages
+from hawkeye_bench.secrets import redact
 
 JUDGES_DIR = Path(__file__).resolve().parent.parent / "judges"
 CRITERIA = load_criteria(JUDGES_DIR, ["clarity", "conciseness"])
@@ -152,3 +152,48 @@ def test_redact_removes_keys_from_provider_messages() -> None:
     cleaned = redact(message, ("MYKEY9",))
     assert "sk-proj" not in cleaned and "xai-ABC" not in cleaned and "MYKEY9" not in cleaned
     assert cleaned.count("[redacted]") == 3
+
+
+def test_a_boolean_score_is_a_parse_error_not_one() -> None:
+    data = {**GOOD, "clarity": {"explanation": "yes", "score": True}}
+    parsed = parse_reply(reply(json.dumps(data)), CRITERIA)
+    assert parsed.status == "parse_error" and parsed.values is None
+    assert "clarity.score" in parsed.error and "boolean" in parsed.error
+
+
+def test_a_refusal_quoting_an_example_json_is_a_refusal_not_a_score() -> None:
+    example = {c.name: {"explanation": "...", "score": 5} for c in CRITERIA}
+    text = (
+        "I'm sorry, but I can't evaluate this answer. A valid reply would look like "
+        f"{json.dumps(example)}, but I will not produce one."
+    )
+    parsed = parse_reply(reply(text), CRITERIA)
+    assert parsed.status == "refusal" and parsed.values is None
+    plain = parse_reply(reply("I'm unable to rate this answer."), CRITERIA)
+    assert plain.status == "refusal" and plain.values is None
+
+
+@pytest.mark.parametrize("intro", ["for example:", "e.g.", "such as\n```json\n"])
+def test_a_json_object_introduced_as_an_example_is_not_a_verdict(intro: str) -> None:
+    example = {c.name: {"explanation": "...", "score": 5} for c in CRITERIA}
+    text = f"You should reply with a JSON object, {intro} {json.dumps(example)}"
+    parsed = parse_reply(reply(text), CRITERIA)
+    assert parsed.status == "parse_error" and parsed.values is None
+    assert "example" in parsed.error
+
+
+def test_only_the_last_json_object_in_prose_is_considered() -> None:
+    text = f'My rating: {json.dumps(GOOD)}\nFor reference the schema was {{"type": "object"}}'
+    parsed = parse_reply(reply(text), CRITERIA)
+    assert parsed.status == "parse_error" and parsed.values is None
+
+
+def test_a_whole_json_reply_is_not_searched_for_refusal_words() -> None:
+    data = {
+        "clarity": {"explanation": "I can't find a single unclear step.", "score": 9},
+        "conciseness": {"explanation": "Sorry to say it repeats itself.", "score": 4},
+    }
+    fenced = f"```json\n{json.dumps(data, indent=2)}\n```"
+    for text in (json.dumps(data), fenced):
+        parsed = parse_reply(reply(text), CRITERIA)
+        assert parsed.status == "ok" and parsed.values == {"clarity": 9, "conciseness": 4}

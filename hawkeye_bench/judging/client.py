@@ -9,15 +9,15 @@ second loop around them.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
 import openai
+from openai.types.chat import ChatCompletion
 
-from hawkeye_bench.secrets import api_key_from_env, redact
 from hawkeye_bench.judging.config import JudgeSpec
+from hawkeye_bench.secrets import api_key_from_env, redact
 
 ErrorKind = Literal[
     "quota",
@@ -28,8 +28,12 @@ ErrorKind = Literal[
     "server",
     "timeout",
     "connection",
+    "invalid_response",
     "other",
 ]
+
+#: How much of an unusable reply body (an HTML error page, say) a failure keeps.
+RAW_BODY_MAX_CHARS = 4000
 
 #: Key-shaped substrings (OpenAI ``sk-...``, Anthropic ``sk-ant-...``, xAI ``xai-...``) are
 #: removed from any provider message before it is stored: a 401 message echoes part of the key.
@@ -41,13 +45,19 @@ class JudgeAPIError(Exception):
     """A provider call failed after the SDK's own retries."""
 
     def __init__(
-        self, kind: ErrorKind, message: str, status: int | None = None, code: str | None = None
+        self,
+        kind: ErrorKind,
+        message: str,
+        status: int | None = None,
+        code: str | None = None,
+        raw_text: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
         self.message = message
         self.status = status
         self.code = code
+        self.raw_text = raw_text  # the body that came back, when there was one (redacted)
 
     def describe(self) -> str:
         status = f" HTTP {self.status}" if self.status else ""
@@ -180,8 +190,21 @@ class OpenAIChatBackend:
                 kind, redact(str(exc.message), (self._key,)), status=status, code=exc.code
             ) from None
         latency = time.perf_counter() - started
-        if not response.choices:
-            raise JudgeAPIError("other", "the provider returned no choices")
+        if not isinstance(response, ChatCompletion):
+            # The SDK hands back the body as text when it is not JSON (a proxy's HTML page).
+            raw = redact(str(response), (self._key,))
+            kept = raw[:RAW_BODY_MAX_CHARS]
+            if len(raw) > len(kept):
+                kept += f"\n[... {len(raw) - len(kept)} more characters not kept]"
+            raise JudgeAPIError(
+                "invalid_response",
+                f"HTTP 200 but the body is not a chat completion JSON object "
+                f"({type(response).__name__}, {len(raw)} characters)",
+                status=200,
+                raw_text=kept,
+            )
+        if not getattr(response, "choices", None):
+            raise JudgeAPIError("other", "the provider returned no choices", status=200)
         choice = response.choices[0]
         return ChatReply(
             text=choice.message.content,

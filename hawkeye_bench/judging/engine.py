@@ -1,7 +1,8 @@
 """Runs judge jobs against the panel: cache, limits, ledger, typed results written as they come.
 
 Per provider: a concurrency limit (semaphore) and an optional requests-per-minute spacing.
-Jobs already judged ``ok`` in an earlier run are skipped; failures are asked again. A quota
+Jobs already judged ``ok`` in an earlier run are skipped (same key, which includes the request
+hash, so only when nothing that changes the reply differs); failures are asked again. A quota
 error (HTTP 429 ``insufficient_quota``) or the budget stops the run: calls in flight finish
 and are written, nothing new is sent, and the reason is returned.
 """
@@ -174,6 +175,7 @@ class JudgeEngine:
         result = self._base(job)
         result.error = exc.describe()
         result.error_kind = exc.kind
+        result.raw_text = exc.raw_text
         return result
 
     def _result(

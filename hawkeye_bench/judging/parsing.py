@@ -1,8 +1,25 @@
 """Turn a judge reply into scores or a typed failure; never into a made-up score.
 
-``json.loads`` first; only if that fails, the tolerant path (strip code fences, take the last
-JSON object in the text). Then pydantic validates the shape and the score range. Anything that
-does not validate is a ``parse_error`` with the raw text kept by the caller.
+Which JSON object, if any, is the judge's verdict:
+
+1. The whole reply is a JSON object, or (after stripping a code fence around all of it) one
+   fenced JSON object: that object is the verdict. Its explanations are not searched for
+   refusal words (a schema-following reply always has this form, and "I can't see a flaw" is
+   an explanation, not a refusal).
+2. Otherwise the reply is prose, and only the LAST JSON object in it is a candidate: an earlier
+   one is a draft or a quote, and when the last one does not validate the reply is a
+   ``parse_error``, never an earlier object that happens to fit. The candidate is rejected when
+   the prose around it has refusal language ("I can't", "I'm unable", "I'm sorry", "as an
+   AI", ...): the reply is a ``refusal`` (a refusal quoting an example reply is not a rating);
+   or when the words just before it introduce it as an example ("for example", "e.g.",
+   "such as", "template", ...): a ``parse_error``.
+3. Prose with no usable object is ``truncated`` when the provider stopped at the token limit,
+   else a ``refusal`` when it has refusal language, else a ``parse_error``.
+
+Pydantic then validates the object: every criterion present, each score a number on that
+criterion's scale (an integer, or a float or string holding one; ``true``/``false`` are not
+numbers, although Python counts bool as int), each verdict A/B/tie. Anything else is a typed
+failure; the caller keeps the raw text.
 """
 
 from __future__ import annotations
@@ -23,7 +40,26 @@ Status = Literal["ok", "parse_error", "refusal", "truncated", "api_error"]
 FAILURE_STATUSES = ("parse_error", "refusal", "truncated", "api_error")
 Leaf = Literal["score", "verdict"]
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+#: A reply that is one code-fenced block and nothing else.
+_WHOLE_FENCE = re.compile(r"\A```[a-zA-Z]*[ \t]*\n?(.*?)\n?[ \t]*```\Z", re.DOTALL)
+_APOSTROPHE = "['\u2019]"
+#: First-person refusal phrases; looked for only in prose around (or instead of) the JSON.
+_REFUSAL = re.compile(
+    rf"\bI(?:\s+can(?:{_APOSTROPHE}t|not|\s+not)|\s+won{_APOSTROPHE}t|\s+will\s+not"
+    rf"|(?:\s+am|{_APOSTROPHE}m)\s+(?:not\s+able|unable|sorry|afraid)"
+    r"|\s+must\s+decline|\s+decline|\s+apologi[sz]e)\b"
+    r"|\bas\s+an\s+AI\b"
+    r"|\bunable\s+to\s+(?:rate|grade|evaluate|assess|score|judge|comply|help|assist)\b",
+    re.IGNORECASE,
+)
+#: Words that present the JSON after them as an example rather than as the verdict.
+_EXAMPLE_INTRO = re.compile(
+    r"\b(?:for\s+example|for\s+instance|such\s+as|an\s+example|example\s+"
+    r"(?:reply|response|output|answer|json)|template|placeholder)\b|\be\.g\.",
+    re.IGNORECASE,
+)
+#: How far before the candidate object an example introduction is looked for.
+_INTRO_WINDOW = 80
 _VERDICT_ALIASES = {"a": "A", "b": "B", "tie": "tie", "c": "tie", "equal": "tie"}
 
 
@@ -41,13 +77,21 @@ def _normalise_verdict(value: Any) -> Any:
     return value
 
 
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a score")
+    return value
+
+
 @cache
 def _reply_model(criteria: tuple[Criterion, ...], leaf: Leaf) -> type[BaseModel]:
     """A pydantic model of the expected reply for these criteria (extra keys ignored)."""
     fields: dict[str, Any] = {}
     for c in criteria:
         if leaf == "score":
-            leaf_type: Any = Annotated[int, Field(ge=c.scale.min, le=c.scale.max)]
+            leaf_type: Any = Annotated[
+                int, Field(ge=c.scale.min, le=c.scale.max), BeforeValidator(_not_bool)
+            ]
         else:
             leaf_type = Annotated[Literal["A", "B", "tie"], BeforeValidator(_normalise_verdict)]
         item = create_model(f"{c.name}_{leaf}", explanation=(str, ""), **{leaf: (leaf_type, ...)})
@@ -55,23 +99,54 @@ def _reply_model(criteria: tuple[Criterion, ...], leaf: Leaf) -> type[BaseModel]
     return create_model(f"JudgeReply_{leaf}", **fields)
 
 
-def extract_json_object(text: str) -> dict[str, Any] | None:
-    """The JSON object in ``text``: the whole text, a fenced block, or the last object in it."""
+@dataclass
+class Located:
+    """Where the verdict object was found. ``whole``: the reply is that object (rule 1)."""
+
+    data: dict[str, Any] | None
+    whole: bool = False
+    prose: str = ""  # the reply without the candidate object (rule 2); all of it if none
+    before: str = ""  # the text just before the candidate object
+
+
+def _whole_object(text: str) -> tuple[bool, dict[str, Any] | None]:
+    """(is the text one JSON value, that value if it is an object)."""
     try:
         data = json.loads(text)
-        return data if isinstance(data, dict) else None
     except json.JSONDecodeError:
-        pass
-    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    for candidate in candidates:
-        found = _last_top_level_object(candidate)
-        if found is not None:
-            return found
-    return None
+        return False, None
+    return True, data if isinstance(data, dict) else None
 
 
-def _last_top_level_object(text: str) -> dict[str, Any] | None:
-    """Scan left to right, skipping over each object decoded; keep the last one."""
+def locate_verdict(text: str) -> Located:
+    """The JSON object that may be the verdict in ``text``, by rules 1 and 2 of this module."""
+    stripped = text.strip()
+    is_json, data = _whole_object(stripped)
+    if is_json:
+        return Located(data, whole=True)
+    fenced = _WHOLE_FENCE.match(stripped)
+    if fenced is not None:
+        is_json, data = _whole_object(fenced.group(1).strip())
+        if is_json:
+            return Located(data, whole=True)
+    span = _last_top_level_object(stripped)
+    if span is None:
+        return Located(None, prose=stripped)
+    obj, start, end = span
+    return Located(
+        obj,
+        prose=stripped[:start] + " " + stripped[end:],
+        before=stripped[max(0, start - _INTRO_WINDOW) : start],
+    )
+
+
+def extract_json_object(text: str) -> dict[str, Any] | None:
+    """The candidate verdict object in ``text`` (see :func:`locate_verdict`), if any."""
+    return locate_verdict(text).data
+
+
+def _last_top_level_object(text: str) -> tuple[dict[str, Any], int, int] | None:
+    """Scan left to right, skipping over each object decoded; keep the last one and its span."""
     decoder = json.JSONDecoder()
     last = None
     position = text.find("{")
@@ -82,7 +157,7 @@ def _last_top_level_object(text: str) -> dict[str, Any] | None:
             position = text.find("{", position + 1)
             continue
         if isinstance(obj, dict):
-            last = obj
+            last = (obj, position, end)
         position = text.find("{", end)
     return last
 
@@ -100,13 +175,27 @@ def parse_reply(
     if reply.finish_reason == "content_filter":
         return ParsedReply("refusal", error="stopped by the provider's content filter")
     text = reply.text or ""
-    data = extract_json_object(text) if text.strip() else None
+    if not text.strip():
+        return ParsedReply("parse_error", error="empty reply")
+    found = locate_verdict(text)
+    refusal = None if found.whole else _REFUSAL.search(found.prose)
     error: str
-    if data is None:
-        error = "no JSON object in the reply" if text.strip() else "empty reply"
+    if found.data is None:
+        error = "no JSON object in the reply"
+    elif refusal is not None:
+        return ParsedReply(
+            "refusal",
+            error=f"refusal language around the only JSON object ({refusal.group(0)!r})",
+        )
+    elif not found.whole and (intro := _EXAMPLE_INTRO.search(found.before)):
+        return ParsedReply(
+            "parse_error",
+            error=f"the JSON object in the reply is introduced as an example "
+            f"({intro.group(0)!r}), not given as the verdict",
+        )
     else:
         try:
-            parsed = _reply_model(tuple(criteria), leaf).model_validate(_lower_keys(data))
+            parsed = _reply_model(tuple(criteria), leaf).model_validate(_lower_keys(found.data))
         except ValidationError as exc:
             error = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
@@ -120,4 +209,6 @@ def parse_reply(
             )
     if reply.finish_reason == "length":
         return ParsedReply("truncated", error=f"hit the token limit ({error})")
+    if refusal is not None:
+        return ParsedReply("refusal", error=f"refusal language, no verdict ({refusal.group(0)!r})")
     return ParsedReply("parse_error", error=error)

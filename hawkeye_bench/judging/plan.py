@@ -72,6 +72,7 @@ class JudgeJob:
             self.sample,
             self.repeat,
             self.order,
+            self.cache_key,
         )
 
 

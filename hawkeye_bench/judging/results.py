@@ -1,8 +1,9 @@
 """One judgement (a line of ``judgements.jsonl``) and reading/writing that file.
 
 Lines are appended and flushed as results arrive, so an interrupted run keeps what it finished.
-A retried failure appends a newer line for the same key; readers keep the last line per key,
-and the engine compacts the file at the end of a run.
+A retried failure appends a newer line for the same key; readers keep the last line per key.
+At the end of a run the file is compacted to the results of that run's plan, so it holds what
+``judge_summary.json`` was computed from (judgements no longer asked for stay in the cache).
 """
 
 from __future__ import annotations
@@ -17,15 +18,31 @@ from typing import Any, Literal
 from hawkeye_bench.judging.parsing import Status
 
 Task = Literal["single", "pairwise"]
-ResultKey = tuple[str, str, str, str, str, int, int, str]
+ResultKey = tuple[str, str, str, str, str, int, int, str, str]
 
 
 def result_key(
-    judge: str, task: str, run: str, against: str, id: str, sample: int, repeat: int, order: str
+    judge: str,
+    task: str,
+    run: str,
+    against: str,
+    id: str,
+    sample: int,
+    repeat: int,
+    order: str,
+    request: str,
 ) -> ResultKey:
     """The one identity of a judgement: a planned job and its stored result share it, which
-    is how a rerun finds what is already done."""
-    return (judge, task, run, against, id, sample, repeat, order)
+    is how a rerun finds what is already done.
+
+    ``request`` is the job's cache key, the hash of everything that changes the judge's reply
+    (endpoint, model, parameters, the messages with the question, answer, reference and rubric
+    texts, schema, rubric and prompt versions). Without it a rerun with other criteria, with
+    ``--show-reference``, or over a run folder whose answers changed would reuse judgements of
+    a different question. A stored line without one (``""``) never matches a job: it is judged
+    again (the reply cache still answers it when nothing changed).
+    """
+    return (judge, task, run, against, id, sample, repeat, order, request)
 
 
 @dataclass
@@ -77,6 +94,7 @@ class JudgeResult:
             self.sample,
             self.repeat,
             self.order,
+            self.cache_key,
         )
 
     def to_dict(self) -> dict[str, Any]:

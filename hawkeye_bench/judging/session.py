@@ -274,9 +274,11 @@ def run_judge(
         finally:
             writer.close()
             progress.close()
-        compact(results_path, outcome.results.values())
+        # Only this plan's results count, and only they stay in judgements.jsonl: a stored
+        # judgement of other criteria, another prompt or a changed answer has another key.
         wanted = {job.key for job in jobs}
         current = [r for k, r in outcome.results.items() if k in wanted]
+        compact(results_path, current)
         summary = build_summary(
             current,
             runs,

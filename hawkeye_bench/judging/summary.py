@@ -1,8 +1,10 @@
 """``judge_summary.json``: scores, paired differences, agreement and length bias from results.
 
-Only ``ok`` results count. Per criterion the unit of analysis is the question: samples of the
-same problem are averaged first, and candidate and baseline are compared on the questions both
-have. The panel value of an answer is the mean over the judges that rated it.
+Only ``ok`` results count, and only those that rate every criterion asked for (a stored result
+of another plan, with other criteria, is left out rather than half read). Per criterion the
+unit of analysis is the question: samples of the same problem are averaged first, and candidate
+and baseline are compared on the questions both have. The panel value of an answer is the mean
+over the judges that rated it.
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ PANEL = "panel"
 ScoreTable = dict[tuple[str, str, str], dict[AnswerKey, float]]
 
 
+def _rates_all(values: dict[str, Any] | None, criteria: Sequence[str]) -> bool:
+    return bool(values) and all(c in values for c in criteria)  # type: ignore[operator]
+
+
 def _score_table(results: Iterable[JudgeResult], criteria: Sequence[str]) -> ScoreTable:
     table: ScoreTable = defaultdict(dict)
     for r in results:
-        if r.task == "single" and r.repeat == 0 and r.ok and r.scores:
+        if r.task == "single" and r.repeat == 0 and r.ok and _rates_all(r.scores, criteria):
             for c in criteria:
                 table[(r.judge, c, r.run)][(r.id, r.sample)] = float(r.scores[c])
     panel: dict[tuple[str, str], dict[AnswerKey, list[float]]] = defaultdict(
@@ -159,7 +165,7 @@ def _self_consistency(results: Sequence[JudgeResult], criteria: Sequence[str]) -
     first: dict[tuple, JudgeResult] = {}
     again: dict[tuple, JudgeResult] = {}
     for r in results:
-        if r.task == "single" and r.ok and r.scores:
+        if r.task == "single" and r.ok and _rates_all(r.scores, criteria):
             (first if r.repeat == 0 else again)[(r.judge, r.run, r.id, r.sample)] = r
     out: dict[str, dict[str, Any]] = defaultdict(dict)
     for judge in sorted({k[0] for k in again}):
@@ -201,7 +207,14 @@ def _pairwise(results: Sequence[JudgeResult], criteria: Sequence[str]) -> dict:
     out: dict[str, dict[str, Any]] = defaultdict(dict)
     for run, against, judge in sorted({k[:3] for k in orders}):
         items = [v for k, v in orders.items() if k[:3] == (run, against, judge)]
-        complete = [v for v in items if v.get("AB") and v.get("BA") and v["AB"].ok and v["BA"].ok]
+        complete = [
+            v
+            for v in items
+            if all(
+                (r := v.get(order)) is not None and r.ok and _rates_all(r.verdicts, criteria)
+                for order in ("AB", "BA")
+            )
+        ]
         per_criterion = {
             c: summarize_pairs(
                 (v["AB"].verdicts[c], v["BA"].verdicts[c])  # type: ignore[index]
