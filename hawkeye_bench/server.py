@@ -25,8 +25,10 @@ reasoner's reasoning and content, in the order they arrive; ``\\n\\n`` is insert
 source switches), then the last stage streams its reasoning (if any) as ``reasoning_content``
 and its content as ``content``. Deltas are forwarded the moment the upstream delivers them, one
 chunk per upstream delta; a role-only chunk goes out first, before any upstream answers. A
-non-streamed answer is the concatenation of the same deltas (``message.reasoning_content``,
-``message.content``). ``finish_reason`` is the last stage's.
+non-streamed answer carries the same text (``message.reasoning_content``, ``message.content``),
+put together once the pipeline is done: per stage, its reasoning, then its content (an upstream
+that interleaves the two gets fewer separators than in the stream). ``finish_reason`` is the
+last stage's.
 
 Token accounting (never invented; a count an upstream did not give is ``null``):
 ``usage.completion_tokens`` = all stages, ``usage.prompt_tokens`` = all stages' prompts,
@@ -38,11 +40,20 @@ rides on the last chunk before ``[DONE]`` (the usage chunk when ``include_usage`
 on the non-streamed body.
 
 Failures: a stage that fails upstream (5xx, cut stream, timeout, after the client's retries) is
-an OpenAI-style error: HTTP 502 (504 for a timeout, 429 passed on) before streaming, or a
-``data: {"error": {...}}`` event that ends a stream (no ``[DONE]``). Once a delta has reached
-the client, the upstream call is not retried (the text cannot be taken back). A malformed
-request gets HTTP 400 naming the field. A client that hangs up mid-stream stops the upstream
-call. The server stays up through all of it.
+an OpenAI-style error (``{"error": {"message", "type", "param", "code"}}``): HTTP 502 (504 for a
+timeout) for a non-streamed request, or a ``data: {"error": {...}}`` event that ends a stream
+(no ``[DONE]``). An upstream that refuses the request itself (400, 413, 422, ... and 429) is
+passed on with its status and type ``invalid_request_error`` (``upstream_error`` for 429); a
+refusal that concerns the server's own upstream settings (401, 403, 404, 407: key, model name)
+stays 502. The upstream call is retried while nothing of it has reached the client: a streamed
+request until its first delta goes out, a non-streamed one until it is answered (its text is
+only sent at the end). Error texts never carry an API key: every key read through
+``api_key_from_env`` is redacted from what is logged or returned (upstreams may echo it).
+
+A malformed request gets HTTP 400 naming the field; a body over ``max_body_bytes`` (16 MiB by
+default) gets HTTP 413; both are OpenAI-style JSON. A client that hangs up mid-body or
+mid-stream is logged at debug level only, and a hang-up mid-stream stops the upstream call. The
+server stays up through all of it.
 """
 
 from __future__ import annotations
@@ -53,6 +64,7 @@ import logging
 import re
 import secrets
 import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -63,11 +75,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hawkeye_bench.endpoints import Endpoint, EndpointClient
 from hawkeye_bench.pipelines import Pipeline, get_pipeline
 from hawkeye_bench.presets import STAGE2_INPUTS, Preset, load_preset
+from hawkeye_bench.secrets import redact
 from hawkeye_bench.trace import StageResult, Trace
 
 logger = logging.getLogger(__name__)
 
-#: Largest request body accepted (long few-shot prompts fit; aiohttp's default is 1 MiB).
+#: Largest request body accepted by default (long few-shot prompts fit; aiohttp's default is
+#: 1 MiB); ``PipelineServer(max_body_bytes=...)``, ``serve --max-body-mb``.
 MAX_BODY_BYTES = 16 * 2**20
 #: Seconds in-flight requests get to finish when the server stops (SIGTERM, Ctrl-C).
 SHUTDOWN_TIMEOUT_S = 10.0
@@ -329,17 +343,45 @@ def _failed_stage(trace: Trace) -> StageResult | None:
     return next((s for s in trace.stages if s.error), None)
 
 
+#: Upstream refusals that concern the server's own settings for that upstream (its API key,
+#: the model name), not the client's request: the client gets 502 for these.
+UPSTREAM_SETTINGS_STATUSES = frozenset({401, 403, 404, 407})
+_HTTP_ERROR = re.compile(r"http_(\d{3})")
+
+
+def upstream_status(error_type: str | None) -> int:
+    """The HTTP status the client gets for a stage that failed with ``error_type``."""
+    if error_type in ("timeout", "http_408", "http_504"):
+        return 504
+    matched = _HTTP_ERROR.fullmatch(error_type or "")
+    if matched:
+        status = int(matched[1])
+        if 400 <= status < 500 and status not in UPSTREAM_SETTINGS_STATUSES:
+            return status  # the upstream refused the request itself: pass that on
+    return 502
+
+
 def upstream_error(trace: Trace) -> tuple[int, dict[str, Any]]:
-    """HTTP status and OpenAI-style body for a pipeline run that failed upstream."""
+    """HTTP status and OpenAI-style body for a pipeline run that failed upstream.
+
+    The message is redacted: an upstream may echo the API key it was sent in its error body.
+    """
     stage = _failed_stage(trace)
     if stage is None:
-        return 500, error_body(f"pipeline error: {trace.error}", "server_error")
-    status = {"timeout": 504, "http_429": 429}.get(stage.error_type or "", 502)
-    message = (
-        f"upstream {stage.role} model {stage.model!r} failed after {stage.attempts} "
-        f"attempt(s): {stage.error}"
-    )
-    return status, error_body(message, "upstream_error", stage.error_type)
+        return 500, error_body(redact(f"pipeline error: {trace.error}"), "server_error")
+    status = upstream_status(stage.error_type)
+    if 400 <= status < 500 and status != 429:
+        kind, what = "invalid_request_error", "refused the request"
+    else:
+        kind, what = "upstream_error", f"failed after {stage.attempts} attempt(s)"
+    message = f"upstream {stage.role} model {stage.model!r} {what}: {stage.error}"
+    return status, error_body(redact(message), kind, stage.error_type)
+
+
+def _crash_body(pipeline: Pipeline) -> dict[str, Any]:
+    """Log an unexpected exception of a pipeline run (redacted) and return the client's body."""
+    logger.error("pipeline %s crashed:\n%s", pipeline.name, redact(traceback.format_exc()))
+    return error_body("internal error", "server_error")
 
 
 def _compact(value: Any) -> str:
@@ -381,8 +423,8 @@ class ServerStats:
     in_flight: int = 0
     completed: int = 0
     upstream_errors: int = 0
-    bad_requests: int = 0
-    client_disconnects: int = 0
+    bad_requests: int = 0  # 400 and 413
+    client_disconnects: int = 0  # mid-body or mid-stream
 
 
 # -- the server -------------------------------------------------------------------------------
@@ -400,7 +442,8 @@ class PipelineServer:
 
     ``endpoints`` maps each role of the pipeline to its upstream. One EndpointClient per distinct
     upstream lives as long as the server (pooled connections); each is checked at start.
-    ``port=0`` binds a free port; ``base_url`` tells which.
+    ``port=0`` binds a free port; ``base_url`` tells which. ``max_body_bytes``: the largest
+    request body accepted (larger ones get an OpenAI-style 413).
     """
 
     def __init__(
@@ -414,7 +457,11 @@ class PipelineServer:
         port: int = 0,
         served_model_name: str | None = None,
         check_endpoints: bool = True,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
+        if max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be at least 1, not {max_body_bytes}")
+        self.max_body_bytes = max_body_bytes
         self.pipeline_cls: type[Pipeline] = get_pipeline(pipeline)
         self.preset = load_preset(preset) if isinstance(preset, str) else preset
         self.stage2_input = stage2_input
@@ -458,7 +505,7 @@ class PipelineServer:
                 await by_key[key].__aenter__()
                 if self.check_endpoints:
                     await by_key[key].check(role)
-            app = web.Application(client_max_size=MAX_BODY_BYTES)
+            app = web.Application(client_max_size=self.max_body_bytes)
             app.router.add_post("/v1/chat/completions", self.chat_completions)
             app.router.add_get("/v1/models", self.models)
             app.router.add_get("/health", self.health)
@@ -514,8 +561,11 @@ class PipelineServer:
     # -- chat completions ------------------------------------------------------------------
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        raw = await self._read_body(request)
+        if isinstance(raw, web.StreamResponse):
+            return raw
         try:
-            parsed = parse_chat_request(await request.read(), self.roles)
+            parsed = parse_chat_request(raw, self.roles)
         except BadRequest as exc:
             self.stats.bad_requests += 1
             body = error_body(str(exc), "invalid_request_error", param=exc.param)
@@ -532,23 +582,50 @@ class PipelineServer:
         finally:
             self.stats.in_flight -= 1
 
+    async def _read_body(self, request: web.Request) -> bytes | web.StreamResponse:
+        """The request body, or the response for a body too large or cut by the client."""
+        limit = self.max_body_bytes
+        try:
+            if request.content_length is not None and request.content_length > limit:
+                raise web.HTTPRequestEntityTooLarge(
+                    max_size=limit, actual_size=request.content_length
+                )
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            self.stats.bad_requests += 1
+            message = (
+                f"request body is larger than this server's limit of {limit} bytes "
+                f"({limit / 2**20:g} MiB; hawkeye-bench serve --max-body-mb raises it)"
+            )
+            body = error_body(message, "invalid_request_error", "request_too_large")
+            return web.json_response(body, status=413)
+        except ConnectionError as exc:  # aiohttp: ConnectionResetError('Connection lost')
+            self.stats.client_disconnects += 1
+            logger.debug("client hung up while sending its request: %s", exc)
+            return web.Response(status=499)
+
     async def _whole(
         self, pipeline: Pipeline, parsed: ChatRequest, completion_id: str
     ) -> web.Response:
-        texts: dict[str, list[str]] = {"reasoning": [], "content": []}
-        router = DeltaRouter(self.final_role, lambda channel, text: texts[channel].append(text))
+        # No on_delta: nothing reaches the client before the end, so the upstream calls stay
+        # retryable (the endpoint client stops retrying once a delta has been handed over).
         try:
-            trace = await pipeline.run(parsed.question, seed=parsed.seed, on_delta=router)
+            trace = await pipeline.run(parsed.question, seed=parsed.seed)
         except Exception:
-            logger.exception("pipeline %s crashed", pipeline.name)
             self.stats.upstream_errors += 1
-            return web.json_response(error_body("internal error", "server_error"), status=500)
+            return web.json_response(_crash_body(pipeline), status=500)
         if not trace.ok:
             self.stats.upstream_errors += 1
             status, body = upstream_error(trace)
             logger.warning("request failed upstream: %s", body["error"]["message"])
             _, body["x_hawkeye"] = token_report(trace, self.final_role)
             return web.json_response(body, status=status)
+        texts: dict[str, list[str]] = {"reasoning": [], "content": []}
+        router = DeltaRouter(self.final_role, lambda channel, text: texts[channel].append(text))
+        for stage in trace.stages:
+            for channel, text in (("reasoning", stage.reasoning), ("content", stage.content)):
+                if text:
+                    router(stage.role, channel, text)
         usage, x_hawkeye = token_report(trace, self.final_role)
         message: dict[str, Any] = {"role": "assistant", "content": "".join(texts["content"])}
         if texts["reasoning"]:
@@ -587,17 +664,26 @@ class PipelineServer:
             await writer.chunk(
                 {"choices": [{"index": 0, "delta": role_delta, "finish_reason": None}]}
             )
-            router = DeltaRouter(self.final_role, writer.delta)
+            route = DeltaRouter(self.final_role, writer.delta)
+            streaming: list[str] = []  # the role whose deltas are streaming
+
+            async def router(role: str, channel: str, text: str) -> None:
+                # A stage's first delta ends the stage before it: a chunk without choices
+                # carrying x_hawkeye.stage_end = that role goes out first, so a client can tell
+                # the CoT from a final stage that also reasons (both stream as reasoning).
+                if streaming and streaming[0] != role:
+                    marker = {"stage_end": streaming[0]}
+                    await writer.chunk({"choices": [], "x_hawkeye": marker})
+                streaming[:] = [role]
+                await route(role, channel, text)
+
             try:
                 trace = await pipeline.run(parsed.question, seed=parsed.seed, on_delta=router)
             except ConnectionError:
                 raise
             except Exception:
-                logger.exception("pipeline %s crashed", pipeline.name)
                 self.stats.upstream_errors += 1
-                await writer.event(
-                    json.dumps(error_body("internal error", "server_error")).encode()
-                )
+                await writer.event(json.dumps(_crash_body(pipeline)).encode())
                 return response
             if not trace.ok:
                 self.stats.upstream_errors += 1

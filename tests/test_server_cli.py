@@ -217,3 +217,26 @@ def test_without_endpoints_the_embedded_model_serves_every_role(
     assert [r["body"]["model"] for r in started[0].requests] == ["scripted-model"] * 2
     assert answers[0]["choices"][0]["message"]["content"] == "tok0 tok1 tok2"
     assert "embedded default model" in capsys.readouterr().err
+
+
+def test_max_body_mb_reaches_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    servers: list[Any] = []
+    monkeypatch.setattr(serve, "_run", servers.append)
+    endpoint_args = [
+        "--pipeline",
+        "baseline",
+        "--endpoint",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+    ]
+    assert run_serve([*endpoint_args, "--max-body-mb", "0.5"]) == 0
+    assert run_serve(endpoint_args) == 0
+    assert [s.max_body_bytes for s in servers] == [2**19, 16 * 2**20]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "lots", "inf"])
+def test_bad_max_body_mb_is_named(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    with pytest.raises(SystemExit):
+        run_serve(["--max-body-mb", value])
+    assert "--max-body-mb" in capsys.readouterr().err

@@ -15,14 +15,16 @@ from hawkeye_bench.config import (
     resolve_endpoints,
 )
 from hawkeye_bench.endpoints import EndpointUnavailable
-from hawkeye_bench.secrets import MissingApiKey
 from hawkeye_bench.local import LocalModelUnavailable, endpoints_or_local
 from hawkeye_bench.pipelines import get_pipeline
 from hawkeye_bench.presets import PresetError, load_preset
-from hawkeye_bench.server import PipelineServer, serve_forever
+from hawkeye_bench.secrets import MissingApiKey, redact
+from hawkeye_bench.server import MAX_BODY_BYTES, PipelineServer, serve_forever
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from hawkeye_bench.cli_args import port_number
+
     parser = subparsers.add_parser(
         "serve",
         help="serve a pipeline as an OpenAI-compatible chat-completions server",
@@ -39,13 +41,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
     )
     parser.add_argument(
-        "--port", type=int, default=8080, help="port (default: %(default)s; 0 = a free one)"
+        "--port",
+        type=port_number,
+        default=8080,
+        help="port, 0 to 65535 (default: %(default)s; 0 = a free one)",
     )
     parser.add_argument(
         "--served-model-name", help="model id in /v1/models and answers (default: the pipeline)"
     )
+    parser.add_argument(
+        "--max-body-mb",
+        type=_positive_mib,
+        default=MAX_BODY_BYTES / 2**20,
+        metavar="MIB",
+        help="largest request body accepted, in MiB; larger ones get HTTP 413 "
+        "(default: %(default)g)",
+    )
     add_endpoint_arguments(parser)
     parser.set_defaults(func=main)
+
+
+def _positive_mib(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value * 2**20 >= 1 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive size in MiB, not {text!r}")
+    return value
 
 
 def _run(server: PipelineServer) -> None:
@@ -70,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
         preset = load_preset(args.preset)
         resolved = resolve_endpoints(args, pipeline_cls.roles)
     except (ConfigError, PresetError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     try:
         with endpoints_or_local(resolved, pipeline_cls.roles) as endpoints:
@@ -82,11 +105,13 @@ def main(args: argparse.Namespace) -> int:
                 host=args.host,
                 port=args.port,
                 served_model_name=args.served_model_name,
+                max_body_bytes=int(args.max_body_mb * 2**20),
             )
             with contextlib.suppress(KeyboardInterrupt):
                 _run(server)
     except (EndpointUnavailable, LocalModelUnavailable, MissingApiKey, PresetError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # An upstream may echo the API key it was sent in the error body quoted here.
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:  # e.g. the port is taken
         print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
