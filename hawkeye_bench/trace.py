@@ -12,9 +12,12 @@ from typing import Any, Literal
 
 Role = Literal["reasoner", "responder", "single", "judge"]
 #: Where a token count came from. ``usage`` = the server's own usage block; ``tokenize`` = the
-#: server's tokenize endpoint applied to the generated text; ``chunks`` = counted streamed chunks
-#: (approximate: a chunk may hold several tokens).
-TokenSource = Literal["usage", "tokenize", "chunks"]
+#: server's tokenize endpoint applied to the generated text; ``tokenizer`` = the model's own
+#: tokenizer loaded in-process (the embedded model's GGUF vocabulary); ``chunks`` = counted
+#: streamed chunks (approximate: a chunk may hold several tokens).
+TokenSource = Literal["usage", "tokenize", "tokenizer", "chunks"]
+#: The sources that are exact counts by the model's tokenizer.
+EXACT_TOKEN_SOURCES = frozenset({"usage", "tokenize", "tokenizer"})
 
 THINK_BLOCK = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)
 

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from hawkeye_bench.endpoints import Endpoint, EndpointClient, EndpointUnavailable
-from hawkeye_bench.secrets import MissingApiKey
 from hawkeye_bench.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
+from hawkeye_bench.secrets import MissingApiKey
 
 USER = [{"role": "user", "content": "what is two plus two"}]
 
@@ -184,16 +184,27 @@ async def test_hang_times_out_in_bounded_time() -> None:
     assert 0.6 <= elapsed < 1.5
 
 
-async def test_malformed_sse_is_an_error_not_a_crash() -> None:
+async def test_malformed_sse_is_retried_then_recorded() -> None:
     fault = Fault(kind="malformed", after_chunks=1)
     server = ScriptedServer(ScriptedConfig(tokens=4, faults=[fault]))
     with server as url:
         async with client_for(url) as client:
             result = await client.chat(USER, role="single", max_tokens=64)
-        assert server.stats()["requests"] == 1  # a server bug: retrying would not help
+        # nothing was handed on, so every attempt may be retried: 1 + max_retries requests
+        assert server.stats()["requests"] == 4
     assert result.error_type == "malformed_sse"
     assert "unparseable SSE" in (result.error or "")
     assert result.content == "tok0"
+
+
+async def test_malformed_sse_once_is_healed_by_a_retry() -> None:
+    fault = Fault(kind="malformed", after_chunks=1, first_n=1)
+    server = ScriptedServer(ScriptedConfig(tokens=4, faults=[fault]))
+    with server as url:
+        async with client_for(url) as client:
+            result = await client.chat(USER, role="single", max_tokens=64)
+    assert result.ok and result.attempts == 2
+    assert result.content == "tok0 tok1 tok2 tok3"
 
 
 async def test_inline_think_and_reasoning_alias() -> None:
@@ -279,16 +290,44 @@ async def test_real_local_server_streams_with_tokenize_counts(local_server) -> N
     assert 0 < result.ttft_s <= result.latency_s
 
 
-async def test_error_event_in_stream_is_recorded() -> None:
+async def test_error_event_in_stream_is_retried_then_recorded() -> None:
     fault = Fault(kind="error_event", after_chunks=2)
     server = ScriptedServer(ScriptedConfig(tokens=5, faults=[fault]))
     with server as url:
         async with client_for(url) as client:
             result = await client.chat(USER, role="single", max_tokens=64)
-        assert server.stats()["requests"] == 1
+        assert server.stats()["requests"] == 4
     assert result.error_type == "stream_error"
     assert "injected mid-stream error" in (result.error or "")
     assert result.content == "tok0 tok1"
+
+
+async def test_error_event_after_forwarding_is_not_retried() -> None:
+    fault = Fault(kind="error_event", after_chunks=2)
+    server = ScriptedServer(ScriptedConfig(tokens=5, faults=[fault]))
+    seen: list[str] = []
+    with server as url:
+        async with client_for(url) as client:
+            result = await client.chat(
+                USER, role="single", max_tokens=64, on_delta=lambda _, text: seen.append(text)
+            )
+        assert server.stats()["requests"] == 1  # a retry would restart text already passed on
+    assert result.error_type == "stream_error"
+    assert "".join(seen) == "tok0 tok1"
+
+
+async def test_key_echoed_in_an_error_body_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-test-0123456789abcdef"
+    monkeypatch.setenv("ECHO_KEY", secret)
+    fault = Fault(kind="status", status=401)
+    server = ScriptedServer(ScriptedConfig(tokens=2, faults=[fault], echo_auth_in_errors=True))
+    with server as url:
+        endpoint = Endpoint(base_url=url, model="m", api_key_env="ECHO_KEY", max_retries=0)
+        async with EndpointClient(endpoint) as client:
+            result = await client.chat(USER, role="single", max_tokens=8)
+    assert result.error_type == "http_401"
+    assert secret not in (result.error or "")
+    assert "[redacted]" in (result.error or "")
 
 
 async def test_server_that_ignores_stream_true() -> None:

@@ -28,15 +28,12 @@ from hawkeye_bench.grading import grade
 from hawkeye_bench.lmeval.answer import PipelineAnswer
 from hawkeye_bench.stats import pass_at_k
 from hawkeye_bench.summary import end_to_end_s
-from hawkeye_bench.trace import StageResult, Trace, split_thinking
-
-#: Token sources exact enough for a metric (``chunks`` is approximate).
-EXACT_SOURCES = ("usage", "tokenize")
+from hawkeye_bench.trace import EXACT_TOKEN_SOURCES, StageResult, Trace, split_thinking
 
 
 def exact_tokens(stage: StageResult | None) -> int | None:
     """The stage's completion tokens when the server counted them; else None."""
-    if stage is None or not stage.ok or stage.token_source not in EXACT_SOURCES:
+    if stage is None or not stage.ok or stage.token_source not in EXACT_TOKEN_SOURCES:
         return None
     return stage.completion_tokens
 

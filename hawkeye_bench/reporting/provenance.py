@@ -9,6 +9,7 @@ from typing import Any
 
 from hawkeye_bench.reporting.inputs import EvalRun, Inputs, JudgeOutput, LmEvalOutput, LoadResult
 from hawkeye_bench.reporting.lm_eval_inputs import hawkeye_info, model_args
+from hawkeye_bench.runs import effective_status
 
 Rel = Callable[[Path], str]
 SECRET_WORDS = ("key", "token", "secret", "password", "auth")
@@ -46,9 +47,9 @@ def eval_run(run: EvalRun, rel: Rel) -> dict[str, Any]:
             "items": len(run.records),
             "limit": identity.get("limit"),
             "samples": identity.get("samples"),
-            "max_tokens": identity.get("max_tokens"),
+            "max_tokens": (run.manifest.get("config") or {}).get("max_tokens"),
             "dataset": _dataset_sha(run.manifest.get("dataset")),
-            "status": run.manifest.get("status"),
+            "status": effective_status(run.manifest),
             "git": (run.manifest.get("git_revision") or "")[:SHA_CHARS] or None,
             "started": run.manifest.get("started_at"),
         },
