@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs hawkeye-bench from this clone with the embedded default model, compiling
+# llama-cpp-python with the portable flags of scripts/build-flags.env (a few minutes on 2 cores).
+#
+#   bash scripts/install.sh                 # pip install -e '.[local]'
+#   bash scripts/install.sh '.[local,dev]'  # other extras
+#   CMAKE_ARGS="-DGGML_NATIVE=ON" bash scripts/install.sh   # faster, for this CPU only
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+USER_CMAKE_ARGS="${CMAKE_ARGS:-}"
+set -a
+# shellcheck source=build-flags.env
+. "$ROOT/scripts/build-flags.env"
+set +a
+if [ -n "$USER_CMAKE_ARGS" ]; then
+  CMAKE_ARGS="$USER_CMAKE_ARGS"
+  echo "install: building llama-cpp-python with your CMAKE_ARGS=$CMAKE_ARGS" >&2
+fi
+# --no-cache-dir: a llama-cpp-python wheel cached from an earlier build with other flags
+# (pip's cache key ignores CMAKE_ARGS) must not be reused.
+exec python -m pip install --no-cache-dir -e "${1:-.[local]}"

@@ -1,0 +1,57 @@
+"""The embedded model's llama-cpp-python build runs on any x86-64 CPU with AVX2.
+
+Checked on the build itself (what it was compiled with, which instructions its libraries
+contain), not only by running it here: this machine may have every instruction the build uses.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hawkeye_bench import embedded_build
+from hawkeye_bench.embedded_build import BuildReport, count_instructions
+
+NON_PORTABLE_ASM = r"""
+void amx_tile_load(void) { __asm__ volatile ("tileloadd (%%rax,%%rbx,1), %%tmm0" ::: "memory"); }
+void avx512_add(void) { __asm__ volatile ("vaddps %%zmm1, %%zmm2, %%zmm3" ::: "memory"); }
+"""
+
+
+@pytest.mark.local_model
+def test_installed_llama_cpp_is_a_portable_build() -> None:
+    report = embedded_build.inspect_build()
+    assert report.libraries, "no shared library found in llama_cpp/lib"
+    assert report.amx_instructions == 0, "objdump missing, or AMX code in the build"
+    assert report.avx512_instructions == 0, "objdump missing, or AVX-512 code in the build"
+    assert report.problems() == []
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("objdump") is None,
+                    reason="needs gcc and objdump")  # fmt: skip
+def test_detector_finds_amx_and_avx512_instructions(tmp_path: Path) -> None:
+    source = tmp_path / "nonportable.c"
+    source.write_text(NON_PORTABLE_ASM)
+    library = tmp_path / "libnonportable.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    amx = count_instructions(library, embedded_build._AMX)
+    avx512 = count_instructions(library, embedded_build._AVX512)
+    assert amx == 1 and avx512 == 1
+    report = BuildReport([library], {"AVX": True, "AVX2": True, "FMA": True, "F16C": True},
+                         amx_instructions=amx, avx512_instructions=avx512)  # fmt: skip
+    assert report.problems() == [
+        "1 AMX tile instructions in the libraries",
+        "1 AVX-512 instructions in the libraries",
+    ]
+
+
+def test_native_build_features_are_reported() -> None:
+    native = BuildReport([], {"AVX": True, "AVX2": True, "FMA": True, "F16C": True,
+                              "AVX512": True, "AMX_INT8": True})  # fmt: skip
+    assert native.problems() == ["compiled with AVX512", "compiled with AMX_INT8"]
+    assert BuildReport([], {"AVX": True}).problems() == [
+        "compiled without AVX2", "compiled without FMA", "compiled without F16C",
+    ]  # fmt: skip
