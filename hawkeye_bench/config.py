@@ -17,16 +17,21 @@ Flags given on the command line win over the file. API keys are never in the fil
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from hawkeye_bench.cli_args import non_negative_int, positive_float
 from hawkeye_bench.endpoints import Endpoint
 
 ENDPOINT_KEYS = {"base_url", "model", "api_key_env", "timeout_s", "max_retries", "extra_body"}
 ROLES = ("reasoner", "responder", "single")
+API_KEY_IN_FILE = (
+    "api_key: keys are never read from files; put the key in an environment variable and "
+    "name it with api_key_env: VAR"
+)
 
 
 class ConfigError(ValueError):
@@ -48,29 +53,62 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 def set_config_defaults(parser: argparse.ArgumentParser, config: dict[str, Any]) -> None:
     """Make the file's settings the parser's defaults (so flags still win), rejecting keys no
-    flag of this command knows."""
-    known = {action.dest for action in parser._actions}
+    flag of this command knows and values the flag would refuse."""
+    if "api_key" in config:
+        raise ConfigError(API_KEY_IN_FILE)
+    actions = {action.dest: action for action in parser._actions}
     settings = {k: v for k, v in config.items() if k != "endpoints"}
-    unknown = sorted(set(settings) - known)
+    unknown = sorted(set(settings) - set(actions))
     if unknown:
         raise ConfigError(f"unknown settings in config file: {unknown}")
+    for key, value in settings.items():
+        settings[key] = _checked_setting(key, value, actions[key])
     parser.set_defaults(**settings)
+
+
+def _checked_setting(key: str, value: Any, action: argparse.Action) -> Any:
+    """A single-valued setting converted and checked by its flag's ``type`` and ``choices``
+    (argparse checks neither for defaults that are not strings)."""
+    if not isinstance(action, argparse._StoreAction) or action.nargs is not None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return value
+    if callable(action.type):
+        try:
+            value = action.type(str(value))
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
+            raise ConfigError(f"config file: {key}: {exc}") from None
+    if action.choices is not None and value not in action.choices:
+        valid = ", ".join(map(str, action.choices))
+        raise ConfigError(f"config file: {key}: {value!r} is not one of {valid}")
+    return value
+
+
+def _checked_number(role: str, key: str, value: Any, convert: Callable[[str], Any]) -> Any:
+    try:
+        return convert(str(value))
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigError(f"endpoint {role!r}: {key}: {exc}") from None
 
 
 def _endpoint_from_mapping(role: str, data: Any, *, timeout_s: float, retries: int) -> Endpoint:
     if not isinstance(data, dict) or "base_url" not in data or "model" not in data:
         raise ConfigError(f"endpoint {role!r} needs base_url and model")
+    if "api_key" in data:
+        raise ConfigError(f"endpoint {role!r}: {API_KEY_IN_FILE}")
     unknown = set(data) - ENDPOINT_KEYS
     if unknown:
         raise ConfigError(f"endpoint {role!r}: unknown keys {sorted(unknown)}")
-    if "api_key" in data:
-        raise ConfigError("put API keys in environment variables and name them with api_key_env")
     return Endpoint(
         base_url=str(data["base_url"]).rstrip("/"),
         model=str(data["model"]),
         api_key_env=data.get("api_key_env"),
-        timeout_s=float(data.get("timeout_s", timeout_s)),
-        max_retries=int(data.get("max_retries", retries)),
+        timeout_s=_checked_number(
+            role, "timeout_s", data.get("timeout_s", timeout_s), positive_float
+        ),
+        max_retries=_checked_number(
+            role, "max_retries", data.get("max_retries", retries), non_negative_int
+        ),
         extra_body=dict(data.get("extra_body") or {}),
         name=role,
     )
@@ -150,8 +188,14 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
         group.add_argument(f"--{role}-model", help=f"model name of the {role}")
         group.add_argument(f"--{role}-key-env", help=f"env var NAME with the {role}'s API key")
     group.add_argument(
-        "--timeout", type=float, default=3600.0, help="seconds per request (default: %(default)s)"
+        "--timeout",
+        type=positive_float,
+        default=3600.0,
+        help="seconds per request, > 0 (default: %(default)s)",
     )
     group.add_argument(
-        "--max-retries", type=int, default=3, help="retries on 429/5xx/cut streams (default: 3)"
+        "--max-retries",
+        type=non_negative_int,
+        default=3,
+        help="retries on 429/5xx/cut streams, >= 0 (default: 3)",
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hawkeye_bench.presets import PresetError, load_preset, preset_names
+from hawkeye_bench.presets import PresetError, StagePrompt, load_preset, preset_names
 
 UPSTREAM_GSM8K_A = (
     "Question: {question}. Please generate a concise chain-of-thought reasoning without "
@@ -71,6 +71,29 @@ def test_render_substitutes_only_known_fields() -> None:
 def test_unknown_preset_lists_valid_names() -> None:
     with pytest.raises(PresetError, match=r"unknown preset 'nope'; valid: .*upstream-gsm8k"):
         load_preset("nope")
+
+
+def test_placeholders_inside_substituted_text_are_left_alone() -> None:
+    # B6: `\operatorname{cot}` holds "{cot}"; sequential replacing put the CoT inside the question
+    stage = StagePrompt(template="Q: {question}\nP: {problem}\nC: {cot}")
+    question = "Simplify $\\operatorname{cot}(x) \\cdot \\tan(x)$."
+    cot = "Restate {question} and {problem}; cot is {cot}."
+    assert stage.render(question, cot=cot) == f"Q: {question}\nP: {question}\nC: {cot}"
+
+
+@pytest.mark.parametrize(
+    "value", ["no/such/dir/mine.yaml", "missing.yaml", "missing.yml", "./mine", "sub/dir/mine"]
+)
+def test_missing_preset_path_says_the_file_does_not_exist(value: str) -> None:
+    with pytest.raises(PresetError) as info:
+        load_preset(value)
+    assert str(info.value) == f"preset file {value} does not exist"
+
+
+def test_preset_path_without_yaml_suffix_loads(tmp_path: Path) -> None:
+    path = tmp_path / "mine.preset"
+    path.write_text("stages:\n  single:\n    template: 'Q: {question}'\n")
+    assert load_preset(str(path)).stage("single").render("1+1") == "Q: 1+1"
 
 
 def test_user_preset_by_path_and_by_folder(tmp_path: Path, monkeypatch) -> None:

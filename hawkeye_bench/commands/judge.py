@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from hawkeye_bench.secrets import MissingApiKey
 from hawkeye_bench.judging.config import DEFAULT_CRITERIA, JudgeConfigError
 from hawkeye_bench.judging.plan import JudgeOptions
 from hawkeye_bench.judging.session import JudgeSettings, JudgeSetupError, run_judge
 from hawkeye_bench.judging.stats import N_RESAMPLES
 from hawkeye_bench.local import LocalModelUnavailable
 from hawkeye_bench.runs import RunStoreError
+from hawkeye_bench.secrets import MissingApiKey
 
 
 def _fraction(text: str) -> float:
@@ -23,6 +23,8 @@ def _fraction(text: str) -> float:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from hawkeye_bench.cli_args import non_negative_float, positive_int, share
+
     parser = subparsers.add_parser(
         "judge",
         help="rate answers of runs with an LLM judge panel (clarity, coherence, conciseness...)",
@@ -53,26 +55,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="also compare each run with the first, in both orders",
     )
-    parser.add_argument("--limit", type=int, help="judge the first N answers of each run only")
+    parser.add_argument(
+        "--limit", type=positive_int, help="judge the first N answers of each run only"
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="estimate calls, tokens and cost; send nothing"
     )
     parser.add_argument(
         "--budget",
-        type=float,
+        type=non_negative_float,
         help="stop before this invocation spends more than USD "
         "(each call's worst case is reserved before it is sent)",
     )
     parser.add_argument(
         "--rejudge-fraction",
-        type=_fraction,
+        type=share,
         default=0.0,
         help="judge this share of answers twice, for self-consistency",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="for the re-judged subset and bootstrap"
     )
-    parser.add_argument("--bootstrap-resamples", type=int, default=N_RESAMPLES)
+    parser.add_argument("--bootstrap-resamples", type=positive_int, default=N_RESAMPLES)
     parser.add_argument(
         "--judges-dir", type=Path, help="folder with panels/ and rubrics/ (default: ./judges)"
     )

@@ -10,6 +10,7 @@ is literal, so LaTeX such as ``\\boxed{}`` needs no escaping.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,9 @@ BUILTIN_DIR = Path(__file__).resolve().parent
 STAGE_ROLES = ("reasoner", "responder", "single")
 STAGE2_INPUTS = ("full", "think-only", "answer-masked")
 FIELDS = ("{question}", "{problem}", "{cot}")
+#: All fields in one pattern: a template is scanned once, so text put in (a question holding
+#: ``\operatorname{cot}``, a chain of thought quoting ``{question}``) is never scanned again.
+_FIELD_PATTERN = re.compile("|".join(re.escape(f) for f in FIELDS))
 
 
 class PresetError(ValueError):
@@ -40,8 +44,8 @@ class StagePrompt:
     extra_body: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def render(self, question: str, cot: str = "") -> str:
-        text = self.template.replace("{question}", question).replace("{problem}", question)
-        return text.replace("{cot}", cot)
+        values = {"{question}": question, "{problem}": question, "{cot}": cot}
+        return _FIELD_PATTERN.sub(lambda match: values[match.group(0)], self.template)
 
 
 @dataclass(frozen=True)
@@ -150,15 +154,29 @@ def load_preset_file(path: Path) -> Preset:
     )
 
 
+def _looks_like_path(value: str) -> bool:
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return any(sep in value for sep in separators) or value.endswith((".yaml", ".yml"))
+
+
 def load_preset(name_or_path: str) -> Preset:
-    """A preset by name (built-in or in HAWKEYE_PRESETS_DIR) or by path to a YAML file."""
+    """A preset by name (built-in or in HAWKEYE_PRESETS_DIR) or by path to a YAML file.
+
+    A value with a path separator or a .yaml/.yml ending is a path: when no such file exists
+    the error says so, rather than calling it an unknown preset name.
+    """
     candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+    looks_like_path = _looks_like_path(name_or_path)
+    if looks_like_path and candidate.is_file():
         return load_preset_file(candidate)
     for directory in _search_dirs():
         path = directory / f"{name_or_path}.yaml"
         if path.is_file():
             return load_preset_file(path)
+    if looks_like_path:
+        if candidate.exists():
+            raise PresetError(f"preset file {name_or_path} is not a file")
+        raise PresetError(f"preset file {name_or_path} does not exist")
     raise PresetError(
         f"unknown preset {name_or_path!r}; valid: {', '.join(preset_names())} "
         "(or a path to a preset .yaml file)"
