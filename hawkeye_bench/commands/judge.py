@@ -15,13 +15,6 @@ from hawkeye_bench.runs import RunStoreError
 from hawkeye_bench.secrets import MissingApiKey
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from hawkeye_bench.cli_args import non_negative_float, positive_int, share
 
