@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,8 @@ from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.endpoint import EndpointError, model_ids
 from hawkeye_bench.load.metrics import SLO_METRICS
 from hawkeye_bench.load.prompts import PromptSourceError, load_prompts
+from hawkeye_bench.load.runner import DEFAULT_MAX_ERROR_RATE
+from hawkeye_bench.secrets import MissingApiKey, api_key_from_env, redact
 
 
 def _concurrencies(text: str) -> list[int]:
@@ -48,6 +49,14 @@ def _slo(text: str) -> tuple[str, float]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from hawkeye_bench.cli_args import (
+        int_at_least,
+        non_negative_float,
+        non_negative_int,
+        positive_int,
+        share,
+    )
+
     parser = subparsers.add_parser(
         "load",
         help="measure time per request, TTFT and time between tokens under load (Locust)",
@@ -71,11 +80,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="comma-separated users (default 10,100; --calibrate: 100)",
     )
     parser.add_argument(
-        "--requests", type=int, default=0, metavar="N", help="measured requests per stage"
+        "--requests",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="measured requests per stage (0: not capped by count)",
     )
     parser.add_argument(
         "--duration",
-        type=float,
+        type=non_negative_float,
         default=0.0,
         metavar="SECONDS",
         help="measured seconds per stage after the warmup (a cap when --requests)",
@@ -84,18 +97,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     source.add_argument("--dataset", choices=dataset_names(), help="prompts from a benchmark")
     source.add_argument("--prompts", metavar="FILE.jsonl", help='lines of {"messages": [...]}')
     parser.add_argument("--data-dir", help="dataset mirror (default: HAWKEYE_DATA_DIR)")
-    parser.add_argument("--prompt-limit", type=int, help="use only the first N prompts")
+    parser.add_argument("--prompt-limit", type=positive_int, help="use only the first N prompts")
     parser.add_argument("--model", default="", help="model name (default: first of /v1/models)")
-    parser.add_argument("--max-tokens", type=int, default=512)
-    parser.add_argument("--temperature", type=float)
+    parser.add_argument("--max-tokens", type=positive_int, default=512)
+    parser.add_argument("--temperature", type=non_negative_float)
     parser.add_argument(
-        "--warmup", type=float, help="seconds not measured (default 0; --calibrate: 1)"
+        "--warmup",
+        type=non_negative_float,
+        help="seconds not measured (default 0; --calibrate: 1)",
     )
     parser.add_argument(
-        "--processes", type=int, default=0, help="locust --processes (-1: one per core)"
+        "--processes",
+        type=int_at_least(-1),
+        default=0,
+        help="locust --processes (-1: one per core)",
     )
     parser.add_argument(
-        "--stop-timeout", type=float, default=300.0, help="seconds in-flight requests may finish"
+        "--stop-timeout",
+        type=non_negative_float,
+        default=300.0,
+        help="seconds in-flight requests may finish",
     )
     parser.add_argument(
         "--slo",
@@ -107,8 +128,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument(
         "--min-goodput",
-        type=float,
+        type=share,
         help="exit with code 3 when a stage's goodput share (0-1) is below this",
+    )
+    parser.add_argument(
+        "--max-error-rate",
+        type=share,
+        default=DEFAULT_MAX_ERROR_RATE,
+        help="a stage whose share of failed measured requests is above this (or with no "
+        "success) is unreliable and the exit code is 1, or 3 with an unmet --min-goodput "
+        "(default: %(default)s)",
     )
     parser.add_argument("--api-key-env", default="", help="environment variable with the API key")
     parser.add_argument(
@@ -133,12 +162,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="do not pin server and Locust to different cores (better on a busy machine)",
     )
-    calibration.add_argument("--calibrate-ttft-ms", type=float, default=100.0)
-    calibration.add_argument("--calibrate-gap-ms", type=float, default=20.0)
-    calibration.add_argument("--calibrate-tokens", type=int, default=64)
-    calibration.add_argument("--calibrate-tokens-per-chunk", type=int, default=1)
+    calibration.add_argument("--calibrate-ttft-ms", type=non_negative_float, default=100.0)
+    calibration.add_argument("--calibrate-gap-ms", type=non_negative_float, default=20.0)
+    calibration.add_argument("--calibrate-tokens", type=positive_int, default=64)
+    calibration.add_argument("--calibrate-tokens-per-chunk", type=positive_int, default=1)
     calibration.add_argument(
-        "--calibrate-requests-per-user", type=int, default=5, help="measured requests = this × c"
+        "--calibrate-requests-per-user",
+        type=positive_int,
+        default=5,
+        help="measured requests = this × c",
     )
     parser.set_defaults(func=main)
 
@@ -154,7 +186,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {redact(message)}", file=sys.stderr)
     return 2
 
 
@@ -177,8 +209,9 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
         return _error(str(exc))
     headers = {}
     if args.api_key_env:
-        key = os.environ.get(args.api_key_env)
-        if not key:
+        try:  # read through secrets, so that every text we store can be redacted of it
+            key = api_key_from_env(args.api_key_env, "--api-key-env")
+        except MissingApiKey:
             return _error(f"--api-key-env {args.api_key_env}: that variable is not set")
         headers["Authorization"] = f"Bearer {key}"
     for target in targets:
@@ -207,6 +240,7 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
         extra_locust_args=args.locust_arg,
         slo=dict(args.slo),
         min_goodput=args.min_goodput,
+        max_error_rate=args.max_error_rate,
     )
     print(f"{len(prompts)} prompts from {prompt_source}; output in {out_dir}")
     stages = run_plan(plan)
@@ -215,12 +249,18 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
     print(paths["markdown"].read_text(encoding="utf-8").split("\n## Percentiles")[0])
     print(f"wrote {paths['json']}, {paths['markdown']}, {paths['csv']}; raw records in "
           f"{out_dir / 'raw'}")  # fmt: skip
-    if any("failed" in s for s in stages):
+    failed = [s["stage"] for s in stages if "failed" in s]
+    if failed:
+        print(f"error: no usable raw records for {', '.join(failed)}", file=sys.stderr)
         return 1
+    erring = [s for s in stages if s.get("too_many_errors")]
+    for stage in erring:
+        print(f"error: {stage['stage']}: too many failed requests: "
+              f"{'; '.join(stage['unreliable_reasons'])}", file=sys.stderr)  # fmt: skip
     if any(s.get("slo_met") is False for s in stages):
         print("SLO not met: goodput below --min-goodput (see the Goodput table)")
         return 3
-    return 0
+    return 1 if erring else 0
 
 
 def _calibrate(args: argparse.Namespace, out_dir: Path) -> int:

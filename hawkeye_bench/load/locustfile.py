@@ -12,6 +12,11 @@ is written raw to ``<raw-dir>/requests-<pid>.jsonl`` (statistics come from those
 :mod:`hawkeye_bench.load.metrics`); Locust's console shows one ``LLM E2E`` entry per request
 (failures included) plus ``LLM TTFT`` and ``LLM TBT`` (the request's mean time per token),
 never one event per token.
+
+``--requests N`` counts successful measured requests only; ``--max-failures F`` stops the test
+once F measured requests failed. Every error text is cleared of the API key (read through
+:func:`hawkeye_bench.secrets.api_key_from_env`) before it is recorded, reported to Locust or
+logged: an upstream may echo the key in an error body.
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ from hawkeye_bench.load.cpu import CpuSampler
 from hawkeye_bench.load.endpoint import EndpointError, chat_path, model_ids, models_url
 from hawkeye_bench.load.prompts import Messages, PromptSourceError, load_prompts
 from hawkeye_bench.load.records import JsonlAppender, RequestRecord, cpu_path, requests_path
-from hawkeye_bench.load.stream import StreamMeter
+from hawkeye_bench.load.stream import StreamMeter, clip_error
+from hawkeye_bench.secrets import MissingApiKey, api_key_from_env, redact
 
 logger = logging.getLogger("hawkeye_bench.load")
 
-MEASURED_MESSAGE = "hawkeye_measured"  # worker -> master: one more measured request finished
+MEASURED_MESSAGE = "hawkeye_measured"  # worker -> master: one more measured request succeeded
+FAILED_MESSAGE = "hawkeye_failed"  # worker -> master: one more measured request failed
 #: What is sent as ``stream_options``, richest first; on a 400 that names the option we step down.
 STREAM_OPTION_LEVELS: tuple[dict[str, bool] | None, ...] = (
     {"include_usage": True, "continuous_usage_stats": True},
@@ -72,7 +79,14 @@ def add_options(parser: Any) -> None:
         "--requests",
         type=int,
         default=0,
-        help="quit after N measured requests finished (ok or failed); 0 = until --run-time",
+        help="quit after N measured requests succeeded (failed ones do not count); "
+        "0 = until --run-time",
+    )
+    group.add_argument(
+        "--max-failures",
+        type=int,
+        default=0,
+        help="quit after N measured requests failed; 0 = no limit",
     )
     group.add_argument(
         "--measure-for",
@@ -116,11 +130,13 @@ class LoadState:
     stage: str
     warmup_until: float  # perf_counter
     stop_after: int
+    max_failures: int
     raw: JsonlAppender
     cpu: CpuSampler
     prompt_order: itertools.count[int]
     stream_option_level: int = 0
-    measured: int = 0
+    measured: int = 0  # successful measured requests
+    failed: int = 0  # failed measured requests
     seq: itertools.count[int] = field(default_factory=itertools.count)
     quitting: bool = False
 
@@ -140,14 +156,15 @@ class LoadState:
 
 
 STATE: LoadState | None = None
-_master_measured = 0
+_master_counts = {"ok": 0, "failed": 0}
+_master_quitting = False
 
 
 def first_model_id(host: str, headers: dict[str, str]) -> str:
     try:
         ids = model_ids(host, headers)
     except EndpointError as exc:
-        raise SystemExit(f"--model not given and {exc}; pass --model") from exc
+        raise SystemExit(redact(f"--model not given and {exc}; pass --model")) from exc
     if not ids:
         raise SystemExit(f"--model not given and {models_url(host)} lists no model; pass --model")
     return ids[0]
@@ -170,9 +187,12 @@ def resolve_workload(options: Any, host: str) -> Workload:
         "Accept-Encoding": "identity",  # compressing proxies buffer SSE
     }
     if options.api_key_env:
-        key = os.environ.get(options.api_key_env)
-        if not key:
-            raise SystemExit(f"--api-key-env {options.api_key_env}: that variable is not set")
+        try:  # through secrets: redact() then knows the key in this process
+            key = api_key_from_env(options.api_key_env, "--api-key-env")
+        except MissingApiKey:
+            raise SystemExit(
+                f"--api-key-env {options.api_key_env}: that variable is not set"
+            ) from None
         headers["Authorization"] = f"Bearer {key}"
     try:
         prompts = load_prompts(
@@ -193,6 +213,7 @@ def on_init(environment: Environment, **_: Any) -> None:
     global WORKLOAD
     if isinstance(environment.runner, MasterRunner):
         environment.runner.register_message(MEASURED_MESSAGE, _on_measured_message)
+        environment.runner.register_message(FAILED_MESSAGE, _on_failed_message)
     elif environment.parsed_options is not None:  # None when imported by a test Environment
         if not environment.host:
             raise SystemExit("no --host given (the server's base URL, e.g. http://127.0.0.1:8000)")
@@ -200,12 +221,32 @@ def on_init(environment: Environment, **_: Any) -> None:
 
 
 def _on_measured_message(environment: Environment, msg: Any, **_: Any) -> None:
-    global _master_measured
-    _master_measured += int(msg.data or 1)
-    stop_after = environment.parsed_options.requests
-    if stop_after and _master_measured == stop_after:
-        logger.info("%d measured requests finished: stopping", _master_measured)
+    _master_count(environment, "ok", int(msg.data or 1))
+
+
+def _on_failed_message(environment: Environment, msg: Any, **_: Any) -> None:
+    _master_count(environment, "failed", int(msg.data or 1))
+
+
+def _master_count(environment: Environment, kind: str, n: int) -> None:
+    global _master_quitting
+    _master_counts[kind] += n
+    options = environment.parsed_options
+    counts = _master_counts
+    reason = _stop_reason(counts["ok"], counts["failed"], options.requests, options.max_failures)
+    if reason and not _master_quitting:
+        _master_quitting = True
+        logger.info("%s: stopping", reason)
         gevent.spawn(environment.runner.quit)
+
+
+def _stop_reason(ok: int, failed: int, stop_after: int, max_failures: int) -> str | None:
+    """Why the test should stop now (None: go on)."""
+    if stop_after and ok >= stop_after:
+        return f"{ok} measured requests succeeded"
+    if max_failures and failed >= max_failures:
+        return f"{failed} measured requests failed (--max-failures {max_failures})"
+    return None
 
 
 @events.test_start.add_listener
@@ -234,6 +275,7 @@ def on_test_start(environment: Environment, **_: Any) -> None:
         stage=options.stage,
         warmup_until=time.perf_counter() + options.warmup,
         stop_after=options.requests,
+        max_failures=options.max_failures,
         raw=JsonlAppender(requests_path(raw_dir)),
         cpu=CpuSampler(cpu_path(raw_dir)),
         prompt_order=itertools.count(index, count),
@@ -252,13 +294,20 @@ def on_test_stop(environment: Environment, **_: Any) -> None:
         STATE = None
 
 
-def _count_measured(environment: Environment, state: LoadState) -> None:
-    state.measured += 1
+def _count_measured(environment: Environment, state: LoadState, ok: bool) -> None:
+    """Count a finished measured request; only successes count toward --requests."""
+    if ok:
+        state.measured += 1
+    else:
+        state.failed += 1
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        runner.send_message(MEASURED_MESSAGE, 1)
-    elif state.stop_after and state.measured == state.stop_after and not state.quitting:
+        runner.send_message(MEASURED_MESSAGE if ok else FAILED_MESSAGE, 1)
+        return
+    reason = _stop_reason(state.measured, state.failed, state.stop_after, state.max_failures)
+    if reason and not state.quitting:
         state.quitting = True
+        logger.info("%s: stopping", reason)
         # quit from another greenlet: a user calling quit() kills itself first
         gevent.spawn(runner.quit)
 
@@ -289,7 +338,7 @@ class ChatStreamUser(FastHttpUser):
                 break
         state.raw.write_line(record.to_json())
         if record.measured:
-            _count_measured(self.environment, state)
+            _count_measured(self.environment, state, record.ok)
 
     def _one_request(self, state: LoadState, prompt_index: int) -> RequestRecord | None:
         """Send and measure one request; None when it must be resent with less stream_options."""
@@ -328,7 +377,7 @@ class ChatStreamUser(FastHttpUser):
                         STREAM_OPTION_LEVELS
                     ):
                         state.stream_option_level = max(state.stream_option_level, level + 1)
-                        logger.warning("server rejected stream_options %s: retrying without", body)
+                        logger.warning("server rejected stream_options (%s): resending", body)
                         response.request_meta["name"] = "stream_options rejected (resent)"
                         response.success()
                         return None
@@ -339,6 +388,8 @@ class ChatStreamUser(FastHttpUser):
                         record.error = meter.error
                     elif meter.done_ms is None:
                         record.error = "stream ended without data: [DONE]"
+                if record.error is not None:  # already cleared of the key; this is the last net
+                    record.error = redact(record.error)
                 record.fill_from(meter)
                 self._report(response, record)
         except (GreenletExit, StopUser):
@@ -368,7 +419,7 @@ class ChatStreamUser(FastHttpUser):
             while raw.readline(b"\n"):  # drain the tail so the connection can be reused
                 pass
         except Exception as exc:
-            meter.error = f"stream error: {type(exc).__name__}: {exc}"[:500]
+            meter.error = clip_error(f"stream error: {type(exc).__name__}: {exc}")
 
     def _report(self, response: Any, record: RequestRecord) -> None:
         """Turn the auto POST entry into E2E and add TTFT/TBT entries to the console."""
@@ -405,10 +456,11 @@ class ChatStreamUser(FastHttpUser):
 
 
 def _error_body(response: Any) -> str:
+    """The response's error body on one line, without the API key, shortened."""
     try:
         text = response.text or ""
     except Exception as exc:  # a body that cannot be read is itself the error
         text = f"<unreadable body: {type(exc).__name__}: {exc}>"
     if not text and getattr(response, "error", None) is not None:
         text = str(response.error)
-    return " ".join(text.split())[:ERROR_BODY_CHARS]
+    return clip_error(" ".join(text.split()), ERROR_BODY_CHARS)

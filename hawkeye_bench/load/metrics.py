@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from hawkeye_bench.load.records import RequestRecord
+from hawkeye_bench.load.stream import COT_END_LAST_REASONING, REASONING
 
 PERCENTILES = (50, 90, 99)
 #: a chunk gap below this is "near zero": chunks that arrived together (buffering, batching)
@@ -39,8 +40,10 @@ METRIC_DEFINITIONS: dict[str, tuple[str, str]] = {
     ),
     "reasoning_end_ms": (
         "ms",
-        "send -> last reasoning token (Hawkeye: end of the stage-1 CoT as the client sees it, "
-        "the paper's 'CoT only' time)",
+        "CoT end: send -> last token before the server's `x_hawkeye.stage_end` marker (Hawkeye: "
+        "end of the stage-1 CoT as the client sees it, the paper's 'CoT only' time); without a "
+        "marker, the last reasoning token, which then includes any reasoning of a final stage "
+        "(counted in cot_end_sources)",
     ),
     "chunk_gap_ms": ("ms", "gaps between consecutive token-bearing chunks, pooled (ITL)"),
     "tpot_ms": ("ms", "TPOT: (E2E - TTFT) / (output tokens - 1), per request"),
@@ -114,9 +117,17 @@ def per_token_gaps(record: RequestRecord) -> tuple[np.ndarray, str]:
     return np.repeat(gaps / counts, counts), source
 
 
+def cot_end(record: RequestRecord) -> tuple[float | None, str | None]:
+    """(send -> end of the chain of thought, its source); records written before the stage
+    marker was read fall back to the last reasoning chunk, like the meter does."""
+    if record.cot_end_ms is not None:
+        return record.cot_end_ms, record.cot_end_source or COT_END_LAST_REASONING
+    times = [c[0] for c in record.chunks if c[2] == REASONING]
+    return (times[-1], COT_END_LAST_REASONING) if times else (None, None)
+
+
 def reasoning_end_ms(record: RequestRecord) -> float | None:
-    times = [c[0] for c in record.chunks if c[2] == "r"]
-    return times[-1] if times else None
+    return cot_end(record)[0]
 
 
 def tpot_ms(record: RequestRecord) -> float | None:
@@ -174,6 +185,7 @@ def stage_metrics(
         "metrics": metrics,
         "token_sources": dict(Counter(r.output_tokens_source or "none" for r in ok)),
         "tbt_token_sources": dict(Counter(source for _, source in token_gaps)),
+        "cot_end_sources": dict(Counter(s for r in ok if (s := cot_end(r)[1]) is not None)),
         "near_zero_gap_ms": NEAR_ZERO_GAP_MS,
         "near_zero_gap_share": share_below(all_chunk_gaps, NEAR_ZERO_GAP_MS),
         "throughput": throughput(measured),

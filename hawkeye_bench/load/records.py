@@ -4,6 +4,10 @@ Locust's own statistics bucket percentiles and its CSV misses the last second, a
 ``--processes`` workers only ship histograms to the master. So every process writes its raw
 samples to ``<raw_dir>/requests-<pid>.jsonl`` (and CPU samples to ``cpu-<pid>.jsonl``); the
 metrics merge the samples of all files, never their averages.
+
+A Locust process killed at the runner's deadline (SIGKILL) can leave its last line half
+written: such a torn last line is dropped and counted; any other bad line is an error naming
+the file and line.
 """
 
 from __future__ import annotations
@@ -14,19 +18,17 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
-from hawkeye_bench.jsonl import read_jsonl
+from hawkeye_bench.jsonl import read_jsonl_tolerant
 from hawkeye_bench.load.stream import StreamMeter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: cot_end_ms, cot_end_source
 REQUESTS_GLOB = "requests-*.jsonl"
 CPU_GLOB = "cpu-*.jsonl"
 
 
 class RawRecordError(ValueError):
-    """A raw record directory has no request files, or a line that is not a request record.
-
-    (Malformed JSON lines raise :class:`hawkeye_bench.datasets.DatasetError` with file:line.)
-    """
+    """A raw record directory has no request files, or a line (named as file:line) that is not
+    JSON or not a request record."""
 
 
 @dataclass
@@ -51,6 +53,10 @@ class RequestRecord:
     ttft_content_ms: float | None = None
     e2e_ms: float | None = None  # send -> last token-bearing chunk
     e2e_done_ms: float | None = None  # send -> data: [DONE]
+    #: send -> end of the chain of thought: the last token before the server's stage_end marker
+    #: ("stage_end"), else the last reasoning token ("last_reasoning"); see load.stream
+    cot_end_ms: float | None = None
+    cot_end_source: str | None = None
     output_tokens: int | None = None
     output_tokens_source: str | None = None  # "usage" or "chunks" (approximate)
     reasoning_tokens: int | None = None
@@ -80,6 +86,7 @@ class RequestRecord:
         self.ttft_content_ms = meter.first_ms("c")
         self.e2e_ms = meter.last_token_ms()
         self.e2e_done_ms = meter.done_ms
+        self.cot_end_ms, self.cot_end_source = meter.cot_end()
         self.output_tokens, self.output_tokens_source = meter.output_tokens()
         self.reasoning_tokens, self.reasoning_tokens_source = meter.reasoning_tokens()
         prompt = (meter.usage or {}).get("prompt_tokens")
@@ -121,25 +128,50 @@ def cpu_path(raw_dir: Path, pid: int | None = None) -> Path:
     return raw_dir / f"cpu-{pid or os.getpid()}.jsonl"
 
 
-def read_requests(raw_dir: Path) -> list[RequestRecord]:
-    """All request records of every process in ``raw_dir``, ordered by send time."""
+def load_requests(raw_dir: Path) -> tuple[list[RequestRecord], int]:
+    """All request records of every process in ``raw_dir``, ordered by send time, and the number
+    of torn last lines dropped."""
     files = sorted(raw_dir.glob(REQUESTS_GLOB))
     if not files:
         raise RawRecordError(f"no {REQUESTS_GLOB} files in {raw_dir}")
     records: list[RequestRecord] = []
+    torn = 0
     for path in files:
-        for number, data in enumerate(read_jsonl(path), start=1):
-            if "t_send_perf" not in data:
-                raise RawRecordError(f"{path}: record {number} is not a request record")
-            records.append(RequestRecord.from_dict(data))
+        rows, torn_here = read_jsonl_tolerant(path, error=RawRecordError)
+        torn += torn_here
+        # the appender writes no blank lines, so the n-th row is line n
+        records += (_request_record(path, n, data) for n, data in enumerate(rows, start=1))
     records.sort(key=lambda r: r.t_send_perf)
-    return records
+    return records, torn
+
+
+def _request_record(path: Path, line_number: int, data: dict[str, Any]) -> RequestRecord:
+    try:
+        if "t_send_perf" not in data:
+            raise TypeError("no t_send_perf")
+        return RequestRecord.from_dict(data)
+    except TypeError as exc:  # a missing or unexpected required field
+        raise RawRecordError(f"{path}:{line_number}: not a request record ({exc})") from exc
+
+
+def read_requests(raw_dir: Path) -> list[RequestRecord]:
+    """All request records of every process in ``raw_dir``, ordered by send time."""
+    return load_requests(raw_dir)[0]
+
+
+def load_cpu_samples(raw_dir: Path) -> tuple[dict[int, list[dict[str, Any]]], int]:
+    """CPU samples per process id (``{"t": wall, "cpu": percent}``) and the number of torn last
+    lines dropped."""
+    samples: dict[int, list[dict[str, Any]]] = {}
+    torn = 0
+    for path in sorted(raw_dir.glob(CPU_GLOB)):
+        pid = int(path.stem.split("-", 1)[1])
+        rows, torn_here = read_jsonl_tolerant(path, error=RawRecordError)
+        samples[pid] = rows
+        torn += torn_here
+    return samples, torn
 
 
 def read_cpu_samples(raw_dir: Path) -> dict[int, list[dict[str, Any]]]:
     """CPU samples per process id (``{"t": wall, "cpu": percent}``)."""
-    samples: dict[int, list[dict[str, Any]]] = {}
-    for path in sorted(raw_dir.glob(CPU_GLOB)):
-        pid = int(path.stem.split("-", 1)[1])
-        samples[pid] = list(read_jsonl(path))
-    return samples
+    return load_cpu_samples(raw_dir)[0]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.load.metrics import METRIC_DEFINITIONS, NEAR_ZERO_GAP_MS, PERCENTILES
+from hawkeye_bench.load.stream import COT_END_LAST_REASONING
 
 RESULTS_FILE = "load_results.json"
 TABLE_MD = "load_table.md"
@@ -120,7 +121,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         f"Created {results['created']}. Baseline: **{plan['baseline']}**. Prompts: "
         f"`{plan['prompts']}`, max_tokens {plan['max_tokens']}, model {plan['model']}, "
-        f"{plan['requests_per_stage'] or 'duration-bound'} measured requests per stage, "
+        f"{plan['requests_per_stage'] or 'duration-bound'} successful measured requests per stage, "
         f"warmup {plan['warmup_s']:g} s. All statistics are computed from the raw per-request "
         "records (not Locust's bucketed percentiles).",
         "",
@@ -162,7 +163,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"| {_fmt(_metric(stage, 'ttft_ms', 'mean'), 1e-3)} | {speedup} | {share} "
             f"| {_fmt(_metric(stage, 'reasoning_tokens', 'mean'), digits=1)} "
             f"| {_fmt(_metric(stage, 'reasoning_end_ms', 'mean'), 1e-3)} | {cot_speedup} "
-            f"| {_fmt(cpu, digits=0)} % | {'yes' if stage['reliable'] else '**no**'} |"
+            f"| {_fmt(cpu, digits=0)} % | {_reliable_cell(stage)} |"
         )
     pct = "/".join(f"p{p}" for p in PERCENTILES)
     lines += [
@@ -206,6 +207,19 @@ def render_markdown(results: dict[str, Any]) -> str:
             notes.append(f"- {stage['stage']}: unreliable: {reason}")
         for message, count in stage.get("errors_by_message", {}).items():
             notes.append(f"- {stage['stage']}: {count} × error `{message}`")
+        torn = sum((stage.get("torn_lines") or {}).values())
+        if torn:
+            notes.append(
+                f"- {stage['stage']}: {torn} torn last line(s) dropped from the raw files "
+                "(Locust was killed while writing)"
+            )
+        fallback = (stage.get("cot_end_sources") or {}).get(COT_END_LAST_REASONING)
+        if fallback:
+            notes.append(
+                f"- {stage['stage']}: CoT end of {fallback} request(s) is the last reasoning "
+                "token (the server sent no stage_end marker): for a multi-stage pipeline it "
+                "includes the final stage's own reasoning"
+            )
     if notes:
         lines += ["", "## Notes", "", *notes]
     lines += [
@@ -227,6 +241,13 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _reliable_cell(stage: dict[str, Any]) -> str:
+    if stage["reliable"]:
+        return "yes"
+    reasons = "; ".join(stage.get("unreliable_reasons", []))
+    return f"**no**: {reasons}".replace("|", "\\|") if reasons else "**no**"
+
+
 def csv_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for stage in results["stages"]:
@@ -235,6 +256,7 @@ def csv_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "url": stage["url"],
             "concurrency": stage["concurrency"],
             "reliable": stage["reliable"],
+            "unreliable_reasons": "; ".join(stage.get("unreliable_reasons", [])),
             "failed": stage.get("failed", ""),
         }
         row.update(stage.get("requests", {}))
@@ -247,6 +269,11 @@ def csv_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         row["ttft_speedup"] = speed.get("ttft_speedup")
         row["token_share"] = speed.get("token_share")
         row["near_zero_gap_share"] = stage.get("near_zero_gap_share")
+        row["error_share"] = stage.get("error_share")
+        row["torn_lines"] = sum((stage.get("torn_lines") or {}).values())
+        row["cot_end_from"] = ";".join(
+            f"{k}:{v}" for k, v in (stage.get("cot_end_sources") or {}).items()
+        )
         row["goodput_share"] = (stage.get("goodput") or {}).get("share")
         row["slo_met"] = stage.get("slo_met")
         throughput = stage.get("throughput") or {}

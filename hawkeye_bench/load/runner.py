@@ -5,18 +5,27 @@ subprocess, exactly what a user would type, writing raw records to its own direc
 statistics are computed afterwards from those files (:mod:`hawkeye_bench.load.metrics`).
 Stages run concurrency by concurrency, targets side by side, so each comparison at one
 concurrency is made close together in time.
+
+Only successful requests count toward ``--requests``, so a failing target cannot end a stage
+early with few results; it stops at the time cap, or after as many failed requests as
+successes were asked for. A stage whose share of failed requests is above ``max_error_rate``
+(or with no success at all) is unreliable and fails the run. Locust's output is copied into the
+stage log with every known API key redacted (an upstream may echo the key in an error body).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.cpu import cpu_summary
@@ -25,15 +34,18 @@ from hawkeye_bench.load.records import (
     CPU_GLOB,
     REQUESTS_GLOB,
     RawRecordError,
-    read_cpu_samples,
-    read_requests,
+    load_cpu_samples,
+    load_requests,
 )
+from hawkeye_bench.secrets import MissingApiKey, api_key_from_env, redact
 
 #: Locust exit codes that still mean "the run happened": 0, and 1 = some requests failed.
 LOCUST_RAN = (0, 1)
 LOG_TAIL_CHARS = 2000
 PROGRESS_EVERY_S = 15.0
 STARTUP_ALLOWANCE_S = 120.0  # Locust's --run-time clock includes its import and start-up
+LOG_COPY_WAIT_S = 10.0  # after Locust exits, for the rest of its output
+DEFAULT_MAX_ERROR_RATE = 0.05
 
 Progress = Callable[[str], None]
 
@@ -73,7 +85,7 @@ class LoadPlan:
     targets: list[Target]
     concurrencies: list[int]
     out_dir: Path
-    requests: int = 0  # measured requests per stage; 0 = run for duration_s
+    requests: int = 0  # successful measured requests per stage; 0 = run for duration_s
     duration_s: float = 0.0  # measured seconds per stage (after warmup); a cap with requests
     prompts: str = "gsm8k"
     data_dir: str | None = None
@@ -89,6 +101,8 @@ class LoadPlan:
     locustfile: Path = LOCUSTFILE
     slo: dict[str, float] = field(default_factory=dict)  # metric -> bound in ms (goodput)
     min_goodput: float | None = None  # a stage below this share fails the run
+    #: a stage with a larger share of failed measured requests is unreliable and fails the run
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
     extra_locust_args: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -115,6 +129,7 @@ class LoadPlan:
             "api_key_env": self.api_key_env or None,
             "slo": self.slo or None,
             "min_goodput": self.min_goodput,
+            "max_error_rate": self.max_error_rate,
         }
 
     def run_time_s(self) -> float:
@@ -122,6 +137,12 @@ class LoadPlan:
         if self.duration_s > 0:
             return self.warmup_s + self.duration_s + STARTUP_ALLOWANCE_S
         return 3600.0
+
+    def max_failures(self) -> int:
+        """Failed measured requests after which Locust stops a --requests stage (0 = no limit):
+        as many as the successes asked for, so a dead target does not spin until the hour-long
+        cap, and a stage never sends more than twice the requests it would with no failure."""
+        return max(self.requests, 0)
 
 
 @dataclass
@@ -155,6 +176,7 @@ def locust_command(plan: LoadPlan, target: Target, concurrency: int, raw_dir: Pa
         "--max-tokens", str(plan.max_tokens),
         "--warmup", f"{plan.warmup_s:g}",
         "--requests", str(plan.requests),
+        "--max-failures", str(plan.max_failures()),
         "--measure-for", f"{plan.duration_s:g}",
         "--raw-dir", str(raw_dir),
         "--stage", stage_name(target, concurrency),
@@ -187,10 +209,28 @@ def count_recorded(raw_dir: Path) -> int:
     return sum(path.read_bytes().count(b"\n") for path in raw_dir.glob(REQUESTS_GLOB))
 
 
+def _remember_api_key(plan: LoadPlan) -> None:
+    """Read the API key here too, so that :func:`redact` removes it from Locust's output."""
+    if plan.api_key_env:
+        with contextlib.suppress(MissingApiKey):  # the locustfile reports it
+            api_key_from_env(plan.api_key_env, "--api-key-env")
+
+
+def _copy_redacted(source: IO[str], log: IO[str]) -> None:
+    """Copy Locust's output line by line into the log, with known API keys redacted."""
+    try:
+        for line in source:
+            log.write(redact(line))
+            log.flush()
+    except (OSError, ValueError):  # the log was closed: a killed Locust's children lingered
+        pass
+
+
 def run_stage(
     plan: LoadPlan, target: Target, concurrency: int, progress: Progress | None = None
 ) -> StageRun:
     """Run locust for one stage; ``progress`` gets a line every PROGRESS_EVERY_S seconds."""
+    _remember_api_key(plan)
     raw_dir = plan.out_dir / "raw" / target.name / f"c{concurrency}"
     _clear_raw_dir(raw_dir)
     log_path = plan.out_dir / "locust" / f"{target.name}_c{concurrency}.log"
@@ -205,11 +245,22 @@ def run_stage(
     start = time.monotonic()
     deadline = start + plan.run_time_s() + plan.stop_timeout_s + 120
     with log_path.open("w", encoding="utf-8") as log:
-        log.write(" ".join(command) + "\n\n")
+        log.write(redact(" ".join(command)) + "\n\n")
         log.flush()
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin if cpus else None
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            preexec_fn=pin if cpus else None,
         )
+        assert process.stdout is not None
+        copier = threading.Thread(
+            target=_copy_redacted, args=(process.stdout, log), name="locust-log", daemon=True
+        )
+        copier.start()
         exit_code: int | None = None
         while exit_code is None:
             try:
@@ -222,12 +273,13 @@ def run_stage(
                 elif progress is not None:
                     elapsed = time.monotonic() - start
                     progress(f"    {elapsed:.0f} s: {count_recorded(raw_dir)} requests recorded")
+        copier.join(LOG_COPY_WAIT_S)
     return StageRun(target, concurrency, raw_dir, log_path, exit_code, time.monotonic() - start)
 
 
 def log_tail(path: Path) -> str:
     text = path.read_text(encoding="utf-8", errors="replace")
-    return text[-LOG_TAIL_CHARS:]
+    return redact(text[-LOG_TAIL_CHARS:])
 
 
 def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
@@ -246,13 +298,21 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
     if run.exit_code not in LOCUST_RAN:
         reasons.append(f"locust exited with code {run.exit_code} (see {run.log_path})")
     try:
-        records = read_requests(run.raw_dir)
+        records, torn_requests = load_requests(run.raw_dir)
+        cpu_samples, torn_cpu = load_cpu_samples(run.raw_dir)
     except RawRecordError as exc:
         result.update(failed=str(exc), log_tail=log_tail(run.log_path))
-        result.update(reliable=False, unreliable_reasons=[*reasons, "no raw records"])
+        result.update(reliable=False, unreliable_reasons=[*reasons, "no usable raw records"])
         return result
     result.update(stage_metrics(records, plan.slo))
-    cpu = cpu_summary(read_cpu_samples(run.raw_dir))
+    # a key echoed by the server is redacted when recorded; this covers older raw files
+    errors = Counter[str]()
+    for message, count in result["errors_by_message"].items():
+        errors[redact(message)] += count
+    result["errors_by_message"] = dict(errors)
+    # lines cut by a SIGKILL at the deadline: dropped, and counted here
+    result["torn_lines"] = {"requests": torn_requests, "cpu": torn_cpu}
+    cpu = cpu_summary(cpu_samples)
     result["cpu"] = cpu
     counts = result["requests"]
     if cpu["saturated"]:
@@ -262,10 +322,21 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
         )
     if not cpu["sampled"]:
         reasons.append("client CPU was not sampled (run shorter than 1 s?)")
-    if plan.requests and counts["measured"] < plan.requests:
-        reasons.append(f"only {counts['measured']} of {plan.requests} requests measured")
-    if counts["ok"] == 0:
+    measured, ok, failed = counts["measured"], counts["ok"], counts["errors"]
+    error_share = failed / measured if measured else None
+    result["error_share"] = error_share
+    result["too_many_errors"] = ok == 0 or (
+        error_share is not None and error_share > plan.max_error_rate
+    )
+    if ok == 0:
         reasons.append("no request succeeded")
+    elif error_share is not None and error_share > plan.max_error_rate:
+        reasons.append(
+            f"{100 * error_share:.1f} % of measured requests failed ({failed} of {measured}), "
+            f"above --max-error-rate {100 * plan.max_error_rate:.1f} %"
+        )
+    if plan.requests and 0 < ok < plan.requests:
+        reasons.append(f"only {ok} of {plan.requests} requests succeeded")
     if run.exit_code not in LOCUST_RAN:
         result["log_tail"] = log_tail(run.log_path)
     result["reliable"] = not reasons

@@ -4,6 +4,15 @@ The caller reads the response one line at a time and passes each line with the
 ``time.perf_counter()`` taken right after the read returned, before any parsing, so the JSON
 work here never shifts a timestamp. The meter keeps per-chunk arrival times and token counts;
 turning them into TTFT/TBT/E2E statistics is :mod:`hawkeye_bench.load.metrics`' job.
+
+The end of the chain of thought: a multi-stage server (``hawkeye-bench serve``) streams every
+stage but the last as reasoning and sends ``x_hawkeye.stage_end`` (the role that finished) on a
+chunk without choices before the next stage's first delta. The CoT ends at the last token chunk
+before the last such marker, even when the final stage also streams reasoning of its own.
+Without a marker the CoT end falls back to the last reasoning token, and says so.
+
+Error texts are cleared of known API keys (:func:`hawkeye_bench.secrets.redact`) before they are
+shortened, so no part of a key an upstream echoed is kept.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from hawkeye_bench.secrets import redact
 from hawkeye_bench.trace import TokenSource
 
 REASONING = "r"
@@ -22,6 +32,12 @@ THINK_CLOSE = "</think>"
 #: it). perf_counter is CLOCK_MONOTONIC on Linux, shared by processes on one host, so
 #: ``t_recv - x_sent_perf`` is the delivery lag: how long the chunk waited before we read it.
 SERVER_PERF_FIELD = "x_sent_perf"
+#: ``{"x_hawkeye": {"stage_end": role}}``: the pipeline server's marker that a stage finished
+STAGE_END_FIELD = "stage_end"
+#: where the CoT end came from: the server's stage marker, or the last reasoning token
+COT_END_MARKER = "stage_end"
+COT_END_LAST_REASONING = "last_reasoning"
+ERROR_CHARS = 500
 
 
 @dataclass
@@ -59,6 +75,9 @@ class StreamMeter:
     finish_reason: str | None = None
     error: str | None = None
     data_lines: int = 0
+    #: send -> the last token chunk before the latest stage_end marker (None: no marker)
+    stage_end_ms: float | None = None
+    stage_end_role: str | None = None
     _cumulative_tokens: int = 0
     _deciding_think: bool = True
     _in_inline_think: bool = False
@@ -86,10 +105,10 @@ class StreamMeter:
         try:
             event = json.loads(payload)
         except ValueError:
-            self.error = f"malformed SSE data line: {payload[:200]!r}"
+            self.error = f"malformed SSE data line: {clip_error(payload, 200)!r}"
             return False
         if not isinstance(event, dict):
-            self.error = f"SSE data is not a JSON object: {payload[:200]!r}"
+            self.error = f"SSE data is not a JSON object: {clip_error(payload, 200)!r}"
             return False
         if "error" in event:
             self.error = _error_text(event["error"])
@@ -98,6 +117,10 @@ class StreamMeter:
         return False
 
     def _take_chunk(self, event: dict[str, Any], t_recv: float) -> None:
+        extra = event.get("x_hawkeye")
+        if isinstance(extra, dict) and extra.get(STAGE_END_FIELD):
+            self.stage_end_role = str(extra[STAGE_END_FIELD])
+            self.stage_end_ms = self.chunks[-1].t_ms if self.chunks else self._ms(t_recv)
         usage = event.get("usage")
         cumulative: int | None = None
         if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
@@ -161,6 +184,13 @@ class StreamMeter:
     def last_token_ms(self) -> float | None:
         return self.chunks[-1].t_ms if self.chunks else None
 
+    def cot_end(self) -> tuple[float | None, str | None]:
+        """(send -> end of the chain of thought in ms, where it came from); see the module doc."""
+        if self.stage_end_ms is not None:
+            return self.stage_end_ms, COT_END_MARKER
+        reasoning = [c.t_ms for c in self.chunks if c.channel == REASONING]
+        return (reasoning[-1], COT_END_LAST_REASONING) if reasoning else (None, None)
+
     def output_tokens(self) -> tuple[int | None, TokenSource | None]:
         """Completion tokens from the server's usage, else the counted token chunks."""
         if self.usage is not None and isinstance(self.usage.get("completion_tokens"), int):
@@ -181,7 +211,14 @@ class StreamMeter:
         return (0, "chunks") if self.chunks else (None, None)
 
 
+def clip_error(text: str | bytes, chars: int = ERROR_CHARS) -> str:
+    """``text`` without known API keys, then cut to ``chars`` characters."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return redact(text)[:chars]
+
+
 def _error_text(error: Any) -> str:
     if isinstance(error, dict):
-        return str(error.get("message") or error)[:500]
-    return str(error)[:500]
+        return clip_error(str(error.get("message") or error))
+    return clip_error(str(error))

@@ -3,6 +3,8 @@
 Statistics are recomputed from the stage's raw request files with the load runner's own code
 (:func:`hawkeye_bench.load.metrics.stage_metrics`) when the files are present; otherwise the
 numbers stored in ``load_results.json`` are used, and the report names that file instead.
+A raw file's torn last line (Locust killed mid-write) is dropped and noted; any other bad line
+stops the report with an error naming the file and line.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.datasets import DatasetError
 from hawkeye_bench.load.metrics import stage_metrics
-from hawkeye_bench.load.records import REQUESTS_GLOB, RawRecordError, RequestRecord, read_requests
+from hawkeye_bench.load.records import REQUESTS_GLOB, RawRecordError, RequestRecord, load_requests
 from hawkeye_bench.reporting.inputs import LoadResult, ReportInputError
 
 
@@ -64,9 +65,14 @@ def load_stages(load: LoadResult) -> tuple[list[LoadStage], list[str]]:
         requests: list[RequestRecord] = []
         if raw is not None:
             try:
-                requests = read_requests(raw)
-            except (RawRecordError, DatasetError) as exc:
-                raise ReportInputError(f"{raw}: {exc}") from exc
+                requests, torn = load_requests(raw)
+            except RawRecordError as exc:  # names the file and line
+                raise ReportInputError(str(exc)) from exc
+            if torn:
+                notes.append(
+                    f"{load.label}: {target} at c={concurrency}: {torn} torn last line(s) "
+                    f"dropped from the raw files in {raw} (Locust was killed while writing)"
+                )
             metrics, metrics_from = stage_metrics(requests), "raw"
             sources = sorted(raw.glob(REQUESTS_GLOB))
         elif isinstance(entry.get("metrics"), dict) and isinstance(entry.get("requests"), dict):

@@ -1,0 +1,85 @@
+"""The "CoT only" time ends at the end of stage 1, even when the responder also thinks.
+
+The pipeline server marks the end of a stage with a chunk carrying ``x_hawkeye.stage_end``;
+the meter ends the CoT at the last token before that marker, and falls back (flagged) to the
+last reasoning token when a server sends no marker.
+"""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import pytest
+
+from hawkeye_bench.endpoints import Endpoint
+from hawkeye_bench.load.metrics import reasoning_end_ms, stage_metrics
+from hawkeye_bench.load.records import RequestRecord
+from hawkeye_bench.load.stream import REASONING, StreamMeter
+from hawkeye_bench.scripted_server import ReplyRule, ScriptedConfig, ScriptedServer
+from hawkeye_bench.server import PipelineServer
+
+# The default preset's prompts tell the stages apart (see tests/test_server.py).
+REASONER = ReplyRule(match="concise chain", reasoning="two plus two", content="is four")
+THINKING_RESPONDER = ReplyRule(
+    match="Using the reasoning above", reasoning="let me check", content="The answer is 4"
+)
+
+
+def approx(ms: float) -> object:
+    return pytest.approx(ms, abs=1e-4)  # chunk rows keep 4 decimals of a millisecond
+
+
+async def measure(base_url: str) -> RequestRecord:
+    """One streamed request, timed line by line as the locustfile does."""
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "What is 2+2?"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    async with aiohttp.ClientSession() as http:
+        t_send = time.perf_counter()
+        meter = StreamMeter(t_send)
+        async with http.post(f"{base_url}/chat/completions", json=body) as response:
+            assert response.status == 200
+            async for line in response.content:
+                if meter.feed(line, time.perf_counter()):
+                    break
+    assert meter.error is None and meter.done_ms is not None
+    record = RequestRecord(t_send_wall=time.time(), t_send_perf=t_send, pid=1, seq=0)
+    record.fill_from(meter)
+    return record
+
+
+async def test_cot_ends_at_stage_one_not_at_the_responders_reasoning() -> None:
+    config = ScriptedConfig(ttft_ms=40, gap_ms=10, rules=[REASONER, THINKING_RESPONDER])
+    with ScriptedServer(config) as url:
+        upstream = Endpoint(base_url=url, model="scripted-model", max_retries=0)
+        endpoints = {"reasoner": upstream, "responder": upstream}
+        async with PipelineServer("hawkeye", endpoints) as server:
+            record = await measure(server.base_url)
+    reasoning = [c[0] for c in record.chunks if c[2] == REASONING]
+    # stage 1: 3 reasoning + 2 content words, all streamed as reasoning; then the responder's
+    # own 3 reasoning words, also streamed as reasoning
+    assert len(reasoning) == 8
+    assert record.cot_end_source == "stage_end"
+    assert record.cot_end_ms == approx(reasoning[4])
+    assert reasoning_end_ms(record) == record.cot_end_ms < reasoning[5] - 30  # responder TTFT
+    stats = stage_metrics([record])
+    assert stats["metrics"]["reasoning_end_ms"]["mean"] == record.cot_end_ms
+    assert stats["cot_end_sources"] == {"stage_end": 1}
+
+
+async def test_without_a_marker_the_last_reasoning_token_is_used_and_flagged() -> None:
+    with ScriptedServer(ScriptedConfig(tokens=6, reasoning_tokens=3)) as url:
+        record = await measure(url)
+    reasoning = [c[0] for c in record.chunks if c[2] == REASONING]
+    assert len(reasoning) == 3
+    assert record.cot_end_source == "last_reasoning"
+    assert reasoning_end_ms(record) == record.cot_end_ms == approx(reasoning[-1])
+    assert stage_metrics([record])["cot_end_sources"] == {"last_reasoning": 1}
+    # records written before the marker existed: the same fallback
+    old = RequestRecord.from_dict({**record.__dict__, "cot_end_ms": None, "cot_end_source": None})
+    assert reasoning_end_ms(old) == reasoning[-1]  # from the stored chunk rows
+    assert stage_metrics([old])["cot_end_sources"] == {"last_reasoning": 1}
