@@ -13,7 +13,7 @@ from typing import Any
 
 from hawkeye_bench.record import Record
 from hawkeye_bench.stats import cluster_bootstrap_ci, describe, pass_at_k, wilson_interval
-from hawkeye_bench.trace import StageResult, Trace
+from hawkeye_bench.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
 
 
 def end_to_end_s(trace: Trace) -> float | None:
@@ -142,6 +142,13 @@ def summarize(
             "by_type": dict(error_types),
         },
         "grading_errors": sum(1 for r in records if r.grade_error),
+        # stage counts that are not exact (counted chunks, or no count at all)
+        "approximate_token_counts": sum(
+            1
+            for stages in by_role.values()
+            for s in stages
+            if s.ok and s.token_source not in EXACT_TOKEN_SOURCES
+        ),
         "stages": {role: _stage_summary(stages) for role, stages in by_role.items()},
         "tokens": {
             "cot_only": describe([p["cot_only"] for p in paper]),

@@ -48,6 +48,9 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{_num(stage['ttft_s']['median'], '{:.2f}'):>10} "
             f"{_num(stage['latency_s']['median'], '{:.2f}'):>13}"
         )
+    approximate = summary.get("approximate_token_counts")
+    if approximate:
+        lines.append(f"note: {approximate} stage token counts are approximate (counted chunks)")
     tokens = summary["tokens"]
     lines.append("")
     if tokens["cot_only"]["n"]:

@@ -272,8 +272,9 @@ async def test_check_raises_endpoint_unavailable_naming_endpoint() -> None:
 
 
 @pytest.mark.local_model
-async def test_real_local_server_streams_with_tokenize_counts(local_server) -> None:
-    endpoint = local_server.endpoint if hasattr(local_server, "endpoint") else local_server
+async def test_real_local_server_counts_exactly_with_its_own_vocabulary(local_server) -> None:
+    endpoint = local_server.endpoint
+    assert endpoint.tokenizer_path  # the embedded model's GGUF
     async with EndpointClient(endpoint) as client:
         await client.check(role="single")
         result = await client.chat(
@@ -284,10 +285,16 @@ async def test_real_local_server_streams_with_tokenize_counts(local_server) -> N
         )
     assert result.ok, result.error
     assert result.content.strip()
-    assert result.token_source == "tokenize"  # llama-cpp-python streams no usage
+    assert result.token_source == "tokenizer"  # llama-cpp-python streams no usage
     assert 0 < result.completion_tokens <= 16
     assert result.finish_reason in ("stop", "length")
     assert 0 < result.ttft_s <= result.latency_s
+    # the same count as the server's own tokenizer gives for the same text
+    served = Endpoint(base_url=endpoint.base_url, model=endpoint.model)
+    async with EndpointClient(served) as client:
+        tokenizer = await client._probe_tokenizer()
+        assert tokenizer is not None and tokenizer.kind == "llama_cpp"
+        assert await client._count(tokenizer, result.content) == result.completion_tokens
 
 
 async def test_error_event_in_stream_is_retried_then_recorded() -> None:

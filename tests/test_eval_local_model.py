@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
+import psutil
 import pytest
-from cli_helpers import eval_args, read_json, read_jsonl, run_cli
+from cli_helpers import CLI, eval_args, read_json, read_jsonl, run_cli
 
 from hawkeye_bench.local import LocalModelServer
+from hawkeye_bench.runs import RunStore
 
 pytestmark = pytest.mark.local_model
 
@@ -72,7 +78,7 @@ def test_eval_on_the_real_model_writes_complete_consistent_files(
 
 def test_eval_without_endpoints_starts_the_embedded_model(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = eval_args(out, "--max-tokens", "16", limit=1)
+    args = eval_args(out, "--max-tokens", "16", "--concurrency", "4", limit=4)
     args.remove("--no-progress")
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
@@ -82,3 +88,35 @@ def test_eval_without_endpoints_starts_the_embedded_model(tmp_path: Path) -> Non
     )
     assert "100%" in result.stderr  # the progress bar ran to the end
     assert "accuracy" in result.stdout
+    # exact counts at any concurrency: the model's own vocabulary, not a queued tokenize call
+    summary = read_json(out / "summary.json")
+    assert summary["stages"]["single"]["token_sources"] == {"tokenizer": 4}
+    assert summary["approximate_token_counts"] == 0
+
+
+def test_embedded_server_that_dies_stops_the_run_and_names_the_signal(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = eval_args(out, "--max-tokens", "16", "--concurrency", "1", limit=40)
+    process = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    store = RunStore(out)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(store.load_records()) < 2:
+        time.sleep(0.1)
+    servers = [
+        child
+        for child in psutil.Process(process.pid).children(recursive=True)
+        if "llama_cpp.server" in " ".join(child.cmdline())
+    ]
+    assert len(servers) == 1
+    os.kill(servers[0].pid, signal.SIGILL)  # what a build with unsupported instructions gets
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 3, stderr
+    assert time.monotonic() - started < 20
+    assert "embedded model server" in stderr and "signal SIGILL (4)" in stderr
+    assert "scripts/install.sh" in stderr  # the fix
+    assert "--resume" in stderr and "Traceback" not in stderr
+    kept = store.load_records()
+    assert 2 <= len(kept) < 40 and not [r for r in kept if r.error]
+    assert read_json(out / "manifest.json")["status"] == "stopped"

@@ -72,6 +72,13 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="exit non-zero when more than this share (0 to 1) of items failed "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--max-consecutive-failures",
+        type=positive_int,
+        default=5,
+        help="stop the run when this many items in a row could not connect to an endpoint "
+        "(it stopped answering); --resume finishes the run (default: %(default)s)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_endpoint_arguments(parser)
     parser.set_defaults(func=main)
@@ -200,9 +207,7 @@ async def _execute(
     from hawkeye_bench.grading import Grader  # math-verify and sympy: slow to import
 
     problems = datasets.load_problems(args.task, data_dir=args.data_dir, limit=args.limit)
-    watch = HealthWatch(
-        servers=running_servers, max_consecutive=getattr(args, "max_consecutive_failures", 5)
-    )
+    watch = HealthWatch(servers=running_servers, max_consecutive=args.max_consecutive_failures)
     pipeline_cls = get_pipeline(args.pipeline)
     items = plan_items(problems, args.samples, (r.key for r in done))
     # one pooled client per distinct endpoint setting (roles sharing a server share it)
