@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from hawkeye_bench.endpoints import EndpointUnavailable
-from hawkeye_bench.secrets import MissingApiKey
 from hawkeye_bench.local import LocalModelUnavailable
+from hawkeye_bench.secrets import MissingApiKey
 
 HAWKEYE_MODEL = "hawkeye"
 
