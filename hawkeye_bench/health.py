@@ -14,12 +14,15 @@ again); what finished before stays on disk.
 
 from __future__ import annotations
 
+import asyncio
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from hawkeye_bench.record import Record
+
+T = TypeVar("T")
 
 #: Error types of a stage that mean "the server did not answer at all".
 CONNECTION_ERRORS = frozenset({"connection"})
@@ -117,3 +120,27 @@ def _unreachable_endpoint(record: Record) -> str | None:
 
 def _last_error(record: Record) -> str:
     return next((s.error for s in record.trace.stages if s.error), "unknown")
+
+
+async def gather_watched(
+    awaitables: Sequence[Awaitable[T]], poll: Callable[[], None], *, interval_s: float = 0.25
+) -> list[T]:
+    """``asyncio.gather`` the awaitables while calling ``poll`` every ``interval_s``; an
+    exception from either cancels the rest and propagates."""
+    everything = asyncio.gather(*awaitables)
+
+    async def watch() -> None:
+        while True:
+            poll()
+            await asyncio.sleep(interval_s)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await asyncio.wait({everything, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if watcher.done():
+            watcher.result()
+        return list(await everything)
+    finally:
+        everything.cancel()
+        watcher.cancel()
+        await asyncio.gather(everything, watcher, return_exceptions=True)

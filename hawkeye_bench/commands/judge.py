@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hawkeye_bench.health import RunStopped
 from hawkeye_bench.judging.config import DEFAULT_CRITERIA, JudgeConfigError
 from hawkeye_bench.judging.plan import JudgeOptions
 from hawkeye_bench.judging.session import JudgeSettings, JudgeSetupError, run_judge
@@ -110,3 +111,7 @@ def main(args: argparse.Namespace) -> int:
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RunStopped as exc:
+        print(f"error: {exc}\njudge stopped: the judgements made so far are saved; the same "
+              "command judges only what is missing", file=sys.stderr)  # fmt: skip
+        return 3

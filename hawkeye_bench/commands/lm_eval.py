@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from hawkeye_bench.endpoints import EndpointUnavailable
+from hawkeye_bench.health import RunStopped
 from hawkeye_bench.local import LocalModelUnavailable
 from hawkeye_bench.secrets import MissingApiKey
 
@@ -151,3 +152,6 @@ def main(args: argparse.Namespace) -> int:
         if "Tasks not found" in str(exc):
             print(f"hawkeye tasks: {', '.join(check_task_files(tasks_dir()))}", file=sys.stderr)
         return 2
+    except RunStopped as exc:
+        print(f"error: {exc}\nlm-eval stopped before writing its results", file=sys.stderr)
+        return 3

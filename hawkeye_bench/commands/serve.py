@@ -15,7 +15,8 @@ from hawkeye_bench.config import (
     resolve_endpoints,
 )
 from hawkeye_bench.endpoints import EndpointUnavailable
-from hawkeye_bench.local import LocalModelUnavailable, endpoints_or_local
+from hawkeye_bench.health import HealthWatch, RunStopped
+from hawkeye_bench.local import LocalModelUnavailable, endpoints_or_local, running_servers
 from hawkeye_bench.pipelines import get_pipeline
 from hawkeye_bench.presets import PresetError, load_preset
 from hawkeye_bench.secrets import MissingApiKey, redact
@@ -71,7 +72,11 @@ def _positive_mib(text: str) -> float:
     return value
 
 
-def _run(server: PipelineServer) -> None:
+def _run(server: PipelineServer) -> RunStopped | None:
+    """Serve until SIGINT/SIGTERM, or until a model server this process started dies (that
+    error is returned: every request would fail from then on)."""
+    died: list[RunStopped] = []
+
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -82,9 +87,24 @@ def _run(server: PipelineServer) -> None:
             print(f"serving {server.pipeline_cls.name} as {server.model_name!r} at {url}",
                   flush=True)  # fmt: skip
 
-        await serve_forever(server, stop, announce)
+        async def watch_model_servers() -> None:
+            health = HealthWatch(servers=running_servers)
+            while not stop.is_set():
+                try:
+                    health.poll()
+                except RunStopped as exc:
+                    died.append(exc)
+                    stop.set()
+                await asyncio.sleep(0.5)
+
+        watcher = asyncio.create_task(watch_model_servers())
+        try:
+            await serve_forever(server, stop, announce)
+        finally:
+            watcher.cancel()
 
     asyncio.run(run())
+    return died[0] if died else None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -107,8 +127,12 @@ def main(args: argparse.Namespace) -> int:
                 served_model_name=args.served_model_name,
                 max_body_bytes=int(args.max_body_mb * 2**20),
             )
+            stopped = None
             with contextlib.suppress(KeyboardInterrupt):
-                _run(server)
+                stopped = _run(server)
+            if stopped is not None:
+                print(f"error: {redact(str(stopped))}\nserve stopped", file=sys.stderr)
+                return 3
     except (EndpointUnavailable, LocalModelUnavailable, MissingApiKey, PresetError) as exc:
         # An upstream may echo the API key it was sent in the error body quoted here.
         print(f"error: {redact(str(exc))}", file=sys.stderr)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hawkeye_bench.health import HealthWatch, gather_watched
 from hawkeye_bench.judging.cache import JudgeCache
 from hawkeye_bench.judging.client import ChatBackend, ChatReply, JudgeAPIError
 from hawkeye_bench.judging.config import JudgeSpec
@@ -22,6 +23,7 @@ from hawkeye_bench.judging.parsing import parse_reply
 from hawkeye_bench.judging.plan import JudgeJob
 from hawkeye_bench.judging.prompts import PROMPT_VERSION
 from hawkeye_bench.judging.results import JudgeResult, ResultKey, ResultWriter
+from hawkeye_bench.local import running_servers
 
 
 class RateLimiter:
@@ -99,7 +101,9 @@ class JudgeEngine:
             else:
                 todo.append(job)
         self._limits_for([job.judge for job in todo])
-        await asyncio.gather(*(self._run_job(job) for job in todo))
+        # a model server this process started (the embedded judge) dying stops the run
+        health = HealthWatch(servers=running_servers)
+        await gather_watched([self._run_job(job) for job in todo], health.poll)
         return outcome
 
     def _record(self, result: JudgeResult) -> None:

@@ -39,10 +39,11 @@ from hawkeye_bench.config import ConfigError, resolve_endpoints
 from hawkeye_bench.endpoints import Endpoint, EndpointClient
 from hawkeye_bench.engine import WorkItem, item_seed, run_item
 from hawkeye_bench.grading import default_grader
+from hawkeye_bench.health import HealthWatch, gather_watched
 from hawkeye_bench.lmeval.answer import PipelineAnswer
 from hawkeye_bench.lmeval.docs import doc_to_problem
 from hawkeye_bench.lmeval.sidecar import TraceSidecar, sidecar_path
-from hawkeye_bench.local import LocalModelServer
+from hawkeye_bench.local import LocalModelServer, running_servers
 from hawkeye_bench.pipelines import Pipeline, get_pipeline
 from hawkeye_bench.presets import STAGE2_INPUTS, Preset, load_preset
 from hawkeye_bench.problem import Problem
@@ -137,6 +138,7 @@ class HawkeyeLM(LM):
         stage2_input: str | None = None,
         timeout: float = 3600.0,
         max_retries: int = 3,
+        max_consecutive_failures: int = 5,
         seed: int = 0,
         traces: str | None = None,
         data_dir: str | None = None,
@@ -176,6 +178,13 @@ class HawkeyeLM(LM):
         if self.num_concurrent < 1:
             raise ConfigError(f"model_args num_concurrent={num_concurrent}: must be >= 1")
         self.seed = _as_int("seed", seed)
+        self.max_consecutive_failures = _as_int(
+            "max_consecutive_failures", max_consecutive_failures
+        )
+        if self.max_consecutive_failures < 1:
+            raise ConfigError(
+                f"model_args max_consecutive_failures={max_consecutive_failures}: must be >= 1"
+            )
         self.label = model
         endpoint_args = argparse.Namespace(
             endpoint=url,
@@ -309,9 +318,17 @@ class HawkeyeLM(LM):
                 by_role[role] = clients[key]
             pipeline = self.pipeline_cls(self.preset, by_role, stage2_input=self.stage2_input)
 
+            # lm-eval needs an answer for every request: a dead model server or an endpoint
+            # that stopped answering ends the run rather than filling it with failures
+            watch = HealthWatch(
+                servers=running_servers, max_consecutive=self.max_consecutive_failures
+            )
+
             async def one(job: _Job) -> PipelineAnswer:
                 async with limit:
+                    watch.poll()
                     record = await self._run_job(pipeline, grader, job)
+                watch.admit(record)
                 answer = PipelineAnswer(
                     record, task=job.instance.task_name, doc_id=job.instance.doc_id,
                     repeat=job.repeat,
@@ -321,7 +338,7 @@ class HawkeyeLM(LM):
                 return answer
 
             try:
-                return list(await asyncio.gather(*(one(job) for job in jobs)))
+                return await gather_watched([one(job) for job in jobs], watch.poll)
             finally:
                 bar.close()
 
