@@ -81,6 +81,28 @@ async def test_token_source_tokenize_subtracts_special_tokens() -> None:
         assert paths[tokenize_path] == 4
 
 
+async def test_tokenize_that_times_out_is_retried_not_dropped_to_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # llama-cpp-python queues its tokenize endpoint behind every generation: a late answer
+    config = ScriptedConfig(tokens=5, usage="never", tokenize=False)
+    with ScriptedServer(config) as url:
+        async with client_for(url) as client:
+            real_count = client._count
+            timeouts = [2]
+
+            async def slow_then_answering(tokenizer, text, **options):  # type: ignore[no-untyped-def]
+                if text and timeouts[0]:
+                    timeouts[0] -= 1
+                    raise TimeoutError("tokenize queued behind generations")
+                return await real_count(tokenizer, text, **options)
+
+            monkeypatch.setattr(client, "_count", slow_then_answering)
+            result = await client.chat(USER, role="single", max_tokens=64)
+    assert timeouts == [0]
+    assert (result.token_source, result.completion_tokens) == ("tokenize", 5)
+
+
 async def test_token_source_chunks_when_nothing_else() -> None:
     config = ScriptedConfig(
         tokens=10, tokens_per_chunk=3, usage="never", tokenize=False, extras_tokenize=False
