@@ -29,6 +29,8 @@ from hawkeye_bench.grading import GENERIC, Grader
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 HANG_MARGIN_S = 2.0
 
+# A think block ending in a boxed answer, then a post-think summary with no box.
+LONG_THINK = "<think>" + "1 + " * 25_000 + r"\boxed{5}</think>"
 PATHOLOGICAL = {
     "tower 9^9^9^9": r"\boxed{9^{9^{9^{9}}}}",
     "tower 10^10^10": r"\boxed{10^{10^{10}}}",
@@ -38,6 +40,9 @@ PATHOLOGICAL = {
     "200 nested fractions": r"\boxed{" + r"\frac{1}{" * 200 + "2" + "}" * 201,
     "5000-term sum": r"\boxed{" + "+".join(f"x_{{{i}}}^{{{i}}}" for i in range(5000)) + "}",
     "100 kB of digits": r"\boxed{" + "9" * 100_000 + "}",
+    "100 kB think block, cut summary": LONG_THINK + "9 " * 2000,
+    "20000 repeated boxes": r"\boxed{5}, " * 20_000,
+    "unit words after a number": r"\boxed{5 " + "cows " * 2000 + "}",
 }
 
 

@@ -9,6 +9,7 @@ functions in worker processes it can kill.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -17,12 +18,16 @@ from sympy import And, Eq, Ne, Or, Set, Symbol
 from sympy.core.relational import Relational
 
 from hawkeye_bench.answer_extraction import (
+    boxed_answer_ending_thinking,
+    clean_boxed_answers,
+    clock_time_value,
     final_answer_span,
     fix_double_escapes,
     has_math_delimiters,
     join_listed_answers,
     last_boxed_content,
     normalise_bare_answer,
+    repeated_boxed_answer,
     strip_thinking,
     text_key,
 )
@@ -31,6 +36,10 @@ from hawkeye_bench.answer_extraction import (
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 GoldFormat = Literal["number", "latex", "auto"]
+#: Which part of a completion the graded answer came from: ``final`` = the text after the think
+#: block (or the whole text when there is none); ``think`` = the think block's final boxed answer,
+#: taken because the text after ``</think>`` has no boxed answer (cut by the token limit).
+AnswerSource = Literal["final", "think"]
 
 #: How each dataset writes its gold answer (REFERENCE 3.1): GSM8K/AIME plain numbers, MATH LaTeX
 #: without ``$``; anything else is detected per string.
@@ -57,6 +66,7 @@ class Grade:
     correct: bool
     error: str | None = None
     method: str | None = None  # "math-verify", "text", or None when nothing was compared
+    answer_source: AnswerSource | None = None  # None when no answer was extracted
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,9 +81,9 @@ def _has_math_object(parsed: list[Any]) -> bool:
     return any(not isinstance(item, str) for item in parsed)
 
 
-def parse_bare(answer: str) -> list[Any]:
+def parse_bare(answer: str, *, decimal_comma: bool = True, bare_clock: bool = False) -> list[Any]:
     """Parse one answer written without ``$``: as LaTeX first, then as a plain expression."""
-    normalised = normalise_bare_answer(answer)
+    normalised = normalise_bare_answer(answer, decimal_comma=decimal_comma, bare_clock=bare_clock)
     if not normalised:
         return []
     parsed = _parse(f"${normalised}$", LATEX_CONFIG)
@@ -83,27 +93,54 @@ def parse_bare(answer: str) -> list[Any]:
     return as_expression if _has_math_object(as_expression) else parsed
 
 
-def prediction_answer(text: str) -> tuple[str | None, list[Any]]:
-    """(answer string, parsed forms) of a model completion, thinking removed."""
-    answer_text = fix_double_escapes(strip_thinking(text))
+def prediction_answer(
+    text: str, *, decimal_comma: bool = True, bare_clock: bool = False
+) -> tuple[str | None, list[Any]]:
+    """(answer string, parsed forms) of a model completion, thinking removed.
+
+    Boxed values lose their presentation first (units, times of day, LaTeX spacing), and one
+    value boxed several times is one answer. ``decimal_comma`` off: ``-2,1`` is a list;
+    ``bare_clock``: ``4:30`` is a time of day, not a ratio.
+    """
+    answer_text = clean_boxed_answers(
+        fix_double_escapes(strip_thinking(text)), bare_clock=bare_clock
+    )
     if has_math_delimiters(answer_text):
+        repeated = repeated_boxed_answer(answer_text)
+        if repeated is not None:
+            answer_text = f"$\\boxed{{{repeated}}}$"
         parsed = _parse(join_listed_answers(answer_text), PREDICTION_CONFIG)
         if parsed:
             return _display(parsed, last_boxed_content(answer_text)), parsed
-    span = final_answer_span(answer_text)
+    span = final_answer_span(answer_text, decimal_comma=decimal_comma, bare_clock=bare_clock)
     if span is None:
         return None, []
-    return span, parse_bare(span)
+    return span, parse_bare(span, decimal_comma=decimal_comma, bare_clock=bare_clock)
+
+
+# Digits in groups of three joined by commas: a thousands number or a list of numbers.
+_GROUPED_DIGITS = re.compile(r"-?\d{1,3}(?:,\d{3})+")
 
 
 def gold_answer(gold: str, gold_format: GoldFormat = "auto") -> tuple[str, list[Any]]:
-    """(answer string, parsed forms) of a gold answer."""
+    """(answer string, parsed forms) of a gold answer.
+
+    A LaTeX (MATH) gold with a comma between numbers is a list, never a decimal comma
+    (``-2,1``); digits in groups of three (``58,500``, ``70,110``) may be either a thousands
+    number or a list, so both readings are kept and either one matches (no list reading when
+    a group starts with 0: ``10,080`` is a number).
+    """
     gold = fix_double_escapes(gold.strip())
     if gold_format == "number":
         parsed = _parse(gold, EXPR_CONFIG)
         return gold, parsed if _has_math_object(parsed) else parse_bare(gold)
     if gold_format == "latex":
-        return gold, parse_bare(gold)
+        parsed = parse_bare(gold, decimal_comma=False)
+        items = gold.split(",")
+        if _GROUPED_DIGITS.fullmatch(gold) and not any(i.startswith("0") for i in items[1:]):
+            listed = ", ".join(items)
+            parsed = parsed + _parse(f"$\\{{{listed}\\}}$", LATEX_CONFIG)
+        return gold, parsed
     if has_math_delimiters(gold):
         parsed = _parse(join_listed_answers(gold), GOLD_DELIMITED_CONFIG)
         return _display(parsed, last_boxed_content(gold)) or gold, parsed
@@ -170,10 +207,23 @@ def gold_format_for(dataset: str | None) -> GoldFormat:
 
 
 def grade_unbounded(text: str, gold: str, dataset: str | None = None) -> Grade:
-    """Grade one completion with no time limit (run it where it can be killed)."""
-    gold_text, gold_parsed = gold_answer(gold, gold_format_for(dataset))
-    pred_text, pred_parsed = prediction_answer(text)
+    """Grade one completion with no time limit (run it where it can be killed).
+
+    When the text after a closed think block has no boxed answer and the think block ends
+    with one, that answer is graded and the Grade says ``answer_source="think"``.
+    """
+    gold_format = gold_format_for(dataset)
+    gold_text, gold_parsed = gold_answer(gold, gold_format)
+    source: AnswerSource = "final"
+    thinking_answer = boxed_answer_ending_thinking(text)
+    if thinking_answer is not None:
+        text, source = f"$\\boxed{{{thinking_answer}}}$", "think"
+    pred_text, pred_parsed = prediction_answer(
+        text,
+        decimal_comma=gold_format != "latex",
+        bare_clock=gold_format == "number" or clock_time_value(gold) is not None,
+    )
     correct, method = compare(gold_text, gold_parsed, pred_text, pred_parsed)
     if pred_text is None and not pred_parsed:
         return Grade(extracted=None, correct=False, error=None, method=None)
-    return Grade(extracted=pred_text, correct=correct, method=method)
+    return Grade(extracted=pred_text, correct=correct, method=method, answer_source=source)

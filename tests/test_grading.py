@@ -58,10 +58,22 @@ def as_model_would(answer: str) -> str:
         ("342.", "342"),
         ("(35 + 70 = 105)", "105"),
         ("x = 3", "x = 3"),
+        ("800 ml.", "800"),
+        (r"6^\text{th}", "6"),
+        (r"-3^\circ\text{C}", "-3"),
+        ("2:00 pm", "2"),
+        ("470 cows + 230 chickens = 700 animals", "700"),
+        ("4x-5y=-50", "4x-5y=-50"),
     ],
 )
 def test_normalise_bare_answer(raw: str, normalised: str) -> None:
     assert normalise_bare_answer(raw) == normalised
+
+
+def test_a_comma_is_a_decimal_comma_only_where_asked() -> None:
+    assert normalise_bare_answer("-2,1") == "-2.1"
+    assert normalise_bare_answer("-2,1", decimal_comma=False) == "-2,1"
+    assert normalise_bare_answer("58,500", decimal_comma=False) == "58500"
 
 
 @pytest.mark.parametrize(
@@ -122,9 +134,16 @@ def test_grade_cases(grader: Grader, text: str, gold: str, dataset: str, correct
 
 def test_grade_reports_what_it_extracted(grader: Grader) -> None:
     result = grader.grade(r"Thus $x = \boxed{\frac{3}{4}}$.", "0.75", "math")
-    assert result == Grade(extracted=r"\frac{3}{4}", correct=True, error=None, method="math-verify")
+    assert result == Grade(
+        extracted=r"\frac{3}{4}",
+        correct=True,
+        error=None,
+        method="math-verify",
+        answer_source="final",
+    )
     nothing = grader.grade("I do not know.", "3", "math")
     assert nothing.correct is False and nothing.extracted is None
+    assert nothing.answer_source is None
 
 
 def test_pathological_input_times_out_and_the_pool_recovers() -> None:
