@@ -23,6 +23,7 @@ class GradeResult(Protocol):
     extracted: str | None
     correct: bool
     error: str | None
+    answer_source: str | None
 
 
 class AsyncGrader(Protocol):
@@ -60,13 +61,25 @@ def plan_items(
 async def grade_trace(grader: AsyncGrader, item: WorkItem, trace: Trace, seed: int) -> Record:
     record = Record(problem=item.problem, sample=item.sample, trace=trace, extra={"seed": seed})
     if trace.ok:
-        grade = await grader.grade_async(trace.final_text, item.problem.gold, item.problem.dataset)
+        text = graded_text(trace)
+        grade = await grader.grade_async(text, item.problem.gold, item.problem.dataset)
         record.extracted, record.correct, record.grade_error = (
             grade.extracted,
             grade.correct,
             grade.error,
         )
+        record.answer_source = grade.answer_source
     return record
+
+
+def graded_text(trace: Trace) -> str:
+    """What the grader reads: the final stage's whole completion when the trace's final text
+    is that stage's answer (the grader removes the thinking itself, and can fall back on an
+    answer boxed at the end of it when the summary after it was cut), else the final text."""
+    last = trace.stages[-1] if trace.stages else None
+    if last is not None and last.answer == trace.final_text:
+        return last.completion
+    return trace.final_text
 
 
 async def run_item(

@@ -24,6 +24,9 @@ class Record:
     correct: bool | None = None
     grade_error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: where the graded answer was found: "final" (after any thinking) or "think" (boxed at the
+    #: end of a think block whose summary was cut); None when nothing was extracted
+    answer_source: str | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -44,6 +47,7 @@ class Record:
             "pipeline": self.trace.pipeline,
             "final_text": self.trace.final_text,
             "extracted": self.extracted,
+            "answer_source": self.answer_source,
             "correct": self.correct,
             "grade_error": self.grade_error,
             "error": self.error,
@@ -68,4 +72,5 @@ class Record:
             correct=data.get("correct"),
             grade_error=data.get("grade_error"),
             extra=data.get("extra", {}),
+            answer_source=data.get("answer_source"),
         )

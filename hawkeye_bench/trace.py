@@ -78,6 +78,13 @@ class StageResult:
         return split_thinking(self.content, self.reasoning)[1]
 
     @property
+    def completion(self) -> str:
+        """The whole completion as one text, thinking inline: ``<think>...</think>answer``."""
+        if self.reasoning:
+            return f"<think>{self.reasoning}</think>{self.content}"
+        return self.content
+
+    @property
     def truncated(self) -> bool:
         return self.finish_reason == "length"
 

@@ -294,3 +294,22 @@ def test_presentation_rules() -> None:
     assert chain_result("4x - 5y = -50") is None and chain_result("x = 3") is None
     assert repeated_boxed_answer(r"\boxed{18} so \boxed{ 18 }") == "18"
     assert repeated_boxed_answer(r"\boxed{2}, \boxed{3}") is None
+
+
+def test_engine_grades_the_whole_completion_and_records_the_answer_source() -> None:
+    import asyncio
+
+    from hawkeye_bench.engine import WorkItem, grade_trace
+    from hawkeye_bench.grading import Grader
+    from hawkeye_bench.problem import Problem
+    from hawkeye_bench.trace import StageResult, Trace
+
+    # a reasoning server: thinking in its own field, the summary after it cut by the limit
+    stage = StageResult(role="single", model="m", reasoning="so 9 * 2 = 18, \\boxed{18}",
+                        content="Janet sells", finish_reason="length")  # fmt: skip
+    trace = Trace(pipeline="baseline", stages=[stage], final_text=stage.answer)
+    problem = Problem(id="0", dataset="gsm8k", question="q", gold="#### 18")
+    with Grader() as grader:
+        record = asyncio.run(grade_trace(grader, WorkItem(problem, 0), trace, seed=0))
+    assert record.correct is True and record.answer_source == "think"
+    assert record.to_dict()["answer_source"] == "think"

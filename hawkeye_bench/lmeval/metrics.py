@@ -28,7 +28,7 @@ from hawkeye_bench.grading import grade
 from hawkeye_bench.lmeval.answer import PipelineAnswer
 from hawkeye_bench.stats import pass_at_k
 from hawkeye_bench.summary import end_to_end_s
-from hawkeye_bench.trace import EXACT_TOKEN_SOURCES, StageResult, Trace, split_thinking
+from hawkeye_bench.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
 
 
 def exact_tokens(stage: StageResult | None) -> int | None:
@@ -93,8 +93,8 @@ def answer_metrics(doc: dict[str, Any], response: Any) -> dict[str, float]:
         metrics["finish_length"] = 1.0 if any(s.truncated for s in trace.stages) else 0.0
         metrics.update(timing_metrics(trace))
         return metrics
-    answer = split_thinking(str(response))[1]
-    verdict = grade(answer, str(doc["gold"]), str(doc["dataset"]))
+    # the grader removes thinking itself (and reads a think block's final box when cut after it)
+    verdict = grade(str(response), str(doc["gold"]), str(doc["dataset"]))
     return {"exact_match": 1.0 if verdict.correct else 0.0}
 
 
