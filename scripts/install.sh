@@ -9,10 +9,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 USER_CMAKE_ARGS="${CMAKE_ARGS:-}"
-set -a
-# shellcheck source=build-flags.env
-. "$ROOT/scripts/build-flags.env"
-set +a
+# KEY=VALUE lines, the value verbatim to the end of the line (as tox reads the same file)
+while IFS= read -r line || [ -n "$line" ]; do
+  case "$line" in ''|'#'*) continue ;; esac
+  export "${line%%=*}=${line#*=}"
+done < "$ROOT/scripts/build-flags.env"
 if [ -n "$USER_CMAKE_ARGS" ]; then
   CMAKE_ARGS="$USER_CMAKE_ARGS"
   echo "install: building llama-cpp-python with your CMAKE_ARGS=$CMAKE_ARGS" >&2
