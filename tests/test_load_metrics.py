@@ -12,6 +12,7 @@ from hawkeye_bench.load.cpu import cpu_summary
 from hawkeye_bench.load.metrics import (
     distribution,
     goodput,
+    per_token_gap_source,
     per_token_gaps,
     request_counts,
     stage_metrics,
@@ -72,6 +73,19 @@ def test_per_token_gaps_split_multi_token_chunks() -> None:
     assert source == "usage_spread" and gaps.tolist() == [10.0, 10.0]
     counted = record([[100.0, 1, "c"], [130.0, 1, "c"]], source="chunks")
     assert per_token_gaps(counted)[0].tolist() == [30.0]
+
+
+def test_tbt_token_sources_count_each_request_once() -> None:
+    records = [
+        record([[100.0, 2, "c"], [120.0, 2, "c"]], chunk_source="usage"),
+        record([[100.0, 1, "c"], [120.0, 1, "c"]], tokens=6),
+        record([[100.0, 1, "c"]], source="chunks"),
+    ]
+    assert [per_token_gap_source(r) for r in records] == ["usage", "usage_spread", "chunks"]
+    assert [per_token_gaps(r)[1] for r in records] == ["usage", "usage_spread", "chunks"]
+    stats = stage_metrics(records)
+    assert stats["tbt_token_sources"] == {"usage": 1, "usage_spread": 1, "chunks": 1}
+    assert stats["metrics"]["tbt_ms"]["n"] == 2 + 1  # 2 tokens after one gap, then one spread gap
 
 
 def test_tpot_and_counts_exclude_warmup_incomplete_and_errors() -> None:

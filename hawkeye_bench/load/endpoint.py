@@ -6,8 +6,10 @@ import json
 import urllib.request
 from typing import Any
 
+from hawkeye_bench.errors import HawkeyeError
 
-class EndpointError(RuntimeError):
+
+class EndpointError(HawkeyeError):
     """The server under test did not answer GET /v1/models."""
 
 

@@ -1,60 +1,37 @@
-"""Latency statistics from raw request records (REFERENCE 4.1 definitions), with numpy.
+"""Latency statistics from raw request records, with numpy.
 
-Percentiles come from the raw samples (linear interpolation), never from Locust's bucketed
-histograms. Requests are pooled across processes sample by sample. Only *measured* requests
-count (sent after the warmup, not cut by the load generator); latency figures use the ones that
-succeeded, failures are counted and listed.
+Which statistics exist, and how each is taken from a record, is the load metric registry
+(:mod:`hawkeye_bench.load.registry`); the built-in metrics are registered at the end of this
+module, after the per-record computations they use. Percentiles come from the raw samples
+(linear interpolation), never from Locust's bucketed histograms. Requests are pooled across
+processes sample by sample. Only *measured* requests count (sent after the warmup, not cut by
+the load generator); latency figures use the ones that succeeded, failures are counted and
+listed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 
 from hawkeye_bench.load.records import RequestRecord
+from hawkeye_bench.load.registry import (
+    LoadMetric,
+    load_metric,
+    load_metrics,
+    register_load_metric,
+    slo_metric_names,
+)
 from hawkeye_bench.load.stream import COT_END_LAST_REASONING, REASONING
 
 PERCENTILES = (50, 90, 99)
 #: a chunk gap below this is "near zero": chunks that arrived together (buffering, batching)
 NEAR_ZERO_GAP_MS = 1.0
 ERROR_EXAMPLES = 5
-
-#: metric key -> (unit, definition); printed in every report (REFERENCE 4.1)
-METRIC_DEFINITIONS: dict[str, tuple[str, str]] = {
-    "e2e_ms": ("ms", "E2E / Time per Req: send -> last token-bearing chunk"),
-    "e2e_done_ms": ("ms", "send -> `data: [DONE]`"),
-    "tt_ack_ms": ("ms", "TT_ACK: send -> first SSE chunk of any kind (role-only included)"),
-    "ttft_ms": ("ms", "TTFT: send -> first non-empty token chunk (reasoning or content)"),
-    "ttft_reasoning_ms": ("ms", "TTFT-reasoning: send -> first reasoning token"),
-    "ttft_content_ms": (
-        "ms",
-        "TTFT-content: send -> first answer (content) token; for Hawkeye the first stage-2 token",
-    ),
-    "tbt_ms": (
-        "ms",
-        "TBT (Avg TBT), per token: each gap between consecutive token-bearing chunks divided by "
-        "the tokens in the later chunk, pooled over requests",
-    ),
-    "reasoning_end_ms": (
-        "ms",
-        "CoT end: send -> last token before the server's `x_hawkeye.stage_end` marker (Hawkeye: "
-        "end of the stage-1 CoT as the client sees it, the paper's 'CoT only' time); without a "
-        "marker, the last reasoning token, which then includes any reasoning of a final stage "
-        "(counted in cot_end_sources)",
-    ),
-    "chunk_gap_ms": ("ms", "gaps between consecutive token-bearing chunks, pooled (ITL)"),
-    "tpot_ms": ("ms", "TPOT: (E2E - TTFT) / (output tokens - 1), per request"),
-    "output_tokens": ("tokens", "Tokens: completion tokens per request (usage, else counted)"),
-    "reasoning_tokens": ("tokens", "reasoning tokens per request (usage, else counted)"),
-    "delivery_lag_ms": (
-        "ms",
-        "server write -> client read per chunk (only servers that stamp chunks, e.g. the "
-        "scripted test server)",
-    ),
-}
 
 
 def distribution(values: Iterable[float]) -> dict[str, float | int] | None:
@@ -89,6 +66,20 @@ def chunk_gaps(record: RequestRecord) -> np.ndarray:
     return np.diff(times)
 
 
+def per_token_gap_source(record: RequestRecord) -> str:
+    """How the tokens per chunk of one request are known (see :func:`per_token_gaps`)."""
+    if record.chunk_tokens_source == "usage":
+        return "usage"
+    if (
+        record.output_tokens_source == "usage"
+        and record.output_tokens
+        and len(record.chunks) > 0
+        and record.output_tokens != len(record.chunks)
+    ):
+        return "usage_spread"
+    return "chunks"
+
+
 def per_token_gaps(record: RequestRecord) -> tuple[np.ndarray, str]:
     """Per-token gaps of one request and how the tokens per chunk were known.
 
@@ -98,22 +89,12 @@ def per_token_gaps(record: RequestRecord) -> tuple[np.ndarray, str]:
     """
     times, tokens = _chunk_arrays(record)
     gaps = np.diff(times)
-    later = tokens[1:]
-    source = "usage" if record.chunk_tokens_source == "usage" else "chunks"
-    if (
-        source == "chunks"
-        and record.output_tokens_source == "usage"
-        and record.output_tokens
-        and len(record.chunks) > 0
-        and record.output_tokens != len(record.chunks)
-    ):
-        later = np.full(gaps.size, record.output_tokens / len(record.chunks))
-        source = "usage_spread"
+    source = per_token_gap_source(record)
     if not gaps.size:
         return gaps, source
-    if source == "usage_spread":
-        return gaps / later, source  # equal weights: every chunk holds the same count
-    counts = np.maximum(later, 1).astype(int)  # a 0-token delta counts as one token
+    if source == "usage_spread":  # equal weights: every chunk holds the same count
+        return gaps / ((record.output_tokens or 0) / len(record.chunks)), source
+    counts = np.maximum(tokens[1:], 1).astype(int)  # a 0-token delta counts as one token
     return np.repeat(gaps / counts, counts), source
 
 
@@ -138,8 +119,9 @@ def tpot_ms(record: RequestRecord) -> float | None:
     return (record.e2e_ms - record.ttft_ms) / (record.output_tokens - 1)
 
 
-def _values(records: Iterable[RequestRecord], name: str) -> list[float]:
-    return [v for r in records if (v := getattr(r, name)) is not None]
+def delivery_lags(record: RequestRecord) -> list[float]:
+    """Server write -> client read per chunk, for chunks the server stamped (ms)."""
+    return [c[3] for c in record.chunks if len(c) > 3]
 
 
 def request_counts(records: Sequence[RequestRecord]) -> dict[str, int]:
@@ -160,31 +142,14 @@ def stage_metrics(
     """All statistics of one stage (one target at one concurrency)."""
     measured = [r for r in records if r.measured]
     ok = [r for r in measured if r.error is None]
+    metrics = {m.name: distribution(m.samples(ok)) for m in load_metrics()}
     gap_arrays = [chunk_gaps(r) for r in ok]
-    token_gaps = [per_token_gaps(r) for r in ok]
     all_chunk_gaps = np.concatenate(gap_arrays) if gap_arrays else np.empty(0)
-    all_token_gaps = np.concatenate([g for g, _ in token_gaps]) if token_gaps else np.empty(0)
-    lags = [c[3] for r in ok for c in r.chunks if len(c) > 3]
-    metrics = {
-        "e2e_ms": distribution(_values(ok, "e2e_ms")),
-        "e2e_done_ms": distribution(_values(ok, "e2e_done_ms")),
-        "tt_ack_ms": distribution(_values(ok, "tt_ack_ms")),
-        "ttft_ms": distribution(_values(ok, "ttft_ms")),
-        "ttft_reasoning_ms": distribution(_values(ok, "ttft_reasoning_ms")),
-        "ttft_content_ms": distribution(_values(ok, "ttft_content_ms")),
-        "reasoning_end_ms": distribution(v for r in ok if (v := reasoning_end_ms(r)) is not None),
-        "tbt_ms": distribution(all_token_gaps),
-        "chunk_gap_ms": distribution(all_chunk_gaps),
-        "tpot_ms": distribution(v for r in ok if (v := tpot_ms(r)) is not None),
-        "output_tokens": distribution(_values(ok, "output_tokens")),
-        "reasoning_tokens": distribution(_values(ok, "reasoning_tokens")),
-        "delivery_lag_ms": distribution(lags),
-    }
     result = {
         "requests": request_counts(records),
         "metrics": metrics,
         "token_sources": dict(Counter(r.output_tokens_source or "none" for r in ok)),
-        "tbt_token_sources": dict(Counter(source for _, source in token_gaps)),
+        "tbt_token_sources": dict(Counter(per_token_gap_source(r) for r in ok)),
         "cot_end_sources": dict(Counter(s for r in ok if (s := cot_end(r)[1]) is not None)),
         "near_zero_gap_ms": NEAR_ZERO_GAP_MS,
         "near_zero_gap_share": share_below(all_chunk_gaps, NEAR_ZERO_GAP_MS),
@@ -202,12 +167,9 @@ def _error_kind(error: str | None) -> str:
     return (error or "")[:120]
 
 
-#: metrics an SLO can bound (per request, milliseconds)
-SLO_METRICS = ("ttft_ms", "ttft_content_ms", "tpot_ms", "e2e_ms")
-
-
-def request_value(record: RequestRecord, metric: str) -> float | None:
-    return tpot_ms(record) if metric == "tpot_ms" else getattr(record, metric)
+def request_value(record: RequestRecord, metric: str) -> float | int | None:
+    """One request's value of a per-request metric (what an SLO bound is checked against)."""
+    return load_metric(metric).value(record)
 
 
 def goodput(records: Sequence[RequestRecord], slo: dict[str, float]) -> dict[str, Any]:
@@ -250,3 +212,125 @@ def throughput(measured: Sequence[RequestRecord]) -> dict[str, float | None]:
         "requests_per_s": len(measured) / window,
         "output_tokens_per_s": tokens / window,
     }
+
+
+# ----------------------------------------------------------------------------- built-in metrics
+
+#: registry order = the order of ``load_results.json`` and of the printed definitions;
+#: ``csv_rank`` keeps the CSV's column order
+BUILTIN_LOAD_METRICS = (
+    LoadMetric(
+        "e2e_ms",
+        "ms",
+        "E2E / Time per Req: send -> last token-bearing chunk",
+        per_request=attrgetter("e2e_ms"),
+        csv_rank=0,
+        table_column="time",
+        table_stats=("mean", *(f"p{p}" for p in PERCENTILES)),
+        slo=True,
+    ),
+    LoadMetric(
+        "e2e_done_ms",
+        "ms",
+        "send -> `data: [DONE]`",
+        per_request=attrgetter("e2e_done_ms"),
+        csv_rank=11,
+    ),
+    LoadMetric(
+        "tt_ack_ms",
+        "ms",
+        "TT_ACK: send -> first SSE chunk of any kind (role-only included)",
+        per_request=attrgetter("tt_ack_ms"),
+        csv_rank=5,
+    ),
+    LoadMetric(
+        "ttft_ms",
+        "ms",
+        "TTFT: send -> first non-empty token chunk (reasoning or content)",
+        per_request=attrgetter("ttft_ms"),
+        csv_rank=1,
+        table_column="ttft",
+        table_stats=("mean", *(f"p{p}" for p in PERCENTILES)),
+        slo=True,
+    ),
+    LoadMetric(
+        "ttft_reasoning_ms",
+        "ms",
+        "TTFT-reasoning: send -> first reasoning token",
+        per_request=attrgetter("ttft_reasoning_ms"),
+        csv_rank=3,
+        cot_only_column="ttft",
+    ),
+    LoadMetric(
+        "ttft_content_ms",
+        "ms",
+        "TTFT-content: send -> first answer (content) token; for Hawkeye the first stage-2 token",
+        per_request=attrgetter("ttft_content_ms"),
+        csv_rank=2,
+        slo=True,
+    ),
+    LoadMetric(
+        "tbt_ms",
+        "ms",
+        "TBT (Avg TBT), per token: each gap between consecutive token-bearing chunks divided by "
+        "the tokens in the later chunk, pooled over requests",
+        pooled=lambda record: per_token_gaps(record)[0],
+        csv_rank=6,
+        table_column="tbt",
+    ),
+    LoadMetric(
+        "reasoning_end_ms",
+        "ms",
+        "CoT end: send -> last token before the server's `x_hawkeye.stage_end` marker (Hawkeye: "
+        "end of the stage-1 CoT as the client sees it, the paper's 'CoT only' time); without a "
+        "marker, the last reasoning token, which then includes any reasoning of a final stage "
+        "(counted in cot_end_sources)",
+        per_request=reasoning_end_ms,
+        csv_rank=4,
+        cot_only_column="time",
+    ),
+    LoadMetric(
+        "chunk_gap_ms",
+        "ms",
+        "gaps between consecutive token-bearing chunks, pooled (ITL)",
+        pooled=chunk_gaps,
+        csv_rank=7,
+    ),
+    LoadMetric(
+        "tpot_ms",
+        "ms",
+        "TPOT: (E2E - TTFT) / (output tokens - 1), per request",
+        per_request=tpot_ms,
+        csv_rank=8,
+        slo=True,
+    ),
+    LoadMetric(
+        "output_tokens",
+        "tokens",
+        "Tokens: completion tokens per request (usage, else counted)",
+        per_request=attrgetter("output_tokens"),
+        csv_rank=9,
+        table_column="tokens",
+    ),
+    LoadMetric(
+        "reasoning_tokens",
+        "tokens",
+        "reasoning tokens per request (usage, else counted)",
+        per_request=attrgetter("reasoning_tokens"),
+        csv_rank=10,
+        cot_only_column="tokens",
+    ),
+    LoadMetric(
+        "delivery_lag_ms",
+        "ms",
+        "server write -> client read per chunk (only servers that stamp chunks, e.g. the "
+        "scripted test server)",
+        pooled=delivery_lags,
+        csv_rank=12,
+    ),
+)
+for _metric in BUILTIN_LOAD_METRICS:
+    register_load_metric(_metric)
+
+#: metrics an SLO can bound (per request, milliseconds)
+SLO_METRICS = slo_metric_names()

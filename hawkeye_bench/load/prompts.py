@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.datasets import DatasetError, dataset_names, load_problems
+from hawkeye_bench.errors import HawkeyeError
 from hawkeye_bench.jsonl import read_jsonl
 
 Messages = list[dict[str, Any]]
 
 
-class PromptSourceError(ValueError):
+class PromptSourceError(HawkeyeError):
     """The prompt source names no known dataset and no readable messages file."""
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
+from hawkeye_bench.errors import HawkeyeError
 from hawkeye_bench.jsonl import read_jsonl_tolerant
 from hawkeye_bench.load.stream import StreamMeter
 
@@ -26,7 +27,7 @@ REQUESTS_GLOB = "requests-*.jsonl"
 CPU_GLOB = "cpu-*.jsonl"
 
 
-class RawRecordError(ValueError):
+class RawRecordError(HawkeyeError):
     """A raw record directory has no request files, or a line (named as file:line) that is not
     JSON or not a request record."""
 

@@ -15,27 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.load.metrics import METRIC_DEFINITIONS, NEAR_ZERO_GAP_MS, PERCENTILES
+from hawkeye_bench.load.metrics import NEAR_ZERO_GAP_MS, PERCENTILES
+from hawkeye_bench.load.registry import csv_load_metrics, load_metrics
 from hawkeye_bench.load.stream import COT_END_LAST_REASONING
 
 RESULTS_FILE = "load_results.json"
 TABLE_MD = "load_table.md"
 TABLE_CSV = "load_table.csv"
-CSV_METRICS = (
-    "e2e_ms",
-    "ttft_ms",
-    "ttft_content_ms",
-    "ttft_reasoning_ms",
-    "reasoning_end_ms",
-    "tt_ack_ms",
-    "tbt_ms",
-    "chunk_gap_ms",
-    "tpot_ms",
-    "output_tokens",
-    "reasoning_tokens",
-    "e2e_done_ms",
-    "delivery_lag_ms",
-)
+#: the statistics of every CSV metric, as columns ``<metric>_<stat>``
 STAT_KEYS = ("n", "mean", *(f"p{p}" for p in PERCENTILES))
 
 
@@ -88,7 +75,7 @@ def build_results(plan: dict[str, Any], stages: list[dict[str, Any]]) -> dict[st
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "plan": plan,
         "definitions": {
-            k: {"unit": u, "definition": d} for k, (u, d) in METRIC_DEFINITIONS.items()
+            m.name: {"unit": m.unit, "definition": m.definition} for m in load_metrics()
         },
         "stages": stages,
         "speedups": speedups(stages, plan["baseline"]),
@@ -260,9 +247,9 @@ def csv_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "failed": stage.get("failed", ""),
         }
         row.update(stage.get("requests", {}))
-        for name in CSV_METRICS:
+        for metric in csv_load_metrics():
             for stat in STAT_KEYS:
-                row[f"{name}_{stat}"] = _metric(stage, name, stat)
+                row[f"{metric.name}_{stat}"] = _metric(stage, metric.name, stat)
         speed = _speedup_for(results, stage) or {}
         row["e2e_speedup"] = speed.get("e2e_speedup")
         row["cot_speedup"] = speed.get("cot_speedup")

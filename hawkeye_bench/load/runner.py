@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from hawkeye_bench.errors import HawkeyeError
 from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.cpu import cpu_summary
 from hawkeye_bench.load.metrics import stage_metrics
@@ -50,7 +51,7 @@ DEFAULT_MAX_ERROR_RATE = 0.05
 Progress = Callable[[str], None]
 
 
-class TargetError(ValueError):
+class TargetError(HawkeyeError):
     """A --target that is not NAME=URL, or a repeated name."""
 
 
