@@ -17,7 +17,8 @@ Flags given on the command line win over the file. API keys are never in the fil
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,16 @@ import yaml
 
 from hawkeye_bench.cli_args import non_negative_int, positive_float
 from hawkeye_bench.endpoints import Endpoint
+from hawkeye_bench.errors import HawkeyeError
 
 ENDPOINT_KEYS = {"base_url", "model", "api_key_env", "timeout_s", "max_retries", "extra_body"}
-ROLES = ("reasoner", "responder", "single")
 API_KEY_IN_FILE = (
     "api_key: keys are never read from files; put the key in an environment variable and "
     "name it with api_key_env: VAR"
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(HawkeyeError):
     """The config file or flags do not describe a usable setup."""
 
 
@@ -114,30 +115,59 @@ def _endpoint_from_mapping(role: str, data: Any, *, timeout_s: float, retries: i
     )
 
 
-def resolve_endpoints(args: argparse.Namespace, roles: Sequence[str]) -> dict[str, Endpoint]:
+@dataclass(frozen=True)
+class EndpointSettings:
+    """Where each role's model is, as a command line, a config file or lm-eval's model_args
+    give it, before resolution: ``generic`` applies to every role not given on its own."""
+
+    generic: Mapping[str, str | None] = field(default_factory=dict)  # base_url, model, key env
+    per_role: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    from_file: Mapping[str, Any] = field(default_factory=dict)  # the file's endpoints mapping
+    timeout_s: float = 3600.0
+    max_retries: int = 3
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> EndpointSettings:
+        """From the flags of :func:`add_endpoint_arguments` (and ``--config``'s endpoints)."""
+        from hawkeye_bench.pipelines import all_roles
+
+        return cls(
+            generic={
+                "base_url": args.endpoint,
+                "model": args.model,
+                "api_key_env": args.api_key_env,
+            },
+            per_role={
+                role: {
+                    "base_url": getattr(args, f"{role}_url", None),
+                    "model": getattr(args, f"{role}_model", None),
+                    "api_key_env": getattr(args, f"{role}_key_env", None),
+                }
+                for role in all_roles()
+            },
+            from_file=getattr(args, "config_endpoints", {}) or {},
+            timeout_s=args.timeout,
+            max_retries=args.max_retries,
+        )
+
+
+def resolve_endpoints(settings: EndpointSettings, roles: Sequence[str]) -> dict[str, Endpoint]:
     """Endpoints for the roles a pipeline needs; an empty dict means "use the embedded model".
 
-    Per role: ``--<role>-url/--<role>-model`` flags, else the config file's entry for the role,
-    else the generic ``--endpoint/--model`` (or the file's ``default`` entry).
+    Per role: its own URL and model (``--<role>-url/--<role>-model``), else the config file's
+    entry for the role, else the generic ``--endpoint/--model`` (or the file's ``default``).
     """
-    from_file: dict[str, Any] = getattr(args, "config_endpoints", {}) or {}
-    timeout_s, retries = args.timeout, args.max_retries
-    generic: dict[str, Any] | None = None
-    if args.endpoint:
-        generic = {"base_url": args.endpoint, "model": args.model, "api_key_env": args.api_key_env}
+    from_file = settings.from_file
+    timeout_s, retries = settings.timeout_s, settings.max_retries
+    generic: Mapping[str, Any] | None = None
+    if settings.generic.get("base_url"):
+        generic = settings.generic
     elif "default" in from_file:
         generic = from_file["default"]
     resolved: dict[str, Endpoint] = {}
     for role in roles:
-        url = getattr(args, f"{role}_url", None)
-        if url:
-            mapping = {
-                "base_url": url,
-                "model": getattr(args, f"{role}_model", None),
-                "api_key_env": getattr(args, f"{role}_key_env", None),
-            }
-        else:
-            mapping = from_file.get(role) or generic
+        own = settings.per_role.get(role) or {}
+        mapping = own if own.get("base_url") else (from_file.get(role) or generic)
         if mapping is None:
             continue
         if not mapping.get("model"):
@@ -183,8 +213,10 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--endpoint", help="base URL used for every role not given on its own")
     group.add_argument("--model", help="model name at --endpoint")
     group.add_argument("--api-key-env", help="NAME of the environment variable with its API key")
-    for role in ROLES:
-        group.add_argument(f"--{role}-url", help=f"base URL of the {role} model")
+    from hawkeye_bench.pipelines import role_meanings
+
+    for role, meaning in role_meanings().items():  # every role of every registered pipeline
+        group.add_argument(f"--{role}-url", help=f"base URL of the {role} model ({meaning})")
         group.add_argument(f"--{role}-model", help=f"model name of the {role}")
         group.add_argument(f"--{role}-key-env", help=f"env var NAME with the {role}'s API key")
     group.add_argument(

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from hawkeye_bench.pipelines import cot_role_of
 from hawkeye_bench.record import Record
 from hawkeye_bench.stats import cluster_bootstrap_ci, describe, pass_at_k, wilson_interval
 from hawkeye_bench.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
@@ -33,10 +34,12 @@ def total_completion_tokens(trace: Trace) -> int | None:
 
 
 def paper_token_counts(trace: Trace) -> dict[str, int | None]:
-    """The paper's columns for one trace: cot_only (reasoner) and full (all stages)."""
-    reasoner = trace.stage("reasoner")
+    """The paper's columns for one trace: cot_only (the pipeline's CoT role, if it has one)
+    and full (all stages)."""
+    cot_role = cot_role_of(trace.pipeline)
+    cot = trace.stage(cot_role) if cot_role is not None else None
     return {
-        "cot_only": reasoner.completion_tokens if reasoner is not None else None,
+        "cot_only": cot.completion_tokens if cot is not None else None,
         "full": total_completion_tokens(trace),
     }
 

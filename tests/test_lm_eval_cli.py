@@ -20,8 +20,8 @@ from hawkeye_bench.trace import split_thinking
 LM_EVAL = str(Path(sys.executable).parent / "lm_eval")
 TASKS = ("hawkeye_gsm8k", "hawkeye_math500")
 TOKEN_METRICS = ("cot_tokens", "response_tokens", "total_tokens")
-ROLE_LATENCY = {"hawkeye": ("reasoner_latency_s", "responder_latency_s"),
-                "baseline": ("single_latency_s",)}  # fmt: skip
+ROLE_LATENCY = {"hawkeye": ("cot_latency_s", "answer_latency_s"),
+                "baseline": ("answer_latency_s",)}  # fmt: skip
 
 
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

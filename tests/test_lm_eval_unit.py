@@ -135,7 +135,8 @@ def test_metrics_from_answer_and_from_plain_string() -> None:
     answer = _answer(_stage("\\boxed{18}", completion_tokens=3, token_source="usage"), True)
     metrics = process_results(doc, [answer])
     assert metrics["exact_match"] == 1.0 and metrics["finish_length"] == 0.0
-    assert metrics["single_latency_s"] == 1.0 and metrics["ttft_s"] == 0.1
+    assert metrics["answer_latency_s"] == 1.0 and metrics["ttft_s"] == 0.1
+    assert "cot_latency_s" not in metrics  # the baseline has no CoT stage
     # A foreign model's plain text: graded by the shared grader, nothing else made up.
     assert process_results(doc, ["<think>2+2</think> so \\boxed{18}"]) == {"exact_match": 1.0}
     assert process_results(doc, ["the answer is 17"]) == {"exact_match": 0.0}

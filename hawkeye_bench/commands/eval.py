@@ -15,21 +15,21 @@ from tqdm import tqdm
 
 from hawkeye_bench import datasets
 from hawkeye_bench.config import (
-    ConfigError,
+    EndpointSettings,
     add_endpoint_arguments,
     add_pipeline_arguments,
     resolve_endpoints,
 )
-from hawkeye_bench.endpoints import Endpoint, EndpointClient, EndpointUnavailable
+from hawkeye_bench.endpoints import Endpoint, EndpointClient
 from hawkeye_bench.engine import plan_items, run_items
+from hawkeye_bench.errors import HawkeyeError
 from hawkeye_bench.health import HealthWatch, RunStopped
-from hawkeye_bench.local import LocalModelUnavailable, endpoints_or_local, running_servers
+from hawkeye_bench.local import endpoints_or_local, running_servers
 from hawkeye_bench.manifest import environment, now_iso
 from hawkeye_bench.pipelines import get_pipeline
-from hawkeye_bench.presets import Preset, PresetError, load_preset
+from hawkeye_bench.presets import Preset, load_preset
 from hawkeye_bench.record import Record
 from hawkeye_bench.runs import RunStore, RunStoreError, process_marker
-from hawkeye_bench.secrets import MissingApiKey
 from hawkeye_bench.summary import summarize
 from hawkeye_bench.summary_table import format_summary
 
@@ -260,27 +260,16 @@ async def _execute(
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        datasets.get_spec(args.task)
-        pipeline_cls = get_pipeline(args.pipeline)
-        preset = load_preset(args.preset).with_overrides(
-            max_tokens=args.max_tokens, temperature=args.temperature
-        )
-        resolved = resolve_endpoints(args, pipeline_cls.roles)
-        out = Path(args.out) if args.out else default_out(args)
-        identity = run_identity(args, preset, resolved)
-        baseline = _load_baseline(args.baseline_run, args.task)
-        store, done = _prepare_store(args, out, identity)
-    except (
-        ConfigError,
-        PresetError,
-        RunStoreError,
-        MissingApiKey,
-        datasets.DatasetError,
-        ValueError,
-    ) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    datasets.get_spec(args.task)
+    pipeline_cls = get_pipeline(args.pipeline)
+    preset = load_preset(args.preset).with_overrides(
+        max_tokens=args.max_tokens, temperature=args.temperature
+    )
+    resolved = resolve_endpoints(EndpointSettings.from_args(args), pipeline_cls.roles)
+    out = Path(args.out) if args.out else default_out(args)
+    identity = run_identity(args, preset, resolved)
+    baseline = _load_baseline(args.baseline_run, args.task)
+    store, done = _prepare_store(args, out, identity)
     manifest: dict[str, Any] = {
         "kind": "hawkeye-bench-run",
         "identity": identity,
@@ -311,15 +300,9 @@ def main(args: argparse.Namespace) -> int:
         records = store.load_records()
         print(f"error: {exc}\nrun stopped: {len(records)} records are saved in {out}; once "
               "fixed, finish with the same command plus --resume", file=sys.stderr)  # fmt: skip
-    except (
-        EndpointUnavailable,
-        MissingApiKey,
-        LocalModelUnavailable,
-        datasets.DatasetError,
-    ) as exc:
+    except HawkeyeError as exc:  # printed by the CLI; the manifest records it as well
         manifest["error"] = str(exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise
     finally:
         manifest["ended_at"] = now_iso()
         manifest["status"] = status

@@ -9,17 +9,15 @@ import signal
 import sys
 
 from hawkeye_bench.config import (
-    ConfigError,
+    EndpointSettings,
     add_endpoint_arguments,
     add_pipeline_arguments,
     resolve_endpoints,
 )
-from hawkeye_bench.endpoints import EndpointUnavailable
 from hawkeye_bench.health import HealthWatch, RunStopped
-from hawkeye_bench.local import LocalModelUnavailable, endpoints_or_local, running_servers
+from hawkeye_bench.local import endpoints_or_local, running_servers
 from hawkeye_bench.pipelines import get_pipeline
-from hawkeye_bench.presets import PresetError, load_preset
-from hawkeye_bench.secrets import MissingApiKey, redact
+from hawkeye_bench.presets import load_preset
 from hawkeye_bench.server import MAX_BODY_BYTES, PipelineServer, serve_forever
 
 
@@ -108,13 +106,9 @@ def _run(server: PipelineServer) -> RunStopped | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        pipeline_cls = get_pipeline(args.pipeline)
-        preset = load_preset(args.preset)
-        resolved = resolve_endpoints(args, pipeline_cls.roles)
-    except (ConfigError, PresetError, ValueError) as exc:
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
-        return 2
+    pipeline_cls = get_pipeline(args.pipeline)
+    preset = load_preset(args.preset)
+    resolved = resolve_endpoints(EndpointSettings.from_args(args), pipeline_cls.roles)
     try:
         with endpoints_or_local(resolved, pipeline_cls.roles) as endpoints:
             server = PipelineServer(
@@ -131,12 +125,8 @@ def main(args: argparse.Namespace) -> int:
             with contextlib.suppress(KeyboardInterrupt):
                 stopped = _run(server)
             if stopped is not None:
-                print(f"error: {redact(str(stopped))}\nserve stopped", file=sys.stderr)
-                return 3
-    except (EndpointUnavailable, LocalModelUnavailable, MissingApiKey, PresetError) as exc:
-        # An upstream may echo the API key it was sent in the error body quoted here.
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
-        return 2
+                stopped.add_note("serve stopped")
+                raise stopped  # printed by the CLI, exit code 3
     except OSError as exc:  # e.g. the port is taken
         print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2

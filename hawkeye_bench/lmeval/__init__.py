@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from hawkeye_bench.errors import HawkeyeError
 from hawkeye_bench.lmeval.answer import PipelineAnswer
 from hawkeye_bench.lmeval.docs import doc_to_problem, load_split
 from hawkeye_bench.lmeval.metrics import keep_all_samples, process_results
@@ -21,7 +22,7 @@ INSTALLED_TASKS_PACKAGE = "hawkeye_bench.lm_eval_tasks"
 _CHECKOUT_TASKS = Path(__file__).resolve().parents[2] / "tasks"
 
 
-class TasksNotFound(RuntimeError):
+class TasksNotFound(HawkeyeError):
     """Neither a checkout's tasks/ folder nor the installed task package exists."""
 
 

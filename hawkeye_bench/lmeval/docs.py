@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from hawkeye_bench import datasets as benchmarks
+from hawkeye_bench.pipelines import single_model_role
 from hawkeye_bench.presets import load_preset
 from hawkeye_bench.problem import Problem
 
@@ -66,7 +67,9 @@ def load_split(
     """
     import datasets as hf_datasets
 
-    template = load_preset(str(preset)).stage("single")
+    loaded = load_preset(str(preset))
+    role = single_model_role()
+    template = loaded.stage(role) if role in loaded.stages else next(iter(loaded.stages.values()))
     problems = benchmarks.load_problems(benchmark, data_dir=data_dir, subjects=subjects)
     if not problems:
         wanted = f" with subjects {subjects}" if subjects else ""

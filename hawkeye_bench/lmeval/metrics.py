@@ -26,6 +26,7 @@ from typing import Any
 
 from hawkeye_bench.grading import grade
 from hawkeye_bench.lmeval.answer import PipelineAnswer
+from hawkeye_bench.pipelines import cot_role_of
 from hawkeye_bench.stats import pass_at_k
 from hawkeye_bench.summary import end_to_end_s
 from hawkeye_bench.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
@@ -51,14 +52,16 @@ def _split_single(stage: StageResult) -> tuple[int | None, int | None]:
 
 
 def token_metrics(trace: Trace) -> dict[str, int]:
+    """cot_tokens (the pipeline's CoT role; for a one-model answer, its thinking),
+    response_tokens (the final stage's answer) and total_tokens, where counted exactly."""
     counts: dict[str, int | None] = {}
-    reasoner, responder = trace.stage("reasoner"), trace.stage("responder")
-    single = trace.stage("single")
-    if reasoner is not None or responder is not None:
-        counts["cot_tokens"] = exact_tokens(reasoner)
-        counts["response_tokens"] = exact_tokens(responder)
-    elif single is not None:
-        counts["cot_tokens"], counts["response_tokens"] = _split_single(single)
+    cot_role = cot_role_of(trace.pipeline)
+    final = trace.stages[-1] if trace.stages else None
+    if cot_role is not None:
+        counts["cot_tokens"] = exact_tokens(trace.stage(cot_role))
+        counts["response_tokens"] = exact_tokens(final) if final is not None else None
+    elif final is not None and len(trace.stages) == 1:
+        counts["cot_tokens"], counts["response_tokens"] = _split_single(final)
     stage_counts = [exact_tokens(s) for s in trace.stages]
     if stage_counts and all(c is not None for c in stage_counts):
         counts["total_tokens"] = sum(c for c in stage_counts if c is not None)
@@ -66,10 +69,15 @@ def token_metrics(trace: Trace) -> dict[str, int]:
 
 
 def timing_metrics(trace: Trace) -> dict[str, float]:
+    """latency_s (end to end), ttft_s (first stage), cot_latency_s (the CoT role's stage) and
+    answer_latency_s (the final stage), in seconds."""
     timings: dict[str, float] = {}
-    for stage in trace.stages:
-        if stage.ok and stage.latency_s is not None:
-            timings[f"{stage.role}_latency_s"] = stage.latency_s
+    cot_role = cot_role_of(trace.pipeline)
+    cot = trace.stage(cot_role) if cot_role is not None else None
+    final = trace.stages[-1] if trace.stages else None
+    for name, stage in (("cot_latency_s", cot), ("answer_latency_s", final)):
+        if stage is not None and stage.ok and stage.latency_s is not None:
+            timings[name] = stage.latency_s
     if trace.stages and trace.stages[0].ttft_s is not None:
         timings["ttft_s"] = trace.stages[0].ttft_s
     e2e = end_to_end_s(trace)

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import atexit
 import concurrent.futures
@@ -35,7 +34,7 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
-from hawkeye_bench.config import ConfigError, resolve_endpoints
+from hawkeye_bench.config import ConfigError, EndpointSettings, resolve_endpoints
 from hawkeye_bench.endpoints import Endpoint, EndpointClient
 from hawkeye_bench.engine import WorkItem, item_seed, run_item
 from hawkeye_bench.grading import default_grader
@@ -55,6 +54,8 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "hawkeye"
 #: Where traces go when model_args name no ``traces`` path.
 DEFAULT_TRACES_DIR = "hawkeye_traces"
+#: Settings every role of the chosen pipeline takes in model_args, as ``<role>_<setting>``.
+ROLE_SETTINGS = ("url", "model", "key_env", "max_tokens")
 #: Keys lm-eval adds to model_args itself (CLI ``--batch_size``/``--device``): accepted, unused.
 LM_EVAL_EXTRA_ARGS = frozenset({"batch_size", "max_batch_size", "device", "trust_remote_code"})
 
@@ -124,16 +125,8 @@ class HawkeyeLM(LM):
         url: str | None = None,
         model: str | None = None,
         key_env: str | None = None,
-        reasoner_url: str | None = None,
-        reasoner_model: str | None = None,
-        reasoner_key_env: str | None = None,
-        responder_url: str | None = None,
-        responder_model: str | None = None,
-        responder_key_env: str | None = None,
         num_concurrent: int = 8,
         max_tokens: int | None = None,
-        reasoner_max_tokens: int | None = None,
-        responder_max_tokens: int | None = None,
         temperature: float | None = None,
         stage2_input: str | None = None,
         timeout: float = 3600.0,
@@ -145,13 +138,21 @@ class HawkeyeLM(LM):
         **lm_eval_args: Any,
     ) -> None:
         super().__init__()
+        self.pipeline_cls: type[Pipeline] = get_pipeline(str(pipeline))
+        role_args = {
+            (role, setting): lm_eval_args.pop(f"{role}_{setting}")
+            for role in self.pipeline_cls.roles
+            for setting in ROLE_SETTINGS
+            if f"{role}_{setting}" in lm_eval_args
+        }
         unknown = sorted(set(lm_eval_args) - LM_EVAL_EXTRA_ARGS)
         if unknown:
+            per_role = ", ".join(f"{r}_{s}" for r in self.pipeline_cls.roles for s in ROLE_SETTINGS)
             raise ConfigError(
                 f"unknown model_args for --model {MODEL_NAME}: {', '.join(unknown)}; valid: "
-                f"{', '.join(sorted(MODEL_ARGS))} (API keys: name env vars with *key_env)"
+                f"{', '.join(sorted(MODEL_ARGS))}, and per role of pipeline "
+                f"{self.pipeline_cls.name!r}: {per_role} (API keys: name env vars with *key_env)"
             )
-        self.pipeline_cls: type[Pipeline] = get_pipeline(str(pipeline))
         if stage2_input is not None and stage2_input not in STAGE2_INPUTS:
             raise ConfigError(
                 f"model_args stage2_input={stage2_input!r}; valid: {', '.join(STAGE2_INPUTS)}"
@@ -164,12 +165,12 @@ class HawkeyeLM(LM):
                 "temperature": _optional(_as_float, "temperature", temperature),
             },
             {
-                "reasoner": {
-                    "max_tokens": _optional(_as_int, "reasoner_max_tokens", reasoner_max_tokens)
-                },
-                "responder": {
-                    "max_tokens": _optional(_as_int, "responder_max_tokens", responder_max_tokens)
-                },
+                role: {
+                    "max_tokens": _optional(
+                        _as_int, f"{role}_max_tokens", role_args.get((role, "max_tokens"))
+                    )
+                }
+                for role in self.pipeline_cls.roles
             },
         )
         for role in self.pipeline_cls.roles:
@@ -186,26 +187,23 @@ class HawkeyeLM(LM):
                 f"model_args max_consecutive_failures={max_consecutive_failures}: must be >= 1"
             )
         self.label = model
-        endpoint_args = argparse.Namespace(
-            endpoint=url,
-            model=model,
-            api_key_env=key_env,
-            reasoner_url=reasoner_url,
-            reasoner_model=reasoner_model,
-            reasoner_key_env=reasoner_key_env,
-            responder_url=responder_url,
-            responder_model=responder_model,
-            responder_key_env=responder_key_env,
-            timeout=_as_float("timeout", timeout),
+        settings = EndpointSettings(
+            generic={"base_url": url, "model": model, "api_key_env": key_env},
+            per_role={
+                role: {
+                    "base_url": role_args.get((role, "url")),
+                    "model": role_args.get((role, "model")),
+                    "api_key_env": role_args.get((role, "key_env")),
+                }
+                for role in self.pipeline_cls.roles
+            },
+            timeout_s=_as_float("timeout", timeout),
             max_retries=_as_int("max_retries", max_retries),
-            config_endpoints={},
         )
-        self.endpoints: dict[str, Endpoint] = resolve_endpoints(
-            endpoint_args, self.pipeline_cls.roles
-        )
+        self.endpoints: dict[str, Endpoint] = resolve_endpoints(settings, self.pipeline_cls.roles)
         self.local_server: LocalModelServer | None = None
         if not self.endpoints:
-            self._start_local_server(endpoint_args.timeout, endpoint_args.max_retries)
+            self._start_local_server(settings.timeout_s, settings.max_retries)
         run_coroutine(self._check_endpoints())
         self.sidecar = TraceSidecar(sidecar_path(traces or DEFAULT_TRACES_DIR))
         self.requests_run = 0

@@ -1,12 +1,30 @@
-"""Pipelines by name. A new pipeline subclasses Pipeline and is added with register_pipeline."""
+"""Pipelines by name.
+
+A new pipeline subclasses :class:`Pipeline`, declares its roles and what they mean, and is
+added with :func:`register_pipeline`; a pipeline in another installed package registers through
+the ``hawkeye_bench.pipelines`` entry-point group (``name = "package.module:PipelineClass"``).
+Everything else (command-line flags and config keys per role, preset validation, lm-eval
+``model_args``, the server's streams, summary columns, report views) is derived from here.
+"""
 
 from __future__ import annotations
 
-from hawkeye_bench.pipelines.base import DeltaCallback, Pipeline, StageClient
+import importlib.metadata
+import logging
+
+from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.pipelines.base import DeltaCallback, Pipeline, RoleSpec, StageClient
 from hawkeye_bench.pipelines.baseline import BaselinePipeline
 from hawkeye_bench.pipelines.hawkeye import HawkeyePipeline
 
+ENTRY_POINT_GROUP = "hawkeye_bench.pipelines"
 PIPELINES: dict[str, type[Pipeline]] = {}
+_plugins_loaded = False
+logger = logging.getLogger(__name__)
+
+
+class UnknownPipeline(HawkeyeError, ValueError):
+    """A pipeline name that no installed package registers."""
 
 
 def register_pipeline(cls: type[Pipeline]) -> type[Pipeline]:
@@ -14,27 +32,106 @@ def register_pipeline(cls: type[Pipeline]) -> type[Pipeline]:
     return cls
 
 
+def _load_plugins() -> None:
+    """Register the pipelines of installed packages (once, on first use)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = entry.load()
+        except Exception as exc:  # a broken plugin must not break the built-in pipelines
+            logger.warning("pipeline plugin %s (%s) failed: %s", entry.name, entry.value, exc)
+            continue
+        if isinstance(cls, type) and issubclass(cls, Pipeline):
+            register_pipeline(cls)
+        else:
+            logger.warning("pipeline plugin %s is not a Pipeline subclass: %r", entry.name, cls)
+
+
+def registered() -> dict[str, type[Pipeline]]:
+    _load_plugins()
+    return PIPELINES
+
+
 def pipeline_names() -> list[str]:
-    return sorted(PIPELINES)
+    return sorted(registered())
 
 
 def get_pipeline(name: str) -> type[Pipeline]:
     try:
-        return PIPELINES[name]
+        return registered()[name]
     except KeyError:
         valid = ", ".join(pipeline_names())
-        raise ValueError(f"unknown pipeline {name!r}; valid: {valid}") from None
+        raise UnknownPipeline(f"unknown pipeline {name!r}; valid: {valid}") from None
+
+
+def find_pipeline(name: str | None) -> type[Pipeline] | None:
+    """The pipeline class for a name read from a file; None when no installed package has it."""
+    return registered().get(name or "")
+
+
+def all_roles() -> tuple[str, ...]:
+    """Every role of every registered pipeline, in registration order, without repeats."""
+    roles: dict[str, None] = {}
+    for cls in registered().values():
+        roles.update(dict.fromkeys(cls.roles))
+    return tuple(roles)
+
+
+def role_meanings() -> dict[str, str]:
+    """Role name -> meaning, for help texts."""
+    meanings: dict[str, str] = {}
+    for cls in registered().values():
+        for spec in cls.role_specs:
+            meanings.setdefault(spec.name, spec.meaning)
+    return meanings
+
+
+def single_model_role() -> str | None:
+    """The role of the (first registered) one-model baseline: whose prompt a foreign model,
+    answering alone, is sent."""
+    return next(
+        (cls.roles[0] for cls in registered().values() if cls.is_baseline and len(cls.roles) == 1),
+        None,
+    )
+
+
+def cot_role_of(pipeline: str | None) -> str | None:
+    cls = find_pipeline(pipeline)
+    return cls.cot_role if cls is not None else None
+
+
+def is_baseline(pipeline: str | None) -> bool:
+    cls = find_pipeline(pipeline)
+    return bool(cls is not None and cls.is_baseline)
+
+
+def display_name(pipeline: str) -> str:
+    cls = find_pipeline(pipeline)
+    return cls.display_name if cls is not None else pipeline
 
 
 register_pipeline(BaselinePipeline)
 register_pipeline(HawkeyePipeline)
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "PIPELINES",
     "DeltaCallback",
     "Pipeline",
+    "RoleSpec",
     "StageClient",
+    "UnknownPipeline",
+    "all_roles",
+    "cot_role_of",
+    "display_name",
+    "find_pipeline",
     "get_pipeline",
+    "is_baseline",
     "pipeline_names",
     "register_pipeline",
+    "role_meanings",
+    "single_model_role",
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol
 
 from hawkeye_bench.presets import Preset
 from hawkeye_bench.trace import StageResult, Trace
@@ -21,15 +22,60 @@ class StageClient(Protocol):
     async def complete(self, prompt: str, **kwargs: Any) -> StageResult: ...
 
 
+#: The endpoint APIs a role can be served through.
+EndpointApi = Literal["chat", "completion"]
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """One model a pipeline calls: its name (flags ``--<name>-url``, config key, preset stage),
+    what it does, and the endpoint APIs its stage may use."""
+
+    name: str
+    meaning: str
+    apis: tuple[EndpointApi, ...] = ("chat", "completion")
+
+
 class Pipeline(ABC):
     """A way of answering a question with one or more model calls.
 
-    ``roles`` names the endpoints the pipeline needs; ``clients`` maps each role to a client.
+    A pipeline declares everything the rest of the harness needs to know about it, and
+    nothing outside ``pipelines/`` names a pipeline or a role:
+
+    - ``role_specs``: the models it calls, in call order (``roles`` is their names); the
+      last role's answer is the pipeline's answer (what the server streams as ``content``);
+    - ``cot_role``: the role whose completion tokens are the "CoT only" column (None: the
+      pipeline has no separate CoT stage);
+    - ``is_baseline``: runs of this pipeline are the baseline other pipelines compare with;
+    - ``display_name``: how reports name it.
+
+    ``clients`` maps each role to a client.
     """
 
     name: ClassVar[str]
-    roles: ClassVar[tuple[str, ...]]
+    display_name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    role_specs: ClassVar[tuple[RoleSpec, ...]]
+    cot_role: ClassVar[str | None] = None
+    is_baseline: ClassVar[bool] = False
+    roles: ClassVar[tuple[str, ...]]  # derived from role_specs
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "role_specs" in cls.__dict__:
+            cls.roles = tuple(spec.name for spec in cls.role_specs)
+            if cls.cot_role is not None and cls.cot_role not in cls.roles:
+                raise TypeError(f"{cls.__name__}: cot_role {cls.cot_role!r} is not a role of it")
+        if "name" in cls.__dict__ and not cls.__dict__.get("display_name"):
+            cls.display_name = cls.name
+
+    @classmethod
+    def final_role(cls) -> str:
+        return cls.roles[-1]
+
+    @classmethod
+    def role_spec(cls, role: str) -> RoleSpec:
+        return next(spec for spec in cls.role_specs if spec.name == role)
 
     def __init__(
         self,
@@ -42,7 +88,12 @@ class Pipeline(ABC):
         if missing:
             raise ValueError(f"pipeline {self.name!r} needs endpoints for roles {missing}")
         for role in self.roles:
-            preset.stage(role)  # fail early when the preset lacks a stage this pipeline runs
+            api = preset.stage(role).api  # fails early when the preset lacks a stage we run
+            if api not in self.role_spec(role).apis:
+                raise ValueError(
+                    f"pipeline {self.name!r}: role {role!r} needs the "
+                    f"{' or '.join(self.role_spec(role).apis)} API; the preset's stage uses {api}"
+                )
         self.preset = preset
         self.clients = clients
         self.stage2_input = stage2_input or preset.stage2_input

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from hawkeye_bench.pipelines.base import DeltaCallback, Pipeline
+from hawkeye_bench.pipelines.base import DeltaCallback, Pipeline, RoleSpec
 from hawkeye_bench.trace import Trace
 
 
 class BaselinePipeline(Pipeline):
     name = "baseline"
-    roles = ("single",)
+    display_name = "Baseline"
     description = "one model answers with its full reasoning (the paper's Baseline)"
+    role_specs = (RoleSpec("single", "the one model: thinks at full length, then answers"),)
+    is_baseline = True
 
     async def run(
         self, question: str, *, seed: int | None = None, on_delta: DeltaCallback | None = None

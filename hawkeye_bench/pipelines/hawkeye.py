@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from hawkeye_bench.pipelines.base import DeltaCallback, Pipeline
+from hawkeye_bench.pipelines.base import DeltaCallback, Pipeline, RoleSpec
 from hawkeye_bench.pipelines.stage2_input import cot_for_stage2
 from hawkeye_bench.trace import Trace
 
 
 class HawkeyePipeline(Pipeline):
     name = "hawkeye"
-    roles = ("reasoner", "responder")
+    display_name = "Hawkeye"
     description = "reasoner writes a concise CoT, responder expands it into the answer"
+    role_specs = (
+        RoleSpec("reasoner", "the large reasoning model: writes a concise chain of thought"),
+        RoleSpec("responder", "the small model: turns the question and the CoT into the answer"),
+    )
+    cot_role = "reasoner"
 
     async def run(
         self, question: str, *, seed: int | None = None, on_delta: DeltaCallback | None = None

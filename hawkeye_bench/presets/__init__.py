@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 import yaml
 
+from hawkeye_bench.errors import HawkeyeError
+
 BUILTIN_DIR = Path(__file__).resolve().parent
-STAGE_ROLES = ("reasoner", "responder", "single")
 STAGE2_INPUTS = ("full", "think-only", "answer-masked")
 FIELDS = ("{question}", "{problem}", "{cot}")
 #: All fields in one pattern: a template is scanned once, so text put in (a question holding
@@ -26,7 +27,7 @@ FIELDS = ("{question}", "{problem}", "{cot}")
 _FIELD_PATTERN = re.compile("|".join(re.escape(f) for f in FIELDS))
 
 
-class PresetError(ValueError):
+class PresetError(HawkeyeError):
     """A preset is unknown or malformed."""
 
 
@@ -134,10 +135,14 @@ def load_preset_file(path: Path) -> Preset:
         raise PresetError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
         raise PresetError(f"{path}: a preset needs a 'stages' mapping")
-    unknown_roles = set(data["stages"]) - set(STAGE_ROLES)
+    from hawkeye_bench.pipelines import all_roles  # pipelines import presets: not at load
+
+    known_roles = all_roles()
+    unknown_roles = set(data["stages"]) - set(known_roles)
     if unknown_roles:
         raise PresetError(
-            f"{path}: unknown stages {sorted(unknown_roles)}; valid: {', '.join(STAGE_ROLES)}"
+            f"{path}: unknown stages {sorted(unknown_roles)}; valid: the roles of the "
+            f"registered pipelines, {', '.join(known_roles)}"
         )
     stage2_input = data.get("stage2_input", "think-only")
     if stage2_input not in STAGE2_INPUTS:

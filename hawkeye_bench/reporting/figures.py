@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from hawkeye_bench.load.registry import load_metric
 from hawkeye_bench.reporting.inputs import EvalRun
 from hawkeye_bench.reporting.load_inputs import LoadStage
 from hawkeye_bench.reporting.methods import method_name, trace_timing, views_for
@@ -193,8 +194,8 @@ def load_latency_samples(stages: Sequence[LoadStage]) -> LatencySamples:
     samples: LatencySamples = defaultdict(dict)
     for stage in stages:
         ok = [r for r in stage.requests if r.measured and r.error is None]
-        times = [r.e2e_ms / 1000 for r in ok if r.e2e_ms is not None]
-        ttfts = [r.ttft_ms / 1000 for r in ok if r.ttft_ms is not None]
+        times = [v / 1000 for v in load_metric("e2e_ms").samples(ok)]
+        ttfts = [v / 1000 for v in load_metric("ttft_ms").samples(ok)]
         if times or ttfts:
             samples[stage.concurrency][f"{stage.target} · {stage.dataset}"] = (times, ttfts)
     return dict(samples)

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.errors import HawkeyeError
 from hawkeye_bench.jsonl import read_jsonl
 from hawkeye_bench.record import Record
 from hawkeye_bench.runs import RunStore, RunStoreError
 
 
-class ReportInputError(ValueError):
+class ReportInputError(HawkeyeError):
     """An input folder is not usable: unknown kind, missing or corrupt file."""
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.pipelines import is_baseline
 from hawkeye_bench.reporting.inputs import LmEvalOutput, LmEvalTask, ReportInputError
 from hawkeye_bench.reporting.methods import accuracy_per_1k, method_name
 from hawkeye_bench.stats import Z95, cluster_bootstrap_ci, wilson_interval
@@ -86,7 +87,7 @@ def accuracy_rows(outputs: Sequence[LmEvalOutput], rel: Rel) -> list[dict[str, A
     tasks = [(out, task) for out in outputs for task in out.tasks]
     baselines: dict[str, LmEvalTask] = {}
     for _, task in tasks:
-        if pipeline_of(task) == "baseline":
+        if is_baseline(pipeline_of(task)):
             baselines.setdefault(dataset_of(task.task), task)
     rows = []
     for out, task in tasks:
@@ -104,7 +105,7 @@ def accuracy_rows(outputs: Sequence[LmEvalOutput], rel: Rel) -> list[dict[str, A
         if task.samples:
             correct = _per_doc(task, ACCURACY_METRIC)
             full = _per_doc(task, "total_tokens")
-            cot = _per_doc(task, "cot_tokens") if pipeline != "baseline" else {}
+            cot = {} if is_baseline(pipeline) else _per_doc(task, "cot_tokens")
             n, hits = len(correct), sum(correct.values())
             if all(v in (0.0, 1.0) for v in correct.values()):
                 interval, method = wilson_interval(hits, n), "wilson"
@@ -137,9 +138,9 @@ def accuracy_rows(outputs: Sequence[LmEvalOutput], rel: Rel) -> list[dict[str, A
                 accuracy=acc,
                 accuracy_ci=ci or [None, None],
                 ci_method="lm-eval stderr",
-                cot_only_tokens=_metric_value(task.results, "cot_tokens")[0]
-                if pipeline != "baseline"
-                else None,
+                cot_only_tokens=None
+                if is_baseline(pipeline)
+                else _metric_value(task.results, "cot_tokens")[0],
                 full_tokens=_metric_value(task.results, "total_tokens")[0],
                 sources=[rel(task.results_file)],
             )

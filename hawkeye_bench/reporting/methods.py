@@ -1,8 +1,9 @@
-"""The paper's three columns as views of one trace: Baseline (Full), Hawkeye (CoT only), Full.
+"""The paper's columns as views of one trace: Baseline (Full), Hawkeye (CoT only), Hawkeye (Full).
 
-A view picks the stages that count: the baseline's single call; the reasoner alone (what the
-paper's "CoT only" column times); every stage (Hawkeye end to end). From those stages come the
-request's time, TTFT, tokens and mean time between tokens, all read from the StageResults.
+A view picks the stages that count: every stage ("<Name> (Full)", end to end), or the
+pipeline's CoT role alone ("<Name> (CoT only)", what the paper's "CoT only" column times).
+From those stages come the request's time, TTFT, tokens and mean time between tokens, all read
+from the StageResults.
 """
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hawkeye_bench.pipelines import cot_role_of, display_name, registered
 from hawkeye_bench.summary import end_to_end_s
 from hawkeye_bench.trace import StageResult, Trace
 
-BASELINE = "Baseline (Full)"
-COT_ONLY = "Hawkeye (CoT only)"
-HAWKEYE_FULL = "Hawkeye (Full)"
-#: display order of the methods in every table and figure
-METHOD_ORDER = (BASELINE, COT_ONLY, HAWKEYE_FULL)
+COT_ONLY = "(CoT only)"
+FULL = "(Full)"
 
 
 @dataclass(frozen=True)
@@ -31,25 +30,35 @@ class TraceTiming:
 
 
 def views_for(pipeline: str) -> tuple[str, ...]:
-    """The paper columns a run of ``pipeline`` fills."""
-    if pipeline == "baseline":
-        return (BASELINE,)
-    if pipeline == "hawkeye":
-        return (COT_ONLY, HAWKEYE_FULL)
-    return (pipeline,)  # another pipeline: its end-to-end figures under its own name
+    """The paper columns a run of ``pipeline`` fills: "<Name> (Full)", preceded by
+    "<Name> (CoT only)" when the pipeline has a CoT role."""
+    name = display_name(pipeline)
+    if cot_role_of(pipeline) is not None:
+        return (f"{name} {COT_ONLY}", f"{name} {FULL}")
+    return (f"{name} {FULL}",)
 
 
 def view_stages(trace: Trace, view: str) -> list[StageResult]:
-    if view == COT_ONLY:
-        reasoner = trace.stage("reasoner")
-        return [reasoner] if reasoner is not None else []
+    if view.endswith(COT_ONLY):
+        cot_role = cot_role_of(trace.pipeline)
+        cot = trace.stage(cot_role) if cot_role is not None else None
+        return [cot] if cot is not None else []
     return list(trace.stages)
+
+
+def is_baseline_method(method: str) -> bool:
+    """Whether a view or method label belongs to a baseline pipeline."""
+    return any(
+        method in (cls.display_name, f"{cls.display_name} {FULL}")
+        for cls in registered().values()
+        if cls.is_baseline
+    )
 
 
 def mean_tbt_s(stages: Sequence[StageResult]) -> float | None:
     """Generation time after the first token over the tokens after the first, pooled over stages.
 
-    Per stage that is (latency - TTFT) / (tokens - 1), the TPOT of REFERENCE 4.1; pooling divides
+    Per stage that is (latency - TTFT) / (tokens - 1), the usual TPOT; pooling divides
     the summed times by the summed token gaps so long stages weigh by their tokens.
     """
     time_sum, gaps = 0.0, 0
@@ -79,12 +88,9 @@ def trace_timing(trace: Trace, view: str) -> TraceTiming | None:
     )
 
 
-METHOD_NAMES = {"baseline": "Baseline", "hawkeye": "Hawkeye"}
-
-
 def method_name(pipeline: str) -> str:
     """How a pipeline is named in the accuracy table."""
-    return METHOD_NAMES.get(pipeline, pipeline)
+    return display_name(pipeline)
 
 
 def accuracy_per_1k(accuracy: float | None, tokens: float | None) -> float | None:
@@ -95,6 +101,7 @@ def accuracy_per_1k(accuracy: float | None, tokens: float | None) -> float | Non
 
 
 def method_sort_key(method: str) -> tuple[int, str]:
-    return (
-        (METHOD_ORDER.index(method), "") if method in METHOD_ORDER else (len(METHOD_ORDER), method)
-    )
+    """Baselines first, then CoT-only views, then the rest, each by name."""
+    if is_baseline_method(method):
+        return (0, method)
+    return (1 if method.endswith(COT_ONLY) else 2, method)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.pipelines import cot_role_of
 from hawkeye_bench.reporting.inputs import EvalRun, Inputs, JudgeOutput, LmEvalOutput, LoadResult
 from hawkeye_bench.reporting.lm_eval_inputs import hawkeye_info, model_args
 from hawkeye_bench.runs import effective_status
@@ -42,7 +43,7 @@ def eval_run(run: EvalRun, rel: Rel) -> dict[str, Any]:
             "models": models,
             "preset": preset.get("name") or identity.get("preset"),
             "stage 2 input": (identity.get("stage2_input") or preset.get("stage2_input"))
-            if run.pipeline != "baseline"
+            if cot_role_of(run.pipeline) is not None
             else None,
             "items": len(run.records),
             "limit": identity.get("limit"),

@@ -13,12 +13,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.load.registry import load_metrics, table_load_metrics
+from hawkeye_bench.pipelines import is_baseline
 from hawkeye_bench.reporting import lm_eval_inputs
 from hawkeye_bench.reporting.inputs import EvalRun, JudgeOutput, LmEvalOutput
 from hawkeye_bench.reporting.load_inputs import LoadStage
 from hawkeye_bench.reporting.methods import (
-    BASELINE,
     accuracy_per_1k,
+    is_baseline_method,
     method_name,
     method_sort_key,
     trace_timing,
@@ -71,7 +73,7 @@ def first_baselines(runs: Sequence[EvalRun]) -> dict[str, EvalRun]:
     """The baseline run per dataset (the first given) that the others are compared with."""
     baselines: dict[str, EvalRun] = {}
     for run in runs:
-        if run.pipeline == "baseline":
+        if is_baseline(run.pipeline):
             baselines.setdefault(run.dataset, run)
     return baselines
 
@@ -81,7 +83,7 @@ def run_summaries(runs: Sequence[EvalRun]) -> dict[Path, dict[str, Any]]:
     baselines = first_baselines(runs)
     out = {}
     for run in runs:
-        base = baselines.get(run.dataset) if run.pipeline != "baseline" else None
+        base = None if is_baseline(run.pipeline) else baselines.get(run.dataset)
         out[run.path] = summarize(run.records, baseline=base.records if base else None)
     return out
 
@@ -94,7 +96,7 @@ def accuracy_rows_from_runs(
     for run in runs:
         summary = summaries[run.path]
         acc = summary["accuracy"]
-        base = baselines.get(run.dataset) if run.pipeline != "baseline" else None
+        base = None if is_baseline(run.pipeline) else baselines.get(run.dataset)
         compression = summary.get("compression") or {}
         full = summary["tokens"]["full"]["mean"]
         sources = [rel(run.records_file)]
@@ -214,7 +216,7 @@ def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[dict[str, Any]]
                 }
             )
     rows.sort(key=lambda r: (r["dataset"], r["concurrency"] or 0, method_sort_key(r["method"])))
-    _with_speedups(rows, lambda r: r["method"] == BASELINE)
+    _with_speedups(rows, lambda r: is_baseline_method(r["method"]))
     return rows
 
 
@@ -236,12 +238,62 @@ def eval_latency_table(runs: Sequence[EvalRun], rel: Rel) -> Table:
     )
 
 
+#: the latency table's column prefix that speedups divide (``time_mean_s``)
+LOAD_TIME_COLUMN = "time"
+
+
+def _load_cell_key(column: str, stat: str, unit: str) -> str:
+    return f"{column}_{stat}_s" if unit == "ms" else f"{column}_{stat}"
+
+
+def _load_cell(dist: dict[str, Any] | None, stat: str, unit: str) -> float | None:
+    if unit == "ms":
+        return _ms_to_s(dist, stat)
+    return None if dist is None else dist.get(stat)
+
+
+def load_metric_cells(metrics: dict[str, Any], *, cot_only: bool = False) -> dict[str, Any]:
+    """The cells of every registered load metric with a table column, from one stage's
+    ``metrics``. For a ``(CoT only)`` row each column comes from the metric registered with that
+    ``cot_only_column`` instead, and is empty when there is none (TBT: the per-token gaps are
+    pooled over both channels)."""
+    fill = {m.cot_only_column: m for m in load_metrics() if m.cot_only_column}
+    cells: dict[str, Any] = {}
+    for metric in table_load_metrics():
+        assert metric.table_column is not None
+        source = fill.get(metric.table_column) if cot_only else metric
+        for stat in metric.table_stats:
+            key = _load_cell_key(metric.table_column, stat, metric.unit)
+            dist = None if source is None else metrics.get(source.name)
+            cells[key] = None if source is None else _load_cell(dist, stat, source.unit)
+    return cells
+
+
+def load_latency_columns() -> list[Column]:
+    """The paper's latency columns, plus one per cell of a registered load metric that they
+    lack, before the speedup columns."""
+    known = {c.key for c in LATENCY_COLUMNS}
+    extra = []
+    for metric in table_load_metrics():
+        assert metric.table_column is not None
+        for stat in metric.table_stats:
+            key = _load_cell_key(metric.table_column, stat, metric.unit)
+            if key not in known:
+                seconds = metric.unit == "ms"
+                extra.append(
+                    Column(
+                        key,
+                        f"{metric.table_column} {stat}{' s' if seconds else ''}",
+                        "int" if stat == "n" else "float3" if seconds else "float1",
+                    )
+                )
+    at = next(i for i, c in enumerate(LATENCY_COLUMNS) if c.key == "speedup")
+    return [*LATENCY_COLUMNS[:at], *extra, *LATENCY_COLUMNS[at:]]
+
+
 def load_latency_rows(stages: Sequence[LoadStage], rel: Rel) -> list[dict[str, Any]]:
     rows = []
     for stage in stages:
-        metrics = stage.metrics["metrics"]
-        e2e, ttft = metrics.get("e2e_ms"), metrics.get("ttft_ms")
-        tbt, tokens = metrics.get("tbt_ms"), metrics.get("output_tokens")
         counts = stage.metrics["requests"]
         rows.append(
             {
@@ -254,16 +306,7 @@ def load_latency_rows(stages: Sequence[LoadStage], rel: Rel) -> list[dict[str, A
                 "errors": counts["errors"],
                 "baseline_target": stage.baseline_target,
                 "reliable": stage.reliable,
-                "time_mean_s": _ms_to_s(e2e, "mean"),
-                "time_p50_s": _ms_to_s(e2e, "p50"),
-                "time_p90_s": _ms_to_s(e2e, "p90"),
-                "time_p99_s": _ms_to_s(e2e, "p99"),
-                "tbt_mean_s": _ms_to_s(tbt, "mean"),
-                "tokens_mean": None if tokens is None else tokens["mean"],
-                "ttft_mean_s": _ms_to_s(ttft, "mean"),
-                "ttft_p50_s": _ms_to_s(ttft, "p50"),
-                "ttft_p90_s": _ms_to_s(ttft, "p90"),
-                "ttft_p99_s": _ms_to_s(ttft, "p99"),
+                **load_metric_cells(stage.metrics["metrics"]),
                 "metrics_from": stage.metrics_from,
                 "sources": [rel(p) for p in stage.sources],
             }
@@ -277,30 +320,22 @@ def load_latency_rows(stages: Sequence[LoadStage], rel: Rel) -> list[dict[str, A
 def cot_only_load_rows(
     rows: Sequence[dict[str, Any]], stages: Sequence[LoadStage]
 ) -> list[dict[str, Any]]:
-    """For a target that streamed reasoning (the pipeline server): its CoT-only view, timed to
-    the last reasoning token (``reasoning_end_ms``) with the reasoning tokens."""
+    """For a target that streamed reasoning (the pipeline server): its CoT-only view, each
+    column from the metric registered for it with ``cot_only_column`` (time: to the end of the
+    reasoning, ``reasoning_end_ms``; tokens: the reasoning tokens)."""
+    timed_by = [m.name for m in load_metrics() if m.cot_only_column == LOAD_TIME_COLUMN]
     extra = []
     for row, stage in zip(rows, stages, strict=True):
         metrics = stage.metrics["metrics"]
-        end = metrics.get("reasoning_end_ms")
-        if end is None or row["method"] == row["baseline_target"]:
+        if not any(metrics.get(name) for name in timed_by):
             continue
-        tokens = metrics.get("reasoning_tokens")
-        ttft = metrics.get("ttft_reasoning_ms")
+        if row["method"] == row["baseline_target"]:
+            continue
         extra.append(
             {
                 **row,
                 "method": f"{stage.target} (CoT only)",
-                "time_mean_s": _ms_to_s(end, "mean"),
-                "time_p50_s": _ms_to_s(end, "p50"),
-                "time_p90_s": _ms_to_s(end, "p90"),
-                "time_p99_s": _ms_to_s(end, "p99"),
-                "tbt_mean_s": None,  # per-token gaps are pooled over both channels
-                "tokens_mean": None if tokens is None else tokens["mean"],
-                "ttft_mean_s": _ms_to_s(ttft, "mean"),
-                "ttft_p50_s": _ms_to_s(ttft, "p50"),
-                "ttft_p90_s": _ms_to_s(ttft, "p90"),
-                "ttft_p99_s": _ms_to_s(ttft, "p99"),
+                **load_metric_cells(metrics, cot_only=True),
             }
         )
     return extra
@@ -328,7 +363,7 @@ def load_latency_table(stages: Sequence[LoadStage], rel: Rel) -> Table:
             f"{row['method']} at c={row['concurrency']}: the load runner marked this stage "
             "unreliable (see its load_results.json)."
         )
-    return Table("latency_load", "Latency under load", LATENCY_COLUMNS, rows, notes)
+    return Table("latency_load", "Latency under load", load_latency_columns(), rows, notes)
 
 
 def speedup_sentences(rows: Sequence[dict[str, Any]]) -> list[str]:
