@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
+
+from hawkeye_bench.user_data import JUDGES, PRESETS, TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,5 +22,22 @@ def test_every_subpackage_is_listed_in_pyproject() -> None:
         for path in (ROOT / "hawkeye_bench").rglob("__init__.py")
     }
     assert on_disk <= listed, f"add to [tool.setuptools] packages: {sorted(on_disk - listed)}"
-    assert "hawkeye_bench.lm_eval_tasks" in listed
-    assert (ROOT / "tasks" / "hawkeye_math500.yaml").is_file()
+    for kind in (PRESETS, JUDGES, TASKS):
+        assert kind.package in listed
+        assert (ROOT / kind.folder / kind.marker).exists()
+
+
+def test_the_wheel_ships_every_kind_of_user_yaml(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+         "-w", str(tmp_path), str(ROOT)],
+        check=True, timeout=300,
+    )  # fmt: skip
+    wheel = next(tmp_path.glob("hawkeye_bench-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for kind in (PRESETS, JUDGES, TASKS):
+        folder = kind.package.replace(".", "/")
+        shipped = {n for n in names if n.startswith(folder + "/") and n.endswith(".yaml")}
+        on_disk = list((ROOT / kind.folder).rglob("*.yaml"))
+        assert len(shipped) == len(on_disk) > 0, kind.folder
+        assert any(n.startswith(f"{folder}/{kind.marker}") for n in names), kind.folder

@@ -16,6 +16,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.pricing import TokenPrices
+from hawkeye_bench.user_data import JUDGES
+
 #: How a provider is asked for JSON. ``json_schema``: OpenAI strict structured outputs.
 #: ``json_object_schema``: ``{"type": "json_object", "schema": ...}`` (llama-cpp-python, which
 #: compiles the schema into a grammar). ``json_object``: JSON mode without a schema.
@@ -23,10 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 StructuredOutput = Literal["json_schema", "json_object_schema", "json_object", "prompt"]
 
 DEFAULT_CRITERIA = ("clarity", "coherence", "conciseness")
-JUDGES_DIR_ENV = "HAWKEYE_JUDGES_DIR"
+JUDGES_DIR_ENV = JUDGES.env_var
 
 
-class JudgeConfigError(ValueError):
+class JudgeConfigError(HawkeyeError):
     """A panel or rubric file is missing or invalid; the message names the file and field."""
 
 
@@ -68,12 +72,9 @@ class Capabilities(_Strict):
     seed: bool = False
 
 
-class Prices(_Strict):
-    """USD per million tokens. None = unknown (the ledger then reports cost as unknown)."""
-
-    input: float | None = None
-    cached_input: float | None = None
-    output: float | None = None
+#: A judge's ``prices``: USD per million tokens, or LiteLLM's per-token key names; None =
+#: unknown (the ledger then reports cost as unknown). See :mod:`hawkeye_bench.pricing`.
+Prices = TokenPrices
 
 
 class Limits(_Strict):
@@ -137,15 +138,10 @@ class Panel(_Strict):
 def default_judges_dir() -> Path:
     """``$HAWKEYE_JUDGES_DIR``, else ``./judges``, else the ``judges/`` folder of this checkout,
     else the copy installed with the wheel (package ``hawkeye_bench.judges_data``)."""
-    if os.environ.get(JUDGES_DIR_ENV):
-        return Path(os.environ[JUDGES_DIR_ENV])
-    cwd = Path.cwd() / "judges"
-    if (cwd / "panels").is_dir():
-        return cwd
-    checkout = Path(__file__).resolve().parents[2] / "judges"
-    if (checkout / "panels").is_dir():
-        return checkout
-    return Path(__file__).resolve().parents[1] / "judges_data"
+    found = JUDGES.find()
+    if found is None:
+        raise JudgeConfigError(f"no judges folder: set {JUDGES.env_var} or reinstall")
+    return found
 
 
 def _names(folder: Path) -> list[str]:

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import yaml
 
 from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.user_data import PRESETS
 
-BUILTIN_DIR = Path(__file__).resolve().parent
 STAGE2_INPUTS = ("full", "think-only", "answer-masked")
 FIELDS = ("{question}", "{problem}", "{cot}")
 #: All fields in one pattern: a template is scanned once, so text put in (a question holding
@@ -94,10 +94,9 @@ class Preset:
 
 
 def _search_dirs() -> list[Path]:
-    dirs = [BUILTIN_DIR]
-    if extra := os.environ.get("HAWKEYE_PRESETS_DIR"):
-        dirs.insert(0, Path(extra))
-    return dirs
+    """``$HAWKEYE_PRESETS_DIR`` first, then the built-in presets (``presets/`` of a checkout,
+    or the wheel's copy)."""
+    return PRESETS.search_dirs()
 
 
 def preset_names() -> list[str]:
