@@ -14,7 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from hawkeye_bench import __version__
-from hawkeye_bench.config import ConfigError, load_config_file, set_config_defaults
+from hawkeye_bench.config import load_config_file, set_config_defaults
+from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.secrets import redact
 
 #: command name -> (module in hawkeye_bench.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -51,6 +53,31 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code (see :class:`hawkeye_bench.errors.HawkeyeError`).
+
+    A user error (a :class:`HawkeyeError`) is printed as ``error: ...`` lines without a
+    traceback; any other exception is a bug and propagates with its traceback.
+    """
+    try:
+        return _run(argv)
+    except HawkeyeError as exc:
+        print_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def print_error(exc: HawkeyeError) -> None:
+    """Each line of the message and of its notes as ``error: <line>`` on stderr, redacted (an
+    upstream may echo the API key it was sent in the error text quoted here)."""
+    text = "\n".join([str(exc), *getattr(exc, "__notes__", ())])
+    for line in redact(text).splitlines():
+        if line.strip():
+            print(f"error: {line}", file=sys.stderr)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = _command_in(argv)
     parser = build_parser(command if command in COMMANDS else None)
@@ -61,12 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "config", None):
         # Re-parse with the file's settings as defaults, so flags still win over the file.
         subparser = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
-        try:
-            config = load_config_file(args.config)
-            set_config_defaults(subparser, config)
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        config = load_config_file(args.config)
+        set_config_defaults(subparser, config)
         args = parser.parse_args(argv)
         args.config_endpoints = config.get("endpoints") or {}
     return int(args.func(args))

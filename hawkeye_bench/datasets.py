@@ -18,13 +18,14 @@ from typing import Any
 
 from hawkeye_bench import jsonl
 from hawkeye_bench.answer_extraction import last_boxed_content
+from hawkeye_bench.errors import HawkeyeError
 from hawkeye_bench.problem import Problem
 
 DATA_DIR_ENV = "HAWKEYE_DATA_DIR"
 MIRROR_FILE = "test.jsonl"
 
 
-class DatasetError(ValueError):
+class DatasetError(HawkeyeError):
     """A dataset could not be loaded: unknown name, missing file or malformed row."""
 
 
@@ -222,7 +223,7 @@ def _existing_mirror_file(data_dir: Path, name: str) -> Path:
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """Yield the JSON objects of a dataset file; a malformed line is a DatasetError."""
-    return jsonl.read_jsonl(path, error=DatasetError)
+    return iter(jsonl.read_jsonl(path, tolerate_torn_tail=False, error=DatasetError))
 
 
 def normalise_rows(spec: DatasetSpec, rows: Iterable[dict[str, Any]], origin: str) -> list[Problem]:

@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 import aiohttp
 
+from hawkeye_bench.errors import HawkeyeError
 from hawkeye_bench.secrets import api_key_from_env, redact
 from hawkeye_bench.trace import StageResult
 
@@ -53,7 +54,7 @@ ERROR_BODY_CHARS = 300
 OnDelta = Callable[[str, str], Awaitable[None] | None]
 
 
-class EndpointUnavailable(RuntimeError):
+class EndpointUnavailable(HawkeyeError):
     """An endpoint did not answer ``GET /models`` (raised before a run starts)."""
 
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from hawkeye_bench.errors import HawkeyeError
 from hawkeye_bench.record import Record
 
 T = TypeVar("T")
@@ -28,8 +29,10 @@ T = TypeVar("T")
 CONNECTION_ERRORS = frozenset({"connection"})
 
 
-class RunStopped(RuntimeError):
+class RunStopped(HawkeyeError):
     """The run cannot go on; the message says why and how to finish it."""
+
+    exit_code = 3
 
 
 class ModelServerDied(RunStopped):

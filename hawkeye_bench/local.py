@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from hawkeye_bench.endpoints import Endpoint
+from hawkeye_bench.errors import HawkeyeError
 from hawkeye_bench.health import describe_exit
 
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
@@ -44,7 +45,7 @@ _FIXES = {-4: PORTABLE_BUILD_FIX, -9: "it was killed (out of memory?); " + GENER
 _running: list[LocalModelServer] = []
 
 
-class LocalModelUnavailable(RuntimeError):
+class LocalModelUnavailable(HawkeyeError):
     """The `local` extra is missing or the server did not come up."""
 
 

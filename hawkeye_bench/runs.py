@@ -11,12 +11,14 @@ import math
 import os
 import socket
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.jsonl import JsonlError, JsonlWriter, read_jsonl, rewrite_jsonl
 from hawkeye_bench.record import Record
 
 
-class RunStoreError(RuntimeError):
+class RunStoreError(HawkeyeError):
     """A run folder cannot be used as asked (exists, mismatched config, corrupt file)."""
 
 
@@ -27,7 +29,7 @@ class RunStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._handle: IO[str] | None = None
+        self._writer = JsonlWriter(self.records_path)
 
     @property
     def records_path(self) -> Path:
@@ -65,48 +67,28 @@ class RunStore:
         cut from the file; a malformed line elsewhere is an error naming its line number."""
         if not self.records_path.is_file():
             return []
-        raw = self.records_path.read_bytes()
-        lines = raw.split(b"\n")
+        try:
+            read = read_jsonl(self.records_path, repair=repair)
+        except JsonlError as exc:
+            raise RunStoreError(f"{exc.path}:{exc.line}: malformed record: {exc.reason}") from exc
         records: list[Record] = []
-        good_bytes = 0
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                good_bytes += len(line) + 1
-                continue
+        for number, row in read.numbered():
             try:
-                records.append(Record.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                if number == len(lines):  # the last line has no newline: torn by a kill
-                    if repair:
-                        with open(self.records_path, "r+b") as handle:
-                            handle.truncate(good_bytes)
-                    break
+                records.append(Record.from_dict(row))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 where = f"{self.records_path}:{number}"
                 raise RunStoreError(f"{where}: malformed record: {exc}") from exc
-            good_bytes += len(line) + 1
         return records
 
     def rewrite_records(self, records: list[Record]) -> None:
-        tmp = self.records_path.with_suffix(".jsonl.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-        os.replace(tmp, self.records_path)
+        self.close()  # a later append opens the new file
+        rewrite_jsonl(self.records_path, (record.to_dict() for record in records))
 
     def append(self, record: Record) -> None:
-        if self._handle is None:
-            self.path.mkdir(parents=True, exist_ok=True)
-            needs_newline = _ends_without_newline(self.records_path)
-            self._handle = open(self.records_path, "a", encoding="utf-8")  # noqa: SIM115
-            if needs_newline:  # a complete last line whose newline was never written
-                self._handle.write("\n")
-        self._handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-        self._handle.flush()
+        self._writer.write(record.to_dict())
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        self._writer.close()
 
     def _write_json(self, path: Path, data: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -119,17 +101,25 @@ class RunStore:
         self._write_json(self.manifest_path, manifest)
 
     def read_manifest(self) -> dict[str, Any] | None:
-        if not self.manifest_path.is_file():
-            return None
-        return dict(json.loads(self.manifest_path.read_text(encoding="utf-8")))
+        return self._read_json(self.manifest_path)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         self._write_json(self.summary_path, summary)
 
     def read_summary(self) -> dict[str, Any] | None:
-        if not self.summary_path.is_file():
+        return self._read_json(self.summary_path)
+
+    def _read_json(self, path: Path) -> dict[str, Any] | None:
+        """The JSON object in ``path``; None when there is no such file."""
+        if not path.is_file():
             return None
-        return dict(json.loads(self.summary_path.read_text(encoding="utf-8")))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError
+            raise RunStoreError(f"{path}: not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise RunStoreError(f"{path}: expected a JSON object")
+        return data
 
 
 def finite(value: Any) -> Any:
@@ -169,11 +159,3 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _ends_without_newline(path: Path) -> bool:
-    if not path.is_file() or path.stat().st_size == 0:
-        return False
-    with open(path, "rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1) != b"\n"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 
+from hawkeye_bench.errors import HawkeyeError
+
 REDACTED = "[redacted]"
 #: Provider key shapes, redacted even when we never read the key ourselves.
 _KEY_PATTERN = re.compile(r"\b(?:sk|xai)-[A-Za-z0-9_\-*]{4,}")
@@ -20,7 +22,7 @@ _MIN_SECRET_CHARS = 6
 _known_secrets: set[str] = set()
 
 
-class MissingApiKey(RuntimeError):
+class MissingApiKey(HawkeyeError):
     """The environment variable an endpoint or judge names for its API key is not set."""
 
 

@@ -72,6 +72,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hawkeye_bench.client_pool import ClientPool
 from hawkeye_bench.endpoints import Endpoint, EndpointClient
 from hawkeye_bench.pipelines import Pipeline, get_pipeline
 from hawkeye_bench.presets import STAGE2_INPUTS, Preset, load_preset
@@ -430,18 +431,12 @@ class ServerStats:
 # -- the server -------------------------------------------------------------------------------
 
 
-def _client_key(endpoint: Endpoint) -> str:
-    """Endpoints that differ only in their role name share one client (one connection pool)."""
-    settings = endpoint.to_dict()
-    settings.pop("name", None)
-    return json.dumps(settings, sort_keys=True, default=str)
-
-
 class PipelineServer:
     """Serves one pipeline: ``async with PipelineServer("hawkeye", endpoints) as server: ...``.
 
-    ``endpoints`` maps each role of the pipeline to its upstream. One EndpointClient per distinct
-    upstream lives as long as the server (pooled connections); each is checked at start.
+    ``endpoints`` maps each role of the pipeline to its upstream. A :class:`ClientPool` (one
+    EndpointClient per distinct upstream setting, connections unbounded: the server's own
+    clients set the load) lives as long as the server; each upstream is checked at start.
     ``port=0`` binds a free port; ``base_url`` tells which. ``max_body_bytes``: the largest
     request body accepted (larger ones get an OpenAI-style 413).
     """
@@ -474,6 +469,7 @@ class PipelineServer:
         self.final_role = self.roles[-1]
         self.stats = ServerStats()
         self.clients: dict[str, EndpointClient] = {}
+        self._pool: ClientPool | None = None
         self._runner: web.AppRunner | None = None
         # Fail now rather than on the first request.
         for role in self.roles:
@@ -494,17 +490,13 @@ class PipelineServer:
         missing = [role for role in self.roles if role not in self.endpoints]
         if missing:
             raise ValueError(f"pipeline {self.pipeline_cls.name!r} needs endpoints for {missing}")
-        by_key: dict[str, EndpointClient] = {}
         try:
-            for role in self.roles:
-                key = _client_key(self.endpoints[role])
-                if key in by_key:
-                    self.clients[role] = by_key[key]
-                    continue
-                by_key[key] = self.clients[role] = EndpointClient(self.endpoints[role])
-                await by_key[key].__aenter__()
-                if self.check_endpoints:
-                    await by_key[key].check(role)
+            self._pool = ClientPool(
+                {role: self.endpoints[role] for role in self.roles}, concurrency=None
+            )
+            self.clients = dict(await self._pool.open())
+            if self.check_endpoints:
+                await self._pool.check()
             app = web.Application(client_max_size=self.max_body_bytes)
             app.router.add_post("/v1/chat/completions", self.chat_completions)
             app.router.add_get("/v1/models", self.models)
@@ -526,9 +518,10 @@ class PipelineServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        for client in {id(c): c for c in self.clients.values()}.values():
-            await client.__aexit__(None, None, None)
-        self.clients.clear()
+        pool, self._pool = self._pool, None
+        self.clients = {}
+        if pool is not None:
+            await pool.close()
 
     async def __aenter__(self) -> PipelineServer:
         await self.start()

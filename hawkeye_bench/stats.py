@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 Z95 = 1.959963984540054
+#: the percentiles :func:`describe` reports, as keys ``p50``, ``p90``, ``p99``
+PERCENTILES = (50, 90, 99)
+#: the statistics of :func:`describe` besides its counts ``n`` and ``missing``, in order
+DISTRIBUTION_STATS = ("mean", *(f"p{p}" for p in PERCENTILES), "min", "max")
 
 
 def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
@@ -48,19 +52,25 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def describe(values: Sequence[float | None]) -> dict[str, float | int | None]:
-    """n, missing, mean, median, p90, p99, min, max of the values that are present."""
-    present = np.array([v for v in values if v is not None], dtype=float)
-    missing = len(values) - len(present)
-    if len(present) == 0:
-        return {"n": 0, "missing": missing, "mean": None, "median": None}
-    return {
-        "n": len(present),
-        "missing": missing,
-        "mean": float(present.mean()),
-        "median": float(np.median(present)),
-        "p90": float(np.percentile(present, 90)),
-        "p99": float(np.percentile(present, 99)),
-        "min": float(present.min()),
-        "max": float(present.max()),
+def describe(values: Iterable[float | None]) -> dict[str, float | int | None]:
+    """The distribution summary every part of the package uses (eval summaries, report
+    tables, load stages): ``n``, ``missing``, ``mean``, ``p50``, ``p90``, ``p99``, ``min``,
+    ``max``.
+
+    ``None`` values are counted in ``missing`` and left out; percentiles interpolate linearly
+    between the present values. With none present, ``n`` is 0 and the statistics are None.
+    """
+    items = list(values)
+    present = np.asarray([v for v in items if v is not None], dtype=float)
+    summary: dict[str, float | int | None] = {
+        "n": int(present.size),
+        "missing": len(items) - int(present.size),
     }
+    if present.size == 0:
+        return summary | dict.fromkeys(DISTRIBUTION_STATS)
+    summary["mean"] = float(present.mean())
+    for p, value in zip(PERCENTILES, np.percentile(present, PERCENTILES), strict=True):
+        summary[f"p{p}"] = float(value)
+    summary["min"] = float(present.min())
+    summary["max"] = float(present.max())
+    return summary

@@ -33,7 +33,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"errors         {errors['count']} ({errors['share']:.1%}) {errors['by_type'] or ''}"
     )
     header = (
-        f"{'stage':<10} {'calls':>5} {'tokens mean':>11} {'median':>7} {'source':<22}"
+        f"{'stage':<10} {'calls':>5} {'tokens mean':>11} {'p50':>7} {'source':<22}"
         f" {'trunc':>6} {'TTFT p50 s':>10} {'latency p50 s':>13}"
     )
     lines += ["", header, "-" * len(header)]
@@ -43,10 +43,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         trunc = stage["truncated_share"]
         lines.append(
             f"{role:<10} {stage['calls']:>5} {_num(tokens['mean']):>11} "
-            f"{_num(tokens['median'], '{:.0f}'):>7} {sources:<22} "
+            f"{_num(tokens['p50'], '{:.0f}'):>7} {sources:<22} "
             f"{_num(None if trunc is None else trunc * 100, '{:.0f}%'):>6} "
-            f"{_num(stage['ttft_s']['median'], '{:.2f}'):>10} "
-            f"{_num(stage['latency_s']['median'], '{:.2f}'):>13}"
+            f"{_num(stage['ttft_s']['p50'], '{:.2f}'):>10} "
+            f"{_num(stage['latency_s']['p50'], '{:.2f}'):>13}"
         )
     approximate = summary.get("approximate_token_counts")
     if approximate:
@@ -60,7 +60,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"tokens Full mean {_num(tokens['full']['mean'])}")
     e2e = summary["end_to_end_s"]
     lines.append(f"end-to-end s   mean {_num(e2e['mean'], '{:.2f}')}  "
-                 f"p50 {_num(e2e['median'], '{:.2f}')}")  # fmt: skip
+                 f"p50 {_num(e2e['p50'], '{:.2f}')}")  # fmt: skip
     if comp := summary.get("compression"):
         lines.append(
             f"compression    {_num(comp.get('ratio_percent'))}% fewer tokens (CoT-only vs "

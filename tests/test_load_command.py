@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
-from hawkeye_bench.commands import load as load_command
+from hawkeye_bench import cli
 from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.endpoint import chat_path, models_url
 from hawkeye_bench.load.prompts import PromptSourceError, load_prompts
@@ -16,11 +15,8 @@ from hawkeye_bench.scripted_server import ScriptedConfig, ScriptedServer
 
 
 def cli_main(argv: list[str]) -> int:
-    """Only the load subcommand (the full CLI imports every command; test_load_locust uses it)."""
-    parser = argparse.ArgumentParser(prog="hawkeye-bench")
-    load_command.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    """`hawkeye-bench ARGV` in-process, as a user runs it (user errors are reported by the CLI)."""
+    return cli.main(argv)
 
 
 def test_print_locustfile(capsys: pytest.CaptureFixture[str]) -> None:

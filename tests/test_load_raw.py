@@ -12,7 +12,7 @@ import pytest
 import report_fixtures as fx
 
 from hawkeye_bench.commands import load as load_command
-from hawkeye_bench.jsonl import read_jsonl_tolerant
+from hawkeye_bench.jsonl import read_jsonl
 from hawkeye_bench.load import runner
 from hawkeye_bench.load.records import RawRecordError, RequestRecord, load_requests
 from hawkeye_bench.load.runner import LoadPlan, StageRun, Target, analyse_stage
@@ -66,23 +66,28 @@ def stage_run(tmp_path: Path, raw: Path, exit_code: int = -9) -> tuple[LoadPlan,
     return plan, StageRun(plan.targets[0], 1, raw, log, exit_code, 1.0)
 
 
+def torn(path: Path) -> tuple[list[dict], int]:
+    read = read_jsonl(path)
+    return read.rows, read.torn
+
+
 def test_tolerant_reader_drops_only_an_unterminated_bad_last_line(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_text('{"a": 1}\n\n{"a": 2}\n{"a": 3, "b"')
-    assert read_jsonl_tolerant(path) == ([{"a": 1}, {"a": 2}], 1)
+    assert torn(path) == ([{"a": 1}, {"a": 2}], 1)
     path.write_text('{"a": 1}\n{"a": 2}')  # complete, only the newline is missing: kept
-    assert read_jsonl_tolerant(path) == ([{"a": 1}, {"a": 2}], 0)
+    assert torn(path) == ([{"a": 1}, {"a": 2}], 0)
     path.write_bytes('{"a": 1}\n{"a": "é'.encode()[:-1])  # cut inside a UTF-8 character
-    assert read_jsonl_tolerant(path) == ([{"a": 1}], 1)
+    assert torn(path) == ([{"a": 1}], 1)
     path.write_text('{"a": 1}\n{"a": \n{"a": 3}\n')  # not the last line: an error
     with pytest.raises(ValueError, match=r"x\.jsonl:2: malformed JSON"):
-        read_jsonl_tolerant(path)
+        read_jsonl(path)
     path.write_text('{"a": 1}\n{"a": \n')  # last, but terminated: written whole, so an error
     with pytest.raises(RawRecordError, match=r"x\.jsonl:2: "):
-        read_jsonl_tolerant(path, error=RawRecordError)
+        read_jsonl(path, error=RawRecordError)
     path.write_text('{"a": 1}\n[1, 2]\n')
     with pytest.raises(ValueError, match=r"x\.jsonl:2: expected a JSON object"):
-        read_jsonl_tolerant(path)
+        read_jsonl(path)
 
 
 def test_stage_with_torn_lines_is_analysed_and_the_count_reported(tmp_path: Path) -> None:

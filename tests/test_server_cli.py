@@ -3,7 +3,6 @@ embedded model (the scripted-server behaviour is covered in-process by test_serv
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -18,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hawkeye_bench import cli
 from hawkeye_bench import local as local_module
 from hawkeye_bench.commands import serve
 from hawkeye_bench.endpoints import Endpoint
@@ -101,12 +101,8 @@ def deltas(events: list[Any]) -> list[tuple[str, str]]:
 
 
 def run_serve(argv: list[str]) -> int:
-    """`hawkeye-bench serve ARGV` in-process, with only this subcommand registered (the full CLI
-    imports every command's dependencies)."""
-    parser = argparse.ArgumentParser(prog="hawkeye-bench")
-    serve.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["serve", *argv])
-    return int(args.func(args))
+    """`hawkeye-bench serve ARGV` in-process, as a user runs it (the CLI reports user errors)."""
+    return cli.main(["serve", *argv])
 
 
 def test_bad_flags_are_named(capsys: pytest.CaptureFixture[str]) -> None:

@@ -309,16 +309,11 @@ async def test_api_key_echoed_by_the_upstream_is_never_logged_or_returned(
 def test_serve_names_an_unavailable_upstream_without_its_key(
     capsys: pytest.CaptureFixture[str], upstream_key: str
 ) -> None:
-    import argparse
+    from hawkeye_bench import cli
 
-    from hawkeye_bench.commands import serve
-
-    parser = argparse.ArgumentParser(prog="hawkeye-bench")
-    serve.register(parser.add_subparsers(dest="command"))
     with _EchoUpstream(500, models_status=401) as url:
         argv = ["serve", "--pipeline", "baseline", "--endpoint", url, "--model", "scripted-model"]
-        args = parser.parse_args([*argv, "--api-key-env", KEY_ENV, "--port", "0"])
-        assert args.func(args) == 2
+        assert cli.main([*argv, "--api-key-env", KEY_ENV, "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "single endpoint" in err and "[redacted]" in err
     assert upstream_key not in err

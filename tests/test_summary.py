@@ -6,9 +6,10 @@ import math
 
 import pytest
 
+from hawkeye_bench.load.metrics import distribution
 from hawkeye_bench.problem import Problem
 from hawkeye_bench.record import Record
-from hawkeye_bench.stats import pass_at_k, wilson_interval
+from hawkeye_bench.stats import describe, pass_at_k, wilson_interval
 from hawkeye_bench.summary import summarize
 from hawkeye_bench.trace import StageResult, Trace
 
@@ -83,7 +84,7 @@ def test_accuracy_tokens_latency_and_errors() -> None:
     assert summary["stages"]["reasoner"]["token_sources"] == {"usage": 3}
     assert summary["stages"]["responder"]["errors"] == 1
     # end to end: first send (100.0) -> last token of stage 2 (102.0 + 1.0)
-    assert summary["end_to_end_s"]["median"] == pytest.approx(3.0)
+    assert summary["end_to_end_s"]["p50"] == pytest.approx(3.0)
 
 
 def test_missing_token_counts_are_missing_not_zero() -> None:
@@ -91,6 +92,21 @@ def test_missing_token_counts_are_missing_not_zero() -> None:
     assert summary["tokens"]["cot_only"]["n"] == 0
     assert summary["tokens"]["cot_only"]["missing"] == 1
     assert summary["tokens"]["full"]["mean"] is None
+
+
+def test_one_distribution_summary_with_the_same_keys_everywhere() -> None:
+    keys = ["n", "missing", "mean", "p50", "p90", "p99", "min", "max"]
+    summary = describe([4.0, None, 1.0, 3.0, 2.0])
+    assert list(summary) == keys
+    assert (summary["n"], summary["missing"], summary["p50"]) == (4, 1, 2.5)
+    empty = describe([None])
+    assert list(empty) == keys and empty["n"] == 0 and empty["p50"] is None
+    # a load stage's statistics are the same numbers, without the missing count
+    assert distribution([4.0, 1.0, 3.0, 2.0]) == {
+        k: v for k, v in summary.items() if k != "missing"
+    }
+    stage = summarize([hawkeye_record("a", 10, 20, correct=True)])["stages"]["reasoner"]
+    assert list(stage["latency_s"]) == keys
 
 
 def test_compression_ratio_is_paired_by_problem() -> None:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from hawkeye_bench.health import RunStopped
-from hawkeye_bench.judging.config import DEFAULT_CRITERIA, JudgeConfigError
+from hawkeye_bench.judging.config import DEFAULT_CRITERIA
 from hawkeye_bench.judging.plan import JudgeOptions
-from hawkeye_bench.judging.session import JudgeSettings, JudgeSetupError, run_judge
+from hawkeye_bench.judging.session import JudgeSettings, run_judge
 from hawkeye_bench.judging.stats import N_RESAMPLES
-from hawkeye_bench.local import LocalModelUnavailable
-from hawkeye_bench.runs import RunStoreError
-from hawkeye_bench.secrets import MissingApiKey
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -100,18 +96,7 @@ def main(args: argparse.Namespace) -> int:
     )
     try:
         return run_judge(settings)
-    except (
-        JudgeConfigError,
-        JudgeSetupError,
-        MissingApiKey,
-        LocalModelUnavailable,
-        RunStoreError,
-        FileNotFoundError,
-        ValueError,
-    ) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except RunStopped as exc:
-        print(f"error: {exc}\njudge stopped: the judgements made so far are saved; the same "
-              "command judges only what is missing", file=sys.stderr)  # fmt: skip
-        return 3
+        exc.add_note("judge stopped: the judgements made so far are saved; the same command "
+                     "judges only what is missing")  # fmt: skip
+        raise

@@ -13,22 +13,26 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hawkeye_bench.endpoints import EndpointUnavailable
+from hawkeye_bench.errors import HawkeyeError
 from hawkeye_bench.health import RunStopped
-from hawkeye_bench.local import LocalModelUnavailable
-from hawkeye_bench.secrets import MissingApiKey
 
 HAWKEYE_MODEL = "hawkeye"
 
 
-class TaskFileError(ValueError):
+class TaskFileError(HawkeyeError):
     """A task YAML in the hawkeye task folder does not parse."""
+
+
+class LmEvalArgumentError(HawkeyeError):
+    """lm-eval refused its arguments: an unknown task or model, flags that do not go together,
+    a task config it cannot read."""
 
 
 class _TaskYamlLoader(yaml.SafeLoader):
@@ -130,28 +134,42 @@ def run_lm_eval(argv: Sequence[str]) -> int:
         sys.argv = saved_argv
     if getattr(namespace, "include_path", None):
         check_task_files(Path(namespace.include_path))  # the user's own task folder
-    cli.execute(prepare(namespace, folder))
+    try:
+        cli.execute(prepare(namespace, folder))
+    except HawkeyeError:
+        raise
+    except (KeyError, ValueError) as exc:
+        if not _raised_reading_arguments(exc):
+            raise  # raised while running the model or a task's code: a bug, with its traceback
+        message = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+        if "Tasks not found" in message:
+            message += f"\nhawkeye tasks: {', '.join(check_task_files(folder))}"
+        raise LmEvalArgumentError(message) from exc
     return 0
 
 
-def main(args: argparse.Namespace) -> int:
-    from hawkeye_bench.lmeval import TasksNotFound, tasks_dir  # imports lm-eval: not at startup
+def _raised_reading_arguments(exc: BaseException) -> bool:
+    """Whether lm-eval itself raised ``exc`` while reading its flags, task configs or model
+    registry (lm-eval 0.4 says "Tasks not found" and "Unknown model" with a ValueError or a
+    KeyError), not while running a model or a task's code."""
+    import lm_eval
 
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return False
+    package = Path(lm_eval.__file__).resolve().parent
+    try:
+        where = Path(frames[-1].filename).resolve().relative_to(package)
+    except ValueError:  # not lm-eval's code
+        return False
+    if where.parts[0] == "tasks":
+        return len(where.parts) == 2  # the task loader, not a benchmark's own code
+    return where.parts[0] in ("_cli", "config") or where.as_posix() == "api/registry.py"
+
+
+def main(args: argparse.Namespace) -> int:
     try:
         return run_lm_eval(args.lm_eval_args)
-    except (
-        ValueError,  # ours (ConfigError, PresetError, DatasetError, TaskFileError) and
-        KeyError,  # lm-eval's "Tasks not found", "Unknown model"
-        EndpointUnavailable,
-        LocalModelUnavailable,
-        MissingApiKey,
-        TasksNotFound,
-    ) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
-        if "Tasks not found" in str(exc):
-            print(f"hawkeye tasks: {', '.join(check_task_files(tasks_dir()))}", file=sys.stderr)
-        return 2
     except RunStopped as exc:
-        print(f"error: {exc}\nlm-eval stopped before writing its results", file=sys.stderr)
-        return 3
+        exc.add_note("lm-eval stopped before writing its results")
+        raise

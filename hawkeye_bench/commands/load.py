@@ -15,11 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from hawkeye_bench.datasets import DatasetError, dataset_names
+from hawkeye_bench.datasets import dataset_names
 from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.endpoint import EndpointError, model_ids
 from hawkeye_bench.load.metrics import SLO_METRICS
-from hawkeye_bench.load.prompts import PromptSourceError, load_prompts
+from hawkeye_bench.load.prompts import load_prompts
 from hawkeye_bench.load.runner import DEFAULT_MAX_ERROR_RATE
 from hawkeye_bench.secrets import MissingApiKey, api_key_from_env, redact
 
@@ -192,33 +192,30 @@ def _error(message: str) -> int:
 
 def _load(args: argparse.Namespace, out_dir: Path) -> int:
     from hawkeye_bench.load.results import build_results, write_outputs
-    from hawkeye_bench.load.runner import LoadPlan, TargetError, parse_targets, run_plan
+    from hawkeye_bench.load.runner import LoadPlan, parse_targets, run_plan
 
-    try:
-        targets = parse_targets(args.target)
-    except TargetError as exc:
-        return _error(str(exc))
+    targets = parse_targets(args.target)
     if args.min_goodput is not None and not args.slo:
         return _error("--min-goodput needs at least one --slo METRIC=MS")
     if args.requests <= 0 and args.duration <= 0:
         return _error("give --requests N (measured requests per stage) or --duration SECONDS")
     prompt_source = args.prompts or args.dataset or "gsm8k"
-    try:  # fail before any load is generated
-        prompts = load_prompts(prompt_source, data_dir=args.data_dir, limit=args.prompt_limit)
-    except (PromptSourceError, DatasetError) as exc:
-        return _error(str(exc))
+    # fail before any load is generated
+    prompts = load_prompts(prompt_source, data_dir=args.data_dir, limit=args.prompt_limit)
     headers = {}
     if args.api_key_env:
         try:  # read through secrets, so that every text we store can be redacted of it
             key = api_key_from_env(args.api_key_env, "--api-key-env")
         except MissingApiKey:
-            return _error(f"--api-key-env {args.api_key_env}: that variable is not set")
+            raise MissingApiKey(
+                f"--api-key-env {args.api_key_env}: that variable is not set"
+            ) from None
         headers["Authorization"] = f"Bearer {key}"
     for target in targets:
         try:
             ids = model_ids(target.url, headers)
         except EndpointError as exc:
-            return _error(f"target {target.name!r} does not answer: {exc}")
+            raise EndpointError(f"target {target.name!r} does not answer: {exc}") from exc
         if args.model and ids and args.model not in ids:
             print(f"warning: target {target.name!r} lists models {ids}, not {args.model!r}")
     plan = LoadPlan(

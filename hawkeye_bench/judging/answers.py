@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hawkeye_bench.record import Record
-from hawkeye_bench.runs import RunStore
+from hawkeye_bench.runs import RunStore, RunStoreError
 
 AnswerKey = tuple[str, int]
 
@@ -57,7 +57,7 @@ def load_run(path: Path, label: str) -> RunAnswers:
     folder = path.parent if path.name == RunStore.RECORDS else path
     store = RunStore(folder)
     if not store.records_path.is_file():
-        raise FileNotFoundError(
+        raise RunStoreError(
             f"no {RunStore.RECORDS} in {folder} (give a run folder written by `hawkeye-bench eval`)"
         )
     run = RunAnswers(label=label, path=store.records_path)

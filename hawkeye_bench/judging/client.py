@@ -17,6 +17,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from hawkeye_bench.judging.config import JudgeSpec
+from hawkeye_bench.pricing import Usage
 from hawkeye_bench.secrets import api_key_from_env, redact
 
 ErrorKind = Literal[
@@ -63,23 +64,6 @@ class JudgeAPIError(Exception):
         status = f" HTTP {self.status}" if self.status else ""
         code = f" ({self.code})" if self.code else ""
         return f"{self.kind}{status}{code}: {self.message}"
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token usage as the provider reported it; fields a compat endpoint omits stay None."""
-
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cached_tokens: int | None = None
-    reasoning_tokens: int | None = None
-
-    def to_dict(self) -> dict[str, int | None]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Usage | None:
-        return cls(**data) if data is not None else None
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,13 @@ from hawkeye_bench.health import HealthWatch, gather_watched
 from hawkeye_bench.judging.cache import JudgeCache
 from hawkeye_bench.judging.client import ChatBackend, ChatReply, JudgeAPIError
 from hawkeye_bench.judging.config import JudgeSpec
-from hawkeye_bench.judging.ledger import BudgetExceeded, Ledger, cost_usd, worst_case_usd
+from hawkeye_bench.judging.ledger import BudgetExceeded, Ledger, worst_case_usd
 from hawkeye_bench.judging.parsing import parse_reply
 from hawkeye_bench.judging.plan import JudgeJob
 from hawkeye_bench.judging.prompts import PROMPT_VERSION
 from hawkeye_bench.judging.results import JudgeResult, ResultKey, ResultWriter
 from hawkeye_bench.local import running_servers
+from hawkeye_bench.pricing import cost_usd
 
 
 class RateLimiter:
@@ -151,7 +152,7 @@ class JudgeEngine:
                     )
                 self._record(self._failure(job, exc))
                 return
-        cost = cost_usd(job.judge.prices, reply.usage)
+        cost = cost_usd(reply.usage, job.judge.prices)
         self.ledger.settle(job.judge.name, worst, reply.usage, cost)
         result = self._result(job, reply, cost=cost, cached=False)
         if result.ok and self.cache is not None:

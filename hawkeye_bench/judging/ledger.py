@@ -1,18 +1,18 @@
 """What judging costs: the ledger of spent money, the dry-run estimate and the budget stop.
 
-Costs come from the provider's ``usage`` and the per-judge prices in the panel file (USD per
-million tokens; cached prompt tokens at the cached price; reasoning tokens are part of
-``completion_tokens`` and billed as output). Before each call the ledger reserves the call's
-worst case (estimated prompt + ``max_tokens`` of output), so concurrent calls can never carry
-the total over ``--budget``; the reservation is replaced by the real cost when the reply comes.
+Costs come from the provider's ``usage`` and the per-judge prices in the panel file, priced by
+:func:`hawkeye_bench.pricing.cost_usd` (cached prompt tokens at the cached price, reasoning
+tokens at the reasoning price, each falling back to input/output). Before each call the ledger
+reserves the call's worst case (estimated prompt + ``max_tokens`` of output), so concurrent
+calls can never carry the total over ``--budget``; the reservation is replaced by the real cost
+when the reply comes.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from hawkeye_bench.judging.client import Usage
-from hawkeye_bench.judging.config import Prices
+from hawkeye_bench.pricing import TokenPrices, Usage, cost_usd
 
 #: Prompt token counts before a call are estimated from characters (approximate by nature;
 #: reported as such). English prose averages about four characters per token.
@@ -29,28 +29,20 @@ def estimate_prompt_tokens(messages: list[dict[str, str]]) -> int:
     return chars // APPROX_CHARS_PER_TOKEN + _PER_MESSAGE_OVERHEAD * len(messages)
 
 
-def prices_known(prices: Prices) -> bool:
-    return prices.input is not None and prices.output is not None
+def prices_known(prices: TokenPrices) -> bool:
+    return prices.known
 
 
-def cost_usd(prices: Prices, usage: Usage | None) -> float | None:
-    """Cost of one reply, or None if usage or prices are missing (never guessed)."""
-    if usage is None or usage.prompt_tokens is None or usage.completion_tokens is None:
-        return None
-    if prices.input is None or prices.output is None:
-        return None
-    cached = usage.cached_tokens or 0
-    cached_price = prices.cached_input if prices.cached_input is not None else prices.input
-    total = (
-        (usage.prompt_tokens - cached) * prices.input
-        + cached * cached_price
-        + usage.completion_tokens * prices.output
+def worst_case_usd(prices: TokenPrices, prompt_tokens: int, max_tokens: int) -> float | None:
+    """The most a call can cost: no prompt token cached, every output token at the dearer of
+    the output and reasoning prices."""
+    dearer_reasoning = (prices.reasoning or 0.0) > (prices.output or 0.0)
+    usage = Usage(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=max_tokens,
+        reasoning_tokens=max_tokens if dearer_reasoning else None,
     )
-    return total / 1e6
-
-
-def worst_case_usd(prices: Prices, prompt_tokens: int, max_tokens: int) -> float | None:
-    return cost_usd(prices, Usage(prompt_tokens=prompt_tokens, completion_tokens=max_tokens))
+    return cost_usd(usage, prices)
 
 
 @dataclass
@@ -126,14 +118,14 @@ class JudgeEstimate:
     cost_low_usd: float | None = 0.0  # prompts only, as if every reply were empty
     cost_high_usd: float | None = 0.0  # every reply at max_tokens
 
-    def add(self, prices: Prices, prompt_tokens: int, max_tokens: int, cached: bool) -> None:
+    def add(self, prices: TokenPrices, prompt_tokens: int, max_tokens: int, cached: bool) -> None:
         if cached:
             self.cached_calls += 1
             return
         self.calls += 1
         self.prompt_tokens_approx += prompt_tokens
         self.max_completion_tokens += max_tokens
-        low = cost_usd(prices, Usage(prompt_tokens=prompt_tokens, completion_tokens=0))
+        low = cost_usd(Usage(prompt_tokens=prompt_tokens, completion_tokens=0), prices)
         high = worst_case_usd(prices, prompt_tokens, max_tokens)
         self.cost_low_usd = (
             None if low is None or self.cost_low_usd is None else (self.cost_low_usd + low)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hawkeye_bench.judging.summary import PANEL
+from hawkeye_bench.markdown import markdown_table
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -22,12 +23,6 @@ def _interval(data: dict[str, Any] | None) -> str:
     if data["low"] is not None and data["high"] is not None:
         text += f" [{data['low']:+.2f}, {data['high']:+.2f}]"
     return text
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -66,7 +61,7 @@ def render(summary: dict[str, Any]) -> str:
             ]
             for row in comparisons
         ]
-        lines += _table(header, rows)
+        lines += markdown_table(header, rows)
     else:
         lines.append("Mean scores (one run, or no answers shared between runs):")
         lines.append("")
@@ -76,7 +71,7 @@ def render(summary: dict[str, Any]) -> str:
             for s, by_run in by_source.items()
             for run, v in by_run.items()
         ]
-        lines += _table(["criterion", "judge", "run", "mean", "answers"], rows)
+        lines += markdown_table(["criterion", "judge", "run", "mean", "answers"], rows)
 
     lines += ["", "### Judges", ""]
     rows = [
@@ -90,7 +85,9 @@ def render(summary: dict[str, Any]) -> str:
         ]
         for j in summary["judges"]
     ]
-    lines += _table(["judge", "model", "JSON", "results", "ok", "failures (excluded)"], rows)
+    lines += markdown_table(
+        ["judge", "model", "JSON", "results", "ok", "failures (excluded)"], rows
+    )
 
     agreement = summary["agreement"]
     if any(a["krippendorff_alpha_ordinal"] is not None for a in agreement.values()):
@@ -99,7 +96,7 @@ def render(summary: dict[str, Any]) -> str:
             [c, _num(a["krippendorff_alpha_ordinal"], 3), str(a["n_answers"])]
             for c, a in agreement.items()
         ]
-        lines += _table(["criterion", "Krippendorff α (ordinal)", "answers"], rows)
+        lines += markdown_table(["criterion", "Krippendorff α (ordinal)", "answers"], rows)
 
     if summary["self_consistency"]:
         lines += ["", "### Self-consistency (answers judged twice)", ""]
@@ -116,7 +113,9 @@ def render(summary: dict[str, Any]) -> str:
             for c, s in by_c.items()
             if s
         ]
-        lines += _table(["judge", "criterion", "n", "exact agreement", "mean |Δ|", "α"], rows)
+        lines += markdown_table(
+            ["judge", "criterion", "n", "exact agreement", "mean |Δ|", "α"], rows
+        )
 
     lines += ["", "### Length bias (Spearman ρ of score vs answer length in characters)", ""]
     rows = [
@@ -124,7 +123,7 @@ def render(summary: dict[str, Any]) -> str:
         for s, by_c in summary["length_bias"].items()
         for c, v in by_c.items()
     ]
-    lines += _table(["judge", "criterion", "ρ", "answers"], rows)
+    lines += markdown_table(["judge", "criterion", "ρ", "answers"], rows)
 
     if summary["pairwise"]:
         lines += ["", "### Pairwise (both orders; inconsistent verdicts count as ties)", ""]
@@ -144,7 +143,7 @@ def render(summary: dict[str, Any]) -> str:
             for judge, data in by_judge.items()
             for c, s in data["criteria"].items()
         ]
-        lines += _table(
+        lines += markdown_table(
             [
                 "comparison",
                 "judge",

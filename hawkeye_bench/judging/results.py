@@ -8,17 +8,21 @@ At the end of a run the file is compacted to the results of that run's plan, so 
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.jsonl import JsonlWriter, read_jsonl, rewrite_jsonl
 from hawkeye_bench.judging.parsing import Status
 
 Task = Literal["single", "pairwise"]
 ResultKey = tuple[str, str, str, str, str, int, int, str, str]
+
+
+class JudgementsFileError(HawkeyeError):
+    """A line of ``judgements.jsonl`` is not JSON or not a judgement; the message names it."""
 
 
 def result_key(
@@ -109,21 +113,17 @@ class JudgeResult:
 def read_results(path: Path) -> dict[ResultKey, JudgeResult]:
     """The latest result per key in ``path`` (empty if the file does not exist).
 
-    A line that is not JSON (torn by a kill mid-write) is ignored: its item is judged again.
-    A JSON line that is not a judgement is an error naming the line.
+    A torn last line (a kill mid-write) is ignored: its item is judged again. Any other line
+    that is not JSON, or not a judgement, is an error naming the line.
     """
     results: dict[ResultKey, JudgeResult] = {}
     if not path.is_file():
         return results
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for number, data in read_jsonl(path, error=JudgementsFileError).numbered():
         try:
             result = JudgeResult.from_dict(data)
         except TypeError as exc:
-            raise ValueError(f"{path}:{number}: not a judgement line: {exc}") from exc
+            raise JudgementsFileError(f"{path}:{number}: not a judgement line: {exc}") from exc
         results[result.key] = result
     return results
 
@@ -133,24 +133,16 @@ class ResultWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torn = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-        self._file = path.open("a")
-        if torn:  # a kill mid-write left half a line: end it so the next line stands alone
-            self._file.write("\n")
+        # opening cuts a line torn by a kill mid-write, so the next line stands alone
+        self._writer = JsonlWriter(path).open()
 
     def write(self, result: JudgeResult) -> None:
-        self._file.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-        self._file.flush()
+        self._writer.write(result.to_dict())
 
     def close(self) -> None:
-        self._file.close()
+        self._writer.close()
 
 
 def compact(path: Path, results: Iterable[JudgeResult]) -> None:
     """Rewrite ``path`` with one line per key (atomically)."""
-    tmp = path.with_suffix(".jsonl.tmp")
-    with tmp.open("w") as out:
-        for result in results:
-            out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    rewrite_jsonl(path, (result.to_dict() for result in results))

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from hawkeye_bench.endpoints import Endpoint
+from hawkeye_bench.errors import HawkeyeError
 from hawkeye_bench.judging.answers import RunAnswers, load_runs
 from hawkeye_bench.judging.cache import JudgeCache
 from hawkeye_bench.judging.client import ChatBackend, OpenAIChatBackend
@@ -50,7 +51,7 @@ EXIT_STOPPED = 3  # quota or budget stopped the run; rerun with the same --out t
 BackendFactory = Callable[[JudgeSpec], ChatBackend]
 
 
-class JudgeSetupError(RuntimeError):
+class JudgeSetupError(HawkeyeError):
     """Something is wrong before any call is made; the message says what and how to fix it."""
 
 

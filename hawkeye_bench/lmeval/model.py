@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
-import contextlib
 import logging
 import sys
 import weakref
@@ -34,8 +33,9 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
+from hawkeye_bench.client_pool import ClientPool
 from hawkeye_bench.config import ConfigError, EndpointSettings, resolve_endpoints
-from hawkeye_bench.endpoints import Endpoint, EndpointClient
+from hawkeye_bench.endpoints import Endpoint
 from hawkeye_bench.engine import WorkItem, item_seed, run_item
 from hawkeye_bench.grading import default_grader
 from hawkeye_bench.health import HealthWatch, gather_watched
@@ -230,13 +230,8 @@ class HawkeyeLM(LM):
 
     async def _check_endpoints(self) -> None:
         """Fail before the run starts when an endpoint does not answer (says which)."""
-        seen: set[tuple[str, str]] = set()
-        for role, endpoint in self.endpoints.items():
-            if (endpoint.base_url, endpoint.model) in seen:
-                continue
-            seen.add((endpoint.base_url, endpoint.model))
-            async with EndpointClient(endpoint) as client:
-                await client.check(role)
+        async with ClientPool(self.endpoints, concurrency=self.num_concurrent) as pool:
+            await pool.check()
 
     # -- lm-eval API --------------------------------------------------------------------------
 
@@ -306,15 +301,8 @@ class HawkeyeLM(LM):
             disable=disable_tqdm,
             file=sys.stderr,
         )
-        async with contextlib.AsyncExitStack() as stack:
-            clients: dict[tuple[str, str, str | None], EndpointClient] = {}
-            by_role = {}
-            for role, endpoint in self.endpoints.items():
-                key = (endpoint.base_url, endpoint.model, endpoint.api_key_env)
-                if key not in clients:
-                    clients[key] = await stack.enter_async_context(EndpointClient(endpoint))
-                by_role[role] = clients[key]
-            pipeline = self.pipeline_cls(self.preset, by_role, stage2_input=self.stage2_input)
+        async with ClientPool(self.endpoints, concurrency=self.num_concurrent) as pool:
+            pipeline = self.pipeline_cls(self.preset, pool, stage2_input=self.stage2_input)
 
             # lm-eval needs an answer for every request: a dead model server or an endpoint
             # that stopped answering ends the run rather than filling it with failures

@@ -7,11 +7,10 @@ flushed, so an interrupted run keeps everything that finished.
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+
+from hawkeye_bench.jsonl import JsonlWriter
 
 #: File name pattern for a sidecar placed in a folder.
 SIDECAR_NAME = "traces_{stamp}.jsonl"
@@ -26,27 +25,9 @@ def sidecar_path(target: str | Path) -> Path:
     return target / SIDECAR_NAME.format(stamp=stamp)
 
 
-class TraceSidecar:
-    """Appends JSON lines to one file, opened on first write (no empty files)."""
+class TraceSidecar(JsonlWriter):
+    """Appends JSON lines to one file, opened on first write (no empty files); values JSON has
+    no type for are written as their ``str``. Threads may share it."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lines = 0
-        self._handle: IO[str] | None = None
-        self._lock = threading.Lock()
-
-    def write(self, line: dict[str, Any]) -> None:
-        text = json.dumps(line, ensure_ascii=False, default=str)
-        with self._lock:
-            if self._handle is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = self.path.open("a", encoding="utf-8")
-            self._handle.write(text + "\n")
-            self._handle.flush()
-            self.lines += 1
-
-    def close(self) -> None:
-        with self._lock:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
+        super().__init__(path, default=str)

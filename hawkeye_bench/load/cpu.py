@@ -8,7 +8,6 @@ or above :data:`SATURATION_PERCENT` for :data:`SATURATION_SAMPLES` consecutive s
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from hawkeye_bench.load.records import JsonlAppender
+from hawkeye_bench.jsonl import JsonlWriter
 
 SAMPLE_INTERVAL_S = 1.0
 SATURATION_PERCENT = 85.0
@@ -44,7 +43,7 @@ class CpuSampler:
         self._thread.start()
 
     def _run(self) -> None:
-        out = JsonlAppender(self.path)
+        out = JsonlWriter(self.path).open()
         last = time.monotonic()
         try:
             while True:
@@ -54,7 +53,7 @@ class CpuSampler:
                 if not stopping or now - last > 0.05:
                     cpu = self._process.cpu_percent(None)
                     sample = {"t": time.time(), "cpu": cpu, "interval_s": round(now - last, 3)}
-                    out.write_line(json.dumps(sample))
+                    out.write(sample)
                     last = now
                 if stopping:
                     return

@@ -38,10 +38,11 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from hawkeye_bench.datasets import DatasetError
+from hawkeye_bench.jsonl import JsonlWriter
 from hawkeye_bench.load.cpu import CpuSampler
 from hawkeye_bench.load.endpoint import EndpointError, chat_path, model_ids, models_url
 from hawkeye_bench.load.prompts import Messages, PromptSourceError, load_prompts
-from hawkeye_bench.load.records import JsonlAppender, RequestRecord, cpu_path, requests_path
+from hawkeye_bench.load.records import RequestRecord, cpu_path, requests_path
 from hawkeye_bench.load.stream import StreamMeter, clip_error
 from hawkeye_bench.secrets import MissingApiKey, api_key_from_env, redact
 
@@ -131,7 +132,7 @@ class LoadState:
     warmup_until: float  # perf_counter
     stop_after: int
     max_failures: int
-    raw: JsonlAppender
+    raw: JsonlWriter
     cpu: CpuSampler
     prompt_order: itertools.count[int]
     stream_option_level: int = 0
@@ -276,7 +277,7 @@ def on_test_start(environment: Environment, **_: Any) -> None:
         warmup_until=time.perf_counter() + options.warmup,
         stop_after=options.requests,
         max_failures=options.max_failures,
-        raw=JsonlAppender(requests_path(raw_dir)),
+        raw=JsonlWriter(requests_path(raw_dir)).open(),
         cpu=CpuSampler(cpu_path(raw_dir)),
         prompt_order=itertools.count(index, count),
         stream_option_level=len(STREAM_OPTION_LEVELS) - 1 if options.no_stream_options else 0,
@@ -336,7 +337,7 @@ class ChatStreamUser(FastHttpUser):
             record = self._one_request(state, prompt_index)
             if record is not None:
                 break
-        state.raw.write_line(record.to_json())
+        state.raw.write(record.to_dict())
         if record.measured:
             _count_measured(self.environment, state, record.ok)
 
@@ -396,7 +397,7 @@ class ChatStreamUser(FastHttpUser):
             # the load generator stopped this user mid-stream (--stop-timeout ran out)
             record.fill_from(meter)
             record.incomplete = True
-            state.raw.write_line(record.to_json())
+            state.raw.write(record.to_dict())
             raise
         return record
 

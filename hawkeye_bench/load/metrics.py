@@ -27,24 +27,22 @@ from hawkeye_bench.load.registry import (
     slo_metric_names,
 )
 from hawkeye_bench.load.stream import COT_END_LAST_REASONING, REASONING
+from hawkeye_bench.stats import PERCENTILES, describe
 
-PERCENTILES = (50, 90, 99)
 #: a chunk gap below this is "near zero": chunks that arrived together (buffering, batching)
 NEAR_ZERO_GAP_MS = 1.0
 ERROR_EXAMPLES = 5
 
 
 def distribution(values: Iterable[float]) -> dict[str, float | int] | None:
-    """n, mean, p50/p90/p99, min, max of raw samples; None when there are none."""
-    array = np.asarray(list(values), dtype=float)
-    if array.size == 0:
+    """:func:`hawkeye_bench.stats.describe` of raw samples as ``load_results.json`` has it: n,
+    mean, p50/p90/p99, min, max (samples never miss, so no ``missing``); None when there are
+    none."""
+    summary = describe(values)
+    if not summary["n"]:
         return None
-    result: dict[str, float | int] = {"n": int(array.size), "mean": float(array.mean())}
-    for p, value in zip(PERCENTILES, np.percentile(array, PERCENTILES), strict=True):
-        result[f"p{p}"] = float(value)
-    result["min"] = float(array.min())
-    result["max"] = float(array.max())
-    return result
+    del summary["missing"]
+    return summary  # type: ignore[return-value]  # present samples: no statistic is None
 
 
 def share_below(values: Sequence[float] | np.ndarray, threshold: float) -> float | None:

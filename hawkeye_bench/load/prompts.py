@@ -34,7 +34,7 @@ def _messages_from_row(row: dict[str, Any], where: str) -> Messages:
 def load_messages_file(path: Path, limit: int | None = None) -> list[Messages]:
     """Read ``{"messages": [...]}`` lines; errors name the file and line."""
     prompts = []
-    for number, row in enumerate(read_jsonl(path), start=1):
+    for number, row in enumerate(read_jsonl(path, tolerate_torn_tail=False), start=1):
         prompts.append(_messages_from_row(row, f"{path}: record {number}"))
         if limit is not None and len(prompts) >= limit:
             break

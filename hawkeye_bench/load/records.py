@@ -16,10 +16,10 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.jsonl import read_jsonl_tolerant
+from hawkeye_bench.jsonl import read_jsonl
 from hawkeye_bench.load.stream import StreamMeter
 
 SCHEMA_VERSION = 2  # 2: cot_end_ms, cot_end_source
@@ -96,29 +96,16 @@ class RequestRecord:
         self.finish_reason = meter.finish_reason
         self.chunks = [chunk.to_row() for chunk in meter.chunks]
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RequestRecord:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
-
-
-class JsonlAppender:
-    """Append JSON lines to a file, flushed per line so a killed process loses nothing written."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._handle: IO[str] = path.open("a", encoding="utf-8")
-
-    def write_line(self, line: str) -> None:
-        self._handle.write(line + "\n")
-        self._handle.flush()
-
-    def close(self) -> None:
-        self._handle.close()
 
 
 def requests_path(raw_dir: Path, pid: int | None = None) -> Path:
@@ -138,10 +125,9 @@ def load_requests(raw_dir: Path) -> tuple[list[RequestRecord], int]:
     records: list[RequestRecord] = []
     torn = 0
     for path in files:
-        rows, torn_here = read_jsonl_tolerant(path, error=RawRecordError)
-        torn += torn_here
-        # the appender writes no blank lines, so the n-th row is line n
-        records += (_request_record(path, n, data) for n, data in enumerate(rows, start=1))
+        read = read_jsonl(path, error=RawRecordError)
+        torn += read.torn
+        records += (_request_record(path, n, data) for n, data in read.numbered())
     records.sort(key=lambda r: r.t_send_perf)
     return records, torn
 
@@ -167,9 +153,9 @@ def load_cpu_samples(raw_dir: Path) -> tuple[dict[int, list[dict[str, Any]]], in
     torn = 0
     for path in sorted(raw_dir.glob(CPU_GLOB)):
         pid = int(path.stem.split("-", 1)[1])
-        rows, torn_here = read_jsonl_tolerant(path, error=RawRecordError)
-        samples[pid] = rows
-        torn += torn_here
+        read = read_jsonl(path, error=RawRecordError)
+        samples[pid] = read.rows
+        torn += read.torn
     return samples, torn
 
 

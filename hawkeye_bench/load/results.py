@@ -18,6 +18,7 @@ from typing import Any
 from hawkeye_bench.load.metrics import NEAR_ZERO_GAP_MS, PERCENTILES
 from hawkeye_bench.load.registry import csv_load_metrics, load_metrics
 from hawkeye_bench.load.stream import COT_END_LAST_REASONING
+from hawkeye_bench.markdown import markdown_table
 
 RESULTS_FILE = "load_results.json"
 TABLE_MD = "load_table.md"
@@ -112,23 +113,33 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"warmup {plan['warmup_s']:g} s. All statistics are computed from the raw per-request "
         "records (not Locust's bucketed percentiles).",
         "",
-        "| target | URL |",
-        "|---|---|",
-        *(f"| {t['name']} | {t['url']} |" for t in plan["targets"]),
+        *markdown_table(["target", "URL"], [[t["name"], t["url"]] for t in plan["targets"]]),
         "",
         "## Paper table (means)",
         "",
-        "| c | target | ok / measured | errors | Time per Req (s) | Avg TBT (s) | Tokens "
-        "| TTFT (s) | speedup (E2E) | token share | reasoning tokens | CoT end (s) "
-        "| speedup (CoT only) | client CPU max | reliable |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    header = [
+        "c",
+        "target",
+        "ok / measured",
+        "errors",
+        "Time per Req (s)",
+        "Avg TBT (s)",
+        "Tokens",
+        "TTFT (s)",
+        "speedup (E2E)",
+        "token share",
+        "reasoning tokens",
+        "CoT end (s)",
+        "speedup (CoT only)",
+        "client CPU max",
+        "reliable",
+    ]
+    rows: list[list[str]] = []
     for stage in stages:
+        c, target = str(stage["concurrency"]), stage["target"]
         if "failed" in stage:
-            lines.append(
-                f"| {stage['concurrency']} | {stage['target']} | – | – | failed: "
-                f"{stage['failed']} | | | | | | | | | | no |"
-            )
+            rows.append([c, target, "–", "–", f"failed: {stage['failed']}", *[""] * 9, "no"])
             continue
         counts = stage["requests"]
         row = _speedup_for(results, stage)
@@ -142,52 +153,81 @@ def render_markdown(results: dict[str, Any]) -> str:
             if row["cot_speedup"] is not None:
                 cot_speedup = _fmt(row["cot_speedup"], digits=2) + "×"
         cpu = stage.get("cpu", {}).get("max_percent")
-        lines.append(
-            f"| {stage['concurrency']} | {stage['target']} | {counts['ok']} / {counts['measured']} "
-            f"| {counts['errors']} | {_fmt(_metric(stage, 'e2e_ms', 'mean'), 1e-3)} "
-            f"| {_fmt(_metric(stage, 'tbt_ms', 'mean'), 1e-3, 4)} "
-            f"| {_fmt(_metric(stage, 'output_tokens', 'mean'), digits=1)} "
-            f"| {_fmt(_metric(stage, 'ttft_ms', 'mean'), 1e-3)} | {speedup} | {share} "
-            f"| {_fmt(_metric(stage, 'reasoning_tokens', 'mean'), digits=1)} "
-            f"| {_fmt(_metric(stage, 'reasoning_end_ms', 'mean'), 1e-3)} | {cot_speedup} "
-            f"| {_fmt(cpu, digits=0)} % | {_reliable_cell(stage)} |"
+        rows.append(
+            [
+                c,
+                target,
+                f"{counts['ok']} / {counts['measured']}",
+                str(counts["errors"]),
+                _fmt(_metric(stage, "e2e_ms", "mean"), 1e-3),
+                _fmt(_metric(stage, "tbt_ms", "mean"), 1e-3, 4),
+                _fmt(_metric(stage, "output_tokens", "mean"), digits=1),
+                _fmt(_metric(stage, "ttft_ms", "mean"), 1e-3),
+                speedup,
+                share,
+                _fmt(_metric(stage, "reasoning_tokens", "mean"), digits=1),
+                _fmt(_metric(stage, "reasoning_end_ms", "mean"), 1e-3),
+                cot_speedup,
+                f"{_fmt(cpu, digits=0)} %",
+                _reliable_cell(stage),
+            ]
         )
+    lines += markdown_table(header, rows)
     pct = "/".join(f"p{p}" for p in PERCENTILES)
-    lines += [
-        "",
-        "## Percentiles",
-        "",
-        f"| c | target | Time per Req {pct} (s) | TTFT {pct} (ms) | TBT {pct} (ms) "
-        f"| Tokens {pct} | TTFT-content p50 (ms) | TT_ACK p50 (ms) | TPOT mean (ms) "
-        f"| gaps < {NEAR_ZERO_GAP_MS:g} ms | tokens from |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+    header = [
+        "c",
+        "target",
+        f"Time per Req {pct} (s)",
+        f"TTFT {pct} (ms)",
+        f"TBT {pct} (ms)",
+        f"Tokens {pct}",
+        "TTFT-content p50 (ms)",
+        "TT_ACK p50 (ms)",
+        "TPOT mean (ms)",
+        f"gaps < {NEAR_ZERO_GAP_MS:g} ms",
+        "tokens from",
     ]
+    rows = []
     for stage in stages:
         if "failed" in stage:
             continue
         sources = ", ".join(f"{k} {v}" for k, v in sorted(stage["token_sources"].items()))
-        lines.append(
-            f"| {stage['concurrency']} | {stage['target']} | {_triple(stage, 'e2e_ms', 1e-3, 3)} "
-            f"| {_triple(stage, 'ttft_ms', 1, 1)} | {_triple(stage, 'tbt_ms', 1, 2)} "
-            f"| {_triple(stage, 'output_tokens', 1, 0)} "
-            f"| {_fmt(_metric(stage, 'ttft_content_ms', 'p50'), digits=1)} "
-            f"| {_fmt(_metric(stage, 'tt_ack_ms', 'p50'), digits=1)} "
-            f"| {_fmt(_metric(stage, 'tpot_ms', 'mean'), digits=2)} "
-            f"| {_fmt(stage['near_zero_gap_share'], 100, 1)} % | {sources or '–'} |"
+        rows.append(
+            [
+                str(stage["concurrency"]),
+                stage["target"],
+                _triple(stage, "e2e_ms", 1e-3, 3),
+                _triple(stage, "ttft_ms", 1, 1),
+                _triple(stage, "tbt_ms", 1, 2),
+                _triple(stage, "output_tokens", 1, 0),
+                _fmt(_metric(stage, "ttft_content_ms", "p50"), digits=1),
+                _fmt(_metric(stage, "tt_ack_ms", "p50"), digits=1),
+                _fmt(_metric(stage, "tpot_ms", "mean"), digits=2),
+                f"{_fmt(stage['near_zero_gap_share'], 100, 1)} %",
+                sources or "–",
+            ]
         )
+    lines += ["", "## Percentiles", "", *markdown_table(header, rows)]
     if plan.get("slo"):
         bounds = ", ".join(f"{k} <= {v:g}" for k, v in plan["slo"].items())
         lines += ["", f"## Goodput (SLO: {bounds}; failed requests miss it)", ""]
-        lines += ["| c | target | good / measured | goodput | SLO met |", "|---|---|---|---|---|"]
+        rows = []
         for stage in stages:
             good = stage.get("goodput")
             if good is None:
                 continue
             met = {True: "yes", False: "**no**"}.get(stage.get("slo_met"), "–")
-            lines.append(
-                f"| {stage['concurrency']} | {stage['target']} | {good['good']} / "
-                f"{good['measured']} | {_fmt(good['share'], 100, 1)} % | {met} |"
+            rows.append(
+                [
+                    str(stage["concurrency"]),
+                    stage["target"],
+                    f"{good['good']} / {good['measured']}",
+                    f"{_fmt(good['share'], 100, 1)} %",
+                    met,
+                ]
             )
+        header = ["c", "target", "good / measured", "goodput", "SLO met"]
+        lines += markdown_table(header, rows)
     notes = []
     for stage in stages:
         for reason in stage.get("unreliable_reasons", []):
@@ -217,11 +257,12 @@ def render_markdown(results: dict[str, Any]) -> str:
         "JSON parsing. Latency statistics cover successful measured requests; percentiles are "
         "linear interpolations of the raw samples.",
         "",
-        "| metric | unit | definition |",
-        "|---|---|---|",
-        *(
-            f"| `{key}` | {entry['unit']} | {entry['definition']} |"
-            for key, entry in results["definitions"].items()
+        *markdown_table(
+            ["metric", "unit", "definition"],
+            [
+                [f"`{key}`", entry["unit"], entry["definition"]]
+                for key, entry in results["definitions"].items()
+            ],
         ),
         "",
     ]
@@ -232,7 +273,7 @@ def _reliable_cell(stage: dict[str, Any]) -> str:
     if stage["reliable"]:
         return "yes"
     reasons = "; ".join(stage.get("unreliable_reasons", []))
-    return f"**no**: {reasons}".replace("|", "\\|") if reasons else "**no**"
+    return f"**no**: {reasons}" if reasons else "**no**"
 
 
 def csv_rows(results: dict[str, Any]) -> list[dict[str, Any]]:

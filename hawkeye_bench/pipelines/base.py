@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
-from hawkeye_bench.presets import Preset
+from hawkeye_bench.presets import Preset, PresetError
 from hawkeye_bench.trace import StageResult, Trace
 
 #: Called with (role, channel, text) for each streamed piece; channel is "reasoning" or "content".
@@ -90,7 +90,7 @@ class Pipeline(ABC):
         for role in self.roles:
             api = preset.stage(role).api  # fails early when the preset lacks a stage we run
             if api not in self.role_spec(role).apis:
-                raise ValueError(
+                raise PresetError(
                     f"pipeline {self.name!r}: role {role!r} needs the "
                     f"{' or '.join(self.role_spec(role).apis)} API; the preset's stage uses {api}"
                 )

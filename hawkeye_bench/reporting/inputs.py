@@ -37,7 +37,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def read_jsonl_objects(path: Path) -> list[dict[str, Any]]:
     """JSON objects of a JSON Lines file; a malformed line is an error naming file:line."""
-    return list(read_jsonl(path, error=ReportInputError))
+    return read_jsonl(path, tolerate_torn_tail=False, error=ReportInputError).rows
 
 
 # --------------------------------------------------------------------------- eval runs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hawkeye_bench.markdown import markdown_table
 from hawkeye_bench.reporting.model import Column, Report, Table
 
 MISSING = "–"
@@ -20,7 +21,7 @@ def format_value(value: Any, fmt: str) -> str:
         return f"{value:.2f}×"
     if fmt.startswith("float"):
         return f"{value:.{int(fmt[-1])}f}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return str(value)  # markdown_table escapes what would break the table
 
 
 def format_cell(row: dict[str, Any], column: Column) -> str:
@@ -34,17 +35,14 @@ def format_cell(row: dict[str, Any], column: Column) -> str:
 
 def render_table(table: Table, source_ids: dict[str, str]) -> list[str]:
     header = [c.header for c in table.columns] + ["source"]
-    lines = [
-        f"#### {table.title}",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
+    rows = [
+        [
+            *(format_cell(row, c) for c in table.columns),
+            ", ".join(source_ids[s] for s in row.get("sources", [])) or MISSING,
+        ]
+        for row in table.rows
     ]
-    for row in table.rows:
-        cells = [format_cell(row, c) for c in table.columns]
-        cells.append(", ".join(source_ids[s] for s in row.get("sources", [])) or MISSING)
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
+    lines = [f"#### {table.title}", "", *markdown_table(header, rows), ""]
     lines += [f"- {note}" for note in table.notes]
     if table.notes:
         lines.append("")
@@ -52,14 +50,13 @@ def render_table(table: Table, source_ids: dict[str, str]) -> list[str]:
 
 
 def _provenance(report: Report, source_ids: dict[str, str]) -> list[str]:
-    lines = ["## Inputs", "", "| kind | folder | what it is | files |", "|---|---|---|---|"]
+    rows = []
     for entry in report.provenance:
         details = "; ".join(f"{k}: {v}" for k, v in entry["details"].items() if v not in (None, ""))
         files = ", ".join(source_ids[f] for f in entry.get("files", []))
-        lines.append(
-            f"| {entry['kind']} | `{entry['folder']}` | {format_value(details, 'text')} | {files} |"
-        )
-    return [*lines, ""]
+        rows.append([entry["kind"], f"`{entry['folder']}`", details, files])
+    header = ["kind", "folder", "what it is", "files"]
+    return ["## Inputs", "", *markdown_table(header, rows), ""]
 
 
 def render(report: Report) -> str:
