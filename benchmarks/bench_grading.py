@@ -24,7 +24,7 @@ from typing import Any
 from math_verify import parse, verify
 
 from hawkeye_bench.datasets import DATA_DIR_ENV, load_problems
-from hawkeye_bench.grading import GENERIC, Grader
+from hawkeye_bench.grading.workers import GENERIC, Grader
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 HANG_MARGIN_S = 2.0

@@ -6,8 +6,8 @@ stock ``locust`` CLI at concurrency 100 against it; the errors against truth mus
 the goals (TTFT p50 within 3 ms, mean TBT within 1 %, near-zero gaps < 1 %), with the client's
 CPU reported. In the same run, as comparisons on the same machine:
 
-- a plain aiohttp + asyncio client (no Locust, no gevent; REFERENCE 4.2's best client) measures
-  the same server: the harness should match it;
+- a plain aiohttp + asyncio client (no Locust, no gevent: the most accurate client measured)
+  measures the same server: the harness should match it;
 - the naive ``iter_lines()`` reader (benchmarks/naive_iter_lines_locustfile.py): what the
   benchmark exists to catch (TTFT ~+45 ms, most gaps near zero).
 
@@ -45,7 +45,7 @@ from hawkeye_bench.load.records import (
     requests_path,
 )
 from hawkeye_bench.load.stream import StreamMeter
-from hawkeye_bench.scripted_server import start_subprocess
+from hawkeye_bench.testing.scripted_server import start_subprocess
 
 WARMUP_S = 1.0  # as calibrate()'s default
 NAIVE_LOCUSTFILE = Path(__file__).resolve().with_name("naive_iter_lines_locustfile.py")

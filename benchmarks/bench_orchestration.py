@@ -16,14 +16,14 @@ import os
 import sys
 import time
 
+from hawkeye_bench.core.record import Record
 from hawkeye_bench.datasets import load_problems
-from hawkeye_bench.endpoints import Endpoint, EndpointClient
-from hawkeye_bench.engine import plan_items, run_items
-from hawkeye_bench.grading import Grader
+from hawkeye_bench.endpoints.client import Endpoint, EndpointClient
+from hawkeye_bench.eval.engine import plan_items, run_items
+from hawkeye_bench.grading.workers import Grader
 from hawkeye_bench.pipelines import get_pipeline
 from hawkeye_bench.presets import load_preset
-from hawkeye_bench.record import Record
-from hawkeye_bench.scripted_server import ReplyRule, ScriptedConfig, start_subprocess
+from hawkeye_bench.testing.scripted_server import ReplyRule, ScriptedConfig, start_subprocess
 
 
 async def measure(pipeline_name: str, base_url: str, args: argparse.Namespace) -> dict:

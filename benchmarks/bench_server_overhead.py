@@ -15,7 +15,7 @@ Read the figures with the host's CPU pressure, which the script prints: on an ov
 the served path (two processes that must each be scheduled promptly, the server needing about a
 third of a core at c=100) falls behind first, and its TTFT grows by tens to hundreds of ms for
 reasons that are not the server's. Users start spread over one request's duration, so they do
-not arrive in phase-locked bursts of 100 (REFERENCE 4.7).
+not arrive in phase-locked bursts of 100.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import aiohttp
 import numpy as np
 import psutil
 
-from hawkeye_bench.scripted_server import ScriptedConfig, start_subprocess
+from hawkeye_bench.testing.scripted_server import ScriptedConfig, start_subprocess
 
 MODEL = "scripted-model"
 
@@ -106,7 +106,7 @@ async def _drive(
         async def user(index: int) -> None:
             # Users start spread over one request's duration: started together against a
             # deterministic server, they would stay phase-locked and every request would meet
-            # a burst of ``concurrency`` arrivals (REFERENCE 4.7).
+            # a burst of ``concurrency`` arrivals.
             await asyncio.sleep(spread_s * index / concurrency)
             while time.perf_counter() < window[1]:
                 records.append(await _one_request(session, url, payload))

@@ -2,7 +2,7 @@
 
 Same user, requests and raw records as ``hawkeye_bench/load/locustfile.py``, but the stream is
 read the way ``FastHttpSession.iter_lines()`` does it: ``iter_content(chunk_size=1024)``, which
-blocks until 1024 bytes are buffered, then split into lines (REFERENCE 4.2). Never use it to
+blocks until 1024 bytes are buffered, then split into lines. Never use it to
 measure anything.
 """
 

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from hawkeye_bench import __version__
-from hawkeye_bench.config import load_config_file, set_config_defaults
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.secrets import redact
+from hawkeye_bench.commands.arguments import load_config_file, set_config_defaults
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.secrets import redact
 
 #: command name -> (module in hawkeye_bench.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -48,12 +48,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The sub-parser of command ``name`` (argparse keeps no public handle on it)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    raise LookupError(f"{parser.prog} has no sub-commands")
+
+
 def _command_in(argv: Sequence[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; its exit code (see :class:`hawkeye_bench.errors.HawkeyeError`).
+    """Run one command; its exit code (see :class:`hawkeye_bench.core.errors.HawkeyeError`).
 
     A user error (a :class:`HawkeyeError`) is printed as ``error: ...`` lines without a
     traceback; any other exception is a bug and propagates with its traceback.
@@ -87,7 +95,7 @@ def _run(argv: Sequence[str] | None) -> int:
         return 2
     if getattr(args, "config", None):
         # Re-parse with the file's settings as defaults, so flags still win over the file.
-        subparser = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
+        subparser = _subparser(parser, args.command)
         config = load_config_file(args.config)
         set_config_defaults(subparser, config)
         args = parser.parse_args(argv)

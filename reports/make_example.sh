@@ -34,7 +34,7 @@ LOGS="$(mktemp -d)"
 
 has_command() { "$HB" "$1" --help >/dev/null 2>&1; }
 
-free_port() { "$PY" -c 'from hawkeye_bench.local import free_port; print(free_port())'; }
+free_port() { "$PY" -c 'from hawkeye_bench.serve.embedded import free_port; print(free_port())'; }
 
 wait_ready() {  # URL PID NAME: poll GET URL until it answers, or fail if the process died
   for _ in $(seq 1 240); do

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hawkeye_bench.local import LocalModelServer
+from hawkeye_bench.serve.embedded import LocalModelServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"

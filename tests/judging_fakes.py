@@ -12,10 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
+from hawkeye_bench.core.problem import Problem
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.judging.client import ChatReply, Usage
-from hawkeye_bench.problem import Problem
-from hawkeye_bench.record import Record
-from hawkeye_bench.trace import StageResult, Trace
 
 Script = Callable[[list[dict[str, str]], dict[str, Any]], ChatReply | Exception]
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hawkeye_bench.core.problem import Problem
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.eval.store import RunStore
 from hawkeye_bench.judging.answers import load_runs
 from hawkeye_bench.judging.config import Criterion, JudgeSpec
 from hawkeye_bench.judging.results import JudgeResult
@@ -12,10 +16,6 @@ from hawkeye_bench.judging.summary import build_summary
 from hawkeye_bench.load.metrics import stage_metrics
 from hawkeye_bench.load.records import RequestRecord, requests_path
 from hawkeye_bench.load.results import build_results, write_outputs
-from hawkeye_bench.problem import Problem
-from hawkeye_bench.record import Record
-from hawkeye_bench.runs import RunStore
-from hawkeye_bench.trace import StageResult, Trace
 
 BASE_TOKENS = [100, 200, 300, 400]
 BASE_CORRECT = [True, True, False, True]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hawkeye_bench import cli
-from hawkeye_bench.cli_args import (
+from hawkeye_bench.core.ranges import (
     non_negative_float,
     non_negative_int,
     port_number,

@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from hawkeye_bench.client_pool import ClientPool, client_key
-from hawkeye_bench.endpoints import Endpoint, EndpointUnavailable
-from hawkeye_bench.local import free_port
-from hawkeye_bench.scripted_server import ScriptedConfig, ScriptedServer
-from hawkeye_bench.secrets import MissingApiKey
+from hawkeye_bench.core.secrets import MissingApiKey
+from hawkeye_bench.endpoints.client import Endpoint, EndpointUnavailable
+from hawkeye_bench.endpoints.pool import ClientPool, client_key
+from hawkeye_bench.serve.embedded import free_port
+from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
 BASE = Endpoint(base_url="http://127.0.0.1:9/v1", model="m", extra_body={"a": 1, "b": 2})
 

@@ -10,16 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from hawkeye_bench import datasets
-from hawkeye_bench.answer_extraction import last_boxed_content
 from hawkeye_bench.datasets import (
     DatasetError,
-    aime_gold,
     dataset_fingerprint,
     dataset_names,
-    gsm8k_gold,
+    get_spec,
+    gold_format_of,
     load_problems,
 )
+from hawkeye_bench.datasets.aime import aime_gold
+from hawkeye_bench.datasets.gsm8k import gsm8k_gold
+from hawkeye_bench.grading.extraction import last_boxed_content
 
 EXPECTED_COUNTS = {
     "math": 5000,
@@ -48,6 +49,41 @@ def test_every_dataset_loads_with_unique_ids(name: str, data_dir: Path) -> None:
 
 def test_registry_lists_all_names() -> None:
     assert set(dataset_names()) == set(EXPECTED_COUNTS)
+
+
+def test_each_dataset_declares_how_its_gold_is_written() -> None:
+    assert {name: gold_format_of(name) for name in dataset_names()} == {
+        "math": "latex", "math500": "latex",
+        "gsm8k": "number", "aime24": "number", "aime25": "number", "aime": "number",
+    }  # fmt: skip
+    assert gold_format_of("someone-elses-benchmark") == "auto"
+
+
+def test_a_dataset_module_is_all_a_new_dataset_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin module registers a dataset with its gold format; nothing else is edited."""
+    (tmp_path / "trivia_numbers.py").write_text(
+        "from hawkeye_bench.core.problem import Problem\n"
+        "from hawkeye_bench.datasets import DatasetSpec, register_dataset\n"
+        "def row(r, i):\n"
+        "    return Problem(id=f'trivia/{i}', dataset='trivia', question=r['q'], gold=r['a'])\n"
+        "register_dataset(DatasetSpec('trivia', 'a test set', row, gold_format='number'))\n"
+    )
+    (tmp_path / "trivia").mkdir()
+    (tmp_path / "trivia" / "test.jsonl").write_text('{"q": "2+2?", "a": "4"}\n')
+    from hawkeye_bench.datasets import registry
+
+    dataset_names()  # the built-ins, before the registry is swapped for a copy this test owns
+    monkeypatch.setattr(registry, "DATASETS", dict(registry.DATASETS))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("trivia_numbers")
+    problems = load_problems("trivia", data_dir=tmp_path)
+    assert [(p.id, p.gold) for p in problems] == [("trivia/0", "4")]
+    from hawkeye_bench.grading.workers import grade
+
+    assert grade("so \\boxed{4}", "4", "trivia").correct
+    assert gold_format_of("trivia") == "number"
 
 
 def test_ids_follow_the_documented_scheme(data_dir: Path) -> None:
@@ -247,7 +283,8 @@ def test_hub_failure_is_a_dataset_error(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_specs_cover_the_manifest_hub_ids() -> None:
-    hub = {name: spec.hub for name, spec in datasets.DATASETS.items() if spec.hub}
+    specs = {name: get_spec(name) for name in dataset_names()}
+    hub = {name: spec.hub for name, spec in specs.items() if spec.hub}
     assert hub["math"].path == "DigitalLearningGmbH/MATH-lighteval" and hub["math"].split == "test"
     assert hub["math500"].path == "HuggingFaceH4/MATH-500"
     assert (hub["gsm8k"].path, hub["gsm8k"].config, hub["gsm8k"].split) == (

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hawkeye_bench import embedded_build
-from hawkeye_bench.embedded_build import BuildReport, count_instructions
+from hawkeye_bench.serve import embedded_build as embedded_build
+from hawkeye_bench.serve.embedded_build import BuildReport, count_instructions
 
 NON_PORTABLE_ASM = r"""
 void amx_tile_load(void) { __asm__ volatile ("tileloadd (%%rax,%%rbx,1), %%tmm0" ::: "memory"); }

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from hawkeye_bench.endpoints import Endpoint, EndpointClient, EndpointUnavailable
-from hawkeye_bench.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
-from hawkeye_bench.secrets import MissingApiKey
+from hawkeye_bench.core.secrets import MissingApiKey
+from hawkeye_bench.endpoints.client import Endpoint, EndpointClient, EndpointUnavailable
+from hawkeye_bench.testing.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
 
 USER = [{"role": "user", "content": "what is two plus two"}]
 

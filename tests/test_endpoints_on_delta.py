@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from hawkeye_bench.endpoints import Endpoint, EndpointClient
-from hawkeye_bench.scripted_server import Fault, ScriptedConfig, ScriptedServer
+from hawkeye_bench.endpoints.client import Endpoint, EndpointClient
+from hawkeye_bench.testing.scripted_server import Fault, ScriptedConfig, ScriptedServer
 
 USER = [{"role": "user", "content": "what is two plus two"}]
 

@@ -11,11 +11,13 @@ import pytest
 from hawkeye_bench import cli
 from hawkeye_bench.commands import report as report_command
 from hawkeye_bench.commands.lm_eval import LmEvalArgumentError, TaskFileError
-from hawkeye_bench.config import ConfigError
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.secrets import MissingApiKey, remember_secret
 from hawkeye_bench.datasets import DatasetError
-from hawkeye_bench.endpoints import EndpointUnavailable
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.health import EndpointStoppedAnswering, ModelServerDied, RunStopped
+from hawkeye_bench.endpoints.client import EndpointUnavailable
+from hawkeye_bench.endpoints.settings import ConfigError
+from hawkeye_bench.eval.health import EndpointStoppedAnswering, ModelServerDied, RunStopped
+from hawkeye_bench.eval.store import RunStoreError
 from hawkeye_bench.judging.config import JudgeConfigError
 from hawkeye_bench.judging.results import JudgementsFileError
 from hawkeye_bench.judging.session import JudgeSetupError
@@ -24,12 +26,10 @@ from hawkeye_bench.load.endpoint import EndpointError
 from hawkeye_bench.load.prompts import PromptSourceError
 from hawkeye_bench.load.records import RawRecordError
 from hawkeye_bench.load.runner import TargetError
-from hawkeye_bench.local import LocalModelUnavailable
 from hawkeye_bench.pipelines import UnknownPipeline, get_pipeline
 from hawkeye_bench.presets import PresetError
 from hawkeye_bench.reporting.inputs import ReportInputError
-from hawkeye_bench.runs import RunStoreError
-from hawkeye_bench.secrets import MissingApiKey, remember_secret
+from hawkeye_bench.serve.embedded import LocalModelUnavailable
 
 USER_ERRORS = [
     ConfigError,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from cli_helpers import CLI, eval_args, read_json, read_jsonl, run_cli
 
-from hawkeye_bench.runs import RunStore
-from hawkeye_bench.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
+from hawkeye_bench.eval.store import RunStore
+from hawkeye_bench.testing.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
 
 # The first three GSM8K test problems start with these words; their golds are 18, 3, 70000.
 JANET, ROBE, JOSH = "Janet", "A robe takes", "Josh decides to try flipping"

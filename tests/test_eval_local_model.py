@@ -12,8 +12,8 @@ import psutil
 import pytest
 from cli_helpers import CLI, eval_args, read_json, read_jsonl, run_cli
 
-from hawkeye_bench.local import LocalModelServer
-from hawkeye_bench.runs import RunStore
+from hawkeye_bench.eval.store import RunStore
+from hawkeye_bench.serve.embedded import LocalModelServer
 
 pytestmark = pytest.mark.local_model
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from cli_helpers import CLI, eval_args, read_json, run_cli
 
-from hawkeye_bench.health import HealthWatch, ModelServerDied, describe_exit
-from hawkeye_bench.problem import Problem
-from hawkeye_bench.record import Record
-from hawkeye_bench.runs import RunStore, effective_status, process_marker
-from hawkeye_bench.scripted_server import ScriptedConfig, ScriptedServer, start_subprocess
-from hawkeye_bench.trace import StageResult, Trace
+from hawkeye_bench.core.problem import Problem
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.eval.health import HealthWatch, ModelServerDied, describe_exit
+from hawkeye_bench.eval.store import RunStore, effective_status, process_marker
+from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer, start_subprocess
 
 
 def _record(number: int, endpoint: str, error_type: str | None = None) -> Record:
@@ -194,7 +194,7 @@ def test_append_after_a_complete_line_without_newline_starts_a_new_line(tmp_path
 
 
 def test_summary_and_manifest_are_strict_json(tmp_path: Path) -> None:
-    from hawkeye_bench.summary import summarize
+    from hawkeye_bench.eval.summary import summarize
 
     store = RunStore(tmp_path)
     store.write_summary({**summarize([]), "nan": float("nan"), "inf": [float("inf")]})

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hawkeye_bench.grading import GENERIC, Grader
+from hawkeye_bench.grading.workers import GENERIC, Grader
 
 BAR = 0.99
 

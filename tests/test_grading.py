@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hawkeye_bench.answer_extraction import (
+from hawkeye_bench.datasets import load_problems
+from hawkeye_bench.grading.extraction import (
     final_answer_span,
     has_math_delimiters,
     looks_like_prose,
@@ -20,8 +21,7 @@ from hawkeye_bench.answer_extraction import (
     pick_number,
     text_key,
 )
-from hawkeye_bench.datasets import load_problems
-from hawkeye_bench.grading import Grade, Grader, grade, is_equivalent
+from hawkeye_bench.grading.workers import Grade, Grader, grade, is_equivalent
 
 PATHOLOGICAL = r"\boxed{10^{10^{10}}}"
 DEADLINE_S = 2.0

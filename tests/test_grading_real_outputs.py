@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from hawkeye_bench.answer_extraction import (
+from hawkeye_bench.core.problem import Problem
+from hawkeye_bench.datasets import load_problems
+from hawkeye_bench.grading.extraction import (
     boxed_answer_ending_thinking,
     chain_result,
     clock_time_value,
     plain_number,
     repeated_boxed_answer,
 )
-from hawkeye_bench.datasets import load_problems
-from hawkeye_bench.grading import Grade, Grader
-from hawkeye_bench.problem import Problem
+from hawkeye_bench.grading.workers import Grade, Grader
 
 
 @pytest.fixture(scope="module")
@@ -299,10 +299,10 @@ def test_presentation_rules() -> None:
 def test_engine_grades_the_whole_completion_and_records_the_answer_source() -> None:
     import asyncio
 
-    from hawkeye_bench.engine import WorkItem, grade_trace
-    from hawkeye_bench.grading import Grader
-    from hawkeye_bench.problem import Problem
-    from hawkeye_bench.trace import StageResult, Trace
+    from hawkeye_bench.core.problem import Problem
+    from hawkeye_bench.core.trace import StageResult, Trace
+    from hawkeye_bench.eval.engine import WorkItem, grade_trace
+    from hawkeye_bench.grading.workers import Grader
 
     # a reasoning server: thinking in its own field, the summary after it cut by the limit
     stage = StageResult(role="single", model="m", reasoning="so 9 * 2 = 18, \\boxed{18}",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.jsonl import JsonlError, JsonlWriter, read_jsonl, rewrite_jsonl
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.jsonl import JsonlError, JsonlWriter, read_jsonl, rewrite_jsonl
 
 
 def test_each_line_is_flushed_and_readable_while_the_writer_is_open(tmp_path: Path) -> None:

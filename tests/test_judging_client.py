@@ -22,7 +22,7 @@ from judging_fakes import (
 from hawkeye_bench.judging.client import JudgeAPIError, OpenAIChatBackend, _classify
 from hawkeye_bench.judging.config import JudgeSpec
 from hawkeye_bench.judging.session import JudgeSettings, run_judge
-from hawkeye_bench.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
+from hawkeye_bench.testing.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
 
 REPO_JUDGES = Path(__file__).resolve().parent.parent / "judges"
 SECRET = "sk-test-SECRETKEY0123456789"
@@ -107,7 +107,7 @@ async def test_sdk_retries_once_then_succeeds_no_extra_loop(
 
 def test_missing_key_variable_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HAWKEYE_TEST_JUDGE_KEY", raising=False)
-    from hawkeye_bench.secrets import MissingApiKey
+    from hawkeye_bench.core.secrets import MissingApiKey
 
     with pytest.raises(MissingApiKey, match="HAWKEYE_TEST_JUDGE_KEY"):
         OpenAIChatBackend(spec("http://127.0.0.1:9/v1"))

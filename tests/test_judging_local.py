@@ -11,7 +11,7 @@ from judging_fakes import write_run
 
 from hawkeye_bench.judging.results import read_results
 from hawkeye_bench.judging.session import JudgeSettings, run_judge
-from hawkeye_bench.local import LocalModelServer
+from hawkeye_bench.serve.embedded import LocalModelServer
 
 REPO_JUDGES = Path(__file__).resolve().parent.parent / "judges"
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from hawkeye_bench.core.secrets import redact
 from hawkeye_bench.judging.client import ChatReply, request_params
 from hawkeye_bench.judging.config import JudgeSpec, load_criteria
 from hawkeye_bench.judging.parsing import parse_reply
 from hawkeye_bench.judging.prompts import AnswerView, score_schema, single_messages
-from hawkeye_bench.secrets import redact
 
 JUDGES_DIR = Path(__file__).resolve().parent.parent / "judges"
 CRITERIA = load_criteria(JUDGES_DIR, ["clarity", "conciseness"])

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from hawkeye_bench.grading import Grader
+from hawkeye_bench.core.trace import split_thinking
+from hawkeye_bench.grading.workers import Grader
 from hawkeye_bench.lmeval import tasks_dir
-from hawkeye_bench.local import LOCAL_MODEL_NAME, LocalModelServer
-from hawkeye_bench.scripted_server import ScriptedConfig, ScriptedServer
-from hawkeye_bench.trace import split_thinking
+from hawkeye_bench.serve.embedded import LOCAL_MODEL_NAME, LocalModelServer
+from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
 LM_EVAL = str(Path(sys.executable).parent / "lm_eval")
 TASKS = ("hawkeye_gsm8k", "hawkeye_math500")

@@ -11,8 +11,11 @@ import pytest
 from lm_eval.api.instance import Instance
 
 from hawkeye_bench.commands.lm_eval import TaskFileError, check_task_files, prepare
-from hawkeye_bench.config import ConfigError
+from hawkeye_bench.core.problem import Problem
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.datasets import DatasetError
+from hawkeye_bench.endpoints.settings import ConfigError
 from hawkeye_bench.lmeval import (
     HawkeyeLM,
     PipelineAnswer,
@@ -22,10 +25,7 @@ from hawkeye_bench.lmeval import (
     tasks_dir,
 )
 from hawkeye_bench.lmeval.metrics import token_metrics
-from hawkeye_bench.problem import Problem
-from hawkeye_bench.record import Record
-from hawkeye_bench.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
-from hawkeye_bench.trace import StageResult, Trace
+from hawkeye_bench.testing.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
 
 GSM8K_FIRST_QUESTION = "Janet’s ducks lay 16 eggs"
 

@@ -11,7 +11,7 @@ from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.endpoint import chat_path, models_url
 from hawkeye_bench.load.prompts import PromptSourceError, load_prompts
 from hawkeye_bench.load.runner import LoadPlan, Target, TargetError, locust_command, parse_targets
-from hawkeye_bench.scripted_server import ScriptedConfig, ScriptedServer
+from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
 
 def cli_main(argv: list[str]) -> int:

@@ -21,7 +21,7 @@ from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.metrics import chunk_gaps
 from hawkeye_bench.load.records import read_cpu_samples, read_requests
 from hawkeye_bench.load.runner import LoadPlan, Target, analyse_stage, run_stage
-from hawkeye_bench.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
+from hawkeye_bench.testing.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
 
 pytestmark = pytest.mark.slow
 LOCUST = [sys.executable, "-m", "locust"]

@@ -12,14 +12,14 @@ import pytest
 import report_fixtures as fx
 
 from hawkeye_bench.commands import load as load_command
-from hawkeye_bench.jsonl import read_jsonl
+from hawkeye_bench.core.jsonl import read_jsonl
 from hawkeye_bench.load import runner
 from hawkeye_bench.load.records import RawRecordError, RequestRecord, load_requests
 from hawkeye_bench.load.runner import LoadPlan, StageRun, Target, analyse_stage
 from hawkeye_bench.reporting import ReportInputError, write_report
 from hawkeye_bench.reporting.inputs import read_load
 from hawkeye_bench.reporting.load_inputs import load_stages
-from hawkeye_bench.scripted_server import ScriptedConfig, ScriptedServer
+from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
 
 def cli_main(argv: list[str]) -> int:

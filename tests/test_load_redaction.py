@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from hawkeye_bench.commands import load as load_command
+from hawkeye_bench.core.secrets import REDACTED
 from hawkeye_bench.load.records import read_requests
 from hawkeye_bench.load.runner import log_tail
-from hawkeye_bench.secrets import REDACTED
 
 pytestmark = pytest.mark.slow
 KEY_ENV = "HAWKEYE_TEST_LOAD_KEY"

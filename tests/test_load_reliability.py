@@ -21,7 +21,7 @@ from hawkeye_bench.load.runner import (
     locust_command,
     run_stage,
 )
-from hawkeye_bench.scripted_server import Fault, ScriptedConfig, ScriptedServer
+from hawkeye_bench.testing.scripted_server import Fault, ScriptedConfig, ScriptedServer
 
 
 def cli_main(argv: list[str]) -> int:

@@ -12,12 +12,12 @@ import time
 import aiohttp
 import pytest
 
-from hawkeye_bench.endpoints import Endpoint
+from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.load.metrics import reasoning_end_ms, stage_metrics
 from hawkeye_bench.load.records import RequestRecord
 from hawkeye_bench.load.stream import REASONING, StreamMeter
-from hawkeye_bench.scripted_server import ReplyRule, ScriptedConfig, ScriptedServer
-from hawkeye_bench.server import PipelineServer
+from hawkeye_bench.serve.server import PipelineServer
+from hawkeye_bench.testing.scripted_server import ReplyRule, ScriptedConfig, ScriptedServer
 
 # The default preset's prompts tell the stages apart (see tests/test_server.py).
 REASONER = ReplyRule(match="concise chain", reasoning="two plus two", content="is four")

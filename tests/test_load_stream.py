@@ -1,4 +1,4 @@
-"""StreamMeter: SSE lines -> per-chunk timing and token counts (REFERENCE 4.1 definitions)."""
+"""StreamMeter: SSE lines -> per-chunk timing and token counts."""
 
 from __future__ import annotations
 

@@ -8,7 +8,9 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from hawkeye_bench.user_data import JUDGES, PRESETS, TASKS
+import pytest
+
+from hawkeye_bench.core.user_data import JUDGES, PRESETS, TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,3 +43,16 @@ def test_the_wheel_ships_every_kind_of_user_yaml(tmp_path: Path) -> None:
         on_disk = list((ROOT / kind.folder).rglob("*.yaml"))
         assert len(shipped) == len(on_disk) > 0, kind.folder
         assert any(n.startswith(f"{folder}/{kind.marker}") for n in names), kind.folder
+
+
+def test_user_yaml_is_found_from_any_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # not the checkout: no ./presets, ./judges, ./tasks here
+    for kind in (PRESETS, JUDGES, TASKS):
+        monkeypatch.delenv(kind.env_var, raising=False)
+        assert kind.find() == ROOT / kind.folder
+    own = tmp_path / "mine"
+    own.mkdir()
+    monkeypatch.setenv(PRESETS.env_var, str(own))
+    assert PRESETS.search_dirs()[:2] == [own, ROOT / "presets"]  # the user's first, then ours

@@ -17,7 +17,7 @@ import pytest
 from cli_helpers import read_json, read_jsonl, run_cli
 from test_server_cli import ServeProcess, deltas, serve_process, stream_request
 
-from hawkeye_bench.scripted_server import ReplyRule, ScriptedConfig, ScriptedServer
+from hawkeye_bench.testing.scripted_server import ReplyRule, ScriptedConfig, ScriptedServer
 
 __all__ = ["serve_process"]  # a fixture shared with test_server_cli
 

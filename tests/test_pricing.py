@@ -1,4 +1,4 @@
-"""Token prices and call costs (hawkeye_bench.pricing), with values worked out by hand."""
+"""Token prices and call costs (hawkeye_bench.cost.pricing), with values worked out by hand."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from hawkeye_bench.cost.pricing import TokenPrices, Usage, cost_usd
 from hawkeye_bench.judging.config import JudgeConfigError, load_panel
 from hawkeye_bench.judging.ledger import JudgeEstimate, worst_case_usd
-from hawkeye_bench.pricing import TokenPrices, Usage, cost_usd
 
 JUDGES_DIR = Path(__file__).resolve().parent.parent / "judges"
 

@@ -14,9 +14,9 @@ import pytest
 import report_fixtures as fx
 
 from hawkeye_bench.cli import main as cli_main
+from hawkeye_bench.core.stats import Z95, wilson_interval
 from hawkeye_bench.reporting import ReportInputError, read_inputs, write_report
 from hawkeye_bench.reporting.build import NO_ACCURACY, NO_JUDGE, NO_LOAD, NO_PASS_AT_K
-from hawkeye_bench.stats import Z95, wilson_interval
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hawkeye_bench.problem import Problem
-from hawkeye_bench.record import Record
-from hawkeye_bench.runs import RunStore, RunStoreError
-from hawkeye_bench.trace import StageResult, Trace
+from hawkeye_bench.core.problem import Problem
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.eval.store import RunStore, RunStoreError
 
 
 def make_record(i: int, *, correct: bool = True) -> Record:

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hawkeye_bench.scripted_server import (
+from hawkeye_bench.testing.scripted_server import (
     Fault,
     ReplyRule,
     ScriptedConfig,

@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hawkeye_bench.endpoints import Endpoint
-from hawkeye_bench.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
-from hawkeye_bench.server import BadRequest, PipelineServer, parse_chat_request
+from hawkeye_bench.endpoints.client import Endpoint
+from hawkeye_bench.serve.server import BadRequest, PipelineServer, parse_chat_request
+from hawkeye_bench.testing.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
 
 QUESTION = "What is 2+2?"
 # The default preset's prompts tell the stages apart: the reasoner is asked for a "concise chain
@@ -485,8 +485,8 @@ async def test_malformed_request_gets_400_and_the_server_goes_on(
 
 
 async def test_unreachable_upstream_fails_at_start() -> None:
-    from hawkeye_bench.endpoints import EndpointUnavailable
-    from hawkeye_bench.local import free_port
+    from hawkeye_bench.endpoints.client import EndpointUnavailable
+    from hawkeye_bench.serve.embedded import free_port
 
     dead = Endpoint(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", name="single")
     server = PipelineServer("baseline", {"single": dead})

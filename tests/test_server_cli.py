@@ -18,11 +18,11 @@ import aiohttp
 import pytest
 
 from hawkeye_bench import cli
-from hawkeye_bench import local as local_module
 from hawkeye_bench.commands import serve
-from hawkeye_bench.endpoints import Endpoint
-from hawkeye_bench.local import LOCAL_MODEL_NAME, LocalModelServer, free_port
-from hawkeye_bench.scripted_server import ScriptedConfig, ScriptedServer
+from hawkeye_bench.endpoints.client import Endpoint
+from hawkeye_bench.serve import embedded as local_module
+from hawkeye_bench.serve.embedded import LOCAL_MODEL_NAME, LocalModelServer, free_port
+from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
 STARTUP_TIMEOUT_S = 120.0  # imports alone take seconds on a loaded 2-core machine
 

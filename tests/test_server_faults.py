@@ -14,10 +14,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hawkeye_bench.endpoints import Endpoint
-from hawkeye_bench.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
-from hawkeye_bench.server import PipelineServer
-from hawkeye_bench.trace import StageResult, Trace
+from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.endpoints.client import Endpoint
+from hawkeye_bench.serve.server import PipelineServer
+from hawkeye_bench.testing.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
 
 QUESTION = "What is 2+2?"
 RULES = [

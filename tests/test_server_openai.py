@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 import openai
 import pytest
 
-from hawkeye_bench.endpoints import Endpoint
-from hawkeye_bench.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
-from hawkeye_bench.server import PipelineServer
+from hawkeye_bench.endpoints.client import Endpoint
+from hawkeye_bench.serve.server import PipelineServer
+from hawkeye_bench.testing.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
 
 RULES = [
     ReplyRule(match="concise chain", reasoning="two plus two", content="is four"),

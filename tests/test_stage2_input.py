@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hawkeye_bench.core.trace import StageResult, split_thinking
 from hawkeye_bench.pipelines.stage2_input import cot_for_stage2
-from hawkeye_bench.trace import StageResult, split_thinking
 
 
 def stage(content: str, reasoning: str = "") -> StageResult:

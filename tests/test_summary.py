@@ -6,12 +6,12 @@ import math
 
 import pytest
 
+from hawkeye_bench.core.problem import Problem
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.stats import describe, pass_at_k, wilson_interval
+from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.eval.summary import summarize
 from hawkeye_bench.load.metrics import distribution
-from hawkeye_bench.problem import Problem
-from hawkeye_bench.record import Record
-from hawkeye_bench.stats import describe, pass_at_k, wilson_interval
-from hawkeye_bench.summary import summarize
-from hawkeye_bench.trace import StageResult, Trace
 
 
 def hawkeye_record(

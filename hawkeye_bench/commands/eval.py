@@ -7,19 +7,19 @@ import time
 from pathlib import Path
 
 from hawkeye_bench import datasets
-from hawkeye_bench.config import (
-    EndpointSettings,
+from hawkeye_bench.commands.arguments import (
     add_endpoint_arguments,
     add_pipeline_arguments,
-    resolve_endpoints,
+    endpoint_settings,
 )
-from hawkeye_bench.eval_runner import EvalPlan, load_baseline, run_eval
+from hawkeye_bench.endpoints.settings import resolve_endpoints
+from hawkeye_bench.eval.runner import EvalPlan, load_baseline, run_eval
 from hawkeye_bench.pipelines import get_pipeline
 from hawkeye_bench.presets import load_preset
 
 
 def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from hawkeye_bench.cli_args import non_negative_float, positive_int, share
+    from hawkeye_bench.core.ranges import non_negative_float, positive_int, share
 
     parser.add_argument(
         "--task", default="gsm8k", help=f"dataset: {', '.join(datasets.dataset_names())}"
@@ -69,7 +69,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "eval",
         help="run a pipeline on a benchmark and grade it",
@@ -86,7 +86,7 @@ def plan_from_args(args: argparse.Namespace) -> EvalPlan:
     preset = load_preset(args.preset).with_overrides(
         max_tokens=args.max_tokens, temperature=args.temperature
     )
-    endpoints = resolve_endpoints(EndpointSettings.from_args(args), pipeline.roles)
+    endpoints = resolve_endpoints(endpoint_settings(args), pipeline.roles)
     problems = datasets.load_problems(args.task, data_dir=args.data_dir, limit=args.limit)
     out = Path(args.out) if args.out else default_out(args.task, pipeline.name)
     baseline = load_baseline(Path(args.baseline_run), args.task) if args.baseline_run else None

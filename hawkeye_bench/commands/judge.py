@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hawkeye_bench.health import RunStopped
+from hawkeye_bench.eval.health import RunStopped
 from hawkeye_bench.judging.config import DEFAULT_CRITERIA
 from hawkeye_bench.judging.plan import JudgeOptions
 from hawkeye_bench.judging.session import JudgeSettings, run_judge
 from hawkeye_bench.judging.stats import N_RESAMPLES
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from hawkeye_bench.cli_args import non_negative_float, positive_int, share
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from hawkeye_bench.core.ranges import non_negative_float, positive_int, share
 
     parser = subparsers.add_parser(
         "judge",

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.health import RunStopped
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.eval.health import RunStopped
 
 HAWKEYE_MODEL = "hawkeye"
 
@@ -39,7 +39,12 @@ class _TaskYamlLoader(yaml.SafeLoader):
     """Safe YAML that accepts lm-eval's ``!function`` tags without importing anything."""
 
 
-_TaskYamlLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+def _function_tag(loader: _TaskYamlLoader, node: yaml.ScalarNode) -> str:
+    """``!function module.name`` stays the plain string (a tag on a non-scalar is a YAMLError)."""
+    return loader.construct_scalar(node)
+
+
+_TaskYamlLoader.add_constructor("!function", _function_tag)
 
 
 def check_task_files(folder: Path) -> list[str]:
@@ -60,7 +65,7 @@ def check_task_files(folder: Path) -> list[str]:
     return names
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # prefix_chars="+" makes every --flag a plain word here, so all of them reach lm-eval.
     parser = subparsers.add_parser(
         "lm-eval",

@@ -15,13 +15,13 @@ import sys
 import time
 from pathlib import Path
 
+from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.datasets import dataset_names
 from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.endpoint import EndpointError, model_ids
 from hawkeye_bench.load.metrics import SLO_METRICS
 from hawkeye_bench.load.prompts import load_prompts
 from hawkeye_bench.load.runner import DEFAULT_MAX_ERROR_RATE
-from hawkeye_bench.secrets import MissingApiKey, api_key_from_env, redact
 
 
 def _concurrencies(text: str) -> list[int]:
@@ -48,8 +48,8 @@ def _slo(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"--slo {text!r}: {bound!r} is not a number") from None
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from hawkeye_bench.cli_args import (
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from hawkeye_bench.core.ranges import (
         int_at_least,
         non_negative_float,
         non_negative_int,

@@ -9,7 +9,7 @@ from hawkeye_bench.reporting.build import REPORT_JSON, REPORT_MD, write_report
 from hawkeye_bench.reporting.inputs import KINDS
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kinds = "; ".join(f"{k.name} ({k.marker})" for k in KINDS)
     parser = subparsers.add_parser(
         "report",

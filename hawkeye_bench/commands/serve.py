@@ -8,21 +8,21 @@ import contextlib
 import signal
 import sys
 
-from hawkeye_bench.config import (
-    EndpointSettings,
+from hawkeye_bench.commands.arguments import (
     add_endpoint_arguments,
     add_pipeline_arguments,
-    resolve_endpoints,
+    endpoint_settings,
 )
-from hawkeye_bench.health import HealthWatch, RunStopped
-from hawkeye_bench.local import endpoints_or_local, running_servers
+from hawkeye_bench.endpoints.settings import resolve_endpoints
+from hawkeye_bench.eval.health import HealthWatch, RunStopped
 from hawkeye_bench.pipelines import get_pipeline
 from hawkeye_bench.presets import load_preset
-from hawkeye_bench.server import MAX_BODY_BYTES, PipelineServer, serve_forever
+from hawkeye_bench.serve.embedded import endpoints_or_local, running_servers
+from hawkeye_bench.serve.server import MAX_BODY_BYTES, PipelineServer, serve_forever
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from hawkeye_bench.cli_args import port_number
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from hawkeye_bench.core.ranges import port_number
 
     parser = subparsers.add_parser(
         "serve",
@@ -108,7 +108,7 @@ def _run(server: PipelineServer) -> RunStopped | None:
 def main(args: argparse.Namespace) -> int:
     pipeline_cls = get_pipeline(args.pipeline)
     preset = load_preset(args.preset)
-    resolved = resolve_endpoints(EndpointSettings.from_args(args), pipeline_cls.roles)
+    resolved = resolve_endpoints(endpoint_settings(args), pipeline_cls.roles)
     try:
         with endpoints_or_local(resolved, pipeline_cls.roles) as endpoints:
             server = PipelineServer(

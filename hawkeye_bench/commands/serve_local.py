@@ -6,10 +6,10 @@ import argparse
 import sys
 import time
 
-from hawkeye_bench.local import LOCAL_MODEL_NAME, LocalModelServer
+from hawkeye_bench.serve.embedded import LOCAL_MODEL_NAME, LocalModelServer
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve-local",
         help="run the embedded default model (SmolLM2-135M) as an OpenAI-compatible server",

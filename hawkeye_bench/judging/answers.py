@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hawkeye_bench.record import Record
-from hawkeye_bench.runs import RunStore, RunStoreError
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.eval.store import RunStore, RunStoreError
 
 AnswerKey = tuple[str, int]
 

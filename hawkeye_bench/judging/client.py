@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
 import openai
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
+from hawkeye_bench.core.secrets import api_key_from_env, redact
+from hawkeye_bench.cost.pricing import Usage
 from hawkeye_bench.judging.config import JudgeSpec
-from hawkeye_bench.pricing import Usage
-from hawkeye_bench.secrets import api_key_from_env, redact
 
 ErrorKind = Literal[
     "quota",
@@ -147,6 +147,22 @@ def _classify(exc: openai.APIError) -> tuple[ErrorKind, int | None]:
     return "other", status
 
 
+def _message_params(messages: list[dict[str, str]]) -> list[ChatCompletionMessageParam]:
+    """The judge's plain ``{"role", "content"}`` messages as the SDK's typed message params."""
+    params: list[ChatCompletionMessageParam] = []
+    for message in messages:
+        role, content = message["role"], message["content"]
+        if role == "system":
+            params.append({"role": "system", "content": content})
+        elif role == "user":
+            params.append({"role": "user", "content": content})
+        elif role == "assistant":
+            params.append({"role": "assistant", "content": content})
+        else:
+            raise ValueError(f"a judge message has role {role!r} (system, user or assistant)")
+    return params
+
+
 class OpenAIChatBackend:
     """:class:`ChatBackend` over ``openai.AsyncOpenAI`` for one judge."""
 
@@ -154,6 +170,7 @@ class OpenAIChatBackend:
         if spec.base_url is None or spec.model is None:
             raise ValueError(f"judge {spec.name!r} has no base_url/model yet (embedded?)")
         self.spec = spec
+        self._model: str = spec.model
         self._key = api_key_for(spec)
         self._client = openai.AsyncOpenAI(
             base_url=spec.base_url,
@@ -166,7 +183,7 @@ class OpenAIChatBackend:
         started = time.perf_counter()
         try:
             response = await self._client.chat.completions.create(
-                model=self.spec.model, messages=messages, **params
+                model=self._model, messages=_message_params(messages), **params
             )
         except openai.APIError as exc:
             kind, status = _classify(exc)

@@ -16,9 +16,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.pricing import TokenPrices
-from hawkeye_bench.user_data import JUDGES
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.user_data import JUDGES
+from hawkeye_bench.cost.pricing import TokenPrices
 
 #: How a provider is asked for JSON. ``json_schema``: OpenAI strict structured outputs.
 #: ``json_object_schema``: ``{"type": "json_object", "schema": ...}`` (llama-cpp-python, which
@@ -73,7 +73,7 @@ class Capabilities(_Strict):
 
 
 #: A judge's ``prices``: USD per million tokens, or LiteLLM's per-token key names; None =
-#: unknown (the ledger then reports cost as unknown). See :mod:`hawkeye_bench.pricing`.
+#: unknown (the ledger then reports cost as unknown). See :mod:`hawkeye_bench.cost.pricing`.
 Prices = TokenPrices
 
 

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from hawkeye_bench.health import HealthWatch, gather_watched
+from hawkeye_bench.cost.pricing import cost_usd
+from hawkeye_bench.eval.health import HealthWatch, gather_watched
 from hawkeye_bench.judging.cache import JudgeCache
 from hawkeye_bench.judging.client import ChatBackend, ChatReply, JudgeAPIError
 from hawkeye_bench.judging.config import JudgeSpec
@@ -23,8 +24,7 @@ from hawkeye_bench.judging.parsing import parse_reply
 from hawkeye_bench.judging.plan import JudgeJob
 from hawkeye_bench.judging.prompts import PROMPT_VERSION
 from hawkeye_bench.judging.results import JudgeResult, ResultKey, ResultWriter
-from hawkeye_bench.local import running_servers
-from hawkeye_bench.pricing import cost_usd
+from hawkeye_bench.serve.embedded import running_servers
 
 
 class RateLimiter:

@@ -1,7 +1,7 @@
 """What judging costs: the ledger of spent money, the dry-run estimate and the budget stop.
 
 Costs come from the provider's ``usage`` and the per-judge prices in the panel file, priced by
-:func:`hawkeye_bench.pricing.cost_usd` (cached prompt tokens at the cached price, reasoning
+:func:`hawkeye_bench.cost.pricing.cost_usd` (cached prompt tokens at the cached price, reasoning
 tokens at the reasoning price, each falling back to input/output). Before each call the ledger
 reserves the call's worst case (estimated prompt + ``max_tokens`` of output), so concurrent
 calls can never carry the total over ``--budget``; the reservation is replaced by the real cost
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from hawkeye_bench.pricing import TokenPrices, Usage, cost_usd
+from hawkeye_bench.cost.pricing import TokenPrices, Usage, cost_usd
 
 #: Prompt token counts before a call are estimated from characters (approximate by nature;
 #: reported as such). English prose averages about four characters per token.

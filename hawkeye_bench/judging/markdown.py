@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hawkeye_bench.core.markdown import markdown_table
 from hawkeye_bench.judging.summary import PANEL
-from hawkeye_bench.markdown import markdown_table
 
 
 def _num(value: float | None, digits: int = 2) -> str:

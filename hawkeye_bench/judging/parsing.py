@@ -94,7 +94,8 @@ def _reply_model(criteria: tuple[Criterion, ...], leaf: Leaf) -> type[BaseModel]
             ]
         else:
             leaf_type = Annotated[Literal["A", "B", "tie"], BeforeValidator(_normalise_verdict)]
-        item = create_model(f"{c.name}_{leaf}", explanation=(str, ""), **{leaf: (leaf_type, ...)})
+        item_fields: dict[str, Any] = {"explanation": (str, ""), leaf: (leaf_type, ...)}
+        item = create_model(f"{c.name}_{leaf}", **item_fields)
         fields[c.name] = (item, ...)
     return create_model(f"JudgeReply_{leaf}", **fields)
 

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.jsonl import JsonlWriter, read_jsonl, rewrite_jsonl
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.jsonl import JsonlWriter, read_jsonl, rewrite_jsonl
 from hawkeye_bench.judging.parsing import Status
 
 Task = Literal["single", "pairwise"]

@@ -18,8 +18,8 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from hawkeye_bench.endpoints import Endpoint
-from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.judging.answers import RunAnswers, load_runs
 from hawkeye_bench.judging.cache import JudgeCache
 from hawkeye_bench.judging.client import ChatBackend, OpenAIChatBackend
@@ -124,7 +124,7 @@ def resolved_judges(
     elif local_endpoint is not None:
         yield _pointed_at(panel.judges, local_endpoint.base_url, local_endpoint.model)
     else:
-        from hawkeye_bench.local import LOCAL_MODEL_NAME, LocalModelServer
+        from hawkeye_bench.serve.embedded import LOCAL_MODEL_NAME, LocalModelServer
 
         if not start_server:
             yield _pointed_at(panel.judges, EMBEDDED_BASE_URL, LOCAL_MODEL_NAME)

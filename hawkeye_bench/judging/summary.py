@@ -13,7 +13,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from itertools import combinations
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 
 import numpy as np
 
@@ -27,10 +27,11 @@ from hawkeye_bench.judging.results import JudgeResult
 PANEL = "panel"
 #: (source, criterion, run) -> answer key -> score; source is a judge name or PANEL.
 ScoreTable = dict[tuple[str, str, str], dict[AnswerKey, float]]
+V = TypeVar("V")
 
 
-def _rates_all(values: dict[str, Any] | None, criteria: Sequence[str]) -> bool:
-    return bool(values) and all(c in values for c in criteria)  # type: ignore[operator]
+def _rates_all(values: dict[str, V] | None, criteria: Sequence[str]) -> TypeGuard[dict[str, V]]:
+    return values is not None and bool(values) and all(c in values for c in criteria)
 
 
 def _score_table(results: Iterable[JudgeResult], criteria: Sequence[str]) -> ScoreTable:
@@ -162,18 +163,19 @@ def _agreement(
 
 
 def _self_consistency(results: Sequence[JudgeResult], criteria: Sequence[str]) -> dict:
-    first: dict[tuple, JudgeResult] = {}
-    again: dict[tuple, JudgeResult] = {}
+    # (judge, run, id, sample) -> the scores of the first rating and of a repeat
+    first: dict[tuple[str, str, str, int], dict[str, int]] = {}
+    again: dict[tuple[str, str, str, int], dict[str, int]] = {}
     for r in results:
         if r.task == "single" and r.ok and _rates_all(r.scores, criteria):
-            (first if r.repeat == 0 else again)[(r.judge, r.run, r.id, r.sample)] = r
+            (first if r.repeat == 0 else again)[(r.judge, r.run, r.id, r.sample)] = r.scores
     out: dict[str, dict[str, Any]] = defaultdict(dict)
     for judge in sorted({k[0] for k in again}):
         keys = [k for k in again if k[0] == judge and k in first]
         for c in criteria:
             s = stats.self_consistency(
-                [first[k].scores[c] for k in keys],  # type: ignore[index]
-                [again[k].scores[c] for k in keys],  # type: ignore[index]
+                [first[k][c] for k in keys],
+                [again[k][c] for k in keys],
             )
             out[judge][c] = s.to_dict() if s else None
     return dict(out)
@@ -207,20 +209,16 @@ def _pairwise(results: Sequence[JudgeResult], criteria: Sequence[str]) -> dict:
     out: dict[str, dict[str, Any]] = defaultdict(dict)
     for run, against, judge in sorted({k[:3] for k in orders}):
         items = [v for k, v in orders.items() if k[:3] == (run, against, judge)]
-        complete = [
-            v
-            for v in items
-            if all(
-                (r := v.get(order)) is not None and r.ok and _rates_all(r.verdicts, criteria)
-                for order in ("AB", "BA")
-            )
-        ]
+        # the verdicts of both orders, for the pairs where both rated every criterion
+        complete: list[tuple[dict[str, str], dict[str, str]]] = []
+        for v in items:
+            ab, ba = v.get("AB"), v.get("BA")
+            if ab is None or ba is None or not (ab.ok and ba.ok):
+                continue
+            if _rates_all(ab.verdicts, criteria) and _rates_all(ba.verdicts, criteria):
+                complete.append((ab.verdicts, ba.verdicts))
         per_criterion = {
-            c: summarize_pairs(
-                (v["AB"].verdicts[c], v["BA"].verdicts[c])  # type: ignore[index]
-                for v in complete
-            ).to_dict()
-            for c in criteria
+            c: summarize_pairs((ab[c], ba[c]) for ab, ba in complete).to_dict() for c in criteria
         }
         out[f"{run} vs {against}"][judge] = {
             "pairs": len(items),

@@ -3,19 +3,19 @@
 Importing this package registers the lm-eval model ``hawkeye`` (the usual ``@register_model``
 side effect). The task YAMLs live in the top-level ``tasks/`` folder of a checkout and are
 shipped in the wheel as the package ``hawkeye_bench.tasks_data``; :func:`tasks_dir` finds
-them either way (see :mod:`hawkeye_bench.user_data`).
+them either way (see :mod:`hawkeye_bench.core.user_data`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.user_data import TASKS
 from hawkeye_bench.lmeval.answer import PipelineAnswer
 from hawkeye_bench.lmeval.docs import doc_to_problem, load_split
 from hawkeye_bench.lmeval.metrics import keep_all_samples, process_results
 from hawkeye_bench.lmeval.model import MODEL_ARGS, MODEL_NAME, HawkeyeLM
-from hawkeye_bench.user_data import TASKS
 
 
 class TasksNotFound(HawkeyeError):

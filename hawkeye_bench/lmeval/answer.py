@@ -2,14 +2,14 @@
 
 lm-eval keeps only strings between the model and a task's ``process_results``; a ``str``
 subclass with attributes survives ``take_first`` and identity ``custom`` filters (not ``regex``
-ones) and lm-eval's sqlite ``--use_cache`` pickles it whole (REFERENCE 2.5).
+ones) and lm-eval's sqlite ``--use_cache`` pickles it whole.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hawkeye_bench.record import Record
+from hawkeye_bench.core.record import Record
 
 
 class PipelineAnswer(str):

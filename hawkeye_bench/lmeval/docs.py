@@ -1,7 +1,7 @@
-"""lm-eval documents for the hawkeye_* tasks, read through :mod:`hawkeye_bench.datasets`.
+"""lm-eval documents for the hawkeye_* tasks, read through :mod:`hawkeye_bench.datasets.loaders`.
 
 lm-eval calls a task's ``custom_dataset`` as ``fn(**metadata, **dataset_kwargs)``, and its
-metadata holds every ``--model_args`` key (REFERENCE 2.3), so :func:`load_split` accepts any
+metadata holds every ``--model_args`` key, so :func:`load_split` accepts any
 keyword and uses only ``benchmark``/``subjects`` (from the task YAML's ``dataset_kwargs``),
 ``data_dir`` (``--metadata data_dir=...``; else ``$HAWKEYE_DATA_DIR``; else the hub) and
 ``preset`` (which preset's single-model prompt becomes the document's ``prompt``).
@@ -13,9 +13,9 @@ import json
 from typing import Any
 
 from hawkeye_bench import datasets as benchmarks
+from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.pipelines import single_model_role
 from hawkeye_bench.presets import load_preset
-from hawkeye_bench.problem import Problem
 
 #: The split name the task YAMLs use as ``test_split``.
 SPLIT = "test"

@@ -2,9 +2,9 @@
 
 From a :class:`PipelineAnswer` (the hawkeye model) every metric below is read off the Record;
 from a plain string (any other lm-eval model) only ``exact_match`` can be honest, because
-lm-eval's API models record no usage, reasoning or timing (REFERENCE 2.8).
+lm-eval's API models record no usage, reasoning or timing.
 
-- ``exact_match``: the shared grader's verdict (:mod:`hawkeye_bench.grading`, as
+- ``exact_match``: the shared grader's verdict (:mod:`hawkeye_bench.grading.workers`, as
   ``hawkeye-bench eval``); a failed request is wrong. With k samples: the mean (avg@k), plus
   ``pass@k``.
 - ``request_error``: 1 when the request failed after retries (it is also scored wrong).
@@ -24,12 +24,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hawkeye_bench.grading import grade
+from hawkeye_bench.core.stats import pass_at_k
+from hawkeye_bench.core.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
+from hawkeye_bench.eval.summary import end_to_end_s
+from hawkeye_bench.grading.workers import grade
 from hawkeye_bench.lmeval.answer import PipelineAnswer
 from hawkeye_bench.pipelines import cot_role_of
-from hawkeye_bench.stats import pass_at_k
-from hawkeye_bench.summary import end_to_end_s
-from hawkeye_bench.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
 
 
 def exact_tokens(stage: StageResult | None) -> int | None:

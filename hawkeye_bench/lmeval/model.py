@@ -6,7 +6,7 @@
   ``num_concurrent`` in flight, each item's stages back to back (stage 2 of a problem starts
   as soon as its own stage 1 ends).
 - lm-eval repeats a request by passing the *same* Instance k times; the n-th occurrence of a
-  (task, doc_id) is repeat n and gets its own seed (:func:`hawkeye_bench.engine.item_seed`).
+  (task, doc_id) is repeat n and gets its own seed (:func:`hawkeye_bench.eval.engine.item_seed`).
 - Retries and long timeouts come from :class:`EndpointClient`; a request that still fails is
   returned as a recorded failure (scored wrong, counted in ``request_error`` and in
   ``get_model_info``) instead of aborting the run.
@@ -33,21 +33,21 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
-from hawkeye_bench.client_pool import ClientPool
-from hawkeye_bench.config import ConfigError, EndpointSettings, resolve_endpoints
-from hawkeye_bench.endpoints import Endpoint
-from hawkeye_bench.engine import WorkItem, item_seed, run_item
-from hawkeye_bench.grading import default_grader
-from hawkeye_bench.health import HealthWatch, gather_watched
+from hawkeye_bench.core.problem import Problem
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.endpoints.client import Endpoint
+from hawkeye_bench.endpoints.pool import ClientPool
+from hawkeye_bench.endpoints.settings import ConfigError, EndpointSettings, resolve_endpoints
+from hawkeye_bench.eval.engine import WorkItem, item_seed, run_item
+from hawkeye_bench.eval.health import HealthWatch, gather_watched
+from hawkeye_bench.grading.workers import default_grader
 from hawkeye_bench.lmeval.answer import PipelineAnswer
 from hawkeye_bench.lmeval.docs import doc_to_problem
 from hawkeye_bench.lmeval.sidecar import TraceSidecar, sidecar_path
-from hawkeye_bench.local import LocalModelServer, running_servers
 from hawkeye_bench.pipelines import Pipeline, get_pipeline
 from hawkeye_bench.presets import STAGE2_INPUTS, Preset, load_preset
-from hawkeye_bench.problem import Problem
-from hawkeye_bench.record import Record
-from hawkeye_bench.trace import StageResult, Trace
+from hawkeye_bench.serve.embedded import LocalModelServer, running_servers
 
 log = logging.getLogger(__name__)
 

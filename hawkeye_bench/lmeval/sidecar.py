@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from hawkeye_bench.jsonl import JsonlWriter
+from hawkeye_bench.core.jsonl import JsonlWriter
 
 #: File name pattern for a sidecar placed in a folder.
 SIDECAR_NAME = "traces_{stamp}.jsonl"

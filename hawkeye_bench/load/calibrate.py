@@ -24,15 +24,15 @@ from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.metrics import chunk_gaps, distribution, share_below
 from hawkeye_bench.load.records import read_requests
 from hawkeye_bench.load.runner import LoadPlan, Target, analyse_stage, run_stage
-from hawkeye_bench.scripted_server import ScriptedConfig, start_subprocess
+from hawkeye_bench.testing.scripted_server import ScriptedConfig, start_subprocess
 
-#: a gap below this fraction of the configured gap counts as near zero (REFERENCE 4.5)
+#: a gap below this fraction of the configured gap counts as near zero
 NEAR_ZERO_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
 class Tolerances:
-    """Pass limits (REFERENCE 4.5; lag uses the shared-machine/CI limit)."""
+    """Pass limits (lag uses the shared-machine/CI limit)."""
 
     ttft_p50_ms: float = 3.0
     tbt_mean_fraction: float = 0.01

@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from hawkeye_bench.jsonl import JsonlWriter
+from hawkeye_bench.core.jsonl import JsonlWriter
 
 SAMPLE_INTERVAL_S = 1.0
 SATURATION_PERCENT = 85.0

@@ -6,7 +6,7 @@ import json
 import urllib.request
 from typing import Any
 
-from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.core.errors import HawkeyeError
 
 
 class EndpointError(HawkeyeError):

@@ -5,7 +5,7 @@
         --prompts gsm8k --max-tokens 512 --requests 500 --raw-dir out/raw/c100
 
 Each user sends one request at a time (``wait_time = constant(0)``), so users = concurrency.
-Measurement (REFERENCE section 4): ``FastHttpUser`` with ``stream=True`` read one line at a time
+Measurement: ``FastHttpUser`` with ``stream=True`` read one line at a time
 through ``resp._response.readline(b"\\n")`` (``iter_lines`` buffers 1024 bytes and smears the
 timing); ``time.perf_counter()`` right after each read; no OpenAI SDK, no asyncio. Every request
 is written raw to ``<raw-dir>/requests-<pid>.jsonl`` (statistics come from those files, see
@@ -15,7 +15,7 @@ never one event per token.
 
 ``--requests N`` counts successful measured requests only; ``--max-failures F`` stops the test
 once F measured requests failed. Every error text is cleared of the API key (read through
-:func:`hawkeye_bench.secrets.api_key_from_env`) before it is recorded, reported to Locust or
+:func:`hawkeye_bench.core.secrets.api_key_from_env`) before it is recorded, reported to Locust or
 logged: an upstream may echo the key in an error body.
 """
 
@@ -37,14 +37,14 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
+from hawkeye_bench.core.jsonl import JsonlWriter
+from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.datasets import DatasetError
-from hawkeye_bench.jsonl import JsonlWriter
 from hawkeye_bench.load.cpu import CpuSampler
 from hawkeye_bench.load.endpoint import EndpointError, chat_path, model_ids, models_url
 from hawkeye_bench.load.prompts import Messages, PromptSourceError, load_prompts
 from hawkeye_bench.load.records import RequestRecord, cpu_path, requests_path
 from hawkeye_bench.load.stream import StreamMeter, clip_error
-from hawkeye_bench.secrets import MissingApiKey, api_key_from_env, redact
 
 logger = logging.getLogger("hawkeye_bench.load")
 
@@ -232,13 +232,14 @@ def _on_failed_message(environment: Environment, msg: Any, **_: Any) -> None:
 def _master_count(environment: Environment, kind: str, n: int) -> None:
     global _master_quitting
     _master_counts[kind] += n
-    options = environment.parsed_options
+    options, runner = environment.parsed_options, environment.runner
+    assert options is not None and runner is not None  # a master run from the command line
     counts = _master_counts
     reason = _stop_reason(counts["ok"], counts["failed"], options.requests, options.max_failures)
     if reason and not _master_quitting:
         _master_quitting = True
         logger.info("%s: stopping", reason)
-        gevent.spawn(environment.runner.quit)
+        gevent.spawn(runner.quit)
 
 
 def _stop_reason(ok: int, failed: int, stop_after: int, max_failures: int) -> str | None:
@@ -253,20 +254,22 @@ def _stop_reason(ok: int, failed: int, stop_after: int, max_failures: int) -> st
 @events.test_start.add_listener
 def schedule_measurement_end(environment: Environment, **_: Any) -> None:
     """--measure-for: the master (or the only process) quits after warmup + measure-for."""
-    options = environment.parsed_options
+    options, runner = environment.parsed_options, environment.runner
     if options is None or options.measure_for <= 0:
         return
-    if isinstance(environment.runner, WorkerRunner):
+    if runner is None or isinstance(runner, WorkerRunner):
         return
-    gevent.spawn_later(options.warmup + options.measure_for, environment.runner.quit)
+    gevent.spawn_later(options.warmup + options.measure_for, runner.quit)
 
 
 @events.test_start.add_listener
 def on_test_start(environment: Environment, **_: Any) -> None:
     global STATE
+    options = environment.parsed_options
     if isinstance(environment.runner, MasterRunner) or STATE is not None or WORKLOAD is None:
         return
-    options = environment.parsed_options
+    # WORKLOAD is set from the command line's options, so they are there
+    assert options is not None
     raw_dir = Path(options.raw_dir or f"locust-raw-{time.strftime('%Y%m%d-%H%M%S')}")
     index, count = _process_slot(environment)
     STATE = LoadState(
@@ -303,8 +306,10 @@ def _count_measured(environment: Environment, state: LoadState, ok: bool) -> Non
         state.failed += 1
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        runner.send_message(MEASURED_MESSAGE if ok else FAILED_MESSAGE, 1)
+        # no data: the master counts each message as one request
+        runner.send_message(MEASURED_MESSAGE if ok else FAILED_MESSAGE)
         return
+    assert runner is not None  # a request is sent by a running user
     reason = _stop_reason(state.measured, state.failed, state.stop_after, state.max_failures)
     if reason and not state.quitting:
         state.quitting = True

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from hawkeye_bench.core.stats import PERCENTILES, describe
 from hawkeye_bench.load.records import RequestRecord
 from hawkeye_bench.load.registry import (
     LoadMetric,
@@ -27,7 +28,6 @@ from hawkeye_bench.load.registry import (
     slo_metric_names,
 )
 from hawkeye_bench.load.stream import COT_END_LAST_REASONING, REASONING
-from hawkeye_bench.stats import PERCENTILES, describe
 
 #: a chunk gap below this is "near zero": chunks that arrived together (buffering, batching)
 NEAR_ZERO_GAP_MS = 1.0
@@ -35,7 +35,7 @@ ERROR_EXAMPLES = 5
 
 
 def distribution(values: Iterable[float]) -> dict[str, float | int] | None:
-    """:func:`hawkeye_bench.stats.describe` of raw samples as ``load_results.json`` has it: n,
+    """:func:`hawkeye_bench.core.stats.describe` of raw samples as ``load_results.json`` has it: n,
     mean, p50/p90/p99, min, max (samples never miss, so no ``missing``); None when there are
     none."""
     summary = describe(values)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.jsonl import read_jsonl
 from hawkeye_bench.datasets import DatasetError, dataset_names, load_problems
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.jsonl import read_jsonl
 
 Messages = list[dict[str, Any]]
 

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.jsonl import read_jsonl
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.jsonl import read_jsonl
 from hawkeye_bench.load.stream import StreamMeter
 
 SCHEMA_VERSION = 2  # 2: cot_end_ms, cot_end_source

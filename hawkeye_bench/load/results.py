@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.core.markdown import markdown_table
 from hawkeye_bench.load.metrics import NEAR_ZERO_GAP_MS, PERCENTILES
 from hawkeye_bench.load.registry import csv_load_metrics, load_metrics
 from hawkeye_bench.load.stream import COT_END_LAST_REASONING
-from hawkeye_bench.markdown import markdown_table
 
 RESULTS_FILE = "load_results.json"
 TABLE_MD = "load_table.md"

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.cpu import cpu_summary
 from hawkeye_bench.load.metrics import stage_metrics
@@ -38,7 +39,6 @@ from hawkeye_bench.load.records import (
     load_cpu_samples,
     load_requests,
 )
-from hawkeye_bench.secrets import MissingApiKey, api_key_from_env, redact
 
 #: Locust exit codes that still mean "the run happened": 0, and 1 = some requests failed.
 LOCUST_RAN = (0, 1)

@@ -1,4 +1,4 @@
-"""Timing one streamed chat completion from its SSE lines (REFERENCE 4.1 definitions).
+"""Timing one streamed chat completion from its SSE lines.
 
 The caller reads the response one line at a time and passes each line with the
 ``time.perf_counter()`` taken right after the read returned, before any parsing, so the JSON
@@ -11,8 +11,8 @@ chunk without choices before the next stage's first delta. The CoT ends at the l
 before the last such marker, even when the final stage also streams reasoning of its own.
 Without a marker the CoT end falls back to the last reasoning token, and says so.
 
-Error texts are cleared of known API keys (:func:`hawkeye_bench.secrets.redact`) before they are
-shortened, so no part of a key an upstream echoed is kept.
+Error texts are cleared of known API keys (:func:`hawkeye_bench.core.secrets.redact`) before
+they are shortened, so no part of a key an upstream echoed is kept.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from hawkeye_bench.secrets import redact
-from hawkeye_bench.trace import TokenSource
+from hawkeye_bench.core.secrets import redact
+from hawkeye_bench.core.trace import TokenSource
 
 REASONING = "r"
 CONTENT = "c"

@@ -1,21 +1,23 @@
 """Pipelines by name.
 
-A new pipeline subclasses :class:`Pipeline`, declares its roles and what they mean, and is
-added with :func:`register_pipeline`; a pipeline in another installed package registers through
-the ``hawkeye_bench.pipelines`` entry-point group (``name = "package.module:PipelineClass"``).
+A new pipeline is one module in this package with a :class:`Pipeline` subclass that declares
+its roles and what they mean (every module here is loaded and its pipelines registered), or a
+class in another installed package, registered through the ``hawkeye_bench.pipelines``
+entry-point group (``name = "package.module:PipelineClass"``).
 Everything else (command-line flags and config keys per role, preset validation, lm-eval
 ``model_args``, the server's streams, summary columns, report views) is derived from here.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+import inspect
 import logging
+import pkgutil
 
-from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.pipelines.base import DeltaCallback, Pipeline, RoleSpec, StageClient
-from hawkeye_bench.pipelines.baseline import BaselinePipeline
-from hawkeye_bench.pipelines.hawkeye import HawkeyePipeline
 
 ENTRY_POINT_GROUP = "hawkeye_bench.pipelines"
 PIPELINES: dict[str, type[Pipeline]] = {}
@@ -33,11 +35,20 @@ def register_pipeline(cls: type[Pipeline]) -> type[Pipeline]:
 
 
 def _load_plugins() -> None:
-    """Register the pipelines of installed packages (once, on first use)."""
+    """Register the pipelines of this package's modules and of installed packages (once)."""
     global _plugins_loaded
     if _plugins_loaded:
         return
     _plugins_loaded = True
+    for module_info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(cls, Pipeline)
+                and "name" in cls.__dict__
+                and cls.__module__ == module.__name__
+            ):
+                register_pipeline(cls)
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = entry.load()
@@ -112,9 +123,6 @@ def display_name(pipeline: str) -> str:
     cls = find_pipeline(pipeline)
     return cls.display_name if cls is not None else pipeline
 
-
-register_pipeline(BaselinePipeline)
-register_pipeline(HawkeyePipeline)
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -2,24 +2,66 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypedDict
 
+from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.presets import Preset, PresetError
-from hawkeye_bench.trace import StageResult, Trace
 
 #: Called with (role, channel, text) for each streamed piece; channel is "reasoning" or "content".
 DeltaCallback = Callable[[str, str, str], Awaitable[None] | None]
 
+#: One call's own stream callback, (channel, text): what a StageClient is handed.
+StageDeltaCallback = Callable[[str, str], Awaitable[None] | None]
+
 
 class StageClient(Protocol):
-    """What a pipeline needs from an endpoint client (hawkeye_bench.endpoints.EndpointClient)."""
+    """What a pipeline needs from an endpoint client; ``endpoints.client.EndpointClient``
+    (and so a ``ClientPool``'s values) satisfies it as it is."""
 
-    async def chat(self, messages: list[dict[str, str]], **kwargs: Any) -> StageResult: ...
+    async def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        role: str,
+        max_tokens: int,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: list[str] | str | None = None,
+        extra: dict[str, Any] | None = None,
+        on_delta: StageDeltaCallback | None = None,
+    ) -> StageResult: ...
 
-    async def complete(self, prompt: str, **kwargs: Any) -> StageResult: ...
+    async def complete(
+        self,
+        prompt: str,
+        *,
+        role: str,
+        max_tokens: int,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: list[str] | str | None = None,
+        extra: dict[str, Any] | None = None,
+        on_delta: StageDeltaCallback | None = None,
+    ) -> StageResult: ...
+
+
+class _StageCall(TypedDict):
+    """The keyword arguments :meth:`Pipeline.call_stage` passes to a StageClient."""
+
+    role: str
+    max_tokens: int
+    temperature: float | None
+    top_p: float | None
+    seed: int | None
+    stop: list[str] | None
+    extra: dict[str, Any] | None
+    on_delta: StageDeltaCallback | None
 
 
 #: The endpoint APIs a role can be served through.
@@ -115,7 +157,7 @@ class Pipeline(ABC):
         """Render the preset's prompt for ``role`` and send it to that role's endpoint."""
         stage = self.preset.stage(role)
         text = stage.render(question, cot)
-        params: dict[str, Any] = {
+        params: _StageCall = {
             "role": role,
             "max_tokens": stage.max_tokens,
             "temperature": stage.temperature,
@@ -123,9 +165,8 @@ class Pipeline(ABC):
             "seed": seed,
             "stop": list(stage.stop) or None,
             "extra": stage.extra_body or None,
+            "on_delta": None if on_delta is None else functools.partial(on_delta, role),
         }
-        if on_delta is not None:
-            params["on_delta"] = lambda channel, piece: on_delta(role, channel, piece)
         client = self.clients[role]
         if stage.api == "completion":
             return await client.complete(text, **params)

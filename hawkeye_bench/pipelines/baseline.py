@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from hawkeye_bench.core.trace import Trace
 from hawkeye_bench.pipelines.base import DeltaCallback, Pipeline, RoleSpec
-from hawkeye_bench.trace import Trace
 
 
 class BaselinePipeline(Pipeline):

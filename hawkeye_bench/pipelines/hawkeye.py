@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from hawkeye_bench.core.trace import Trace
 from hawkeye_bench.pipelines.base import DeltaCallback, Pipeline, RoleSpec
 from hawkeye_bench.pipelines.stage2_input import cot_for_stage2
-from hawkeye_bench.trace import Trace
 
 
 class HawkeyePipeline(Pipeline):

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from hawkeye_bench.trace import StageResult
+from hawkeye_bench.core.trace import StageResult
 
 MASK = "[masked]"
 

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import yaml
 
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.user_data import PRESETS
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.user_data import PRESETS
 
 STAGE2_INPUTS = ("full", "think-only", "answer-masked")
 FIELDS = ("{question}", "{problem}", "{cot}")

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from hawkeye_bench.reporting import figures, lm_eval_inputs, provenance, tables
 from hawkeye_bench.reporting.inputs import Inputs, read_inputs
@@ -44,7 +45,9 @@ def _relative(out: Path) -> tables.Rel:
     return rel
 
 
-def accuracy_section(inputs: Inputs, summaries: dict, out: Path, rel: tables.Rel) -> Section:
+def accuracy_section(
+    inputs: Inputs, summaries: dict[Path, dict[str, Any]], out: Path, rel: tables.Rel
+) -> Section:
     section = Section("accuracy", "Accuracy and tokens")
     if not inputs.runs and not inputs.lm_evals:
         section.missing = NO_ACCURACY
@@ -106,14 +109,17 @@ def judge_section(inputs: Inputs, out: Path, rel: tables.Rel) -> Section:
         section.missing = NO_JUDGE
         return section
     section.intro.append(tables.LENGTH_BIAS_NOTE)
-    section.tables += tables.judge_tables(inputs.judgements, rel)
-    figure = figures.judge_scores(section.tables[0].rows, out)
+    scores = tables.judge_score_table(inputs.judgements, rel)
+    section.tables += [scores, *tables.judge_comparison_tables(inputs.judgements, rel)]
+    figure = figures.judge_scores(scores.rows, out)
     if figure is not None:
         section.figures.append(figure)
     return section
 
 
-def pass_at_k_section(inputs: Inputs, summaries: dict, out: Path, rel: tables.Rel) -> Section:
+def pass_at_k_section(
+    inputs: Inputs, summaries: dict[Path, dict[str, Any]], out: Path, rel: tables.Rel
+) -> Section:
     section = Section("pass_at_k", "avg@k and pass@k")
     rows = tables.pass_at_k_rows(inputs.runs, summaries, rel)
     rows += lm_eval_inputs.pass_at_k_rows(inputs.lm_evals, rel)

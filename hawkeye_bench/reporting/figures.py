@@ -7,7 +7,7 @@ and returns a :class:`Figure` (file, caption, sources), or None when there is no
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from hawkeye_bench.reporting.inputs import EvalRun
 from hawkeye_bench.reporting.load_inputs import LoadStage
 from hawkeye_bench.reporting.methods import method_name, trace_timing, views_for
 from hawkeye_bench.reporting.model import Figure
+from hawkeye_bench.reporting.rows import AccuracyRow, JudgeScoreRow, PassAtKRow, SourcedRow
 
 DPI = 110
 PANEL_SIZE = (5.6, 4.2)  # inches per subplot
@@ -47,14 +48,14 @@ def _save(fig: plt.Figure, out: Path, name: str) -> str:
     return name
 
 
-def _sources(rows: Sequence[dict[str, Any]]) -> list[str]:
-    return list(dict.fromkeys(path for row in rows for path in row.get("sources", [])))
+def _sources(rows: Sequence[SourcedRow]) -> list[str]:
+    return list(dict.fromkeys(path for row in rows for path in row["sources"]))
 
 
 # --------------------------------------------------------------------------- accuracy vs tokens
 
 
-def accuracy_vs_tokens(rows: Sequence[dict[str, Any]], out: Path) -> Figure | None:
+def accuracy_vs_tokens(rows: Sequence[AccuracyRow], out: Path) -> Figure | None:
     """Accuracy (with its 95% interval) against mean tokens, one panel per dataset."""
     usable = [r for r in rows if r.get("accuracy") is not None and r.get("full_tokens")]
     if not usable:
@@ -64,16 +65,18 @@ def accuracy_vs_tokens(rows: Sequence[dict[str, Any]], out: Path) -> Figure | No
     for ax, dataset in zip(axes.flat, datasets, strict=False):
         points = []
         for row in (r for r in usable if r["dataset"] == dataset):
-            acc = row["accuracy"] * 100
+            accuracy, full_tokens = row["accuracy"], row["full_tokens"]
+            assert accuracy is not None and full_tokens is not None  # as usable rows have
+            acc = accuracy * 100
             low, high = row.get("accuracy_ci") or [None, None]
             yerr = None
             if low is not None and high is not None:
                 # clamp: float rounding can put a bound a hair past the estimate
                 yerr = [[max(0.0, acc - low * 100)], [max(0.0, high * 100 - acc)]]
             label = f"{row['method']} Full ({row['run']})"
-            full = ax.errorbar(row["full_tokens"], acc, yerr=yerr, fmt="o", capsize=4, label=label)
+            full = ax.errorbar(full_tokens, acc, yerr=yerr, fmt="o", capsize=4, label=label)
             color = full[0].get_color()
-            points.append((row["full_tokens"], acc))
+            points.append((full_tokens, acc))
             if row.get("cot_only_tokens"):
                 ax.errorbar(
                     row["cot_only_tokens"],
@@ -86,7 +89,7 @@ def accuracy_vs_tokens(rows: Sequence[dict[str, Any]], out: Path) -> Figure | No
                     alpha=0.8,
                     label=f"{row['method']} CoT only ({row['run']})",
                 )
-                ax.plot([row["cot_only_tokens"], row["full_tokens"]], [acc, acc], ":", color=color)
+                ax.plot([row["cot_only_tokens"], full_tokens], [acc, acc], ":", color=color)
         frontier = _pareto(points)
         if len(frontier) > 1:
             xs, ys = zip(*frontier, strict=True)
@@ -118,7 +121,9 @@ def _pareto(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
 # --------------------------------------------------------------------------- token distributions
 
 
-def token_distributions(runs: Sequence[EvalRun], out: Path, rel: Any) -> Figure | None:
+def token_distributions(
+    runs: Sequence[EvalRun], out: Path, rel: Callable[[Path], str]
+) -> Figure | None:
     """Completion tokens per stage, one panel per dataset, one histogram per (run, stage)."""
     series: dict[str, dict[str, list[int]]] = defaultdict(dict)
     sources: dict[str, list[str]] = defaultdict(list)
@@ -215,7 +220,9 @@ def eval_latency_samples(runs: Sequence[EvalRun]) -> LatencySamples:
 # --------------------------------------------------------------------------- TBT by position
 
 
-def tbt_by_position(stages: Sequence[LoadStage], out: Path, rel: Any) -> Figure | None:
+def tbt_by_position(
+    stages: Sequence[LoadStage], out: Path, rel: Callable[[Path], str]
+) -> Figure | None:
     """Mean time per token against output position, from the raw per-chunk arrival times."""
     curves = {}
     sources: list[str] = []
@@ -264,7 +271,7 @@ def tbt_by_position(stages: Sequence[LoadStage], out: Path, rel: Any) -> Figure 
 # --------------------------------------------------------------------------- judges
 
 
-def judge_scores(rows: Sequence[dict[str, Any]], out: Path) -> Figure | None:
+def judge_scores(rows: Sequence[JudgeScoreRow], out: Path) -> Figure | None:
     """Mean score per criterion with its 95% interval, bars per run, one panel per judge."""
     if not rows:
         return None
@@ -278,7 +285,7 @@ def judge_scores(rows: Sequence[dict[str, Any]], out: Path) -> Figure | None:
             by_c = {r["criterion"]: r for r in rows if r["judge"] == judge and r["run"] == run}
             xs = [c + (i - (len(runs) - 1) / 2) * width for c in range(len(criteria))]
             means = [by_c[c]["mean"] if c in by_c else np.nan for c in criteria]
-            errs = [[], []]
+            errs: list[list[float]] = [[], []]
             for c, mean in zip(criteria, means, strict=True):
                 low, high = by_c[c]["ci95"] if c in by_c else (None, None)
                 errs[0].append(mean - low if low is not None else 0)
@@ -287,7 +294,7 @@ def judge_scores(rows: Sequence[dict[str, Any]], out: Path) -> Figure | None:
         ax.set_xticks(range(len(criteria)))
         ax.set_xticklabels(criteria, rotation=20)
         ax.set_ylabel("mean score (rubric scale)")
-        tops = [r["scale"][1] for r in rows if r.get("scale")]
+        tops = [scale[1] for r in rows if (scale := r["scale"])]
         if tops:
             ax.set_ylim(0, max(tops) * 1.05)
         ax.set_title(f"judge: {judge}")
@@ -303,7 +310,7 @@ def judge_scores(rows: Sequence[dict[str, Any]], out: Path) -> Figure | None:
 # --------------------------------------------------------------------------- avg@k / pass@k
 
 
-def pass_at_k(rows: Sequence[dict[str, Any]], out: Path) -> Figure | None:
+def pass_at_k(rows: Sequence[PassAtKRow], out: Path) -> Figure | None:
     usable = [r for r in rows if r["pass_at"]]
     if not usable:
         return None
@@ -312,13 +319,14 @@ def pass_at_k(rows: Sequence[dict[str, Any]], out: Path) -> Figure | None:
         ks = sorted(row["pass_at"])
         line = ax.plot(
             ks,
-            [row["pass_at"][k] * 100 for k in ks],
+            [np.nan if (v := row["pass_at"][k]) is None else v * 100 for k in ks],
             marker="o",
             label=f"{row['method']} pass@j ({row['dataset']}, {row['run']})",
         )
-        if row.get("avg_at_k") is not None:
+        avg = row["avg_at_k"]
+        if avg is not None:
             ax.axhline(
-                row["avg_at_k"] * 100,
+                avg * 100,
                 linestyle="--",
                 color=line[0].get_color(),
                 label=f"avg@{row['k']} ({row['run']})",

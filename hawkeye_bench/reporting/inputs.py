@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.jsonl import read_jsonl
-from hawkeye_bench.record import Record
-from hawkeye_bench.runs import RunStore, RunStoreError
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.jsonl import read_jsonl
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.eval.store import RunStore, RunStoreError
 
 
 class ReportInputError(HawkeyeError):
@@ -247,12 +247,16 @@ def read_judge(path: Path) -> JudgeOutput:
 # --------------------------------------------------------------------------- discovery
 
 
+#: What one input folder reads as.
+InputItem = EvalRun | LmEvalOutput | LoadResult | JudgeOutput
+
+
 @dataclass(frozen=True)
 class InputKind:
     name: str
     marker: str  # what identifies the folder, for error messages
     matches: Callable[[Path], bool]
-    read: Callable[[Path], Any]
+    read: Callable[[Path], InputItem]
 
 
 KINDS: tuple[InputKind, ...] = (
@@ -270,14 +274,15 @@ class Inputs:
     loads: list[LoadResult] = field(default_factory=list)
     judgements: list[JudgeOutput] = field(default_factory=list)
 
-    def add(self, item: Any) -> None:
-        target = {
-            EvalRun: self.runs,
-            LmEvalOutput: self.lm_evals,
-            LoadResult: self.loads,
-            JudgeOutput: self.judgements,
-        }[type(item)]
-        target.append(item)
+    def add(self, item: InputItem) -> None:
+        if isinstance(item, EvalRun):
+            self.runs.append(item)
+        elif isinstance(item, LmEvalOutput):
+            self.lm_evals.append(item)
+        elif isinstance(item, LoadResult):
+            self.loads.append(item)
+        else:
+            self.judgements.append(item)
 
 
 def detect_kind(path: Path) -> InputKind | None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+from hawkeye_bench.core.stats import Z95, cluster_bootstrap_ci, wilson_interval
 from hawkeye_bench.pipelines import is_baseline
 from hawkeye_bench.reporting.inputs import LmEvalOutput, LmEvalTask, ReportInputError
 from hawkeye_bench.reporting.methods import accuracy_per_1k, method_name
-from hawkeye_bench.stats import Z95, cluster_bootstrap_ci, wilson_interval
+from hawkeye_bench.reporting.rows import AccuracyRow, Interval, PassAtKRow
 
 Rel = Callable[[Path], str]
 TASK_PREFIX = "hawkeye_"
@@ -83,75 +84,90 @@ def _compression(cot: dict[str, float], base_full: dict[str, float]) -> tuple[fl
     return (1 - cot_mean / base_mean) * 100, len(shared)
 
 
-def accuracy_rows(outputs: Sequence[LmEvalOutput], rel: Rel) -> list[dict[str, Any]]:
+class _ComparedWith(TypedDict, total=False):
+    compression_vs: str
+
+
+def accuracy_rows(outputs: Sequence[LmEvalOutput], rel: Rel) -> list[AccuracyRow]:
+    """One row per task; ``compression_vs`` only where compression was measured."""
     tasks = [(out, task) for out in outputs for task in out.tasks]
     baselines: dict[str, LmEvalTask] = {}
     for _, task in tasks:
         if is_baseline(pipeline_of(task)):
             baselines.setdefault(dataset_of(task.task), task)
-    rows = []
+    rows: list[AccuracyRow] = []
     for out, task in tasks:
         pipeline = pipeline_of(task)
         dataset = dataset_of(task.task)
-        row: dict[str, Any] = {
-            "dataset": dataset,
-            "method": method_name(pipeline),
-            "run": f"{out.label}:{task.task} (lm-eval)",
-            "errors": None,
-            "compression_percent": None,
-            "compression_pairs": None,
-            "token_sources": "lm-eval metrics",
-        }
+        errors: int | None = None
+        ratio: float | None = None
+        pairs: int | None = None
+        compared: _ComparedWith = {}
         if task.samples:
             correct = _per_doc(task, ACCURACY_METRIC)
             full = _per_doc(task, "total_tokens")
             cot = {} if is_baseline(pipeline) else _per_doc(task, "cot_tokens")
-            n, hits = len(correct), sum(correct.values())
+            n: int | None = len(correct)
+            hits = sum(correct.values())
             if all(v in (0.0, 1.0) for v in correct.values()):
-                interval, method = wilson_interval(hits, n), "wilson"
+                interval, ci_method = wilson_interval(hits, len(correct)), "wilson"
             else:  # avg@k per document: resample documents
                 interval = cluster_bootstrap_ci([[v] for v in correct.values()])
-                method = "bootstrap over problems"
-            row.update(
-                n=n,
-                errors=int(sum(_per_doc(task, "request_error").values())),
-                accuracy=hits / n if n else None,
-                accuracy_ci=list(interval),
-                ci_method=method,
-                cot_only_tokens=_mean(list(cot.values())),
-                full_tokens=_mean(list(full.values())),
-                sources=[rel(task.samples_file)] if task.samples_file else [],
-            )
+                ci_method = "bootstrap over problems"
+            errors = int(sum(_per_doc(task, "request_error").values()))
+            accuracy = hits / len(correct) if correct else None
+            accuracy_ci: Interval = list(interval)
+            cot_only_tokens = _mean(list(cot.values()))
+            full_tokens = _mean(list(full.values()))
+            sources = [rel(task.samples_file)] if task.samples_file else []
             base = baselines.get(dataset)
             if base is not None and base is not task and cot:
                 ratio, pairs = _compression(cot, _per_doc(base, "total_tokens"))
-                row.update(
-                    compression_percent=ratio, compression_pairs=pairs, compression_vs=base.task
-                )
+                compared = {"compression_vs": base.task}
                 if base.samples_file:
-                    row["sources"].append(rel(base.samples_file))
+                    sources.append(rel(base.samples_file))
         else:
             acc, stderr = _metric_value(task.results, ACCURACY_METRIC)
-            ci = [acc - Z95 * stderr, acc + Z95 * stderr] if acc is not None and stderr else None
-            row.update(
-                n=task.results.get("sample_len"),
-                accuracy=acc,
-                accuracy_ci=ci or [None, None],
-                ci_method="lm-eval stderr",
-                cot_only_tokens=None
-                if is_baseline(pipeline)
-                else _metric_value(task.results, "cot_tokens")[0],
-                full_tokens=_metric_value(task.results, "total_tokens")[0],
-                sources=[rel(task.results_file)],
+            n = task.results.get("sample_len")
+            accuracy = acc
+            accuracy_ci = (
+                [acc - Z95 * stderr, acc + Z95 * stderr]
+                if acc is not None and stderr
+                else [None, None]
             )
-        row["accuracy_per_1k_tokens"] = accuracy_per_1k(row["accuracy"], row["full_tokens"])
-        rows.append(row)
+            ci_method = "lm-eval stderr"
+            cot_only_tokens = (
+                None if is_baseline(pipeline) else _metric_value(task.results, "cot_tokens")[0]
+            )
+            full_tokens = _metric_value(task.results, "total_tokens")[0]
+            sources = [rel(task.results_file)]
+        # the key order of report.json's lm-eval rows
+        rows.append(
+            {
+                "dataset": dataset,
+                "method": method_name(pipeline),
+                "run": f"{out.label}:{task.task} (lm-eval)",
+                "errors": errors,
+                "compression_percent": ratio,
+                "compression_pairs": pairs,
+                "token_sources": "lm-eval metrics",
+                "n": n,
+                "accuracy": accuracy,
+                "accuracy_ci": accuracy_ci,
+                "ci_method": ci_method,
+                "cot_only_tokens": cot_only_tokens,
+                "full_tokens": full_tokens,
+                "sources": sources,
+                **compared,
+                "accuracy_per_1k_tokens": accuracy_per_1k(accuracy, full_tokens),
+            }
+        )
     return rows
 
 
-def pass_at_k_rows(outputs: Sequence[LmEvalOutput], rel: Rel) -> list[dict[str, Any]]:
+def pass_at_k_rows(outputs: Sequence[LmEvalOutput], rel: Rel) -> list[PassAtKRow]:
     """avg@k / pass@k of tasks run with repeats (the AIME tasks), from their samples."""
-    rows = []
+    rows: list[PassAtKRow] = []
     for out in outputs:
         for task in out.tasks:
             names = {m for s in task.samples[:1] for m in s.get("metrics", [])}

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.eval.summary import end_to_end_s
 from hawkeye_bench.pipelines import cot_role_of, display_name, registered
-from hawkeye_bench.summary import end_to_end_s
-from hawkeye_bench.trace import StageResult, Trace
 
 COT_ONLY = "(CoT only)"
 FULL = "(Full)"

@@ -6,9 +6,10 @@ rounding), each row lists the files its numbers were read from, and the renderer
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 #: how a column's numbers are shown in markdown
 Format = Literal["text", "int", "float1", "float2", "float3", "float4", "percent", "ratio"]
@@ -23,12 +24,16 @@ class Column:
     interval_key: str | None = None
 
 
+#: a row of a table: one of :mod:`hawkeye_bench.reporting.rows`, or a dict built from one
+RowT = TypeVar("RowT", bound=Mapping[str, object])
+
+
 @dataclass
-class Table:
+class Table(Generic[RowT]):
     name: str  # stable id in report.json
     title: str
     columns: list[Column]
-    rows: list[dict[str, Any]]  # each row has "sources": [file, ...] besides the column keys
+    rows: list[RowT]  # each row has "sources": [file, ...] besides the column keys
     notes: list[str] = field(default_factory=list)
 
 
@@ -44,7 +49,7 @@ class Section:
     key: str
     title: str
     intro: list[str] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
+    tables: list[Table[Any]] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     #: set when the input kind this section needs was not given: the sentence saying so
     missing: str | None = None

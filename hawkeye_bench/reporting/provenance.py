@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.eval.store import effective_status
 from hawkeye_bench.pipelines import cot_role_of
 from hawkeye_bench.reporting.inputs import EvalRun, Inputs, JudgeOutput, LmEvalOutput, LoadResult
 from hawkeye_bench.reporting.lm_eval_inputs import hawkeye_info, model_args
-from hawkeye_bench.runs import effective_status
 
 Rel = Callable[[Path], str]
 SECRET_WORDS = ("key", "token", "secret", "password", "auth")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from hawkeye_bench.markdown import markdown_table
+from hawkeye_bench.core.markdown import markdown_table
 from hawkeye_bench.reporting.model import Column, Report, Table
 
 MISSING = "–"
@@ -24,7 +25,7 @@ def format_value(value: Any, fmt: str) -> str:
     return str(value)  # markdown_table escapes what would break the table
 
 
-def format_cell(row: dict[str, Any], column: Column) -> str:
+def format_cell(row: Mapping[str, Any], column: Column) -> str:
     text = format_value(row.get(column.key), column.fmt)
     if column.interval_key and text != MISSING:
         low, high = (row.get(column.interval_key) or [None, None])[:2]

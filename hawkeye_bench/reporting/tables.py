@@ -1,6 +1,6 @@
 """The report's tables, computed from the inputs with the project's own statistics code.
 
-Eval runs are recomputed from ``records.jsonl`` through :mod:`hawkeye_bench.summary` (the code
+Eval runs are recomputed from ``records.jsonl`` through :mod:`hawkeye_bench.eval.summary` (the code
 that writes ``summary.json``); load stages from their raw request files through
 :mod:`hawkeye_bench.load.metrics` when the files are there; judge scores from
 ``judgements.jsonl``. Every row names the files its numbers come from.
@@ -9,10 +9,12 @@ that writes ``summary.json``); load stages from their raw request files through
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from hawkeye_bench.core.stats import cluster_bootstrap_ci, describe
+from hawkeye_bench.eval.summary import summarize
 from hawkeye_bench.load.registry import load_metrics, table_load_metrics
 from hawkeye_bench.pipelines import is_baseline
 from hawkeye_bench.reporting import lm_eval_inputs
@@ -29,8 +31,16 @@ from hawkeye_bench.reporting.methods import (
 from hawkeye_bench.reporting.methods import mean_tbt_s as pooled_tbt_s
 from hawkeye_bench.reporting.methods import view_stages as stages_of_view
 from hawkeye_bench.reporting.model import Column, Table
-from hawkeye_bench.stats import cluster_bootstrap_ci, describe
-from hawkeye_bench.summary import summarize
+from hawkeye_bench.reporting.rows import (
+    AccuracyRow,
+    EvalLatencyRow,
+    JudgeDifferenceRow,
+    JudgeScoreRow,
+    LatencyRow,
+    LengthBiasRow,
+    LoadLatencyRow,
+    PassAtKRow,
+)
 
 Rel = Callable[[Path], str]  # how a file is named in the report
 
@@ -90,9 +100,9 @@ def run_summaries(runs: Sequence[EvalRun]) -> dict[Path, dict[str, Any]]:
 
 def accuracy_rows_from_runs(
     runs: Sequence[EvalRun], summaries: dict[Path, dict[str, Any]], rel: Rel
-) -> list[dict[str, Any]]:
+) -> list[AccuracyRow]:
     baselines = first_baselines(runs)
-    rows = []
+    rows: list[AccuracyRow] = []
     for run in runs:
         summary = summaries[run.path]
         acc = summary["accuracy"]
@@ -130,7 +140,7 @@ def accuracy_table(
     summaries: dict[Path, dict[str, Any]],
     lm_evals: Sequence[LmEvalOutput],
     rel: Rel,
-) -> Table:
+) -> Table[AccuracyRow]:
     rows = accuracy_rows_from_runs(runs, summaries, rel)
     rows += lm_eval_inputs.accuracy_rows(lm_evals, rel)
     rows.sort(key=lambda r: (r["dataset"], r["method"] != "Baseline", r["method"], r["run"]))
@@ -169,7 +179,10 @@ LATENCY_COLUMNS = [
 ]
 
 
-def _with_speedups(rows: list[dict[str, Any]], is_baseline: Callable[[dict], bool]) -> None:
+L = TypeVar("L", bound=LatencyRow)
+
+
+def _with_speedups(rows: Sequence[L], is_baseline: Callable[[L], bool]) -> None:
     """Add Baseline-time / row-time and row-tokens / Baseline-tokens per (dataset, c)."""
     base = {(r["dataset"], r["concurrency"]): r for r in rows if is_baseline(r)}
     for row in rows:
@@ -184,9 +197,9 @@ def _ms_to_s(dist: dict[str, Any] | None, stat: str) -> float | None:
     return None if value is None else value / 1000.0
 
 
-def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[dict[str, Any]]:
+def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[EvalLatencyRow]:
     """The paper's latency columns from the StageResults of eval runs (client concurrency)."""
-    rows = []
+    rows: list[EvalLatencyRow] = []
     for run in runs:
         for view in views_for(run.pipeline):
             ok = [r.trace for r in run.records if trace_timing(r.trace, view) is not None]
@@ -201,7 +214,7 @@ def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[dict[str, Any]]
                     "method": view,
                     "concurrency": run.concurrency,
                     "run": run.label,
-                    "n": time["n"],
+                    "n": int(time["n"] or 0),
                     "time_mean_s": time["mean"],
                     "time_p50_s": time["p50"],
                     "time_p90_s": time["p90"],
@@ -213,6 +226,9 @@ def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[dict[str, Any]]
                     "ttft_p90_s": ttft["p90"],
                     "ttft_p99_s": ttft["p99"],
                     "sources": [rel(run.records_file)],
+                    "speedup": None,
+                    "token_share": None,
+                    "speedup_baseline": None,
                 }
             )
     rows.sort(key=lambda r: (r["dataset"], r["concurrency"] or 0, method_sort_key(r["method"])))
@@ -220,7 +236,7 @@ def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[dict[str, Any]]
     return rows
 
 
-def eval_latency_table(runs: Sequence[EvalRun], rel: Rel) -> Table:
+def eval_latency_table(runs: Sequence[EvalRun], rel: Rel) -> Table[EvalLatencyRow]:
     notes = [
         "From the per-stage timings the eval runs recorded (not a load test): c is the run's "
         "client concurrency (problems in flight), not a measured server load.",
@@ -252,13 +268,17 @@ def _load_cell(dist: dict[str, Any] | None, stat: str, unit: str) -> float | Non
     return None if dist is None else dist.get(stat)
 
 
-def load_metric_cells(metrics: dict[str, Any], *, cot_only: bool = False) -> dict[str, Any]:
+#: cell key -> value, for the cells the load metric registry gives the latency-under-load table
+LoadCells = dict[str, float | None]
+
+
+def load_metric_cells(metrics: dict[str, Any], *, cot_only: bool = False) -> LoadCells:
     """The cells of every registered load metric with a table column, from one stage's
     ``metrics``. For a ``(CoT only)`` row each column comes from the metric registered with that
     ``cot_only_column`` instead, and is empty when there is none (TBT: the per-token gaps are
     pooled over both channels)."""
     fill = {m.cot_only_column: m for m in load_metrics() if m.cot_only_column}
-    cells: dict[str, Any] = {}
+    cells: LoadCells = {}
     for metric in table_load_metrics():
         assert metric.table_column is not None
         source = fill.get(metric.table_column) if cot_only else metric
@@ -291,26 +311,38 @@ def load_latency_columns() -> list[Column]:
     return [*LATENCY_COLUMNS[:at], *extra, *LATENCY_COLUMNS[at:]]
 
 
-def load_latency_rows(stages: Sequence[LoadStage], rel: Rel) -> list[dict[str, Any]]:
-    rows = []
+def _load_row(row: Mapping[str, object]) -> LoadLatencyRow:
+    """``row`` as a LoadLatencyRow, once it is checked to have every key that declares. Its
+    cells are keyed by the load metric registry at run time, which a static type cannot
+    follow; LoadLatencyRow declares the built-in metrics' cells, which every row needs."""
+    missing = [key for key in LoadLatencyRow.__required_keys__ if key not in row]
+    if missing:
+        raise KeyError(f"a latency-under-load row lacks {sorted(missing)} (a load metric gone?)")
+    return cast(LoadLatencyRow, dict(row))
+
+
+def load_latency_rows(stages: Sequence[LoadStage], rel: Rel) -> list[LoadLatencyRow]:
+    rows: list[LoadLatencyRow] = []
     for stage in stages:
         counts = stage.metrics["requests"]
-        rows.append(
-            {
-                "dataset": stage.dataset,
-                "method": stage.target,
-                "concurrency": stage.concurrency,
-                "load": stage.load_label,
-                "n": counts["ok"],
-                "measured": counts["measured"],
-                "errors": counts["errors"],
-                "baseline_target": stage.baseline_target,
-                "reliable": stage.reliable,
-                **load_metric_cells(stage.metrics["metrics"]),
-                "metrics_from": stage.metrics_from,
-                "sources": [rel(p) for p in stage.sources],
-            }
-        )
+        row: dict[str, object] = {
+            "dataset": stage.dataset,
+            "method": stage.target,
+            "concurrency": stage.concurrency,
+            "load": stage.load_label,
+            "n": counts["ok"],
+            "measured": counts["measured"],
+            "errors": counts["errors"],
+            "baseline_target": stage.baseline_target,
+            "reliable": stage.reliable,
+            **load_metric_cells(stage.metrics["metrics"]),
+            "metrics_from": stage.metrics_from,
+            "sources": [rel(p) for p in stage.sources],
+            "speedup": None,
+            "token_share": None,
+            "speedup_baseline": None,
+        }
+        rows.append(_load_row(row))
     rows += cot_only_load_rows(rows, stages)
     rows.sort(key=lambda r: (r["load"], r["dataset"], r["concurrency"]))
     _with_speedups(rows, lambda r: r["method"] == r["baseline_target"])
@@ -318,30 +350,29 @@ def load_latency_rows(stages: Sequence[LoadStage], rel: Rel) -> list[dict[str, A
 
 
 def cot_only_load_rows(
-    rows: Sequence[dict[str, Any]], stages: Sequence[LoadStage]
-) -> list[dict[str, Any]]:
+    rows: Sequence[LoadLatencyRow], stages: Sequence[LoadStage]
+) -> list[LoadLatencyRow]:
     """For a target that streamed reasoning (the pipeline server): its CoT-only view, each
     column from the metric registered for it with ``cot_only_column`` (time: to the end of the
     reasoning, ``reasoning_end_ms``; tokens: the reasoning tokens)."""
     timed_by = [m.name for m in load_metrics() if m.cot_only_column == LOAD_TIME_COLUMN]
-    extra = []
+    extra: list[LoadLatencyRow] = []
     for row, stage in zip(rows, stages, strict=True):
         metrics = stage.metrics["metrics"]
         if not any(metrics.get(name) for name in timed_by):
             continue
         if row["method"] == row["baseline_target"]:
             continue
-        extra.append(
-            {
-                **row,
-                "method": f"{stage.target} (CoT only)",
-                **load_metric_cells(metrics, cot_only=True),
-            }
-        )
+        cot_row: dict[str, object] = {
+            **row,
+            "method": f"{stage.target} (CoT only)",
+            **load_metric_cells(metrics, cot_only=True),
+        }
+        extra.append(_load_row(cot_row))
     return extra
 
 
-def load_latency_table(stages: Sequence[LoadStage], rel: Rel) -> Table:
+def load_latency_table(stages: Sequence[LoadStage], rel: Rel) -> Table[LoadLatencyRow]:
     rows = load_latency_rows(stages, rel)
     notes = [
         "Measured with `hawkeye-bench load` (Locust, one user per concurrent request). "
@@ -366,11 +397,11 @@ def load_latency_table(stages: Sequence[LoadStage], rel: Rel) -> Table:
     return Table("latency_load", "Latency under load", load_latency_columns(), rows, notes)
 
 
-def speedup_sentences(rows: Sequence[dict[str, Any]]) -> list[str]:
+def speedup_sentences(rows: Sequence[LatencyRow]) -> list[str]:
     """One line per (dataset, c) with a baseline: every other method's speedup, as in the paper."""
-    groups: dict[tuple[str, Any], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, int | None], list[LatencyRow]] = defaultdict(list)
     for row in rows:
-        if row.get("speedup") is not None and row["method"] != row.get("speedup_baseline"):
+        if row["speedup"] is not None and row["method"] != row["speedup_baseline"]:
             groups[(row["dataset"], row["concurrency"])].append(row)
     lines = []
     for (dataset, concurrency), group in groups.items():
@@ -445,8 +476,8 @@ def judge_score_sets(judge: JudgeOutput) -> dict[tuple[str, str, str], dict[str,
     return out
 
 
-def judge_score_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[dict[str, Any]]:
-    rows = []
+def judge_score_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[JudgeScoreRow]:
+    rows: list[JudgeScoreRow] = []
     for judge in judges:
         scales = {c.get("name"): c.get("scale") for c in judge.summary.get("criteria", [])}
         for (source, criterion, run), by_problem in judge_score_sets(judge).items():
@@ -479,8 +510,8 @@ def _interval(data: dict[str, Any] | None) -> tuple[float | None, list[float | N
     return data.get("estimate"), [data.get("low"), data.get("high")]
 
 
-def judge_difference_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[dict[str, Any]]:
-    rows = []
+def judge_difference_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[JudgeDifferenceRow]:
+    rows: list[JudgeDifferenceRow] = []
     for judge in judges:
         for comp in judge.summary.get("comparisons") or []:
             diff, diff_ci = _interval(comp.get("difference"))
@@ -501,8 +532,8 @@ def judge_difference_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[dict[
     return rows
 
 
-def length_bias_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[dict[str, Any]]:
-    rows = []
+def length_bias_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[LengthBiasRow]:
+    rows: list[LengthBiasRow] = []
     for judge in judges:
         for source, per_criterion in (judge.summary.get("length_bias") or {}).items():
             for criterion, entry in per_criterion.items():
@@ -529,20 +560,26 @@ LENGTH_BIAS_NOTE = (
 )
 
 
-def judge_tables(judges: Sequence[JudgeOutput], rel: Rel) -> list[Table]:
-    tables = [
-        Table(
-            "judge_scores",
-            "Judge scores per criterion, judge and run",
-            JUDGE_SCORE_COLUMNS,
-            judge_score_rows(judges, rel),
-            [
-                "Mean over answers (samples of a problem averaged as a cluster); 95% interval "
-                "from a bootstrap over problems (none with a single problem). `panel` = mean "
-                "over the judges that rated the answer. Failed judgements are excluded."
-            ],
-        )
-    ]
+def judge_score_table(judges: Sequence[JudgeOutput], rel: Rel) -> Table[JudgeScoreRow]:
+    return Table(
+        "judge_scores",
+        "Judge scores per criterion, judge and run",
+        JUDGE_SCORE_COLUMNS,
+        judge_score_rows(judges, rel),
+        [
+            "Mean over answers (samples of a problem averaged as a cluster); 95% interval "
+            "from a bootstrap over problems (none with a single problem). `panel` = mean "
+            "over the judges that rated the answer. Failed judgements are excluded."
+        ],
+    )
+
+
+def judge_comparison_tables(
+    judges: Sequence[JudgeOutput], rel: Rel
+) -> list[Table[JudgeDifferenceRow] | Table[LengthBiasRow]]:
+    """The paired differences and the length bias that ``judge_summary.json`` holds, where it
+    has them."""
+    tables: list[Table[JudgeDifferenceRow] | Table[LengthBiasRow]] = []
     diffs = judge_difference_rows(judges, rel)
     if diffs:
         tables.append(
@@ -567,8 +604,8 @@ def judge_tables(judges: Sequence[JudgeOutput], rel: Rel) -> list[Table]:
 
 def pass_at_k_rows(
     runs: Sequence[EvalRun], summaries: dict[Path, dict[str, Any]], rel: Rel
-) -> list[dict[str, Any]]:
-    rows = []
+) -> list[PassAtKRow]:
+    rows: list[PassAtKRow] = []
     for run in runs:
         acc = summaries[run.path]["accuracy"]
         k = acc.get("samples_per_problem")
@@ -589,7 +626,9 @@ def pass_at_k_rows(
     return rows
 
 
-def pass_at_k_table(rows: list[dict[str, Any]]) -> Table:
+def pass_at_k_table(rows: Sequence[PassAtKRow]) -> Table[dict[str, object]]:
+    """The table shows each row with its ``pass_at`` spread into ``pass@<j>`` cells, one per j
+    that any row has."""
     ks = sorted({j for row in rows for j in row["pass_at"]})
     columns = [
         Column("dataset", "dataset"),
@@ -600,11 +639,11 @@ def pass_at_k_table(rows: list[dict[str, Any]]) -> Table:
         Column("avg_at_k", "avg@k %", "percent"),
         *(Column(f"pass@{j}", f"pass@{j} %", "percent") for j in ks),
     ]
-    for row in rows:
-        for j in ks:
-            row[f"pass@{j}"] = row["pass_at"].get(j)
+    cells = [
+        {**row, **{f"pass@{j}": row["pass_at"].get(j) for j in ks}} for row in rows
+    ]
     notes = [
         "avg@k = mean accuracy over the k samples of each problem; pass@j = the unbiased "
         "estimator 1 − C(k−c, j)/C(k, j) averaged over problems with all k samples."
     ]
-    return Table("pass_at_k", "avg@k and pass@k", columns, rows, notes)
+    return Table("pass_at_k", "avg@k and pass@k", columns, cells, notes)

@@ -7,8 +7,8 @@ in every command with no edit to hawkeye-bench.
 
 from __future__ import annotations
 
+from hawkeye_bench.core.trace import Trace
 from hawkeye_bench.pipelines import DeltaCallback, Pipeline, RoleSpec
-from hawkeye_bench.trace import Trace
 
 
 class CritiquePipeline(Pipeline):

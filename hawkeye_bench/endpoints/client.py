@@ -1,7 +1,7 @@
 """Async streaming client for OpenAI-compatible servers, returning a StageResult per call.
 
 Built on aiohttp rather than the openai SDK: the SDK costs several times more CPU per streamed
-chunk and would distort timings under load (REFERENCE 4.3). Timestamps are taken with
+chunk and would distort timings under load. Timestamps are taken with
 ``time.perf_counter()`` as each SSE line arrives, before it is parsed.
 
 Calls never raise for request failures. Retryable failures (429, 408, 409, 5xx, connection
@@ -38,9 +38,9 @@ from typing import Any, Literal
 
 import aiohttp
 
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.secrets import api_key_from_env, redact
-from hawkeye_bench.trace import StageResult
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.secrets import api_key_from_env, redact
+from hawkeye_bench.core.trace import StageResult
 
 #: Statuses worth retrying besides 5xx (as the openai SDK does).
 RETRYABLE_STATUSES = frozenset({408, 409, 429})

@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
-_CHECKOUT_DIR = _PACKAGE_DIR.parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # hawkeye_bench/
+_CHECKOUT_DIR = _PACKAGE_DIR.parent  # a checkout: the repository root
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hawkeye_bench.problem import Problem
-from hawkeye_bench.trace import Trace
+from hawkeye_bench.core.problem import Problem
+from hawkeye_bench.core.trace import Trace
 
 
 @dataclass

@@ -18,10 +18,10 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.record import Record
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.record import Record
 
 T = TypeVar("T")
 
@@ -139,7 +139,8 @@ async def gather_watched(
 
     watcher = asyncio.create_task(watch())
     try:
-        await asyncio.wait({everything, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        either: set[asyncio.Future[Any]] = {everything, watcher}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if watcher.done():
             watcher.result()
         return list(await everything)

@@ -2,8 +2,8 @@
 
 This module does the actual work with math-verify's own timeouts switched off
 (``parsing_timeout=None, timeout_seconds=None``): its ``signal.alarm`` timer fails off the main
-thread. Callers that need a wall-clock bound use :mod:`hawkeye_bench.grading`, which runs these
-functions in worker processes it can kill.
+thread. Callers that need a wall-clock bound use :mod:`hawkeye_bench.grading.workers`,
+which runs these functions in worker processes it can kill.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, veri
 from sympy import And, Eq, Ne, Or, Set, Symbol
 from sympy.core.relational import Relational
 
-from hawkeye_bench.answer_extraction import (
+from hawkeye_bench.datasets.registry import GoldFormat, gold_format_of
+from hawkeye_bench.grading.extraction import (
     boxed_answer_ending_thinking,
     clean_boxed_answers,
     clock_time_value,
@@ -35,22 +36,10 @@ from hawkeye_bench.answer_extraction import (
 # math-verify warns once per process that its timeout is off; we bound time ourselves.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
-GoldFormat = Literal["number", "latex", "auto"]
 #: Which part of a completion the graded answer came from: ``final`` = the text after the think
 #: block (or the whole text when there is none); ``think`` = the think block's final boxed answer,
 #: taken because the text after ``</think>`` has no boxed answer (cut by the token limit).
 AnswerSource = Literal["final", "think"]
-
-#: How each dataset writes its gold answer (REFERENCE 3.1): GSM8K/AIME plain numbers, MATH LaTeX
-#: without ``$``; anything else is detected per string.
-GOLD_FORMATS: dict[str, GoldFormat] = {
-    "gsm8k": "number",
-    "aime": "number",
-    "aime24": "number",
-    "aime25": "number",
-    "math": "latex",
-    "math500": "latex",
-}
 
 PREDICTION_CONFIG = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
 GOLD_DELIMITED_CONFIG = (LatexExtractionConfig(), ExprExtractionConfig())
@@ -203,7 +192,8 @@ def compare(
 
 
 def gold_format_for(dataset: str | None) -> GoldFormat:
-    return GOLD_FORMATS.get(dataset or "", "auto")
+    """How the dataset writes its gold answers, as its registry entry declares."""
+    return gold_format_of(dataset)
 
 
 def grade_unbounded(text: str, gold: str, dataset: str | None = None) -> Grade:

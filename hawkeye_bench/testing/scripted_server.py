@@ -8,7 +8,7 @@ regex rule or the filler ``tok0 tok1 ...``. Chunks are scheduled against absolut
 Run it in-process (``with ScriptedServer(cfg) as base_url: ...``, a background thread with its
 own event loop) or as a subprocess (``start_subprocess(cfg)``; pin it to a core with ``cpus``)::
 
-    python -m hawkeye_bench.scripted_server --port 0 --ttft-ms 100 --gap-ms 20 --tokens 50
+    python -m hawkeye_bench.testing.scripted_server --port 0 --ttft-ms 100 --gap-ms 20 --tokens 50
 
 which prints the bound base URL (``http://127.0.0.1:PORT/v1``) as the first line of stdout.
 
@@ -608,13 +608,19 @@ def start_subprocess(
     python: str = sys.executable,
     startup_timeout_s: float = 30.0,
 ) -> tuple[subprocess.Popen[str], str]:
-    """Start the server as ``python -m hawkeye_bench.scripted_server``; return (process, base_url).
+    """Start ``python -m hawkeye_bench.testing.scripted_server``; return (process, base_url).
 
     ``cpus`` pins the process (``os.sched_setaffinity``), so a calibration can keep server and
     client on different cores. The caller terminates the process.
     """
     config = config or ScriptedConfig()
-    command = [python, "-m", "hawkeye_bench.scripted_server", "--config-json", config.to_json()]
+    command = [
+        python,
+        "-m",
+        "hawkeye_bench.testing.scripted_server",
+        "--config-json",
+        config.to_json(),
+    ]
 
     def pin() -> None:
         if cpus is not None:
@@ -623,9 +629,10 @@ def start_subprocess(
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, text=True, preexec_fn=pin if cpus is not None else None
     )
-    assert process.stdout is not None
+    stdout = process.stdout
+    assert stdout is not None
     result: list[str] = []
-    reader = threading.Thread(target=lambda: result.append(process.stdout.readline()), daemon=True)
+    reader = threading.Thread(target=lambda: result.append(stdout.readline()), daemon=True)
     reader.start()
     reader.join(startup_timeout_s)
     line = result[0].strip() if result else ""
@@ -641,7 +648,7 @@ def start_subprocess(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m hawkeye_bench.scripted_server",
+        prog="python -m hawkeye_bench.testing.scripted_server",
         description="Scripted OpenAI-compatible server; prints its base URL as the first line.",
     )
     parser.add_argument("--config-json", help="a whole ScriptedConfig as JSON (flags override)")

@@ -72,12 +72,12 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hawkeye_bench.client_pool import ClientPool
-from hawkeye_bench.endpoints import Endpoint, EndpointClient
+from hawkeye_bench.core.secrets import redact
+from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.endpoints.client import Endpoint, EndpointClient
+from hawkeye_bench.endpoints.pool import ClientPool
 from hawkeye_bench.pipelines import Pipeline, get_pipeline
 from hawkeye_bench.presets import STAGE2_INPUTS, Preset, load_preset
-from hawkeye_bench.secrets import redact
-from hawkeye_bench.trace import StageResult, Trace
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ def parse_chat_request(raw: bytes, roles: tuple[str, ...]) -> ChatRequest:
     }
     stage_params: dict[str, dict[str, Any]] = {}
     for role in roles:
-        params = dict(shared)
+        params: dict[str, Any] = dict(shared)
         if role == roles[-1]:
             params.update(final)
         given = (body.stage_params or {}).get(role)

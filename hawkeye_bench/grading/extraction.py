@@ -4,7 +4,7 @@ Pure string functions, no sympy: they decide *which* part of a completion is the
 post-think text, or the think block's final boxed answer when the post-think summary was cut)
 and rewrite presentation-only details (thousands separators, LaTeX spacing, currency, units,
 degrees, ordinals, times of day, percent words, ``\text{}`` wrappers, lists joined with words,
-equation chains ending in their result) so that :mod:`hawkeye_bench.equivalence` can hand
+equation chains ending in their result) so that :mod:`hawkeye_bench.grading.equivalence` can hand
 math-verify a clean LaTeX string. Nothing here knows about particular datasets or test cases.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from hawkeye_bench.trace import split_thinking
+from hawkeye_bench.core.trace import split_thinking
 
 # LaTeX commands that show up double-escaped (``\\frac``) when a string went through one JSON or
 # Python-literal escaping too many. A row break ``\\`` followed by one of these is not plausible.

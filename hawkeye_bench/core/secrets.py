@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.core.errors import HawkeyeError
 
 REDACTED = "[redacted]"
 #: Provider key shapes, redacted even when we never read the key ourselves.

@@ -1,15 +1,15 @@
 """Hang-proof grading: math-verify in reusable worker processes with a per-answer deadline.
 
 math-verify's own timeouts use ``signal.alarm``, which only works in the main thread and cannot
-stop sympy inside C code. So :mod:`hawkeye_bench.equivalence` runs with those timeouts off, and
-:class:`Grader` bounds wall-clock time instead: each answer goes to an idle worker process over
-a pipe; a worker that misses the deadline (``\\boxed{9^{9^{9^{9}}}}``) is killed and replaced,
-and the answer is graded ``correct=False, error="timeout"``. Workers are reused, and forked from
-a forkserver that has already imported sympy and math-verify, so a replacement starts in
-milliseconds rather than the second or two a fresh interpreter needs.
+stop sympy inside C code. So :mod:`hawkeye_bench.grading.equivalence` runs with those timeouts
+off, and :class:`Grader` bounds wall-clock time instead: each answer goes to an idle worker
+process over a pipe; a worker that misses the deadline (``\\boxed{9^{9^{9^{9}}}}``) is killed
+and replaced, and the answer is graded ``correct=False, error="timeout"``. Workers are reused,
+and forked from a forkserver that has already imported sympy and math-verify, so a replacement
+starts in milliseconds rather than the second or two a fresh interpreter needs.
 
-Use :func:`grade` (blocking, safe in any thread, e.g. lm-eval's ``process_results``),
-``await grader.grade_async(...)`` from asyncio, or ``grader.grade_many(...)`` for batches.
+Use :func:`grade` (blocking, safe in any thread, e.g. lm-eval's ``process_results``), ``await
+grader.grade_async(...)`` from asyncio, or ``grader.grade_many(...)`` for batches.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext, SpawnContext
 from typing import Any
 
-from hawkeye_bench.equivalence import GOLD_FORMATS, Grade, grade_unbounded
+from hawkeye_bench.grading.equivalence import Grade, grade_unbounded
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "GENERIC",
-    "GOLD_FORMATS",
     "Grade",
     "Grader",
     "default_grader",
@@ -74,11 +74,11 @@ def _worker_main(conn: Connection, memory_limit_mb: int | None) -> None:
             return
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> ForkServerContext | SpawnContext:
     """forkserver (preloaded with the grading code) where available, else spawn."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["hawkeye_bench.equivalence"])
+        context.set_forkserver_preload(["hawkeye_bench.grading.equivalence"])
         return context
     return multiprocessing.get_context("spawn")
 
@@ -86,7 +86,7 @@ def _context() -> multiprocessing.context.BaseContext:
 class _Worker:
     """One grading process and the parent's end of its pipe."""
 
-    def __init__(self, context: multiprocessing.context.BaseContext, memory_limit_mb: int | None):
+    def __init__(self, context: ForkServerContext | SpawnContext, memory_limit_mb: int | None):
         parent_end, child_end = context.Pipe()
         self.process = context.Process(
             target=_worker_main,

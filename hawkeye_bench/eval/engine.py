@@ -13,17 +13,23 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from hawkeye_bench.core.problem import Problem
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.trace import Trace
 from hawkeye_bench.pipelines import Pipeline
-from hawkeye_bench.problem import Problem
-from hawkeye_bench.record import Record
-from hawkeye_bench.trace import Trace
 
 
 class GradeResult(Protocol):
-    extracted: str | None
-    correct: bool
-    error: str | None
-    answer_source: str | None
+    """What a record keeps of a grade (read-only, so a narrower field type also satisfies it)."""
+
+    @property
+    def extracted(self) -> str | None: ...
+    @property
+    def correct(self) -> bool: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def answer_source(self) -> str | None: ...
 
 
 class AsyncGrader(Protocol):

@@ -1,4 +1,4 @@
-"""argparse ``type=`` functions that check the range of a number.
+"""Range-checked numbers, as argparse ``type=`` functions (config files reuse them).
 
 A value out of range becomes an ordinary usage error (exit 2) that names the flag and the
 allowed range, before any endpoint is contacted::

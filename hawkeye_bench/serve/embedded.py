@@ -21,9 +21,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from hawkeye_bench.endpoints import Endpoint
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.health import describe_exit
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.endpoints.client import Endpoint
+from hawkeye_bench.eval.health import describe_exit
 
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

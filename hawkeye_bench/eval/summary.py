@@ -11,10 +11,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.stats import cluster_bootstrap_ci, describe, pass_at_k, wilson_interval
+from hawkeye_bench.core.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
 from hawkeye_bench.pipelines import cot_role_of
-from hawkeye_bench.record import Record
-from hawkeye_bench.stats import cluster_bootstrap_ci, describe, pass_at_k, wilson_interval
-from hawkeye_bench.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
 
 
 def end_to_end_s(trace: Trace) -> float | None:

@@ -17,20 +17,20 @@ from typing import Any
 
 from tqdm import tqdm
 
-from hawkeye_bench.client_pool import ClientPool
-from hawkeye_bench.endpoints import Endpoint
-from hawkeye_bench.engine import plan_items, run_items
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.health import HealthWatch, RunStopped
-from hawkeye_bench.local import endpoints_or_local, running_servers
-from hawkeye_bench.manifest import environment, now_iso
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.problem import Problem
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.endpoints.client import Endpoint
+from hawkeye_bench.endpoints.pool import ClientPool
+from hawkeye_bench.eval.engine import plan_items, run_items
+from hawkeye_bench.eval.health import HealthWatch, RunStopped
+from hawkeye_bench.eval.manifest import environment, now_iso
+from hawkeye_bench.eval.store import RunStore, RunStoreError, process_marker
+from hawkeye_bench.eval.summary import summarize
+from hawkeye_bench.eval.summary_table import format_summary
 from hawkeye_bench.pipelines import Pipeline
 from hawkeye_bench.presets import Preset
-from hawkeye_bench.problem import Problem
-from hawkeye_bench.record import Record
-from hawkeye_bench.runs import RunStore, RunStoreError, process_marker
-from hawkeye_bench.summary import summarize
-from hawkeye_bench.summary_table import format_summary
+from hawkeye_bench.serve.embedded import endpoints_or_local, running_servers
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def load_baseline(path: Path, task: str) -> tuple[Record, ...]:
 async def _execute(
     plan: EvalPlan, endpoints: Mapping[str, Endpoint], store: RunStore, done: list[Record]
 ) -> list[Record]:
-    from hawkeye_bench.grading import Grader  # math-verify and sympy: slow to import
+    from hawkeye_bench.grading.workers import Grader  # math-verify and sympy: slow to import
 
     watch = HealthWatch(servers=running_servers, max_consecutive=plan.max_consecutive_failures)
     items = plan_items(plan.problems, plan.samples, (r.key for r in done))

@@ -21,7 +21,7 @@ import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 
-from hawkeye_bench.endpoints import Endpoint, EndpointClient, EndpointUnavailable
+from hawkeye_bench.endpoints.client import Endpoint, EndpointClient, EndpointUnavailable
 
 
 def client_key(endpoint: Endpoint) -> str:

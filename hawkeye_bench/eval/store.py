@@ -13,9 +13,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.errors import HawkeyeError
-from hawkeye_bench.jsonl import JsonlError, JsonlWriter, read_jsonl, rewrite_jsonl
-from hawkeye_bench.record import Record
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.jsonl import JsonlError, JsonlWriter, read_jsonl, rewrite_jsonl
+from hawkeye_bench.core.record import Record
 
 
 class RunStoreError(HawkeyeError):

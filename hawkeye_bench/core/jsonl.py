@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from hawkeye_bench.errors import HawkeyeError
+from hawkeye_bench.core.errors import HawkeyeError
 
 _TAIL_BLOCK = 64 * 1024
 

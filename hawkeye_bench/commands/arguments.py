@@ -1,0 +1,138 @@
+"""The command line's shared arguments: pipeline and endpoint flags, and ``--config`` files.
+
+A config file holds the same settings as the flags (by their long names, dashes or
+underscores) plus an ``endpoints`` mapping (see :mod:`hawkeye_bench.endpoints.settings`). Flags
+given on the command line win over the file. Nothing here leaves ``commands/``: commands turn
+what is parsed into typed settings before handing them on.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hawkeye_bench.core.ranges import non_negative_int, positive_float
+from hawkeye_bench.endpoints.settings import API_KEY_IN_FILE, ConfigError, EndpointSettings
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def set_config_defaults(parser: argparse.ArgumentParser, config: dict[str, Any]) -> None:
+    """Make the file's settings the parser's defaults (so flags still win), rejecting keys no
+    flag of this command knows and values the flag would refuse."""
+    if "api_key" in config:
+        raise ConfigError(API_KEY_IN_FILE)
+    actions = {action.dest: action for action in parser._actions}
+    settings = {k: v for k, v in config.items() if k != "endpoints"}
+    unknown = sorted(set(settings) - set(actions))
+    if unknown:
+        raise ConfigError(f"unknown settings in config file: {unknown}")
+    for key, value in settings.items():
+        settings[key] = _checked_setting(key, value, actions[key])
+    parser.set_defaults(**settings)
+
+
+def _checked_setting(key: str, value: Any, action: argparse.Action) -> Any:
+    """A single-valued setting converted and checked by its flag's ``type`` and ``choices``
+    (argparse checks neither for defaults that are not strings)."""
+    if not isinstance(action, argparse._StoreAction) or action.nargs is not None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return value
+    if callable(action.type):
+        try:
+            value = action.type(str(value))
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
+            raise ConfigError(f"config file: {key}: {exc}") from None
+    if action.choices is not None and value not in action.choices:
+        valid = ", ".join(map(str, action.choices))
+        raise ConfigError(f"config file: {key}: {value!r} is not one of {valid}")
+    return value
+
+
+def endpoint_settings(args: argparse.Namespace) -> EndpointSettings:
+    """From the flags of :func:`add_endpoint_arguments` (and ``--config``'s endpoints)."""
+    from hawkeye_bench.pipelines import all_roles
+
+    return EndpointSettings(
+        generic={
+            "base_url": args.endpoint,
+            "model": args.model,
+            "api_key_env": args.api_key_env,
+        },
+        per_role={
+            role: {
+                "base_url": getattr(args, f"{role}_url", None),
+                "model": getattr(args, f"{role}_model", None),
+                "api_key_env": getattr(args, f"{role}_key_env", None),
+            }
+            for role in all_roles()
+        },
+        from_file=getattr(args, "config_endpoints", {}) or {},
+        timeout_s=args.timeout,
+        max_retries=args.max_retries,
+    )
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """--pipeline, --preset and --stage2-input, shared by the commands that run a pipeline."""
+    from hawkeye_bench.pipelines import pipeline_names
+    from hawkeye_bench.presets import STAGE2_INPUTS, preset_names
+
+    parser.add_argument(
+        "--pipeline", default="hawkeye", help=f"pipeline: {', '.join(pipeline_names())}"
+    )
+    parser.add_argument(
+        "--preset",
+        default="default",
+        help=f"prompt preset: {', '.join(preset_names())}, or a path to a preset YAML file",
+    )
+    parser.add_argument(
+        "--stage2-input",
+        choices=STAGE2_INPUTS,
+        help="what the responder gets of stage 1 (default: the preset's)",
+    )
+
+
+def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "endpoints",
+        "OpenAI-compatible servers (base URL ending in /v1). With none given, the embedded "
+        "default model (SmolLM2-135M via llama-cpp-python) is started and used for every role.",
+    )
+    group.add_argument("--config", help="YAML file with endpoints and any of these settings")
+    group.add_argument("--endpoint", help="base URL used for every role not given on its own")
+    group.add_argument("--model", help="model name at --endpoint")
+    group.add_argument("--api-key-env", help="NAME of the environment variable with its API key")
+    from hawkeye_bench.pipelines import role_meanings
+
+    for role, meaning in role_meanings().items():  # every role of every registered pipeline
+        group.add_argument(f"--{role}-url", help=f"base URL of the {role} model ({meaning})")
+        group.add_argument(f"--{role}-model", help=f"model name of the {role}")
+        group.add_argument(f"--{role}-key-env", help=f"env var NAME with the {role}'s API key")
+    group.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=3600.0,
+        help="seconds per request, > 0 (default: %(default)s)",
+    )
+    group.add_argument(
+        "--max-retries",
+        type=non_negative_int,
+        default=3,
+        help="retries on 429/5xx/cut streams, >= 0 (default: 3)",
+    )

@@ -1,0 +1,111 @@
+"""The benchmarks hawkeye-bench knows: one :class:`DatasetSpec` each, registered by the module
+that defines it (every module of this package is loaded: ``gsm8k.py``, ``hendrycks_math.py``,
+``aime.py``, ...), or by another installed package through the ``hawkeye_bench.datasets``
+entry point (a module that calls :func:`register_dataset`).
+
+A spec says where the data lives (mirror file name, hub id), how a row becomes a
+:class:`Problem` (question, gold, metadata), and how its gold answers are written (the grader
+compares plain numbers and LaTeX differently).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.problem import Problem
+
+ENTRY_POINT_GROUP = "hawkeye_bench.datasets"
+#: Modules of this package that are machinery, not datasets.
+_NOT_DATASETS = frozenset({"registry", "loaders"})
+#: How a dataset writes its gold answers: plain numbers, LaTeX without ``$``, or either (decided
+#: per string).
+GoldFormat = Literal["number", "latex", "auto"]
+RowNormaliser = Callable[[dict[str, Any], int], Problem]
+logger = logging.getLogger(__name__)
+
+
+class DatasetError(HawkeyeError):
+    """A dataset could not be loaded: unknown name, missing file or malformed row."""
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a dataset lives on the Hugging Face hub."""
+
+    path: str
+    split: str
+    config: str | None = None
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One loadable benchmark: its mirror file name, hub source, row normaliser and gold format.
+
+    A spec with ``parts`` (``aime``) is the concatenation of other specs.
+    """
+
+    name: str
+    description: str
+    normalise: RowNormaliser | None = None
+    hub: HubSource | None = None
+    gold_format: GoldFormat = "auto"
+    parts: tuple[str, ...] = ()
+
+    def leaves(self) -> tuple[DatasetSpec, ...]:
+        if not self.parts:
+            return (self,)
+        return tuple(leaf for part in self.parts for leaf in get_spec(part).leaves())
+
+
+DATASETS: dict[str, DatasetSpec] = {}
+_loaded = False
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    DATASETS[spec.name] = spec
+    return spec
+
+
+def _load() -> dict[str, DatasetSpec]:
+    """Import the built-in dataset modules and the installed plugins (once)."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        package = importlib.import_module("hawkeye_bench.datasets")
+        for module in pkgutil.iter_modules(package.__path__):  # every dataset module here
+            if module.name not in _NOT_DATASETS:
+                importlib.import_module(f"hawkeye_bench.datasets.{module.name}")
+        for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                entry.load()
+            except Exception as exc:  # a broken plugin must not break the built-in datasets
+                logger.warning("dataset plugin %s (%s) failed: %s", entry.name, entry.value, exc)
+    return DATASETS
+
+
+def dataset_names() -> list[str]:
+    """Names accepted by ``load_problems``."""
+    return list(_load())
+
+
+def get_spec(name: str) -> DatasetSpec:
+    try:
+        return _load()[name]
+    except KeyError:
+        raise DatasetError(
+            f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}"
+        ) from None
+
+
+def gold_format_of(name: str | None) -> GoldFormat:
+    """How dataset ``name`` writes its gold answers ("auto" for an unknown name)."""
+    spec = _load().get(name or "")
+    return spec.gold_format if spec is not None else "auto"

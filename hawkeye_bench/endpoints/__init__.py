@@ -1,0 +1,1 @@
+"""endpoints: see docs/ARCHITECTURE.md."""

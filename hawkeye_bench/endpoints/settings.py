@@ -1,0 +1,111 @@
+"""Endpoints per role, resolved from settings given as flags, a config file's ``endpoints``
+mapping or lm-eval model_args (``commands/arguments.py`` reads the flags and the file).
+
+A config file holds the same settings as the flags (by their long names, dashes or
+underscores) plus an ``endpoints`` mapping::
+
+    endpoints:
+      reasoner:  {base_url: http://gpu1:8000/v1, model: my-reasoner, api_key_env: GPU1_KEY}
+      responder: {base_url: http://gpu2:8000/v1, model: Qwen/Qwen2.5-0.5B-Instruct}
+      single:    {base_url: http://gpu1:8000/v1, model: deepseek-ai/DeepSeek-R1-Distill-Qwen-7B}
+    task: math500
+    concurrency: 64
+
+Flags given on the command line win over the file. API keys are never in the file: only the
+*name* of the environment variable that holds each key.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.ranges import non_negative_int, positive_float
+from hawkeye_bench.endpoints.client import Endpoint
+
+ENDPOINT_KEYS = {"base_url", "model", "api_key_env", "timeout_s", "max_retries", "extra_body"}
+API_KEY_IN_FILE = (
+    "api_key: keys are never read from files; put the key in an environment variable and "
+    "name it with api_key_env: VAR"
+)
+
+
+class ConfigError(HawkeyeError):
+    """The config file or flags do not describe a usable setup."""
+
+
+def _checked_number(role: str, key: str, value: Any, convert: Callable[[str], Any]) -> Any:
+    try:
+        return convert(str(value))
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigError(f"endpoint {role!r}: {key}: {exc}") from None
+
+
+def _endpoint_from_mapping(role: str, data: Any, *, timeout_s: float, retries: int) -> Endpoint:
+    if not isinstance(data, dict) or "base_url" not in data or "model" not in data:
+        raise ConfigError(f"endpoint {role!r} needs base_url and model")
+    if "api_key" in data:
+        raise ConfigError(f"endpoint {role!r}: {API_KEY_IN_FILE}")
+    unknown = set(data) - ENDPOINT_KEYS
+    if unknown:
+        raise ConfigError(f"endpoint {role!r}: unknown keys {sorted(unknown)}")
+    return Endpoint(
+        base_url=str(data["base_url"]).rstrip("/"),
+        model=str(data["model"]),
+        api_key_env=data.get("api_key_env"),
+        timeout_s=_checked_number(
+            role, "timeout_s", data.get("timeout_s", timeout_s), positive_float
+        ),
+        max_retries=_checked_number(
+            role, "max_retries", data.get("max_retries", retries), non_negative_int
+        ),
+        extra_body=dict(data.get("extra_body") or {}),
+        name=role,
+    )
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """Where each role's model is, as a command line, a config file or lm-eval's model_args
+    give it, before resolution: ``generic`` applies to every role not given on its own."""
+
+    generic: Mapping[str, str | None] = field(default_factory=dict)  # base_url, model, key env
+    per_role: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    from_file: Mapping[str, Any] = field(default_factory=dict)  # the file's endpoints mapping
+    timeout_s: float = 3600.0
+    max_retries: int = 3
+
+
+def resolve_endpoints(settings: EndpointSettings, roles: Sequence[str]) -> dict[str, Endpoint]:
+    """Endpoints for the roles a pipeline needs; an empty dict means "use the embedded model".
+
+    Per role: its own URL and model (``--<role>-url/--<role>-model``), else the config file's
+    entry for the role, else the generic ``--endpoint/--model`` (or the file's ``default``).
+    """
+    from_file = settings.from_file
+    timeout_s, retries = settings.timeout_s, settings.max_retries
+    generic: Mapping[str, Any] | None = None
+    if settings.generic.get("base_url"):
+        generic = settings.generic
+    elif "default" in from_file:
+        generic = from_file["default"]
+    resolved: dict[str, Endpoint] = {}
+    for role in roles:
+        own = settings.per_role.get(role) or {}
+        mapping = own if own.get("base_url") else (from_file.get(role) or generic)
+        if mapping is None:
+            continue
+        if not mapping.get("model"):
+            raise ConfigError(f"endpoint for role {role!r} ({mapping['base_url']}) needs a model")
+        mapping = {k: v for k, v in mapping.items() if v is not None}
+        resolved[role] = _endpoint_from_mapping(role, mapping, timeout_s=timeout_s, retries=retries)
+    missing = [role for role in roles if role not in resolved]
+    if resolved and missing:
+        raise ConfigError(
+            f"no endpoint for role(s) {missing}; give --{missing[0]}-url/--{missing[0]}-model, "
+            "a generic --endpoint/--model, or an 'endpoints' entry in --config"
+        )
+    return resolved

@@ -1,0 +1,1 @@
+"""eval: see docs/ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""grading: see docs/ARCHITECTURE.md."""
