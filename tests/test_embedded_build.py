@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,26 @@ def test_native_build_features_are_reported() -> None:
     assert BuildReport([], {"AVX": True}).problems() == [
         "compiled without AVX2", "compiled without FMA", "compiled without F16C",
     ]  # fmt: skip
+
+
+EMULATED_RUN = """
+from llama_cpp import Llama
+from hawkeye_bench.serve.embedded import local_model_path
+llm = Llama(model_path=str(local_model_path()), n_ctx=256, n_threads=1, verbose=False)
+print(repr(llm("The capital of France is", max_tokens=4, temperature=0)["choices"][0]["text"]))
+"""
+
+
+@pytest.mark.local_model
+@pytest.mark.skipif(
+    shutil.which("qemu-x86_64") is None, reason="needs qemu-user (.ci/run installs it)"
+)
+def test_embedded_model_runs_on_an_emulated_avx2_only_cpu() -> None:
+    """The build runs on a CPU without AVX-512 or AMX: a Haswell emulated by qemu, whatever CPU
+    this machine has (a native build on an AVX-512 machine dies here with SIGILL)."""
+    result = subprocess.run(
+        ["qemu-x86_64", "-cpu", "Haswell", sys.executable, "-c", EMULATED_RUN],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() not in ("", "''")
