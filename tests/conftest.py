@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from hawkeye_bench.serve.embedded import LocalModelServer
@@ -35,3 +36,10 @@ def local_server() -> Iterator[LocalModelServer]:
     """
     with LocalModelServer() as server:
         yield server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session for talking to in-process servers."""
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from server_helpers import post
 
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.serve.server import BadRequest, PipelineServer, parse_chat_request
@@ -98,17 +99,6 @@ async def baseline(upstream: ScriptedServer) -> AsyncIterator[PipelineServer]:
     server = await served("baseline", upstream)
     yield server
     await server.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def post(http: aiohttp.ClientSession, server: PipelineServer, payload: Any) -> Any:
-    async with http.post(f"{server.base_url}/chat/completions", json=payload) as response:
-        return response.status, await response.json()
 
 
 async def stream(http: aiohttp.ClientSession, server: PipelineServer, payload: Any) -> Stream:

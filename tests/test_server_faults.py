@@ -7,12 +7,13 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import aiohttp
 import pytest
+from server_helpers import post
 
 from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.endpoints.client import Endpoint
@@ -35,17 +36,6 @@ def body(**fields: Any) -> dict[str, Any]:
 
 def endpoint(url: str, **settings: Any) -> Endpoint:
     return Endpoint(base_url=url, model="scripted-model", **{"max_retries": 0, **settings})
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def post(http: aiohttp.ClientSession, server: PipelineServer, payload: Any) -> Any:
-    async with http.post(f"{server.base_url}/chat/completions", json=payload) as response:
-        return response.status, await response.json()
 
 
 async def stream_events(
