@@ -25,7 +25,7 @@ def _aime24_row(row: dict[str, Any], index: int) -> Problem:
 
 
 def _aime25_row(row: dict[str, Any], index: int) -> Problem:
-    metadata = {
+    metadata: dict[str, Any] = {
         key: row[key] for key in ("competition", "problem_number", "problem_type") if key in row
     }
     return Problem(

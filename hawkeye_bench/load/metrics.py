@@ -41,8 +41,8 @@ def distribution(values: Iterable[float]) -> dict[str, float | int] | None:
     summary = describe(values)
     if not summary["n"]:
         return None
-    del summary["missing"]
-    return summary  # type: ignore[return-value]  # present samples: no statistic is None
+    # with samples present no statistic is None
+    return {k: v for k, v in summary.items() if k != "missing" and v is not None}
 
 
 def share_below(values: Sequence[float] | np.ndarray, threshold: float) -> float | None:

@@ -639,9 +639,7 @@ def pass_at_k_table(rows: Sequence[PassAtKRow]) -> Table[dict[str, object]]:
         Column("avg_at_k", "avg@k %", "percent"),
         *(Column(f"pass@{j}", f"pass@{j} %", "percent") for j in ks),
     ]
-    cells = [
-        {**row, **{f"pass@{j}": row["pass_at"].get(j) for j in ks}} for row in rows
-    ]
+    cells = [{**row, **{f"pass@{j}": row["pass_at"].get(j) for j in ks}} for row in rows]
     notes = [
         "avg@k = mean accuracy over the k samples of each problem; pass@j = the unbiased "
         "estimator 1 − C(k−c, j)/C(k, j) averaged over problems with all k samples."
