@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.datasets import dataset_names
@@ -21,7 +22,7 @@ from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.endpoint import EndpointError, model_ids
 from hawkeye_bench.load.metrics import SLO_METRICS
 from hawkeye_bench.load.prompts import load_prompts
-from hawkeye_bench.load.runner import DEFAULT_MAX_ERROR_RATE
+from hawkeye_bench.load.runner import DEFAULT_MAX_ERROR_RATE, LoadPlan, Target
 
 
 def _concurrencies(text: str) -> list[int]:
@@ -49,14 +50,6 @@ def _slo(text: str) -> tuple[str, float]:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from hawkeye_bench.core.ranges import (
-        int_at_least,
-        non_negative_float,
-        non_negative_int,
-        positive_int,
-        share,
-    )
-
     parser = subparsers.add_parser(
         "load",
         help="measure time per request, TTFT and time between tokens under load (Locust)",
@@ -65,6 +58,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "plus TTFT and p50/p90/p99) from raw per-request records. The first target is the "
         "baseline for speedups.",
     )
+    _add_stage_arguments(parser)
+    _add_prompt_arguments(parser)
+    _add_run_arguments(parser)
+    _add_goodput_arguments(parser)
+    _add_locust_arguments(parser)
+    _add_calibration_arguments(parser)
+    parser.set_defaults(func=main)
+
+
+def _add_stage_arguments(parser: argparse.ArgumentParser) -> None:
+    """Targets, concurrencies and the size of each stage."""
+    from hawkeye_bench.core.ranges import non_negative_float, non_negative_int
+
     parser.add_argument(
         "--target",
         action="append",
@@ -93,6 +99,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="measured seconds per stage after the warmup (a cap when --requests)",
     )
+
+
+def _add_prompt_arguments(parser: argparse.ArgumentParser) -> None:
+    """What each request asks: prompts, model and sampling."""
+    from hawkeye_bench.core.ranges import non_negative_float, positive_int
+
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=dataset_names(), help="prompts from a benchmark")
     source.add_argument("--prompts", metavar="FILE.jsonl", help='lines of {"messages": [...]}')
@@ -101,6 +113,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--model", default="", help="model name (default: first of /v1/models)")
     parser.add_argument("--max-tokens", type=positive_int, default=512)
     parser.add_argument("--temperature", type=non_negative_float)
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Warmup, Locust processes and the stop timeout."""
+    from hawkeye_bench.core.ranges import int_at_least, non_negative_float
+
     parser.add_argument(
         "--warmup",
         type=non_negative_float,
@@ -118,6 +136,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=300.0,
         help="seconds in-flight requests may finish",
     )
+
+
+def _add_goodput_arguments(parser: argparse.ArgumentParser) -> None:
+    """SLO bounds and the goodput and error-rate limits that set the exit code."""
+    from hawkeye_bench.core.ranges import share
+
     parser.add_argument(
         "--slo",
         action="append",
@@ -139,6 +163,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "success) is unreliable and the exit code is 1, or 3 with an unmet --min-goodput "
         "(default: %(default)s)",
     )
+
+
+def _add_locust_arguments(parser: argparse.ArgumentParser) -> None:
+    """The API key, extra Locust arguments and where the outputs go."""
     parser.add_argument("--api-key-env", default="", help="environment variable with the API key")
     parser.add_argument(
         "--locust-arg",
@@ -151,6 +179,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--print-locustfile", action="store_true", help="print the locustfile path and exit"
     )
+
+
+def _add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
+    from hawkeye_bench.core.ranges import non_negative_float, positive_int
+
     calibration = parser.add_argument_group("calibration (--calibrate)")
     calibration.add_argument(
         "--calibrate",
@@ -172,7 +205,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=5,
         help="measured requests = this × c",
     )
-    parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -192,7 +224,7 @@ def _error(message: str) -> int:
 
 def _load(args: argparse.Namespace, out_dir: Path) -> int:
     from hawkeye_bench.load.results import build_results, write_outputs
-    from hawkeye_bench.load.runner import LoadPlan, parse_targets, run_plan
+    from hawkeye_bench.load.runner import parse_targets, run_plan
 
     targets = parse_targets(args.target)
     if args.min_goodput is not None and not args.slo:
@@ -202,23 +234,43 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
     prompt_source = args.prompts or args.dataset or "gsm8k"
     # fail before any load is generated
     prompts = load_prompts(prompt_source, data_dir=args.data_dir, limit=args.prompt_limit)
-    headers = {}
-    if args.api_key_env:
-        try:  # read through secrets, so that every text we store can be redacted of it
-            key = api_key_from_env(args.api_key_env, "--api-key-env")
-        except MissingApiKey:
-            raise MissingApiKey(
-                f"--api-key-env {args.api_key_env}: that variable is not set"
-            ) from None
-        headers["Authorization"] = f"Bearer {key}"
+    _check_targets(targets, _auth_headers(args.api_key_env), args.model)
+    plan = _load_plan(args, targets, out_dir, prompt_source)
+    print(f"{len(prompts)} prompts from {prompt_source}; output in {out_dir}")
+    stages = run_plan(plan)
+    results = build_results(plan.describe(), stages)
+    paths = write_outputs(results, out_dir)
+    print(paths["markdown"].read_text(encoding="utf-8").split("\n## Percentiles")[0])
+    print(f"wrote {paths['json']}, {paths['markdown']}, {paths['csv']}; raw records in "
+          f"{out_dir / 'raw'}")  # fmt: skip
+    return _load_exit_code(stages)
+
+
+def _auth_headers(api_key_env: str) -> dict[str, str]:
+    if not api_key_env:
+        return {}
+    try:  # read through secrets, so that every text we store can be redacted of it
+        key = api_key_from_env(api_key_env, "--api-key-env")
+    except MissingApiKey:
+        raise MissingApiKey(f"--api-key-env {api_key_env}: that variable is not set") from None
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _check_targets(targets: list[Target], headers: dict[str, str], model: str) -> None:
+    """Every target answers /v1/models; warn when it does not list ``model``."""
     for target in targets:
         try:
             ids = model_ids(target.url, headers)
         except EndpointError as exc:
             raise EndpointError(f"target {target.name!r} does not answer: {exc}") from exc
-        if args.model and ids and args.model not in ids:
-            print(f"warning: target {target.name!r} lists models {ids}, not {args.model!r}")
-    plan = LoadPlan(
+        if model and ids and model not in ids:
+            print(f"warning: target {target.name!r} lists models {ids}, not {model!r}")
+
+
+def _load_plan(
+    args: argparse.Namespace, targets: list[Target], out_dir: Path, prompt_source: str
+) -> LoadPlan:
+    return LoadPlan(
         targets=targets,
         concurrencies=args.concurrency or [10, 100],
         out_dir=out_dir,
@@ -239,13 +291,10 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
         min_goodput=args.min_goodput,
         max_error_rate=args.max_error_rate,
     )
-    print(f"{len(prompts)} prompts from {prompt_source}; output in {out_dir}")
-    stages = run_plan(plan)
-    results = build_results(plan.describe(), stages)
-    paths = write_outputs(results, out_dir)
-    print(paths["markdown"].read_text(encoding="utf-8").split("\n## Percentiles")[0])
-    print(f"wrote {paths['json']}, {paths['markdown']}, {paths['csv']}; raw records in "
-          f"{out_dir / 'raw'}")  # fmt: skip
+
+
+def _load_exit_code(stages: list[dict[str, Any]]) -> int:
+    """1 for failed or erring stages, 3 for an unmet --min-goodput, else 0 (errors printed)."""
     failed = [s["stage"] for s in stages if "failed" in s]
     if failed:
         print(f"error: no usable raw records for {', '.join(failed)}", file=sys.stderr)

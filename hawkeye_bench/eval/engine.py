@@ -16,6 +16,7 @@ from typing import Protocol
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import Trace
+from hawkeye_bench.eval.analyses import analyse_record
 from hawkeye_bench.pipelines import Pipeline
 
 
@@ -116,62 +117,92 @@ async def run_items(
     ``on_record``, or from ``monitor`` (called every ``monitor_interval_s`` while items run,
     e.g. to notice a dead model server), stops the run at once and propagates.
     """
-    queue: asyncio.Queue[WorkItem] = asyncio.Queue()
-    for item in items:
-        queue.put_nowait(item)
-    gradings: set[asyncio.Task[None]] = set()
+    run = _ItemRun(pipeline, grader, items, base_seed=base_seed, on_record=on_record)
+    workers = max(1, min(concurrency, len(items)))
+    await run.run(workers, monitor, monitor_interval_s)
 
-    loop = asyncio.get_running_loop()
-    stopped: asyncio.Future[None] = loop.create_future()  # set by a failing on_record/monitor
 
-    def stop(exc: BaseException) -> None:
-        if not stopped.done():
-            stopped.set_exception(exc)
+class _ItemRun:
+    """The state of one ``run_items`` call: the item queue, the grading tasks in flight and
+    ``stopped``, which a failing ``on_record`` or monitor sets to its exception."""
 
-    async def finish(item: WorkItem, trace: Trace, seed: int) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        grader: AsyncGrader,
+        items: Sequence[WorkItem],
+        *,
+        base_seed: int,
+        on_record: Callable[[Record], None],
+    ) -> None:
+        self.pipeline = pipeline
+        self.grader = grader
+        self.base_seed = base_seed
+        self.on_record = on_record
+        self.queue: asyncio.Queue[WorkItem] = asyncio.Queue()
+        for item in items:
+            self.queue.put_nowait(item)
+        self.gradings: set[asyncio.Task[None]] = set()
+        self.stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def stop(self, exc: BaseException) -> None:
+        if not self.stopped.done():
+            self.stopped.set_exception(exc)
+
+    async def finish(self, item: WorkItem, trace: Trace, seed: int) -> None:
         try:
-            on_record(await grade_trace(grader, item, trace, seed))
+            record = await grade_trace(self.grader, item, trace, seed)
+            record.extra.update(await analyse_record(self.pipeline, self.grader, record))
+            self.on_record(record)
         except Exception as exc:
-            stop(exc)
+            self.stop(exc)
 
-    async def worker() -> None:
+    async def worker(self) -> None:
+        """Run queued items one after another; grade each in a task of its own."""
         while True:
             try:
-                item = queue.get_nowait()
+                item = self.queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            seed = item_seed(base_seed, item.problem.id, item.sample)
-            trace = await pipeline.run(item.problem.question, seed=seed)
-            task = asyncio.create_task(finish(item, trace, seed))
-            gradings.add(task)
-            task.add_done_callback(gradings.discard)
+            seed = item_seed(self.base_seed, item.problem.id, item.sample)
+            trace = await self.pipeline.run(item.problem.question, seed=seed)
+            task = asyncio.create_task(self.finish(item, trace, seed))
+            self.gradings.add(task)
+            task.add_done_callback(self.gradings.discard)
 
-    async def watch() -> None:
-        assert monitor is not None
+    async def watch(self, monitor: Callable[[], None], interval_s: float) -> None:
         try:
             while True:
                 monitor()
-                await asyncio.sleep(monitor_interval_s)
+                await asyncio.sleep(interval_s)
         except Exception as exc:
-            stop(exc)
+            self.stop(exc)
 
-    async def all_items() -> None:
+    async def all_items(self, workers: Sequence[asyncio.Task[None]]) -> None:
         await asyncio.gather(*workers)
-        while gradings:
-            await asyncio.gather(*list(gradings))
+        while self.gradings:
+            await asyncio.gather(*list(self.gradings))
 
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(items))))]
-    everything = asyncio.create_task(all_items())
-    watcher = asyncio.create_task(watch()) if monitor is not None else None
-    try:
-        await asyncio.wait({everything, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        if stopped.done():
-            stopped.result()  # raises what on_record or the monitor raised
-        await everything
-    finally:
-        pending = [everything, *workers, *gradings, *([watcher] if watcher else [])]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        if not stopped.done():
-            stopped.cancel()
+    async def run(
+        self, n_workers: int, monitor: Callable[[], None] | None, monitor_interval_s: float
+    ) -> None:
+        """Run until every item is graded or ``stopped`` is set; cancel what is left either way."""
+        workers = [asyncio.create_task(self.worker()) for _ in range(n_workers)]
+        everything = asyncio.create_task(self.all_items(workers))
+        watcher = (
+            asyncio.create_task(self.watch(monitor, monitor_interval_s))
+            if monitor is not None
+            else None
+        )
+        try:
+            await asyncio.wait({everything, self.stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if self.stopped.done():
+                self.stopped.result()  # raises what on_record or the monitor raised
+            await everything
+        finally:
+            pending = [everything, *workers, *self.gradings, *([watcher] if watcher else [])]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if not self.stopped.done():
+                self.stopped.cancel()

@@ -26,54 +26,70 @@ def _interval(data: dict[str, Any] | None) -> str:
 
 
 def render(summary: dict[str, Any]) -> str:
+    lines = [
+        "## Judge ratings",
+        "",
+        *_scores_section(summary),
+        *_judges_section(summary["judges"]),
+        *_agreement_section(summary["agreement"]),
+        *_self_consistency_section(summary["self_consistency"]),
+        *_length_bias_section(summary["length_bias"]),
+        *_pairwise_section(summary["pairwise"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _scores_section(summary: dict[str, Any]) -> list[str]:
+    """Paired comparisons when runs share answers, else the mean score per run."""
     pct = round(summary["confidence"] * 100)
-    lines = ["## Judge ratings", ""]
     comparisons = summary["comparisons"]
-    if comparisons:
-        lines.append(
-            f"Mean scores and the paired difference (candidate − baseline) with a bootstrap "
-            f"{pct}% interval over questions; the length-adjusted difference is the difference "
-            "predicted for answers of equal length. `panel` is the mean over judges."
-        )
-        lines.append("")
-        header = [
-            "criterion",
-            "judge",
-            "baseline",
-            "candidate",
-            "mean baseline",
-            "mean candidate",
-            f"difference [{pct}% CI]",
-            "length-adjusted",
-            "questions",
-        ]
-        rows = [
-            [
-                row["criterion"],
-                f"**{PANEL}**" if row["judge"] == PANEL else row["judge"],
-                row["baseline"],
-                row["candidate"],
-                _num(row["mean_baseline"]),
-                _num(row["mean_candidate"]),
-                _interval(row["difference"]),
-                _interval(row["length_adjusted_difference"]),
-                str(row["n_questions"]),
-            ]
-            for row in comparisons
-        ]
-        lines += markdown_table(header, rows)
-    else:
-        lines.append("Mean scores (one run, or no answers shared between runs):")
-        lines.append("")
+    if not comparisons:
         rows = [
             [c, s, run, _num(v["mean"]), str(v["n"])]
             for c, by_source in summary["means"].items()
             for s, by_run in by_source.items()
             for run, v in by_run.items()
         ]
-        lines += markdown_table(["criterion", "judge", "run", "mean", "answers"], rows)
+        return [
+            "Mean scores (one run, or no answers shared between runs):",
+            "",
+            *markdown_table(["criterion", "judge", "run", "mean", "answers"], rows),
+        ]
+    header = [
+        "criterion",
+        "judge",
+        "baseline",
+        "candidate",
+        "mean baseline",
+        "mean candidate",
+        f"difference [{pct}% CI]",
+        "length-adjusted",
+        "questions",
+    ]
+    rows = [
+        [
+            row["criterion"],
+            f"**{PANEL}**" if row["judge"] == PANEL else row["judge"],
+            row["baseline"],
+            row["candidate"],
+            _num(row["mean_baseline"]),
+            _num(row["mean_candidate"]),
+            _interval(row["difference"]),
+            _interval(row["length_adjusted_difference"]),
+            str(row["n_questions"]),
+        ]
+        for row in comparisons
+    ]
+    return [
+        f"Mean scores and the paired difference (candidate − baseline) with a bootstrap "
+        f"{pct}% interval over questions; the length-adjusted difference is the difference "
+        "predicted for answers of equal length. `panel` is the mean over judges.",
+        "",
+        *markdown_table(header, rows),
+    ]
 
-    lines += ["", "### Judges", ""]
+
+def _judges_section(judges: list[dict[str, Any]]) -> list[str]:
     rows = [
         [
             j["judge"],
@@ -83,78 +99,90 @@ def render(summary: dict[str, Any]) -> str:
             str(j["ok"]),
             ", ".join(f"{k} {v}" for k, v in j["failures"].items() if v) or "none",
         ]
-        for j in summary["judges"]
+        for j in judges
     ]
-    lines += markdown_table(
-        ["judge", "model", "JSON", "results", "ok", "failures (excluded)"], rows
-    )
+    header = ["judge", "model", "JSON", "results", "ok", "failures (excluded)"]
+    return ["", "### Judges", "", *markdown_table(header, rows)]
 
-    agreement = summary["agreement"]
-    if any(a["krippendorff_alpha_ordinal"] is not None for a in agreement.values()):
-        lines += ["", "### Inter-judge agreement", ""]
-        rows = [
-            [c, _num(a["krippendorff_alpha_ordinal"], 3), str(a["n_answers"])]
-            for c, a in agreement.items()
+
+def _agreement_section(agreement: dict[str, Any]) -> list[str]:
+    if all(a["krippendorff_alpha_ordinal"] is None for a in agreement.values()):
+        return []
+    rows = [
+        [c, _num(a["krippendorff_alpha_ordinal"], 3), str(a["n_answers"])]
+        for c, a in agreement.items()
+    ]
+    header = ["criterion", "Krippendorff α (ordinal)", "answers"]
+    return ["", "### Inter-judge agreement", "", *markdown_table(header, rows)]
+
+
+def _self_consistency_section(self_consistency: dict[str, Any]) -> list[str]:
+    if not self_consistency:
+        return []
+    rows = [
+        [
+            judge,
+            c,
+            str(s["n"]),
+            _num(s["exact_agreement"]),
+            _num(s["mean_abs_diff"]),
+            _num(s["alpha"], 3),
         ]
-        lines += markdown_table(["criterion", "Krippendorff α (ordinal)", "answers"], rows)
+        for judge, by_c in self_consistency.items()
+        for c, s in by_c.items()
+        if s
+    ]
+    header = ["judge", "criterion", "n", "exact agreement", "mean |Δ|", "α"]
+    return ["", "### Self-consistency (answers judged twice)", "", *markdown_table(header, rows)]
 
-    if summary["self_consistency"]:
-        lines += ["", "### Self-consistency (answers judged twice)", ""]
-        rows = [
-            [
-                judge,
-                c,
-                str(s["n"]),
-                _num(s["exact_agreement"]),
-                _num(s["mean_abs_diff"]),
-                _num(s["alpha"], 3),
-            ]
-            for judge, by_c in summary["self_consistency"].items()
-            for c, s in by_c.items()
-            if s
-        ]
-        lines += markdown_table(
-            ["judge", "criterion", "n", "exact agreement", "mean |Δ|", "α"], rows
-        )
 
-    lines += ["", "### Length bias (Spearman ρ of score vs answer length in characters)", ""]
+def _length_bias_section(length_bias: dict[str, Any]) -> list[str]:
     rows = [
         [s, c, _num(v["spearman_score_vs_chars"]), str(v["n"])]
-        for s, by_c in summary["length_bias"].items()
+        for s, by_c in length_bias.items()
         for c, v in by_c.items()
     ]
-    lines += markdown_table(["judge", "criterion", "ρ", "answers"], rows)
+    return [
+        "",
+        "### Length bias (Spearman ρ of score vs answer length in characters)",
+        "",
+        *markdown_table(["judge", "criterion", "ρ", "answers"], rows),
+    ]
 
-    if summary["pairwise"]:
-        lines += ["", "### Pairwise (both orders; inconsistent verdicts count as ties)", ""]
-        rows = [
-            [
-                pair,
-                judge,
-                c,
-                str(s["n"]),
-                str(s["wins"]),
-                str(s["losses"]),
-                str(s["ties"]),
-                _num(s["win_rate_adjusted"]),
-                _num(s["flip_rate"]),
-            ]
-            for pair, by_judge in summary["pairwise"].items()
-            for judge, data in by_judge.items()
-            for c, s in data["criteria"].items()
+
+def _pairwise_section(pairwise: dict[str, Any]) -> list[str]:
+    if not pairwise:
+        return []
+    rows = [
+        [
+            pair,
+            judge,
+            c,
+            str(s["n"]),
+            str(s["wins"]),
+            str(s["losses"]),
+            str(s["ties"]),
+            _num(s["win_rate_adjusted"]),
+            _num(s["flip_rate"]),
         ]
-        lines += markdown_table(
-            [
-                "comparison",
-                "judge",
-                "criterion",
-                "pairs",
-                "wins",
-                "losses",
-                "ties",
-                "adjusted win rate",
-                "flip rate",
-            ],
-            rows,
-        )
-    return "\n".join(lines) + "\n"
+        for pair, by_judge in pairwise.items()
+        for judge, data in by_judge.items()
+        for c, s in data["criteria"].items()
+    ]
+    header = [
+        "comparison",
+        "judge",
+        "criterion",
+        "pairs",
+        "wins",
+        "losses",
+        "ties",
+        "adjusted win rate",
+        "flip rate",
+    ]
+    return [
+        "",
+        "### Pairwise (both orders; inconsistent verdicts count as ties)",
+        "",
+        *markdown_table(header, rows),
+    ]

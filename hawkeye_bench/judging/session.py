@@ -159,10 +159,10 @@ def format_estimate(per_judge: dict[str, JudgeEstimate]) -> str:
             f"~{e.prompt_tokens_approx} prompt tokens, <= {e.max_completion_tokens} completion "
             f"tokens, cost {_usd(e.cost_low_usd)} to {_usd(e.cost_high_usd)}"
         )
-    lows = [e.cost_low_usd for e in per_judge.values()]
-    highs = [e.cost_high_usd for e in per_judge.values()]
-    if None not in lows and None not in highs:
-        lines.append(f"  total: ${sum(lows):.4f} to ${sum(highs):.4f}")  # type: ignore[arg-type]
+    lows = [e.cost_low_usd for e in per_judge.values() if e.cost_low_usd is not None]
+    highs = [e.cost_high_usd for e in per_judge.values() if e.cost_high_usd is not None]
+    if len(lows) == len(highs) == len(per_judge):  # every judge's cost is known
+        lines.append(f"  total: ${sum(lows):.4f} to ${sum(highs):.4f}")
     return "\n".join(lines)
 
 
@@ -216,32 +216,9 @@ def run_judge(
     panel, note = choose_panel(judges_dir, settings.panel)
     if note:
         print(f"note: {note}", file=err)
-    if not settings.runs:
-        raise JudgeSetupError("give at least one run folder")
-    runs = load_runs(settings.runs)
-    if settings.options.pairwise and len(runs) < 2:
-        raise JudgeSetupError("--pairwise needs two runs: a baseline and a candidate")
-    missing = missing_key_variables(panel)
-    if missing and not settings.dry_run:
-        raise JudgeSetupError(
-            f"panel {panel.name!r} needs API keys in {', '.join(missing)} (not set); "
-            "nothing was sent"
-        )
-    if settings.budget_usd is not None:
-        unpriced = [j.name for j in panel.judges if not prices_known(j.prices)]
-        if unpriced:
-            raise JudgeSetupError(
-                f"--budget needs prices for every judge; none for {', '.join(unpriced)}"
-            )
-    for warning in _family_overlap(panel, runs):
-        print(f"warning: {warning}", file=err)
-    for run in runs:
-        if run.skipped_errors:
-            print(
-                f"note: {run.label}: {run.skipped_errors} of {run.records} records failed "
-                "in the run and are not judged",
-                file=err,
-            )
+    runs = _checked_runs(settings)
+    missing = _check_panel(panel, settings)
+    _warn_about_runs(panel, runs, err)
 
     results_path = settings.out / JUDGEMENTS_FILE
     cache = JudgeCache(settings.cache_dir or settings.out / "cache")
@@ -249,32 +226,12 @@ def run_judge(
     with resolved_judges(panel, not settings.dry_run, local_endpoint) as judges:
         jobs = build_jobs(runs, judges, criteria, settings.options)
         if settings.dry_run:
-            done_ok = {k for k, r in done.items() if r.ok}
-            print(format_estimate(estimate(jobs, cache, done_ok)), file=out)
-            if missing:
-                print(f"note: a real run needs {', '.join(missing)}", file=out)
+            _print_estimate(jobs, cache, done, missing, out)
             return 0
         ledger = Ledger(budget_usd=settings.budget_usd)
-        writer = ResultWriter(results_path)
-        progress = tqdm(total=len(jobs), desc="judging", unit="call", file=err, disable=None)
-        try:
-            outcome = asyncio.run(
-                _execute(
-                    jobs,
-                    judges,
-                    backend_factory,
-                    {
-                        "ledger": ledger,
-                        "cache": cache,
-                        "writer": writer,
-                        "on_result": lambda _r: progress.update(),
-                    },
-                    done,
-                )
-            )
-        finally:
-            writer.close()
-            progress.close()
+        outcome = _judge_with_progress(
+            jobs, judges, backend_factory, ledger, cache, results_path, done, err
+        )
         # Only this plan's results count, and only they stay in judgements.jsonl: a stored
         # judgement of other criteria, another prompt or a changed answer has another key.
         wanted = {job.key for job in jobs}
@@ -288,29 +245,131 @@ def run_judge(
             n_resamples=settings.bootstrap_resamples,
             seed=settings.options.seed,
         )
-        summary.update(
-            {
-                "panel": panel.name,
-                "prompt_version": PROMPT_VERSION,
-                "options": asdict(settings.options),
-                "calls": {
-                    "sent": outcome.calls,
-                    "cache_hits": outcome.cache_hits,
-                    "reused_from_earlier_run": outcome.reused,
-                    "not_sent": outcome.not_sent,
-                },
-                "cost": ledger.to_dict(),
-                "stopped": outcome.stopped,
-                "example_requests": _example_requests(jobs),
-            }
+        summary.update(_run_facts(settings, panel, jobs, outcome, ledger))
+    return _write_outputs(settings.out, summary, outcome, ledger, out, err)
+
+
+def _checked_runs(settings: JudgeSettings) -> list[RunAnswers]:
+    """The run folders' answers; at least one run, two for --pairwise."""
+    if not settings.runs:
+        raise JudgeSetupError("give at least one run folder")
+    runs = load_runs(settings.runs)
+    if settings.options.pairwise and len(runs) < 2:
+        raise JudgeSetupError("--pairwise needs two runs: a baseline and a candidate")
+    return runs
+
+
+def _check_panel(panel: Panel, settings: JudgeSettings) -> list[str]:
+    """The panel's unset key variables (an error unless a dry run); prices for a budget."""
+    missing = missing_key_variables(panel)
+    if missing and not settings.dry_run:
+        raise JudgeSetupError(
+            f"panel {panel.name!r} needs API keys in {', '.join(missing)} (not set); "
+            "nothing was sent"
         )
+    if settings.budget_usd is not None:
+        unpriced = [j.name for j in panel.judges if not prices_known(j.prices)]
+        if unpriced:
+            raise JudgeSetupError(
+                f"--budget needs prices for every judge; none for {', '.join(unpriced)}"
+            )
+    return missing
+
+
+def _warn_about_runs(panel: Panel, runs: Sequence[RunAnswers], err: TextIO) -> None:
+    for warning in _family_overlap(panel, runs):
+        print(f"warning: {warning}", file=err)
+    for run in runs:
+        if run.skipped_errors:
+            print(
+                f"note: {run.label}: {run.skipped_errors} of {run.records} records failed "
+                "in the run and are not judged",
+                file=err,
+            )
+
+
+def _print_estimate(
+    jobs: Sequence[JudgeJob], cache: JudgeCache, done: dict, missing: Sequence[str], out: TextIO
+) -> None:
+    done_ok = {k for k, r in done.items() if r.ok}
+    print(format_estimate(estimate(jobs, cache, done_ok)), file=out)
+    if missing:
+        print(f"note: a real run needs {', '.join(missing)}", file=out)
+
+
+def _judge_with_progress(
+    jobs: Sequence[JudgeJob],
+    judges: Sequence[JudgeSpec],
+    backend_factory: BackendFactory,
+    ledger: Ledger,
+    cache: JudgeCache,
+    results_path: Path,
+    done: dict,
+    err: TextIO,
+) -> EngineOutcome:
+    """Judge every job, appending results to ``results_path``, with a progress bar on ``err``."""
+    writer = ResultWriter(results_path)
+    progress = tqdm(total=len(jobs), desc="judging", unit="call", file=err, disable=None)
+    try:
+        return asyncio.run(
+            _execute(
+                jobs,
+                judges,
+                backend_factory,
+                {
+                    "ledger": ledger,
+                    "cache": cache,
+                    "writer": writer,
+                    "on_result": lambda _r: progress.update(),
+                },
+                done,
+            )
+        )
+    finally:
+        writer.close()
+        progress.close()
+
+
+def _run_facts(
+    settings: JudgeSettings,
+    panel: Panel,
+    jobs: Sequence[JudgeJob],
+    outcome: EngineOutcome,
+    ledger: Ledger,
+) -> dict[str, Any]:
+    """What the summary records about the invocation itself: panel, calls, cost, requests."""
+    return {
+        "panel": panel.name,
+        "prompt_version": PROMPT_VERSION,
+        "options": asdict(settings.options),
+        "calls": {
+            "sent": outcome.calls,
+            "cache_hits": outcome.cache_hits,
+            "reused_from_earlier_run": outcome.reused,
+            "not_sent": outcome.not_sent,
+        },
+        "cost": ledger.to_dict(),
+        "stopped": outcome.stopped,
+        "example_requests": _example_requests(jobs),
+    }
+
+
+def _write_outputs(
+    out_dir: Path,
+    summary: dict[str, Any],
+    outcome: EngineOutcome,
+    ledger: Ledger,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Write the summary and table, print them; EXIT_STOPPED when quota or budget stopped."""
     table = render(summary)
-    (settings.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    (settings.out / TABLE_FILE).write_text(table)
+    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    (out_dir / TABLE_FILE).write_text(table)
     print(table, file=out)
     print(
         f"calls sent {outcome.calls}, cache hits {outcome.cache_hits}, reused "
-        f"{outcome.reused}; spent ${ledger.spent_usd:.4f}; outputs in {settings.out}",
+        f"{outcome.reused}; spent ${ledger.spent_usd:.4f}; outputs in {out_dir}",
         file=out,
     )
     if outcome.stopped:

@@ -95,11 +95,6 @@ def _check(name: str, measured: float | None, limit: float, text: str) -> dict[s
 
 def evaluate(stage: dict[str, Any], raw_dir: Path, truth: Truth, tol: Tolerances) -> dict[str, Any]:
     """Measured vs configured for one concurrency, with pass/fail per check."""
-    metrics = stage.get("metrics") or {}
-    ttft = metrics.get("ttft_ms") or {}
-    tbt = metrics.get("tbt_ms") or {}  # per token: gap / tokens in the chunk
-    lag = metrics.get("delivery_lag_ms") or {}
-    e2e = metrics.get("e2e_ms") or {}
     records = [r for r in read_requests(raw_dir) if r.measured and r.error is None]
     gaps = np.concatenate([chunk_gaps(r) for r in records]) if records else np.empty(0)
     # the server's own first-token write, relative to our send (measured TTFT minus its lag):
@@ -108,6 +103,29 @@ def evaluate(stage: dict[str, Any], raw_dir: Path, truth: Truth, tol: Tolerances
     server_ttft = distribution(c[0] - c[3] for c in first)
     first_lag = distribution(c[3] for c in first)
     near_zero = share_below(gaps, NEAR_ZERO_FRACTION * truth.gap_ms)
+    checks = _calibration_checks(stage, server_ttft, near_zero, truth, tol)
+    return {
+        "concurrency": stage["concurrency"],
+        "truth": truth.__dict__ | {"e2e_ms": truth.e2e_ms()},
+        "measured": _measured(stage, server_ttft, first_lag, near_zero),
+        "checks": checks,
+        "passed": all(c["passed"] for c in checks),
+        "machine": machine_load(),
+        "stage": stage,
+    }
+
+
+def _calibration_checks(
+    stage: dict[str, Any],
+    server_ttft: dict[str, float | int] | None,
+    near_zero: float | None,
+    truth: Truth,
+    tol: Tolerances,
+) -> list[dict[str, Any]]:
+    metrics = stage.get("metrics") or {}
+    ttft = metrics.get("ttft_ms") or {}
+    tbt = metrics.get("tbt_ms") or {}  # per token: gap / tokens in the chunk
+    lag = metrics.get("delivery_lag_ms") or {}
     ttft_error = abs(ttft["p50"] - truth.ttft_ms) if ttft else None
     # the measurement's own error: what we measured vs when the server really wrote the token
     ttft_vs_server = abs(ttft["p50"] - server_ttft["p50"]) if ttft and server_ttft else None
@@ -115,7 +133,7 @@ def evaluate(stage: dict[str, Any], raw_dir: Path, truth: Truth, tol: Tolerances
     tbt_error = abs(tbt["mean"] - token_gap) / token_gap if tbt else None
     counts = stage.get("requests") or {}
     cpu = stage.get("cpu") or {}
-    checks = [
+    return [
         _check("ttft_p50_error_ms", ttft_error, tol.ttft_p50_ms, "|TTFT p50 - configured|"),
         _check(
             "ttft_p50_vs_server_ms",
@@ -139,30 +157,36 @@ def evaluate(stage: dict[str, Any], raw_dir: Path, truth: Truth, tol: Tolerances
             "load generator saturated (1 = yes)",
         ),
     ]
+
+
+def _measured(
+    stage: dict[str, Any],
+    server_ttft: dict[str, float | int] | None,
+    first_lag: dict[str, float | int] | None,
+    near_zero: float | None,
+) -> dict[str, Any]:
+    metrics = stage.get("metrics") or {}
+    ttft = metrics.get("ttft_ms") or {}
+    tbt = metrics.get("tbt_ms") or {}
+    lag = metrics.get("delivery_lag_ms") or {}
+    counts = stage.get("requests") or {}
+    cpu = stage.get("cpu") or {}
     return {
-        "concurrency": stage["concurrency"],
-        "truth": truth.__dict__ | {"e2e_ms": truth.e2e_ms()},
-        "measured": {
-            "ttft_p50_ms": ttft.get("p50"),
-            "ttft_p99_ms": ttft.get("p99"),
-            "tbt_mean_ms": tbt.get("mean"),
-            "tbt_p50_ms": tbt.get("p50"),
-            "tbt_p99_ms": tbt.get("p99"),
-            "e2e_p50_ms": e2e.get("p50"),
-            "tt_ack_p50_ms": (metrics.get("tt_ack_ms") or {}).get("p50"),
-            "server_ttft_p50_ms": server_ttft["p50"] if server_ttft else None,
-            "first_token_lag_p50_ms": first_lag["p50"] if first_lag else None,
-            "lag_p50_ms": lag.get("p50"),
-            "lag_p99_ms": lag.get("p99"),
-            "near_zero_gap_share": near_zero,
-            "requests_ok": counts.get("ok"),
-            "client_cpu_mean_percent": cpu.get("busiest_mean_percent"),
-            "client_cpu_max_percent": cpu.get("max_percent"),
-        },
-        "checks": checks,
-        "passed": all(c["passed"] for c in checks),
-        "machine": machine_load(),
-        "stage": stage,
+        "ttft_p50_ms": ttft.get("p50"),
+        "ttft_p99_ms": ttft.get("p99"),
+        "tbt_mean_ms": tbt.get("mean"),
+        "tbt_p50_ms": tbt.get("p50"),
+        "tbt_p99_ms": tbt.get("p99"),
+        "e2e_p50_ms": (metrics.get("e2e_ms") or {}).get("p50"),
+        "tt_ack_p50_ms": (metrics.get("tt_ack_ms") or {}).get("p50"),
+        "server_ttft_p50_ms": server_ttft["p50"] if server_ttft else None,
+        "first_token_lag_p50_ms": first_lag["p50"] if first_lag else None,
+        "lag_p50_ms": lag.get("p50"),
+        "lag_p99_ms": lag.get("p99"),
+        "near_zero_gap_share": near_zero,
+        "requests_ok": counts.get("ok"),
+        "client_cpu_mean_percent": cpu.get("busiest_mean_percent"),
+        "client_cpu_max_percent": cpu.get("max_percent"),
     }
 
 

@@ -102,22 +102,36 @@ def _speedup_for(results: dict[str, Any], stage: dict[str, Any]) -> dict[str, An
 
 
 def render_markdown(results: dict[str, Any]) -> str:
-    plan = results["plan"]
     stages = results["stages"]
     lines = [
+        *_intro_lines(results["plan"], results["created"]),
+        "",
+        "## Paper table (means)",
+        "",
+        *_paper_table(results),
+        *_percentiles_section(stages),
+        *_goodput_section(results["plan"], stages),
+        *_notes_section(stages),
+        *_definitions_section(results["definitions"]),
+    ]
+    return "\n".join(lines)
+
+
+def _intro_lines(plan: dict[str, Any], created: str) -> list[str]:
+    return [
         "# Load test",
         "",
-        f"Created {results['created']}. Baseline: **{plan['baseline']}**. Prompts: "
+        f"Created {created}. Baseline: **{plan['baseline']}**. Prompts: "
         f"`{plan['prompts']}`, max_tokens {plan['max_tokens']}, model {plan['model']}, "
         f"{plan['requests_per_stage'] or 'duration-bound'} successful measured requests per stage, "
         f"warmup {plan['warmup_s']:g} s. All statistics are computed from the raw per-request "
         "records (not Locust's bucketed percentiles).",
         "",
         *markdown_table(["target", "URL"], [[t["name"], t["url"]] for t in plan["targets"]]),
-        "",
-        "## Paper table (means)",
-        "",
     ]
+
+
+def _paper_table(results: dict[str, Any]) -> list[str]:
     header = [
         "c",
         "target",
@@ -135,44 +149,52 @@ def render_markdown(results: dict[str, Any]) -> str:
         "client CPU max",
         "reliable",
     ]
-    rows: list[list[str]] = []
-    for stage in stages:
-        c, target = str(stage["concurrency"]), stage["target"]
-        if "failed" in stage:
-            rows.append([c, target, "–", "–", f"failed: {stage['failed']}", *[""] * 9, "no"])
-            continue
-        counts = stage["requests"]
-        row = _speedup_for(results, stage)
-        is_baseline = stage["target"] == plan["baseline"]
-        speedup = "1 (baseline)" if is_baseline else "–"
-        share = "100 %" if is_baseline else "–"
-        cot_speedup = "–"
-        if row is not None:
-            speedup = _fmt(row["e2e_speedup"], digits=2) + "×"
-            share = _fmt(row["token_share"], 100, 1) + " %"
-            if row["cot_speedup"] is not None:
-                cot_speedup = _fmt(row["cot_speedup"], digits=2) + "×"
-        cpu = stage.get("cpu", {}).get("max_percent")
-        rows.append(
-            [
-                c,
-                target,
-                f"{counts['ok']} / {counts['measured']}",
-                str(counts["errors"]),
-                _fmt(_metric(stage, "e2e_ms", "mean"), 1e-3),
-                _fmt(_metric(stage, "tbt_ms", "mean"), 1e-3, 4),
-                _fmt(_metric(stage, "output_tokens", "mean"), digits=1),
-                _fmt(_metric(stage, "ttft_ms", "mean"), 1e-3),
-                speedup,
-                share,
-                _fmt(_metric(stage, "reasoning_tokens", "mean"), digits=1),
-                _fmt(_metric(stage, "reasoning_end_ms", "mean"), 1e-3),
-                cot_speedup,
-                f"{_fmt(cpu, digits=0)} %",
-                _reliable_cell(stage),
-            ]
-        )
-    lines += markdown_table(header, rows)
+    rows = [_paper_row(results, stage) for stage in results["stages"]]
+    return markdown_table(header, rows)
+
+
+def _paper_row(results: dict[str, Any], stage: dict[str, Any]) -> list[str]:
+    c, target = str(stage["concurrency"]), stage["target"]
+    if "failed" in stage:
+        return [c, target, "–", "–", f"failed: {stage['failed']}", *[""] * 9, "no"]
+    counts = stage["requests"]
+    speedup, share, cot_speedup = _speedup_cells(results, stage)
+    cpu = stage.get("cpu", {}).get("max_percent")
+    return [
+        c,
+        target,
+        f"{counts['ok']} / {counts['measured']}",
+        str(counts["errors"]),
+        _fmt(_metric(stage, "e2e_ms", "mean"), 1e-3),
+        _fmt(_metric(stage, "tbt_ms", "mean"), 1e-3, 4),
+        _fmt(_metric(stage, "output_tokens", "mean"), digits=1),
+        _fmt(_metric(stage, "ttft_ms", "mean"), 1e-3),
+        speedup,
+        share,
+        _fmt(_metric(stage, "reasoning_tokens", "mean"), digits=1),
+        _fmt(_metric(stage, "reasoning_end_ms", "mean"), 1e-3),
+        cot_speedup,
+        f"{_fmt(cpu, digits=0)} %",
+        _reliable_cell(stage),
+    ]
+
+
+def _speedup_cells(results: dict[str, Any], stage: dict[str, Any]) -> tuple[str, str, str]:
+    """(E2E speedup, token share, CoT-only speedup) of a stage against the baseline."""
+    row = _speedup_for(results, stage)
+    is_baseline = stage["target"] == results["plan"]["baseline"]
+    speedup = "1 (baseline)" if is_baseline else "–"
+    share = "100 %" if is_baseline else "–"
+    cot_speedup = "–"
+    if row is not None:
+        speedup = _fmt(row["e2e_speedup"], digits=2) + "×"
+        share = _fmt(row["token_share"], 100, 1) + " %"
+        if row["cot_speedup"] is not None:
+            cot_speedup = _fmt(row["cot_speedup"], digits=2) + "×"
+    return speedup, share, cot_speedup
+
+
+def _percentiles_section(stages: Sequence[dict[str, Any]]) -> list[str]:
     pct = "/".join(f"p{p}" for p in PERCENTILES)
     header = [
         "c",
@@ -187,69 +209,84 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"gaps < {NEAR_ZERO_GAP_MS:g} ms",
         "tokens from",
     ]
+    rows = [_percentiles_row(stage) for stage in stages if "failed" not in stage]
+    return ["", "## Percentiles", "", *markdown_table(header, rows)]
+
+
+def _percentiles_row(stage: dict[str, Any]) -> list[str]:
+    sources = ", ".join(f"{k} {v}" for k, v in sorted(stage["token_sources"].items()))
+    return [
+        str(stage["concurrency"]),
+        stage["target"],
+        _triple(stage, "e2e_ms", 1e-3, 3),
+        _triple(stage, "ttft_ms", 1, 1),
+        _triple(stage, "tbt_ms", 1, 2),
+        _triple(stage, "output_tokens", 1, 0),
+        _fmt(_metric(stage, "ttft_content_ms", "p50"), digits=1),
+        _fmt(_metric(stage, "tt_ack_ms", "p50"), digits=1),
+        _fmt(_metric(stage, "tpot_ms", "mean"), digits=2),
+        f"{_fmt(stage['near_zero_gap_share'], 100, 1)} %",
+        sources or "–",
+    ]
+
+
+def _goodput_section(plan: dict[str, Any], stages: Sequence[dict[str, Any]]) -> list[str]:
+    if not plan.get("slo"):
+        return []
+    bounds = ", ".join(f"{k} <= {v:g}" for k, v in plan["slo"].items())
+    verdicts: dict[Any, str] = {True: "yes", False: "**no**"}
     rows = []
     for stage in stages:
-        if "failed" in stage:
+        good = stage.get("goodput")
+        if good is None:
             continue
-        sources = ", ".join(f"{k} {v}" for k, v in sorted(stage["token_sources"].items()))
+        met = verdicts.get(stage.get("slo_met"), "–")
         rows.append(
             [
                 str(stage["concurrency"]),
                 stage["target"],
-                _triple(stage, "e2e_ms", 1e-3, 3),
-                _triple(stage, "ttft_ms", 1, 1),
-                _triple(stage, "tbt_ms", 1, 2),
-                _triple(stage, "output_tokens", 1, 0),
-                _fmt(_metric(stage, "ttft_content_ms", "p50"), digits=1),
-                _fmt(_metric(stage, "tt_ack_ms", "p50"), digits=1),
-                _fmt(_metric(stage, "tpot_ms", "mean"), digits=2),
-                f"{_fmt(stage['near_zero_gap_share'], 100, 1)} %",
-                sources or "–",
+                f"{good['good']} / {good['measured']}",
+                f"{_fmt(good['share'], 100, 1)} %",
+                met,
             ]
         )
-    lines += ["", "## Percentiles", "", *markdown_table(header, rows)]
-    if plan.get("slo"):
-        bounds = ", ".join(f"{k} <= {v:g}" for k, v in plan["slo"].items())
-        lines += ["", f"## Goodput (SLO: {bounds}; failed requests miss it)", ""]
-        rows = []
-        for stage in stages:
-            good = stage.get("goodput")
-            if good is None:
-                continue
-            met = {True: "yes", False: "**no**"}.get(stage.get("slo_met"), "–")
-            rows.append(
-                [
-                    str(stage["concurrency"]),
-                    stage["target"],
-                    f"{good['good']} / {good['measured']}",
-                    f"{_fmt(good['share'], 100, 1)} %",
-                    met,
-                ]
-            )
-        header = ["c", "target", "good / measured", "goodput", "SLO met"]
-        lines += markdown_table(header, rows)
-    notes = []
-    for stage in stages:
-        for reason in stage.get("unreliable_reasons", []):
-            notes.append(f"- {stage['stage']}: unreliable: {reason}")
-        for message, count in stage.get("errors_by_message", {}).items():
-            notes.append(f"- {stage['stage']}: {count} × error `{message}`")
-        torn = sum((stage.get("torn_lines") or {}).values())
-        if torn:
-            notes.append(
-                f"- {stage['stage']}: {torn} torn last line(s) dropped from the raw files "
-                "(Locust was killed while writing)"
-            )
-        fallback = (stage.get("cot_end_sources") or {}).get(COT_END_LAST_REASONING)
-        if fallback:
-            notes.append(
-                f"- {stage['stage']}: CoT end of {fallback} request(s) is the last reasoning "
-                "token (the server sent no stage_end marker): for a multi-stage pipeline it "
-                "includes the final stage's own reasoning"
-            )
-    if notes:
-        lines += ["", "## Notes", "", *notes]
-    lines += [
+    header = ["c", "target", "good / measured", "goodput", "SLO met"]
+    return [
+        "",
+        f"## Goodput (SLO: {bounds}; failed requests miss it)",
+        "",
+        *markdown_table(header, rows),
+    ]
+
+
+def _notes_section(stages: Sequence[dict[str, Any]]) -> list[str]:
+    notes = [note for stage in stages for note in _stage_notes(stage)]
+    return ["", "## Notes", "", *notes] if notes else []
+
+
+def _stage_notes(stage: dict[str, Any]) -> list[str]:
+    """Unreliability reasons, errors, torn raw lines and CoT-end fallbacks of one stage."""
+    notes = [f"- {stage['stage']}: unreliable: {r}" for r in stage.get("unreliable_reasons", [])]
+    for message, count in stage.get("errors_by_message", {}).items():
+        notes.append(f"- {stage['stage']}: {count} × error `{message}`")
+    torn = sum((stage.get("torn_lines") or {}).values())
+    if torn:
+        notes.append(
+            f"- {stage['stage']}: {torn} torn last line(s) dropped from the raw files "
+            "(Locust was killed while writing)"
+        )
+    fallback = (stage.get("cot_end_sources") or {}).get(COT_END_LAST_REASONING)
+    if fallback:
+        notes.append(
+            f"- {stage['stage']}: CoT end of {fallback} request(s) is the last reasoning "
+            "token (the server sent no stage_end marker): for a multi-stage pipeline it "
+            "includes the final stage's own reasoning"
+        )
+    return notes
+
+
+def _definitions_section(definitions: dict[str, Any]) -> list[str]:
+    return [
         "",
         "## Metric definitions",
         "",
@@ -261,12 +298,11 @@ def render_markdown(results: dict[str, Any]) -> str:
             ["metric", "unit", "definition"],
             [
                 [f"`{key}`", entry["unit"], entry["definition"]]
-                for key, entry in results["definitions"].items()
+                for key, entry in definitions.items()
             ],
         ),
         "",
     ]
-    return "\n".join(lines)
 
 
 def _reliable_cell(stage: dict[str, Any]) -> str:

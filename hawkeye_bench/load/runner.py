@@ -315,7 +315,24 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
     result["torn_lines"] = {"requests": torn_requests, "cpu": torn_cpu}
     cpu = cpu_summary(cpu_samples)
     result["cpu"] = cpu
-    counts = result["requests"]
+    reasons += _client_cpu_reasons(cpu)
+    error_share, too_many_errors, error_reasons = _error_verdict(plan, result["requests"])
+    result["error_share"] = error_share
+    result["too_many_errors"] = too_many_errors
+    reasons += error_reasons
+    if run.exit_code not in LOCUST_RAN:
+        result["log_tail"] = log_tail(run.log_path)
+    result["reliable"] = not reasons
+    result["unreliable_reasons"] = reasons
+    share = (result.get("goodput") or {}).get("share")
+    if plan.min_goodput is not None:
+        result["slo_met"] = share is not None and share >= plan.min_goodput
+    return result
+
+
+def _client_cpu_reasons(cpu: dict[str, Any]) -> list[str]:
+    """Why the load generator's CPU makes the latencies unreliable (none when it does not)."""
+    reasons = []
     if cpu["saturated"]:
         reasons.append(
             f"load generator CPU saturated (>= {cpu['threshold_percent']:g} % for "
@@ -323,12 +340,15 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
         )
     if not cpu["sampled"]:
         reasons.append("client CPU was not sampled (run shorter than 1 s?)")
+    return reasons
+
+
+def _error_verdict(plan: LoadPlan, counts: dict[str, int]) -> tuple[float | None, bool, list[str]]:
+    """(share of measured requests that failed, too many failed, reasons) of one stage."""
     measured, ok, failed = counts["measured"], counts["ok"], counts["errors"]
     error_share = failed / measured if measured else None
-    result["error_share"] = error_share
-    result["too_many_errors"] = ok == 0 or (
-        error_share is not None and error_share > plan.max_error_rate
-    )
+    too_many_errors = ok == 0 or (error_share is not None and error_share > plan.max_error_rate)
+    reasons = []
     if ok == 0:
         reasons.append("no request succeeded")
     elif error_share is not None and error_share > plan.max_error_rate:
@@ -338,14 +358,7 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
         )
     if plan.requests and 0 < ok < plan.requests:
         reasons.append(f"only {ok} of {plan.requests} requests succeeded")
-    if run.exit_code not in LOCUST_RAN:
-        result["log_tail"] = log_tail(run.log_path)
-    result["reliable"] = not reasons
-    result["unreliable_reasons"] = reasons
-    share = (result.get("goodput") or {}).get("share")
-    if plan.min_goodput is not None:
-        result["slo_met"] = share is not None and share >= plan.min_goodput
-    return result
+    return error_share, too_many_errors, reasons
 
 
 def _one_line(stage: dict[str, Any]) -> str:

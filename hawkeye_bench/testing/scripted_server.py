@@ -374,79 +374,78 @@ class _Handlers:
         fault: Fault | None,
     ) -> web.StreamResponse:
         cfg = self.config
+        send_usage, continuous = self._stream_usage(body)
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        stream = _Stream(
+            request, response, chat, int(time.time()), cfg.model, prompt_tokens, continuous
+        )
+        if chat and cfg.role_chunk:
+            role = {"index": 0, "delta": {"role": "assistant", "content": ""}}
+            role["finish_reason"] = None
+            await stream.write([role], self._usage_so_far(stream))
+        groups = self._chunk_groups(reply)
+        if not await self._stream_tokens(stream, groups, reply, start, fault):
+            return response  # a mid-stream fault dropped the connection
+        if not groups:  # nothing to say (max_tokens 0): still finish the choice
+            await _sleep_until(start + cfg.ttft_ms / 1000)
+            await stream.write([_stream_choice(chat, {}, reply.finish_reason)])
+        if send_usage:
+            usage = self._usage(prompt_tokens, stream.emitted, stream.reasoning_emitted)
+            await stream.write([], usage)
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    def _stream_usage(self, body: dict[str, Any]) -> tuple[bool, bool]:
+        """(usage chunk at the end, usage in every chunk) for this request's stream_options."""
+        cfg = self.config
         options = body.get("stream_options") or {}
         send_usage = cfg.usage == "always" or (
             cfg.usage == "requested" and bool(options.get("include_usage"))
         )
         continuous = send_usage and cfg.continuous_usage_stats
         continuous = continuous and bool(options.get("continuous_usage_stats"))
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        created = int(time.time())
-        kind = "chat.completion.chunk" if chat else "text_completion"
+        return send_usage, continuous
 
-        def frame(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
-            chunk: dict[str, Any] = {
-                "id": "scripted",
-                "object": kind,
-                "created": created,
-                "model": cfg.model,
-                "choices": choices,
-            }
-            if usage is not None:
-                chunk["usage"] = usage
-            chunk["x_sent_at"] = time.time()
-            chunk["x_sent_perf"] = time.perf_counter()
-            return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+    def _usage_so_far(self, stream: _Stream) -> dict[str, Any] | None:
+        """The usage a chunk carries under continuous usage stats, else None."""
+        if not stream.continuous:
+            return None
+        return self._usage(stream.prompt_tokens, stream.emitted, stream.reasoning_emitted)
 
-        if chat and cfg.role_chunk:
-            role = {"index": 0, "delta": {"role": "assistant", "content": ""}}
-            role["finish_reason"] = None
-            await response.write(
-                frame([role], self._usage(prompt_tokens, 0, 0) if continuous else None)
-            )
-        groups = self._chunk_groups(reply)
-        emitted = reasoning_emitted = 0
+    async def _stream_tokens(
+        self,
+        stream: _Stream,
+        groups: list[tuple[str, str]],
+        reply: _Reply,
+        start: float,
+        fault: Fault | None,
+    ) -> bool:
+        """Write the token chunks on their deadlines, with ``fault`` injected at its chunk;
+        False when the fault dropped the connection."""
+        cfg = self.config
         first_deadline = start + cfg.ttft_ms / 1000
         # Mid-stream faults fire after after_chunks token chunks (None = before the first).
         fault_at = None if fault is None else (fault.after_chunks or 0)
         for index in range(len(groups) + 1):
             if fault is not None and fault_at == index:
                 await _sleep_until(first_deadline + index * cfg.gap_ms / 1000)
-                if await self._midstream_fault(fault, request, response):
-                    return response
+                if await self._midstream_fault(fault, stream.request, stream.response):
+                    return False
             if index == len(groups):
                 break
             channel, text = groups[index]
             await _sleep_until(first_deadline + index * cfg.gap_ms / 1000)
-            n = len(text.split())
-            emitted += n
-            if channel == "reasoning":
-                reasoning_emitted += n
+            stream.count(channel, len(text.split()))
             finish = reply.finish_reason if index == len(groups) - 1 else None
-            if chat:
-                field_name = cfg.reasoning_field if channel == "reasoning" else "content"
-                choice = {"index": 0, "delta": {field_name: text}, "finish_reason": finish}
-            else:
-                choice = {"index": 0, "text": text, "finish_reason": finish}
-            usage = self._usage(prompt_tokens, emitted, reasoning_emitted) if continuous else None
-            await response.write(frame([choice], usage))
-        if not groups:  # nothing to say (max_tokens 0): still finish the choice
-            await _sleep_until(first_deadline)
-            if chat:
-                choice = {"index": 0, "delta": {}, "finish_reason": reply.finish_reason}
-            else:
-                choice = {"index": 0, "text": "", "finish_reason": reply.finish_reason}
-            await response.write(frame([choice]))
-        if send_usage:
-            usage = self._usage(prompt_tokens, emitted, reasoning_emitted)
-            await response.write(frame([], usage))
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
+            field_name = cfg.reasoning_field if channel == "reasoning" else "content"
+            choice = _stream_choice(stream.chat, {field_name: text}, finish)
+            await stream.write([choice], self._usage_so_far(stream))
+        return True
 
     async def _midstream_fault(
         self, fault: Fault, request: web.Request, response: web.StreamResponse
@@ -467,6 +466,51 @@ class _Handlers:
             await response.write_eof()
             return True
         return False
+
+
+@dataclass
+class _Stream:
+    """One streamed reply under way: where its chunks go, what they say, tokens sent so far."""
+
+    request: web.Request
+    response: web.StreamResponse
+    chat: bool
+    created: int
+    model: str
+    prompt_tokens: int
+    continuous: bool  # usage in every chunk
+    emitted: int = 0
+    reasoning_emitted: int = 0
+
+    def count(self, channel: str, tokens: int) -> None:
+        self.emitted += tokens
+        if channel == "reasoning":
+            self.reasoning_emitted += tokens
+
+    async def write(
+        self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None
+    ) -> None:
+        """One ``data:`` line, stamped with the send time (wall clock and perf counter)."""
+        chunk: dict[str, Any] = {
+            "id": "scripted",
+            "object": "chat.completion.chunk" if self.chat else "text_completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        }
+        if usage is not None:
+            chunk["usage"] = usage
+        chunk["x_sent_at"] = time.time()
+        chunk["x_sent_perf"] = time.perf_counter()
+        frame = b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+        await self.response.write(frame)
+
+
+def _stream_choice(chat: bool, delta: dict[str, str], finish: str | None) -> dict[str, Any]:
+    """A streamed choice: ``delta`` for chat, its text for completions."""
+    if chat:
+        return {"index": 0, "delta": delta, "finish_reason": finish}
+    return {"index": 0, "text": "".join(delta.values()), "finish_reason": finish}
 
 
 def _message_text(message: dict[str, Any]) -> str:
