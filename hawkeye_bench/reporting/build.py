@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.reporting import figures, lm_eval_inputs, provenance, tables
+from hawkeye_bench.reporting.cost_section import cost_section
 from hawkeye_bench.reporting.inputs import Inputs, read_inputs
 from hawkeye_bench.reporting.load_inputs import all_load_stages
 from hawkeye_bench.reporting.model import Report, Section
@@ -111,9 +112,12 @@ def judge_section(inputs: Inputs, out: Path, rel: tables.Rel) -> Section:
     section.intro.append(tables.LENGTH_BIAS_NOTE)
     scores = tables.judge_score_table(inputs.judgements, rel)
     section.tables += [scores, *tables.judge_comparison_tables(inputs.judgements, rel)]
-    figure = figures.judge_scores(scores.rows, out)
-    if figure is not None:
-        section.figures.append(figure)
+    for figure in (
+        figures.judge_scores(scores.rows, out),
+        figures.judge_radars(scores.rows, out),
+    ):
+        if figure is not None:
+            section.figures.append(figure)
     return section
 
 
@@ -146,6 +150,9 @@ def build_report(inputs: Inputs, out: Path, title: str = "hawkeye-bench report")
         judge_section(inputs, out, rel),
         pass_at_k_section(inputs, summaries, out, rel),
     ]
+    cost = cost_section(inputs, rel)
+    if cost is not None:  # only when a run or load result has prices
+        report.sections.append(cost)
     report.notes += failed_stages
     return report
 

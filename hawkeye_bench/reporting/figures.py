@@ -342,3 +342,48 @@ def pass_at_k(rows: Sequence[PassAtKRow], out: Path) -> Figure | None:
         "pass@j (unbiased estimator) for j up to k, with avg@k dashed.",
         _sources(usable),
     )
+
+
+def judge_radars(rows: Sequence[JudgeScoreRow], out: Path) -> Figure | None:
+    """One radar per judge over its criteria, every run (baseline and pipelines) overlaid."""
+    judges = sorted({r["judge"] for r in rows if r["judge"] != "panel"})
+    if not judges:
+        return None
+    fig, axes = plt.subplots(
+        1,
+        len(judges),
+        figsize=(PANEL_SIZE[0] * len(judges), PANEL_SIZE[1] * 1.2),
+        subplot_kw={"projection": "polar"},
+        squeeze=False,
+    )
+    drawn = False
+    for ax, judge in zip(axes.flat, judges, strict=True):
+        mine = [r for r in rows if r["judge"] == judge]
+        criteria = sorted({r["criterion"] for r in mine})
+        if len(criteria) < 3:  # a radar needs three axes; the bar chart shows fewer
+            ax.set_axis_off()
+            ax.set_title(f"judge: {judge} (fewer than 3 criteria)")
+            continue
+        angles = [2 * np.pi * i / len(criteria) for i in range(len(criteria))]
+        for run in sorted({r["run"] for r in mine}):
+            by_c = {r["criterion"]: r["mean"] for r in mine if r["run"] == run}
+            values = [by_c.get(c, np.nan) for c in criteria]
+            ax.plot([*angles, angles[0]], [*values, values[0]], marker="o", label=run)
+            ax.fill([*angles, angles[0]], [*values, values[0]], alpha=0.1)
+            drawn = True
+        ax.set_xticks(angles)
+        ax.set_xticklabels(criteria)
+        tops = [scale[1] for r in mine if (scale := r["scale"])]
+        if tops:
+            ax.set_ylim(0, max(tops))
+        ax.set_title(f"judge: {judge}")
+        ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.25, -0.1))
+    if not drawn:
+        plt.close(fig)
+        return None
+    return Figure(
+        _save(fig, out, "judge_radar.png"),
+        "Mean judge score per criterion, one radar per judge (no average over judges), runs "
+        "overlaid.",
+        _sources(rows),
+    )

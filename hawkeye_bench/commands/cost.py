@@ -1,0 +1,121 @@
+"""`hawkeye-bench cost`: what finished runs and load tests cost, recomputed with any prices."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.cost import render
+from hawkeye_bench.cost.gpu_view import load_costs
+from hawkeye_bench.cost.prices import POSTER_RATIO, PRESETS, PriceBook, poster_preset
+from hawkeye_bench.cost.token_view import run_costs
+
+COST_MD = "cost.md"
+COST_JSON = "cost.json"
+LOAD_RESULTS = "load_results.json"
+RECORDS = "records.jsonl"
+
+
+class CostInputError(HawkeyeError):
+    """A folder given to `cost` is neither an eval run nor a load result."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "cost",
+        help="USD per 1k problems, per correct answer and per request, from finished results",
+        description="Recompute what finished eval runs (token view: their recorded token "
+        "counts) and load tests (GPU-time view: their measured throughput) cost, with the "
+        "prices of --prices, a --preset, or the prices recorded with each run's endpoints. No "
+        "model is called. A role without prices says so; no number is made up.",
+    )
+    parser.add_argument(
+        "inputs", nargs="+", type=Path, help="eval run folders and load-result folders"
+    )
+    parser.add_argument("--prices", type=Path, help="YAML: role or model name -> prices")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), help="named prices; poster: the poster's Serving Cost"
+    )
+    parser.add_argument(
+        "--small-model-ratio",
+        type=float,
+        default=POSTER_RATIO,
+        help=f"--preset poster: the responder's token price relative to the reasoner's "
+        f"(default {POSTER_RATIO})",
+    )
+    parser.add_argument("--out", type=Path, help="also write cost.md and cost.json here")
+    parser.set_defaults(func=main)
+
+
+def price_books(args: argparse.Namespace) -> list[PriceBook]:
+    books = []
+    if args.prices is not None:
+        books.append(PriceBook.from_file(args.prices))
+    if args.preset == "poster":
+        books.append(poster_preset(args.small_model_ratio))
+    return books
+
+
+def _split(inputs: list[Path]) -> tuple[list[Path], list[Path]]:
+    runs, loads = [], []
+    for path in inputs:
+        if (path / RECORDS).is_file():
+            runs.append(path)
+        elif (path / LOAD_RESULTS).is_file():
+            loads.append(path)
+        else:
+            raise CostInputError(
+                f"{path}: neither an eval run ({RECORDS}) nor a load result ({LOAD_RESULTS})"
+            )
+    return runs, loads
+
+
+def build(inputs: list[Path], books: list[PriceBook]) -> tuple[list[str], dict[str, Any]]:
+    """The cost markdown lines and JSON object for ``inputs``."""
+    runs, loads = _split(inputs)
+    sources = [b.source for b in books] + ["each run's endpoint prices (manifest.json)"]
+    notes = [n for b in books for n in b.notes]
+    lines = ["# Cost", "", *(f"> {n}" for n in notes), *([""] if notes else [])]
+    data: dict[str, Any] = {"prices": sources, "notes": notes, "token_view": [], "gpu_view": []}
+    if runs:
+        costs = run_costs(runs, books)
+        lines += [*render.token_markdown(costs, sources), ""]
+        data["token_view"] = [render.token_row(c) for c in costs]
+    book = books[0] if books else PriceBook()
+    for path in loads:
+        results = json.loads((path / LOAD_RESULTS).read_text(encoding="utf-8"))
+        stages = load_costs(results, book)
+        lines += [*render.gpu_markdown(path.name, stages, [b.source for b in books]), ""]
+        data["gpu_view"].append(
+            {
+                "load": path.name,
+                "stages": [
+                    {
+                        "target": s.target,
+                        "concurrency": s.concurrency,
+                        "mean_latency_s": s.mean_latency_s,
+                        "throughput": s.throughput,
+                        "usd_per_hour": s.usd_per_hour,
+                        "usd_per_1k_requests": s.usd_per_1k_requests,
+                        "ratio": s.ratio,
+                        "why_unknown": s.reasons,
+                    }
+                    for s in stages
+                ],
+            }
+        )
+    return lines, data
+
+
+def main(args: argparse.Namespace) -> int:
+    lines, data = build(list(args.inputs), price_books(args))
+    text = "\n".join(lines).rstrip() + "\n"
+    print(text, end="")
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / COST_MD).write_text(text, encoding="utf-8")
+        (args.out / COST_JSON).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return 0

@@ -1,0 +1,122 @@
+"""GPU-time view: USD per request from the throughput a load test measured.
+
+At closed-loop concurrency c with mean time per request W, Little's law gives the throughput
+X = c / W requests per second. The GPUs that serve a target cost Σ USD per hour whether busy or
+not, so one request costs Σ USD/h / (3600 X). Which roles serve a target comes from the price
+book's ``load_targets`` (a target priced under its own name is one role). Placement: each
+``dedicated`` role pays its own GPUs, a ``shared`` role its share of them, and all
+``colocated`` roles of a target share one set of GPUs (the dearest of their settings), with no
+interference assumed beyond what the measured latency already shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hawkeye_bench.cost.prices import GpuPrices, PriceBook
+
+ASSUMPTIONS = (
+    "GPU-time view: throughput X = c / mean time per request (Little's law, closed loop at "
+    "concurrency c); USD per request = sum of the target's GPU USD per hour / (3600 X)",
+    "placement: dedicated roles pay their own GPUs, co-located roles share one set (the "
+    "dearest of their settings; no interference beyond the measured latency), a shared-fleet "
+    "role pays its stated share",
+)
+SECONDS_PER_HOUR = 3600.0
+
+
+@dataclass
+class StageCost:
+    """One load target at one concurrency."""
+
+    target: str
+    concurrency: int
+    mean_latency_s: float | None
+    roles: tuple[str, ...] = ()
+    usd_per_hour: float | None = None
+    reasons: list[str] = field(default_factory=list)
+    ratio: float | None = None  # vs the baseline target at the same concurrency
+
+    @property
+    def throughput(self) -> float | None:
+        if not self.mean_latency_s:
+            return None
+        return self.concurrency / self.mean_latency_s
+
+    @property
+    def usd_per_request(self) -> float | None:
+        x = self.throughput
+        if self.usd_per_hour is None or not x:
+            return None
+        return self.usd_per_hour / (SECONDS_PER_HOUR * x)
+
+    @property
+    def usd_per_1k_requests(self) -> float | None:
+        per = self.usd_per_request
+        return None if per is None else per * 1000
+
+
+def usd_per_hour(roles: Mapping[str, GpuPrices]) -> float:
+    """What the GPUs of a set of roles cost per hour, placement applied."""
+    colocated = [p.usd_per_hour for p in roles.values() if p.placement == "colocated"]
+    alone = sum(p.usd_per_hour for p in roles.values() if p.placement != "colocated")
+    return alone + (max(colocated) if colocated else 0.0)
+
+
+def roles_of(target: str, book: PriceBook) -> tuple[str, ...] | None:
+    if target in book.load_targets:
+        return book.load_targets[target]
+    if target in book.entries:
+        return (target,)
+    return None
+
+
+def stage_cost(
+    target: str, concurrency: int, mean_latency_s: float | None, book: PriceBook
+) -> StageCost:
+    cost = StageCost(target, concurrency, mean_latency_s)
+    roles = roles_of(target, book)
+    if roles is None:
+        cost.reasons.append(
+            f"{target}: no prices given (name its roles under load_targets in the prices file)"
+        )
+        return cost
+    cost.roles = roles
+    gpu: dict[str, GpuPrices] = {}
+    for role in roles:
+        prices = book.lookup(role)
+        if prices is None or prices.gpu is None:
+            cost.reasons.append(f"{target}: {role}: no GPU prices given")
+        else:
+            gpu[role] = prices.gpu
+    if mean_latency_s is None:
+        cost.reasons.append(f"{target} at c={concurrency}: no time per request measured")
+    if not cost.reasons:
+        cost.usd_per_hour = usd_per_hour(gpu)
+    return cost
+
+
+def load_costs(results: Mapping[str, Any], book: PriceBook) -> list[StageCost]:
+    """Every stage of a ``load_results.json``, with its ratio to the baseline target."""
+    stages = results.get("stages") or []
+    costs = []
+    for stage in stages:
+        e2e = ((stage.get("metrics") or {}).get("e2e_ms") or {}).get("mean")
+        latency = e2e / 1000.0 if isinstance(e2e, int | float) and e2e > 0 else None
+        costs.append(stage_cost(stage["target"], int(stage["concurrency"]), latency, book))
+    baseline = (results.get("plan") or {}).get("baseline")
+    compare_stages(costs, baseline)
+    return costs
+
+
+def compare_stages(costs: Sequence[StageCost], baseline: str | None) -> None:
+    base = {c.concurrency: c for c in costs if c.target == baseline}
+    for cost in costs:
+        ref = base.get(cost.concurrency)
+        if cost.target == baseline or ref is None:
+            continue
+        mine, theirs = cost.usd_per_request, ref.usd_per_request
+        if mine is not None and theirs:
+            cost.ratio = mine / theirs

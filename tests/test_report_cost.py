@@ -1,0 +1,63 @@
+"""The report's cost section (runs with endpoint prices) and the judges' radar figure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from report_fixtures import write_eval_runs
+
+from hawkeye_bench.reporting.build import write_report
+from hawkeye_bench.reporting.figures import judge_radars
+from hawkeye_bench.reporting.rows import JudgeScoreRow
+
+CRITERIA = ("completeness", "coherence", "conciseness", "correctness", "clarity")
+
+
+def _add_prices(run: Path, prices: dict[str, dict[str, float]]) -> None:
+    manifest_file = run / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    for role, endpoint in manifest["endpoints"].items():
+        if role in prices:
+            endpoint["prices"] = prices[role]
+    manifest_file.write_text(json.dumps(manifest))
+
+
+def test_report_cost_section_only_with_prices(tmp_path: Path) -> None:
+    runs = write_eval_runs(tmp_path / "runs")
+    plain = write_report([runs["baseline"], runs["hawkeye"]], tmp_path / "plain")
+    assert "cost" not in [s.key for s in plain.sections]
+
+    _add_prices(runs["baseline"], {"single": {"input": 0, "output": 1.0}})
+    _add_prices(runs["hawkeye"], {"reasoner": {"input": 0, "output": 1.0}})
+    report = write_report([runs["baseline"], runs["hawkeye"]], tmp_path / "priced")
+    section = next(s for s in report.sections if s.key == "cost")
+    rows = {r["run"]: r for r in section.tables[0].rows}
+    # baseline: 1000 output tokens at 1 USD / 1M over 4 problems
+    assert abs(rows["gsm8k-baseline"]["usd_per_1k_problems"] - 0.25) < 1e-12
+    # hawkeye's responder has no prices: no USD, and the reason is named
+    assert rows["gsm8k-hawkeye"]["usd_per_1k_problems"] is None
+    assert "responder: no prices given" in rows["gsm8k-hawkeye"]["why_unknown"]
+    md = (tmp_path / "priced" / "report.md").read_text()
+    assert "Cost" in md and "responder: no prices given" in md
+
+
+def _row(judge: str, run: str, criterion: str, mean: float) -> JudgeScoreRow:
+    return JudgeScoreRow(
+        criterion=criterion, judge=judge, run=run, judge_output="j", mean=mean,
+        ci95=(mean - 1, mean + 1), n_questions=4, n_answers=4, scale=[1, 10], sources=["x"],
+    )  # fmt: skip
+
+
+def test_judge_radar_one_per_judge(tmp_path: Path) -> None:
+    rows = [
+        _row(judge, run, c, 6.0 + i * 0.5 + (run == "hawkeye"))
+        for judge in ("gpt-4o", "claude")
+        for run in ("baseline", "hawkeye")
+        for i, c in enumerate(CRITERIA)
+    ]
+    rows.append(_row("panel", "hawkeye", "clarity", 7.0))  # no radar for the panel mean
+    figure = judge_radars(rows, tmp_path)
+    assert figure is not None and figure.file == "judge_radar.png"
+    assert (tmp_path / "judge_radar.png").stat().st_size > 1000
+    assert judge_radars([r for r in rows if r["criterion"] in CRITERIA[:2]], tmp_path) is None
