@@ -1,0 +1,329 @@
+"""`hawkeye-bench reward`: what a policy would have been rewarded for a finished run's outputs.
+
+The policy's completion of each record is the stage of the pipeline's CoT role (the Hawkeye
+reasoner's output), or the only stage of a single-model run. Hawkeye's reward asks the
+responder endpoint once per record and applies both variants to the same answer, so they
+differ only by their length terms. Means per reward and how each pair disagrees (share of
+samples whose sign differs; share of pairs of samples of one problem ranked the other way) are
+printed; every value goes to rewards.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.commands.arguments import add_endpoint_arguments, endpoint_settings
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.jsonl import read_jsonl, rewrite_jsonl
+from hawkeye_bench.core.ranges import int_at_least, non_negative_float
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.trace import StageResult
+from hawkeye_bench.endpoints.settings import resolve_endpoints
+from hawkeye_bench.eval.store import RunStore
+from hawkeye_bench.rewards import (
+    CosineScaledReward,
+    HawkeyeReward,
+    KimiLengthReward,
+    SoftOverlongPunishment,
+    ThinkFormatReward,
+)
+from hawkeye_bench.rewards.hawkeye import VARIANTS, length_penalty
+
+REWARDS = ("hawkeye", "kimi", "cosine", "overlong", "think")
+REWARDS_JSONL = "rewards.jsonl"
+
+
+class RewardInputError(HawkeyeError):
+    """A folder given to `reward` is not a finished eval run, or has nothing to score."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "reward",
+        help="score a finished run's outputs with training rewards (Hawkeye, Kimi, ...)",
+        description="Score each record of a finished eval run with training rewards, the "
+        "policy's completion being the run's chain of thought (the reasoner's output). Prints "
+        "each reward's mean and how the rewards disagree; writes rewards.jsonl. Hawkeye's "
+        "reward calls the responder endpoint (the embedded model when none is given).",
+    )
+    parser.add_argument("run", type=Path, help="eval run folder (records.jsonl)")
+    parser.add_argument(
+        "--reward",
+        action="append",
+        choices=REWARDS,
+        help="reward to compute (repeatable; default: hawkeye)",
+    )
+    parser.add_argument(
+        "--variant",
+        choices=VARIANTS,
+        action="append",
+        help="Hawkeye variant (repeatable; default: both)",
+    )
+    parser.add_argument(
+        "--reference-run",
+        type=Path,
+        help="paper variant: a run whose chain of thought for the same problem is the "
+        "original CoT (e.g. the baseline run); without it the paper variant has no reference",
+    )
+    parser.add_argument("--preset", default="default", help="preset whose responder stage asks")
+    parser.add_argument("--alpha", type=non_negative_float, default=0.3, help="α (default: 0.3)")
+    parser.add_argument(
+        "--penalty", type=non_negative_float, default=0.01, help="λ (default: 0.01)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int_at_least(1), default=16, help="responder calls at once"
+    )
+    parser.add_argument(
+        "--max-length", type=int_at_least(1), default=1024, help="cosine/overlong: L"
+    )
+    parser.add_argument(
+        "--overlong-cache", type=int_at_least(1), default=256, help="overlong: cache C"
+    )
+    parser.add_argument("--out", type=Path, help=f"where to write (default: RUN/{REWARDS_JSONL})")
+    add_endpoint_arguments(parser)
+    parser.set_defaults(func=main)
+
+
+@dataclass
+class Sample:
+    record: Record
+    stage: StageResult
+
+    @property
+    def text(self) -> str:
+        return self.stage.completion
+
+    @property
+    def tokens(self) -> int | None:
+        return self.stage.completion_tokens
+
+
+@dataclass
+class Scores:
+    """Each reward's values, one per sample (None: not scored)."""
+
+    values: dict[str, list[float | None]] = field(default_factory=dict)
+    extra: dict[str, list[Any]] = field(default_factory=dict)
+
+
+def policy_stage(record: Record) -> StageResult | None:
+    """The stage a trained policy would have written: the pipeline's CoT role, else the last."""
+    from hawkeye_bench.pipelines import registered
+
+    stages = record.trace.stages
+    if not stages:
+        return None
+    pipeline = registered().get(record.trace.pipeline)
+    role = pipeline.cot_role if pipeline is not None else None
+    stage = record.trace.stage(role) if role else None
+    chosen = stage or stages[-1]
+    return chosen if chosen.ok else None
+
+
+def load_samples(run: Path) -> tuple[list[Sample], int]:
+    store = RunStore(run)
+    if not store.has_records():
+        raise RewardInputError(f"{run}: no {RunStore.RECORDS}; give a finished eval run folder")
+    records = store.load_records()
+    samples = [Sample(r, s) for r in records if (s := policy_stage(r)) is not None]
+    if not samples:
+        raise RewardInputError(f"{run}: no record has a successful stage to score")
+    return samples, len(records) - len(samples)
+
+
+def reference_tokens(run: Path) -> dict[str, int]:
+    """Problem id -> tokens of that run's chain of thought (its first sample that has them)."""
+    refs: dict[str, int] = {}
+    for sample in load_samples(run)[0]:
+        if sample.tokens is not None:
+            refs.setdefault(sample.record.problem.id, sample.tokens)
+    return refs
+
+
+def gold_rationales(samples: Sequence[Sample]) -> list[str | None]:
+    """Each problem's gold rationale: ``metadata["answer"]``, else the GSM8K mirror's row."""
+    from hawkeye_bench.datasets.loaders import mirror_path, resolve_data_dir
+
+    rows: list[dict[str, Any]] | None = None
+    out: list[str | None] = []
+    for sample in samples:
+        problem = sample.record.problem
+        if "answer" in problem.metadata:
+            out.append(str(problem.metadata["answer"]))
+            continue
+        if problem.dataset != "gsm8k" or not problem.id.startswith("gsm8k/"):
+            out.append(None)
+            continue
+        if rows is None:
+            data_dir = resolve_data_dir(None)
+            path = mirror_path(data_dir, "gsm8k") if data_dir else None
+            rows = list(read_jsonl(path)) if path and path.is_file() else []
+        index = int(problem.id.split("/", 1)[1])
+        out.append(str(rows[index]["answer"]) if index < len(rows) else None)
+    return out
+
+
+def _lengths(samples: Sequence[Sample]) -> list[range]:
+    return [range(s.tokens or 0) for s in samples]
+
+
+def hawkeye_scores(
+    samples: Sequence[Sample], args: argparse.Namespace, scores: Scores, notes: list[str]
+) -> None:
+    from hawkeye_bench.serve.embedded import endpoints_or_local
+
+    variants = args.variant or list(VARIANTS)
+    resolved = resolve_endpoints(endpoint_settings(args), ("responder",))
+    questions = [s.record.problem.question for s in samples]
+    texts = [s.text for s in samples]
+    golds = [s.record.problem.gold for s in samples]
+    datasets = [s.record.problem.dataset for s in samples]
+    with endpoints_or_local(resolved, ("responder",)) as endpoints:
+        options = {"preset": args.preset, "alpha": args.alpha, "penalty": args.penalty}
+        asker = HawkeyeReward(endpoints["responder"], concurrency=args.concurrency, **options)
+
+        async def ask() -> list[float | None]:
+            try:
+                return await asker.exact_match(questions, texts, golds, datasets)
+            finally:
+                await asker.aclose()
+
+        em = asyncio.run(ask())
+    scores.extra["hawkeye_em"] = em
+    if asker.responder_failures:
+        notes.append(f"hawkeye: {asker.responder_failures} responder call(s) failed -> None")
+    if asker.grade_failures:
+        notes.append(f"hawkeye: {asker.grade_failures} grading failure(s) -> None")
+    for variant in variants:
+        reward = HawkeyeReward(endpoints["responder"], variant=variant, **options)
+        if variant == "paper":
+            refs_by_id = reference_tokens(args.reference_run) if args.reference_run else {}
+            if not args.reference_run:
+                notes.append("hawkeye paper: no --reference-run, so no original CoT: None")
+            refs: list[Any] = [refs_by_id.get(s.record.problem.id) for s in samples]
+            column = {"original_cot_tokens": refs}
+            sizes: list[int | None] = [s.tokens for s in samples]
+        else:
+            refs = gold_rationales(samples)
+            if all(r is None for r in refs):
+                notes.append("hawkeye upstream: no gold rationale (GSM8K only): None")
+            column = {"answer": refs}
+            sizes = list(reward.lengths(texts, None))
+        references = reward.references(column, len(samples))
+        values: list[float | None] = []
+        for e, size, ref in zip(em, sizes, references, strict=True):
+            if e is None or size is None or ref is None:
+                values.append(None)
+                continue
+            values.append(
+                e
+                - length_penalty(
+                    size,
+                    ref,
+                    alpha=args.alpha,
+                    penalty=args.penalty,
+                    floor_target=reward.spec.floor_target,
+                )
+            )
+        scores.values[f"hawkeye_{variant}"] = values
+
+
+def other_scores(samples: Sequence[Sample], name: str, args: argparse.Namespace) -> list[Any]:
+    rewards: dict[str, Callable[..., list[float | None]]] = {
+        "kimi": KimiLengthReward(),
+        "cosine": CosineScaledReward(args.max_length),
+        "overlong": SoftOverlongPunishment(args.max_length, args.overlong_cache),
+        "think": ThinkFormatReward(),
+    }
+    out = rewards[name](
+        prompts=[s.record.problem.question for s in samples],
+        completions=[s.text for s in samples],
+        completion_ids=_lengths(samples),
+        gold=[s.record.problem.gold for s in samples],
+        dataset=[s.record.problem.dataset for s in samples],
+    )
+    if name != "think":  # lengths in tokens: a record without a count is not scored
+        out = [None if s.tokens is None else v for s, v in zip(samples, out, strict=True)]
+    return out
+
+
+def _sign(value: float) -> int:
+    return (value > 0) - (value < 0)
+
+
+def disagreement(
+    a: Sequence[float | None], b: Sequence[float | None], groups: Sequence[str]
+) -> dict[str, Any]:
+    """Share of samples whose sign differs; share of pairs ranked the other way (pairs of
+    samples of one problem when any problem has several, else all pairs)."""
+    both = [i for i in range(len(a)) if a[i] is not None and b[i] is not None]
+    signs = sum(_sign(a[i]) != _sign(b[i]) for i in both)  # type: ignore[arg-type]
+    per_problem = len({groups[i] for i in both}) < len(both)
+    pairs = [
+        (i, j)
+        for i, j in itertools.combinations(both, 2)
+        if not per_problem or groups[i] == groups[j]
+    ]
+    flipped = sum(
+        _sign(a[i] - a[j]) * _sign(b[i] - b[j]) < 0  # type: ignore[operator]
+        for i, j in pairs
+    )
+    return {
+        "samples": len(both),
+        "sign_differs": signs / len(both) if both else None,
+        "pairs": len(pairs),
+        "pairs_within": "problem" if per_problem else "run",
+        "ranking_differs": flipped / len(pairs) if pairs else None,
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def main(args: argparse.Namespace) -> int:
+    samples, skipped = load_samples(args.run)
+    chosen = list(dict.fromkeys(args.reward or ["hawkeye"]))
+    scores = Scores()
+    notes: list[str] = []
+    if skipped:
+        notes.append(f"{skipped} record(s) without a successful policy stage are not scored")
+    for name in chosen:
+        if name == "hawkeye":
+            hawkeye_scores(samples, args, scores, notes)
+        else:
+            scores.values[name] = other_scores(samples, name, args)
+    rows = []
+    for i, sample in enumerate(samples):
+        row: dict[str, Any] = {"id": sample.record.problem.id, "sample": sample.record.sample}
+        row["completion_tokens"] = sample.tokens
+        row.update({k: v[i] for k, v in scores.extra.items()})
+        row.update({k: v[i] for k, v in scores.values.items()})
+        rows.append(row)
+    out = args.out or args.run / REWARDS_JSONL
+    rewrite_jsonl(out, rows)
+    print(f"{len(samples)} samples from {args.run}")
+    for name, values in scores.values.items():
+        present = [v for v in values if v is not None]
+        mean = sum(present) / len(present) if present else None
+        print(
+            f"  {name}: mean {_fmt(mean)} over {len(present)} (None: {len(values) - len(present)})"
+        )
+    groups = [s.record.problem.id for s in samples]
+    for left, right in itertools.combinations(scores.values, 2):
+        d = disagreement(scores.values[left], scores.values[right], groups)
+        print(
+            f"  {left} vs {right}: sign differs {_fmt(d['sign_differs'])} of {d['samples']}, "
+            f"ranking differs {_fmt(d['ranking_differs'])} of {d['pairs']} pairs "
+            f"(within {d['pairs_within']})"
+        )
+    for note in notes:
+        print(f"note: {note}")
+    print(f"wrote {out}")
+    return 0

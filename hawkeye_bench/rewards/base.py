@@ -1,0 +1,80 @@
+"""What every reward shares: TRL's calling convention, completion texts, lengths, correctness.
+
+A reward is called with keyword arguments only: ``prompts``, ``completions``,
+``completion_ids``, the dataset's columns and anything else the trainer passes (taken by
+``**kwargs``), and returns one ``float | None`` per completion (None: no reward for that
+sample). Completions are strings (standard format) or lists of messages (conversational
+format: the first message's ``content``). Rewards are plain classes with a ``__name__`` so that
+they pickle into spawned worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from hawkeye_bench.grading.workers import grade_many
+
+LengthUnit = Literal["tokens", "words", "chars"]
+
+
+def completion_text(completion: Any) -> str:
+    """The text of one completion, standard (a string) or conversational (messages)."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Sequence) and completion and isinstance(completion[0], dict):
+        return str(completion[0].get("content") or "")
+    raise TypeError(f"a completion is a string or a list of messages, not {completion!r}")
+
+
+def lengths(
+    completions: Sequence[Any], completion_ids: Sequence[Sequence[int]] | None, unit: LengthUnit
+) -> list[int]:
+    """Each completion's length: token ids (``completion_ids``), whitespace words or chars."""
+    if unit == "tokens":
+        if completion_ids is None:
+            raise ValueError("length in tokens needs completion_ids (TRL passes them)")
+        return [len(ids) for ids in completion_ids]
+    texts = [completion_text(c) for c in completions]
+    return [len(t.split()) for t in texts] if unit == "words" else [len(t) for t in texts]
+
+
+def correctness(
+    completions: Sequence[Any], golds: Sequence[Any] | None, dataset: Sequence[Any] | str | None
+) -> list[bool | None]:
+    """Each completion graded against its gold answer (None: grading failed or no gold)."""
+    if golds is None:
+        raise ValueError("this reward needs the gold answers: a dataset column (gold_column)")
+    datasets = [dataset] * len(golds) if dataset is None or isinstance(dataset, str) else dataset
+    tasks = [
+        (completion_text(c), str(g), d)
+        for c, g, d in zip(completions, golds, datasets, strict=True)
+    ]
+    return [None if g.error else g.correct for g in grade_many(tasks)]
+
+
+class Reward:
+    """Base class: a ``__name__`` (TRL logs each reward under it) and the keyword call."""
+
+    __name__ = "reward"
+
+    def __call__(
+        self,
+        prompts: Sequence[Any] | None = None,
+        completions: Sequence[Any] | None = None,
+        completion_ids: Sequence[Sequence[int]] | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
+        if completions is None:
+            raise TypeError(f"{self.__name__}: called without completions")
+        return self.score(list(prompts or [None] * len(completions)), completions, completion_ids,
+                          kwargs)  # fmt: skip
+
+    def score(
+        self,
+        prompts: list[Any],
+        completions: Sequence[Any],
+        completion_ids: Sequence[Sequence[int]] | None,
+        columns: dict[str, Any],
+    ) -> list[float | None]:
+        raise NotImplementedError

@@ -1,0 +1,456 @@
+"""Hawkeye's GRPO reward: ``R = EM(â, a) − λ·max(0, len(c) − α·len(c_orig))²``.
+
+The policy's completion ``c`` is a chain of thought; the frozen responder model turns the
+question and ``c`` into an answer ``â`` (the preset's ``responder`` stage, sent through the
+harness's endpoint client), which the harness's grader compares with the gold answer ``a``.
+
+Two variants:
+
+- ``paper``: lengths in tokens (``completion_ids`` as TRL passes them, else the ``tokenizer``
+  callable given), ``c_orig`` = the original chain of thought (dataset column
+  ``original_cot_tokens``, a count, or ``original_cot``, a text), target ``α·len(c_orig)``;
+- ``upstream`` (the released training code): lengths in whitespace words, ``c_orig`` = the
+  gold rationale (dataset column ``answer``, GSM8K style), target ``int(α·words)``.
+
+Both default to α = 0.3 and λ = 0.01 (the paper states no λ; the code uses 0.01). A failed
+responder call or grading gives ``None`` for that sample (TRL skips it); failures are counted
+on the instance and logged with ``log_metric``. ``HawkeyeReward`` is synchronous (its calls run
+on a private event-loop thread); ``AsyncHawkeyeReward`` is ``async def`` for trainers that await
+rewards. Instances pickle: the responder is kept as plain settings and clients are created
+lazily for each event loop, never pickled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from hawkeye_bench.core.trace import StageResult
+from hawkeye_bench.datasets.gsm8k import gsm8k_gold
+from hawkeye_bench.endpoints.client import Endpoint, EndpointClient
+from hawkeye_bench.endpoints.pool import ClientPool
+from hawkeye_bench.grading.workers import grade_many
+from hawkeye_bench.presets import StagePrompt, load_preset
+from hawkeye_bench.rewards.base import Reward, completion_text
+
+log = logging.getLogger(__name__)
+
+VariantName = Literal["paper", "upstream"]
+VARIANTS: tuple[VariantName, ...] = ("paper", "upstream")
+T = TypeVar("T")
+Tokenizer = Callable[[str], Any]  # text -> token ids (a sequence) or a count
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How one variant measures lengths and finds its reference and gold."""
+
+    name: VariantName
+    unit: Literal["tokens", "words"]
+    reference_columns: tuple[str, ...]  # the first one present is used
+    gold_columns: tuple[str, ...]
+    floor_target: bool  # the target length is rounded down to a whole number
+
+
+PAPER = Variant(
+    "paper",
+    "tokens",
+    ("original_cot_tokens", "original_cot"),
+    ("gold", "answer"),
+    floor_target=False,
+)
+UPSTREAM = Variant("upstream", "words", ("answer",), ("answer", "gold"), floor_target=True)
+
+
+def variant_spec(name: str) -> Variant:
+    if name == "paper":
+        return PAPER
+    if name == "upstream":
+        return UPSTREAM
+    raise ValueError(f"unknown Hawkeye reward variant {name!r}; valid: {', '.join(VARIANTS)}")
+
+
+def gold_answer(value: Any) -> str:
+    """The answer in a gold column: GSM8K's rationale ``... #### 18`` gives ``18``."""
+    text = str(value)
+    return gsm8k_gold(text) if "####" in text else text.strip()
+
+
+def length_penalty(
+    size: float, reference: float, *, alpha: float, penalty: float, floor_target: bool = False
+) -> float:
+    """``λ·max(0, size − α·reference)²`` (target rounded down when ``floor_target``)."""
+    target = alpha * reference
+    if floor_target:
+        target = float(int(target))
+    return penalty * max(0.0, size - target) ** 2
+
+
+def _prompt_text(prompt: Any) -> str:
+    """The question of a standard (string) or conversational (messages) prompt: the last user
+    message."""
+    if prompt is None:
+        return ""
+    if isinstance(prompt, str):
+        return prompt
+    users = [m for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+    chosen = users[-1] if users else (prompt[-1] if prompt else {})
+    return str(chosen.get("content") or "") if isinstance(chosen, dict) else str(chosen)
+
+
+def _column(columns: Mapping[str, Any], names: Sequence[str], n: int) -> list[Any] | None:
+    for name in names:
+        values = columns.get(name)
+        if values is not None:
+            if len(values) != n:
+                raise ValueError(f"column {name!r} has {len(values)} values for {n} completions")
+            return list(values)
+    return None
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+class _LoopThread:
+    """A private event loop in a daemon thread, for the synchronous call."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="hawkeye-reward", daemon=True
+        )
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+class HawkeyeReward(Reward):
+    """Hawkeye's reward in TRL's calling convention (synchronous ``__call__``; ``acall`` is the
+    same call awaited on the caller's event loop).
+
+    ``responder``: an :class:`Endpoint` or its settings as a mapping (``base_url``, ``model``,
+    ...). ``preset``: a preset name or path whose ``responder`` stage prompts it.
+    ``question_column``: the dataset column with the question put in the responder's prompt
+    (``question``); where the batch has no such column, the prompt's text (its last user
+    message) is used.
+    ``concurrency``: at most this many responder calls at once (the whole batch is sent
+    together up to that bound).
+    """
+
+    def __init__(
+        self,
+        responder: Endpoint | Mapping[str, Any],
+        *,
+        variant: VariantName = "paper",
+        preset: str = "default",
+        alpha: float = 0.3,
+        penalty: float = 0.01,
+        tokenizer: Tokenizer | None = None,
+        reference_column: str | None = None,
+        gold_column: str | None = None,
+        dataset_column: str = "dataset",
+        question_column: str | None = "question",
+        concurrency: int = 64,
+        name: str | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if alpha < 0 or penalty < 0:
+            raise ValueError("alpha and penalty must be >= 0")
+        self.spec = variant_spec(variant)
+        self.variant: VariantName = self.spec.name
+        if isinstance(responder, Endpoint):
+            self.responder = responder
+        else:
+            self.responder = Endpoint(**{"name": "responder", **dict(responder)})
+        self.preset = preset
+        self.stage: StagePrompt = load_preset(preset).stage("responder")
+        self.alpha, self.penalty = alpha, penalty
+        self.tokenizer = tokenizer
+        self.reference_columns = (
+            (reference_column,) if reference_column else (self.spec.reference_columns)
+        )
+        self.gold_columns = (gold_column,) if gold_column else self.spec.gold_columns
+        self.dataset_column = dataset_column
+        self.question_column = question_column
+        self.concurrency = concurrency
+        self.__name__ = name or f"hawkeye_{self.variant}_reward"
+        #: cumulative counts over every call: samples scored None, by cause
+        self.responder_failures = 0
+        self.grade_failures = 0
+        self.missing_reference = 0
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ClientPool] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._loop_thread: _LoopThread | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def paper(cls, responder: Endpoint | Mapping[str, Any], **options: Any) -> HawkeyeReward:
+        """The paper's variant: tokens, reference = the original chain of thought."""
+        return cls(responder, variant="paper", **options)
+
+    @classmethod
+    def upstream(cls, responder: Endpoint | Mapping[str, Any], **options: Any) -> HawkeyeReward:
+        """The released code's variant: whitespace words, reference = the gold rationale."""
+        return cls(responder, variant="upstream", **options)
+
+    # -- pickling: settings only ---------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for key in ("_pools", "_loop_thread", "_lock"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pools = weakref.WeakKeyDictionary()
+        self._loop_thread = None
+        self._lock = threading.Lock()
+
+    # -- the calls -----------------------------------------------------------------------------
+
+    def score(
+        self,
+        prompts: list[Any],
+        completions: Sequence[Any],
+        completion_ids: Sequence[Sequence[int]] | None,
+        columns: dict[str, Any],
+    ) -> list[float | None]:
+        with self._lock:
+            if self._loop_thread is None:
+                self._loop_thread = _LoopThread()
+            runner = self._loop_thread
+        return runner.run(self.ascore(prompts, completions, completion_ids, columns))
+
+    async def acall(
+        self,
+        prompts: Sequence[Any] | None = None,
+        completions: Sequence[Any] | None = None,
+        completion_ids: Sequence[Sequence[int]] | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
+        """The reward, awaited on the running event loop."""
+        if completions is None:
+            raise TypeError(f"{self.__name__}: called without completions")
+        prompt_list = list(prompts or [None] * len(completions))
+        return await self.ascore(prompt_list, completions, completion_ids, kwargs)
+
+    async def ascore(
+        self,
+        prompts: list[Any],
+        completions: Sequence[Any],
+        completion_ids: Sequence[Sequence[int]] | None,
+        columns: dict[str, Any],
+    ) -> list[float | None]:
+        n = len(completions)
+        texts = [completion_text(c) for c in completions]
+        sizes = self.lengths(texts, completion_ids)
+        references = self.references(columns, n)
+        golds = _column(columns, self.gold_columns, n)
+        if golds is None:
+            raise ValueError(
+                f"{self.__name__} needs the gold answers: a dataset column "
+                f"({' or '.join(self.gold_columns)})"
+            )
+        questions = _column(columns, (self.question_column,), n) if self.question_column else None
+        if questions is None:
+            questions = [_prompt_text(p) for p in prompts]
+        datasets = _column(columns, (self.dataset_column,), n) or [None] * n
+        em = await self.exact_match([str(q) for q in questions], texts, golds, datasets)
+        penalties = [
+            None
+            if ref is None
+            else length_penalty(
+                size,
+                ref,
+                alpha=self.alpha,
+                penalty=self.penalty,
+                floor_target=self.spec.floor_target,
+            )
+            for size, ref in zip(sizes, references, strict=True)
+        ]
+        self.missing_reference += sum(ref is None for ref in references)
+        rewards = [
+            None if e is None or p is None else e - p for e, p in zip(em, penalties, strict=True)
+        ]
+        self._log(columns, em, sizes, penalties, rewards)
+        return rewards
+
+    # -- the terms -----------------------------------------------------------------------------
+
+    def _count(self, text: str) -> int:
+        if self.spec.unit == "words":
+            return len(text.split())
+        if self.tokenizer is None:
+            raise ValueError(
+                f"{self.__name__}: lengths in tokens need completion_ids (TRL passes them) or a "
+                "tokenizer callable (tokenizer=...)"
+            )
+        ids = self.tokenizer(text)
+        return ids if isinstance(ids, int) else len(ids)
+
+    def lengths(
+        self, texts: Sequence[str], completion_ids: Sequence[Sequence[int]] | None
+    ) -> list[int]:
+        """Each completion's length in the variant's unit."""
+        if self.spec.unit == "tokens" and completion_ids is not None:
+            return [len(ids) for ids in completion_ids]
+        return [self._count(t) for t in texts]
+
+    def references(self, columns: Mapping[str, Any], n: int) -> list[float | None]:
+        """Each sample's reference length: a number as given, a text measured in the unit."""
+        values = _column(columns, self.reference_columns, n)
+        if values is None:
+            raise ValueError(
+                f"{self.__name__} needs the reference length: a dataset column "
+                f"({' or '.join(self.reference_columns)})"
+            )
+        out: list[float | None] = []
+        for value in values:
+            if value is None:
+                out.append(None)
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                out.append(float(value))
+            else:
+                out.append(float(self._count(str(value))))
+        return out
+
+    async def answers(self, questions: Sequence[str], cots: Sequence[str]) -> list[str | None]:
+        """The responder's answer to each (question, chain of thought), all sent at once within
+        the concurrency bound; None where the call failed."""
+        client = (await self._pool())["responder"]
+        bound = asyncio.Semaphore(self.concurrency)
+        results = await asyncio.gather(
+            *(self._ask(client, bound, q, c) for q, c in zip(questions, cots, strict=True))
+        )
+        failed = [r for r in results if not r.ok]
+        self.responder_failures += len(failed)
+        for result in failed[:3]:
+            log.warning("%s: responder call failed: %s", self.__name__, result.error)
+        return [r.answer if r.ok else None for r in results]
+
+    async def exact_match(
+        self,
+        questions: Sequence[str],
+        cots: Sequence[str],
+        golds: Sequence[Any],
+        datasets: Sequence[str | None],
+    ) -> list[float | None]:
+        """EM(â, a) per sample: 1.0 or 0.0, None when the responder or the grader failed."""
+        answers = await self.answers(questions, cots)
+        asked = [i for i, a in enumerate(answers) if a is not None]
+        tasks = [(answers[i], gold_answer(golds[i]), datasets[i]) for i in asked]
+        grades = await asyncio.to_thread(grade_many, tasks) if tasks else []
+        em: list[float | None] = [None] * len(answers)
+        for i, grade in zip(asked, grades, strict=True):
+            if grade.error:
+                self.grade_failures += 1
+            else:
+                em[i] = 1.0 if grade.correct else 0.0
+        return em
+
+    async def _ask(
+        self, client: EndpointClient, bound: asyncio.Semaphore, question: str, cot: str
+    ) -> StageResult:
+        stage = self.stage
+        text = stage.render(question, cot)
+        params: dict[str, Any] = {
+            "role": "responder",
+            "max_tokens": stage.max_tokens,
+            "temperature": stage.temperature,
+            "top_p": stage.top_p,
+            "stop": list(stage.stop) or None,
+            "extra": stage.extra_body or None,
+        }
+        async with bound:
+            if stage.api == "completion":
+                return await client.complete(text, **params)
+            messages = [{"role": "system", "content": stage.system}] if stage.system else []
+            messages.append({"role": "user", "content": text})
+            return await client.chat(messages, **params)
+
+    async def _pool(self) -> ClientPool:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = ClientPool({"responder": self.responder}, concurrency=self.concurrency)
+            self._pools[loop] = pool
+            await pool.open()
+        return pool
+
+    def _log(
+        self,
+        columns: Mapping[str, Any],
+        em: list[float | None],
+        sizes: list[int],
+        penalties: list[float | None],
+        rewards: list[float | None],
+    ) -> None:
+        log_extra, log_metric = columns.get("log_extra"), columns.get("log_metric")
+        prefix = self.__name__
+        if callable(log_extra):
+            log_extra(f"{prefix}/em", em)
+            log_extra(f"{prefix}/length", sizes)
+            log_extra(f"{prefix}/penalty", penalties)
+        if callable(log_metric):
+            for name, values in (("em", em), ("length", sizes), ("penalty", penalties)):
+                mean = _mean(values)
+                if mean is not None:
+                    log_metric(f"{prefix}/{name}_mean", mean)
+            log_metric(f"{prefix}/failed", float(sum(r is None for r in rewards)))
+            log_metric(f"{prefix}/responder_failures_total", float(self.responder_failures))
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the client of the running event loop."""
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.close()
+
+    def close(self) -> None:
+        """Close the synchronous call's client and stop its event-loop thread."""
+        with self._lock:
+            runner, self._loop_thread = self._loop_thread, None
+        if runner is not None:
+            runner.run(self.aclose())
+            runner.stop()
+
+
+class AsyncHawkeyeReward(HawkeyeReward):
+    """:class:`HawkeyeReward` as an ``async def`` call, for trainers that await rewards (the
+    batch's responder calls then share the trainer's event loop)."""
+
+    async def __call__(  # type: ignore[override]
+        self,
+        prompts: Sequence[Any] | None = None,
+        completions: Sequence[Any] | None = None,
+        completion_ids: Sequence[Sequence[int]] | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
+        return await self.acall(prompts, completions, completion_ids, **kwargs)
+
+
+# A callable instance is not a function, so ``inspect``/``asyncio.iscoroutinefunction`` would
+# not see that calling it gives a coroutine; mark the class as both know how to read.
+_ASYNCIO_MARK = getattr(asyncio.coroutines, "_is_coroutine", None)
+if _ASYNCIO_MARK is not None:
+    AsyncHawkeyeReward._is_coroutine = _ASYNCIO_MARK  # type: ignore[attr-defined]
+if hasattr(inspect, "markcoroutinefunction"):
+    inspect.markcoroutinefunction(AsyncHawkeyeReward)
