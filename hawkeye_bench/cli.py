@@ -21,11 +21,17 @@ from hawkeye_bench.core.secrets import redact
 #: command name -> (module in hawkeye_bench.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("eval", "run a pipeline on a benchmark and grade it"),
+    "compress-sweep": (
+        "compress_sweep",
+        "compression study: accuracy against the kept share of a writer's CoT",
+    ),
     "lm-eval": ("lm_eval", "run lm-eval with the hawkeye_* tasks and the hawkeye model"),
     "serve": ("serve", "OpenAI-compatible server that runs a pipeline per request"),
     "load": ("load", "Locust load test: TTFT, time between tokens, time per request"),
     "judge": ("judge", "LLM judges rate answers (clarity, coherence, conciseness, ...)"),
     "report": ("report", "markdown report with PNG figures from runs, load and judge results"),
+    "cost": ("cost", "USD per 1k problems / per correct answer / per request, from results"),
+    "reward": ("reward", "training rewards (Hawkeye, Kimi, ...) for a finished run's outputs"),
     "serve-local": ("serve_local", "run the embedded default model as an OpenAI-compatible server"),
 }
 

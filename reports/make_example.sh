@@ -68,12 +68,17 @@ MODEL_URL="http://127.0.0.1:$MODEL_PORT/v1"
 MODEL="smollm2-135m-instruct"
 echo "embedded model at $MODEL_URL"
 
-# 2. evaluation runs
+# 2. evaluation runs; the endpoints carry illustrative token prices (USD per 1M tokens) so that
+#    the report's cost section has something to price: they are not SmolLM2's price
+cat >"$LOGS/endpoints.yaml" <<CONFIG
+endpoints:
+  default: {base_url: "$MODEL_URL", model: "$MODEL", prices: {input: 0.10, output: 0.40}}
+CONFIG
 for task in gsm8k math500; do
   for pipeline in baseline hawkeye; do
     "$HB" eval --task "$task" --pipeline "$pipeline" --limit "$LIMIT" \
       --max-tokens "$MAX_TOKENS" --concurrency 1 --no-progress --max-error-rate 1 \
-      --endpoint "$MODEL_URL" --model "$MODEL" --out "$IN/$task-$pipeline"
+      --config "$LOGS/endpoints.yaml" --out "$IN/$task-$pipeline"
   done
 done
 
@@ -122,7 +127,7 @@ fi
 # 5. the report
 "$HB" report "$IN" --out "$OUT" \
   --title "hawkeye-bench example report (embedded SmolLM2-135M, not a benchmark result)"
-for section in "## 1. Accuracy" "## 2. Latency" "## 3. Judge"; do
-  grep -q "^$section" "$OUT/report.md" || { echo "error: report lacks '$section'" >&2; exit 1; }
+for section in "Accuracy" "Latency" "Judge" "Cost"; do
+  grep -q "^## [0-9]*\. $section" "$OUT/report.md" || { echo "error: report lacks '$section'" >&2; exit 1; }
 done
 echo "example report: $OUT/report.md"

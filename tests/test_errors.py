@@ -10,7 +10,10 @@ import pytest
 
 from hawkeye_bench import cli
 from hawkeye_bench.commands import report as report_command
+from hawkeye_bench.commands.compress_sweep import SweepFolderError
+from hawkeye_bench.commands.eval import PipelineOptionsError
 from hawkeye_bench.commands.lm_eval import LmEvalArgumentError, TaskFileError
+from hawkeye_bench.commands.reward import RewardInputError
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import MissingApiKey, remember_secret
 from hawkeye_bench.datasets import DatasetError
@@ -27,6 +30,8 @@ from hawkeye_bench.load.prompts import PromptSourceError
 from hawkeye_bench.load.records import RawRecordError
 from hawkeye_bench.load.runner import TargetError
 from hawkeye_bench.pipelines import UnknownPipeline, get_pipeline
+from hawkeye_bench.pipelines.base import PipelineOptionError
+from hawkeye_bench.pipelines.compress_methods import UnknownCompressMethod
 from hawkeye_bench.presets import PresetError
 from hawkeye_bench.reporting.inputs import ReportInputError
 from hawkeye_bench.serve.embedded import LocalModelUnavailable
@@ -46,11 +51,16 @@ USER_ERRORS = [
     PromptSourceError,
     RawRecordError,
     ReportInputError,
+    RewardInputError,
     RunStoreError,
     TargetError,
     TaskFileError,
     TasksNotFound,
     UnknownPipeline,
+    PipelineOptionError,
+    PipelineOptionsError,
+    SweepFolderError,
+    UnknownCompressMethod,
 ]
 OUTAGES = [RunStopped, ModelServerDied, EndpointStoppedAnswering]
 DEAD = ["--endpoint", "http://127.0.0.1:9/v1", "--model", "m"]  # never contacted

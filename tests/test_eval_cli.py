@@ -155,7 +155,7 @@ def test_api_key_comes_from_the_environment_and_never_reaches_any_file(
     ("args", "message"),
     [
         (["--task", "gsm9k"], "unknown dataset 'gsm9k'"),
-        (["--pipeline", "magic"], "unknown pipeline 'magic'; valid: baseline, hawkeye"),
+        (["--pipeline", "magic"], "unknown pipeline 'magic'; valid: baseline, compress, hawkeye"),
         (["--preset", "nope"], "unknown preset 'nope'; valid:"),
         (
             ["--reasoner-url", "http://127.0.0.1:9/v1", "--reasoner-model", "a"],

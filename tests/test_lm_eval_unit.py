@@ -161,7 +161,9 @@ def test_load_split_reads_the_mirror_and_ignores_model_args() -> None:
 def test_unknown_model_args_are_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown model_args .*api_key.*valid: .*key_env"):
         HawkeyeLM(url="http://127.0.0.1:9/v1", model="m", api_key="secret")
-    with pytest.raises(ValueError, match="unknown pipeline 'nope'; valid: baseline, hawkeye"):
+    with pytest.raises(
+        ValueError, match="unknown pipeline 'nope'; valid: baseline, compress, hawkeye"
+    ):
         HawkeyeLM(pipeline="nope", url="http://127.0.0.1:9/v1", model="m")
 
 

@@ -486,7 +486,9 @@ async def test_unreachable_upstream_fails_at_start() -> None:
 
 
 def test_bad_pipeline_and_stage2_input_are_named() -> None:
-    with pytest.raises(ValueError, match="unknown pipeline 'nope'; valid: baseline, hawkeye"):
+    with pytest.raises(
+        ValueError, match="unknown pipeline 'nope'; valid: baseline, compress, hawkeye"
+    ):
         PipelineServer("nope", {})
     with pytest.raises(ValueError, match="valid: full, think-only, answer-masked"):
         PipelineServer("hawkeye", {}, stage2_input="most")

@@ -107,7 +107,7 @@ def run_serve(argv: list[str]) -> int:
 
 def test_bad_flags_are_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_serve(["--pipeline", "nope"]) == 2
-    assert "unknown pipeline 'nope'; valid: baseline, hawkeye" in capsys.readouterr().err
+    assert "unknown pipeline 'nope'; valid: baseline, compress, hawkeye" in capsys.readouterr().err
     assert run_serve(["--reasoner-url", "http://x/v1", "--reasoner-model", "m"]) == 2
     assert "no endpoint for role(s) ['responder']" in capsys.readouterr().err
 

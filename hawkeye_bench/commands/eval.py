@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from hawkeye_bench import datasets
 from hawkeye_bench.commands.arguments import (
@@ -12,6 +14,7 @@ from hawkeye_bench.commands.arguments import (
     add_pipeline_arguments,
     endpoint_settings,
 )
+from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.endpoints.settings import resolve_endpoints
 from hawkeye_bench.eval.runner import EvalPlan, load_baseline, run_eval
 from hawkeye_bench.pipelines import get_pipeline
@@ -64,6 +67,18 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "(it stopped answering); --resume finishes the run (default: %(default)s)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--keep",
+        type=share_list,
+        help="compress pipeline: share of the CoT's tokens to keep, 0 to 1 (compress-sweep: "
+        "several, comma-separated; default 0.3)",
+    )
+    parser.add_argument(
+        "--methods",
+        type=name_list,
+        help="compress pipeline: compression method (llm, truncate, random, full, none; "
+        "compress-sweep: several, comma-separated; default llm)",
+    )
     add_endpoint_arguments(parser)
     parser.set_defaults(func=main)
     return parser
@@ -79,16 +94,55 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build_parser(parser)
 
 
-def plan_from_args(args: argparse.Namespace) -> EvalPlan:
+class PipelineOptionsError(HawkeyeError):
+    """Pipeline options that ``eval`` cannot run as given."""
+
+
+def share_list(text: str) -> list[float]:
+    """Comma-separated shares from 0 to 1."""
+    from hawkeye_bench.core.ranges import share
+
+    return [share(part.strip()) for part in text.split(",") if part.strip()]
+
+
+def name_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The pipeline options of one eval run: ``--keep`` and ``--methods``, one value each."""
+    options: dict[str, Any] = {}
+    for flag, key, values in (("--keep", "keep", args.keep), ("--methods", "method", args.methods)):
+        if values and len(values) > 1:
+            raise PipelineOptionsError(
+                f"eval runs one {flag} value, got {len(values)}; "
+                "hawkeye-bench compress-sweep runs several"
+            )
+        if values:
+            options[key] = values[0]
+    return options
+
+
+def plan_from_args(
+    args: argparse.Namespace,
+    *,
+    options: Mapping[str, Any] | None = None,
+    out: Path | None = None,
+    cache_dir: Path | None = None,
+) -> EvalPlan:
     """Resolve the command line (and its config file) once: every name checked, the preset
-    loaded, the endpoints resolved, the dataset loaded and fingerprinted."""
+    loaded, the endpoints resolved, the dataset loaded and fingerprinted. ``options``, ``out``
+    and ``cache_dir`` replace what the command line says (compress-sweep's runs)."""
     pipeline = get_pipeline(args.pipeline)
-    preset = load_preset(args.preset).with_overrides(
+    options = dict(options) if options is not None else pipeline_options(args)
+    pipeline.check_options(options)
+    preset_name = pipeline.default_preset if args.preset == "default" else args.preset
+    preset = load_preset(preset_name).with_overrides(
         max_tokens=args.max_tokens, temperature=args.temperature
     )
     endpoints = resolve_endpoints(endpoint_settings(args), pipeline.roles)
     problems = datasets.load_problems(args.task, data_dir=args.data_dir, limit=args.limit)
-    out = Path(args.out) if args.out else default_out(args.task, pipeline.name)
+    out = out or (Path(args.out) if args.out else default_out(args.task, pipeline.name))
     baseline = load_baseline(Path(args.baseline_run), args.task) if args.baseline_run else None
     return EvalPlan(
         task=args.task,
@@ -110,6 +164,8 @@ def plan_from_args(args: argparse.Namespace) -> EvalPlan:
         max_consecutive_failures=args.max_consecutive_failures,
         progress=not args.no_progress,
         settings={k: v for k, v in vars(args).items() if k not in ("func", "config_endpoints")},
+        pipeline_options=options,
+        cache_dir=cache_dir,
     )
 
 

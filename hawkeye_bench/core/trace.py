@@ -105,6 +105,8 @@ class Trace:
     stages: list[StageResult] = field(default_factory=list)
     final_text: str = ""  # the text graded and judged (last stage's answer, thinking removed)
     stage2_input: str | None = None  # hawkeye: full | think-only | answer-masked
+    #: pipeline-specific facts about the run (compress: shares, flags); in JSON only when set
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -121,12 +123,15 @@ class Trace:
         return next((s for s in self.stages if s.role == role), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "pipeline": self.pipeline,
             "stages": [s.to_dict() for s in self.stages],
             "final_text": self.final_text,
             "stage2_input": self.stage2_input,
         }
+        if self.extra:
+            data["extra"] = self.extra
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Trace:
@@ -135,4 +140,5 @@ class Trace:
             stages=[StageResult.from_dict(s) for s in data.get("stages", [])],
             final_text=data.get("final_text", ""),
             stage2_input=data.get("stage2_input"),
+            extra=dict(data.get("extra") or {}),
         )

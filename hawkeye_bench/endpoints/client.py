@@ -40,7 +40,7 @@ import aiohttp
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import api_key_from_env, redact
-from hawkeye_bench.core.trace import StageResult
+from hawkeye_bench.core.trace import StageResult, TokenSource
 
 #: Statuses worth retrying besides 5xx (as the openai SDK does).
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -75,6 +75,9 @@ class Endpoint:
     #: A GGUF file whose vocabulary is this model's tokenizer: counts tokens in-process, exactly,
     #: when the server streams no usage (set for the embedded model).
     tokenizer_path: str | None = None
+    #: What this endpoint costs (token prices and/or GPU time, see ``cost/prices.py``); recorded
+    #: in the manifest, never part of the connection (roles differing only in prices share one).
+    prices: dict[str, Any] | None = None
     name: str = ""
 
     @property
@@ -119,6 +122,10 @@ class _Read:
 
 class _DeltaCallbackFailed(Exception):
     """Carries an exception raised by the caller's on_delta past the upstream error handling."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 class _AttemptFailed(Exception):
@@ -299,7 +306,7 @@ class EndpointClient:
                 read = await self._attempt(url, {**request, **inputs}, chat, on_delta)
                 break
             except _DeltaCallbackFailed as callback_failure:
-                raise callback_failure.__cause__ from None  # type: ignore[misc]
+                raise callback_failure.error from None
             except _AttemptFailed as failure:
                 if failure.rejects_stream_options and "stream_options" in request:
                     self.stream_options_supported = False
@@ -396,6 +403,20 @@ class EndpointClient:
             result.completion_tokens = read.token_chunks
             result.reasoning_tokens = read.reasoning_chunks if result.reasoning else None
 
+    async def count_text_tokens(self, text: str) -> tuple[int, TokenSource] | None:
+        """Tokens in any ``text`` by this endpoint's model: its own tokenizer in-process
+        (``tokenizer``) or the server's tokenize endpoint (``tokenize``); None when neither
+        is available or the server's tokenizer failed every try."""
+        if self.endpoint.tokenizer_path:
+            return local_vocabulary(self.endpoint.tokenizer_path).count(text), "tokenizer"
+        tokenizer = await self._probe_tokenizer()
+        if tokenizer is None:
+            return None
+        try:
+            return await self._count_retrying(tokenizer, text), "tokenize"
+        except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError):
+            return None
+
     async def _probe_tokenizer(self) -> _Tokenizer | None:
         """Find the server's tokenize endpoint once (vLLM/SGLang, then llama-cpp-python).
 
@@ -406,11 +427,12 @@ class EndpointClient:
             if not self._tokenizer_probed:
                 self._tokenizer_probed = True
                 root = self.endpoint.root_url
-                for kind, url in (
+                probes: tuple[tuple[TokenizeKind, str], ...] = (
                     ("vllm", f"{root}/tokenize"),
                     ("llama_cpp", f"{root}/extras/tokenize"),
-                ):
-                    candidate = _Tokenizer(kind, url, overhead=0)  # type: ignore[arg-type]
+                )
+                for kind, url in probes:
+                    candidate = _Tokenizer(kind, url, overhead=0)
                     try:
                         candidate.overhead = await self._count(candidate, "", raw=True)
                     except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError):
@@ -554,7 +576,7 @@ async def _forward(read: _Read, reasoning: str, content: str) -> None:
                 if pending is not None:
                     await pending
             except Exception as exc:
-                raise _DeltaCallbackFailed() from exc
+                raise _DeltaCallbackFailed(exc) from exc
 
 
 async def _forward_whole(read: _Read) -> None:

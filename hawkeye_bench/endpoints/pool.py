@@ -6,8 +6,8 @@
         await pool.check()
         pipeline = pipeline_cls(preset, pool, ...)  # the pool maps role -> client
 
-Roles whose endpoints agree on every setting but the display ``name`` (base_url, model,
-api_key_env, timeouts, retries, extra_body, tokenizer_path, and any field added later) share
+Roles whose endpoints agree on every setting but the display ``name`` and ``prices`` (base_url,
+model, api_key_env, timeouts, retries, extra_body, tokenizer_path, and any field added later) share
 one client, hence one connection pool; any difference gives them separate clients. Each
 client's connection pool holds at most ``concurrency`` connections (None: no limit, for a
 caller that bounds nothing itself, such as ``serve``), never aiohttp's default of 100.
@@ -25,9 +25,11 @@ from hawkeye_bench.endpoints.client import Endpoint, EndpointClient, EndpointUna
 
 
 def client_key(endpoint: Endpoint) -> str:
-    """Every setting of ``endpoint`` except its display name, as a canonical string."""
+    """Every setting of ``endpoint`` except its display name and prices, as a canonical string."""
     settings = {
-        f.name: getattr(endpoint, f.name) for f in dataclasses.fields(endpoint) if f.name != "name"
+        f.name: getattr(endpoint, f.name)
+        for f in dataclasses.fields(endpoint)
+        if f.name not in ("name", "prices")
     }
     return json.dumps(settings, sort_keys=True, default=repr)
 

@@ -26,7 +26,9 @@ from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.ranges import non_negative_int, positive_float
 from hawkeye_bench.endpoints.client import Endpoint
 
-ENDPOINT_KEYS = {"base_url", "model", "api_key_env", "timeout_s", "max_retries", "extra_body"}
+ENDPOINT_KEYS = {
+    "base_url", "model", "api_key_env", "timeout_s", "max_retries", "extra_body", "prices",
+}  # fmt: skip
 API_KEY_IN_FILE = (
     "api_key: keys are never read from files; put the key in an environment variable and "
     "name it with api_key_env: VAR"
@@ -63,8 +65,23 @@ def _endpoint_from_mapping(role: str, data: Any, *, timeout_s: float, retries: i
             role, "max_retries", data.get("max_retries", retries), non_negative_int
         ),
         extra_body=dict(data.get("extra_body") or {}),
+        prices=_prices(role, data.get("prices")),
         name=role,
     )
+
+
+def _prices(role: str, prices: Any) -> dict[str, Any] | None:
+    """An endpoint's ``prices`` mapping, kept as given (checked by ``cost`` when it prices)."""
+    if prices is None:
+        return None
+    if not isinstance(prices, dict) or not all(
+        isinstance(v, int | float | str) and not isinstance(v, bool) for v in prices.values()
+    ):
+        raise ConfigError(
+            f"endpoint {role!r}: prices must map names to numbers, e.g. "
+            "{input: 0.15, output: 0.6} (USD per 1M tokens) or {gpu_hour_usd: 2.5, gpus: 1}"
+        )
+    return dict(prices)
 
 
 @dataclass(frozen=True)

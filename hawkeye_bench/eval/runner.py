@@ -57,6 +57,10 @@ class EvalPlan:
     max_consecutive_failures: int = 5
     progress: bool = True
     settings: Mapping[str, Any] = field(default_factory=dict)  # as given, for the manifest
+    #: options of the pipeline (``--keep``, ``--methods``); part of the run's identity
+    pipeline_options: Mapping[str, Any] = field(default_factory=dict)
+    #: where a pipeline that caches finished calls keeps them (default: the run folder)
+    cache_dir: Path | None = None
 
     def identity(self) -> dict[str, Any]:
         """Everything that changes the answers of a run: a resumed run must match it exactly.
@@ -71,7 +75,9 @@ class EvalPlan:
             dataset["files"] = [
                 {k: v for k, v in f.items() if k != "path"} for f in dataset["files"]
             ]
+        options = {"pipeline_options": dict(self.pipeline_options)} if self.pipeline_options else {}
         return {
+            **options,
             "task": self.task,
             "pipeline": self.pipeline.name,
             "limit": self.limit,
@@ -163,7 +169,10 @@ async def _execute(
     async with contextlib.AsyncExitStack() as stack:
         pool = await stack.enter_async_context(ClientPool(endpoints, concurrency=plan.concurrency))
         await pool.check()
-        pipeline = plan.pipeline(plan.preset, pool, stage2_input=plan.stage2_input)
+        options = {"options": plan.pipeline_options} if plan.pipeline_options else {}
+        pipeline = plan.pipeline(plan.preset, pool, stage2_input=plan.stage2_input, **options)
+        pipeline.attach_folders(plan.out, plan.cache_dir or plan.out)
+        stack.callback(pipeline.close)
         grader = stack.enter_context(Grader())
         records = list(done)
         bar = tqdm(

@@ -159,6 +159,15 @@ def summarize(
         },
         "end_to_end_s": describe([end_to_end_s(t) for t in ok_traces]),
     }
+    measured = [r.extra["overthinking"] for r in records if r.extra.get("overthinking")]
+    if measured:  # eval.analyses: the CoT's words after the answer was already right
+        summary["overthinking"] = {
+            "n": len(measured),
+            "n_right_before_end": sum(1 for m in measured if m["first_correct_at"] is not None),
+            "share_after_first_correct": describe(
+                [m["share_after_first_correct"] for m in measured]
+            ),
+        }
     if baseline is not None:
         summary["compression"] = compression_summary(records, baseline)
     return summary

@@ -114,6 +114,13 @@ def _optional(convert: Any, name: str, value: Any) -> Any:
     return None if value is None or value == "" else convert(name, value)
 
 
+def _as_positive_int(name: str, value: Any) -> int:
+    number = _as_int(name, value)
+    if number < 1:
+        raise ConfigError(f"model_args {name}={value}: must be >= 1")
+    return number
+
+
 @register_model(MODEL_NAME)
 class HawkeyeLM(LM):
     """lm-eval model running a hawkeye-bench pipeline (see the module docstring)."""
@@ -139,53 +146,18 @@ class HawkeyeLM(LM):
     ) -> None:
         super().__init__()
         self.pipeline_cls: type[Pipeline] = get_pipeline(str(pipeline))
-        role_args = {
-            (role, setting): lm_eval_args.pop(f"{role}_{setting}")
-            for role in self.pipeline_cls.roles
-            for setting in ROLE_SETTINGS
-            if f"{role}_{setting}" in lm_eval_args
-        }
-        unknown = sorted(set(lm_eval_args) - LM_EVAL_EXTRA_ARGS)
-        if unknown:
-            per_role = ", ".join(f"{r}_{s}" for r in self.pipeline_cls.roles for s in ROLE_SETTINGS)
-            raise ConfigError(
-                f"unknown model_args for --model {MODEL_NAME}: {', '.join(unknown)}; valid: "
-                f"{', '.join(sorted(MODEL_ARGS))}, and per role of pipeline "
-                f"{self.pipeline_cls.name!r}: {per_role} (API keys: name env vars with *key_env)"
-            )
+        role_args = self._take_role_args(lm_eval_args)
         if stage2_input is not None and stage2_input not in STAGE2_INPUTS:
             raise ConfigError(
                 f"model_args stage2_input={stage2_input!r}; valid: {', '.join(STAGE2_INPUTS)}"
             )
         self.stage2_input = stage2_input
-        self.preset = preset_with_overrides(
-            load_preset(str(preset)),
-            {
-                "max_tokens": _optional(_as_int, "max_tokens", max_tokens),
-                "temperature": _optional(_as_float, "temperature", temperature),
-            },
-            {
-                role: {
-                    "max_tokens": _optional(
-                        _as_int, f"{role}_max_tokens", role_args.get((role, "max_tokens"))
-                    )
-                }
-                for role in self.pipeline_cls.roles
-            },
-        )
-        for role in self.pipeline_cls.roles:
-            self.preset.stage(role)  # a preset without this pipeline's stages fails now
-        self.num_concurrent = _as_int("num_concurrent", num_concurrent)
-        if self.num_concurrent < 1:
-            raise ConfigError(f"model_args num_concurrent={num_concurrent}: must be >= 1")
+        self.preset = self._preset_from_args(preset, max_tokens, temperature, role_args)
+        self.num_concurrent = _as_positive_int("num_concurrent", num_concurrent)
         self.seed = _as_int("seed", seed)
-        self.max_consecutive_failures = _as_int(
+        self.max_consecutive_failures = _as_positive_int(
             "max_consecutive_failures", max_consecutive_failures
         )
-        if self.max_consecutive_failures < 1:
-            raise ConfigError(
-                f"model_args max_consecutive_failures={max_consecutive_failures}: must be >= 1"
-            )
         self.label = model
         settings = EndpointSettings(
             generic={"base_url": url, "model": model, "api_key_env": key_env},
@@ -208,6 +180,53 @@ class HawkeyeLM(LM):
         self.sidecar = TraceSidecar(sidecar_path(traces or DEFAULT_TRACES_DIR))
         self.requests_run = 0
         self.failures: Counter[str] = Counter()
+
+    def _take_role_args(self, lm_eval_args: dict[str, Any]) -> dict[tuple[str, str], Any]:
+        """Pop the ``<role>_<setting>`` model_args of the pipeline's roles out of
+        ``lm_eval_args``; any other key left (but lm-eval's own) is an error."""
+        roles = self.pipeline_cls.roles
+        role_args = {
+            (role, setting): lm_eval_args.pop(f"{role}_{setting}")
+            for role in roles
+            for setting in ROLE_SETTINGS
+            if f"{role}_{setting}" in lm_eval_args
+        }
+        unknown = sorted(set(lm_eval_args) - LM_EVAL_EXTRA_ARGS)
+        if unknown:
+            per_role = ", ".join(f"{r}_{s}" for r in roles for s in ROLE_SETTINGS)
+            raise ConfigError(
+                f"unknown model_args for --model {MODEL_NAME}: {', '.join(unknown)}; valid: "
+                f"{', '.join(sorted(MODEL_ARGS))}, and per role of pipeline "
+                f"{self.pipeline_cls.name!r}: {per_role} (API keys: name env vars with *key_env)"
+            )
+        return role_args
+
+    def _preset_from_args(
+        self,
+        name: str,
+        max_tokens: int | None,
+        temperature: float | None,
+        role_args: Mapping[tuple[str, str], Any],
+    ) -> Preset:
+        """Preset ``name`` with the model_args' overrides (every stage, then per role)."""
+        preset = preset_with_overrides(
+            load_preset(str(name)),
+            {
+                "max_tokens": _optional(_as_int, "max_tokens", max_tokens),
+                "temperature": _optional(_as_float, "temperature", temperature),
+            },
+            {
+                role: {
+                    "max_tokens": _optional(
+                        _as_int, f"{role}_max_tokens", role_args.get((role, "max_tokens"))
+                    )
+                }
+                for role in self.pipeline_cls.roles
+            },
+        )
+        for role in self.pipeline_cls.roles:
+            preset.stage(role)  # a preset without this pipeline's stages fails now
+        return preset
 
     # -- setup --------------------------------------------------------------------------------
 

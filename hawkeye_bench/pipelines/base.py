@@ -6,10 +6,12 @@ import functools
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypedDict
 
+from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.trace import StageResult, Trace
-from hawkeye_bench.presets import Preset, PresetError
+from hawkeye_bench.presets import Preset, PresetError, StagePrompt
 
 #: Called with (role, channel, text) for each streamed piece; channel is "reasoning" or "content".
 DeltaCallback = Callable[[str, str, str], Awaitable[None] | None]
@@ -49,6 +51,16 @@ class StageClient(Protocol):
         extra: dict[str, Any] | None = None,
         on_delta: StageDeltaCallback | None = None,
     ) -> StageResult: ...
+
+
+class PipelineOptionError(HawkeyeError):
+    """A pipeline option (``--keep``, ``--methods``) the pipeline does not take, or a bad value."""
+
+
+class AnswerGrader(Protocol):
+    """What :meth:`Pipeline.analyse` may grade with (``grading.workers.Grader`` fits)."""
+
+    async def grade_async(self, text: str, gold: str, dataset: str) -> Any: ...
 
 
 class _StageCall(TypedDict):
@@ -100,6 +112,10 @@ class Pipeline(ABC):
     role_specs: ClassVar[tuple[RoleSpec, ...]]
     cot_role: ClassVar[str | None] = None
     is_baseline: ClassVar[bool] = False
+    #: the run options (``eval --keep ...``) this pipeline takes; others are refused
+    option_names: ClassVar[frozenset[str]] = frozenset()
+    #: the preset ``eval`` uses when none is named (``default`` holds no stage for its roles)
+    default_preset: ClassVar[str] = "default"
     roles: ClassVar[tuple[str, ...]]  # derived from role_specs
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -110,6 +126,17 @@ class Pipeline(ABC):
                 raise TypeError(f"{cls.__name__}: cot_role {cls.cot_role!r} is not a role of it")
         if "name" in cls.__dict__ and not cls.__dict__.get("display_name"):
             cls.display_name = cls.name
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """Raise PipelineOptionError for an option this pipeline does not take (a pipeline with
+        options also checks their values)."""
+        unknown = sorted(set(options) - cls.option_names)
+        if unknown:
+            takes = ", ".join(sorted(cls.option_names)) or "none"
+            raise PipelineOptionError(
+                f"pipeline {cls.name!r} takes no option {', '.join(unknown)} (it takes: {takes})"
+            )
 
     @classmethod
     def final_role(cls) -> str:
@@ -125,7 +152,9 @@ class Pipeline(ABC):
         clients: Mapping[str, StageClient],
         *,
         stage2_input: str | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
+        self.check_options(options or {})
         missing = [role for role in self.roles if role not in clients]
         if missing:
             raise ValueError(f"pipeline {self.name!r} needs endpoints for roles {missing}")
@@ -139,6 +168,22 @@ class Pipeline(ABC):
         self.preset = preset
         self.clients = clients
         self.stage2_input = stage2_input or preset.stage2_input
+        self.options: Mapping[str, Any] = dict(options or {})
+
+    def attach_folders(self, run_dir: Path, cache_dir: Path) -> None:
+        """Called by eval before the first item with the run folder and the folder for a cache
+        of finished calls shared across runs (a sweep's); a pipeline that caches overrides it."""
+        return None
+
+    def close(self) -> None:
+        """Called by eval after the last item."""
+        return None
+
+    async def analyse(
+        self, trace: Trace, gold: str, dataset: str, grader: AnswerGrader
+    ) -> dict[str, Any]:
+        """Per-item facts that need the gold (added to the record's ``extra``); none here."""
+        return {}
 
     @abstractmethod
     async def run(
@@ -153,9 +198,11 @@ class Pipeline(ABC):
         cot: str = "",
         seed: int | None = None,
         on_delta: DeltaCallback | None = None,
+        stage: StagePrompt | None = None,
     ) -> StageResult:
-        """Render the preset's prompt for ``role`` and send it to that role's endpoint."""
-        stage = self.preset.stage(role)
+        """Render the preset's prompt for ``role`` (or ``stage``, a variant of it) and send it
+        to that role's endpoint."""
+        stage = stage or self.preset.stage(role)
         text = stage.render(question, cot)
         params: _StageCall = {
             "role": role,

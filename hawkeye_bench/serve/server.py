@@ -657,19 +657,7 @@ class PipelineServer:
             await writer.chunk(
                 {"choices": [{"index": 0, "delta": role_delta, "finish_reason": None}]}
             )
-            route = DeltaRouter(self.final_role, writer.delta)
-            streaming: list[str] = []  # the role whose deltas are streaming
-
-            async def router(role: str, channel: str, text: str) -> None:
-                # A stage's first delta ends the stage before it: a chunk without choices
-                # carrying x_hawkeye.stage_end = that role goes out first, so a client can tell
-                # the CoT from a final stage that also reasons (both stream as reasoning).
-                if streaming and streaming[0] != role:
-                    marker = {"stage_end": streaming[0]}
-                    await writer.chunk({"choices": [], "x_hawkeye": marker})
-                streaming[:] = [role]
-                await route(role, channel, text)
-
+            router = _StageEndMarker(writer, DeltaRouter(self.final_role, writer.delta))
             try:
                 trace = await pipeline.run(parsed.question, seed=parsed.seed, on_delta=router)
             except ConnectionError:
@@ -678,27 +666,52 @@ class PipelineServer:
                 self.stats.upstream_errors += 1
                 await writer.event(json.dumps(_crash_body(pipeline)).encode())
                 return response
-            if not trace.ok:
-                self.stats.upstream_errors += 1
-                _, body = upstream_error(trace)
-                logger.warning("stream failed upstream: %s", body["error"]["message"])
-                await writer.event(json.dumps(body).encode())
-                return response
-            usage, x_hawkeye = token_report(trace, self.final_role)
-            finish = {"choices": [{"index": 0, "delta": {}, "finish_reason": _finish(trace)}]}
-            if parsed.include_usage:
-                await writer.chunk(finish)
-                await writer.chunk({"choices": [], "usage": usage, "x_hawkeye": x_hawkeye})
-            else:
-                await writer.chunk({**finish, "x_hawkeye": x_hawkeye})
-            await writer.event(b"[DONE]")
-            self.stats.completed += 1
-            await response.write_eof()
+            await self._end_stream(response, writer, trace, parsed)
         except ConnectionError:
             # The client hung up: the exception left the upstream call, which closed its
             # connection, so the upstream stops generating too.
             self.stats.client_disconnects += 1
         return response
+
+    async def _end_stream(
+        self, response: web.StreamResponse, writer: _SseWriter, trace: Trace, parsed: ChatRequest
+    ) -> None:
+        """After the pipeline: the upstream error event, or the finish chunk, usage and [DONE]."""
+        if not trace.ok:
+            self.stats.upstream_errors += 1
+            _, body = upstream_error(trace)
+            logger.warning("stream failed upstream: %s", body["error"]["message"])
+            await writer.event(json.dumps(body).encode())
+            return
+        usage, x_hawkeye = token_report(trace, self.final_role)
+        finish = {"choices": [{"index": 0, "delta": {}, "finish_reason": _finish(trace)}]}
+        if parsed.include_usage:
+            await writer.chunk(finish)
+            await writer.chunk({"choices": [], "usage": usage, "x_hawkeye": x_hawkeye})
+        else:
+            await writer.chunk({**finish, "x_hawkeye": x_hawkeye})
+        await writer.event(b"[DONE]")
+        self.stats.completed += 1
+        await response.write_eof()
+
+
+class _StageEndMarker:
+    """A stream's ``on_delta``: routes each delta, and a stage's first delta ends the stage
+    before it: a chunk without choices carrying x_hawkeye.stage_end = that role goes out
+    first, so a client can tell the CoT from a final stage that also reasons (both stream
+    as reasoning)."""
+
+    def __init__(self, writer: _SseWriter, route: DeltaRouter) -> None:
+        self.writer = writer
+        self.route = route
+        self.streaming: str | None = None  # the role whose deltas are streaming
+
+    async def __call__(self, role: str, channel: str, text: str) -> None:
+        if self.streaming is not None and self.streaming != role:
+            marker = {"stage_end": self.streaming}
+            await self.writer.chunk({"choices": [], "x_hawkeye": marker})
+        self.streaming = role
+        await self.route(role, channel, text)
 
 
 def _finish(trace: Trace) -> str | None:

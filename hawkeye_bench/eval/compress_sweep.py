@@ -1,0 +1,210 @@
+"""A compression sweep: one compress run per (method, kept share) in one folder, sharing one
+call cache, plus the anchors (no CoT, the full CoT), and its table.
+
+Layout of a sweep folder::
+
+    sweep.json                 what was asked (methods, shares) and the runs
+    call_cache.jsonl           every finished model call (writer, compressor, responder)
+    runs/<method>-keep<k>/     an ordinary eval run folder each
+    compress_table.md / .csv   accuracy (95% Wilson interval) against kept share and
+                               compression rate (1 - kept share), requested and achieved
+    achieved.csv               per item: requested and achieved kept share
+
+The writer's call of a problem has the same prompt and seed in every run, so the cache makes
+it once per problem; every other finished call is made once too, whatever is rerun.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.core.markdown import markdown_table
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.stats import wilson_interval
+from hawkeye_bench.eval.store import RunStore
+
+SWEEP_FILE = "sweep.json"
+DEFAULT_KEEPS = (1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1)
+DEFAULT_METHODS = ("llm", "truncate", "random")
+#: The anchors every sweep runs: no CoT at all, and the writer's CoT unchanged.
+ANCHORS = (("none", 0.0), ("full", 1.0))
+TABLE_COLUMNS = (
+    "responder",
+    "method",
+    "kept_requested",
+    "compression_requested",
+    "kept_achieved",
+    "compression_achieved",
+    "n",
+    "correct",
+    "accuracy",
+    "ci95_low",
+    "ci95_high",
+    "errors",
+    "cot_leaks",
+    "refused",
+    "longer_than_original",
+    "truncated",
+    "overthinking_share",
+)
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    method: str
+    keep: float
+
+    @property
+    def folder(self) -> str:
+        return f"{self.method}-keep{self.keep:g}"
+
+
+def sweep_runs(methods: Sequence[str], keeps: Sequence[float]) -> list[SweepRun]:
+    """The anchors first (their writer calls fill the cache), then every method at every share."""
+    runs = [SweepRun(method, keep) for method, keep in ANCHORS]
+    runs += [SweepRun(m, k) for m in methods for k in keeps if (m, k) not in ANCHORS]
+    return list(dict.fromkeys(runs))
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def run_row(records: Sequence[Record], run: SweepRun, responder: str) -> dict[str, Any]:
+    """One table row: a run's accuracy and compression facts."""
+    infos = [r.trace.extra.get("compress", {}) for r in records]
+    achieved = [i["achieved_keep"] for i in infos if i.get("achieved_keep") is not None]
+    correct = sum(1 for r in records if r.correct)
+    low, high = wilson_interval(correct, len(records))
+    kept_achieved = _mean(achieved)
+    overthinking = [
+        o["share_after_first_correct"]
+        for r in records
+        if (o := r.extra.get("overthinking")) and o.get("share_after_first_correct") is not None
+    ]
+    return {
+        "responder": responder,
+        "method": run.method,
+        "kept_requested": run.keep,
+        "compression_requested": 1.0 - run.keep,
+        "kept_achieved": kept_achieved,
+        "compression_achieved": None if kept_achieved is None else 1.0 - kept_achieved,
+        "n": len(records),
+        "correct": correct,
+        "accuracy": correct / len(records) if records else None,
+        "ci95_low": low if records else None,
+        "ci95_high": high if records else None,
+        "errors": sum(1 for r in records if r.error),
+        "cot_leaks": sum(1 for r in records if r.extra.get("cot_leaks_answer")),
+        "refused": sum(1 for i in infos if i.get("refused")),
+        "longer_than_original": sum(1 for i in infos if i.get("longer_than_original")),
+        "truncated": sum(1 for i in infos if any((i.get("truncated") or {}).values())),
+        "overthinking_share": _mean(overthinking),
+    }
+
+
+def responder_label(store: RunStore) -> str:
+    manifest = store.read_manifest() or {}
+    endpoint = (manifest.get("endpoints") or {}).get("responder") or {}
+    return str(endpoint.get("name") or endpoint.get("model") or "responder")
+
+
+def collect(root: Path, runs: Sequence[SweepRun]) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+    """The table rows and the per-item achieved-share rows of a sweep folder."""
+    rows: list[dict[str, Any]] = []
+    items: list[list[Any]] = []
+    for run in runs:
+        store = RunStore(root / "runs" / run.folder)
+        records = store.load_records()
+        if not records:
+            continue
+        responder = responder_label(store)
+        rows.append(run_row(records, run, responder))
+        for record in records:
+            info = record.trace.extra.get("compress", {})
+            items.append(
+                [
+                    responder,
+                    run.method,
+                    record.problem.id,
+                    record.sample,
+                    run.keep,
+                    info.get("achieved_keep"),
+                    info.get("original_tokens"),
+                    info.get("compressed_tokens"),
+                    info.get("token_source"),
+                    record.correct,
+                ]
+            )
+    return rows, items
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def write_tables(root: Path, rows: Sequence[dict[str, Any]], items: Sequence[list[Any]]) -> str:
+    """Write compress_table.md/.csv and achieved.csv; return the markdown."""
+    lines = [
+        "# Compression sweep",
+        "",
+        "Accuracy of the responder answering from the writer's CoT compressed to a kept share. "
+        "kept = compressed tokens / original tokens; compression = 1 - kept (the paper's axis). "
+        "Achieved shares are counted by the responder's tokenizer; 95% Wilson intervals. "
+        "Anchors: method none (no CoT) and full (the CoT unchanged).",
+        "",
+        *markdown_table(TABLE_COLUMNS, ([_cell(row[c]) for c in TABLE_COLUMNS] for row in rows)),
+        "",
+    ]
+    markdown = "\n".join(lines)
+    (root / "compress_table.md").write_text(markdown, encoding="utf-8")
+    with (root / "compress_table.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(TABLE_COLUMNS)
+        writer.writerows([row[c] for c in TABLE_COLUMNS] for row in rows)
+    with (root / "achieved.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "responder",
+                "method",
+                "id",
+                "sample",
+                "kept_requested",
+                "kept_achieved",
+                "original_tokens",
+                "compressed_tokens",
+                "token_source",
+                "correct",
+            ]
+        )
+        writer.writerows(items)
+    return markdown
+
+
+def write_sweep_file(root: Path, runs: Sequence[SweepRun], settings: dict[str, Any]) -> None:
+    data = {
+        "kind": "hawkeye-bench-compress-sweep",
+        "runs": [{"method": r.method, "keep": r.keep, "folder": f"runs/{r.folder}"} for r in runs],
+        **settings,
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    (root / SWEEP_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def read_sweep_runs(root: Path) -> list[SweepRun]:
+    """The runs a sweep folder's sweep.json lists (empty when there is none)."""
+    path = root / SWEEP_FILE
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [SweepRun(str(r["method"]), float(r["keep"])) for r in data.get("runs", [])]

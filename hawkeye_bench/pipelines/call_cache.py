@@ -1,0 +1,66 @@
+"""A cache of finished model calls on disk (``call_cache.jsonl`` in a run or sweep folder).
+
+A call is known by everything that changes its answer: the role, the endpoint's server and
+model, the rendered prompt, the sampling and the seed. A finished, error-free call is appended
+as one line the moment it ends, so a rerun, a resumed run or a sweep over more shares never
+sends it again. Identical calls in flight at once are made once: the second waits for the
+first. One process writes a cache file at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.core.jsonl import JsonlWriter, read_jsonl
+from hawkeye_bench.core.trace import StageResult
+
+CACHE_FILE = "call_cache.jsonl"
+
+
+def call_key(fields: Mapping[str, Any]) -> str:
+    """A stable key for a call described by JSON-serialisable ``fields``."""
+    text = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class CallCache:
+    """``await cache.get_or_call(key, call)`` -> (result, whether it came from the cache)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / CACHE_FILE
+        self._entries: dict[str, dict[str, Any]] = {}
+        if self.path.is_file():
+            for row in read_jsonl(self.path, repair=True):
+                self._entries[str(row["key"])] = dict(row["result"])
+        self._writer = JsonlWriter(self.path)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.hits = 0
+        self.calls = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def get_or_call(
+        self, key: str, call: Callable[[], Awaitable[StageResult]]
+    ) -> tuple[StageResult, bool]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            cached = self._entries.get(key)
+            if cached is not None:
+                self.hits += 1
+                return StageResult.from_dict(cached), True
+            self.calls += 1
+            result = await call()
+            if result.ok:
+                row = result.to_dict()
+                self._entries[key] = row
+                self._writer.write({"key": key, "role": result.role, "result": row})
+            return result, False
+
+    def close(self) -> None:
+        self._writer.close()

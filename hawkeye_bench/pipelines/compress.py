@@ -1,0 +1,223 @@
+"""The compression study: a writer writes a chain of thought once per problem, it is compressed
+to a kept share, and a responder answers from the compressed CoT.
+
+Roles: ``writer`` (the large model; told not to give the answer), ``compressor`` (the LLM of
+compression method ``llm``; unused by the model-free methods, see ``compress_methods``) and
+``responder`` (the small model). ``cot_role`` is ``writer``: the "CoT only" column counts the
+CoT as written, which is what every share of a sweep is compressed from; the compressed size is
+per item in ``trace.extra["compress"]``.
+
+Options (``eval --keep 0.3 --methods llm``): ``keep``, the share of the CoT's tokens to keep
+(default 0.3), and ``method`` (default ``llm``). The compressor's template may use
+``{percent}`` (the kept share in percent) and ``{budget}`` (the kept share of the original's
+tokens), besides ``{question}`` and ``{cot}``.
+
+Per item, ``trace.extra["compress"]`` holds the method, requested and achieved kept share (the
+compressed CoT's tokens over the original's, both counted by the responder endpoint's tokenizer;
+the source is recorded, ``words`` when the server has no tokenize endpoint), the compressed
+text, compressor refusal and longer-than-original flags, truncation (``finish_reason=length``)
+per stage, and the roles answered from the call cache. ``analyse`` adds whether the writer's
+CoT (and the compressed CoT) already holds the gold answer, graded like an answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.pipelines.base import (
+    AnswerGrader,
+    DeltaCallback,
+    Pipeline,
+    PipelineOptionError,
+    RoleSpec,
+    StageClient,
+)
+from hawkeye_bench.pipelines.call_cache import CallCache, call_key
+from hawkeye_bench.pipelines.compress_methods import (
+    CompressMethod,
+    get_compress_method,
+    kept_count,
+)
+from hawkeye_bench.pipelines.stage2_input import cot_for_stage2
+from hawkeye_bench.presets import Preset, StagePrompt
+
+DEFAULT_KEEP = 0.3
+DEFAULT_METHOD = "llm"
+#: How a compressor's refusal starts (checked on the first words, case-insensitive).
+REFUSAL = re.compile(r"^\s*(i'?m sorry|i am sorry|sorry,|i can(?:'|no)t|i cannot|as an ai)", re.I)
+
+
+def looks_refused(text: str) -> bool:
+    """Whether a compressor output is empty or opens with a refusal."""
+    return not text.strip() or bool(REFUSAL.match(text))
+
+
+class CompressPipeline(Pipeline):
+    name = "compress"
+    display_name = "Compressed CoT"
+    description = (
+        "a writer's CoT compressed to a kept share (LLM, truncation, random drop), "
+        "a responder answers from it (the paper's observation study)"
+    )
+    role_specs = (
+        RoleSpec("writer", "the large model that writes the chain of thought, not the answer"),
+        RoleSpec("compressor", "the LLM that compresses the chain of thought to a kept share"),
+        RoleSpec("responder", "the small model: turns the question and the CoT into the answer"),
+    )
+    cot_role = "writer"
+    option_names = frozenset({"keep", "method"})
+    default_preset = "compress"
+
+    def __init__(
+        self,
+        preset: Preset,
+        clients: Mapping[str, StageClient],
+        *,
+        stage2_input: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(preset, clients, stage2_input=stage2_input, options=options)
+        keep = float(self.options.get("keep", DEFAULT_KEEP))
+        self.method: CompressMethod = get_compress_method(
+            str(self.options.get("method", DEFAULT_METHOD))
+        )
+        self.keep = self.method.fixed_keep if self.method.fixed_keep is not None else keep
+        self.cache: CallCache | None = None
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        super().check_options(options)
+        keep = options.get("keep", DEFAULT_KEEP)
+        if not isinstance(keep, int | float) or not 0.0 <= keep <= 1.0:
+            raise PipelineOptionError(f"keep must be a share from 0 to 1, not {keep!r}")
+        get_compress_method(str(options.get("method", DEFAULT_METHOD)))
+
+    def attach_folders(self, run_dir: Path, cache_dir: Path) -> None:
+        self.cache = CallCache(cache_dir)
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+    async def run(
+        self, question: str, *, seed: int | None = None, on_delta: DeltaCallback | None = None
+    ) -> Trace:
+        hits: list[str] = []
+        info: dict[str, Any] = {
+            "method": self.method.name,
+            "requested_keep": self.keep,
+            "cache_hits": hits,
+        }
+        trace = Trace(pipeline=self.name, stage2_input=self.stage2_input)
+        trace.extra["compress"] = info
+        writer = await self._stage("writer", question, "", seed, on_delta, hits)
+        trace.stages.append(writer)
+        if not writer.ok:
+            return trace
+        cot = cot_for_stage2(writer, self.stage2_input)
+        original, source = await self._count(cot)
+        info["original_tokens"], info["token_source"] = original, source
+        if self.method.function is None:
+            compressor = await self._stage(
+                "compressor", question, cot, seed, on_delta, hits, self._compressor(original)
+            )
+            trace.stages.append(compressor)
+            if not compressor.ok:
+                return trace
+            compressed = compressor.answer.strip()
+            info["refused"] = looks_refused(compressed)
+        else:
+            compressed = self.method.function(cot, self.keep, seed or 0)
+            info["refused"] = False
+        kept, _ = await self._count(compressed, source)
+        info["compressed"] = compressed
+        info["compressed_tokens"] = kept
+        info["achieved_keep"] = kept / original if original else None
+        info["longer_than_original"] = kept > original
+        responder = await self._stage("responder", question, compressed, seed, on_delta, hits)
+        trace.stages.append(responder)
+        info["truncated"] = {stage.role: stage.truncated for stage in trace.stages}
+        trace.final_text = responder.answer
+        return trace
+
+    def _compressor(self, original_tokens: int) -> StagePrompt:
+        """The compressor's stage with ``{percent}`` and ``{budget}`` filled in."""
+        stage = self.preset.stage("compressor")
+        template = stage.template.replace("{percent}", f"{self.keep * 100:g}")
+        template = template.replace("{budget}", str(kept_count(original_tokens, self.keep)))
+        return dataclasses.replace(stage, template=template)
+
+    async def _count(self, text: str, source: str | None = None) -> tuple[int, str]:
+        """Tokens in ``text`` by the responder endpoint's tokenizer, with the source; words when
+        it has none (or when ``source`` says the original was counted in words)."""
+        client = self.clients["responder"]
+        counter = getattr(client, "count_text_tokens", None)
+        if counter is not None and source != "words":
+            counted = await counter(text)
+            if counted is not None and (source is None or counted[1] == source):
+                return counted[0], str(counted[1])
+        return len(text.split()), "words"
+
+    async def _stage(
+        self,
+        role: str,
+        question: str,
+        cot: str,
+        seed: int | None,
+        on_delta: DeltaCallback | None,
+        hits: list[str],
+        stage: StagePrompt | None = None,
+    ) -> StageResult:
+        """One call, answered from the call cache when it was made before."""
+        prompt = stage or self.preset.stage(role)
+
+        async def call() -> StageResult:
+            return await self.call_stage(
+                role, question, cot=cot, seed=seed, on_delta=on_delta, stage=prompt
+            )
+
+        if self.cache is None:
+            return await call()
+        endpoint = getattr(self.clients[role], "endpoint", None)
+        key = call_key(
+            {
+                "role": role,
+                "server": getattr(endpoint, "base_url", None),
+                "model": getattr(endpoint, "model", None),
+                "extra_body": getattr(endpoint, "extra_body", None),
+                "stage": dataclasses.asdict(prompt),
+                "question": question,
+                "cot": cot,
+                "seed": seed,
+            }
+        )
+        result, hit = await self.cache.get_or_call(key, call)
+        if hit:
+            hits.append(role)
+        return result
+
+    async def analyse(
+        self, trace: Trace, gold: str, dataset: str, grader: AnswerGrader
+    ) -> dict[str, Any]:
+        """Whether the writer's CoT, and the compressed CoT, already hold the gold answer."""
+        writer = trace.stage("writer")
+        if writer is None:
+            return {}
+        cot = cot_for_stage2(writer, trace.stage2_input or self.stage2_input)
+        leak = await grader.grade_async(cot, gold, dataset)
+        result: dict[str, Any] = {
+            "cot_leaks_answer": bool(leak.correct),
+            "cot_extracted": leak.extracted,
+        }
+        compressed = trace.extra.get("compress", {}).get("compressed")
+        if compressed:
+            graded = await grader.grade_async(compressed, gold, dataset)
+            result["compressed_leaks_answer"] = bool(graded.correct)
+        elif compressed is not None:
+            result["compressed_leaks_answer"] = False
+        return result

@@ -1,0 +1,132 @@
+"""How a chain of thought is compressed to a kept share: the ``compress_methods`` registry.
+
+A method is either the LLM compressor (the ``compressor`` role of the compress pipeline, asked
+through its preset stage) or a model-free function ``(cot, keep, seed) -> compressed`` that
+makes no model call. Model-free methods cut whitespace-delimited words: a unit every model
+shares, so the same CoT is cut the same way whichever responder reads it (the achieved share
+is then measured by the responder's own tokenizer).
+
+Built in: ``llm`` (the compressor role), ``truncate`` (the first k share of words), ``random``
+(a seeded random k share of words, kept in order: a cheap lower bound), and the two anchors
+``full`` (the CoT unchanged) and ``none`` (no CoT at all). Add a method with
+:func:`register_compress_method`, or from another package through the
+``hawkeye_bench.compress_methods`` entry-point group (``name = "module:METHOD"``, a
+:class:`CompressMethod`).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hawkeye_bench.core.errors import HawkeyeError
+
+ENTRY_POINT_GROUP = "hawkeye_bench.compress_methods"
+logger = logging.getLogger(__name__)
+
+#: A model-free compression: (cot, kept share, seed) -> compressed text.
+CompressFunction = Callable[[str, float, int], str]
+
+
+class UnknownCompressMethod(HawkeyeError, ValueError):
+    """A compression method name that nothing registers."""
+
+
+@dataclass(frozen=True)
+class CompressMethod:
+    """One way of compressing a CoT. ``function`` None: the LLM compressor role does it."""
+
+    name: str
+    description: str
+    function: CompressFunction | None = None
+    #: the kept share is fixed by the method (the anchors), whatever is requested
+    fixed_keep: float | None = None
+
+    @property
+    def uses_model(self) -> bool:
+        return self.function is None
+
+
+def kept_count(total: int, keep: float) -> int:
+    """Words kept of ``total`` at share ``keep``: rounded half up, at least one of a non-empty
+    text when ``keep`` > 0."""
+    count = min(total, math.floor(keep * total + 0.5))
+    return max(count, 1) if keep > 0 and total else count
+
+
+def truncate(cot: str, keep: float, seed: int) -> str:
+    """The first ``keep`` share of the words (the seed is unused)."""
+    words = cot.split()
+    return " ".join(words[: kept_count(len(words), keep)])
+
+
+def random_drop(cot: str, keep: float, seed: int) -> str:
+    """A random ``keep`` share of the words, in their original order; the same seed gives the
+    same choice."""
+    words = cot.split()
+    chosen = sorted(random.Random(seed).sample(range(len(words)), kept_count(len(words), keep)))
+    return " ".join(words[i] for i in chosen)
+
+
+def _unchanged(cot: str, keep: float, seed: int) -> str:
+    return cot
+
+
+def _nothing(cot: str, keep: float, seed: int) -> str:
+    return ""
+
+
+COMPRESS_METHODS: dict[str, CompressMethod] = {}
+_plugins_loaded = False
+
+
+def register_compress_method(method: CompressMethod) -> CompressMethod:
+    COMPRESS_METHODS[method.name] = method
+    return method
+
+
+for _method in (
+    CompressMethod("llm", "the compressor model, prompted by the preset's compressor stage"),
+    CompressMethod("truncate", "the first k share of the CoT's words", truncate),
+    CompressMethod("random", "a seeded random k share of the CoT's words, in order", random_drop),
+    CompressMethod("full", "anchor: the writer's CoT unchanged", _unchanged, fixed_keep=1.0),
+    CompressMethod("none", "anchor: no CoT at all", _nothing, fixed_keep=0.0),
+):
+    register_compress_method(_method)
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            method = entry.load()
+        except Exception as exc:  # a broken plugin must not break the built-in methods
+            logger.warning("compress method plugin %s failed: %s", entry.name, exc)
+            continue
+        if isinstance(method, CompressMethod):
+            register_compress_method(method)
+        else:
+            logger.warning("compress method plugin %s is not a CompressMethod", entry.name)
+
+
+def compress_method_names() -> list[str]:
+    _load_plugins()
+    return list(COMPRESS_METHODS)
+
+
+def get_compress_method(name: str) -> CompressMethod:
+    _load_plugins()
+    try:
+        return COMPRESS_METHODS[name]
+    except KeyError:
+        valid = ", ".join(COMPRESS_METHODS)
+        raise UnknownCompressMethod(
+            f"unknown compression method {name!r}; valid: {valid}"
+        ) from None
