@@ -11,6 +11,7 @@ they pickle into spawned worker processes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from hawkeye_bench.grading.workers import grade_many
@@ -53,6 +54,34 @@ def correctness(
     return [None if g.error else g.correct for g in grade_many(tasks)]
 
 
+@dataclass(frozen=True)
+class RewardBatch:
+    """One call as TRL makes it: prompts, completions, their token ids, the dataset columns."""
+
+    prompts: list[Any]
+    completions: Sequence[Any]
+    completion_ids: Sequence[Sequence[int]] | None
+    columns: dict[str, Any]
+
+    @classmethod
+    def of(
+        cls,
+        reward: str,
+        prompts: Sequence[Any] | None,
+        completions: Sequence[Any] | None,
+        completion_ids: Sequence[Sequence[int]] | None,
+        columns: dict[str, Any],
+    ) -> RewardBatch:
+        if completions is None:
+            raise TypeError(f"{reward}: called without completions")
+        return cls(list(prompts or [None] * len(completions)), completions, completion_ids, columns)
+
+    def unpack(
+        self,
+    ) -> tuple[list[Any], Sequence[Any], Sequence[Sequence[int]] | None, dict[str, Any]]:
+        return self.prompts, self.completions, self.completion_ids, self.columns
+
+
 class Reward:
     """Base class: a ``__name__`` (TRL logs each reward under it) and the keyword call."""
 
@@ -65,16 +94,10 @@ class Reward:
         completion_ids: Sequence[Sequence[int]] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        if completions is None:
-            raise TypeError(f"{self.__name__}: called without completions")
-        return self.score(list(prompts or [None] * len(completions)), completions, completion_ids,
-                          kwargs)  # fmt: skip
+        return self.score(
+            RewardBatch.of(self.__name__, prompts, completions, completion_ids, kwargs)
+        )
 
-    def score(
-        self,
-        prompts: list[Any],
-        completions: Sequence[Any],
-        completion_ids: Sequence[Sequence[int]] | None,
-        columns: dict[str, Any],
-    ) -> list[float | None]:
+    def score(self, batch: RewardBatch) -> list[float | None]:
+        _prompts, _completions, _completion_ids, _columns = batch.unpack()
         raise NotImplementedError

@@ -37,7 +37,7 @@ from hawkeye_bench.endpoints.client import Endpoint, EndpointClient
 from hawkeye_bench.endpoints.pool import ClientPool
 from hawkeye_bench.grading.workers import grade_many
 from hawkeye_bench.presets import StagePrompt, load_preset
-from hawkeye_bench.rewards.base import Reward, completion_text
+from hawkeye_bench.rewards.base import Reward, RewardBatch, completion_text
 
 log = logging.getLogger(__name__)
 
@@ -225,18 +225,13 @@ class HawkeyeReward(Reward):
 
     # -- the calls -----------------------------------------------------------------------------
 
-    def score(
-        self,
-        prompts: list[Any],
-        completions: Sequence[Any],
-        completion_ids: Sequence[Sequence[int]] | None,
-        columns: dict[str, Any],
-    ) -> list[float | None]:
+    def score(self, batch: RewardBatch) -> list[float | None]:
+        _prompts, _completions, _completion_ids, _columns = batch.unpack()
         with self._lock:
             if self._loop_thread is None:
                 self._loop_thread = _LoopThread()
             runner = self._loop_thread
-        return runner.run(self.ascore(prompts, completions, completion_ids, columns))
+        return runner.run(self.ascore(batch))
 
     async def acall(
         self,
@@ -246,18 +241,12 @@ class HawkeyeReward(Reward):
         **kwargs: Any,
     ) -> list[float | None]:
         """The reward, awaited on the running event loop."""
-        if completions is None:
-            raise TypeError(f"{self.__name__}: called without completions")
-        prompt_list = list(prompts or [None] * len(completions))
-        return await self.ascore(prompt_list, completions, completion_ids, kwargs)
+        return await self.ascore(
+            RewardBatch.of(self.__name__, prompts, completions, completion_ids, kwargs)
+        )
 
-    async def ascore(
-        self,
-        prompts: list[Any],
-        completions: Sequence[Any],
-        completion_ids: Sequence[Sequence[int]] | None,
-        columns: dict[str, Any],
-    ) -> list[float | None]:
+    async def ascore(self, batch: RewardBatch) -> list[float | None]:
+        prompts, completions, completion_ids, columns = batch.unpack()
         n = len(completions)
         texts = [completion_text(c) for c in completions]
         sizes = self.lengths(texts, completion_ids)

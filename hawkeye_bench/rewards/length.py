@@ -9,7 +9,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from hawkeye_bench.rewards.base import LengthUnit, Reward, completion_text, correctness, lengths
+from hawkeye_bench.rewards.base import (
+    LengthUnit,
+    Reward,
+    RewardBatch,
+    completion_text,
+    correctness,
+    lengths,
+)
 
 
 def _group_key(prompt: Any) -> str:
@@ -40,13 +47,8 @@ class KimiLengthReward(_Graded):
         super().__init__(**columns)
         self.unit: LengthUnit = unit
 
-    def score(
-        self,
-        prompts: list[Any],
-        completions: Sequence[Any],
-        completion_ids: Sequence[Sequence[int]] | None,
-        columns: dict[str, Any],
-    ) -> list[float | None]:
+    def score(self, batch: RewardBatch) -> list[float | None]:
+        prompts, completions, completion_ids, columns = batch.unpack()
         sizes = lengths(completions, completion_ids, self.unit)
         correct = self._correct(completions, columns)
         groups: dict[str, list[int]] = {}
@@ -89,13 +91,8 @@ class CosineScaledReward(_Graded):
         self.wrong_values = (max_value_wrong, min_value_wrong)
         self.unit: LengthUnit = unit
 
-    def score(
-        self,
-        prompts: list[Any],
-        completions: Sequence[Any],
-        completion_ids: Sequence[Sequence[int]] | None,
-        columns: dict[str, Any],
-    ) -> list[float | None]:
+    def score(self, batch: RewardBatch) -> list[float | None]:
+        _prompts, completions, completion_ids, columns = batch.unpack()
         sizes = lengths(completions, completion_ids, self.unit)
         rewards: list[float | None] = []
         for size, ok in zip(sizes, self._correct(completions, columns), strict=True):
@@ -120,13 +117,8 @@ class SoftOverlongPunishment(Reward):
         self.max_length, self.cache = max_length, cache
         self.unit: LengthUnit = unit
 
-    def score(
-        self,
-        prompts: list[Any],
-        completions: Sequence[Any],
-        completion_ids: Sequence[Sequence[int]] | None,
-        columns: dict[str, Any],
-    ) -> list[float | None]:
+    def score(self, batch: RewardBatch) -> list[float | None]:
+        _prompts, completions, completion_ids, _columns = batch.unpack()
         free = self.max_length - self.cache
         rewards: list[float | None] = []
         for size in lengths(completions, completion_ids, self.unit):
@@ -147,12 +139,7 @@ class ThinkFormatReward(Reward):
 
     __name__ = "think_format_reward"
 
-    def score(
-        self,
-        prompts: list[Any],
-        completions: Sequence[Any],
-        completion_ids: Sequence[Sequence[int]] | None,
-        columns: dict[str, Any],
-    ) -> list[float | None]:
+    def score(self, batch: RewardBatch) -> list[float | None]:
+        _prompts, completions, _completion_ids, _columns = batch.unpack()
         texts = [completion_text(c) for c in completions]
         return [1.0 if THINK_FORMAT.match(t) and t.count("<think>") == 1 else 0.0 for t in texts]
