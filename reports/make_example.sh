@@ -69,10 +69,11 @@ MODEL="smollm2-135m-instruct"
 echo "embedded model at $MODEL_URL"
 
 # 2. evaluation runs; the endpoints carry illustrative token prices (USD per 1M tokens) so that
-#    the report's cost section has something to price: they are not SmolLM2's price
+#    the report's cost section has something to price (not SmolLM2's price; input is free because
+#    llama-cpp-python reports no prompt token counts, and an unknown count is never priced)
 cat >"$LOGS/endpoints.yaml" <<CONFIG
 endpoints:
-  default: {base_url: "$MODEL_URL", model: "$MODEL", prices: {input: 0.10, output: 0.40}}
+  default: {base_url: "$MODEL_URL", model: "$MODEL", prices: {input: 0.0, output: 0.40}}
 CONFIG
 for task in gsm8k math500; do
   for pipeline in baseline hawkeye; do
