@@ -27,12 +27,15 @@ number of token-bearing chunks, flagged by ``token_source``. A count nobody gave
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import functools
 import json
+import os
 import random
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -483,12 +486,30 @@ class LocalVocabulary:
     def __init__(self, gguf_path: str) -> None:
         from llama_cpp import Llama  # only where a tokenizer_path is configured
 
-        self._llama = Llama(model_path=gguf_path, vocab_only=True, verbose=False)
+        # llama.cpp warns on stderr that a vocabulary-only model has no training context; that
+        # line would land on the progress bar. Errors still raise.
+        with _stderr_silenced():
+            self._llama = Llama(model_path=gguf_path, vocab_only=True, verbose=False)
 
     def count(self, text: str) -> int:
         if not text:
             return 0
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 (what C libraries write to) to /dev/null while the block runs."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 @functools.cache
