@@ -68,12 +68,14 @@ MODEL_URL="http://127.0.0.1:$MODEL_PORT/v1"
 MODEL="smollm2-135m-instruct"
 echo "embedded model at $MODEL_URL"
 
-# 2. evaluation runs; the endpoints carry illustrative token prices (USD per 1M tokens) so that
+# 2. evaluation runs; the endpoints carry illustrative token prices (USD per 1M tokens) and GPU
+#    time (one GPU at 1 USD/h, every role on it) so that
 #    the report's cost section has something to price (not SmolLM2's price; input is free because
 #    llama-cpp-python reports no prompt token counts, and an unknown count is never priced)
 cat >"$LOGS/endpoints.yaml" <<CONFIG
 endpoints:
-  default: {base_url: "$MODEL_URL", model: "$MODEL", prices: {input: 0.0, output: 0.40}}
+  default: {base_url: "$MODEL_URL", model: "$MODEL",
+            prices: {input: 0.0, output: 0.40, gpu_hour_usd: 1.0, gpus: 1, placement: colocated}}
 CONFIG
 for task in gsm8k math500; do
   for pipeline in baseline hawkeye; do

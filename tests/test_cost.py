@@ -252,3 +252,62 @@ def test_cost_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_cost_command_rejects_other_folders(tmp_path: Path) -> None:
     assert main(["cost", str(tmp_path)]) == 2
+
+
+def test_gpu_view_pipeline_targets_hand_computed() -> None:
+    """One GPU at 2 USD/h per role; mean 1 s per request at c = 10: X = 10 req/s."""
+    from hawkeye_bench.pipelines import find_pipeline
+
+    def stage(target: str) -> dict[str, object]:
+        return {"target": target, "concurrency": 10, "metrics": {"e2e_ms": {"mean": 1000.0}}}
+
+    results = {"plan": {"baseline": "baseline"}, "stages": [stage("baseline"), stage("hawkeye")]}
+    targets = {}
+    for name in ("baseline", "hawkeye"):
+        cls = find_pipeline(name)
+        assert cls is not None
+        targets[name] = tuple(cls.roles)
+    assert targets == {"baseline": ("single",), "hawkeye": ("reasoner", "responder")}
+    one_gpu = RolePrices.parse({"gpu_hour_usd": 2.0}, "t")
+    book = PriceBook(entries=dict.fromkeys(("single", "reasoner", "responder"), one_gpu),
+                     load_targets=targets)  # fmt: skip
+    base, hawk = load_costs(results, book)
+    assert base.throughput == pytest.approx(10.0)
+    assert base.usd_per_request == pytest.approx(2.0 / 36000)  # 1 GPU x 2 USD/h / (3600 x 10)
+    assert hawk.usd_per_request == pytest.approx(2 * 2.0 / 36000)  # two dedicated GPUs
+    assert hawk.usd_per_1k_requests == pytest.approx(4000 / 36000)
+    assert hawk.ratio == pytest.approx(2.0)
+    colocated = RolePrices.parse({"gpu_hour_usd": 2.0, "placement": "colocated"}, "t")
+    book = PriceBook(entries={"single": one_gpu, "reasoner": colocated, "responder": colocated},
+                     load_targets=targets)  # fmt: skip
+    _, hawk = load_costs(results, book)
+    assert hawk.usd_per_request == pytest.approx(2.0 / 36000) and hawk.ratio == pytest.approx(1.0)
+
+
+def test_summary_cost_token_view_or_nothing() -> None:
+    from hawkeye_bench.cost.token_view import summary_cost
+    from hawkeye_bench.eval.summary_table import cost_line
+
+    records = [
+        _record("hawkeye", {"reasoner": (100, 50), "responder": (200, 10)}, True),
+        _record("hawkeye", {"reasoner": (100, 150), "responder": (200, 30)}, False),
+    ]
+    priced = {"endpoints": {
+        "reasoner": {"model": "r", "prices": {"input": 1.0, "output": 2.0}},
+        "responder": {"model": "s", "prices": {"input": 0.5, "output": 1.0}},
+    }}  # fmt: skip
+    cost = summary_cost(records, priced, "hawkeye")
+    assert cost is not None
+    # reasoner: 200 x 1 + 200 x 2 = 600; responder: 400 x 0.5 + 40 x 1 = 240 (per 1M tokens)
+    assert cost["usd"] == pytest.approx(840e-6)
+    assert cost["usd_per_1k_problems"] == pytest.approx(840e-6 / 2 * 1000)
+    assert cost["usd_per_correct"] == pytest.approx(840e-6) and cost["not_priced"] == []
+    assert "USD 0.42 / 1k problems" in cost_line(cost)
+    del priced["endpoints"]["responder"]["prices"]
+    half = summary_cost(records, priced, "hawkeye")
+    assert half is not None and half["usd"] is None
+    assert half["not_priced"] == ["responder: no prices given"]
+    assert "not priced: responder: no prices given" in cost_line(half)
+    del priced["endpoints"]["reasoner"]["prices"]
+    assert summary_cost(records, priced, "hawkeye") is None
+    assert summary_cost(records, {}, "hawkeye") is None

@@ -218,3 +218,29 @@ def test_config_file_gives_endpoints_and_settings_and_flags_win(
     bad.write_text("limt: 2\n")
     result = run_cli("eval", "--config", str(bad), "--out", str(tmp_path / "y"))
     assert result.returncode == 2 and "unknown settings in config file: ['limt']" in result.stderr
+
+
+def test_endpoint_prices_put_the_token_view_in_the_summary(
+    scripted: ScriptedServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"endpoints:\n  single:\n    base_url: {scripted.base_url}\n    model: m\n"
+        "    prices: {input: 0, output: 1000000}\n"  # 1 USD per completion token
+    )
+    out = tmp_path / "run"
+    args = ["eval", "--config", str(config), "--pipeline", "baseline", "--limit", "3"]
+    result = run_cli(*args, "--out", str(out), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    tokens = sum(r["trace"]["stages"][0]["completion_tokens"]
+                 for r in read_jsonl(out / "records.jsonl"))  # fmt: skip
+    cost = read_json(out / "summary.json")["cost"]
+    assert cost["usd"] == pytest.approx(tokens)
+    assert cost["usd_per_1k_problems"] == pytest.approx(tokens / 3 * 1000)
+    assert cost["usd_per_correct"] == pytest.approx(tokens / 2)  # 2 of 3 correct
+    assert cost["not_priced"] == []
+    assert "cost           USD" in result.stdout and "/ 1k problems" in result.stdout
+    # without prices: no cost key
+    plain = tmp_path / "plain"
+    assert run_cli(*eval_args(plain, url=scripted.base_url)).returncode == 0
+    assert "cost" not in read_json(plain / "summary.json")

@@ -10,13 +10,14 @@ role, a token count that was never recorded) leaves the cost None with the reaso
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hawkeye_bench import pipelines
 from hawkeye_bench.core.record import Record
-from hawkeye_bench.cost.prices import PriceBook
+from hawkeye_bench.cost.prices import PriceBook, PricesError
 from hawkeye_bench.cost.pricing import TokenPrices, Usage, cost_usd
 
 ASSUMPTIONS = (
@@ -180,3 +181,28 @@ def run_costs(paths: Sequence[Path], books: Sequence[PriceBook]) -> list[RunCost
         )
     compare_with_baselines(costs)
     return costs
+
+
+def summary_cost(
+    records: Sequence[Record], manifest: Mapping[str, Any], pipeline: str | None = None
+) -> dict[str, Any] | None:
+    """The ``cost`` object of an eval run's ``summary.json``: the token view from the prices its
+    endpoints carried. None when no endpoint carried prices (the summary then has no ``cost``
+    key: a price-less run never shows a made-up number)."""
+    try:
+        book = PriceBook.from_manifest(manifest, "manifest.json")
+    except PricesError as exc:
+        return {"usd": None, "not_priced": [str(exc)], "prices": "endpoint prices"}
+    if not book.entries:
+        return None
+    cost = run_cost("run", records, [book], pipeline=pipeline)
+    return {
+        "prices": "endpoint prices (manifest.json)",
+        "problems": cost.problems,
+        "correct": cost.correct,
+        "usd": cost.usd,
+        "usd_per_1k_problems": cost.per_1k_problems,
+        "usd_per_correct": cost.per_correct,
+        "not_priced": cost.reasons,
+        "assumptions": list(ASSUMPTIONS[:2]),
+    }

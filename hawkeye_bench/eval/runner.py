@@ -20,6 +20,7 @@ from tqdm import tqdm
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
+from hawkeye_bench.cost.token_view import summary_cost
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool
 from hawkeye_bench.eval.engine import plan_items, run_items
@@ -260,6 +261,9 @@ def run_eval(plan: EvalPlan) -> int:
     summary["pipeline"] = plan.pipeline.name
     summary["task"] = plan.task
     summary["status"] = status
+    cost = summary_cost(records, manifest, plan.pipeline.name)
+    if cost is not None:  # no prices given: no cost key
+        summary["cost"] = cost
     store.write_summary(summary)
     print(format_summary(summary))
     if exit_code:

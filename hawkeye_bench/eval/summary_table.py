@@ -66,4 +66,18 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"compression    {_num(comp.get('ratio_percent'))}% fewer tokens (CoT-only vs "
             f"baseline Full, {comp['n_problems']} shared problems)"
         )
+    if (cost := summary.get("cost")) is not None:
+        lines.append(cost_line(cost))
     return "\n".join(lines)
+
+
+def cost_line(cost: dict[str, Any]) -> str:
+    """The token view from the endpoints' prices, or what was not priced."""
+    if cost.get("usd") is None:
+        return "cost           not priced: " + "; ".join(cost.get("not_priced") or ["unknown"])
+    per_correct = cost.get("usd_per_correct")
+    correct = "-" if per_correct is None else f"{per_correct:.4g}"
+    return (
+        f"cost           USD {cost['usd_per_1k_problems']:.4g} / 1k problems, "
+        f"USD {correct} / correct answer (endpoint token prices)"
+    )

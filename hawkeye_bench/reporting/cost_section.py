@@ -1,9 +1,20 @@
-"""The report's cost section: the token view of every run whose endpoints recorded prices."""
+"""The report's cost section: the token view of every run whose endpoints recorded prices, and
+the GPU-time view of every load result beside it.
+
+The GPU-time view prices a load target named like a pipeline (``baseline``, ``hawkeye``: the
+pipeline server's targets) with that pipeline's roles, each at the GPU prices recorded for the
+role with the eval runs' endpoints (the first run that gives a role prices wins). Without any
+GPU prices the section says so; it never makes a number up.
+"""
 
 from __future__ import annotations
 
-from hawkeye_bench.cost import token_view
-from hawkeye_bench.cost.prices import PriceBook
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench import pipelines
+from hawkeye_bench.cost import gpu_view, token_view
+from hawkeye_bench.cost.prices import PriceBook, RolePrices
 from hawkeye_bench.reporting import tables
 from hawkeye_bench.reporting.inputs import Inputs
 from hawkeye_bench.reporting.model import Column, Section, Table
@@ -19,6 +30,22 @@ COST_COLUMNS = [
     Column("ratio", "vs baseline (%)", "percent"),
     Column("why_unknown", "not priced"),
 ]
+GPU_COLUMNS = [
+    Column("load", "load"),
+    Column("target", "target"),
+    Column("concurrency", "c", "int"),
+    Column("mean_latency_s", "mean s / request", "float3"),
+    Column("throughput", "X (req/s)", "float3"),
+    Column("usd_per_hour", "GPU USD / h", "float4"),
+    Column("usd_per_request", "USD / request", "float6"),
+    Column("usd_per_1k_requests", "USD / 1k requests", "float4"),
+    Column("ratio", "vs baseline (%)", "percent"),
+    Column("why_unknown", "not priced"),
+]
+NO_GPU_PRICES = (
+    "GPU-time view: no GPU prices given (give an endpoint `prices: {gpu_hour_usd: ..., gpus: "
+    "..., placement: ...}`, or run `hawkeye-bench cost LOAD... --prices FILE`)."
+)
 INTRO = (
     "USD from the prices recorded with each run's endpoints (`endpoints: {role: {prices: "
     "...}}`) and the token counts in its records; `hawkeye-bench cost RUN... --prices FILE` "
@@ -62,4 +89,69 @@ def cost_section(inputs: Inputs, rel: tables.Rel) -> Section | None:
     section.tables.append(
         Table("cost_tokens", "Token view", COST_COLUMNS, rows, notes=list(token_view.ASSUMPTIONS))
     )
+    if inputs.loads:
+        gpu_book = load_price_book(inputs, books)
+        if any(entry.gpu is not None for entry in gpu_book.entries.values()):
+            section.tables.append(gpu_table(inputs, gpu_book, rel))
+        else:
+            section.intro.append(NO_GPU_PRICES)
     return section
+
+
+def load_price_book(inputs: Inputs, books: dict[Path, PriceBook]) -> PriceBook:
+    """The runs' recorded prices merged by role, and each pipeline-named load target's roles."""
+    entries: dict[str, RolePrices] = {}
+    for run in inputs.runs:
+        for role, prices in books[run.path].entries.items():
+            entries.setdefault(role, prices)
+    targets: dict[str, tuple[str, ...]] = {}
+    for load in inputs.loads:
+        for stage in load.results.get("stages") or []:
+            cls = pipelines.find_pipeline(str(stage.get("target")))
+            if cls is not None:
+                targets[cls.name] = tuple(cls.roles)
+    return PriceBook(entries=entries, source="the eval runs' endpoint prices", load_targets=targets)
+
+
+def placement_notes(book: PriceBook) -> list[str]:
+    notes = []
+    for target, roles in book.load_targets.items():
+        parts = []
+        for role in roles:
+            entry = book.entries.get(role)
+            gpu = entry.gpu if entry is not None else None
+            if gpu is None:
+                parts.append(f"{role}: no GPU prices given")
+                continue
+            share = f", share {gpu.share:g}" if gpu.share is not None else ""
+            parts.append(
+                f"{role}: {gpu.gpus:g} GPU x {gpu.gpu_hour_usd:g} USD/h, {gpu.placement}{share}"
+            )
+        notes.append(f"target {target} = pipeline {target}'s roles: {'; '.join(parts)}")
+    return notes
+
+
+def gpu_table(inputs: Inputs, book: PriceBook, rel: tables.Rel) -> Table[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for load in inputs.loads:
+        for stage in gpu_view.load_costs(load.results, book):
+            rows.append(
+                {
+                    "load": load.label,
+                    "target": stage.target,
+                    "concurrency": stage.concurrency,
+                    "mean_latency_s": stage.mean_latency_s,
+                    "throughput": stage.throughput,
+                    "usd_per_hour": stage.usd_per_hour,
+                    "usd_per_request": stage.usd_per_request,
+                    "usd_per_1k_requests": stage.usd_per_1k_requests,
+                    "ratio": stage.ratio,
+                    "why_unknown": "; ".join(stage.reasons),
+                    "sources": [
+                        rel(load.results_file),
+                        *(rel(run.manifest_file) for run in inputs.runs),
+                    ],
+                }
+            )
+    notes = [*gpu_view.ASSUMPTIONS, *placement_notes(book)]
+    return Table("cost_gpu", "GPU-time view", GPU_COLUMNS, rows, notes=notes)

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 #: how a column's numbers are shown in markdown
-Format = Literal["text", "int", "float1", "float2", "float3", "float4", "percent", "ratio"]
+Format = Literal[
+    "text", "int", "float1", "float2", "float3", "float4", "float6", "percent", "ratio"
+]
 
 
 @dataclass
