@@ -125,7 +125,7 @@ def bench_math_throughput(grader: Grader, data_dir: Path) -> None:
 def bench_pathological(deadline_s: float) -> None:
     rows = []
     hangs = 0
-    with Grader(workers=1, timeout_s=deadline_s) as grader:
+    with Grader(workers=1, timeout_s=deadline_s, memo=None) as grader:
         grader.warm_up()
         for name, text in PATHOLOGICAL.items():
             start = time.perf_counter()
@@ -155,7 +155,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     print(f"# grading benchmark ({os.cpu_count()} CPUs)")
-    with Grader(workers=args.workers, timeout_s=20) as grader:
+    with Grader(workers=args.workers, timeout_s=20, memo=None) as grader:
         bench_accuracy(grader, args.data_dir)
         bench_math_throughput(grader, args.data_dir)
     bench_pathological(args.deadline)

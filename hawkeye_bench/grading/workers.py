@@ -27,6 +27,7 @@ from multiprocessing.context import ForkServerContext, SpawnContext
 from typing import Any
 
 from hawkeye_bench.grading.equivalence import Grade, grade_unbounded
+from hawkeye_bench.grading.memo import SHARED_MEMO, GradeMemo
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -115,7 +116,8 @@ class Grader:
 
     Thread-safe: any number of threads (or asyncio tasks via :meth:`grade_async`) may call it;
     at most ``workers`` answers are graded at once, the rest wait for a free worker. The wait
-    for a free worker does not count against ``timeout_s``.
+    for a free worker does not count against ``timeout_s``. Successful grades are remembered in
+    ``memo`` (the process-wide one unless given; None: none), so a text graded again is free.
     """
 
     def __init__(
@@ -123,6 +125,7 @@ class Grader:
         workers: int | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
+        memo: GradeMemo | None = SHARED_MEMO,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
@@ -132,6 +135,7 @@ class Grader:
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
         self.restarts = 0  # workers killed (deadline missed or crashed)
+        self.memo = memo
         self._context = _context()
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._slots = threading.BoundedSemaphore(self.workers)
@@ -207,6 +211,10 @@ class Grader:
         if self._closed:
             raise RuntimeError("Grader is closed")
         dataset = None if dataset == GENERIC else dataset
+        key = self.memo.key(text, gold, dataset) if self.memo is not None else b""
+        remembered = self.memo.get(key) if self.memo is not None else None
+        if remembered is not None:
+            return remembered
         worker = self._checkout()
         try:
             worker.conn.send((text, gold, dataset))
@@ -222,6 +230,8 @@ class Grader:
             self._discard(worker)  # e.g. KeyboardInterrupt mid-task: the worker is busy
             raise
         self._checkin(worker)
+        if self.memo is not None:
+            self.memo.put(key, result)
         return result
 
     def _thread_pool(self) -> ThreadPoolExecutor:
