@@ -148,7 +148,7 @@ def test_load_writes_results_when_a_raw_file_is_torn(
 
 def test_report_drops_a_torn_line_and_names_a_bad_one(tmp_path: Path) -> None:
     folder = fx.write_load(tmp_path / "in")
-    raw = next((folder / "raw").glob("*/c*/requests-1.jsonl"))
+    raw = next((folder / "raw").glob("*/c*/requests-*.jsonl"))
     good = raw.read_text()
     raw.write_text(good + good.splitlines()[0][:50])
     stages, notes = load_stages(read_load(folder))

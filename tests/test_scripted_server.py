@@ -235,3 +235,54 @@ async def test_subprocess_prints_url_and_serves() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+async def _post_many(url: str, n: int, *, new_connections: bool = False) -> None:
+    connector = aiohttp.TCPConnector(force_close=new_connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for i in range(n):
+            headers = {"X-Request-Id": f"r{i}"}
+            body = {"messages": USER}
+            async with session.post(f"{url}/chat/completions", json=body, headers=headers) as r:
+                await r.read()
+
+
+async def test_state_stays_bounded_with_a_ring_of_recent_requests() -> None:
+    server = ScriptedServer(ScriptedConfig(tokens=2, request_log=5))
+    with server as url:
+        await _post_many(url, 20)
+        size_after_20 = server.state_size()
+        await _post_many(url, 60)
+        assert server.state_size() == size_after_20  # counters and ring: no growth
+        assert server.stats()["requests"] == 80  # the counters still count every request
+        assert [r["request_id"] for r in server.requests] == [f"r{i}" for i in range(55, 60)]
+    with ScriptedServer(ScriptedConfig(tokens=2, request_log=0)) as url:
+        await _post_many(url, 3)
+
+
+async def test_full_request_log_is_opt_in() -> None:
+    server = ScriptedServer(ScriptedConfig(tokens=2, request_log=-1))
+    with server as url:
+        await _post_many(url, 1200)  # beyond the default ring of 1000
+        assert len(server.requests) == 1200
+    assert server.requests[0]["request_id"] == "r0"
+    assert len(server.requests) == server.stats()["requests"]
+
+
+async def test_processes_share_one_port_and_sum_their_stats() -> None:
+    process, url = start_subprocess(ScriptedConfig(tokens=2, processes=2))
+    try:
+        await _post_many(url, 40, new_connections=True)  # the kernel spreads connections
+        stats_url = f"{url.removesuffix('/v1')}/stats"
+        async with aiohttp.ClientSession() as session, session.get(stats_url) as r:
+            stats = await r.json()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert stats["requests"] == 40
+    assert len(stats["by_process"]) == 2 and all(n > 0 for n in stats["by_process"])
+    assert sum(stats["by_process"]) == 40
+    with pytest.raises(ValueError, match="count per process"):
+        ScriptedConfig(processes=2, faults=[Fault(kind="status", first_n=1)])
+    with pytest.raises(ValueError, match="subprocess mode"):
+        ScriptedServer(ScriptedConfig(processes=2))

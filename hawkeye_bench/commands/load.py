@@ -4,6 +4,10 @@
         --target hawkeye=http://127.0.0.1:8002 --concurrency 10,100 --requests 200 \\
         --dataset gsm8k --out runs/load
     hawkeye-bench load --calibrate --concurrency 100
+    hawkeye-bench load --calibrate --ceiling       # one process's ceiling, for --processes auto
+    hawkeye-bench load --processes auto --target ...           # Locust processes on this machine
+    hawkeye-bench load --master --expect-workers 4 --target ...   # workers on other machines:
+    hawkeye-bench load --worker --master-host 10.0.0.5 [--processes N]
     locust -f "$(hawkeye-bench load --print-locustfile)" --headless -u 100 ...
 """
 
@@ -16,13 +20,42 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.datasets import dataset_names
 from hawkeye_bench.load import LOCUSTFILE
-from hawkeye_bench.load.endpoint import EndpointError, model_ids
+from hawkeye_bench.load.endpoint import EndpointError, chat_path, model_ids
 from hawkeye_bench.load.metrics import SLO_METRICS
-from hawkeye_bench.load.prompts import load_prompts
-from hawkeye_bench.load.runner import DEFAULT_MAX_ERROR_RATE, LoadPlan, Target
+from hawkeye_bench.load.prompts import Messages, load_prompts
+from hawkeye_bench.load.runner import (
+    DEFAULT_MASTER_PORT,
+    DEFAULT_MAX_ERROR_RATE,
+    LoadPlan,
+    Target,
+)
+
+AUTO = "auto"
+#: the concurrencies ``--calibrate --ceiling`` tries with one process (stops after two in a
+#: row miss the lag bound)
+CEILING_CONCURRENCIES = [10, 25, 50, 100, 200, 400, 800]
+
+
+class DistributedSetupError(HawkeyeError):
+    """--master/--worker flags that do not fit together."""
+
+
+def _processes(text: str) -> int | str:
+    if text == AUTO:
+        return AUTO
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= -1 or 'auto', got {text!r}"
+        ) from None
+    if value < -1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= -1 or 'auto', got {text!r}")
+    return value
 
 
 def _concurrencies(text: str) -> list[int]:
@@ -63,6 +96,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_run_arguments(parser)
     _add_goodput_arguments(parser)
     _add_locust_arguments(parser)
+    _add_distributed_arguments(parser)
     _add_calibration_arguments(parser)
     parser.set_defaults(func=main)
 
@@ -117,7 +151,7 @@ def _add_prompt_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Warmup, Locust processes and the stop timeout."""
-    from hawkeye_bench.core.ranges import int_at_least, non_negative_float
+    from hawkeye_bench.core.ranges import non_negative_float
 
     parser.add_argument(
         "--warmup",
@@ -126,9 +160,12 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--processes",
-        type=int_at_least(-1),
+        type=_processes,
         default=0,
-        help="locust --processes (-1: one per core)",
+        metavar="N|-1|auto",
+        help="Locust processes on this machine (locust --processes; -1: one per core; auto: "
+        "from the one-process ceiling of `--calibrate --ceiling` and one probe request per "
+        "stage's stream rate, capped at the cores). With --worker: worker processes here",
     )
     parser.add_argument(
         "--stop-timeout",
@@ -181,6 +218,39 @@ def _add_locust_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """Locust's distributed mode over several machines."""
+    from hawkeye_bench.core.ranges import positive_int
+
+    group = parser.add_argument_group("several machines (Locust's distributed mode)")
+    group.add_argument(
+        "--master",
+        action="store_true",
+        help="run each stage as a Locust master: the load comes from --expect-workers worker "
+        "processes started elsewhere with `hawkeye-bench load --worker --master-host HOST`",
+    )
+    group.add_argument(
+        "--expect-workers",
+        type=positive_int,
+        default=0,
+        metavar="N",
+        help="with --master: worker processes to wait for (all machines together)",
+    )
+    group.add_argument(
+        "--worker",
+        action="store_true",
+        help="serve a --master run from this machine, stage after stage, until its last stage "
+        "(the master sends the workload; records go back to it)",
+    )
+    group.add_argument("--master-host", metavar="HOST", help="with --worker: the master's address")
+    group.add_argument(
+        "--master-port",
+        type=positive_int,
+        default=DEFAULT_MASTER_PORT,
+        help="the master's Locust port (default: %(default)s)",
+    )
+
+
 def _add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
     from hawkeye_bench.core.ranges import non_negative_float, positive_int
 
@@ -189,6 +259,12 @@ def _add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibrate",
         action="store_true",
         help="measure the built-in scripted server (known TTFT and gap) and report the error",
+    )
+    calibration.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="measure one load process's ceiling (streamed events/s read with delivery lag "
+        "p99 under 5 ms) at rising concurrency and keep it for --processes auto",
     )
     calibration.add_argument(
         "--no-pin",
@@ -212,9 +288,42 @@ def main(args: argparse.Namespace) -> int:
         print(LOCUSTFILE)
         return 0
     out_dir = args.out or Path("runs") / f"load-{time.strftime('%Y%m%d-%H%M%S')}"
+    _check_distributed(args)
+    if args.worker:
+        from hawkeye_bench.load.runner import run_worker
+
+        processes = 0 if args.processes == AUTO else int(args.processes)
+        return run_worker(
+            args.master_host, out_dir, master_port=args.master_port, processes=processes
+        )
+    if args.calibrate and args.ceiling:
+        return _ceiling(args, out_dir)
     if args.calibrate:
         return _calibrate(args, out_dir)
     return _load(args, out_dir)
+
+
+def _check_distributed(args: argparse.Namespace) -> None:
+    if args.worker and not args.master_host:
+        raise DistributedSetupError("--worker needs --master-host HOST (the master's address)")
+    if args.worker and (args.master or args.calibrate or args.target):
+        raise DistributedSetupError(
+            "--worker takes its workload from the master: give only --master-host, "
+            "--master-port and --processes"
+        )
+    if args.master_host and not args.worker:
+        raise DistributedSetupError("--master-host is for --worker")
+    if args.master and not args.expect_workers:
+        raise DistributedSetupError("--master needs --expect-workers N (worker processes)")
+    if args.expect_workers and not args.master:
+        raise DistributedSetupError("--expect-workers is for --master")
+    if args.master and args.processes:
+        raise DistributedSetupError(
+            "--master runs no users itself: give --processes to the workers "
+            "(`hawkeye-bench load --worker --processes N`)"
+        )
+    if args.master and args.calibrate:
+        raise DistributedSetupError("--calibrate runs on one machine: drop --master")
 
 
 def _error(message: str) -> int:
@@ -234,8 +343,11 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
     prompt_source = args.prompts or args.dataset or "gsm8k"
     # fail before any load is generated
     prompts = load_prompts(prompt_source, data_dir=args.data_dir, limit=args.prompt_limit)
-    _check_targets(targets, _auth_headers(args.api_key_env), args.model)
+    headers = _auth_headers(args.api_key_env)
+    _check_targets(targets, headers, args.model)
     plan = _load_plan(args, targets, out_dir, prompt_source)
+    if args.processes == AUTO:
+        plan.processes_by_concurrency = _auto_processes(args, targets, headers, prompts[0])
     print(f"{len(prompts)} prompts from {prompt_source}; output in {out_dir}")
     stages = run_plan(plan)
     results = build_results(plan.describe(), stages)
@@ -283,7 +395,10 @@ def _load_plan(
         max_tokens=args.max_tokens,
         temperature=args.temperature,
         warmup_s=args.warmup or 0.0,
-        processes=args.processes,
+        processes=0 if args.processes == AUTO else int(args.processes),
+        master=args.master,
+        expect_workers=args.expect_workers,
+        master_port=args.master_port,
         stop_timeout_s=args.stop_timeout,
         api_key_env=args.api_key_env,
         extra_locust_args=args.locust_arg,
@@ -293,8 +408,35 @@ def _load_plan(
     )
 
 
+def _auto_processes(
+    args: argparse.Namespace, targets: list[Target], headers: dict[str, str], prompt: Messages
+) -> dict[int, int]:
+    """--processes auto: Locust processes per concurrency, from the measured one-process
+    ceiling and one probe request's event rate per target (the fastest target decides)."""
+    from hawkeye_bench.load.capacity import plan_processes, read_capacity, stream_event_rate
+
+    capacity = read_capacity()
+    rates = []
+    for target in targets:
+        model = args.model or model_ids(target.url, headers)[0]
+        body = {"model": model, "messages": prompt, "max_tokens": args.max_tokens}
+        url = target.url.rstrip("/") + chat_path(target.url)
+        rate = stream_event_rate(url, body, headers)
+        if rate is not None:
+            rates.append(rate)
+            print(f"probe: {target.name} streams {rate:.1f} token events/s per request")
+    per_stream = max(rates) if rates else None
+    chosen = {}
+    for concurrency in args.concurrency or [10, 100]:
+        plan = plan_processes(concurrency, per_stream, capacity)
+        print(f"--processes auto at c={concurrency}: {plan.note}")
+        chosen[concurrency] = plan.processes
+    return chosen
+
+
 def _load_exit_code(stages: list[dict[str, Any]]) -> int:
-    """1 for failed or erring stages, 3 for an unmet --min-goodput, else 0 (errors printed)."""
+    """1 for failed or erring stages, a saturated load generator or workers' records that did
+    not all arrive; 3 for an unmet --min-goodput; else 0 (errors printed)."""
     failed = [s["stage"] for s in stages if "failed" in s]
     if failed:
         print(f"error: no usable raw records for {', '.join(failed)}", file=sys.stderr)
@@ -303,10 +445,15 @@ def _load_exit_code(stages: list[dict[str, Any]]) -> int:
     for stage in erring:
         print(f"error: {stage['stage']}: too many failed requests: "
               f"{'; '.join(stage['unreliable_reasons'])}", file=sys.stderr)  # fmt: skip
+    starved = [s for s in stages if (s.get("cpu") or {}).get("saturated")]
+    starved += [s for s in stages if s.get("raw_transfer_problems") and s not in starved]
+    for stage in starved:
+        print(f"error: {stage['stage']}: unreliable: "
+              f"{'; '.join(stage['unreliable_reasons'])}", file=sys.stderr)  # fmt: skip
     if any(s.get("slo_met") is False for s in stages):
         print("SLO not met: goodput below --min-goodput (see the Goodput table)")
         return 3
-    return 1 if erring else 0
+    return 1 if erring or starved else 0
 
 
 def _calibrate(args: argparse.Namespace, out_dir: Path) -> int:
@@ -333,3 +480,43 @@ def _calibrate(args: argparse.Namespace, out_dir: Path) -> int:
     report.write_text(json.dumps(evaluations, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {report}")
     return 0 if all(ev["passed"] for ev in evaluations) else 1
+
+
+def _ceiling(args: argparse.Namespace, out_dir: Path) -> int:
+    """--calibrate --ceiling: one process's ceiling, kept for --processes auto."""
+    from hawkeye_bench.load.calibrate import Truth, measure_ceiling
+    from hawkeye_bench.load.capacity import save_capacity
+
+    truth = Truth(
+        ttft_ms=args.calibrate_ttft_ms,
+        gap_ms=args.calibrate_gap_ms,
+        tokens=args.calibrate_tokens,
+        tokens_per_chunk=args.calibrate_tokens_per_chunk,
+    )
+    capacity, evaluations = measure_ceiling(
+        args.concurrency or CEILING_CONCURRENCIES,
+        out_dir,
+        requests_per_user=args.calibrate_requests_per_user,
+        truth=truth,
+        pin_cores=not args.no_pin,
+    )
+    for ev in evaluations:
+        m = ev["measured"]
+        print(f"c={ev['concurrency']}: {m['events_per_s'] or 0:.0f} events/s read, lag p99 "
+              f"{m['lag_p99_ms'] or float('nan'):.2f} ms, client CPU max "
+              f"{m['client_cpu_max_percent'] or 0:.0f} %")  # fmt: skip
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "ceiling.json").write_text(
+        json.dumps({"capacity": capacity and capacity.to_dict(), "runs": evaluations}, indent=2)
+        + "\n",
+        encoding="utf-8",
+    )
+    if capacity is None:
+        print("error: no concurrency was read with delivery lag p99 under the bound",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    path = save_capacity(capacity)
+    bound = capacity.lag_p99_bound_ms
+    print(f"one load process: {capacity.events_per_s:.0f} streamed events/s with lag p99 "
+          f"{capacity.lag_p99_ms:.2f} ms (< {bound:g} ms); kept in {path}")  # fmt: skip
+    return 0

@@ -6,6 +6,10 @@ token every ``gap_ms`` (scheduled on absolute deadlines), stamping each chunk wi
 and Locust are pinned to different cores when the machine has more than one. The run goes
 through the same stock-``locust`` path as a real load test, so a buffering client, a saturated
 load generator or a timing bug shows up here as an error against known truth.
+
+:func:`measure_ceiling` runs it at rising concurrency with one load process and keeps the
+highest rate of streamed events it read with delivery lag p99 under the bound: the one-process
+ceiling that ``--processes auto`` sizes stages with (:mod:`hawkeye_bench.load.capacity`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 import psutil
 
 from hawkeye_bench.load import LOCUSTFILE
+from hawkeye_bench.load.capacity import Capacity, new_capacity
 from hawkeye_bench.load.metrics import chunk_gaps, distribution, share_below
 from hawkeye_bench.load.records import read_requests
 from hawkeye_bench.load.runner import LoadPlan, Target, analyse_stage, run_stage
@@ -63,12 +68,14 @@ class Truth:
         return self.ttft_ms + (chunks - 1) * self.gap_ms
 
 
-def split_cores() -> tuple[set[int] | None, set[int] | None]:
-    """(server cores, client cores): the last core for the server, the rest for Locust."""
+def split_cores(server_processes: int = 1) -> tuple[set[int] | None, set[int] | None]:
+    """(server cores, client cores): the last core(s) for the server (one per server process,
+    at most half of them), the rest for Locust."""
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:
         return None, None
-    return {cores[-1]}, set(cores[:-1])
+    server = max(1, min(server_processes, len(cores) // 2))
+    return set(cores[-server:]), set(cores[:-server])
 
 
 def machine_load() -> dict[str, Any]:
@@ -104,10 +111,25 @@ def evaluate(stage: dict[str, Any], raw_dir: Path, truth: Truth, tol: Tolerances
     first_lag = distribution(c[3] for c in first)
     near_zero = share_below(gaps, NEAR_ZERO_FRACTION * truth.gap_ms)
     checks = _calibration_checks(stage, server_ttft, near_zero, truth, tol)
+    window = (stage.get("throughput") or {}).get("window_s")
+    events = sum(len(r.chunks) for r in records)
+    measured = _measured(stage, server_ttft, first_lag, near_zero)
+    measured["events_per_s"] = events / window if window else None
+    # the same gaps between the server's own writes: near-zero gaps there mean the server
+    # wrote in bursts (it could not keep its schedule), not that the client read late
+    server_gaps = [
+        np.diff([c[0] - c[3] for c in r.chunks])
+        for r in records
+        if r.chunks and all(len(c) > 3 for c in r.chunks)
+    ]
+    server_gap_array = np.concatenate(server_gaps) if server_gaps else np.empty(0)
+    measured["server_near_zero_gap_share"] = share_below(
+        server_gap_array, NEAR_ZERO_FRACTION * truth.gap_ms
+    )
     return {
         "concurrency": stage["concurrency"],
         "truth": truth.__dict__ | {"e2e_ms": truth.e2e_ms()},
-        "measured": _measured(stage, server_ttft, first_lag, near_zero),
+        "measured": measured,
         "checks": checks,
         "passed": all(c["passed"] for c in checks),
         "machine": machine_load(),
@@ -202,12 +224,17 @@ def calibrate(
     locustfile: Path = LOCUSTFILE,
     pin_cores: bool = True,
     progress: Callable[[str], None] = print,
+    server_processes: int = 1,
+    stop_when: Callable[[dict[str, Any]], bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the calibration at each concurrency; one evaluation per concurrency."""
+    """Run the calibration at each concurrency; one evaluation per concurrency (up to the first
+    that ``stop_when`` accepts)."""
     truth = truth or Truth()
     tolerances = tolerances or Tolerances()
-    server_cpus, client_cpus = split_cores() if pin_cores else (None, None)
-    process, base_url = start_subprocess(truth.server_config(), cpus=server_cpus)
+    server_cpus, client_cpus = split_cores(server_processes) if pin_cores else (None, None)
+    config = truth.server_config()
+    config.processes = server_processes
+    process, base_url = start_subprocess(config, cpus=server_cpus)
     pinning = (
         f"server on core {sorted(server_cpus)}, locust on {sorted(client_cpus)}"
         if server_cpus and client_cpus
@@ -234,20 +261,85 @@ def calibrate(
             )
             progress(f"calibrating at concurrency {concurrency} ({plan.requests} requests)")
             server = psutil.Process(process.pid)
-            server.cpu_percent(None)
+            server_processes_now = [server, *server.children(recursive=True)]
+            for watched in server_processes_now:
+                watched.cpu_percent(None)
             run = run_stage(plan, plan.targets[0], concurrency, progress)
             # the server's average CPU over the stage (Locust start-up included): a busy
             # scripted server answers late, which shows as TTFT above the configured value
-            server_cpu = server.cpu_percent(None)
+            # percent of one core, all server processes together
+            server_cpu = sum(watched.cpu_percent(None) for watched in server_processes_now)
             stage = analyse_stage(plan, run)
             if "failed" in stage:
                 raise RuntimeError(f"calibration at c={concurrency} failed: {stage['failed']}")
             evaluation = evaluate(stage, run.raw_dir, truth, tolerances)
             evaluation["machine"]["server_cpu_percent"] = server_cpu
+            evaluation["machine"]["server_rss_mb"] = _rss_mb(server)
+            evaluation["processes"] = processes
             evaluations.append(evaluation)
+            if stop_when is not None and stop_when(evaluation):
+                break
     finally:
         _stop(process)
     return evaluations
+
+
+def _rss_mb(process: psutil.Process) -> float:
+    """Resident memory of a server process and its children (a multi-process server)."""
+    processes = [process, *process.children(recursive=True)]
+    return sum(p.memory_info().rss for p in processes) / 2**20
+
+
+def within_lag_bound(evaluation: dict[str, Any], bound_ms: float) -> bool:
+    """Read on time: delivery lag p99 under the bound, no error, client CPU not saturated."""
+    measured = evaluation["measured"]
+    lag = measured["lag_p99_ms"]
+    cpu = evaluation["stage"].get("cpu") or {}
+    errors = (evaluation["stage"].get("requests") or {}).get("errors")
+    return lag is not None and lag < bound_ms and not cpu.get("saturated") and not errors
+
+
+def measure_ceiling(
+    concurrencies: list[int],
+    out_dir: Path,
+    *,
+    bound_ms: float = Tolerances().lag_p99_ms,
+    requests_per_user: int = 5,
+    truth: Truth | None = None,
+    pin_cores: bool = True,
+    progress: Callable[[str], None] = print,
+) -> tuple[Capacity | None, list[dict[str, Any]]]:
+    """One load process at rising concurrency (stopping after two in a row miss the lag bound:
+    on a shared machine one miss can be noise): the highest events/s read with lag p99 <
+    ``bound_ms``, and every evaluation."""
+    misses = [0]
+
+    def two_misses_in_a_row(evaluation: dict[str, Any]) -> bool:
+        misses[0] = 0 if within_lag_bound(evaluation, bound_ms) else misses[0] + 1
+        return misses[0] >= 2
+
+    evaluations = calibrate(
+        sorted(concurrencies),
+        out_dir,
+        requests_per_user=requests_per_user,
+        truth=truth,
+        pin_cores=pin_cores,
+        progress=progress,
+        stop_when=two_misses_in_a_row,
+    )
+    good = [
+        ev
+        for ev in evaluations
+        if within_lag_bound(ev, bound_ms) and ev["measured"]["events_per_s"] is not None
+    ]
+    if not good:
+        return None, evaluations
+    best = max(good, key=lambda ev: ev["measured"]["events_per_s"])
+    measured = best["measured"]
+    capacity = new_capacity(
+        measured["events_per_s"], measured["lag_p99_ms"], best["concurrency"], bound_ms
+    )
+    return capacity, evaluations
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
@@ -276,7 +368,8 @@ def render(evaluations: list[dict[str, Any]]) -> str:
             f"our send; first-token lag p50 {_f(m['first_token_lag_p50_ms'], 3)} ms)",
             f"  E2E p50       {_f(m['e2e_p50_ms'])} ms   (ideal {truth['e2e_ms']:g} ms)",
             f"  near-zero gaps {_f(_pct(m['near_zero_gap_share']), 2)} %",
-            f"  delivery lag  p50 {_f(m['lag_p50_ms'], 3)} ms, p99 {_f(m['lag_p99_ms'], 3)} ms",
+            f"  delivery lag  p50 {_f(m['lag_p50_ms'], 3)} ms, p99 {_f(m['lag_p99_ms'], 3)} ms "
+            f"({_f(m.get('events_per_s'), 0)} streamed events/s read)",
             f"  client CPU    mean {_f(m['client_cpu_mean_percent'], 0)} %, "
             f"max {_f(m['client_cpu_max_percent'], 0)} %",
             f"  machine       load average {ev['machine']['load_1min']:.1f} "

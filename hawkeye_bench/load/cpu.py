@@ -1,22 +1,20 @@
 """The load generator watching its own CPU.
 
 A saturated client reads chunks late and reports the delay as server latency. Locust only checks
-every 10 s at 90 % and keeps the exit code, so each Locust process samples itself once a second
-(psutil; percent of one core) and the metrics mark a stage unreliable when any process stayed at
-or above :data:`SATURATION_PERCENT` for :data:`SATURATION_SAMPLES` consecutive samples.
+every 10 s at 90 % and keeps the exit code, so each load-generating Locust process (every
+worker of a distributed run) samples itself once a second (psutil; percent of one core) and the
+metrics mark a stage unreliable when any process stayed at or above :data:`SATURATION_PERCENT`
+for :data:`SATURATION_SAMPLES` consecutive samples.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psutil
-
-from hawkeye_bench.core.jsonl import JsonlWriter
 
 SAMPLE_INTERVAL_S = 1.0
 SATURATION_PERCENT = 85.0
@@ -24,14 +22,17 @@ SATURATION_SAMPLES = 2
 
 
 class CpuSampler:
-    """Sample this process's CPU every second into a JSONL file, in a background thread.
+    """Sample this process's CPU every second, handing each sample to ``on_sample`` (a raw sink),
+    in a background thread.
 
     Under Locust (gevent monkey-patched) the thread is a greenlet, which is what we want: it
     then competes with the users exactly like the work it measures.
     """
 
-    def __init__(self, path: Path, interval_s: float = SAMPLE_INTERVAL_S) -> None:
-        self.path = path
+    def __init__(
+        self, on_sample: Callable[[dict[str, Any]], None], interval_s: float = SAMPLE_INTERVAL_S
+    ) -> None:
+        self.on_sample = on_sample
         self.interval_s = interval_s
         self._process = psutil.Process()
         self._stop = threading.Event()
@@ -43,22 +44,17 @@ class CpuSampler:
         self._thread.start()
 
     def _run(self) -> None:
-        out = JsonlWriter(self.path).open()
         last = time.monotonic()
-        try:
-            while True:
-                stopping = self._stop.wait(self.interval_s)
-                now = time.monotonic()
-                # a final, shorter sample at stop, so a run under a second still has one
-                if not stopping or now - last > 0.05:
-                    cpu = self._process.cpu_percent(None)
-                    sample = {"t": time.time(), "cpu": cpu, "interval_s": round(now - last, 3)}
-                    out.write(sample)
-                    last = now
-                if stopping:
-                    return
-        finally:
-            out.close()
+        while True:
+            stopping = self._stop.wait(self.interval_s)
+            now = time.monotonic()
+            # a final, shorter sample at stop, so a run under a second still has one
+            if not stopping or now - last > 0.05:
+                cpu = self._process.cpu_percent(None)
+                self.on_sample({"t": time.time(), "cpu": cpu, "interval_s": round(now - last, 3)})
+                last = now
+            if stopping:
+                return
 
     def stop(self) -> None:
         self._stop.set()
@@ -75,14 +71,15 @@ def longest_run_at_or_above(values: Sequence[float], threshold: float) -> int:
     return longest
 
 
-def cpu_summary(samples_by_pid: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Per-process CPU figures and the saturation verdict for one stage."""
-    processes = []
-    for pid, samples in sorted(samples_by_pid.items()):
+def cpu_summary(samples_by_process: dict[Any, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per-process CPU figures and the saturation verdict for one stage; processes are named
+    ``<host>-<pid>``, so a saturated worker of a distributed run is named."""
+    processes: list[dict[str, Any]] = []
+    for label, samples in sorted(samples_by_process.items(), key=lambda item: str(item[0])):
         values = [float(s["cpu"]) for s in samples]
         processes.append(
             {
-                "pid": pid,
+                "process": str(label),
                 "samples": len(values),
                 "mean_percent": round(sum(values) / len(values), 1) if values else None,
                 "max_percent": round(max(values), 1) if values else None,

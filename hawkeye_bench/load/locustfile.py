@@ -13,6 +13,14 @@ is written raw to ``<raw-dir>/requests-<pid>.jsonl`` (statistics come from those
 (failures included) plus ``LLM TTFT`` and ``LLM TBT`` (the request's mean time per token),
 never one event per token.
 
+Distributed (Locust's ``--processes N``, or ``--master`` with ``--worker --master-host H``
+processes on other machines): the master resolves the workload (model, prompts) and sends it to
+every worker before the users start, so a worker needs nothing but this file and the package
+(its API key comes from its own environment). Workers ship their raw records to the master in
+bounded batches (:mod:`hawkeye_bench.load.shipping`); when the master stops, for whatever reason,
+it asks every worker to stop its users and send the rest, and waits for them. Each request
+carries ``X-Request-Id: <host>-<pid>-<seq>``.
+
 ``--requests N`` counts successful measured requests only; ``--max-failures F`` stops the test
 once F measured requests failed. Every error text is cleared of the API key (read through
 :func:`hawkeye_bench.core.secrets.api_key_from_env`) before it is recorded, reported to Locust or
@@ -37,19 +45,29 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
-from hawkeye_bench.core.jsonl import JsonlWriter
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.datasets import DatasetError
+from hawkeye_bench.load import NEXT_STAGE_EXIT_CODE
 from hawkeye_bench.load.cpu import CpuSampler
 from hawkeye_bench.load.endpoint import EndpointError, chat_path, model_ids, models_url
 from hawkeye_bench.load.prompts import Messages, PromptSourceError, load_prompts
-from hawkeye_bench.load.records import RequestRecord, cpu_path, requests_path
+from hawkeye_bench.load.records import RequestRecord, host_name
+from hawkeye_bench.load.shipping import (
+    FLUSH_MESSAGE,
+    RAW_MESSAGE,
+    LocalRawSink,
+    RawCollector,
+    RawShipper,
+    RawSink,
+)
 from hawkeye_bench.load.stream import StreamMeter, clip_error
 
 logger = logging.getLogger("hawkeye_bench.load")
 
 MEASURED_MESSAGE = "hawkeye_measured"  # worker -> master: one more measured request succeeded
 FAILED_MESSAGE = "hawkeye_failed"  # worker -> master: one more measured request failed
+WORKLOAD_MESSAGE = "hawkeye_workload"  # master -> worker, before the users start
+FLUSH_WAIT_EXTRA_S = 30.0  # the master waits --stop-timeout plus this for the workers' records
 #: What is sent as ``stream_options``, richest first; on a 400 that names the option we step down.
 STREAM_OPTION_LEVELS: tuple[dict[str, bool] | None, ...] = (
     {"include_usage": True, "continuous_usage_stats": True},
@@ -106,6 +124,13 @@ def add_options(parser: Any) -> None:
     group.add_argument(
         "--no-stream-options", action="store_true", help="never send stream_options (usage)"
     )
+    group.add_argument(
+        "--stages-left",
+        type=int,
+        default=0,
+        help="master: stages after this one (their workers exit with code "
+        f"{NEXT_STAGE_EXIT_CODE}, to be started again)",
+    )
 
 
 @dataclass
@@ -132,14 +157,18 @@ class LoadState:
     warmup_until: float  # perf_counter
     stop_after: int
     max_failures: int
-    raw: JsonlWriter
+    raw: RawSink
     cpu: CpuSampler
+    host: str
     prompt_order: itertools.count[int]
     stream_option_level: int = 0
     measured: int = 0  # successful measured requests
     failed: int = 0  # failed measured requests
     seq: itertools.count[int] = field(default_factory=itertools.count)
     quitting: bool = False
+    #: no new request is sent: the test stops once the ones in flight are done
+    draining: bool = False
+    in_flight: int = 0
 
     def body(self, messages: Messages) -> str:
         body: dict[str, Any] = {
@@ -159,6 +188,9 @@ class LoadState:
 STATE: LoadState | None = None
 _master_counts = {"ok": 0, "failed": 0}
 _master_quitting = False
+COLLECTOR: RawCollector | None = None  # master: the workers' raw records
+LAST_SHIPPER: RawShipper | None = None  # worker: answers a late flush request again
+WORKER_COUNT = 1  # worker: load-generating processes of the run (from the master)
 
 
 def first_model_id(host: str, headers: dict[str, str]) -> str:
@@ -175,26 +207,28 @@ def _process_slot(environment: Environment) -> tuple[int, int]:
     """(index, count) of this process among the load-generating processes."""
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        processes = getattr(environment.parsed_options, "processes", None) or 0
-        count = processes if processes > 0 else (os.cpu_count() or 1)
-        return runner.worker_index, max(count, runner.worker_index + 1)
+        return runner.worker_index, max(WORKER_COUNT, runner.worker_index + 1)
     return 0, 1
 
 
-def resolve_workload(options: Any, host: str) -> Workload:
+def request_headers(api_key_env: str) -> dict[str, str]:
+    """The headers of every request; the API key is read from this process's environment."""
     headers = {
         "Content-Type": "application/json",
         "Accept": "text/event-stream",
         "Accept-Encoding": "identity",  # compressing proxies buffer SSE
     }
-    if options.api_key_env:
+    if api_key_env:
         try:  # through secrets: redact() then knows the key in this process
-            key = api_key_from_env(options.api_key_env, "--api-key-env")
+            key = api_key_from_env(api_key_env, "--api-key-env")
         except MissingApiKey:
-            raise SystemExit(
-                f"--api-key-env {options.api_key_env}: that variable is not set"
-            ) from None
+            raise SystemExit(f"--api-key-env {api_key_env}: that variable is not set") from None
         headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+def resolve_workload(options: Any, host: str) -> Workload:
+    headers = request_headers(options.api_key_env)
     try:
         prompts = load_prompts(
             options.prompts, data_dir=options.data_dir, limit=options.prompt_limit
@@ -212,13 +246,110 @@ def resolve_workload(options: Any, host: str) -> Workload:
 @events.init.add_listener
 def on_init(environment: Environment, **_: Any) -> None:
     global WORKLOAD
-    if isinstance(environment.runner, MasterRunner):
-        environment.runner.register_message(MEASURED_MESSAGE, _on_measured_message)
-        environment.runner.register_message(FAILED_MESSAGE, _on_failed_message)
-    elif environment.parsed_options is not None:  # None when imported by a test Environment
-        if not environment.host:
-            raise SystemExit("no --host given (the server's base URL, e.g. http://127.0.0.1:8000)")
-        WORKLOAD = resolve_workload(environment.parsed_options, environment.host)
+    runner, options = environment.runner, environment.parsed_options
+    if isinstance(runner, WorkerRunner):  # the workload comes from the master
+        runner.register_message(WORKLOAD_MESSAGE, _on_workload_message)
+        runner.register_message(FLUSH_MESSAGE, _on_flush_message, concurrent=True)
+        return
+    if options is None:  # imported by a test Environment
+        return
+    if not environment.host:
+        raise SystemExit("no --host given (the server's base URL, e.g. http://127.0.0.1:8000)")
+    WORKLOAD = resolve_workload(options, environment.host)
+    if isinstance(runner, MasterRunner):
+        options.model = WORKLOAD.model  # resolved once, here
+        runner.register_message(MEASURED_MESSAGE, _on_measured_message)
+        runner.register_message(FAILED_MESSAGE, _on_failed_message)
+        runner.register_message(RAW_MESSAGE, _on_raw_message)
+
+
+def _raw_dir(options: Any) -> Path:
+    return Path(options.raw_dir or f"locust-raw-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+@events.test_start.add_listener
+def send_workload(environment: Environment, **_: Any) -> None:
+    """Master: hand the workload to every worker (it arrives before their spawn message)."""
+    global COLLECTOR
+    runner, options = environment.runner, environment.parsed_options
+    if not isinstance(runner, MasterRunner) or WORKLOAD is None or options is None:
+        return
+    COLLECTOR = RawCollector(_raw_dir(options))
+    message = {
+        "path": WORKLOAD.path,
+        "model": WORKLOAD.model,
+        "prompts": WORKLOAD.prompts,
+        "api_key_env": options.api_key_env,  # the variable's name: each worker reads its own
+        "workers": max(len(runner.clients), options.expect_workers or 1),
+        "stages_left": options.stages_left,
+    }
+    runner.send_message(WORKLOAD_MESSAGE, message)
+
+
+def _on_workload_message(environment: Environment, msg: Any, **_: Any) -> None:
+    global WORKLOAD, WORKER_COUNT
+    data = msg.data
+    WORKLOAD = Workload(
+        path=data["path"],
+        model=data["model"],
+        prompts=data["prompts"],
+        headers=request_headers(data["api_key_env"]),
+    )
+    WORKER_COUNT = int(data["workers"])
+    environment.process_exit_code = NEXT_STAGE_EXIT_CODE if data["stages_left"] else 0
+
+
+def _on_raw_message(environment: Environment, msg: Any, **_: Any) -> None:
+    if COLLECTOR is not None:
+        COLLECTOR.receive(msg.data, msg.node_id)
+
+
+def _on_flush_message(environment: Environment, msg: Any, **_: Any) -> None:
+    """Worker: the master is stopping; let the requests in flight finish (within
+    --stop-timeout), stop, and send the remaining records (:func:`on_test_stop`), or send the
+    totals again."""
+    runner = environment.runner
+    assert runner is not None
+    if STATE is not None:
+        _drain_then(environment, runner.stop)
+    elif LAST_SHIPPER is not None:
+        LAST_SHIPPER.close()
+
+
+def _drain_then(environment: Environment, stop: Any) -> None:
+    """Send no new request, wait (up to --stop-timeout) for those in flight, then ``stop()``.
+
+    Locust's own stop blocks its process for a while (it inspects the call stack, ~0.1 s):
+    streams still being read then would take that as latency.
+    """
+    state = STATE
+    if state is not None:
+        state.draining = True
+        deadline = time.monotonic() + (environment.stop_timeout or 0.0)
+        while state.in_flight and time.monotonic() < deadline:
+            gevent.sleep(0.01)
+    stop()
+
+
+@events.test_stop.add_listener
+def collect_worker_records(environment: Environment, **_: Any) -> None:
+    """Master: ask every worker for the rest of its records, wait for them, close the files."""
+    global COLLECTOR
+    runner, collector = environment.runner, COLLECTOR
+    if not isinstance(runner, MasterRunner) or collector is None:
+        return
+    waiting = {client.id for client in runner.clients.all} - collector.finished_clients()
+    for client_id in waiting:
+        runner.send_message(FLUSH_MESSAGE, None, client_id)
+    deadline = time.monotonic() + environment.stop_timeout + FLUSH_WAIT_EXTRA_S
+    while waiting - collector.finished_clients() and time.monotonic() < deadline:
+        gevent.sleep(0.1)
+    late = waiting - collector.finished_clients()
+    if late:
+        logger.error("no last raw batch from %d worker(s): %s", len(late), ", ".join(late))
+    logger.info("raw records of %d worker process(es) -> %s", len(collector.transfers),
+                collector.close())  # fmt: skip
+    COLLECTOR = None
 
 
 def _on_measured_message(environment: Environment, msg: Any, **_: Any) -> None:
@@ -259,18 +390,23 @@ def schedule_measurement_end(environment: Environment, **_: Any) -> None:
         return
     if runner is None or isinstance(runner, WorkerRunner):
         return
-    gevent.spawn_later(options.warmup + options.measure_for, runner.quit)
+    gevent.spawn_later(options.warmup + options.measure_for, _drain_then, environment, runner.quit)
 
 
 @events.test_start.add_listener
 def on_test_start(environment: Environment, **_: Any) -> None:
-    global STATE
-    options = environment.parsed_options
-    if isinstance(environment.runner, MasterRunner) or STATE is not None or WORKLOAD is None:
+    global STATE, LAST_SHIPPER
+    options, runner = environment.parsed_options, environment.runner
+    if isinstance(runner, MasterRunner) or STATE is not None or WORKLOAD is None:
         return
-    # WORKLOAD is set from the command line's options, so they are there
+    # WORKLOAD is set from the command line's options, or the master's, so they are there
     assert options is not None
-    raw_dir = Path(options.raw_dir or f"locust-raw-{time.strftime('%Y%m%d-%H%M%S')}")
+    host = host_name()
+    sink: RawSink
+    if isinstance(runner, WorkerRunner):
+        LAST_SHIPPER = sink = RawShipper(runner.send_message, host, os.getpid()).start()
+    else:
+        sink = LocalRawSink(_raw_dir(options))
     index, count = _process_slot(environment)
     STATE = LoadState(
         workload=WORKLOAD,
@@ -280,13 +416,14 @@ def on_test_start(environment: Environment, **_: Any) -> None:
         warmup_until=time.perf_counter() + options.warmup,
         stop_after=options.requests,
         max_failures=options.max_failures,
-        raw=JsonlWriter(requests_path(raw_dir)).open(),
-        cpu=CpuSampler(cpu_path(raw_dir)),
+        raw=sink,
+        cpu=CpuSampler(sink.cpu),
+        host=host,
         prompt_order=itertools.count(index, count),
         stream_option_level=len(STREAM_OPTION_LEVELS) - 1 if options.no_stream_options else 0,
     )
     STATE.cpu.start()
-    logger.info("raw records -> %s", STATE.raw.path)
+    logger.info("raw records -> %s", getattr(sink, "path", "the master"))
 
 
 @events.test_stop.add_listener
@@ -294,7 +431,7 @@ def on_test_stop(environment: Environment, **_: Any) -> None:
     global STATE
     if STATE is not None:
         STATE.cpu.stop()
-        STATE.raw.close()
+        STATE.raw.close()  # a worker's last batch, with its totals
         STATE = None
 
 
@@ -315,7 +452,7 @@ def _count_measured(environment: Environment, state: LoadState, ok: bool) -> Non
         state.quitting = True
         logger.info("%s: stopping", reason)
         # quit from another greenlet: a user calling quit() kills itself first
-        gevent.spawn(runner.quit)
+        gevent.spawn(_drain_then, environment, runner.quit)
 
 
 def _rejects_stream_options(status: int | None, body: str) -> bool:
@@ -333,18 +470,22 @@ class ChatStreamUser(FastHttpUser):
     @task
     def chat_completion(self) -> None:
         state = STATE
-        if state is None:  # test_start failed or the test is stopping
+        if state is None or state.draining:  # test_start failed or the test is stopping
             gevent.sleep(0.1)
             return
         prompts = state.workload.prompts
         prompt_index = next(state.prompt_order) % len(prompts)
-        while True:
-            record = self._one_request(state, prompt_index)
-            if record is not None:
-                break
-        state.raw.write(record.to_dict())
-        if record.measured:
-            _count_measured(self.environment, state, record.ok)
+        state.in_flight += 1
+        try:
+            while True:
+                record = self._one_request(state, prompt_index)
+                if record is not None:
+                    break
+            state.raw.request(record.to_dict())
+            if record.measured:
+                _count_measured(self.environment, state, record.ok)
+        finally:
+            state.in_flight -= 1
 
     def _one_request(self, state: LoadState, prompt_index: int) -> RequestRecord | None:
         """Send and measure one request; None when it must be resent with less stream_options."""
@@ -356,6 +497,7 @@ class ChatStreamUser(FastHttpUser):
             pid=os.getpid(),
             seq=next(state.seq),
             stage=state.stage,
+            host=state.host,
             prompt_index=prompt_index,
             stream_options=STREAM_OPTION_LEVELS[level] is not None,
         )
@@ -368,7 +510,7 @@ class ChatStreamUser(FastHttpUser):
                 "POST",
                 state.workload.path,
                 data=payload,
-                headers=state.workload.headers,
+                headers={**state.workload.headers, "X-Request-Id": record.request_id},
                 name="E2E",
                 stream=True,
                 catch_response=True,
@@ -402,7 +544,7 @@ class ChatStreamUser(FastHttpUser):
             # the load generator stopped this user mid-stream (--stop-timeout ran out)
             record.fill_from(meter)
             record.incomplete = True
-            state.raw.write(record.to_dict())
+            state.raw.request(record.to_dict())
             raise
         return record
 

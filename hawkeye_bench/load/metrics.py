@@ -193,15 +193,21 @@ def goodput(records: Sequence[RequestRecord], slo: dict[str, float]) -> dict[str
 
 
 def throughput(measured: Sequence[RequestRecord]) -> dict[str, float | None]:
-    """Finished requests and output tokens per second over the measured window."""
+    """Finished requests and output tokens per second over the measured window (on the
+    wall clock when the requests came from several machines: perf_counter differs there)."""
+    one_host = len({r.host for r in measured}) <= 1
+
+    def sent(record: RequestRecord) -> float:
+        return record.t_send_perf if one_host else record.t_send_wall
+
     ends = [
-        r.t_send_perf + (r.e2e_done_ms or r.e2e_ms or 0.0) / 1000.0
+        sent(r) + (r.e2e_done_ms or r.e2e_ms or 0.0) / 1000.0
         for r in measured
         if r.e2e_done_ms is not None or r.e2e_ms is not None
     ]
     if not measured or not ends:
         return {"window_s": None, "requests_per_s": None, "output_tokens_per_s": None}
-    window = max(ends) - min(r.t_send_perf for r in measured)
+    window = max(ends) - min(sent(r) for r in measured)
     tokens = sum(r.output_tokens or 0 for r in measured if r.error is None)
     if window <= 0:
         return {"window_s": window, "requests_per_s": None, "output_tokens_per_s": None}

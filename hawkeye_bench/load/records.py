@@ -1,9 +1,11 @@
 """Raw load-test records on disk: one JSON line per request, one file per Locust process.
 
 Locust's own statistics bucket percentiles and its CSV misses the last second, and with
-``--processes`` workers only ship histograms to the master. So every process writes its raw
-samples to ``<raw_dir>/requests-<pid>.jsonl`` (and CPU samples to ``cpu-<pid>.jsonl``); the
-metrics merge the samples of all files, never their averages.
+``--processes`` or ``--master`` workers only ship histograms to the master. So the samples of
+every load-generating process go to ``<raw_dir>/requests-<host>-<pid>.jsonl`` (and its CPU
+samples to ``cpu-<host>-<pid>.jsonl``): written there by a single process, or by the master for
+each worker (:mod:`hawkeye_bench.load.shipping`); the metrics merge the samples of all files,
+never their averages.
 
 A Locust process killed at the runner's deadline (SIGKILL) can leave its last line half
 written: such a torn last line is dropped and counted; any other bad line is an error naming
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,7 @@ class RequestRecord:
     pid: int
     seq: int  # order of this request within its process
     stage: str = ""
+    host: str = ""  # the load generator's host name ("" in files written before it was kept)
     prompt_index: int | None = None
     status: int | None = None  # HTTP status; None when no response arrived
     error: str | None = None
@@ -68,6 +73,11 @@ class RequestRecord:
     #: token-bearing chunks as [t_ms, tokens, channel("r"/"c")] or [..., lag_ms]
     chunks: list[list[Any]] = field(default_factory=list)
     schema: int = SCHEMA_VERSION
+
+    @property
+    def request_id(self) -> str:
+        """Unique over a distributed run: sent as ``X-Request-Id``."""
+        return f"{self.host}-{self.pid}-{self.seq}"
 
     @property
     def ok(self) -> bool:
@@ -108,12 +118,22 @@ class RequestRecord:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def requests_path(raw_dir: Path, pid: int | None = None) -> Path:
-    return raw_dir / f"requests-{pid or os.getpid()}.jsonl"
+def host_name() -> str:
+    """This machine's name as it appears in raw file names (safe characters only)."""
+    return re.sub(r"[^A-Za-z0-9._]", "_", socket.gethostname()) or "host"
 
 
-def cpu_path(raw_dir: Path, pid: int | None = None) -> Path:
-    return raw_dir / f"cpu-{pid or os.getpid()}.jsonl"
+def process_label(host: str | None = None, pid: int | None = None) -> str:
+    """``<host>-<pid>``: one load-generating process, unique over the machines of a run."""
+    return f"{host or host_name()}-{pid or os.getpid()}"
+
+
+def requests_path(raw_dir: Path, pid: int | None = None, host: str | None = None) -> Path:
+    return raw_dir / f"requests-{process_label(host, pid)}.jsonl"
+
+
+def cpu_path(raw_dir: Path, pid: int | None = None, host: str | None = None) -> Path:
+    return raw_dir / f"cpu-{process_label(host, pid)}.jsonl"
 
 
 def load_requests(raw_dir: Path) -> tuple[list[RequestRecord], int]:
@@ -128,7 +148,9 @@ def load_requests(raw_dir: Path) -> tuple[list[RequestRecord], int]:
         read = read_jsonl(path, error=RawRecordError)
         torn += read.torn
         records += (_request_record(path, n, data) for n, data in read.numbered())
-    records.sort(key=lambda r: r.t_send_perf)
+    # perf_counter is comparable between processes of one machine only
+    one_host = len({r.host for r in records}) <= 1
+    records.sort(key=lambda r: r.t_send_perf if one_host else r.t_send_wall)
     return records, torn
 
 
@@ -146,19 +168,18 @@ def read_requests(raw_dir: Path) -> list[RequestRecord]:
     return load_requests(raw_dir)[0]
 
 
-def load_cpu_samples(raw_dir: Path) -> tuple[dict[int, list[dict[str, Any]]], int]:
-    """CPU samples per process id (``{"t": wall, "cpu": percent}``) and the number of torn last
-    lines dropped."""
-    samples: dict[int, list[dict[str, Any]]] = {}
+def load_cpu_samples(raw_dir: Path) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """CPU samples per process (``<host>-<pid>``; ``{"t": wall, "cpu": percent}``) and the
+    number of torn last lines dropped."""
+    samples: dict[str, list[dict[str, Any]]] = {}
     torn = 0
     for path in sorted(raw_dir.glob(CPU_GLOB)):
-        pid = int(path.stem.split("-", 1)[1])
         read = read_jsonl(path, error=RawRecordError)
-        samples[pid] = read.rows
+        samples[path.stem.removeprefix("cpu-")] = read.rows
         torn += read.torn
     return samples, torn
 
 
-def read_cpu_samples(raw_dir: Path) -> dict[int, list[dict[str, Any]]]:
-    """CPU samples per process id (``{"t": wall, "cpu": percent}``)."""
+def read_cpu_samples(raw_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """CPU samples per process (``<host>-<pid>``; ``{"t": wall, "cpu": percent}``)."""
     return load_cpu_samples(raw_dir)[0]

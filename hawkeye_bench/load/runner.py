@@ -9,13 +9,21 @@ concurrency is made close together in time.
 Only successful requests count toward ``--requests``, so a failing target cannot end a stage
 early with few results; it stops at the time cap, or after as many failed requests as
 successes were asked for. A stage whose share of failed requests is above ``max_error_rate``
-(or with no success at all) is unreliable and fails the run. Locust's output is copied into the
+(or with no success at all), with a load-generating process whose CPU saturated, or whose
+workers' raw records did not all reach the master, is unreliable and fails the run.
+
+Distributed runs use Locust's own distributed mode: ``processes`` adds ``--processes N``
+(workers forked on this machine); ``master`` adds ``--master --expect-workers N`` (workers on
+other machines run :func:`run_worker`, i.e. ``locust --worker --master-host H``). Either way the
+workers ship their raw records to the master (:mod:`hawkeye_bench.load.shipping`), which writes
+one file per worker process into the stage's raw folder. Locust's output is copied into the
 stage log with every known API key redacted (an upstream may echo the key in an error body).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import subprocess
 import sys
@@ -29,7 +37,7 @@ from typing import IO, Any
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
-from hawkeye_bench.load import LOCUSTFILE
+from hawkeye_bench.load import LOCUSTFILE, NEXT_STAGE_EXIT_CODE
 from hawkeye_bench.load.cpu import cpu_summary
 from hawkeye_bench.load.metrics import stage_metrics
 from hawkeye_bench.load.records import (
@@ -39,6 +47,7 @@ from hawkeye_bench.load.records import (
     load_cpu_samples,
     load_requests,
 )
+from hawkeye_bench.load.shipping import TRANSFERS_FILE, transfer_problems
 
 #: Locust exit codes that still mean "the run happened": 0, and 1 = some requests failed.
 LOCUST_RAN = (0, 1)
@@ -47,6 +56,10 @@ PROGRESS_EVERY_S = 15.0
 STARTUP_ALLOWANCE_S = 120.0  # Locust's --run-time clock includes its import and start-up
 LOG_COPY_WAIT_S = 10.0  # after Locust exits, for the rest of its output
 DEFAULT_MAX_ERROR_RATE = 0.05
+DEFAULT_MASTER_PORT = 5557  # Locust's
+WORKER_STAGE_DEADLINE_S = 6 * 3600.0
+#: how long a --master stage waits for its --expect-workers to connect
+EXPECT_WORKERS_MAX_WAIT_S = 300.0
 
 Progress = Callable[[str], None]
 
@@ -95,7 +108,12 @@ class LoadPlan:
     max_tokens: int = 512
     temperature: float | None = None
     warmup_s: float = 0.0
-    processes: int = 0  # locust --processes (0 = one process)
+    processes: int = 0  # locust --processes (0 = one process, -1 = one per core)
+    #: --processes auto: processes per concurrency (overrides ``processes``)
+    processes_by_concurrency: dict[int, int] = field(default_factory=dict)
+    master: bool = False  # locust --master: workers on other machines
+    expect_workers: int = 0  # with master: worker processes to wait for
+    master_port: int = DEFAULT_MASTER_PORT
     stop_timeout_s: float = 300.0
     api_key_env: str = ""
     cpus: set[int] | None = None  # pin the locust processes (calibration)
@@ -111,6 +129,23 @@ class LoadPlan:
             raise ValueError("give --requests N (per stage) or a --duration")
         if not self.concurrencies or any(c < 1 for c in self.concurrencies):
             raise ValueError(f"concurrencies must be >= 1, got {self.concurrencies}")
+        if self.master and self.expect_workers < 1:
+            raise ValueError("a --master run needs --expect-workers N (N >= 1)")
+
+    def stages(self) -> list[tuple[int, Target]]:
+        """(concurrency, target) in run order: concurrency by concurrency, targets side by
+        side."""
+        return [(c, t) for c in self.concurrencies for t in self.targets]
+
+    def stages_after(self, target: Target, concurrency: int) -> int:
+        stages = self.stages()
+        if (concurrency, target) not in stages:
+            return 0
+        return len(stages) - 1 - stages.index((concurrency, target))
+
+    def processes_for(self, concurrency: int) -> int:
+        """Locust's --processes for one stage (0: a single process)."""
+        return self.processes_by_concurrency.get(concurrency, self.processes)
 
     def describe(self) -> dict[str, Any]:
         """The plan as JSON (no secrets: only the API key's variable name)."""
@@ -127,6 +162,9 @@ class LoadPlan:
             "temperature": self.temperature,
             "warmup_s": self.warmup_s,
             "processes": self.processes,
+            "processes_by_concurrency": self.processes_by_concurrency or None,
+            "master": self.master,
+            "expect_workers": self.expect_workers if self.master else None,
             "api_key_env": self.api_key_env or None,
             "slo": self.slo or None,
             "min_goodput": self.min_goodput,
@@ -190,8 +228,16 @@ def locust_command(plan: LoadPlan, target: Target, concurrency: int, raw_dir: Pa
         command += ["--prompt-limit", str(plan.prompt_limit)]
     if plan.temperature is not None:
         command += ["--temperature", str(plan.temperature)]
-    if plan.processes:
-        command += ["--processes", str(plan.processes)]
+    processes = plan.processes_for(concurrency)
+    if plan.master:
+        command += [
+            "--master", "--expect-workers", str(plan.expect_workers),
+            "--expect-workers-max-wait", f"{EXPECT_WORKERS_MAX_WAIT_S:g}",
+            "--master-bind-port", str(plan.master_port),
+            "--stages-left", str(plan.stages_after(target, concurrency)),
+        ]  # fmt: skip
+    elif processes:
+        command += ["--processes", str(processes)]
     if plan.api_key_env:
         command += ["--api-key-env", plan.api_key_env]
     return command + plan.extra_locust_args
@@ -200,7 +246,7 @@ def locust_command(plan: LoadPlan, target: Target, concurrency: int, raw_dir: Pa
 def _clear_raw_dir(raw_dir: Path) -> None:
     """A stage's raw directory holds only this run's files (old ones would merge in)."""
     raw_dir.mkdir(parents=True, exist_ok=True)
-    for pattern in (REQUESTS_GLOB, CPU_GLOB):
+    for pattern in (REQUESTS_GLOB, CPU_GLOB, TRANSFERS_FILE):
         for old in raw_dir.glob(pattern):
             old.unlink()
 
@@ -235,16 +281,32 @@ def run_stage(
     raw_dir = plan.out_dir / "raw" / target.name / f"c{concurrency}"
     _clear_raw_dir(raw_dir)
     log_path = plan.out_dir / "locust" / f"{target.name}_c{concurrency}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     command = locust_command(plan, target, concurrency, raw_dir)
-    cpus = plan.cpus
+    deadline_s = plan.run_time_s() + plan.stop_timeout_s + 120
+    if plan.master:
+        deadline_s += EXPECT_WORKERS_MAX_WAIT_S
+    exit_code, seconds = _run_locust(command, log_path, deadline_s, plan.cpus, progress, raw_dir)
+    return StageRun(target, concurrency, raw_dir, log_path, exit_code, seconds)
+
+
+def _run_locust(
+    command: list[str],
+    log_path: Path,
+    deadline_s: float,
+    cpus: set[int] | None = None,
+    progress: Progress | None = None,
+    raw_dir: Path | None = None,
+) -> tuple[int, float]:
+    """Run one locust process, its output copied (redacted) into ``log_path``; (exit code,
+    seconds). Killed after ``deadline_s`` (exit code -9)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
 
     def pin() -> None:
         if cpus:
             os.sched_setaffinity(0, cpus)
 
     start = time.monotonic()
-    deadline = start + plan.run_time_s() + plan.stop_timeout_s + 120
+    deadline = start + deadline_s
     with log_path.open("w", encoding="utf-8") as log:
         log.write(redact(" ".join(command)) + "\n\n")
         log.flush()
@@ -271,11 +333,43 @@ def run_stage(
                     process.kill()
                     process.wait()
                     exit_code = -9
-                elif progress is not None:
+                elif progress is not None and raw_dir is not None:
                     elapsed = time.monotonic() - start
                     progress(f"    {elapsed:.0f} s: {count_recorded(raw_dir)} requests recorded")
         copier.join(LOG_COPY_WAIT_S)
-    return StageRun(target, concurrency, raw_dir, log_path, exit_code, time.monotonic() - start)
+    return exit_code, time.monotonic() - start
+
+
+def run_worker(
+    master_host: str,
+    out_dir: Path,
+    *,
+    master_port: int = DEFAULT_MASTER_PORT,
+    processes: int = 0,
+    locustfile: Path = LOCUSTFILE,
+    progress: Progress = print,
+) -> int:
+    """Serve a ``--master`` run from this machine: ``locust --worker --master-host H`` once per
+    stage (a Locust worker exits when its master does), until the master's last stage. The
+    workload and every setting come from the master; records go back to it. Returns 0 after
+    the last stage, else the worker's exit code (its log is in ``out_dir``)."""
+    command = [
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--worker",
+        "--master-host", master_host, "--master-port", str(master_port),
+    ]  # fmt: skip
+    if processes:
+        command += ["--processes", str(processes)]
+    for stage in itertools.count(1):
+        log_path = out_dir / f"worker_stage{stage}.log"
+        progress(f"stage {stage}: locust --worker --master-host {master_host} (log {log_path})")
+        # a worker waits for its master: give it the master's whole stage and more
+        exit_code, seconds = _run_locust(command, log_path, WORKER_STAGE_DEADLINE_S)
+        progress(f"stage {stage}: worker exited with code {exit_code} after {seconds:.0f} s")
+        if exit_code != NEXT_STAGE_EXIT_CODE:
+            if exit_code != 0:
+                progress(log_tail(log_path))
+            return exit_code
+    return 0  # unreachable: the loop ends by returning
 
 
 def log_tail(path: Path) -> str:
@@ -315,7 +409,11 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
     result["torn_lines"] = {"requests": torn_requests, "cpu": torn_cpu}
     cpu = cpu_summary(cpu_samples)
     result["cpu"] = cpu
+    result["load_processes"] = len(cpu["processes"])
     reasons += _client_cpu_reasons(cpu)
+    transfers = transfer_problems(run.raw_dir)
+    result["raw_transfer_problems"] = transfers
+    reasons += transfers
     error_share, too_many_errors, error_reasons = _error_verdict(plan, result["requests"])
     result["error_share"] = error_share
     result["too_many_errors"] = too_many_errors
@@ -334,9 +432,11 @@ def _client_cpu_reasons(cpu: dict[str, Any]) -> list[str]:
     """Why the load generator's CPU makes the latencies unreliable (none when it does not)."""
     reasons = []
     if cpu["saturated"]:
+        busy = [p["process"] for p in cpu["processes"] if p["saturated"]]
         reasons.append(
             f"load generator CPU saturated (>= {cpu['threshold_percent']:g} % for "
-            f"{cpu['consecutive_samples']} s): latencies include client delay"
+            f"{cpu['consecutive_samples']} s; {len(busy)} of {len(cpu['processes'])} "
+            f"process(es): {', '.join(busy)}): latencies include client delay"
         )
     if not cpu["sampled"]:
         reasons.append("client CPU was not sampled (run shorter than 1 s?)")
@@ -383,12 +483,20 @@ def _one_line(stage: dict[str, Any]) -> str:
 
 def run_plan(plan: LoadPlan, progress: Progress = print) -> list[dict[str, Any]]:
     """Run every stage and return their analysed results in run order."""
-    stages = [(c, t) for c in plan.concurrencies for t in plan.targets]
+    stages = plan.stages()
     results = []
     for number, (concurrency, target) in enumerate(stages, start=1):
         label = f"[{number}/{len(stages)}] {stage_name(target, concurrency)}"
         goal = f"{plan.requests} requests" if plan.requests else f"{plan.duration_s:g} s"
-        progress(f"{label}: locust -u {concurrency} against {target.url} ({goal})")
+        processes = plan.processes_for(concurrency)
+        where = (
+            f"master of {plan.expect_workers} workers"
+            if plan.master
+            else f"{processes} processes"
+            if processes
+            else "one process"
+        )
+        progress(f"{label}: locust -u {concurrency} against {target.url} ({goal}; {where})")
         run = run_stage(plan, target, concurrency, progress)
         stage = analyse_stage(plan, run)
         progress(f"{label}: done in {run.seconds:.1f} s: {_one_line(stage)}")

@@ -11,6 +11,13 @@ own event loop) or as a subprocess (``start_subprocess(cfg)``; pin it to a core 
     python -m hawkeye_bench.testing.scripted_server --port 0 --ttft-ms 100 --gap-ms 20 --tokens 50
 
 which prints the bound base URL (``http://127.0.0.1:PORT/v1``) as the first line of stdout.
+With ``--processes N`` (subprocess mode) N server processes accept on the one port
+(``SO_REUSEPORT``; the kernel spreads connections over them) when one event loop cannot write
+the chunks on time; ``/stats`` then sums the counters of all of them (shared memory).
+
+State stays bounded however long it serves: counters per path, and a ring of the last
+``request_log`` completion requests (body, Authorization header, ``X-Request-Id``); the full
+log is opt-in (``request_log=-1``) for tests that need every request.
 
 Every streamed chunk carries ``x_sent_at`` (``time.time()``) and ``x_sent_perf``
 (``time.perf_counter()``; CLOCK_MONOTONIC on Linux, so comparable across processes on one host)
@@ -21,19 +28,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import ctypes
 import json
+import multiprocessing
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from aiohttp import web
+
+from hawkeye_bench.testing.scripted_logprobs import LogprobScript, logprobs_block, words_written
 
 UsageMode = Literal["always", "requested", "never"]
 ReasoningMode = Literal["field", "think"]
@@ -56,6 +69,11 @@ class ReplyRule:
     match: str
     content: str = ""
     reasoning: str = ""
+    #: a completion prompt's words after the match are this reply's words already written: the
+    #: reply resumes after them (a decoder continuing its own or another model's prefix)
+    continues: bool = False
+    #: reply positions (word indices) written with low confidence (see ``scripted_logprobs``)
+    uncertain: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -113,8 +131,16 @@ class ScriptedConfig:
     ignore_stream: bool = False  # answer with one JSON body even when asked to stream
     echo_auth_in_errors: bool = False  # injected HTTP errors quote the Authorization header
     seed: int = 0
+    #: per-token logprobs of /v1/completions replies asked with ``logprobs: N``
+    logprobs: LogprobScript = field(default_factory=LogprobScript)
+    #: completion requests kept (body, headers) for tests, the most recent first to go:
+    #: a bounded ring; -1 keeps every request (memory grows with each), 0 none
+    request_log: int = 1000
+    processes: int = 1  # subprocess mode: server processes sharing the port (SO_REUSEPORT)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.logprobs, LogprobScript):
+            self.logprobs = LogprobScript(**self.logprobs)
         self.rules = [r if isinstance(r, ReplyRule) else ReplyRule(**r) for r in self.rules]
         self.faults = [f if isinstance(f, Fault) else Fault(**f) for f in self.faults]
         if self.usage not in ("always", "requested", "never"):
@@ -123,6 +149,14 @@ class ScriptedConfig:
             raise ValueError(f"reasoning_mode must be field or think, not {self.reasoning_mode!r}")
         if self.tokens_per_chunk < 1:
             raise ValueError("tokens_per_chunk must be >= 1")
+        if self.request_log < -1:
+            raise ValueError("request_log must be -1 (all), 0 (none) or a ring size")
+        if self.processes < 1:
+            raise ValueError("processes must be >= 1")
+        if self.processes > 1 and any(f.first_n or f.fraction < 1.0 for f in self.faults):
+            raise ValueError(
+                "faults with first_n or fraction count per process: use processes=1 for them"
+            )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -144,38 +178,117 @@ class _Reply:
     words: list[str]
     reasoning_count: int  # the first reasoning_count words go to the reasoning field
     finish_reason: str
+    offset: int = 0  # reply position of words[0] (a continuing rule resumes mid-reply)
+    uncertain: list[int] | None = None  # the rule's uncertain positions (None: the filler's)
+    top_logprobs: int | None = None  # completion logprobs asked for (None: not asked)
 
 
 def _word_count(text: str) -> int:
     return len(text.split())
 
 
+#: the paths counted in ``/stats`` (every route that counts requests)
+COUNTED_PATHS = (
+    "/v1/models",
+    "/health",
+    *COMPLETION_PATHS,
+    "/tokenize",
+    "/extras/tokenize",
+)
+
+
+class RequestCounters:
+    """Requests per path, for this process (the in-process server)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def add(self, path: str) -> None:
+        self._counts[path] = self._counts.get(path, 0) + 1
+
+    def by_path(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    def by_process(self) -> list[int]:
+        return [sum(self._counts.values())]
+
+    def reset(self) -> None:
+        self._counts.clear()
+
+
+class SharedRequestCounters(RequestCounters):
+    """Requests per path summed over the server processes: one shared-memory slot per
+    (process, path), so every process answers ``/stats`` for all of them."""
+
+    def __init__(self, processes: int) -> None:
+        super().__init__()
+        self.processes = processes
+        self.index = 0  # this process's row; set in each server process
+        context = multiprocessing.get_context("fork")
+        self._slots = context.Array(ctypes.c_int64, processes * len(COUNTED_PATHS))
+
+    def add(self, path: str) -> None:
+        column = COUNTED_PATHS.index(path)
+        with self._slots.get_lock():
+            self._slots[self.index * len(COUNTED_PATHS) + column] += 1
+
+    def _rows(self) -> list[list[int]]:
+        width = len(COUNTED_PATHS)
+        with self._slots.get_lock():
+            flat = [int(self._slots[i]) for i in range(len(self._slots))]
+        return [flat[i * width : (i + 1) * width] for i in range(self.processes)]
+
+    def by_path(self) -> dict[str, int]:
+        totals = [sum(column) for column in zip(*self._rows(), strict=True)]
+        return {path: n for path, n in zip(COUNTED_PATHS, totals, strict=True) if n}
+
+    def by_process(self) -> list[int]:
+        return [sum(row) for row in self._rows()]
+
+    def reset(self) -> None:
+        with self._slots.get_lock():
+            for i in range(len(self._slots)):
+                self._slots[i] = 0
+
+
 class _Handlers:
     """Request handlers plus the counters tests read (requests seen, per path)."""
 
-    def __init__(self, config: ScriptedConfig) -> None:
+    def __init__(self, config: ScriptedConfig, counters: RequestCounters | None = None) -> None:
         self.config = config
         self.rules = [(re.compile(r.match), r) for r in config.rules]
         self.faults = [(f, re.compile(f.match) if f.match else None) for f in config.faults]
         self.fault_seen = [0] * len(config.faults)
         self.random = random.Random(config.seed)
-        self.counts: dict[str, int] = {}
-        self.log: list[dict[str, Any]] = []  # one entry per completion request
+        self.counters = counters or RequestCounters()
+        ring = None if config.request_log < 0 else config.request_log
+        #: the most recent completion requests (all of them with request_log=-1)
+        self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=ring)
         self.stopping: asyncio.Event | None = None
 
     # -- bookkeeping -------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        completions = sum(self.counts.get(p, 0) for p in COMPLETION_PATHS)
-        return {"requests": completions, "by_path": dict(self.counts)}
+        by_path = self.counters.by_path()
+        completions = sum(by_path.get(p, 0) for p in COMPLETION_PATHS)
+        return {
+            "requests": completions,
+            "by_path": by_path,
+            "by_process": self.counters.by_process(),
+        }
+
+    def state_size(self) -> int:
+        """Entries this server holds (counters, ring, fault counters): bounded unless the
+        full request log was asked for."""
+        return len(self.counters.by_path()) + len(self.log) + len(self.fault_seen)
 
     def reset(self) -> None:
-        self.counts.clear()
+        self.counters.reset()
         self.log.clear()
         self.fault_seen = [0] * len(self.faults)
 
     def _count(self, path: str) -> None:
-        self.counts[path] = self.counts.get(path, 0) + 1
+        self.counters.add(path)
 
     def _pick_fault(self, text: str, body: dict[str, Any]) -> Fault | None:
         """The first configured fault that applies to this request (advances its counter)."""
@@ -195,9 +308,15 @@ class _Handlers:
         return None
 
     def _reply(self, text: str, max_tokens: int | None, inline_reasoning: bool) -> _Reply:
-        rule = next((r for pattern, r in self.rules if pattern.search(text)), None)
-        if rule is not None:
+        rule, found = next(
+            ((r, m) for pattern, r in self.rules if (m := pattern.search(text))), (None, None)
+        )
+        offset = 0
+        if rule is not None and found is not None:
             reasoning, content = rule.reasoning.split(), rule.content.split()
+            if rule.continues:
+                offset = min(words_written(text, found.end()), len(content))
+                reasoning, content = [], content[offset:]
         else:
             n, r = self.config.tokens, min(self.config.reasoning_tokens, self.config.tokens)
             reasoning = [f"r{i}" for i in range(r)]
@@ -209,7 +328,8 @@ class _Handlers:
         finish_reason = "stop"
         if max_tokens is not None and 0 <= max_tokens < len(words):
             words, finish_reason = words[:max_tokens], "length"
-        return _Reply(words, min(reasoning_count, len(words)), finish_reason)
+        uncertain = rule.uncertain if rule is not None else None
+        return _Reply(words, min(reasoning_count, len(words)), finish_reason, offset, uncertain)
 
     # -- small endpoints ---------------------------------------------------------------------
 
@@ -273,13 +393,15 @@ class _Handlers:
             prompt = body.get("prompt", "")
             text = prompt if isinstance(prompt, str) else " ".join(map(str, prompt))
             prompt_tokens = _word_count(text)
-        self.log.append(
-            {
-                "path": request.path,
-                "body": body,
-                "authorization": request.headers.get("Authorization"),
-            }
-        )
+        if self.log.maxlen != 0:
+            self.log.append(
+                {
+                    "path": request.path,
+                    "body": body,
+                    "authorization": request.headers.get("Authorization"),
+                    "request_id": request.headers.get("X-Request-Id"),
+                }
+            )
         fault = self._pick_fault(text, body)
         if fault is not None and fault.kind == "reject_stream_options":
             return _error(400, "stream_options is not supported by this server")
@@ -296,6 +418,8 @@ class _Handlers:
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         inline = (not chat) or self.config.reasoning_mode == "think"
         reply = self._reply(text, max_tokens, inline_reasoning=inline)
+        if not chat and isinstance(body.get("logprobs"), int):
+            reply.top_logprobs = body["logprobs"]
         if body.get("stream") and not self.config.ignore_stream:
             try:
                 return await self._stream(request, body, reply, prompt_tokens, chat, start, fault)
@@ -332,7 +456,7 @@ class _Handlers:
         ):
             for i in range(0, len(words), k):
                 piece = " ".join(words[i : i + k])
-                groups.append((channel, piece if i == 0 else " " + piece))
+                groups.append((channel, piece if i == 0 and not reply.offset else " " + piece))
         return groups
 
     async def _whole(
@@ -351,6 +475,7 @@ class _Handlers:
             choice: dict[str, Any] = {"index": 0, "message": message}
         else:
             choice = {"index": 0, "text": content}
+            self._add_logprobs(choice, reply, 0, len(reply.words))
         choice["finish_reason"] = reply.finish_reason
         payload: dict[str, Any] = {
             "id": "scripted",
@@ -440,12 +565,29 @@ class _Handlers:
                 break
             channel, text = groups[index]
             await _sleep_until(first_deadline + index * cfg.gap_ms / 1000)
+            written = stream.emitted
             stream.count(channel, len(text.split()))
             finish = reply.finish_reason if index == len(groups) - 1 else None
             field_name = cfg.reasoning_field if channel == "reasoning" else "content"
             choice = _stream_choice(stream.chat, {field_name: text}, finish)
+            if not stream.chat:
+                self._add_logprobs(choice, reply, written, stream.emitted)
             await stream.write([choice], self._usage_so_far(stream))
         return True
+
+    def _add_logprobs(self, choice: dict[str, Any], reply: _Reply, start: int, end: int) -> None:
+        """Put the logprobs of reply words ``start:end`` into a completion choice, if asked."""
+        if reply.top_logprobs is None:
+            return
+        before = " ".join(reply.words[:start])
+        choice["logprobs"] = logprobs_block(
+            self.config.logprobs,
+            reply.words[start:end],
+            reply.offset + start,
+            reply.top_logprobs,
+            reply.uncertain,
+            len(before) + (1 if start else 0),
+        )
 
     async def _midstream_fault(
         self, fault: Fault, request: web.Request, response: web.StreamResponse
@@ -531,8 +673,10 @@ async def _sleep_until(deadline: float) -> None:
         await asyncio.sleep(delay)
 
 
-def build_app(config: ScriptedConfig) -> tuple[web.Application, _Handlers]:
-    handlers = _Handlers(config)
+def build_app(
+    config: ScriptedConfig, counters: RequestCounters | None = None
+) -> tuple[web.Application, _Handlers]:
+    handlers = _Handlers(config, counters)
     app = web.Application()
     app.router.add_get("/v1/models", handlers.models)
     app.router.add_get("/health", handlers.health)
@@ -557,11 +701,13 @@ def build_app(config: ScriptedConfig) -> tuple[web.Application, _Handlers]:
     return app, handlers
 
 
-async def _start(config: ScriptedConfig) -> tuple[web.AppRunner, str, _Handlers]:
-    app, handlers = build_app(config)
+async def _start(
+    config: ScriptedConfig, counters: RequestCounters | None = None
+) -> tuple[web.AppRunner, str, _Handlers]:
+    app, handlers = build_app(config, counters)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
+    site = web.TCPSite(runner, config.host, config.port, reuse_port=config.processes > 1)
     await site.start()
     port = runner.addresses[0][1]
     return runner, f"http://{config.host}:{port}/v1", handlers
@@ -577,6 +723,8 @@ class ScriptedServer:
 
     def __init__(self, config: ScriptedConfig | None = None) -> None:
         self.config = config or ScriptedConfig()
+        if self.config.processes > 1:
+            raise ValueError("processes > 1 runs in subprocess mode: use start_subprocess()")
         self.base_url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -589,10 +737,17 @@ class ScriptedServer:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
+        """The last ``config.request_log`` completion requests, oldest first (all with -1)."""
         return list(self._handlers.log) if self._handlers else []
 
     def stats(self) -> dict[str, Any]:
-        return self._handlers.stats() if self._handlers else {"requests": 0, "by_path": {}}
+        if self._handlers is None:
+            return {"requests": 0, "by_path": {}, "by_process": [0]}
+        return self._handlers.stats()
+
+    def state_size(self) -> int:
+        """Entries the server holds (see :meth:`_Handlers.state_size`)."""
+        return self._handlers.state_size() if self._handlers else 0
 
     def reset(self) -> None:
         """Forget counters, the request log and fault counters (first_n starts again)."""
@@ -716,6 +871,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ignore-stream", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--seed", type=int)
     parser.add_argument(
+        "--request-log", type=int, help="completion requests kept (a ring; -1 all, 0 none)"
+    )
+    parser.add_argument(
+        "--processes", type=int, help="server processes on the one port (SO_REUSEPORT)"
+    )
+    parser.add_argument(
         "--rule",
         action="append",
         default=[],
@@ -744,20 +905,94 @@ def config_from_args(args: argparse.Namespace) -> ScriptedConfig:
     return config
 
 
-async def _serve_forever(config: ScriptedConfig) -> None:
-    runner, base_url, _ = await _start(config)
-    print(base_url, flush=True)
+PARENT_CHECK_S = 1.0
+CHILD_START_TIMEOUT_S = 30.0
+
+
+async def _serve_forever(
+    config: ScriptedConfig,
+    counters: RequestCounters | None = None,
+    *,
+    ready: int | None = None,
+    parent: int | None = None,
+) -> None:
+    """Serve until killed. The first process prints the base URL; another one writes a byte to
+    ``ready`` once it listens, and exits when its ``parent`` is gone."""
+    runner, base_url, _ = await _start(config, counters)
+    if ready is None:
+        print(base_url, flush=True)
+    else:
+        os.write(ready, b"1")
+        os.close(ready)
     try:
-        await asyncio.Event().wait()
+        while parent is None or os.getppid() == parent:
+            await asyncio.sleep(PARENT_CHECK_S if parent else 3600)
     finally:
         await runner.cleanup()
 
 
+def _reserve_port(host: str) -> socket.socket:
+    """A free port, held (bound with SO_REUSEPORT, not listening) until every server process
+    has bound it too."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    holder = socket.socket(family, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind((host, 0))
+    return holder
+
+
+def _fork_servers(config: ScriptedConfig, counters: SharedRequestCounters) -> None:
+    """Start server processes 1..N-1 (this process is number 0); return once all listen."""
+    parent = os.getpid()
+    read_end, write_end = os.pipe()
+    for index in range(1, config.processes):
+        if os.fork() == 0:  # a child: serve, never return into the caller
+            os.close(read_end)
+            counters.index = index
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(_serve_forever(config, counters, ready=write_end, parent=parent))
+            os._exit(0)
+    os.close(write_end)
+    started = b""
+    deadline = time.monotonic() + CHILD_START_TIMEOUT_S
+    while len(started) < config.processes - 1 and time.monotonic() < deadline:
+        chunk = os.read(read_end, config.processes)
+        if not chunk:  # every child closed the pipe: some did not start
+            break
+        started += chunk
+    os.close(read_end)
+    if len(started) < config.processes - 1:
+        raise RuntimeError(
+            f"only {len(started) + 1} of {config.processes} server processes started"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     config = config_from_args(build_parser().parse_args(argv))
+    counters = None
+    holder = None
+    if config.processes > 1:
+        if config.port == 0:
+            holder = _reserve_port(config.host)
+            config = replace(config, port=holder.getsockname()[1])
+        counters = SharedRequestCounters(config.processes)
+        _fork_servers(config, counters)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_forever(config))
+        try:
+            asyncio.run(_serve_with(config, counters, holder))
+        finally:
+            if holder is not None:
+                holder.close()
     return 0
+
+
+async def _serve_with(
+    config: ScriptedConfig, counters: RequestCounters | None, holder: socket.socket | None
+) -> None:
+    """Process 0: release the reserved port once it listens too, then serve."""
+    if holder is not None:
+        asyncio.get_running_loop().call_later(1.0, holder.close)
+    await _serve_forever(config, counters)
 
 
 if __name__ == "__main__":
