@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from hawkeye_bench.core.ranges import non_negative_int, positive_float
+from hawkeye_bench.core.ranges import non_negative_int, positive_float, positive_int
 from hawkeye_bench.endpoints.settings import API_KEY_IN_FILE, ConfigError, EndpointSettings
 
 
@@ -85,7 +85,29 @@ def endpoint_settings(args: argparse.Namespace) -> EndpointSettings:
         from_file=getattr(args, "config_endpoints", {}) or {},
         timeout_s=args.timeout,
         max_retries=args.max_retries,
+        max_in_flight=getattr(args, "max_in_flight", None),
     )
+
+
+class _GivenUrls(list[str]):
+    """The values of a URL flag given on the command line (a config file's are not)."""
+
+
+class _UrlsAction(argparse.Action):
+    """A base URL flag that may be repeated, each value one URL or several separated by
+    ``,`` or ``|`` (replicas of one model); the command line's values replace the file's."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given = getattr(namespace, self.dest, None)
+        urls = given if isinstance(given, _GivenUrls) else _GivenUrls()
+        urls.append(values)
+        setattr(namespace, self.dest, urls)
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,13 +137,23 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
         "default model (SmolLM2-135M via llama-cpp-python) is started and used for every role.",
     )
     group.add_argument("--config", help="YAML file with endpoints and any of these settings")
-    group.add_argument("--endpoint", help="base URL used for every role not given on its own")
+    group.add_argument(
+        "--endpoint",
+        action=_UrlsAction,
+        help="base URL used for every role not given on its own (replicas of one model: "
+        "several, comma-separated or the flag repeated)",
+    )
     group.add_argument("--model", help="model name at --endpoint")
     group.add_argument("--api-key-env", help="NAME of the environment variable with its API key")
     from hawkeye_bench.pipelines import role_meanings
 
     for role, meaning in role_meanings().items():  # every role of every registered pipeline
-        group.add_argument(f"--{role}-url", help=f"base URL of the {role} model ({meaning})")
+        group.add_argument(
+            f"--{role}-url",
+            action=_UrlsAction,
+            help=f"base URL of the {role} model ({meaning}); replicas: several, comma-separated "
+            "or the flag repeated",
+        )
         group.add_argument(f"--{role}-model", help=f"model name of the {role}")
         group.add_argument(f"--{role}-key-env", help=f"env var NAME with the {role}'s API key")
     group.add_argument(
@@ -135,4 +167,9 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
         type=non_negative_int,
         default=3,
         help="retries on 429/5xx/cut streams, >= 0 (default: 3)",
+    )
+    group.add_argument(
+        "--max-in-flight",
+        type=positive_int,
+        help="calls in flight per base URL (replica) at most, >= 1 (default: the concurrency)",
     )

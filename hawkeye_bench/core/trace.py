@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 Role = Literal["reasoner", "responder", "single", "judge"]
 #: Where a token count came from. ``usage`` = the server's own usage block; ``tokenize`` = the
 #: server's tokenize endpoint applied to the generated text; ``tokenizer`` = the model's own
 #: tokenizer loaded in-process (the embedded model's GGUF vocabulary); ``chunks`` = counted
-#: streamed chunks (approximate: a chunk may hold several tokens).
-TokenSource = Literal["usage", "tokenize", "tokenizer", "chunks"]
+#: streamed chunks (approximate: a chunk may hold several tokens); ``logprobs`` = the tokens the
+#: server listed in its per-token logprobs (the route pipeline's kept parts of a call).
+TokenSource = Literal["usage", "tokenize", "tokenizer", "chunks", "logprobs"]
 #: The sources that are exact counts by the model's tokenizer.
-EXACT_TOKEN_SOURCES = frozenset({"usage", "tokenize", "tokenizer"})
+EXACT_TOKEN_SOURCES = frozenset({"usage", "tokenize", "tokenizer", "logprobs"})
+
+
+class TokenLogprob(TypedDict):
+    """One generated token with its log-probability and the server's top alternatives
+    (OpenAI-style completion ``logprobs``: token -> logprob; ``logprob`` None where the server
+    gave none)."""
+
+    token: str
+    logprob: float | None
+    top_logprobs: dict[str, float]
+
 
 THINK_BLOCK = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)
 
@@ -64,6 +76,10 @@ class StageResult:
     error: str | None = None
     error_type: str | None = None  # e.g. "http_500", "timeout", "stream_cut", "connection"
     request: dict[str, Any] = field(default_factory=dict)  # the sampling params sent (no secrets)
+    #: per generated token, when the call asked for logprobs and the server gave them; else None
+    token_logprobs: list[TokenLogprob] | None = None
+    #: prompt tokens the server answered from its prefix cache, where its usage reports them
+    cached_prompt_tokens: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -44,6 +44,7 @@ import aiohttp
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import api_key_from_env, redact
 from hawkeye_bench.core.trace import StageResult, TokenSource
+from hawkeye_bench.endpoints.logprobs import parse_logprobs_block
 
 #: Statuses worth retrying besides 5xx (as the openai SDK does).
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -82,6 +83,16 @@ class Endpoint:
     #: in the manifest, never part of the connection (roles differing only in prices share one).
     prices: dict[str, Any] | None = None
     name: str = ""
+    #: Further base URLs serving the same model (replicas): requests go to the least busy of
+    #: ``base_url`` and these (``endpoints/replicas.py``).
+    replica_urls: tuple[str, ...] = ()
+    #: At most this many requests in flight per base URL (None: only the run's concurrency).
+    max_in_flight: int | None = None
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        """Every base URL of this endpoint: ``base_url`` first, then the replicas."""
+        return (self.base_url, *self.replica_urls)
 
     @property
     def label(self) -> str:
@@ -121,6 +132,7 @@ class _Read:
     streamed: bool = True
     on_delta: OnDelta | None = None
     forwarded: bool = False  # a delta of this attempt reached on_delta
+    logprobs: list[Any] | None = None  # completion logprobs blocks, when the reply had any
 
 
 class _DeltaCallbackFailed(Exception):
@@ -168,6 +180,8 @@ class EndpointClient:
     One pooled aiohttp session; ``connection_limit=0`` means no limit (the caller bounds
     concurrency). ``backoff_base_s``/``backoff_max_s`` shape the retry delays
     ``min(base * 2**n, max)`` (with jitter) when the server gives no Retry-After.
+    ``retry_connection_errors=False`` returns a refused connection at once (a replica set
+    sends the call to another replica instead of waiting for this one).
     """
 
     def __init__(
@@ -177,8 +191,10 @@ class EndpointClient:
         connection_limit: int = 0,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 8.0,
+        retry_connection_errors: bool = True,
     ) -> None:
         self.endpoint = endpoint
+        self.retry_connection_errors = retry_connection_errors
         self.connection_limit = connection_limit
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
@@ -268,7 +284,7 @@ class EndpointClient:
 
     async def complete(
         self,
-        prompt: str,
+        prompt: str | list[int],
         *,
         role: str,
         max_tokens: int,
@@ -279,7 +295,10 @@ class EndpointClient:
         extra: dict[str, Any] | None = None,
         on_delta: OnDelta | None = None,
     ) -> StageResult:
-        """Streamed raw-prompt ``POST /completions`` (presets that apply no chat template)."""
+        """Streamed raw-prompt ``POST /completions`` (presets that apply no chat template).
+
+        ``prompt`` may be token ids. ``extra={"logprobs": N}`` asks for per-token logprobs,
+        returned as ``StageResult.token_logprobs``."""
         params = _sampling(max_tokens, temperature, top_p, seed, stop)
         return await self._call("completions", {"prompt": prompt}, params, role, extra, on_delta)
 
@@ -317,7 +336,14 @@ class EndpointClient:
                     continue
                 too_long = (failure.retry_after_s or 0.0) > MAX_RETRY_AFTER_S
                 forwarded = failure.partial is not None and failure.partial.forwarded
-                if not failure.retryable or too_long or forwarded or failures >= ep.max_retries:
+                refused = failure.error_type == "connection" and not self.retry_connection_errors
+                if (
+                    not failure.retryable
+                    or too_long
+                    or forwarded
+                    or refused
+                    or failures >= ep.max_retries
+                ):
                     result.error = redact(str(failure))
                     result.error_type = failure.error_type
                     if failure.partial is not None:
@@ -381,6 +407,8 @@ class EndpointClient:
             reasoning_tokens = details.get("reasoning_tokens")
             if isinstance(reasoning_tokens, int):
                 result.reasoning_tokens = reasoning_tokens
+            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+            result.cached_prompt_tokens = cached if isinstance(cached, int) else None
             return
         if self.endpoint.tokenizer_path:
             vocabulary = local_vocabulary(self.endpoint.tokenizer_path)
@@ -463,6 +491,21 @@ class EndpointClient:
         """Tokens in ``text`` by the server's tokenizer (minus its overhead unless raw)."""
         if not text and not raw:
             return 0
+        data = await self._tokenize(tokenizer, text, timeout_s)
+        count = data["count"] if isinstance(data.get("count"), int) else len(data["tokens"])
+        return count if raw else max(count - tokenizer.overhead, 0)
+
+    async def token_ids(self, text: str) -> list[int] | None:
+        """``text`` as token ids by the server's tokenize endpoint (what it adds to any text,
+        a BOS, included); None when the server has no tokenize endpoint."""
+        tokenizer = await self._probe_tokenizer()
+        if tokenizer is None:
+            return None
+        data = await self._tokenize(tokenizer, text, self.endpoint.timeout_s)
+        return [int(token) for token in data["tokens"]]
+
+    async def _tokenize(self, tokenizer: _Tokenizer, text: str, timeout_s: float) -> Any:
+        """The tokenize endpoint's JSON answer for ``text``."""
         if tokenizer.kind == "vllm":
             body: dict[str, Any] = {
                 "model": self.endpoint.model,
@@ -475,9 +518,7 @@ class EndpointClient:
         async with self.session.post(tokenizer.url, json=body, timeout=timeout) as response:
             if response.status != 200:
                 raise ValueError(f"tokenize answered HTTP {response.status}")
-            data = await response.json(content_type=None)
-        count = data["count"] if isinstance(data.get("count"), int) else len(data["tokens"])
-        return count if raw else max(count - tokenizer.overhead, 0)
+            return await response.json(content_type=None)
 
 
 class LocalVocabulary:
@@ -623,6 +664,8 @@ def _take_chunk(
         content, reasoning = choice.get("text") or "", ""
     if choice.get("finish_reason"):
         read.finish_reason = choice["finish_reason"]
+    if not chat and choice.get("logprobs") is not None:
+        read.logprobs = [*(read.logprobs or []), choice["logprobs"]]
     if not (content or reasoning):
         return None
     read.content.append(content)
@@ -654,6 +697,8 @@ def _read_whole(read: _Read, raw: bytes, chat: bool) -> None:
     read.content, read.reasoning = [content], [reasoning]
     read.finish_reason = choice.get("finish_reason")
     read.usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+    if not chat and choice.get("logprobs") is not None:
+        read.logprobs = [choice["logprobs"]]
     if content or reasoning:
         read.first_token = read.last_token = now
 
@@ -664,6 +709,8 @@ def _fill_text_and_timing(result: StageResult, read: _Read) -> None:
     result.finish_reason = read.finish_reason
     result.started_at = read.started_at
     result.chunk_count = read.token_chunks
+    if read.logprobs is not None:
+        result.token_logprobs = [t for block in read.logprobs for t in parse_logprobs_block(block)]
     if read.first_token is not None:
         result.ttft_s = read.first_token - read.sent
     if read.last_token is not None:

@@ -11,6 +11,11 @@ model, api_key_env, timeouts, retries, extra_body, tokenizer_path, and any field
 one client, hence one connection pool; any difference gives them separate clients. Each
 client's connection pool holds at most ``concurrency`` connections (None: no limit, for a
 caller that bounds nothing itself, such as ``serve``), never aiohttp's default of 100.
+
+An endpoint with several base URLs (``replica_urls``) or an in-flight cap (``max_in_flight``) is
+served by a :class:`~hawkeye_bench.endpoints.replicas.ReplicaSet`: one client per replica, each
+pool sized to the replica's cap (``min(max_in_flight, concurrency)``); :meth:`ClientPool.
+replica_stats` gives what each replica did, for the manifest and summary.
 """
 
 from __future__ import annotations
@@ -20,8 +25,13 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from hawkeye_bench.endpoints.client import Endpoint, EndpointClient, EndpointUnavailable
+from hawkeye_bench.endpoints.replicas import ReplicaSet
+
+#: What the pool gives per role: one client, or a replica set for several base URLs.
+PoolClient = EndpointClient | ReplicaSet
 
 
 def client_key(endpoint: Endpoint) -> str:
@@ -38,7 +48,14 @@ def _roles_text(roles: tuple[str, ...]) -> str:
     return roles[0] if len(roles) == 1 else f"{', '.join(roles[:-1])} and {roles[-1]}"
 
 
-class ClientPool(Mapping[str, EndpointClient]):
+def build_client(endpoint: Endpoint, concurrency: int | None) -> PoolClient:
+    """A replica set for an endpoint with replicas or an in-flight cap, else one client."""
+    if endpoint.replica_urls or endpoint.max_in_flight is not None:
+        return ReplicaSet(endpoint, concurrency=concurrency)
+    return EndpointClient(endpoint, connection_limit=concurrency or 0)
+
+
+class ClientPool(Mapping[str, PoolClient]):
     """The clients of one pipeline run, as a ``{role: client}`` mapping; use with ``async with``
     (or :meth:`open` and :meth:`close` for a lifetime that is not one block)."""
 
@@ -46,25 +63,25 @@ class ClientPool(Mapping[str, EndpointClient]):
         if concurrency is not None and concurrency < 1:
             raise ValueError(f"concurrency must be at least 1 (or None), not {concurrency}")
         self.concurrency = concurrency
-        by_key: dict[str, EndpointClient] = {}
+        by_key: dict[str, PoolClient] = {}
         roles_of: dict[str, list[str]] = {}
-        self._by_role: dict[str, EndpointClient] = {}
+        self._by_role: dict[str, PoolClient] = {}
         for role, endpoint in endpoints.items():
             key = client_key(endpoint)
             if key not in by_key:
-                by_key[key] = EndpointClient(endpoint, connection_limit=concurrency or 0)
+                by_key[key] = build_client(endpoint, concurrency)
                 roles_of[key] = []
             roles_of[key].append(role)
             self._by_role[role] = by_key[key]
         #: Each distinct client with the roles it serves, in the order the roles were given.
-        self.groups: list[tuple[EndpointClient, tuple[str, ...]]] = [
+        self.groups: list[tuple[PoolClient, tuple[str, ...]]] = [
             (client, tuple(roles_of[key])) for key, client in by_key.items()
         ]
         self._stack: contextlib.AsyncExitStack | None = None
 
     # -- the mapping ---------------------------------------------------------------------------
 
-    def __getitem__(self, role: str) -> EndpointClient:
+    def __getitem__(self, role: str) -> PoolClient:
         return self._by_role[role]
 
     def __iter__(self) -> Iterator[str]:
@@ -73,16 +90,25 @@ class ClientPool(Mapping[str, EndpointClient]):
     def __len__(self) -> int:
         return len(self._by_role)
 
-    def for_role(self, role: str) -> EndpointClient:
+    def for_role(self, role: str) -> PoolClient:
         try:
             return self._by_role[role]
         except KeyError:
             raise KeyError(f"no endpoint for role {role!r}; roles: {', '.join(self)}") from None
 
     @property
-    def clients(self) -> list[EndpointClient]:
+    def clients(self) -> list[PoolClient]:
         """The distinct clients (one per distinct endpoint setting)."""
         return [client for client, _ in self.groups]
+
+    def replica_stats(self) -> list[dict[str, Any]]:
+        """Per replica set: the roles it serves and what each replica did (calls, requests,
+        errors by type, times taken out, latency); empty when no endpoint has replicas."""
+        return [
+            {"roles": list(roles), "replicas": client.stats()}
+            for client, roles in self.groups
+            if isinstance(client, ReplicaSet)
+        ]
 
     # -- lifetime ------------------------------------------------------------------------------
 

@@ -13,22 +13,35 @@ underscores) plus an ``endpoints`` mapping::
 
 Flags given on the command line win over the file. API keys are never in the file: only the
 *name* of the environment variable that holds each key.
+
+Replicas: ``base_url`` may list several base URLs of the same model, as a YAML list, or one
+string separated by ``,`` or ``|`` (lm-eval splits its model_args on commas, so there use
+``|``); flags may also be repeated. Requests then go to the least busy replica
+(``endpoints/replicas.py``); ``max_in_flight`` caps the calls in flight per replica::
+
+    endpoints:
+      reasoner: {base_url: [http://gpu1:8000/v1, http://gpu2:8000/v1], model: r, max_in_flight: 64}
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hawkeye_bench.core.errors import HawkeyeError
-from hawkeye_bench.core.ranges import non_negative_int, positive_float
+from hawkeye_bench.core.ranges import non_negative_int, positive_float, positive_int
 from hawkeye_bench.endpoints.client import Endpoint
 
 ENDPOINT_KEYS = {
     "base_url", "model", "api_key_env", "timeout_s", "max_retries", "extra_body", "prices",
+    "max_in_flight",
 }  # fmt: skip
+#: What separates the base URLs of replicas in one string (lm-eval model_args: only ``|``).
+URL_SEPARATORS = re.compile(r"[,|]")
+_BASE_URL = re.compile(r"https?://[^\s/?#]+(/\S*)?")
 API_KEY_IN_FILE = (
     "api_key: keys are never read from files; put the key in an environment variable and "
     "name it with api_key_env: VAR"
@@ -46,6 +59,37 @@ def _checked_number(role: str, key: str, value: Any, convert: Callable[[str], An
         raise ConfigError(f"endpoint {role!r}: {key}: {exc}") from None
 
 
+def parse_base_urls(role: str, value: Any) -> tuple[str, ...]:
+    """The base URLs of an endpoint: one URL, a string of URLs separated by ``,`` or ``|``,
+    or a list of such strings (a YAML list, a repeated flag); trailing slashes dropped."""
+    parts = value if isinstance(value, list | tuple) else [value]
+    urls: list[str] = []
+    for part in parts:
+        if not isinstance(part, str):
+            raise ConfigError(
+                f"endpoint {role!r}: base_url must be a URL or a list of URLs, not {part!r}"
+            )
+        for url in URL_SEPARATORS.split(part):
+            url = url.strip().rstrip("/")
+            if not url:
+                raise ConfigError(
+                    f"endpoint {role!r}: an empty URL in base_url {part!r}; separate replicas' "
+                    "base URLs with ',' or '|' (in lm-eval model_args: '|'), none empty"
+                )
+            if not _BASE_URL.fullmatch(url):
+                raise ConfigError(
+                    f"endpoint {role!r}: {url!r} is not an http(s) base URL such as "
+                    "http://host:8000/v1 (separate replicas with ',' or '|')"
+                )
+            urls.append(url)
+    if not urls:
+        raise ConfigError(f"endpoint {role!r}: base_url lists no URL")
+    repeated = sorted({url for url in urls if urls.count(url) > 1})
+    if repeated:
+        raise ConfigError(f"endpoint {role!r}: base_url lists {', '.join(repeated)} twice")
+    return tuple(urls)
+
+
 def _endpoint_from_mapping(role: str, data: Any, *, timeout_s: float, retries: int) -> Endpoint:
     if not isinstance(data, dict) or "base_url" not in data or "model" not in data:
         raise ConfigError(f"endpoint {role!r} needs base_url and model")
@@ -54,8 +98,16 @@ def _endpoint_from_mapping(role: str, data: Any, *, timeout_s: float, retries: i
     unknown = set(data) - ENDPOINT_KEYS
     if unknown:
         raise ConfigError(f"endpoint {role!r}: unknown keys {sorted(unknown)}")
+    urls = parse_base_urls(role, data["base_url"])
+    max_in_flight = data.get("max_in_flight")
     return Endpoint(
-        base_url=str(data["base_url"]).rstrip("/"),
+        base_url=urls[0],
+        replica_urls=urls[1:],
+        max_in_flight=(
+            None
+            if max_in_flight is None
+            else _checked_number(role, "max_in_flight", max_in_flight, positive_int)
+        ),
         model=str(data["model"]),
         api_key_env=data.get("api_key_env"),
         timeout_s=_checked_number(
@@ -94,6 +146,8 @@ class EndpointSettings:
     from_file: Mapping[str, Any] = field(default_factory=dict)  # the file's endpoints mapping
     timeout_s: float = 3600.0
     max_retries: int = 3
+    #: calls in flight per base URL at most, for endpoints whose own settings give no cap
+    max_in_flight: int | None = None
 
 
 def resolve_endpoints(settings: EndpointSettings, roles: Sequence[str]) -> dict[str, Endpoint]:
@@ -118,6 +172,8 @@ def resolve_endpoints(settings: EndpointSettings, roles: Sequence[str]) -> dict[
         if not mapping.get("model"):
             raise ConfigError(f"endpoint for role {role!r} ({mapping['base_url']}) needs a model")
         mapping = {k: v for k, v in mapping.items() if v is not None}
+        if settings.max_in_flight is not None:
+            mapping.setdefault("max_in_flight", settings.max_in_flight)
         resolved[role] = _endpoint_from_mapping(role, mapping, timeout_s=timeout_s, retries=retries)
     missing = [role for role in roles if role not in resolved]
     if resolved and missing:

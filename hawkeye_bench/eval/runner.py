@@ -160,8 +160,14 @@ def load_baseline(path: Path, task: str) -> tuple[Record, ...]:
 
 
 async def _execute(
-    plan: EvalPlan, endpoints: Mapping[str, Endpoint], store: RunStore, done: list[Record]
+    plan: EvalPlan,
+    endpoints: Mapping[str, Endpoint],
+    store: RunStore,
+    done: list[Record],
+    replicas: list[dict[str, Any]],
 ) -> list[Record]:
+    """Run the plan's items; ``replicas`` receives what each replica did (also when the run
+    stops)."""
     from hawkeye_bench.grading.workers import Grader  # math-verify and sympy: slow to import
 
     watch = HealthWatch(servers=running_servers, max_consecutive=plan.max_consecutive_failures)
@@ -169,6 +175,7 @@ async def _execute(
     # one pooled client per distinct endpoint setting (roles sharing a server share it)
     async with contextlib.AsyncExitStack() as stack:
         pool = await stack.enter_async_context(ClientPool(endpoints, concurrency=plan.concurrency))
+        stack.callback(lambda: replicas.extend(pool.replica_stats()))
         await pool.check()
         options = {"options": plan.pipeline_options} if plan.pipeline_options else {}
         pipeline = plan.pipeline(plan.preset, pool, stage2_input=plan.stage2_input, **options)
@@ -228,13 +235,14 @@ def run_eval(plan: EvalPlan) -> int:
     }
     status, exit_code = "failed", 2
     out = plan.out
+    replicas: list[dict[str, Any]] = []  # per replica set: what each replica did
     try:
         with endpoints_or_local(dict(plan.endpoints), plan.pipeline.roles) as endpoints:
             manifest["endpoints"] = {role: e.to_dict() for role, e in endpoints.items()}
             manifest["preset"] = plan.preset.to_dict()
             manifest["dataset"] = dict(plan.dataset)
             store.write_manifest(manifest)
-            records = asyncio.run(_execute(plan, endpoints, store, done))
+            records = asyncio.run(_execute(plan, endpoints, store, done, replicas))
             status, exit_code = "complete", 0
     except KeyboardInterrupt:
         status, exit_code = "interrupted", 130
@@ -253,10 +261,12 @@ def run_eval(plan: EvalPlan) -> int:
     finally:
         manifest["ended_at"] = now_iso()
         manifest["status"] = status
+        if replicas:
+            manifest["replicas"] = replicas
         manifest.pop("writer", None)
         if store.manifest_path.exists() or status == "failed":
             store.write_manifest(manifest)
-    summary = summarize(records, baseline=plan.baseline)
+    summary = summarize(records, baseline=plan.baseline, replicas=replicas)
     summary["run"] = str(out)
     summary["pipeline"] = plan.pipeline.name
     summary["task"] = plan.task

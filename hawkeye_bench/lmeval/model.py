@@ -13,6 +13,10 @@
 - Each answer is a :class:`PipelineAnswer` (a str carrying the Record) and a line in the
   traces sidecar; finished answers are handed to lm-eval's ``--use_cache`` as they come.
 - API keys never appear in model_args: ``*_key_env`` name environment variables.
+- Replicas: a ``url``/``<role>_url`` may list several base URLs of one model separated by
+  ``|`` (lm-eval splits model_args on commas): ``reasoner_url=http://a:8000/v1|http://b:8000/v1``;
+  ``max_in_flight`` caps the calls in flight per replica; ``get_model_info`` records what each
+  replica did.
 """
 
 from __future__ import annotations
@@ -138,6 +142,7 @@ class HawkeyeLM(LM):
         stage2_input: str | None = None,
         timeout: float = 3600.0,
         max_retries: int = 3,
+        max_in_flight: int | None = None,
         max_consecutive_failures: int = 5,
         seed: int = 0,
         traces: str | None = None,
@@ -171,6 +176,7 @@ class HawkeyeLM(LM):
             },
             timeout_s=_as_float("timeout", timeout),
             max_retries=_as_int("max_retries", max_retries),
+            max_in_flight=_optional(_as_positive_int, "max_in_flight", max_in_flight),
         )
         self.endpoints: dict[str, Endpoint] = resolve_endpoints(settings, self.pipeline_cls.roles)
         self.local_server: LocalModelServer | None = None
@@ -180,6 +186,7 @@ class HawkeyeLM(LM):
         self.sidecar = TraceSidecar(sidecar_path(traces or DEFAULT_TRACES_DIR))
         self.requests_run = 0
         self.failures: Counter[str] = Counter()
+        self.replica_stats: list[dict[str, Any]] = []  # the last run's, per replica set
 
     def _take_role_args(self, lm_eval_args: dict[str, Any]) -> dict[tuple[str, str], Any]:
         """Pop the ``<role>_<setting>`` model_args of the pipeline's roles out of
@@ -285,6 +292,7 @@ class HawkeyeLM(LM):
                 "failures": sum(self.failures.values()),
                 "failure_types": dict(self.failures),
                 "traces": str(self.sidecar.path.resolve()),
+                **({"replicas": self.replica_stats} if self.replica_stats else {}),
             }
         }
 
@@ -346,6 +354,7 @@ class HawkeyeLM(LM):
                 return await gather_watched([one(job) for job in jobs], watch.poll)
             finally:
                 bar.close()
+                self.replica_stats = pool.replica_stats()
 
     async def _run_job(self, pipeline: Pipeline, grader: Any, job: _Job) -> Record:
         if job.gradable:

@@ -33,8 +33,8 @@ from typing import Any, Literal, TypeVar
 
 from hawkeye_bench.core.trace import StageResult
 from hawkeye_bench.datasets.gsm8k import gsm8k_gold
-from hawkeye_bench.endpoints.client import Endpoint, EndpointClient
-from hawkeye_bench.endpoints.pool import ClientPool
+from hawkeye_bench.endpoints.client import Endpoint
+from hawkeye_bench.endpoints.pool import ClientPool, PoolClient
 from hawkeye_bench.grading.workers import grade_many
 from hawkeye_bench.presets import StagePrompt, load_preset
 from hawkeye_bench.rewards.base import Reward, RewardBatch, completion_text
@@ -355,7 +355,7 @@ class HawkeyeReward(Reward):
         return em
 
     async def _ask(
-        self, client: EndpointClient, bound: asyncio.Semaphore, question: str, cot: str
+        self, client: PoolClient, bound: asyncio.Semaphore, question: str, cot: str
     ) -> StageResult:
         stage = self.stage
         text = stage.render(question, cot)
