@@ -14,7 +14,11 @@ from hawkeye_bench.commands.arguments import (
     add_pipeline_arguments,
     endpoint_settings,
 )
-from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.commands.pipeline_options import (
+    add_pipeline_option_arguments,
+    pipeline_options,
+    preset_name_for,
+)
 from hawkeye_bench.endpoints.settings import resolve_endpoints
 from hawkeye_bench.eval.runner import EvalPlan, load_baseline, run_eval
 from hawkeye_bench.pipelines import get_pipeline
@@ -67,18 +71,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "(it stopped answering); --resume finishes the run (default: %(default)s)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--keep",
-        type=share_list,
-        help="compress pipeline: share of the CoT's tokens to keep, 0 to 1 (compress-sweep: "
-        "several, comma-separated; default 0.3)",
-    )
-    parser.add_argument(
-        "--methods",
-        type=name_list,
-        help="compress pipeline: compression method (llm, truncate, random, full, none; "
-        "compress-sweep: several, comma-separated; default llm)",
-    )
+    add_pipeline_option_arguments(parser)
     add_endpoint_arguments(parser)
     parser.set_defaults(func=main)
     return parser
@@ -94,35 +87,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build_parser(parser)
 
 
-class PipelineOptionsError(HawkeyeError):
-    """Pipeline options that ``eval`` cannot run as given."""
-
-
-def share_list(text: str) -> list[float]:
-    """Comma-separated shares from 0 to 1."""
-    from hawkeye_bench.core.ranges import share
-
-    return [share(part.strip()) for part in text.split(",") if part.strip()]
-
-
-def name_list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The pipeline options of one eval run: ``--keep`` and ``--methods``, one value each."""
-    options: dict[str, Any] = {}
-    for flag, key, values in (("--keep", "keep", args.keep), ("--methods", "method", args.methods)):
-        if values and len(values) > 1:
-            raise PipelineOptionsError(
-                f"eval runs one {flag} value, got {len(values)}; "
-                "hawkeye-bench compress-sweep runs several"
-            )
-        if values:
-            options[key] = values[0]
-    return options
-
-
 def plan_from_args(
     args: argparse.Namespace,
     *,
@@ -136,8 +100,7 @@ def plan_from_args(
     pipeline = get_pipeline(args.pipeline)
     options = dict(options) if options is not None else pipeline_options(args)
     pipeline.check_options(options)
-    preset_name = pipeline.default_preset if args.preset == "default" else args.preset
-    preset = load_preset(preset_name).with_overrides(
+    preset = load_preset(preset_name_for(pipeline, args.preset)).with_overrides(
         max_tokens=args.max_tokens, temperature=args.temperature
     )
     endpoints = resolve_endpoints(endpoint_settings(args), pipeline.roles)

@@ -7,11 +7,19 @@ import asyncio
 import contextlib
 import signal
 import sys
+import threading
+from pathlib import Path
+from types import FrameType
 
 from hawkeye_bench.commands.arguments import (
     add_endpoint_arguments,
     add_pipeline_arguments,
     endpoint_settings,
+)
+from hawkeye_bench.commands.pipeline_options import (
+    add_pipeline_option_arguments,
+    pipeline_options,
+    preset_name_for,
 )
 from hawkeye_bench.endpoints.settings import resolve_endpoints
 from hawkeye_bench.eval.health import HealthWatch, RunStopped
@@ -19,10 +27,19 @@ from hawkeye_bench.pipelines import get_pipeline
 from hawkeye_bench.presets import load_preset
 from hawkeye_bench.serve.embedded import endpoints_or_local, running_servers
 from hawkeye_bench.serve.server import MAX_BODY_BYTES, PipelineServer, serve_forever
+from hawkeye_bench.serve.workers import (
+    ServerSpec,
+    WorkerGroup,
+    bind_listening_socket,
+    check_upstreams,
+)
+
+#: The most worker processes ``--workers`` accepts (each is a full server with its own pool).
+MAX_WORKERS = 256
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from hawkeye_bench.core.ranges import port_number
+    from hawkeye_bench.core.ranges import int_between, port_number
 
     parser = subparsers.add_parser(
         "serve",
@@ -33,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "pass-through to one model on the same path. GET /v1/models, GET /health. "
         "Per-stage sampling: body field stage_params, e.g. "
         '{"stage_params": {"reasoner": {"max_tokens": 256}}}; max_tokens and stop apply to the '
-        "final stage, temperature and top_p to all.",
+        "final stage, temperature and top_p to all. --workers N: N processes on the one "
+        "port; --trace-dir: one JSON line per request and process.",
     )
     add_pipeline_arguments(parser)
     parser.add_argument(
@@ -56,6 +74,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="largest request body accepted, in MiB; larger ones get HTTP 413 "
         "(default: %(default)g)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int_between(1, MAX_WORKERS),
+        default=1,
+        metavar="N",
+        help="server processes sharing the port, each with its own event loop "
+        f"(1 to {MAX_WORKERS}; default: %(default)s, the server runs in this process)",
+    )
+    parser.add_argument(
+        "--trace-dir",
+        type=Path,
+        metavar="DIR",
+        help="append one JSON line per request (its pipeline trace) to "
+        "DIR/serve-traces-w<worker>-<pid>.jsonl, one file per server process",
+    )
+    add_pipeline_option_arguments(parser)
     add_endpoint_arguments(parser)
     parser.set_defaults(func=main)
 
@@ -82,8 +116,7 @@ def _run(server: PipelineServer) -> RunStopped | None:
             loop.add_signal_handler(signum, stop.set)
 
         def announce(url: str) -> None:
-            print(f"serving {server.pipeline_cls.name} as {server.model_name!r} at {url}",
-                  flush=True)  # fmt: skip
+            _announce(server, url)
 
         async def watch_model_servers() -> None:
             health = HealthWatch(servers=running_servers)
@@ -105,25 +138,75 @@ def _run(server: PipelineServer) -> RunStopped | None:
     return died[0] if died else None
 
 
+def _announce(server: PipelineServer, url: str, workers: int = 1) -> None:
+    processes = f" with {workers} workers" if workers > 1 else ""
+    print(f"serving {server.pipeline_cls.name} as {server.model_name!r}{processes} at {url}",
+          flush=True)  # fmt: skip
+
+
+def _run_workers(spec: ServerSpec, workers: int) -> RunStopped | None:
+    """Serve with ``workers`` processes on one socket until SIGINT/SIGTERM, a worker dies or a
+    model server this process started dies (those errors are returned)."""
+    server = spec.build()  # validates the pipeline and preset here, before any process starts
+    asyncio.run(check_upstreams(server))
+    sock = bind_listening_socket(spec.host, spec.port)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {
+        signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    group = WorkerGroup(spec, workers, sock)
+    health = HealthWatch(servers=running_servers)
+    stopped: RunStopped | None = None
+    try:
+        if group.start(stop.is_set):
+            _announce(server, group.base_url, workers)
+        while not stop.is_set() and stopped is None:
+            stopped = group.poll()
+            try:
+                health.poll()
+            except RunStopped as exc:
+                stopped = exc
+            group.wait(0.5)
+    finally:
+        problems = group.stop()
+        sock.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return stopped
+
+
 def main(args: argparse.Namespace) -> int:
     pipeline_cls = get_pipeline(args.pipeline)
-    preset = load_preset(args.preset)
+    options = pipeline_options(args)
+    pipeline_cls.check_options(options)
+    preset = load_preset(preset_name_for(pipeline_cls, args.preset))
     resolved = resolve_endpoints(endpoint_settings(args), pipeline_cls.roles)
     try:
         with endpoints_or_local(resolved, pipeline_cls.roles) as endpoints:
-            server = PipelineServer(
+            spec = ServerSpec(
                 args.pipeline,
-                endpoints,
+                dict(endpoints),
                 preset=preset,
                 stage2_input=args.stage2_input,
                 host=args.host,
                 port=args.port,
                 served_model_name=args.served_model_name,
                 max_body_bytes=int(args.max_body_mb * 2**20),
+                trace_dir=args.trace_dir,
+                options=options,
             )
             stopped = None
             with contextlib.suppress(KeyboardInterrupt):
-                stopped = _run(server)
+                if args.workers > 1:
+                    stopped = _run_workers(spec, args.workers)
+                else:
+                    stopped = _run(spec.build())
             if stopped is not None:
                 stopped.add_note("serve stopped")
                 raise stopped  # printed by the CLI, exit code 3

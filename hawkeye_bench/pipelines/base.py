@@ -97,7 +97,8 @@ class Pipeline(ABC):
     nothing outside ``pipelines/`` names a pipeline or a role:
 
     - ``role_specs``: the models it calls, in call order (``roles`` is their names); the
-      last role's answer is the pipeline's answer (what the server streams as ``content``);
+      last role's answer is the pipeline's answer (what the server streams as ``content``),
+      unless ``answer_roles`` names every role whose text is part of the answer;
     - ``cot_role``: the role whose completion tokens are the "CoT only" column (None: the
       pipeline has no separate CoT stage);
     - ``is_baseline``: runs of this pipeline are the baseline other pipelines compare with;
@@ -117,11 +118,18 @@ class Pipeline(ABC):
     #: the preset ``eval`` uses when none is named (``default`` holds no stage for its roles)
     default_preset: ClassVar[str] = "default"
     roles: ClassVar[tuple[str, ...]]  # derived from role_specs
+    #: the roles whose text is the answer (default: the last role only)
+    answer_roles: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "role_specs" in cls.__dict__:
             cls.roles = tuple(spec.name for spec in cls.role_specs)
+            if not cls.__dict__.get("answer_roles"):
+                cls.answer_roles = cls.roles[-1:]
+            unknown = set(cls.answer_roles) - set(cls.roles)
+            if unknown:
+                raise TypeError(f"{cls.__name__}: answer_roles {sorted(unknown)} are not roles")
             if cls.cot_role is not None and cls.cot_role not in cls.roles:
                 raise TypeError(f"{cls.__name__}: cot_role {cls.cot_role!r} is not a role of it")
         if "name" in cls.__dict__ and not cls.__dict__.get("display_name"):

@@ -61,12 +61,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import secrets
+import socket
 import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
@@ -74,10 +77,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hawkeye_bench.core.secrets import redact
 from hawkeye_bench.core.trace import StageResult, Trace
-from hawkeye_bench.endpoints.client import Endpoint, EndpointClient
+from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool
 from hawkeye_bench.pipelines import Pipeline, get_pipeline
 from hawkeye_bench.presets import STAGE2_INPUTS, Preset, load_preset
+from hawkeye_bench.serve.traces import Outcome, TraceLog
 
 logger = logging.getLogger(__name__)
 
@@ -267,14 +271,14 @@ class DeltaRouter:
     reasoning channel where its source (stage or upstream channel) changes.
     """
 
-    def __init__(self, final_role: str, emit: Any) -> None:
+    def __init__(self, final_role: AnswerRoles, emit: Any) -> None:
         self.final_role = final_role
         self.emit = emit
         self._reasoning_source: tuple[str, str] | None = None
 
     def __call__(self, role: str, channel: str, text: str) -> Any:
         out: Channel = (
-            "content" if role == self.final_role and channel == "content" else "reasoning"
+            "content" if _answers(role, self.final_role) and channel == "content" else "reasoning"
         )
         if out == "reasoning":
             source = (role, channel)
@@ -289,13 +293,21 @@ def _sum_or_none(values: list[int | None]) -> int | None:
     return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
 
-def _streamed_reasoning_tokens(stage: StageResult, final_role: str) -> int | None:
-    if stage.role != final_role:
+#: The roles whose text is the answer (a pipeline's ``answer_roles``: usually the last role).
+AnswerRoles = tuple[str, ...]
+
+
+def _answers(role: str, final_role: AnswerRoles) -> bool:
+    return role in final_role
+
+
+def _streamed_reasoning_tokens(stage: StageResult, final_role: AnswerRoles) -> int | None:
+    if not _answers(stage.role, final_role):
         return stage.completion_tokens
     return stage.reasoning_tokens if stage.reasoning else 0
 
 
-def token_report(trace: Trace, final_role: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def token_report(trace: Trace, final_role: AnswerRoles) -> tuple[dict[str, Any], dict[str, Any]]:
     """(usage, x_hawkeye) for a finished trace; a count any stage lacks makes its total null."""
     stages = trace.stages
     prompt = _sum_or_none([s.prompt_tokens for s in stages])
@@ -439,6 +451,12 @@ class PipelineServer:
     clients set the load) lives as long as the server; each upstream is checked at start.
     ``port=0`` binds a free port; ``base_url`` tells which. ``max_body_bytes``: the largest
     request body accepted (larger ones get an OpenAI-style 413).
+
+    Run as one of ``serve --workers N`` (``serve/workers.py``): ``sock`` is the listening socket
+    the workers share (``host``/``port`` are then its address), ``worker`` this process's index
+    (shown by ``/health`` with its PID). ``trace_dir``: append one line per request to this
+    process's trace file there (``serve/traces.py``). ``options``: the pipeline's run options
+    (``serve --keep 0.3``), as ``eval`` passes them.
     """
 
     def __init__(
@@ -453,11 +471,17 @@ class PipelineServer:
         served_model_name: str | None = None,
         check_endpoints: bool = True,
         max_body_bytes: int = MAX_BODY_BYTES,
+        sock: socket.socket | None = None,
+        worker: int | None = None,
+        trace_dir: Path | str | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         if max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be at least 1, not {max_body_bytes}")
         self.max_body_bytes = max_body_bytes
         self.pipeline_cls: type[Pipeline] = get_pipeline(pipeline)
+        self.options = dict(options or {})
+        self.pipeline_cls.check_options(self.options)
         self.preset = load_preset(preset) if isinstance(preset, str) else preset
         self.stage2_input = stage2_input
         self.endpoints = dict(endpoints)
@@ -465,10 +489,14 @@ class PipelineServer:
         self.port = port
         self.model_name = served_model_name or self.pipeline_cls.name
         self.check_endpoints = check_endpoints
+        self.sock = sock
+        self.worker = worker
+        self.trace_dir = None if trace_dir is None else Path(trace_dir)
+        self._trace_log: TraceLog | None = None
         self.roles = self.pipeline_cls.roles
-        self.final_role = self.roles[-1]
+        self.final_role: AnswerRoles = self.pipeline_cls.answer_roles
         self.stats = ServerStats()
-        self.clients: dict[str, EndpointClient] = {}
+        self.clients: dict[str, Any] = {}  # role -> the pool's client or replica set
         self._pool: ClientPool | None = None
         self._runner: web.AppRunner | None = None
         # Fail now rather than on the first request.
@@ -484,16 +512,21 @@ class PipelineServer:
         return f"http://{self.host}:{self.port}/v1"
 
     def _pipeline_for(self, preset: Preset, clients: Mapping[str, Any]) -> Pipeline:
-        return self.pipeline_cls(preset, clients, stage2_input=self.stage2_input)
+        return self.pipeline_cls(
+            preset, clients, stage2_input=self.stage2_input, options=self.options
+        )
 
-    async def start(self) -> str:
+    def upstreams(self) -> dict[str, Endpoint]:
+        """The upstream of each role of the pipeline (ValueError naming the roles without)."""
         missing = [role for role in self.roles if role not in self.endpoints]
         if missing:
             raise ValueError(f"pipeline {self.pipeline_cls.name!r} needs endpoints for {missing}")
+        return {role: self.endpoints[role] for role in self.roles}
+
+    async def start(self) -> str:
+        upstreams = self.upstreams()
         try:
-            self._pool = ClientPool(
-                {role: self.endpoints[role] for role in self.roles}, concurrency=None
-            )
+            self._pool = ClientPool(upstreams, concurrency=None)
             self.clients = dict(await self._pool.open())
             if self.check_endpoints:
                 await self._pool.check()
@@ -506,8 +539,14 @@ class PipelineServer:
                 app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
             )
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.host, self.port, backlog=BACKLOG)
+            site: web.BaseSite
+            if self.sock is not None:
+                site = web.SockSite(self._runner, self.sock, backlog=BACKLOG)
+            else:
+                site = web.TCPSite(self._runner, self.host, self.port, backlog=BACKLOG)
             await site.start()
+            if self.trace_dir is not None:
+                self._trace_log = TraceLog(self.trace_dir, self.worker or 0)
         except BaseException:
             await self.stop()
             raise
@@ -522,6 +561,8 @@ class PipelineServer:
         self.clients = {}
         if pool is not None:
             await pool.close()
+        if self._trace_log is not None:
+            self._trace_log.close()
 
     async def __aenter__(self) -> PipelineServer:
         await self.start()
@@ -542,18 +583,38 @@ class PipelineServer:
         return web.json_response({"object": "list", "data": [model]})
 
     async def health(self, request: web.Request) -> web.Response:
+        process = {} if self.worker is None else {"worker": self.worker, "pid": os.getpid()}
         return web.json_response(
             {
                 "status": "ok",
                 "pipeline": self.pipeline_cls.name,
                 "preset": self.preset.name,
+                **process,
                 **vars(self.stats),
             }
         )
 
+    def _trace(
+        self,
+        completion_id: str,
+        parsed: ChatRequest,
+        outcome: Outcome,
+        received_at: float,
+        trace: Trace | None = None,
+    ) -> None:
+        if self._trace_log is not None:
+            self._trace_log.write(
+                completion_id,
+                stream=parsed.stream,
+                outcome=outcome,
+                received_at=received_at,
+                trace=trace,
+            )
+
     # -- chat completions ------------------------------------------------------------------
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        received_at = time.time()
         raw = await self._read_body(request)
         if isinstance(raw, web.StreamResponse):
             return raw
@@ -570,8 +631,8 @@ class PipelineServer:
         self.stats.in_flight += 1
         try:
             if parsed.stream:
-                return await self._stream(request, pipeline, parsed, completion_id)
-            return await self._whole(pipeline, parsed, completion_id)
+                return await self._stream(request, pipeline, parsed, completion_id, received_at)
+            return await self._whole(pipeline, parsed, completion_id, received_at)
         finally:
             self.stats.in_flight -= 1
 
@@ -598,7 +659,7 @@ class PipelineServer:
             return web.Response(status=499)
 
     async def _whole(
-        self, pipeline: Pipeline, parsed: ChatRequest, completion_id: str
+        self, pipeline: Pipeline, parsed: ChatRequest, completion_id: str, received_at: float
     ) -> web.Response:
         # No on_delta: nothing reaches the client before the end, so the upstream calls stay
         # retryable (the endpoint client stops retrying once a delta has been handed over).
@@ -606,9 +667,11 @@ class PipelineServer:
             trace = await pipeline.run(parsed.question, seed=parsed.seed)
         except Exception:
             self.stats.upstream_errors += 1
+            self._trace(completion_id, parsed, "crashed", received_at)
             return web.json_response(_crash_body(pipeline), status=500)
         if not trace.ok:
             self.stats.upstream_errors += 1
+            self._trace(completion_id, parsed, "upstream_error", received_at, trace)
             status, body = upstream_error(trace)
             logger.warning("request failed upstream: %s", body["error"]["message"])
             _, body["x_hawkeye"] = token_report(trace, self.final_role)
@@ -624,6 +687,7 @@ class PipelineServer:
         if texts["reasoning"]:
             message["reasoning_content"] = "".join(texts["reasoning"])
         self.stats.completed += 1
+        self._trace(completion_id, parsed, "ok", received_at, trace)
         return web.json_response(
             {
                 "id": completion_id,
@@ -642,6 +706,7 @@ class PipelineServer:
         pipeline: Pipeline,
         parsed: ChatRequest,
         completion_id: str,
+        received_at: float,
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
@@ -651,6 +716,7 @@ class PipelineServer:
             }
         )
         writer = _SseWriter(response, completion_id, self.model_name)
+        trace: Trace | None = None
         try:
             await response.prepare(request)
             role_delta = {"role": "assistant", "content": ""}
@@ -664,13 +730,17 @@ class PipelineServer:
                 raise
             except Exception:
                 self.stats.upstream_errors += 1
+                self._trace(completion_id, parsed, "crashed", received_at)
                 await writer.event(json.dumps(_crash_body(pipeline)).encode())
                 return response
             await self._end_stream(response, writer, trace, parsed)
+            outcome: Outcome = "ok" if trace.ok else "upstream_error"
+            self._trace(completion_id, parsed, outcome, received_at, trace)
         except ConnectionError:
             # The client hung up: the exception left the upstream call, which closed its
             # connection, so the upstream stops generating too.
             self.stats.client_disconnects += 1
+            self._trace(completion_id, parsed, "client_disconnect", received_at, trace)
         return response
 
     async def _end_stream(

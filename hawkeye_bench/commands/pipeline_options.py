@@ -1,0 +1,63 @@
+"""The flags of a pipeline's run options (``--keep``, ``--methods``, the route flags) and the
+options they give; ``eval`` and ``serve`` share them, so a pipeline serves as it evaluates."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hawkeye_bench.commands.route_arguments import add_route_arguments, route_options
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.pipelines import Pipeline
+
+
+class PipelineOptionsError(HawkeyeError):
+    """Pipeline options that one run cannot take as given."""
+
+
+def share_list(text: str) -> list[float]:
+    """Comma-separated shares from 0 to 1."""
+    from hawkeye_bench.core.ranges import share
+
+    return [share(part.strip()) for part in text.split(",") if part.strip()]
+
+
+def name_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def add_pipeline_option_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keep",
+        type=share_list,
+        help="compress pipeline: share of the CoT's tokens to keep, 0 to 1 (compress-sweep: "
+        "several, comma-separated; default 0.3)",
+    )
+    parser.add_argument(
+        "--methods",
+        type=name_list,
+        help="compress pipeline: compression method (llm, truncate, random, full, none; "
+        "compress-sweep: several, comma-separated; default llm)",
+    )
+    add_route_arguments(parser)
+
+
+def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The pipeline options of one run: ``--keep`` and ``--methods`` (one value each) and the
+    route flags given."""
+    options: dict[str, Any] = {}
+    for flag, key, values in (("--keep", "keep", args.keep), ("--methods", "method", args.methods)):
+        if values and len(values) > 1:
+            raise PipelineOptionsError(
+                f"one run takes one {flag} value, got {len(values)}; "
+                "hawkeye-bench compress-sweep runs several"
+            )
+        if values:
+            options[key] = values[0]
+    options.update(route_options(args))
+    return options
+
+
+def preset_name_for(pipeline: type[Pipeline], preset: str) -> str:
+    """The preset a run uses: the pipeline's own default when the flag says ``default``."""
+    return pipeline.default_preset if preset == "default" else preset
