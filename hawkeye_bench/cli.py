@@ -25,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "compress_sweep",
         "compression study: accuracy against the kept share of a writer's CoT",
     ),
+    "route-sweep": (
+        "route_sweep",
+        "token routing: accuracy against routed share over routers and thresholds",
+    ),
     "lm-eval": ("lm_eval", "run lm-eval with the hawkeye_* tasks and the hawkeye model"),
     "serve": ("serve", "OpenAI-compatible server that runs a pipeline per request"),
     "load": ("load", "Locust load test: TTFT, time between tokens, time per request"),

@@ -29,6 +29,7 @@ EXPECTED_COUNTS = {
     "aime24": 30,
     "aime25": 30,
     "aime": 60,
+    "commonsenseqa": 1197,
 }
 # Published in the data MANIFEST for the exact bytes of each mirror file.
 MANIFEST_SHA256 = {
@@ -44,7 +45,14 @@ def test_every_dataset_loads_with_unique_ids(name: str, data_dir: Path) -> None:
     assert len(problems) == EXPECTED_COUNTS[name]
     assert len({p.id for p in problems}) == len(problems)
     assert all(p.question.strip() and p.gold.strip() for p in problems)
-    assert {p.dataset for p in problems} <= {"math", "math500", "gsm8k", "aime24", "aime25"}
+    assert {p.dataset for p in problems} <= {
+        "math",
+        "math500",
+        "gsm8k",
+        "aime24",
+        "aime25",
+        "commonsenseqa",
+    }
 
 
 def test_registry_lists_all_names() -> None:
@@ -55,6 +63,7 @@ def test_each_dataset_declares_how_its_gold_is_written() -> None:
     assert {name: gold_format_of(name) for name in dataset_names()} == {
         "math": "latex", "math500": "latex",
         "gsm8k": "number", "aime24": "number", "aime25": "number", "aime": "number",
+        "commonsenseqa": "choice",
     }  # fmt: skip
     assert gold_format_of("someone-elses-benchmark") == "auto"
 

@@ -11,9 +11,11 @@ import pytest
 from hawkeye_bench import cli
 from hawkeye_bench.commands import report as report_command
 from hawkeye_bench.commands.compress_sweep import SweepFolderError
-from hawkeye_bench.commands.eval import PipelineOptionsError
 from hawkeye_bench.commands.lm_eval import LmEvalArgumentError, TaskFileError
+from hawkeye_bench.commands.load import DistributedSetupError
+from hawkeye_bench.commands.pipeline_options import PipelineOptionsError
 from hawkeye_bench.commands.reward import RewardInputError
+from hawkeye_bench.commands.route_arguments import RouteOptionsError
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import MissingApiKey, remember_secret
 from hawkeye_bench.datasets import DatasetError
@@ -32,9 +34,12 @@ from hawkeye_bench.load.runner import TargetError
 from hawkeye_bench.pipelines import UnknownPipeline, get_pipeline
 from hawkeye_bench.pipelines.base import PipelineOptionError
 from hawkeye_bench.pipelines.compress_methods import UnknownCompressMethod
+from hawkeye_bench.pipelines.route import RouteSetupError, TokenizerMismatch
 from hawkeye_bench.presets import PresetError
 from hawkeye_bench.reporting.inputs import ReportInputError
+from hawkeye_bench.routing.registry import UnknownRouter
 from hawkeye_bench.serve.embedded import LocalModelUnavailable
+from hawkeye_bench.serve.workers import WorkerDied
 
 USER_ERRORS = [
     ConfigError,
@@ -61,8 +66,13 @@ USER_ERRORS = [
     PipelineOptionsError,
     SweepFolderError,
     UnknownCompressMethod,
+    RouteOptionsError,
+    RouteSetupError,
+    TokenizerMismatch,
+    UnknownRouter,
+    DistributedSetupError,
 ]
-OUTAGES = [RunStopped, ModelServerDied, EndpointStoppedAnswering]
+OUTAGES = [RunStopped, ModelServerDied, EndpointStoppedAnswering, WorkerDied]
 DEAD = ["--endpoint", "http://127.0.0.1:9/v1", "--model", "m"]  # never contacted
 
 

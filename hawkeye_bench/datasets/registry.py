@@ -24,9 +24,9 @@ from hawkeye_bench.core.problem import Problem
 ENTRY_POINT_GROUP = "hawkeye_bench.datasets"
 #: Modules of this package that are machinery, not datasets.
 _NOT_DATASETS = frozenset({"registry", "loaders"})
-#: How a dataset writes its gold answers: plain numbers, LaTeX without ``$``, or either (decided
-#: per string).
-GoldFormat = Literal["number", "latex", "auto"]
+#: How a dataset writes its gold answers: plain numbers, LaTeX without ``$``, either (decided
+#: per string), or a multiple-choice letter with its text (``(A) bank``, see grading/choices).
+GoldFormat = Literal["number", "latex", "auto", "choice"]
 RowNormaliser = Callable[[dict[str, Any], int], Problem]
 logger = logging.getLogger(__name__)
 

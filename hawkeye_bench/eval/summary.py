@@ -15,6 +15,7 @@ from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.stats import cluster_bootstrap_ci, describe, pass_at_k, wilson_interval
 from hawkeye_bench.core.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
 from hawkeye_bench.pipelines import cot_role_of
+from hawkeye_bench.routing.summary import route_summary
 
 
 def end_to_end_s(trace: Trace) -> float | None:
@@ -121,8 +122,25 @@ def _mean_by_problem(records: Sequence[Record], count: Any) -> dict[str, float]:
     return {pid: sum(v) / len(v) for pid, v in values.items()}
 
 
+def replicas_summary(replica_sets: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per replica set (``ClientPool.replica_stats``): each replica's counts and latency, plus
+    its share of the set's calls (an even spread gives each 1 / replicas)."""
+    summary = []
+    for replica_set in replica_sets:
+        total = sum(r["calls"] for r in replica_set["replicas"])
+        replicas = [
+            {**r, "share_of_calls": r["calls"] / total if total else None}
+            for r in replica_set["replicas"]
+        ]
+        summary.append({**replica_set, "replicas": replicas})
+    return summary
+
+
 def summarize(
-    records: Sequence[Record], *, baseline: Sequence[Record] | None = None
+    records: Sequence[Record],
+    *,
+    baseline: Sequence[Record] | None = None,
+    replicas: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     errors = [r for r in records if r.error]
     error_types = Counter(
@@ -168,6 +186,11 @@ def summarize(
                 [m["share_after_first_correct"] for m in measured]
             ),
         }
+    route = route_summary(records)  # the route pipeline: routed share, uploads, time split
+    if route is not None:
+        summary["route"] = route
     if baseline is not None:
         summary["compression"] = compression_summary(records, baseline)
+    if replicas:  # this session's calls per replica (a resumed run counts anew)
+        summary["replicas"] = replicas_summary(replicas)
     return summary

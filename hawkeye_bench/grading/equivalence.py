@@ -203,6 +203,10 @@ def grade_unbounded(text: str, gold: str, dataset: str | None = None) -> Grade:
     with one, that answer is graded and the Grade says ``answer_source="think"``.
     """
     gold_format = gold_format_for(dataset)
+    if gold_format == "choice":
+        from hawkeye_bench.grading.choices import grade_choice  # it imports this module
+
+        return grade_choice(text, gold)
     gold_text, gold_parsed = gold_answer(gold, gold_format)
     source: AnswerSource = "final"
     thinking_answer = boxed_answer_ending_thinking(text)

@@ -1,0 +1,177 @@
+"""A routing sweep: one route run per (router, threshold) in one folder, plus the small-only and
+large-only anchors on the same prompts, and its table of accuracy against routed share.
+
+Layout of a sweep folder::
+
+    route_sweep.json           what was asked (routers, thresholds) and the runs
+    runs/anchor-small/, runs/anchor-large/, runs/<router>-t<threshold>/
+                               an ordinary eval run folder each
+    route_table.md / .csv      accuracy (95% Wilson interval) against the routed share (large
+                               tokens / all tokens, pooled over answers), with route events,
+                               uploaded context and calls per answer
+
+The anchors answer with one call to one model on the route prompt, so every row of the table
+is measured on the same prompts.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hawkeye_bench.core.markdown import markdown_table
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.stats import describe, wilson_interval
+from hawkeye_bench.eval.compress_sweep import _cell
+from hawkeye_bench.eval.store import RunStore
+from hawkeye_bench.routing.summary import pooled_share, route_facts
+
+SWEEP_FILE = "route_sweep.json"
+DEFAULT_THRESHOLDS = (0.2, 0.4, 0.6, 0.8)
+ANCHORS = ("small", "large")
+TABLE_COLUMNS = (
+    "run",
+    "router",
+    "threshold",
+    "n",
+    "correct",
+    "accuracy",
+    "ci95_low",
+    "ci95_high",
+    "errors",
+    "routed_share",
+    "route_events_mean",
+    "tokens_mean",
+    "uploaded_context_mean",
+    "calls_per_100_tokens_mean",
+    "small_s_mean",
+    "large_s_mean",
+    "delay_s_mean",
+    "end_to_end_s_mean",
+    "activated_params_per_token",
+)
+
+
+@dataclass(frozen=True)
+class RouteRun:
+    """One run of the sweep: an anchor (``anchor`` set) or a router at a threshold."""
+
+    router: str | None = None
+    threshold: float | None = None
+    anchor: str | None = None
+
+    @property
+    def folder(self) -> str:
+        if self.anchor is not None:
+            return f"anchor-{self.anchor}"
+        return f"{self.router}-t{self.threshold:g}"
+
+    def options(self) -> dict[str, Any]:
+        if self.anchor is not None:
+            return {"only": self.anchor}
+        return {"router": self.router, "threshold": self.threshold}
+
+
+def sweep_runs(routers: Sequence[str], thresholds: Sequence[float]) -> list[RouteRun]:
+    """The anchors first, then every router at every threshold."""
+    runs = [RouteRun(anchor=anchor) for anchor in ANCHORS]
+    runs += [RouteRun(router, threshold) for router in routers for threshold in thresholds]
+    return list(dict.fromkeys(runs))
+
+
+def _mean(facts: Sequence[dict[str, Any]], key: str) -> float | None:
+    mean = describe([f.get(key) for f in facts])["mean"]
+    return None if mean is None else float(mean)
+
+
+def run_row(records: Sequence[Record], run: RouteRun) -> dict[str, Any]:
+    """One table row: a run's accuracy and routing facts."""
+    facts = route_facts(records)
+    correct = sum(1 for r in records if r.correct)
+    low, high = wilson_interval(correct, len(records))
+    return {
+        "run": run.folder,
+        "router": run.router or f"{run.anchor} only",
+        "threshold": run.threshold,
+        "n": len(records),
+        "correct": correct,
+        "accuracy": correct / len(records) if records else None,
+        "ci95_low": low if records else None,
+        "ci95_high": high if records else None,
+        "errors": sum(1 for r in records if r.error),
+        "routed_share": pooled_share(facts),
+        "route_events_mean": _mean(facts, "route_events"),
+        "tokens_mean": _mean(facts, "tokens"),
+        "uploaded_context_mean": _mean(facts, "uploaded_context_tokens"),
+        "calls_per_100_tokens_mean": _mean(facts, "calls_per_100_tokens"),
+        "small_s_mean": _mean(facts, "small_s"),
+        "large_s_mean": _mean(facts, "large_s"),
+        "delay_s_mean": _mean(facts, "delay_s"),
+        "end_to_end_s_mean": _mean(facts, "end_to_end_s"),
+        "activated_params_per_token": _mean(facts, "activated_params_per_token"),
+    }
+
+
+def collect(root: Path, runs: Sequence[RouteRun]) -> list[dict[str, Any]]:
+    """The table rows of the runs that have records."""
+    rows = []
+    for run in runs:
+        records = RunStore(root / "runs" / run.folder).load_records()
+        if records:
+            rows.append(run_row(records, run))
+    return rows
+
+
+def write_tables(root: Path, rows: Sequence[dict[str, Any]]) -> str:
+    """Write route_table.md/.csv; return the markdown."""
+    lines = [
+        "# Routing sweep",
+        "",
+        "Accuracy against the routed share (large-model tokens / all generated tokens, pooled "
+        "over answers); 95% Wilson intervals. Anchors: the small model alone and the large "
+        "model alone on the same prompts. Uploaded context = the prefix tokens sent to the "
+        "large model per answer.",
+        "",
+        *markdown_table(TABLE_COLUMNS, ([_cell(row[c]) for c in TABLE_COLUMNS] for row in rows)),
+        "",
+    ]
+    markdown = "\n".join(lines)
+    (root / "route_table.md").write_text(markdown, encoding="utf-8")
+    with (root / "route_table.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(TABLE_COLUMNS)
+        writer.writerows([row[c] for c in TABLE_COLUMNS] for row in rows)
+    return markdown
+
+
+def write_sweep_file(root: Path, runs: Sequence[RouteRun], settings: dict[str, Any]) -> None:
+    data = {
+        "kind": "hawkeye-bench-route-sweep",
+        "runs": [
+            {
+                "router": r.router,
+                "threshold": r.threshold,
+                "anchor": r.anchor,
+                "folder": f"runs/{r.folder}",
+            }
+            for r in runs
+        ],
+        **settings,
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    (root / SWEEP_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def read_sweep_runs(root: Path) -> list[RouteRun]:
+    """The runs a sweep folder's route_sweep.json lists (empty when there is none)."""
+    path = root / SWEEP_FILE
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        RouteRun(r.get("router"), r.get("threshold"), r.get("anchor")) for r in data.get("runs", [])
+    ]

@@ -1,0 +1,138 @@
+"""The report's token-routing section: accuracy against routed share (large-model tokens / all
+generated tokens), one line per router, with the small-only and large-only anchors, and the
+cost side of each point (route events, uploaded context, calls, time split).
+
+Inputs: every ``eval --pipeline route`` run given, including the runs of a route-sweep folder
+(``hawkeye-bench report <sweep folder>`` reads its ``runs/``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+
+from hawkeye_bench.eval.route_sweep import RouteRun, run_row
+from hawkeye_bench.reporting.figures import PANEL_SIZE, _save
+from hawkeye_bench.reporting.inputs import EvalRun, Inputs
+from hawkeye_bench.reporting.model import Column, Figure, Section, Table
+from hawkeye_bench.reporting.tables import Rel
+
+NO_ROUTE = (
+    "No route run (`hawkeye-bench eval --pipeline route` or `hawkeye-bench route-sweep`) was "
+    "given, so there is no token-routing curve."
+)
+FIGURE_FILE = "route_accuracy_vs_share.png"
+ANCHOR_STYLES = {"small": ("--", "small only"), "large": (":", "large only")}
+
+COLUMNS = [
+    Column("task", "task"),
+    Column("router", "router"),
+    Column("threshold", "threshold", "float3"),
+    Column("n", "n", "int"),
+    Column("accuracy", "accuracy (%) [95% CI]", "percent", interval_key="accuracy_ci"),
+    Column("errors", "errors", "int"),
+    Column("routed_share", "routed share (%)", "percent"),
+    Column("route_events_mean", "route events", "float1"),
+    Column("tokens_mean", "tokens", "float1"),
+    Column("uploaded_context_mean", "uploaded context (tokens)", "float1"),
+    Column("calls_per_100_tokens_mean", "calls / 100 tokens", "float1"),
+    Column("small_s_mean", "small s", "float2"),
+    Column("large_s_mean", "large s", "float2"),
+    Column("delay_s_mean", "injected delay s", "float2"),
+    Column("end_to_end_s_mean", "end-to-end s", "float2"),
+    Column("activated_params_per_token", "activated params / token", "float3"),
+]
+
+
+def route_run_of(run: EvalRun) -> RouteRun:
+    """The router and threshold (or anchor) a route run ran with, from its records."""
+    info: dict[str, Any] = next(
+        (r.trace.extra["route"] for r in run.records if "route" in r.trace.extra), {}
+    )
+    if info.get("only"):
+        return RouteRun(anchor=str(info["only"]))
+    return RouteRun(info.get("router"), info.get("threshold"))
+
+
+def route_rows(runs: Sequence[EvalRun], rel: Rel) -> list[dict[str, Any]]:
+    """One row per route run, anchors first within a task, then by router and threshold."""
+    rows = []
+    for run in runs:
+        route_run = route_run_of(run)
+        row: dict[str, Any] = {"task": run.dataset, "anchor": route_run.anchor}
+        row.update(run_row(run.records, route_run))
+        row["accuracy_ci"] = [row.pop("ci95_low"), row.pop("ci95_high")]
+        row["sources"] = [rel(run.records_file)]
+        rows.append(row)
+    rows.sort(key=lambda r: (r["task"], r["anchor"] is None, r["router"], r["threshold"] or 0.0))
+    return rows
+
+
+def accuracy_vs_share(rows: Sequence[dict[str, Any]], out: Path) -> Figure | None:
+    """Per task, accuracy (95% intervals) against routed share, one line per router; the
+    anchors are horizontal lines."""
+    usable = [r for r in rows if r.get("accuracy") is not None]
+    curves = [r for r in usable if r["anchor"] is None and r.get("routed_share") is not None]
+    if not curves:
+        return None
+    tasks = sorted({r["task"] for r in usable})
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(PANEL_SIZE[0] * len(tasks), PANEL_SIZE[1]), squeeze=False
+    )
+    for ax, task in zip(axes[0], tasks, strict=True):
+        lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in (r for r in usable if r["task"] == task):
+            if row["anchor"] in ANCHOR_STYLES:
+                style, label = ANCHOR_STYLES[row["anchor"]]
+                ax.axhline(row["accuracy"] * 100, linestyle=style, color="grey", label=label)
+            elif row.get("routed_share") is not None:
+                lines[row["router"]].append(row)
+        for index, (router, points) in enumerate(sorted(lines.items())):
+            points = sorted(points, key=lambda p: p["routed_share"])
+            xs = [100 * p["routed_share"] for p in points]
+            ys = [100 * p["accuracy"] for p in points]
+            lows = [100 * (p["accuracy_ci"][0] or 0.0) for p in points]
+            highs = [100 * (p["accuracy_ci"][1] or 1.0) for p in points]
+            errors = [
+                [max(0.0, y - low) for y, low in zip(ys, lows, strict=True)],
+                [max(0.0, high - y) for y, high in zip(ys, highs, strict=True)],
+            ]
+            ax.errorbar(xs, ys, yerr=errors, marker="o", color=f"C{index}", capsize=3,
+                        label=router)  # fmt: skip
+        ax.set_title(task)
+        ax.set_xlabel("routed share: large-model tokens / all tokens (%)")
+        ax.set_ylabel("accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    name = _save(fig, out, FIGURE_FILE)
+    return Figure(
+        name,
+        "Accuracy (95% Wilson intervals) against the routed share, one line per router; "
+        "dashed: the small model alone, dotted: the large model alone, on the same prompts.",
+        list(dict.fromkeys(path for row in usable for path in row["sources"])),
+    )
+
+
+def route_section(inputs: Inputs, out: Path, rel: Rel) -> Section:
+    section = Section("route", "Token routing (collaborative decoding)")
+    runs = [run for run in inputs.runs if run.pipeline == "route"]
+    if not runs:
+        section.missing = NO_ROUTE
+        return section
+    section.intro.append(
+        "A small model decodes and a router sends the tokens it is unsure of to a large model. "
+        "*routed share* = large-model tokens / all generated tokens (pooled over answers); "
+        "*uploaded context* = prefix tokens sent to the large model per answer; *calls / 100 "
+        "tokens* counts small and large calls; times are per answer. 95% Wilson intervals. "
+        "Entropy routers see only the returned top-k (a lower bound of the entropy)."
+    )
+    rows = route_rows(runs, rel)
+    section.tables.append(Table("route_accuracy", "Accuracy against routed share", COLUMNS, rows))
+    figure = accuracy_vs_share(rows, out)
+    if figure is not None:
+        section.figures.append(figure)
+    return section

@@ -1,0 +1,109 @@
+"""The router registry: a router reads one generated token's logprobs and says whether the
+large model should write it.
+
+A router is a :class:`RouterSpec`: a name, what its score is, the threshold's default and
+range, and ``build(threshold, rng) -> TokenRouter``, called once per item (``rng`` is seeded
+per item, for routers that draw). A :data:`TokenRouter` maps a
+:class:`~hawkeye_bench.core.trace.TokenLogprob` to a :class:`RouteDecision`. Register one with
+:func:`register_router`, or from another package through the ``hawkeye_bench.routers``
+entry-point group (``name = "module:ROUTER"``, a RouterSpec).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.trace import TokenLogprob
+
+ENTRY_POINT_GROUP = "hawkeye_bench.routers"
+logger = logging.getLogger(__name__)
+
+
+class UnknownRouter(HawkeyeError, ValueError):
+    """A router name that nothing registers, or a threshold outside the router's range."""
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    """One token's verdict: ``flagged`` (the large model writes it), the router's ``score``
+    (None when the token carried no logprobs) and, for routers computed over the returned top-k
+    only, the probability ``residual`` outside them (``1 - sum p_topk``)."""
+
+    flagged: bool
+    score: float | None
+    residual: float | None = None
+
+
+#: Decides one token.
+TokenRouter = Callable[[TokenLogprob], RouteDecision]
+
+
+@dataclass(frozen=True)
+class RouterSpec:
+    """A router: ``build(threshold, rng)`` makes the per-item decision function."""
+
+    name: str
+    description: str
+    score: str  # what the score is, for tables and docs
+    default_threshold: float
+    build: Callable[[float, random.Random], TokenRouter]
+    threshold_min: float = 0.0
+    threshold_max: float | None = 1.0
+
+    def check_threshold(self, threshold: float) -> None:
+        high = self.threshold_max
+        if threshold < self.threshold_min or (high is not None and threshold > high):
+            expected = (
+                f"from {self.threshold_min:g} to {high:g}"
+                if high is not None
+                else f">= {self.threshold_min:g}"
+            )
+            raise UnknownRouter(
+                f"router {self.name!r} takes a threshold {expected}, not {threshold:g}"
+            )
+
+
+ROUTERS: dict[str, RouterSpec] = {}
+_plugins_loaded = False
+
+
+def register_router(spec: RouterSpec) -> RouterSpec:
+    ROUTERS[spec.name] = spec
+    return spec
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    importlib.import_module("hawkeye_bench.routing.builtin")
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            spec = entry.load()
+        except Exception as exc:  # a broken plugin must not break the built-in routers
+            logger.warning("router plugin %s failed: %s", entry.name, exc)
+            continue
+        if isinstance(spec, RouterSpec):
+            register_router(spec)
+        else:
+            logger.warning("router plugin %s is not a RouterSpec", entry.name)
+
+
+def router_names() -> list[str]:
+    _load_plugins()
+    return list(ROUTERS)
+
+
+def get_router(name: str) -> RouterSpec:
+    _load_plugins()
+    try:
+        return ROUTERS[name]
+    except KeyError:
+        raise UnknownRouter(f"unknown router {name!r}; valid: {', '.join(ROUTERS)}") from None
