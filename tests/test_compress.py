@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,14 @@ import pytest
 from cli_helpers import eval_args, read_json, read_jsonl, run_cli
 
 from hawkeye_bench.eval.analyses import overthinking, prefix_ends
+from hawkeye_bench.eval.compress_sweep import folder_name
 from hawkeye_bench.pipelines.compress_methods import (
     get_compress_method,
     kept_count,
     random_drop,
     truncate,
 )
+from hawkeye_bench.presets import load_preset
 from hawkeye_bench.testing.scripted_server import ReplyRule, ScriptedConfig, ScriptedServer
 
 # The writer's CoTs of the first two GSM8K problems (golds 18 and 3), 20 and 17 words.
@@ -86,6 +89,15 @@ def test_random_drop_is_seeded_ordered_and_exact() -> None:
     assert random_drop(words, 0.4, 7) == dropped
     assert random_drop(words, 0.4, 8) != dropped
     assert random_drop(words, 1.0, 3) == words
+
+
+def test_compress_presets_have_the_three_roles() -> None:
+    for name in ("compress", "paper-observation", "compress-upstream"):
+        assert set(load_preset(name).stages) == {"writer", "compressor", "responder"}
+    upstream = load_preset("compress-upstream").stage("responder")
+    assert upstream.template.startswith("\nBelow is a question followed by a chain of thought.")
+    assert upstream.stop == ("Question", "Assistant:") and upstream.temperature == 0.0
+    assert "{percent}%" in load_preset("paper-observation").stage("compressor").template
 
 
 def test_anchor_methods_fix_the_share() -> None:
@@ -202,15 +214,15 @@ def test_sweep_writes_each_call_once_and_a_table_with_anchors(
     assert len(_prompts(scripted, WRITER)) == 2  # once per problem across five runs
     assert len(_prompts(scripted, COMPRESSOR)) == 2
     assert len(_prompts(scripted, RESPONDER)) == 10  # none, full, llm, truncate, random
-    runs = sorted(p.name for p in (out / "runs").iterdir())
+    runs = sorted(p.name for p in (out / "runs" / "m").iterdir())
     assert runs == ["full-keep1", "llm-keep0.5", "none-keep0", "random-keep0.5", "truncate-keep0.5"]
-    truncated = _by_id(read_jsonl(out / "runs" / "truncate-keep0.5" / "records.jsonl"))
+    truncated = _by_id(read_jsonl(out / "runs" / "m" / "truncate-keep0.5" / "records.jsonl"))
     info = truncated["gsm8k/0"]["trace"]["extra"]["compress"]
     assert info["compressed"] == "She has 16 - 3 - 4 = 9 eggs" and info["achieved_keep"] == 0.5
     robe = truncated["gsm8k/1"]["trace"]["extra"]["compress"]
     assert robe["compressed_tokens"] == 9 and robe["achieved_keep"] == pytest.approx(9 / 17)
     assert truncated["gsm8k/0"]["trace"]["extra"]["compress"]["cache_hits"] == ["writer"]
-    none = _by_id(read_jsonl(out / "runs" / "none-keep0" / "records.jsonl"))
+    none = _by_id(read_jsonl(out / "runs" / "m" / "none-keep0" / "records.jsonl"))
     assert none["gsm8k/0"]["trace"]["extra"]["compress"]["achieved_keep"] == 0.0
     with (out / "compress_table.csv").open() as handle:
         rows = {(r["method"], r["kept_requested"]): r for r in csv.DictReader(handle)}
@@ -241,7 +253,7 @@ def test_sweep_resume_and_extension_repeat_no_finished_call(
     again = _sweep(scripted, out, "--keep", "0.5", "--methods", "llm")
     assert again.returncode == 2 and "--resume" in again.stderr
     # a kill that lost the last record of a run: resume redoes it from the cache
-    records = out / "runs" / "llm-keep0.5" / "records.jsonl"
+    records = out / "runs" / "m" / "llm-keep0.5" / "records.jsonl"
     lines = records.read_text().splitlines(keepends=True)
     records.write_text("".join(lines[:1]))
     resumed = _sweep(scripted, out, "--keep", "0.5", "--methods", "llm", "--resume")
@@ -275,7 +287,8 @@ def test_sweep_on_the_real_model_writes_complete_consistent_records(
     assert result.returncode == 0, result.stderr
     writers: dict[str, str] = {}
     for run in ("none-keep0", "full-keep1", "llm-keep0.5", "truncate-keep0.5"):
-        records = read_jsonl(out / "runs" / run / "records.jsonl")
+        folder = out / "runs" / folder_name(local_server.endpoint.model) / run
+        records = read_jsonl(folder / "records.jsonl")
         assert sorted(r["id"] for r in records) == ["gsm8k/0", "gsm8k/1"]
         for record in records:
             assert record["error"] is None and isinstance(record["correct"], bool)
@@ -298,3 +311,27 @@ def test_sweep_on_the_real_model_writes_complete_consistent_records(
             assert set(info["truncated"]) == set(roles)
             assert isinstance(record["extra"]["cot_leaks_answer"], bool)
     assert (out / "compress_table.md").is_file() and (out / "achieved.csv").is_file()
+
+
+@pytest.mark.local_model
+def test_sweep_with_no_endpoint_starts_the_embedded_model_and_writes_the_cot_once(
+    tmp_path: Path,
+) -> None:
+    """Each run starts the embedded model on a new port; the cache knows it by its model file."""
+    out = tmp_path / "sweep"
+    args = ["compress-sweep", "--task", "gsm8k", "--limit", "1", "--out", str(out)]
+    args += ["--no-progress", "--max-tokens", "16", "--keep", "0.5", "--methods", "truncate"]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    runs = out / "runs" / "embedded"
+    assert sorted(p.name for p in runs.iterdir()) == [
+        "full-keep1",
+        "none-keep0",
+        "truncate-keep0.5",
+    ]
+    for run in ("full-keep1", "truncate-keep0.5"):
+        (record,) = read_jsonl(runs / run / "records.jsonl")
+        assert record["error"] is None
+        assert "writer" in record["trace"]["extra"]["compress"]["cache_hits"]
+    cached = [json.loads(line)["role"] for line in (out / "call_cache.jsonl").open()]
+    assert cached.count("writer") == 1 and cached.count("responder") == 3

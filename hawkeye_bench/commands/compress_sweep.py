@@ -1,10 +1,12 @@
-"""`hawkeye-bench compress-sweep`: the compression study over methods and kept shares.
+"""`hawkeye-bench compress-sweep`: the compression study over responders, methods and shares.
 
 Takes every flag of ``eval`` (task, limit, preset, endpoints per role, ...); ``--keep`` and
-``--methods`` take comma-separated lists. Each (method, share) is an ordinary compress run in
-``<out>/runs/``; all share one call cache in ``<out>``, so the writer's CoT is written once per
-problem and no finished call is ever made again (rerun with ``--resume`` to finish or extend
-a sweep).
+``--methods`` take comma-separated lists, and ``--responder-url/--responder-model/
+--responder-key-env`` may be repeated (or be lists in ``--config``) for several responders,
+paired in order (one value is shared by all). Each (responder, method, share) is an ordinary
+compress run in ``<out>/runs/<responder>/``; all share one call cache in ``<out>``, so the
+writer's CoT is written once per problem, each compression is made once for every responder,
+and no finished call is ever made again (rerun with ``--resume`` to finish or extend a sweep).
 """
 
 from __future__ import annotations
@@ -12,15 +14,21 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from hawkeye_bench.commands.arguments import endpoint_settings
 from hawkeye_bench.commands.eval import build_parser, default_out, plan_from_args
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.endpoints.settings import ConfigError, resolve_endpoints
 from hawkeye_bench.eval.compress_sweep import (
     DEFAULT_KEEPS,
     DEFAULT_METHODS,
     SWEEP_FILE,
     collect,
+    folder_name,
+    read_sweep_file,
     read_sweep_runs,
     sweep_runs,
     write_sweep_file,
@@ -28,6 +36,9 @@ from hawkeye_bench.eval.compress_sweep import (
 )
 from hawkeye_bench.eval.runner import run_eval
 from hawkeye_bench.eval.store import RunStore
+
+#: The folder of the responder when no endpoint is given (the embedded default model).
+EMBEDDED_RESPONDER = "embedded"
 
 
 class SweepFolderError(HawkeyeError):
@@ -38,12 +49,90 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "compress-sweep",
         help="compression study: accuracy against the kept share of a writer's CoT",
-        description="Run the compress pipeline for every compression method and kept share "
-        "(plus the no-CoT and full-CoT anchors), reusing the writer's CoT of each problem, and "
-        "write compress_table.md/.csv and achieved.csv into --out.",
+        description="Run the compress pipeline for every responder, compression method and "
+        "kept share (plus the no-CoT and full-CoT anchors), reusing the writer's CoT of each "
+        "problem and each compression, and write compress_table.md/.csv and achieved.csv into "
+        "--out.",
+        conflict_handler="resolve",  # the responder flags below replace eval's single ones
     )
     build_parser(parser)
+    group = next(g for g in parser._action_groups if g.title == "endpoints")
+    flags = (("url", "base URL"), ("model", "model name"), ("key-env", "API key's env var NAME"))
+    for flag, what in flags:
+        group.add_argument(
+            f"--responder-{flag}",
+            action=RepeatedFlag,
+            help=f"{what} of a responder (the small model that answers from the CoT); repeat "
+            "for several responders, paired in order (one value is shared by all)",
+        )
     parser.set_defaults(func=main, pipeline="compress")
+
+
+class RepeatedFlag(argparse.Action):
+    """Each use adds a value; the command line's values replace a config file's list (flags win
+    over the file, as for every other setting)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given = getattr(namespace, self.dest, None)
+        earlier: list[Any] = [] if given is None or given is self.default else list(given)
+        setattr(namespace, self.dest, [*earlier, values])
+
+
+@dataclass(frozen=True)
+class Responder:
+    """One responder of the sweep: its flags and its folder under ``runs/``."""
+
+    url: str | None
+    model: str | None
+    key_env: str | None
+    folder: str
+
+
+def _values(value: Any) -> list[str]:
+    """A repeated flag's values (a config file may give one string or a list)."""
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def responders(args: argparse.Namespace) -> list[Responder]:
+    """The responders the flags (or the config file) name, each with a distinct folder."""
+    lists = {
+        "--responder-url": _values(args.responder_url),
+        "--responder-model": _values(args.responder_model),
+        "--responder-key-env": _values(args.responder_key_env),
+    }
+    count = max(len(values) for values in lists.values())
+    for flag, values in lists.items():
+        if len(values) not in (0, 1, count):
+            raise ConfigError(
+                f"{flag} given {len(values)} times for {count} responders: give it once (shared "
+                "by all) or once per responder, in the same order as --responder-model"
+            )
+    urls, models, keys = (
+        [values[i if len(values) > 1 else 0] if values else None for i in range(max(count, 1))]
+        for values in lists.values()
+    )
+    found: list[Responder] = []
+    for url, model, key in zip(urls, models, keys, strict=True):
+        one = copy.copy(args)
+        one.responder_url, one.responder_model, one.responder_key_env = url, model, key
+        if model and not url:  # a model alone is served where every other role is
+            one.responder_url = args.endpoint
+        endpoint = resolve_endpoints(endpoint_settings(one), ["responder"]).get("responder")
+        base = folder_name(endpoint.model) if endpoint else EMBEDDED_RESPONDER
+        folder, n = base, 1
+        while folder in {r.folder for r in found}:
+            n += 1
+            folder = f"{base}-{n}"
+        found.append(Responder(one.responder_url, model, key, folder))
+    return found
 
 
 def main(args: argparse.Namespace) -> int:
@@ -56,19 +145,37 @@ def main(args: argparse.Namespace) -> int:
         )
     if args.resume and not (root / SWEEP_FILE).is_file():
         raise SweepFolderError(f"--resume: {root} holds no sweep ({SWEEP_FILE} is missing)")
-    runs = sweep_runs(methods, keeps)
+    chosen = {r.folder: r for r in responders(args)}
+    runs = sweep_runs(methods, keeps, list(chosen))
     listed = list(dict.fromkeys([*read_sweep_runs(root), *runs]))  # an extension keeps the old
-    settings = {"task": args.task, "limit": args.limit, "preset": args.preset, "seed": args.seed}
+    listed_responders = {r["folder"]: r for r in read_sweep_file(root).get("responders", [])}
+    for responder in chosen.values():  # an extension keeps the responders run before
+        listed_responders[responder.folder] = {
+            "folder": responder.folder,
+            "model": responder.model,
+            "url": responder.url,
+        }
+    settings = {
+        "task": args.task,
+        "limit": args.limit,
+        "preset": args.preset,
+        "seed": args.seed,
+        "responders": list(listed_responders.values()),
+    }
     write_sweep_file(root, listed, settings)
     exit_code = 0
     for run in runs:
         out = root / "runs" / run.folder
+        responder = chosen[run.responder]
         run_args = copy.copy(args)
+        run_args.responder_url = responder.url
+        run_args.responder_model = responder.model
+        run_args.responder_key_env = responder.key_env
         run_args.resume = RunStore(out).is_run()
         plan = plan_from_args(
             run_args, options={"keep": run.keep, "method": run.method}, out=out, cache_dir=root
         )
-        print(f"== {run.method} keep {run.keep:g} -> {out}", file=sys.stderr)
+        print(f"== {run.responder}: {run.method} keep {run.keep:g} -> {out}", file=sys.stderr)
         code = run_eval(plan)
         if code in (2, 3, 130):  # stopped: the rest would fail the same way
             return code

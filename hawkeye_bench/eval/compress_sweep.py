@@ -1,23 +1,27 @@
-"""A compression sweep: one compress run per (method, kept share) in one folder, sharing one
-call cache, plus the anchors (no CoT, the full CoT), and its table.
+"""A compression sweep: one compress run per (responder, method, kept share) in one folder,
+sharing one call cache, plus the anchors (no CoT, the full CoT) per responder, and its table.
 
 Layout of a sweep folder::
 
-    sweep.json                 what was asked (methods, shares) and the runs
-    call_cache.jsonl           every finished model call (writer, compressor, responder)
-    runs/<method>-keep<k>/     an ordinary eval run folder each
+    sweep.json                 what was asked (responders, methods, shares) and the runs
+    call_cache.jsonl           every finished model call (writer, compressor, responder) and
+                               every compression
+    runs/<responder>/<method>-keep<k>/
+                               an ordinary eval run folder each
     compress_table.md / .csv   accuracy (95% Wilson interval) against kept share and
                                compression rate (1 - kept share), requested and achieved
     achieved.csv               per item: requested and achieved kept share
 
 The writer's call of a problem has the same prompt and seed in every run, so the cache makes
-it once per problem; every other finished call is made once too, whatever is rerun.
+it once per problem; each compression is made once and read by every responder; every other
+finished call is made once too, whatever is rerun.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,17 +62,30 @@ TABLE_COLUMNS = (
 class SweepRun:
     method: str
     keep: float
+    #: the responder's folder name (its model name, made safe for a path); "" in a sweep
+    #: folder written before sweeps had several responders
+    responder: str = ""
 
     @property
     def folder(self) -> str:
-        return f"{self.method}-keep{self.keep:g}"
+        name = f"{self.method}-keep{self.keep:g}"
+        return f"{self.responder}/{name}" if self.responder else name
 
 
-def sweep_runs(methods: Sequence[str], keeps: Sequence[float]) -> list[SweepRun]:
-    """The anchors first (their writer calls fill the cache), then every method at every share."""
-    runs = [SweepRun(method, keep) for method, keep in ANCHORS]
-    runs += [SweepRun(m, k) for m in methods for k in keeps if (m, k) not in ANCHORS]
+def sweep_runs(
+    methods: Sequence[str], keeps: Sequence[float], responders: Sequence[str] = ("",)
+) -> list[SweepRun]:
+    """Per responder in order: the anchors first (their writer calls fill the cache), then
+    every method at every share. The first responder's runs make the compressions."""
+    pairs = list(ANCHORS) + [(m, k) for m in methods for k in keeps if (m, k) not in ANCHORS]
+    runs = [SweepRun(m, k, r) for r in responders for m, k in pairs]
     return list(dict.fromkeys(runs))
+
+
+def folder_name(model: str) -> str:
+    """A model name as one path component (``Qwen/Qwen2.5-0.5B`` -> ``Qwen--Qwen2.5-0.5B``)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", model.replace("/", "--")).strip("-.")
+    return safe or "responder"
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -108,10 +125,10 @@ def run_row(records: Sequence[Record], run: SweepRun, responder: str) -> dict[st
     }
 
 
-def responder_label(store: RunStore) -> str:
-    manifest = store.read_manifest() or {}
-    endpoint = (manifest.get("endpoints") or {}).get("responder") or {}
-    return str(endpoint.get("name") or endpoint.get("model") or "responder")
+def responder_label(manifest: dict[str, Any] | None, run: SweepRun) -> str:
+    """The responder's model name as the run's manifest records it, else its folder name."""
+    endpoint = ((manifest or {}).get("endpoints") or {}).get("responder") or {}
+    return str(endpoint.get("model") or run.responder or "responder")
 
 
 def collect(root: Path, runs: Sequence[SweepRun]) -> tuple[list[dict[str, Any]], list[list[Any]]]:
@@ -123,7 +140,7 @@ def collect(root: Path, runs: Sequence[SweepRun]) -> tuple[list[dict[str, Any]],
         records = store.load_records()
         if not records:
             continue
-        responder = responder_label(store)
+        responder = responder_label(store.read_manifest(), run)
         rows.append(run_row(records, run, responder))
         for record in records:
             info = record.trace.extra.get("compress", {})
@@ -194,17 +211,30 @@ def write_tables(root: Path, rows: Sequence[dict[str, Any]], items: Sequence[lis
 def write_sweep_file(root: Path, runs: Sequence[SweepRun], settings: dict[str, Any]) -> None:
     data = {
         "kind": "hawkeye-bench-compress-sweep",
-        "runs": [{"method": r.method, "keep": r.keep, "folder": f"runs/{r.folder}"} for r in runs],
+        "runs": [
+            {
+                "responder": r.responder,
+                "method": r.method,
+                "keep": r.keep,
+                "folder": f"runs/{r.folder}",
+            }
+            for r in runs
+        ],
         **settings,
     }
     root.mkdir(parents=True, exist_ok=True)
     (root / SWEEP_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
+def read_sweep_file(root: Path) -> dict[str, Any]:
+    """A sweep folder's sweep.json (empty when there is none)."""
+    path = root / SWEEP_FILE
+    return dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else {}
+
+
 def read_sweep_runs(root: Path) -> list[SweepRun]:
     """The runs a sweep folder's sweep.json lists (empty when there is none)."""
-    path = root / SWEEP_FILE
-    if not path.is_file():
-        return []
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return [SweepRun(str(r["method"]), float(r["keep"])) for r in data.get("runs", [])]
+    return [
+        SweepRun(str(r["method"]), float(r["keep"]), str(r.get("responder") or ""))
+        for r in read_sweep_file(root).get("runs", [])
+    ]

@@ -5,6 +5,10 @@ model, the rendered prompt, the sampling and the seed. A finished, error-free ca
 as one line the moment it ends, so a rerun, a resumed run or a sweep over more shares never
 sends it again. Identical calls in flight at once are made once: the second waits for the
 first. One process writes a cache file at a time.
+
+Besides model calls (:meth:`CallCache.get_or_call`, a ``StageResult``), a line may hold any
+finished step as a JSON object (:meth:`CallCache.get_or_compute`): the compress pipeline keeps
+each compression there, so every responder of a sweep reads the same compressed CoT.
 """
 
 from __future__ import annotations
@@ -48,19 +52,30 @@ class CallCache:
     async def get_or_call(
         self, key: str, call: Callable[[], Awaitable[StageResult]]
     ) -> tuple[StageResult, bool]:
+        async def compute() -> tuple[dict[str, Any], bool]:
+            result = await call()
+            return result.to_dict(), result.ok
+
+        row, hit = await self.get_or_compute(key, compute)
+        return StageResult.from_dict(row), hit
+
+    async def get_or_compute(
+        self, key: str, compute: Callable[[], Awaitable[tuple[dict[str, Any], bool]]]
+    ) -> tuple[dict[str, Any], bool]:
+        """The stored object for ``key``, else ``compute()``'s, stored when it says it is
+        finished (an error is not: the next run tries again)."""
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             cached = self._entries.get(key)
             if cached is not None:
                 self.hits += 1
-                return StageResult.from_dict(cached), True
+                return dict(cached), True
             self.calls += 1
-            result = await call()
-            if result.ok:
-                row = result.to_dict()
+            row, finished = await compute()
+            if finished:
                 self._entries[key] = row
-                self._writer.write({"key": key, "role": result.role, "result": row})
-            return result, False
+                self._writer.write({"key": key, "role": row.get("role"), "result": row})
+            return row, False
 
     def close(self) -> None:
         self._writer.close()

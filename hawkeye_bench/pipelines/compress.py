@@ -7,6 +7,10 @@ compression method ``llm``; unused by the model-free methods, see ``compress_met
 CoT as written, which is what every share of a sweep is compressed from; the compressed size is
 per item in ``trace.extra["compress"]``.
 
+With a call cache attached, each compression (the compressed text and its token counts) is
+kept there too, keyed by the CoT, method, share and seed but not by the responder: every
+responder of a sweep answers from the same compressed CoT, counted by one tokenizer.
+
 Options (``eval --keep 0.3 --methods llm``): ``keep``, the share of the CoT's tokens to keep
 (default 0.3), and ``method`` (default ``llm``). The compressor's template may use
 ``{percent}`` (the kept share in percent) and ``{budget}`` (the kept share of the original's
@@ -14,9 +18,10 @@ tokens), besides ``{question}`` and ``{cot}``.
 
 Per item, ``trace.extra["compress"]`` holds the method, requested and achieved kept share (the
 compressed CoT's tokens over the original's, both counted by the responder endpoint's tokenizer;
-the source is recorded, ``words`` when the server has no tokenize endpoint), the compressed
-text, compressor refusal and longer-than-original flags, truncation (``finish_reason=length``)
-per stage, and the roles answered from the call cache. ``analyse`` adds whether the writer's
+the source and the tokenizer's model are recorded, ``words`` when the server has no tokenize
+endpoint), the compressed text, compressor refusal and longer-than-original flags, truncation
+(``finish_reason=length``) per stage, and what was answered from the call cache (roles, and
+``compression``). ``analyse`` adds whether the writer's
 CoT (and the compressed CoT) already holds the gold answer, graded like an answer.
 """
 
@@ -50,6 +55,19 @@ DEFAULT_KEEP = 0.3
 DEFAULT_METHOD = "llm"
 #: How a compressor's refusal starts (checked on the first words, case-insensitive).
 REFUSAL = re.compile(r"^\s*(i'?m sorry|i am sorry|sorry,|i can(?:'|no)t|i cannot|as an ai)", re.I)
+
+
+def endpoint_key(client: StageClient) -> dict[str, Any]:
+    """What identifies a client's model in a cache key: its server and model, or the model file
+    when it is served from one (the embedded model, which gets a new port every start)."""
+    endpoint = getattr(client, "endpoint", None)
+    model_file = getattr(endpoint, "tokenizer_path", None)
+    return {
+        "server": None if model_file else getattr(endpoint, "base_url", None),
+        "model_file": model_file,
+        "model": getattr(endpoint, "model", None),
+        "extra_body": getattr(endpoint, "extra_body", None),
+    }
 
 
 def looks_refused(text: str) -> bool:
@@ -120,23 +138,14 @@ class CompressPipeline(Pipeline):
         if not writer.ok:
             return trace
         cot = cot_for_stage2(writer, self.stage2_input)
-        original, source = await self._count(cot)
-        info["original_tokens"], info["token_source"] = original, source
-        if self.method.function is None:
-            compressor = await self._stage(
-                "compressor", question, cot, seed, on_delta, hits, self._compressor(original)
-            )
-            trace.stages.append(compressor)
-            if not compressor.ok:
+        compression = await self._compression(question, cot, seed, on_delta, hits)
+        if compression.get("stage") is not None:
+            trace.stages.append(StageResult.from_dict(compression["stage"]))
+            if not trace.stages[-1].ok:
                 return trace
-            compressed = compressor.answer.strip()
-            info["refused"] = looks_refused(compressed)
-        else:
-            compressed = self.method.function(cot, self.keep, seed or 0)
-            info["refused"] = False
-        kept, _ = await self._count(compressed, source)
-        info["compressed"] = compressed
-        info["compressed_tokens"] = kept
+        compressed = str(compression["compressed"])
+        info.update({k: v for k, v in compression.items() if k not in ("role", "stage")})
+        original, kept = compression["original_tokens"], compression["compressed_tokens"]
         info["achieved_keep"] = kept / original if original else None
         info["longer_than_original"] = kept > original
         responder = await self._stage("responder", question, compressed, seed, on_delta, hits)
@@ -145,6 +154,63 @@ class CompressPipeline(Pipeline):
         trace.final_text = responder.answer
         return trace
 
+    async def _compression(
+        self,
+        question: str,
+        cot: str,
+        seed: int | None,
+        on_delta: DeltaCallback | None,
+        hits: list[str],
+    ) -> dict[str, Any]:
+        """The compressed CoT with its token counts (and the compressor's stage, for ``llm``),
+        made once per CoT, method, share and seed: every responder of a sweep reads the same
+        one, counted by the tokenizer of the responder that made it first (recorded)."""
+
+        async def compute() -> tuple[dict[str, Any], bool]:
+            original, source, tokenizer = await self._count(cot)
+            row: dict[str, Any] = {"role": "compression", "stage": None}
+            if self.method.function is None:
+                stage = await self._stage(
+                    "compressor", question, cot, seed, on_delta, hits, self._compressor(original)
+                )
+                row["stage"] = stage.to_dict()
+                if not stage.ok:
+                    return row, False
+                compressed = stage.answer.strip()
+                row["refused"] = looks_refused(compressed)
+            else:
+                compressed = self.method.function(cot, self.keep, seed or 0)
+                row["refused"] = False
+            kept, _, _ = await self._count(compressed, source)
+            row.update(
+                compressed=compressed,
+                original_tokens=original,
+                compressed_tokens=kept,
+                token_source=source,
+                tokenizer=tokenizer,
+            )
+            return row, True
+
+        if self.cache is None:
+            return (await compute())[0]
+        fields: dict[str, Any] = {
+            "step": "compression",
+            "method": self.method.name,
+            "keep": self.keep,
+            "question": question,
+            "cot": cot,
+            "seed": seed,
+        }
+        if self.method.uses_model:
+            fields["compressor"] = {
+                **endpoint_key(self.clients["compressor"]),
+                "stage": dataclasses.asdict(self.preset.stage("compressor")),
+            }
+        row, hit = await self.cache.get_or_compute(call_key(fields), compute)
+        if hit:
+            hits.append("compression")
+        return row
+
     def _compressor(self, original_tokens: int) -> StagePrompt:
         """The compressor's stage with ``{percent}`` and ``{budget}`` filled in."""
         stage = self.preset.stage("compressor")
@@ -152,16 +218,18 @@ class CompressPipeline(Pipeline):
         template = template.replace("{budget}", str(kept_count(original_tokens, self.keep)))
         return dataclasses.replace(stage, template=template)
 
-    async def _count(self, text: str, source: str | None = None) -> tuple[int, str]:
-        """Tokens in ``text`` by the responder endpoint's tokenizer, with the source; words when
-        it has none (or when ``source`` says the original was counted in words)."""
+    async def _count(self, text: str, source: str | None = None) -> tuple[int, str, str | None]:
+        """Tokens in ``text`` by the responder endpoint's tokenizer, with the source and the
+        tokenizer's model; words (no tokenizer) when it has none, or when ``source`` says the
+        original was counted in words."""
         client = self.clients["responder"]
         counter = getattr(client, "count_text_tokens", None)
         if counter is not None and source != "words":
             counted = await counter(text)
             if counted is not None and (source is None or counted[1] == source):
-                return counted[0], str(counted[1])
-        return len(text.split()), "words"
+                model = getattr(getattr(client, "endpoint", None), "model", None)
+                return counted[0], str(counted[1]), model
+        return len(text.split()), "words", None
 
     async def _stage(
         self,
@@ -183,13 +251,10 @@ class CompressPipeline(Pipeline):
 
         if self.cache is None:
             return await call()
-        endpoint = getattr(self.clients[role], "endpoint", None)
         key = call_key(
             {
                 "role": role,
-                "server": getattr(endpoint, "base_url", None),
-                "model": getattr(endpoint, "model", None),
-                "extra_body": getattr(endpoint, "extra_body", None),
+                **endpoint_key(self.clients[role]),
                 "stage": dataclasses.asdict(prompt),
                 "question": question,
                 "cot": cot,

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.reporting import figures, lm_eval_inputs, provenance, tables
+from hawkeye_bench.reporting.compress_section import compress_section, describe_sweeps
 from hawkeye_bench.reporting.cost_section import cost_section
 from hawkeye_bench.reporting.inputs import Inputs, read_inputs
 from hawkeye_bench.reporting.load_inputs import all_load_stages
 from hawkeye_bench.reporting.model import Report, Section
 from hawkeye_bench.reporting.render import render
+from hawkeye_bench.reporting.route_section import route_section
 
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
@@ -149,7 +151,10 @@ def build_report(inputs: Inputs, out: Path, title: str = "hawkeye-bench report")
         latency,
         judge_section(inputs, out, rel),
         pass_at_k_section(inputs, summaries, out, rel),
+        compress_section(inputs, out, rel),
+        route_section(inputs, out, rel),
     ]
+    report.provenance += describe_sweeps(inputs, rel)
     cost = cost_section(inputs, rel)
     if cost is not None:  # only when a run or load result has prices
         report.sections.append(cost)

@@ -15,6 +15,8 @@ from typing import Any
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.jsonl import read_jsonl
 from hawkeye_bench.core.record import Record
+from hawkeye_bench.eval.compress_sweep import SWEEP_FILE, SweepRun
+from hawkeye_bench.eval.route_sweep import SWEEP_FILE as ROUTE_SWEEP_FILE
 from hawkeye_bench.eval.store import RunStore, RunStoreError
 
 
@@ -244,11 +246,57 @@ def read_judge(path: Path) -> JudgeOutput:
     )
 
 
+# --------------------------------------------------------------------------- compress sweeps
+
+SWEEP_KIND = "hawkeye-bench-compress-sweep"
+
+
+@dataclass
+class CompressSweep:
+    """A folder written by ``hawkeye-bench compress-sweep``: sweep.json and one eval run per
+    (responder, method, kept share) under ``runs/``; a listed run not yet written is left out."""
+
+    path: Path
+    sweep: dict[str, Any]
+    runs: list[tuple[SweepRun, EvalRun]]
+    not_run: list[SweepRun] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.path.name
+
+    @property
+    def sweep_file(self) -> Path:
+        return self.path / SWEEP_FILE
+
+
+def _is_compress_sweep(path: Path) -> bool:
+    return (path / SWEEP_FILE).is_file()
+
+
+def read_compress_sweep(path: Path) -> CompressSweep:
+    sweep = read_json(path / SWEEP_FILE)
+    if sweep.get("kind") != SWEEP_KIND or not isinstance(sweep.get("runs"), list):
+        raise ReportInputError(
+            f"{path / SWEEP_FILE}: not a compress-sweep file (kind {SWEEP_KIND})"
+        )
+    result = CompressSweep(path=path, sweep=sweep, runs=[])
+    for entry in sweep["runs"]:
+        responder = str(entry.get("responder") or "")
+        run = SweepRun(str(entry["method"]), float(entry["keep"]), responder)
+        folder = path / str(entry.get("folder") or f"runs/{run.folder}")
+        if RunStore(folder).has_records():
+            result.runs.append((run, read_eval_run(folder)))
+        else:
+            result.not_run.append(run)
+    return result
+
+
 # --------------------------------------------------------------------------- discovery
 
 
 #: What one input folder reads as.
-InputItem = EvalRun | LmEvalOutput | LoadResult | JudgeOutput
+InputItem = EvalRun | LmEvalOutput | LoadResult | JudgeOutput | CompressSweep
 
 
 @dataclass(frozen=True)
@@ -260,6 +308,7 @@ class InputKind:
 
 
 KINDS: tuple[InputKind, ...] = (
+    InputKind("compress sweep", SWEEP_FILE, _is_compress_sweep, read_compress_sweep),
     InputKind("eval run", "records.jsonl (+ manifest.json)", _is_eval_run, read_eval_run),
     InputKind("lm-eval output", "results_*.json (+ samples_*.jsonl)", _is_lm_eval, read_lm_eval),
     InputKind("load result", LOAD_RESULTS, _is_load, read_load),
@@ -273,9 +322,12 @@ class Inputs:
     lm_evals: list[LmEvalOutput] = field(default_factory=list)
     loads: list[LoadResult] = field(default_factory=list)
     judgements: list[JudgeOutput] = field(default_factory=list)
+    sweeps: list[CompressSweep] = field(default_factory=list)
 
     def add(self, item: InputItem) -> None:
-        if isinstance(item, EvalRun):
+        if isinstance(item, CompressSweep):
+            self.sweeps.append(item)
+        elif isinstance(item, EvalRun):
             self.runs.append(item)
         elif isinstance(item, LmEvalOutput):
             self.lm_evals.append(item)
@@ -302,6 +354,8 @@ def _expand(path: Path) -> list[tuple[Path, InputKind]]:
     kind = detect_kind(path)
     if kind is not None:
         return [(path, kind)]
+    if (path / ROUTE_SWEEP_FILE).is_file():  # a route-sweep folder: its runs are eval runs
+        path = path / "runs"
     children = [(child, detect_kind(child)) for child in sorted(path.iterdir()) if child.is_dir()]
     found = [(child, kind) for child, kind in children if kind is not None]
     if not found:
