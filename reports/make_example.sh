@@ -13,7 +13,11 @@
 #   3. hawkeye-bench serve twice (--pipeline baseline and --pipeline hawkeye, so both are
 #      measured through the same server path) and a small hawkeye-bench load against both;
 #   4. hawkeye-bench judge with the local panel on LIMIT_JUDGE answers of each GSM8K run;
-#   5. hawkeye-bench report over all of it.
+#   5. hawkeye-bench compress-sweep (the observation study: every role the embedded model, two
+#      shares, the llm and truncate methods) and route-sweep (token-level routing on
+#      CommonsenseQA: small and large both the embedded model, two thresholds, the random
+#      control) on LIMIT problems each;
+#   6. hawkeye-bench report over all of it.
 # A step whose command is not available is skipped with a message, and the report says which
 # input kind is missing. Run time on 2 CPU cores: a few minutes.
 set -euo pipefail
@@ -127,10 +131,26 @@ else
   echo "skipping judging: hawkeye-bench judge not available" >&2
 fi
 
-# 5. the report
+# 5. the compression study and token-level routing (every role the same embedded model)
+if has_command compress-sweep; then
+  "$HB" compress-sweep --task gsm8k --limit "$LIMIT" --keep 1.0,0.5 --methods llm,truncate \
+    --max-tokens "$MAX_TOKENS" --concurrency 1 --no-progress --max-error-rate 1 \
+    --endpoint "$MODEL_URL" --model "$MODEL" --out "$IN/compress-gsm8k"
+else
+  echo "skipping the compression study: hawkeye-bench compress-sweep not available" >&2
+fi
+if has_command route-sweep; then
+  "$HB" route-sweep --task commonsenseqa --limit "$LIMIT" --threshold 0.3,0.6 \
+    --random-rates 0.1 --max-tokens "$MAX_TOKENS" --concurrency 1 --no-progress \
+    --max-error-rate 1 --endpoint "$MODEL_URL" --model "$MODEL" --out "$IN/route-commonsenseqa"
+else
+  echo "skipping token-level routing: hawkeye-bench route-sweep not available" >&2
+fi
+
+# 6. the report
 "$HB" report "$IN" --out "$OUT" \
   --title "hawkeye-bench example report (embedded SmolLM2-135M, not a benchmark result)"
-for section in "Accuracy" "Latency" "Judge" "Cost"; do
+for section in "Accuracy" "Latency" "Judge" "Compression study" "Token routing" "Cost"; do
   grep -q "^## [0-9]*\. $section" "$OUT/report.md" || { echo "error: report lacks '$section'" >&2; exit 1; }
 done
 echo "example report: $OUT/report.md"
