@@ -44,6 +44,18 @@ def test_isolated_connection_failures_are_kept_and_a_streak_stops_the_run() -> N
         raise AssertionError("a streak of 3 connection failures must stop the run")
 
 
+def test_a_replica_answering_ends_the_hold_on_its_replica_set() -> None:
+    """A call that found every replica down names the whole set; the next success names the
+    one replica that answered, and that releases the set's held records and ends the streak."""
+    watch = HealthWatch(max_consecutive=2)
+    whole_set = "http://a, http://b"
+    assert watch.admit(_record(1, whole_set, "connection")) == []
+    released = watch.admit(_record(2, "http://b"))
+    assert [r.problem.id for r in released] == ["2", "1"]
+    assert watch.admit(_record(3, whole_set, "connection")) == []  # a new streak of one
+    assert watch.release() == [_record(3, whole_set, "connection")]
+
+
 class _DeadServer:
     name = "embedded model server (http://127.0.0.1:1/v1)"
 

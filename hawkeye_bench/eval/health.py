@@ -72,8 +72,9 @@ class HealthWatch:
 
     ``admit(record)`` returns the records that may be written now. Records whose stages failed
     to connect are held back until the same endpoint answers again (then they are real,
-    isolated failures and are written) or the streak reaches ``max_consecutive`` (then they
-    are casualties of an outage: dropped, and the run stops).
+    isolated failures and are written; for a replica set, any of its replicas) or the streak
+    reaches ``max_consecutive`` (then they are casualties of an outage: dropped, and the run
+    stops).
     """
 
     servers: Callable[[], Sequence[ManagedServer]] = tuple
@@ -94,8 +95,9 @@ class HealthWatch:
         if failed is None:
             self.finished += 1
             ready = [record]
-            for stage in record.trace.stages:
-                ready.extend(self._held.pop(stage.endpoint, []))
+            answered = {stage.endpoint for stage in record.trace.stages if stage.endpoint}
+            for key in [key for key in self._held if answered & _endpoints_of(key)]:
+                ready.extend(self._held.pop(key))
             return ready
         held = self._held.setdefault(failed, [])
         held.append(record)
@@ -119,6 +121,12 @@ def _unreachable_endpoint(record: Record) -> str | None:
         if stage.error_type in CONNECTION_ERRORS:
             return stage.endpoint or stage.role
     return None
+
+
+def _endpoints_of(key: str) -> set[str]:
+    """The endpoints a held key names: one URL, or a replica set's URLs joined by ", " (any of
+    them answering ends the set's outage)."""
+    return set(key.split(", "))
 
 
 def _last_error(record: Record) -> str:
