@@ -78,6 +78,9 @@ def test_truncate_keeps_the_first_share_of_words() -> None:
     assert truncate("a b c d e f g h i j", 0.3, 0) == "a b c"
     assert truncate(JANET_COT, 0.5, 99) == "She has 16 - 3 - 4 = 9 eggs"
     assert truncate("", 0.5, 0) == ""
+    lines = "Step one:\n  add 2 and 3.\n\nStep two: done."
+    assert truncate(lines, 1.0, 0) == lines  # cut from the text as written
+    assert truncate(lines, 0.5, 0) == "Step one:\n  add 2 and"
 
 
 def test_random_drop_is_seeded_ordered_and_exact() -> None:
@@ -89,6 +92,15 @@ def test_random_drop_is_seeded_ordered_and_exact() -> None:
     assert random_drop(words, 0.4, 7) == dropped
     assert random_drop(words, 0.4, 8) != dropped
     assert random_drop(words, 1.0, 3) == words
+    assert random_drop("a\nb c\n\nd", 1.0, 3) == "a\nb c\n\nd"
+    assert random_drop("a\nb c\n\nd", 0.5, 7) in {
+        "a\nb",
+        "a c",
+        "a\n\nd",
+        "b c",
+        "b\n\nd",
+        "c\n\nd",
+    }
 
 
 def test_compress_presets_have_the_three_roles() -> None:

@@ -20,6 +20,7 @@ import importlib.metadata
 import logging
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,18 +59,24 @@ def kept_count(total: int, keep: float) -> int:
     return max(count, 1) if keep > 0 and total else count
 
 
+#: A word and the whitespace before it (the first word's is the text's leading whitespace).
+_WORD = re.compile(r"(\s*)(\S+)")
+
+
 def truncate(cot: str, keep: float, seed: int) -> str:
-    """The first ``keep`` share of the words (the seed is unused)."""
-    words = cot.split()
-    return " ".join(words[: kept_count(len(words), keep)])
+    """The first ``keep`` share of the words, cut from the text as written (line breaks kept,
+    so keep 1.0 is the CoT itself; the seed is unused)."""
+    words = list(_WORD.finditer(cot.strip()))
+    count = kept_count(len(words), keep)
+    return cot.strip()[: words[count - 1].end()] if count else ""
 
 
 def random_drop(cot: str, keep: float, seed: int) -> str:
-    """A random ``keep`` share of the words, in their original order; the same seed gives the
-    same choice."""
-    words = cot.split()
+    """A random ``keep`` share of the words, in their original order, each after the whitespace
+    that preceded it in the text; the same seed gives the same choice."""
+    words = list(_WORD.finditer(cot.strip()))
     chosen = sorted(random.Random(seed).sample(range(len(words)), kept_count(len(words), keep)))
-    return " ".join(words[i] for i in chosen)
+    return "".join(words[i].group(1) + words[i].group(2) for i in chosen).strip()
 
 
 def _unchanged(cot: str, keep: float, seed: int) -> str:
