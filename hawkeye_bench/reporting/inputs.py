@@ -345,6 +345,15 @@ def _kinds_help() -> str:
     return "; ".join(f"{k.name}: {k.marker}" for k in KINDS)
 
 
+def _route_sweep_runs(path: Path) -> list[tuple[Path, InputKind]]:
+    """The eval runs of a route-sweep folder (none when ``path`` is not one)."""
+    if not (path / ROUTE_SWEEP_FILE).is_file():
+        return []
+    runs = path / "runs"
+    children = sorted(runs.iterdir()) if runs.is_dir() else []
+    return [(child, kind) for child in children if (kind := detect_kind(child)) is not None]
+
+
 def _expand(path: Path) -> list[tuple[Path, InputKind]]:
     """The input folders at ``path``: itself if it is one, else its recognised subfolders."""
     if not path.exists():
@@ -354,10 +363,12 @@ def _expand(path: Path) -> list[tuple[Path, InputKind]]:
     kind = detect_kind(path)
     if kind is not None:
         return [(path, kind)]
-    if (path / ROUTE_SWEEP_FILE).is_file():  # a route-sweep folder: its runs are eval runs
-        path = path / "runs"
-    children = [(child, detect_kind(child)) for child in sorted(path.iterdir()) if child.is_dir()]
-    found = [(child, kind) for child, kind in children if kind is not None]
+    found = _route_sweep_runs(path)
+    if not found:
+        for child in sorted(path.iterdir()):
+            if child.is_dir():
+                kind = detect_kind(child)
+                found += [(child, kind)] if kind is not None else _route_sweep_runs(child)
     if not found:
         raise ReportInputError(
             f"{path}: not a recognised input folder, and none of its subfolders is one. "
