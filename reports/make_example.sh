@@ -140,7 +140,8 @@ else
   echo "skipping the compression study: hawkeye-bench compress-sweep not available" >&2
 fi
 if has_command route-sweep; then
-  "$HB" route-sweep --task commonsenseqa --limit "$LIMIT" --threshold 0.3,0.6 \
+  "$HB" route-sweep --task commonsenseqa --preset route-commonsenseqa --limit "$LIMIT" \
+    --threshold 0.3,0.6 \
     --random-rates 0.1 --max-tokens "$MAX_TOKENS" --concurrency 1 --no-progress \
     --max-error-rate 1 --endpoint "$MODEL_URL" --model "$MODEL" --out "$IN/route-commonsenseqa"
 else
