@@ -11,6 +11,7 @@ import pytest
 from lm_eval.api.instance import Instance
 
 from hawkeye_bench.commands.lm_eval import TaskFileError, check_task_files, prepare
+from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult, Trace
@@ -188,3 +189,22 @@ def test_task_files_parse_and_errors_name_the_file(tmp_path: Path) -> None:
     broken.write_text("task: x\n  bad: [unclosed\n")
     with pytest.raises(TaskFileError, match=r"(?s)bad\.yaml is not valid YAML.*line 2"):
         check_task_files(tmp_path)
+
+
+def test_pipeline_options_are_model_args_of_their_own_names(tmp_path: Path) -> None:
+    cot = "one two three four five six seven eight nine ten"
+    config = ScriptedConfig(rules=[ReplyRule(match="", content=cot)])
+    with ScriptedServer(config) as url:
+        lm = HawkeyeLM(
+            pipeline="compress", url=url, model="scripted-model", keep=0.3,
+            method="truncate", traces=str(tmp_path / "t.jsonl"),
+        )  # fmt: skip
+        (answer,) = lm.generate_until([instance(gsm8k_docs(1)[0], 0)])
+    info = answer.record.trace.extra["compress"]
+    assert (info["method"], info["requested_keep"], info["compressed"]) == (
+        "truncate",
+        0.3,
+        "one two three",
+    )
+    with pytest.raises(HawkeyeError, match="unknown model_args for --model hawkeye: keep"):
+        HawkeyeLM(pipeline="baseline", url="http://127.0.0.1:9/v1", model="m", keep=0.3)

@@ -17,6 +17,9 @@
   ``|`` (lm-eval splits model_args on commas): ``reasoner_url=http://a:8000/v1|http://b:8000/v1``;
   ``max_in_flight`` caps the calls in flight per replica; ``get_model_info`` records what each
   replica did.
+- A pipeline's run options are model_args of their own names (``pipeline=compress,keep=0.3,
+  method=truncate``; ``pipeline=route,router=top1,threshold=0.5``), and ``preset=default`` is
+  the pipeline's own default preset, as in ``eval``.
 """
 
 from __future__ import annotations
@@ -151,12 +154,21 @@ class HawkeyeLM(LM):
     ) -> None:
         super().__init__()
         self.pipeline_cls: type[Pipeline] = get_pipeline(str(pipeline))
+        # the pipeline's run options (compress: keep, method; route: router, threshold, ...)
+        self.options = {
+            name: lm_eval_args.pop(name)
+            for name in sorted(self.pipeline_cls.option_names)
+            if name in lm_eval_args
+        }
+        self.pipeline_cls.check_options(self.options)
         role_args = self._take_role_args(lm_eval_args)
         if stage2_input is not None and stage2_input not in STAGE2_INPUTS:
             raise ConfigError(
                 f"model_args stage2_input={stage2_input!r}; valid: {', '.join(STAGE2_INPUTS)}"
             )
         self.stage2_input = stage2_input
+        if preset == "default":
+            preset = self.pipeline_cls.default_preset
         self.preset = self._preset_from_args(preset, max_tokens, temperature, role_args)
         self.num_concurrent = _as_positive_int("num_concurrent", num_concurrent)
         self.seed = _as_int("seed", seed)
@@ -329,7 +341,9 @@ class HawkeyeLM(LM):
             file=sys.stderr,
         )
         async with ClientPool(self.endpoints, concurrency=self.num_concurrent) as pool:
-            pipeline = self.pipeline_cls(self.preset, pool, stage2_input=self.stage2_input)
+            pipeline = self.pipeline_cls(
+                self.preset, pool, stage2_input=self.stage2_input, options=self.options
+            )
 
             # lm-eval needs an answer for every request: a dead model server or an endpoint
             # that stopped answering ends the run rather than filling it with failures
