@@ -38,19 +38,22 @@ COMPRESSOR = r"Shorten the reasoning below"
 RESPONDER = r"Using the reasoning above"
 
 
+def compress_rules(robe_compressed: str) -> list[ReplyRule]:
+    """The scripted writer's CoTs, the compressor's answers (Janet's CoT shortened, the robe's
+    ``robe_compressed``) and the responder's: 18 to Janet (right), 2 to the robe (wrong)."""
+    return [
+        ReplyRule(match=rf"{WRITER}[\s\S]*Janet", content=JANET_COT),
+        ReplyRule(match=rf"{WRITER}[\s\S]*robe", content=ROBE_COT),
+        ReplyRule(match=rf"{COMPRESSOR}[\s\S]*She has 16", content=JANET_SHORT),
+        ReplyRule(match=rf"{COMPRESSOR}[\s\S]*Blue needs", content=robe_compressed),
+        ReplyRule(match=rf"Janet[\s\S]*{RESPONDER}", content="So \\boxed{18}"),
+        ReplyRule(match=rf"robe[\s\S]*{RESPONDER}", content="So \\boxed{2}"),
+    ]
+
+
 @pytest.fixture
 def scripted() -> Iterator[ScriptedServer]:
-    config = ScriptedConfig(
-        tokens=4,
-        rules=[
-            ReplyRule(match=rf"{WRITER}[\s\S]*Janet", content=JANET_COT),
-            ReplyRule(match=rf"{WRITER}[\s\S]*robe", content=ROBE_COT),
-            ReplyRule(match=rf"{COMPRESSOR}[\s\S]*She has 16", content=JANET_SHORT),
-            ReplyRule(match=rf"{COMPRESSOR}[\s\S]*Blue needs", content=ROBE_REFUSAL),
-            ReplyRule(match=rf"Janet[\s\S]*{RESPONDER}", content="So \\boxed{18}"),
-            ReplyRule(match=rf"robe[\s\S]*{RESPONDER}", content="So \\boxed{2}"),
-        ],
-    )
+    config = ScriptedConfig(tokens=4, rules=compress_rules(ROBE_REFUSAL))
     server = ScriptedServer(config)
     server.start()
     yield server

@@ -12,34 +12,28 @@ from typing import Any
 
 import pytest
 from cli_helpers import eval_args, read_json, read_jsonl, run_cli
+from test_compress import (
+    COMPRESSOR,
+    JANET_COT,
+    JANET_SHORT,
+    RESPONDER,
+    ROBE_COT,
+    WRITER,
+    compress_rules,
+)
 
 from hawkeye_bench.reporting.compress_section import NO_COMPRESS
 from hawkeye_bench.testing.scripted_server import ReplyRule, ScriptedConfig, ScriptedServer
 
-# The writer's CoTs of the first two GSM8K problems (golds 18 and 3), 20 and 17 words.
-JANET_COT = "She has 16 - 3 - 4 = 9 eggs left. She makes 9 * 2 = 18 dollars. Done."
-ROBE_COT = "Blue needs 2 bolts. White needs half of 2, which is 1 bolt. Add the two amounts."
-JANET_SHORT = "16 - 3 - 4 = 9, 9 * 2 = 18."  # 12 of 20 words: achieved 0.6
-ROBE_SHORT = "Blue 2. White 1. Total 3."  # 6 of 17 words
-WRITER = r"showing every intermediate calculation"
-COMPRESSOR = r"Shorten the reasoning below"
-RESPONDER = r"Using the reasoning above"
+# JANET_SHORT keeps 12 of JANET_COT's 20 words: achieved 0.6.
+ROBE_SHORT = "Blue 2. White 1. Total 3."  # 6 of ROBE_COT's 17 words
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
     """One sweep, two responders (models small-a, small-b on one server), shares 0.5 and 0.25,
     methods llm and truncate; the scripted responder answers 18 to Janet and 2 to the robe."""
-    config = ScriptedConfig(
-        rules=[
-            ReplyRule(match=rf"{WRITER}[\s\S]*Janet", content=JANET_COT),
-            ReplyRule(match=rf"{WRITER}[\s\S]*robe", content=ROBE_COT),
-            ReplyRule(match=rf"{COMPRESSOR}[\s\S]*She has 16", content=JANET_SHORT),
-            ReplyRule(match=rf"{COMPRESSOR}[\s\S]*Blue needs", content=ROBE_SHORT),
-            ReplyRule(match=rf"Janet[\s\S]*{RESPONDER}", content="So \\boxed{18}"),
-            ReplyRule(match=rf"robe[\s\S]*{RESPONDER}", content="So \\boxed{2}"),
-        ],
-    )
+    config = ScriptedConfig(rules=compress_rules(ROBE_SHORT))
     out = tmp_path_factory.mktemp("compress") / "sweep"
     server = ScriptedServer(config)
     url = server.start()
@@ -172,7 +166,7 @@ def _planned_responders(
 ) -> list[tuple[str, str, str]]:
     """(folder, URL, model) of every run compress-sweep would start (runs are not started)."""
     from hawkeye_bench import cli
-    from hawkeye_bench.commands import compress_sweep
+    from hawkeye_bench.commands import sweep_runner
 
     planned: list[tuple[str, str, str]] = []
 
@@ -181,7 +175,7 @@ def _planned_responders(
         planned.append((plan.out.parent.name, endpoint.base_url, endpoint.model))
         return 0
 
-    monkeypatch.setattr(compress_sweep, "run_eval", fake_run)
+    monkeypatch.setattr(sweep_runner, "run_eval", fake_run)
     args = ["compress-sweep", "--limit", "1", "--out", str(tmp_path / "s"), "--keep", "0.5"]
     assert cli.main([*args, "--methods", "truncate", *argv]) == 0
     return list(dict.fromkeys(planned))

@@ -10,12 +10,12 @@ import pytest
 
 from hawkeye_bench import cli
 from hawkeye_bench.commands import report as report_command
-from hawkeye_bench.commands.compress_sweep import SweepFolderError
 from hawkeye_bench.commands.lm_eval import LmEvalArgumentError, TaskFileError
 from hawkeye_bench.commands.load import DistributedSetupError
 from hawkeye_bench.commands.pipeline_options import PipelineOptionsError
 from hawkeye_bench.commands.reward import RewardInputError
 from hawkeye_bench.commands.route_arguments import RouteOptionsError
+from hawkeye_bench.commands.sweep_runner import SweepFolderError
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import MissingApiKey, remember_secret
 from hawkeye_bench.datasets import DatasetError

@@ -29,21 +29,13 @@ def test_sweep_writes_anchor_and_threshold_rows(tmp_path: Path) -> None:
     with (out / "route_table.csv").open(encoding="utf-8") as handle:
         rows = {row["run"]: row for row in csv.DictReader(handle)}
     assert list(rows) == ["anchor-small", "anchor-large", "top1-t0.3", "top1-t0.5", "random-t1"]
-    share = {run: float(row["routed_share"]) for run, row in rows.items()}
-    assert share == {
-        "anchor-small": 0.0,
-        "anchor-large": 1.0,
-        "top1-t0.3": 0.0,
-        "top1-t0.5": 0.25,
-        "random-t1": 1.0,  # every token routed: the large model writes the whole answer
-    }
-    accuracy = {run: float(row["accuracy"]) for run, row in rows.items()}
-    assert accuracy == {
-        "anchor-small": 0.0,
-        "anchor-large": 1.0,
-        "top1-t0.3": 0.0,
-        "top1-t0.5": 1.0,
-        "random-t1": 1.0,
+    measured = {r: (float(row["routed_share"]), float(row["accuracy"])) for r, row in rows.items()}
+    assert measured == {  # run: (routed share, accuracy)
+        "anchor-small": (0.0, 0.0),
+        "anchor-large": (1.0, 1.0),
+        "top1-t0.3": (0.0, 0.0),
+        "top1-t0.5": (0.25, 1.0),
+        "random-t1": (1.0, 1.0),  # every token routed: the large model writes the whole answer
     }
     assert float(rows["top1-t0.5"]["route_events_mean"]) == 2.0
     assert float(rows["top1-t0.5"]["ci95_low"]) < 1.0 == float(rows["top1-t0.5"]["ci95_high"])

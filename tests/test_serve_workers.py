@@ -7,9 +7,6 @@ import asyncio
 import os
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +15,7 @@ from typing import Any
 import aiohttp
 import psutil
 import pytest
+from test_server_cli import ServeProcess
 
 from hawkeye_bench import cli
 from hawkeye_bench.endpoints.client import Endpoint
@@ -33,7 +31,6 @@ from hawkeye_bench.serve.workers import (
 )
 from hawkeye_bench.testing.scripted_server import ReplyRule, ScriptedConfig, ScriptedServer
 
-STARTUP_TIMEOUT_S = 120.0  # three interpreters import the package on a loaded 2-core machine
 # The default preset's prompts tell the stages apart (see tests/test_server.py).
 RULES = [
     ReplyRule(match="concise chain", reasoning="two plus two", content="is four"),
@@ -41,34 +38,12 @@ RULES = [
 ]
 
 
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("hawkeye-bench")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "hawkeye_bench.cli"]
-
-
-class Served:
-    """``hawkeye-bench serve --port 0 ARGS`` in its own session; URL from its first line."""
+class Served(ServeProcess):
+    """``hawkeye-bench serve --port 0 ARGS`` in its own session (its own process group, as a
+    shell job would be); ``tree``: its PID and its children's once it announced its URL."""
 
     def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [*_command(), "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # its own process group, as a shell job would be
-        )
-        stdout = self.process.stdout
-        assert stdout is not None
-        first: list[str] = []
-        reader = threading.Thread(target=lambda: first.append(stdout.readline()))
-        reader.start()
-        reader.join(STARTUP_TIMEOUT_S)
-        self.announced = first[0] if first else ""
-        if " at http" not in self.announced:
-            self.process.kill()
-            _, err = self.process.communicate()
-            raise AssertionError(f"serve did not start: {self.announced!r}\n{err}")
-        self.base_url = self.announced.rsplit(" at ", 1)[1].strip()
+        super().__init__(*args, start_new_session=True)
         self.tree = [self.process.pid, *(c.pid for c in self.children())]
 
     def children(self) -> list[psutil.Process]:
@@ -127,6 +102,21 @@ def started() -> Iterator[list[Served]]:
         served.process.wait()
 
 
+def _two_workers(started: list[Served], pipeline: str, upstream: list[str], *more: str) -> Served:
+    """``serve --pipeline PIPELINE --workers 2`` in front of ``upstream``, killed after the test
+    whatever happens."""
+    served = Served("--pipeline", pipeline, *upstream, "--workers", "2", *more)
+    started.append(served)
+    return served
+
+
+def _finish_leaving_nothing(served: Served) -> tuple[int, str]:
+    """Wait for the exit, check that no process it started is left; (exit code, stderr)."""
+    code, err = served.finish()
+    assert _gone_within(served.tree, 10) == [], err
+    return code, err
+
+
 async def _stream(http: aiohttp.ClientSession, base_url: str) -> StreamMeter:
     """One streamed request on a fresh connection, read as the load generator reads it."""
     body = {"messages": [{"role": "user", "content": "What is 2+2?"}], "stream": True}
@@ -156,10 +146,7 @@ async def test_two_workers_share_the_port_and_each_writes_its_traces(
     upstream: list[str], started: list[Served], tmp_path: Path
 ) -> None:
     traces = tmp_path / "traces"
-    served = Served(
-        "--pipeline", "hawkeye", *upstream, "--workers", "2", "--trace-dir", str(traces)
-    )
-    started.append(served)
+    served = _two_workers(started, "hawkeye", upstream, "--trace-dir", str(traces))
     assert "with 2 workers at http://127.0.0.1:" in served.announced
     pids = {c.pid for c in served.children()}
 
@@ -190,42 +177,36 @@ async def test_two_workers_share_the_port_and_each_writes_its_traces(
     assert [r["finished_at"] for r in rows] == sorted(r["finished_at"] for r in rows)
 
     served.process.send_signal(signal.SIGTERM)
-    code, err = served.finish()
+    code, err = _finish_leaving_nothing(served)
     assert code == 0, err
-    assert _gone_within(served.tree, 10) == []
 
 
 @pytest.mark.timeout(240)
 def test_a_killed_worker_is_named_and_stops_the_server(
     upstream: list[str], started: list[Served]
 ) -> None:
-    served = Served("--pipeline", "baseline", *upstream, "--workers", "2")
-    started.append(served)
+    served = _two_workers(started, "baseline", upstream)
     health = asyncio.run(_get(served.base_url, "/health"))
     victim = health["pid"]
     os.kill(victim, signal.SIGKILL)
-    code, err = served.finish()
+    code, err = _finish_leaving_nothing(served)
     assert code == 3, err
     assert f"serve worker {health['worker']} (pid {victim}) died while serving" in err
     assert "signal SIGKILL (9)" in err
     assert err.count(f"pid {victim}") == 1  # named once, not again as a warning at shutdown
-    assert _gone_within(served.tree, 10) == []
 
 
 @pytest.mark.timeout(240)
 def test_ctrl_c_stops_every_process_and_a_killed_parent_leaves_no_worker(
     upstream: list[str], started: list[Served]
 ) -> None:
-    served = Served("--pipeline", "baseline", *upstream, "--workers", "2")
-    started.append(served)
+    served = _two_workers(started, "baseline", upstream)
     os.killpg(served.process.pid, signal.SIGINT)  # Ctrl-C: the whole process group
-    code, err = served.finish()
+    code, err = _finish_leaving_nothing(served)
     assert code == 0, err
     assert "Traceback" not in err
-    assert _gone_within(served.tree, 10) == []
 
-    orphaned = Served("--pipeline", "baseline", *upstream, "--workers", "2")
-    started.append(orphaned)
+    orphaned = _two_workers(started, "baseline", upstream)
     workers = [c.pid for c in orphaned.children()]
     orphaned.process.kill()  # SIGKILL: no handler runs in the parent
     orphaned.process.wait()

@@ -33,26 +33,28 @@ def _command() -> list[str]:
 
 
 class ServeProcess:
-    """``hawkeye-bench serve ... --port 0`` in a subprocess; ``base_url`` from its first line."""
+    """``hawkeye-bench serve ... --port 0`` in a subprocess (``popen``: more of Popen's
+    arguments); ``announced`` is its first line, ``base_url`` the URL it names."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, **popen: Any) -> None:
         self.process = subprocess.Popen(
             [*_command(), "serve", "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            **popen,
         )
         assert self.process.stdout is not None
         first: list[str] = []
         reader = threading.Thread(target=lambda: first.append(self.process.stdout.readline()))
         reader.start()
         reader.join(STARTUP_TIMEOUT_S)
-        line = first[0] if first else ""
-        if " at http" not in line:
+        self.announced = first[0] if first else ""
+        if " at http" not in self.announced:
             self.process.kill()
             _, err = self.process.communicate()
-            raise AssertionError(f"serve did not start: {line!r}\n{err}")
-        self.base_url = line.rsplit(" at ", 1)[1].strip()
+            raise AssertionError(f"serve did not start: {self.announced!r}\n{err}")
+        self.base_url = self.announced.rsplit(" at ", 1)[1].strip()
 
     def stop(self) -> int:
         """SIGTERM (as a service manager would) and the exit code."""

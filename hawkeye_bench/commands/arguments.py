@@ -89,13 +89,13 @@ def endpoint_settings(args: argparse.Namespace) -> EndpointSettings:
     )
 
 
-class _GivenUrls(list[str]):
-    """The values of a URL flag given on the command line (a config file's are not)."""
+class _GivenOnCommandLine(list[Any]):
+    """The values of a repeated flag given on the command line (a config file's are not)."""
 
 
-class _UrlsAction(argparse.Action):
-    """A base URL flag that may be repeated, each value one URL or several separated by
-    ``,`` or ``|`` (replicas of one model); the command line's values replace the file's."""
+class RepeatedFlag(argparse.Action):
+    """A flag that may be repeated: each use adds its value, and the command line's values
+    replace a config file's (flags win over the file, as for every other setting)."""
 
     def __call__(
         self,
@@ -105,9 +105,9 @@ class _UrlsAction(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         given = getattr(namespace, self.dest, None)
-        urls = given if isinstance(given, _GivenUrls) else _GivenUrls()
-        urls.append(values)
-        setattr(namespace, self.dest, urls)
+        earlier = given if isinstance(given, _GivenOnCommandLine) else _GivenOnCommandLine()
+        earlier.append(values)
+        setattr(namespace, self.dest, earlier)
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -139,7 +139,7 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--config", help="YAML file with endpoints and any of these settings")
     group.add_argument(
         "--endpoint",
-        action=_UrlsAction,
+        action=RepeatedFlag,
         help="base URL used for every role not given on its own (replicas of one model: "
         "several, comma-separated or the flag repeated)",
     )
@@ -150,7 +150,7 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
     for role, meaning in role_meanings().items():  # every role of every registered pipeline
         group.add_argument(
             f"--{role}-url",
-            action=_UrlsAction,
+            action=RepeatedFlag,
             help=f"base URL of the {role} model ({meaning}); replicas: several, comma-separated "
             "or the flag repeated",
         )

@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.commands.arguments import endpoint_settings
+from hawkeye_bench.commands.arguments import RepeatedFlag, endpoint_settings
 from hawkeye_bench.commands.eval import build_parser, default_out, plan_from_args
-from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.commands.sweep_runner import (
+    STOPPED,
+    check_sweep_folder,
+    run_args,
+    run_in_turn,
+    sweep_settings,
+)
 from hawkeye_bench.endpoints.settings import ConfigError, resolve_endpoints
 from hawkeye_bench.eval.compress_sweep import (
     DEFAULT_KEEPS,
@@ -34,15 +40,10 @@ from hawkeye_bench.eval.compress_sweep import (
     write_sweep_file,
     write_tables,
 )
-from hawkeye_bench.eval.runner import run_eval
-from hawkeye_bench.eval.store import RunStore
+from hawkeye_bench.eval.runner import EvalPlan
 
 #: The folder of the responder when no endpoint is given (the embedded default model).
 EMBEDDED_RESPONDER = "embedded"
-
-
-class SweepFolderError(HawkeyeError):
-    """A sweep folder that cannot be used as asked."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,22 +67,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "for several responders, paired in order (one value is shared by all)",
         )
     parser.set_defaults(func=main, pipeline="compress")
-
-
-class RepeatedFlag(argparse.Action):
-    """Each use adds a value; the command line's values replace a config file's list (flags win
-    over the file, as for every other setting)."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        given = getattr(namespace, self.dest, None)
-        earlier: list[Any] = [] if given is None or given is self.default else list(given)
-        setattr(namespace, self.dest, [*earlier, values])
 
 
 @dataclass(frozen=True)
@@ -139,12 +124,7 @@ def main(args: argparse.Namespace) -> int:
     keeps = list(dict.fromkeys(args.keep or DEFAULT_KEEPS))
     methods = list(dict.fromkeys(args.methods or DEFAULT_METHODS))
     root = Path(args.out) if args.out else default_out(args.task, "compress-sweep")
-    if (root / SWEEP_FILE).is_file() and not args.resume:
-        raise SweepFolderError(
-            f"{root} already holds a sweep: add --resume to finish or extend it, or pick --out"
-        )
-    if args.resume and not (root / SWEEP_FILE).is_file():
-        raise SweepFolderError(f"--resume: {root} holds no sweep ({SWEEP_FILE} is missing)")
+    check_sweep_folder(root, SWEEP_FILE, args.resume)
     chosen = {r.folder: r for r in responders(args)}
     runs = sweep_runs(methods, keeps, list(chosen))
     listed = list(dict.fromkeys([*read_sweep_runs(root), *runs]))  # an extension keeps the old
@@ -155,31 +135,27 @@ def main(args: argparse.Namespace) -> int:
             "model": responder.model,
             "url": responder.url,
         }
-    settings = {
-        "task": args.task,
-        "limit": args.limit,
-        "preset": args.preset,
-        "seed": args.seed,
-        "responders": list(listed_responders.values()),
-    }
+    settings = sweep_settings(args, responders=list(listed_responders.values()))
     write_sweep_file(root, listed, settings)
-    exit_code = 0
-    for run in runs:
-        out = root / "runs" / run.folder
-        responder = chosen[run.responder]
-        run_args = copy.copy(args)
-        run_args.responder_url = responder.url
-        run_args.responder_model = responder.model
-        run_args.responder_key_env = responder.key_env
-        run_args.resume = RunStore(out).is_run()
-        plan = plan_from_args(
-            run_args, options={"keep": run.keep, "method": run.method}, out=out, cache_dir=root
-        )
-        print(f"== {run.responder}: {run.method} keep {run.keep:g} -> {out}", file=sys.stderr)
-        code = run_eval(plan)
-        if code in (2, 3, 130):  # stopped: the rest would fail the same way
-            return code
-        exit_code = exit_code or code
+
+    def plans() -> Iterator[tuple[str, EvalPlan]]:
+        for run in runs:
+            out = root / "runs" / run.folder
+            responder = chosen[run.responder]
+            one = run_args(
+                args,
+                out,
+                responder_url=responder.url,
+                responder_model=responder.model,
+                responder_key_env=responder.key_env,
+            )
+            options = {"keep": run.keep, "method": run.method}
+            plan = plan_from_args(one, options=options, out=out, cache_dir=root)
+            yield f"{run.responder}: {run.method} keep {run.keep:g}", plan
+
+    exit_code = run_in_turn(plans())
+    if exit_code in STOPPED:
+        return exit_code
     rows, items = collect(root, listed)
     print(write_tables(root, rows, items))
     return exit_code

@@ -18,7 +18,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
@@ -33,6 +33,9 @@ from hawkeye_bench.load.runner import (
     LoadPlan,
     Target,
 )
+
+if TYPE_CHECKING:
+    from hawkeye_bench.load.calibrate import Truth
 
 AUTO = "auto"
 #: the concurrencies ``--calibrate --ceiling`` tries with one process (stops after two in a
@@ -456,15 +459,22 @@ def _load_exit_code(stages: list[dict[str, Any]]) -> int:
     return 1 if erring or starved else 0
 
 
-def _calibrate(args: argparse.Namespace, out_dir: Path) -> int:
-    from hawkeye_bench.load.calibrate import Truth, calibrate, render
+def _calibration_truth(args: argparse.Namespace) -> Truth:
+    """What the calibration's scripted server is told to send (--calibrate-* flags)."""
+    from hawkeye_bench.load.calibrate import Truth
 
-    truth = Truth(
+    return Truth(
         ttft_ms=args.calibrate_ttft_ms,
         gap_ms=args.calibrate_gap_ms,
         tokens=args.calibrate_tokens,
         tokens_per_chunk=args.calibrate_tokens_per_chunk,
     )
+
+
+def _calibrate(args: argparse.Namespace, out_dir: Path) -> int:
+    from hawkeye_bench.load.calibrate import calibrate, render
+
+    truth = _calibration_truth(args)
     evaluations = calibrate(
         args.concurrency or [100],
         out_dir,
@@ -484,15 +494,10 @@ def _calibrate(args: argparse.Namespace, out_dir: Path) -> int:
 
 def _ceiling(args: argparse.Namespace, out_dir: Path) -> int:
     """--calibrate --ceiling: one process's ceiling, kept for --processes auto."""
-    from hawkeye_bench.load.calibrate import Truth, measure_ceiling
+    from hawkeye_bench.load.calibrate import measure_ceiling
     from hawkeye_bench.load.capacity import save_capacity
 
-    truth = Truth(
-        ttft_ms=args.calibrate_ttft_ms,
-        gap_ms=args.calibrate_gap_ms,
-        tokens=args.calibrate_tokens,
-        tokens_per_chunk=args.calibrate_tokens_per_chunk,
-    )
+    truth = _calibration_truth(args)
     capacity, evaluations = measure_ceiling(
         args.concurrency or CEILING_CONCURRENCIES,
         out_dir,

@@ -10,14 +10,19 @@ finish or extend a sweep.
 from __future__ import annotations
 
 import argparse
-import copy
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from hawkeye_bench.commands.compress_sweep import SweepFolderError
 from hawkeye_bench.commands.eval import build_parser, default_out, plan_from_args
 from hawkeye_bench.commands.pipeline_options import name_list
 from hawkeye_bench.commands.route_arguments import route_options, threshold_list
+from hawkeye_bench.commands.sweep_runner import (
+    STOPPED,
+    check_sweep_folder,
+    run_args,
+    run_in_turn,
+    sweep_settings,
+)
 from hawkeye_bench.eval.route_sweep import (
     DEFAULT_THRESHOLDS,
     SWEEP_FILE,
@@ -28,8 +33,7 @@ from hawkeye_bench.eval.route_sweep import (
     write_sweep_file,
     write_tables,
 )
-from hawkeye_bench.eval.runner import run_eval
-from hawkeye_bench.eval.store import RunStore
+from hawkeye_bench.eval.runner import EvalPlan
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,35 +57,22 @@ def main(args: argparse.Namespace) -> int:
     routers = name_list(args.router or "top1")
     thresholds = list(dict.fromkeys(args.threshold or DEFAULT_THRESHOLDS))
     root = Path(args.out) if args.out else default_out(args.task, "route-sweep")
-    if (root / SWEEP_FILE).is_file() and not args.resume:
-        raise SweepFolderError(
-            f"{root} already holds a sweep: add --resume to finish or extend it, or pick --out"
-        )
-    if args.resume and not (root / SWEEP_FILE).is_file():
-        raise SweepFolderError(f"--resume: {root} holds no sweep ({SWEEP_FILE} is missing)")
+    check_sweep_folder(root, SWEEP_FILE, args.resume)
     runs = sweep_runs(routers, thresholds)
     runs += [RouteRun("random", rate) for rate in args.random_rates or ()]
     listed = list(dict.fromkeys([*read_sweep_runs(root), *runs]))  # an extension keeps the old
     shared = route_options(args, sweep=True)
     shared.pop("router", None)
-    settings = {
-        "task": args.task,
-        "limit": args.limit,
-        "preset": args.preset,
-        "seed": args.seed,
-        "options": shared,
-    }
-    write_sweep_file(root, listed, settings)
-    exit_code = 0
-    for run in runs:
-        out = root / "runs" / run.folder
-        run_args = copy.copy(args)
-        run_args.resume = RunStore(out).is_run()
-        plan = plan_from_args(run_args, options={**shared, **run.options()}, out=out)
-        print(f"== {run.folder} -> {out}", file=sys.stderr)
-        code = run_eval(plan)
-        if code in (2, 3, 130):  # stopped: the rest would fail the same way
-            return code
-        exit_code = exit_code or code
+    write_sweep_file(root, listed, sweep_settings(args, options=shared))
+
+    def plans() -> Iterator[tuple[str, EvalPlan]]:
+        for run in runs:
+            out = root / "runs" / run.folder
+            options = {**shared, **run.options()}
+            yield run.folder, plan_from_args(run_args(args, out), options=options, out=out)
+
+    exit_code = run_in_turn(plans())
+    if exit_code in STOPPED:
+        return exit_code
     print(write_tables(root, collect(root, listed)))
     return exit_code

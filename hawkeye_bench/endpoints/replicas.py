@@ -190,14 +190,10 @@ class ReplicaSet:
         on_delta: OnDelta | None = None,
     ) -> StageResult:
         """:meth:`EndpointClient.chat` on the least busy live replica."""
-
-        async def send(client: EndpointClient, forward: OnDelta | None) -> StageResult:
-            return await client.chat(
-                messages, role=role, max_tokens=max_tokens, temperature=temperature,
-                top_p=top_p, seed=seed, stop=stop, extra=extra, on_delta=forward,
-            )  # fmt: skip
-
-        return await self._call(send, role, on_delta)
+        return await self._on_replicas(
+            EndpointClient.chat, messages, role, on_delta, max_tokens=max_tokens,
+            temperature=temperature, top_p=top_p, seed=seed, stop=stop, extra=extra,
+        )  # fmt: skip
 
     async def complete(
         self,
@@ -213,14 +209,10 @@ class ReplicaSet:
         on_delta: OnDelta | None = None,
     ) -> StageResult:
         """:meth:`EndpointClient.complete` on the least busy live replica."""
-
-        async def send(client: EndpointClient, forward: OnDelta | None) -> StageResult:
-            return await client.complete(
-                prompt, role=role, max_tokens=max_tokens, temperature=temperature,
-                top_p=top_p, seed=seed, stop=stop, extra=extra, on_delta=forward,
-            )  # fmt: skip
-
-        return await self._call(send, role, on_delta)
+        return await self._on_replicas(
+            EndpointClient.complete, prompt, role, on_delta, max_tokens=max_tokens,
+            temperature=temperature, top_p=top_p, seed=seed, stop=stop, extra=extra,
+        )  # fmt: skip
 
     async def count_text_tokens(self, text: str) -> tuple[int, TokenSource] | None:
         """:meth:`EndpointClient.count_text_tokens` on the least busy live replica."""
@@ -239,6 +231,22 @@ class ReplicaSet:
     def _least_busy(self) -> _Replica:
         live = [r for r in self.replicas if not r.out] or self.replicas
         return min(live, key=lambda r: r.in_flight)
+
+    async def _on_replicas(
+        self,
+        method: Callable[..., Awaitable[StageResult]],
+        prompt: Any,
+        role: str,
+        on_delta: OnDelta | None,
+        **sampling: Any,
+    ) -> StageResult:
+        """``method`` of :class:`EndpointClient` (``chat`` or ``complete``) with these
+        arguments, sent through :meth:`_call` to the replicas."""
+
+        async def send(client: EndpointClient, forward: OnDelta | None) -> StageResult:
+            return await method(client, prompt, role=role, on_delta=forward, **sampling)
+
+        return await self._call(send, role, on_delta)
 
     async def _call(self, send: _Send, role: str, on_delta: OnDelta | None) -> StageResult:
         forwarded = False

@@ -20,17 +20,16 @@ finished call is made once too, whatever is rerun.
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.core.markdown import markdown_table
 from hawkeye_bench.core.record import Record
-from hawkeye_bench.core.stats import wilson_interval
+from hawkeye_bench.eval import sweep_folder
 from hawkeye_bench.eval.store import RunStore
+from hawkeye_bench.eval.sweep_folder import ACCURACY_COLUMNS, accuracy_cells, write_table
 
 SWEEP_FILE = "sweep.json"
 DEFAULT_KEEPS = (1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1)
@@ -44,12 +43,7 @@ TABLE_COLUMNS = (
     "compression_requested",
     "kept_achieved",
     "compression_achieved",
-    "n",
-    "correct",
-    "accuracy",
-    "ci95_low",
-    "ci95_high",
-    "errors",
+    *ACCURACY_COLUMNS,
     "cot_leaks",
     "refused",
     "longer_than_original",
@@ -96,8 +90,6 @@ def run_row(records: Sequence[Record], run: SweepRun, responder: str) -> dict[st
     """One table row: a run's accuracy and compression facts."""
     infos = [r.trace.extra.get("compress", {}) for r in records]
     achieved = [i["achieved_keep"] for i in infos if i.get("achieved_keep") is not None]
-    correct = sum(1 for r in records if r.correct)
-    low, high = wilson_interval(correct, len(records))
     kept_achieved = _mean(achieved)
     overthinking = [
         o["share_after_first_correct"]
@@ -111,12 +103,7 @@ def run_row(records: Sequence[Record], run: SweepRun, responder: str) -> dict[st
         "compression_requested": 1.0 - run.keep,
         "kept_achieved": kept_achieved,
         "compression_achieved": None if kept_achieved is None else 1.0 - kept_achieved,
-        "n": len(records),
-        "correct": correct,
-        "accuracy": correct / len(records) if records else None,
-        "ci95_low": low if records else None,
-        "ci95_high": high if records else None,
-        "errors": sum(1 for r in records if r.error),
+        **accuracy_cells(records),
         "cot_leaks": sum(1 for r in records if r.extra.get("cot_leaks_answer")),
         "refused": sum(1 for i in infos if i.get("refused")),
         "longer_than_original": sum(1 for i in infos if i.get("longer_than_original")),
@@ -161,33 +148,17 @@ def collect(root: Path, runs: Sequence[SweepRun]) -> tuple[list[dict[str, Any]],
     return rows, items
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
 def write_tables(root: Path, rows: Sequence[dict[str, Any]], items: Sequence[list[Any]]) -> str:
     """Write compress_table.md/.csv and achieved.csv; return the markdown."""
-    lines = [
+    heading = [
         "# Compression sweep",
         "",
         "Accuracy of the responder answering from the writer's CoT compressed to a kept share. "
         "kept = compressed tokens / original tokens; compression = 1 - kept (the paper's axis). "
         "Achieved shares are counted by the responder's tokenizer; 95% Wilson intervals. "
         "Anchors: method none (no CoT) and full (the CoT unchanged).",
-        "",
-        *markdown_table(TABLE_COLUMNS, ([_cell(row[c]) for c in TABLE_COLUMNS] for row in rows)),
-        "",
     ]
-    markdown = "\n".join(lines)
-    (root / "compress_table.md").write_text(markdown, encoding="utf-8")
-    with (root / "compress_table.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(TABLE_COLUMNS)
-        writer.writerows([row[c] for c in TABLE_COLUMNS] for row in rows)
+    markdown = write_table(root, "compress_table", heading, TABLE_COLUMNS, rows)
     with (root / "achieved.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(
@@ -209,27 +180,18 @@ def write_tables(root: Path, rows: Sequence[dict[str, Any]], items: Sequence[lis
 
 
 def write_sweep_file(root: Path, runs: Sequence[SweepRun], settings: dict[str, Any]) -> None:
-    data = {
-        "kind": "hawkeye-bench-compress-sweep",
-        "runs": [
-            {
-                "responder": r.responder,
-                "method": r.method,
-                "keep": r.keep,
-                "folder": f"runs/{r.folder}",
-            }
-            for r in runs
-        ],
-        **settings,
-    }
-    root.mkdir(parents=True, exist_ok=True)
-    (root / SWEEP_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    listed = [
+        {"responder": r.responder, "method": r.method, "keep": r.keep, "folder": f"runs/{r.folder}"}
+        for r in runs
+    ]
+    sweep_folder.write_sweep_file(
+        root / SWEEP_FILE, "hawkeye-bench-compress-sweep", listed, settings
+    )
 
 
 def read_sweep_file(root: Path) -> dict[str, Any]:
     """A sweep folder's sweep.json (empty when there is none)."""
-    path = root / SWEEP_FILE
-    return dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else {}
+    return sweep_folder.read_sweep_file(root / SWEEP_FILE)
 
 
 def read_sweep_runs(root: Path) -> list[SweepRun]:

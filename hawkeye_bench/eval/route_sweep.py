@@ -16,18 +16,16 @@ is measured on the same prompts.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.core.markdown import markdown_table
 from hawkeye_bench.core.record import Record
-from hawkeye_bench.core.stats import describe, wilson_interval
-from hawkeye_bench.eval.compress_sweep import _cell
+from hawkeye_bench.core.stats import describe
+from hawkeye_bench.eval import sweep_folder
 from hawkeye_bench.eval.store import RunStore
+from hawkeye_bench.eval.sweep_folder import ACCURACY_COLUMNS, accuracy_cells, write_table
 from hawkeye_bench.routing.summary import pooled_share, route_facts
 
 SWEEP_FILE = "route_sweep.json"
@@ -37,12 +35,7 @@ TABLE_COLUMNS = (
     "run",
     "router",
     "threshold",
-    "n",
-    "correct",
-    "accuracy",
-    "ci95_low",
-    "ci95_high",
-    "errors",
+    *ACCURACY_COLUMNS,
     "routed_share",
     "route_events_mean",
     "tokens_mean",
@@ -91,18 +84,11 @@ def _mean(facts: Sequence[dict[str, Any]], key: str) -> float | None:
 def run_row(records: Sequence[Record], run: RouteRun) -> dict[str, Any]:
     """One table row: a run's accuracy and routing facts."""
     facts = route_facts(records)
-    correct = sum(1 for r in records if r.correct)
-    low, high = wilson_interval(correct, len(records))
     return {
         "run": run.folder,
         "router": run.router or f"{run.anchor} only",
         "threshold": run.threshold,
-        "n": len(records),
-        "correct": correct,
-        "accuracy": correct / len(records) if records else None,
-        "ci95_low": low if records else None,
-        "ci95_high": high if records else None,
-        "errors": sum(1 for r in records if r.error),
+        **accuracy_cells(records),
         "routed_share": pooled_share(facts),
         "route_events_mean": _mean(facts, "route_events"),
         "tokens_mean": _mean(facts, "tokens"),
@@ -128,50 +114,33 @@ def collect(root: Path, runs: Sequence[RouteRun]) -> list[dict[str, Any]]:
 
 def write_tables(root: Path, rows: Sequence[dict[str, Any]]) -> str:
     """Write route_table.md/.csv; return the markdown."""
-    lines = [
+    heading = [
         "# Routing sweep",
         "",
         "Accuracy against the routed share (large-model tokens / all generated tokens, pooled "
         "over answers); 95% Wilson intervals. Anchors: the small model alone and the large "
         "model alone on the same prompts. Uploaded context = the prefix tokens sent to the "
         "large model per answer.",
-        "",
-        *markdown_table(TABLE_COLUMNS, ([_cell(row[c]) for c in TABLE_COLUMNS] for row in rows)),
-        "",
     ]
-    markdown = "\n".join(lines)
-    (root / "route_table.md").write_text(markdown, encoding="utf-8")
-    with (root / "route_table.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(TABLE_COLUMNS)
-        writer.writerows([row[c] for c in TABLE_COLUMNS] for row in rows)
-    return markdown
+    return write_table(root, "route_table", heading, TABLE_COLUMNS, rows)
 
 
 def write_sweep_file(root: Path, runs: Sequence[RouteRun], settings: dict[str, Any]) -> None:
-    data = {
-        "kind": "hawkeye-bench-route-sweep",
-        "runs": [
-            {
-                "router": r.router,
-                "threshold": r.threshold,
-                "anchor": r.anchor,
-                "folder": f"runs/{r.folder}",
-            }
-            for r in runs
-        ],
-        **settings,
-    }
-    root.mkdir(parents=True, exist_ok=True)
-    (root / SWEEP_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    listed = [
+        {
+            "router": r.router,
+            "threshold": r.threshold,
+            "anchor": r.anchor,
+            "folder": f"runs/{r.folder}",
+        }
+        for r in runs
+    ]
+    sweep_folder.write_sweep_file(root / SWEEP_FILE, "hawkeye-bench-route-sweep", listed, settings)
 
 
 def read_sweep_runs(root: Path) -> list[RouteRun]:
     """The runs a sweep folder's route_sweep.json lists (empty when there is none)."""
-    path = root / SWEEP_FILE
-    if not path.is_file():
-        return []
-    data = json.loads(path.read_text(encoding="utf-8"))
     return [
-        RouteRun(r.get("router"), r.get("threshold"), r.get("anchor")) for r in data.get("runs", [])
+        RouteRun(r.get("router"), r.get("threshold"), r.get("anchor"))
+        for r in sweep_folder.read_sweep_file(root / SWEEP_FILE).get("runs", [])
     ]

@@ -177,6 +177,12 @@ class Pipeline(ABC):
         self.clients = clients
         self.stage2_input = stage2_input or preset.stage2_input
         self.options: Mapping[str, Any] = dict(options or {})
+        self.configure()
+
+    def configure(self) -> None:
+        """Called at the end of ``__init__``, the options checked: a pipeline with options
+        reads them (``self.options``) and sets up its own state here; nothing here."""
+        return None
 
     def attach_folders(self, run_dir: Path, cache_dir: Path) -> None:
         """Called by eval before the first item with the run folder and the folder for a cache

@@ -49,7 +49,7 @@ from hawkeye_bench.pipelines.compress_methods import (
     kept_count,
 )
 from hawkeye_bench.pipelines.stage2_input import cot_for_stage2
-from hawkeye_bench.presets import Preset, StagePrompt
+from hawkeye_bench.presets import StagePrompt
 
 DEFAULT_KEEP = 0.3
 DEFAULT_METHOD = "llm"
@@ -91,15 +91,7 @@ class CompressPipeline(Pipeline):
     option_names = frozenset({"keep", "method"})
     default_preset = "compress"
 
-    def __init__(
-        self,
-        preset: Preset,
-        clients: Mapping[str, StageClient],
-        *,
-        stage2_input: str | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(preset, clients, stage2_input=stage2_input, options=options)
+    def configure(self) -> None:
         keep = float(self.options.get("keep", DEFAULT_KEEP))
         self.method: CompressMethod = get_compress_method(
             str(self.options.get("method", DEFAULT_METHOD))

@@ -45,9 +45,8 @@ from hawkeye_bench.pipelines.base import (
     Pipeline,
     PipelineOptionError,
     RoleSpec,
-    StageClient,
 )
-from hawkeye_bench.presets import Preset, StagePrompt
+from hawkeye_bench.presets import StagePrompt
 from hawkeye_bench.routing import RouteDecision, RouterSpec, UnknownRouter, get_router
 
 #: Option defaults; ``span=1`` is the seed paper's setting (one token per route event).
@@ -119,15 +118,7 @@ class RoutePipeline(Pipeline):
     #: every role's text is part of the answer (``serve`` streams it all as content)
     answer_roles = ("small", "large")
 
-    def __init__(
-        self,
-        preset: Preset,
-        clients: Mapping[str, StageClient],
-        *,
-        stage2_input: str | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(preset, clients, stage2_input=stage2_input, options=options)
+    def configure(self) -> None:
         settings = {**DEFAULTS, **self.options}
         self.router: RouterSpec = get_router(str(settings["router"]))
         self.threshold = float(settings.get("threshold", self.router.default_threshold))
