@@ -91,7 +91,7 @@ def test_prices_validation() -> None:
 
 # --------------------------------------------------------------------------- poster preset
 
-#: REFERENCE §1.6: (dataset, c) -> (baseline, CoT only, Full) tokens, and the poster's cost %
+#: The poster's published figures: (dataset, c) -> (baseline, CoT only, Full) tokens, and cost %
 POSTER = {
     ("gsm8k", 10): (297.0, 165.7, 301.7, 62.0),
     ("math500", 10): (1136.54, 471.0, 771.4, 44.0),
@@ -130,7 +130,7 @@ def test_poster_preset_states_its_ratio() -> None:
 
 # --------------------------------------------------------------------------- GPU-time view
 
-#: REFERENCE §1.6, MATH-500 at c=10: mean time per request (s)
+#: The poster's published MATH-500 latencies at c=10: mean time per request (s)
 MATH500_BASELINE_S, MATH500_HAWKEYE_S = 14.95, 8.31
 
 
