@@ -65,3 +65,14 @@ def test_a_bare_letter_gold_grades_letters_only() -> None:
     assert committed_answer("I think it is E.\nAnswer: E") == ("E", None)
     with pytest.raises(ValueError):
         parse_choice_gold("bank")
+
+
+def test_route_runs_on_commonsenseqa_default_to_its_lettered_preset() -> None:
+    from hawkeye_bench.commands.pipeline_options import preset_name_for
+    from hawkeye_bench.pipelines import get_pipeline
+
+    route = get_pipeline("route")
+    assert preset_name_for(route, "default", "commonsenseqa") == "route-commonsenseqa"
+    assert preset_name_for(route, "default", "gsm8k") == "route"
+    assert preset_name_for(route, "route", "commonsenseqa") == "route"  # named: as given
+    assert preset_name_for(get_pipeline("hawkeye"), "default", "commonsenseqa") == "default"

@@ -100,7 +100,7 @@ def plan_from_args(
     pipeline = get_pipeline(args.pipeline)
     options = dict(options) if options is not None else pipeline_options(args)
     pipeline.check_options(options)
-    preset = load_preset(preset_name_for(pipeline, args.preset)).with_overrides(
+    preset = load_preset(preset_name_for(pipeline, args.preset, args.task)).with_overrides(
         max_tokens=args.max_tokens, temperature=args.temperature
     )
     endpoints = resolve_endpoints(endpoint_settings(args), pipeline.roles)

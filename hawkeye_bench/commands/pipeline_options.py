@@ -58,6 +58,9 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def preset_name_for(pipeline: type[Pipeline], preset: str) -> str:
-    """The preset a run uses: the pipeline's own default when the flag says ``default``."""
-    return pipeline.default_preset if preset == "default" else preset
+def preset_name_for(pipeline: type[Pipeline], preset: str, task: str | None = None) -> str:
+    """The preset a run uses: when the flag says ``default``, the pipeline's own preset for the
+    dataset ``task`` (``dataset_presets``), else its default preset."""
+    if preset != "default":
+        return preset
+    return pipeline.dataset_presets.get(task or "", pipeline.default_preset)

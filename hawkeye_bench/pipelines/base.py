@@ -117,6 +117,8 @@ class Pipeline(ABC):
     option_names: ClassVar[frozenset[str]] = frozenset()
     #: the preset ``eval`` uses when none is named (``default`` holds no stage for its roles)
     default_preset: ClassVar[str] = "default"
+    #: a dataset whose questions need another prompt format: {dataset: preset} (``eval``)
+    dataset_presets: ClassVar[Mapping[str, str]] = {}
     roles: ClassVar[tuple[str, ...]]  # derived from role_specs
     #: the roles whose text is the answer (default: the last role only)
     answer_roles: ClassVar[tuple[str, ...]] = ()

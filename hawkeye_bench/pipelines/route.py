@@ -36,7 +36,7 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.trace import StageResult, TokenLogprob, Trace
@@ -115,6 +115,7 @@ class RoutePipeline(Pipeline):
     )
     option_names = frozenset({*DEFAULTS, "threshold", "only", "small_params", "large_params"})
     default_preset = "route"
+    dataset_presets: ClassVar[Mapping[str, str]] = {"commonsenseqa": "route-commonsenseqa"}
     #: every role's text is part of the answer (``serve`` streams it all as content)
     answer_roles = ("small", "large")
 
