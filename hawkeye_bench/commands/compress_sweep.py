@@ -20,6 +20,7 @@ from typing import Any
 
 from hawkeye_bench.commands.arguments import RepeatedFlag, endpoint_settings
 from hawkeye_bench.commands.eval import build_parser, default_out, plan_from_args
+from hawkeye_bench.commands.pipeline_options import add_compress_arguments
 from hawkeye_bench.commands.sweep_runner import (
     STOPPED,
     check_sweep_folder,
@@ -56,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--out.",
         conflict_handler="resolve",  # the responder flags below replace eval's single ones
     )
-    build_parser(parser)
+    build_parser(parser, (add_compress_arguments,))
     group = next(g for g in parser._action_groups if g.title == "endpoints")
     flags = (("url", "base URL"), ("model", "model name"), ("key-env", "API key's env var NAME"))
     for flag, what in flags:

@@ -15,6 +15,8 @@ from hawkeye_bench.commands.arguments import (
     endpoint_settings,
 )
 from hawkeye_bench.commands.pipeline_options import (
+    ALL_OPTION_ARGUMENTS,
+    OptionArguments,
     add_pipeline_option_arguments,
     pipeline_options,
     preset_name_for,
@@ -25,7 +27,10 @@ from hawkeye_bench.pipelines import get_pipeline
 from hawkeye_bench.presets import load_preset
 
 
-def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def build_parser(
+    parser: argparse.ArgumentParser, option_groups: tuple[OptionArguments, ...] | None = None
+) -> argparse.ArgumentParser:
+    """eval's flags; ``option_groups``: only these pipelines' run-option flags (a sweep's)."""
     from hawkeye_bench.core.ranges import non_negative_float, positive_int, share
 
     parser.add_argument(
@@ -71,7 +76,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "(it stopped answering); --resume finishes the run (default: %(default)s)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_pipeline_option_arguments(parser)
+    add_pipeline_option_arguments(parser, option_groups or ALL_OPTION_ARGUMENTS)
     add_endpoint_arguments(parser)
     parser.set_defaults(func=main)
     return parser

@@ -4,6 +4,7 @@ options they give; ``eval`` and ``serve`` share them, so a pipeline serves as it
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from hawkeye_bench.commands.route_arguments import add_route_arguments, route_options
@@ -26,7 +27,7 @@ def name_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def add_pipeline_option_arguments(parser: argparse.ArgumentParser) -> None:
+def add_compress_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep",
         type=share_list,
@@ -39,14 +40,27 @@ def add_pipeline_option_arguments(parser: argparse.ArgumentParser) -> None:
         help="compress pipeline: compression method (llm, truncate, random, full, none; "
         "compress-sweep: several, comma-separated; default llm)",
     )
-    add_route_arguments(parser)
+
+
+#: Each adds the flags of one pipeline's run options.
+OptionArguments = Callable[[argparse.ArgumentParser], None]
+ALL_OPTION_ARGUMENTS: tuple[OptionArguments, ...] = (add_compress_arguments, add_route_arguments)
+
+
+def add_pipeline_option_arguments(
+    parser: argparse.ArgumentParser, groups: tuple[OptionArguments, ...] = ALL_OPTION_ARGUMENTS
+) -> None:
+    """The run-option flags of ``groups`` (default: every pipeline's)."""
+    for add in groups:
+        add(parser)
 
 
 def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
     """The pipeline options of one run: ``--keep`` and ``--methods`` (one value each) and the
     route flags given."""
     options: dict[str, Any] = {}
-    for flag, key, values in (("--keep", "keep", args.keep), ("--methods", "method", args.methods)):
+    for flag, attribute, key in (("--keep", "keep", "keep"), ("--methods", "methods", "method")):
+        values = getattr(args, attribute, None)
         if values and len(values) > 1:
             raise PipelineOptionsError(
                 f"one run takes one {flag} value, got {len(values)}; "

@@ -15,7 +15,11 @@ from pathlib import Path
 
 from hawkeye_bench.commands.eval import build_parser, default_out, plan_from_args
 from hawkeye_bench.commands.pipeline_options import name_list
-from hawkeye_bench.commands.route_arguments import route_options, threshold_list
+from hawkeye_bench.commands.route_arguments import (
+    add_route_arguments,
+    route_options,
+    threshold_list,
+)
 from hawkeye_bench.commands.sweep_runner import (
     STOPPED,
     check_sweep_folder,
@@ -44,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "small-only and large-only anchors on the same prompts) and write route_table.md/.csv "
         "into --out.",
     )
-    build_parser(parser)
+    build_parser(parser, (add_route_arguments,))
     parser.add_argument(
         "--random-rates",
         type=threshold_list,
