@@ -42,6 +42,10 @@ from hawkeye_bench.core.stats import describe
 from hawkeye_bench.core.trace import StageResult, TokenSource
 from hawkeye_bench.endpoints.client import Endpoint, EndpointClient, EndpointUnavailable, OnDelta
 
+#: Joins a replica set's URLs into its label, the `endpoint` of a call that found every replica
+#: down (``eval/health.py`` splits it to know which replicas the outage is about).
+REPLICA_SEPARATOR = ", "
+
 #: Error types of a call that say the replica failed (after the client's own retries), not the
 #: request: the call goes to another replica and the replica is taken out for a cool-down.
 REPLICA_FAILURES = frozenset(
@@ -116,7 +120,7 @@ class ReplicaSet:
         if len(set(urls)) != len(urls):
             raise ValueError(f"replica URLs repeat: {', '.join(urls)}")
         self.endpoint = endpoint
-        self.label = ", ".join(urls)
+        self.label = REPLICA_SEPARATOR.join(urls)
         caps = [c for c in (endpoint.max_in_flight, concurrency) if c is not None]
         #: calls in flight per replica at most (None: no cap)
         self.cap: int | None = min(caps) if caps else None

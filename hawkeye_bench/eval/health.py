@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.record import Record
+from hawkeye_bench.endpoints.replicas import REPLICA_SEPARATOR
 
 T = TypeVar("T")
 
@@ -124,9 +125,9 @@ def _unreachable_endpoint(record: Record) -> str | None:
 
 
 def _endpoints_of(key: str) -> set[str]:
-    """The endpoints a held key names: one URL, or a replica set's URLs joined by ", " (any of
-    them answering ends the set's outage)."""
-    return set(key.split(", "))
+    """The endpoints a held key names: one URL, or a replica set's URLs (any of them answering
+    ends the set's outage)."""
+    return set(key.split(REPLICA_SEPARATOR))
 
 
 def _last_error(record: Record) -> str:
