@@ -466,3 +466,44 @@ def test_summary_ignores_results_for_criteria_not_asked(workspace: Path) -> None
     summary = build_summary(results, runs, [spec], criteria, n_resamples=200)
     assert summary["means"]["coherence"]["j1"]["hawkeye"] == {"mean": 8.0, "n": 1}
     assert summary["means"]["clarity"]["j1"]["hawkeye"] == {"mean": 7.0, "n": 1}
+
+
+def test_a_reply_too_deep_or_too_long_fails_only_its_judgement(workspace: Path) -> None:
+    write_panel(workspace / "judges", "fake", [fake_judge("j1")])
+
+    def hostile(messages: list[dict[str, str]], params: dict) -> ChatReply:
+        answer = answer_of(messages)
+        if answer == HAWK["q0"]:
+            return ChatReply(text="[" * 100_000 + "]" * 100_000, finish_reason="stop")
+        if answer == HAWK["q1"]:
+            return ChatReply(text='{"clarity": {"score": ' + "7" * 4500 + "}}")
+        return by_length(messages, params)
+
+    code, _, _ = run(workspace, {"j1": FakeBackend(hostile)})
+    assert code == 0
+    results = {
+        (r.run, r.id): r for r in read_results(workspace / "out" / "judgements.jsonl").values()
+    }
+    assert len(results) == 11
+    assert results[("hawkeye", "q0")].status == "parse_error"
+    assert results[("hawkeye", "q1")].status == "parse_error"
+    assert "4500 digits" in (results[("hawkeye", "q1")].error or "")
+    assert sum(r.ok for r in results.values()) == 9
+
+
+def test_every_judgement_failed_or_too_many_exits_1(workspace: Path) -> None:
+    write_panel(workspace / "judges", "fake", [fake_judge("j1")])
+    down = FakeBackend(lambda m, p: JudgeAPIError("server", "bad gateway", status=502))
+    code, _, err = run(workspace, {"j1": down})
+    assert code == 1 and "every judgement failed (11)" in err
+    assert len(read_results(workspace / "out" / "judgements.jsonl")) == 11
+
+    def half(messages: list[dict[str, str]], params: dict) -> ChatReply:
+        if answer_of(messages) in HAWK.values():
+            return ChatReply(text="no idea")
+        return by_length(messages, params)
+
+    assert run(workspace, {"j1": FakeBackend(half)})[0] == 0  # 6 of 11 failed: no threshold
+    shutil.rmtree(workspace / "out")
+    code, _, err = run(workspace, {"j1": FakeBackend(half)}, max_error_rate=0.5)
+    assert code == 1 and "6 of 11 judgements failed (54.5%" in err

@@ -197,3 +197,26 @@ def test_a_whole_json_reply_is_not_searched_for_refusal_words() -> None:
     for text in (json.dumps(data), fenced):
         parsed = parse_reply(reply(text), CRITERIA)
         assert parsed.status == "ok" and parsed.values == {"clarity": 9, "conciseness": 4}
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("[" * 40_000 + "]" * 40_000, "nested more than"),  # RecursionError in json
+        ('{"clarity": {"score": ' + "9" * 5000 + "}}", "5000 digits"),  # int() refuses
+        ("{" * 200_000, "characters"),  # was 8 s of CPU: a failed try per brace
+        ("Verdict: " + json.dumps(GOOD) + " " + '{"a" ]' * 1500, "places where an object"),
+    ],
+)
+def test_a_reply_beyond_the_parsed_bounds_is_a_parse_error(text: str, why: str) -> None:
+    parsed = parse_reply(reply(text), CRITERIA)
+    assert parsed.status == "parse_error" and parsed.values is None
+    assert parsed.error is not None and why in parsed.error
+    assert parse_reply(reply(text, finish="length"), CRITERIA).status == "truncated"
+
+
+def test_stray_braces_in_prose_before_the_verdict_are_skipped_in_linear_time() -> None:
+    """LaTeX in an explanation: many ``{`` that start no object, then the verdict."""
+    prose = r"The answer \frac{1}{2} is right. " * 2000
+    parsed = parse_reply(reply(prose + json.dumps(GOOD)), CRITERIA)
+    assert parsed.status == "ok" and parsed.values == {"clarity": 8, "conciseness": 9}

@@ -68,6 +68,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--bootstrap-resamples", type=positive_int, default=N_RESAMPLES)
     parser.add_argument(
+        "--max-error-rate",
+        type=share,
+        help="exit 1 when more than this share (0 to 1) of the judgements failed (default: "
+        "only when every one did)",
+    )
+    parser.add_argument(
         "--judges-dir", type=Path, help="folder with panels/ and rubrics/ (default: ./judges)"
     )
     parser.add_argument("--cache-dir", type=Path, help="reply cache (default: OUT/cache)")
@@ -93,6 +99,7 @@ def main(args: argparse.Namespace) -> int:
         judges_dir=args.judges_dir,
         cache_dir=args.cache_dir,
         bootstrap_resamples=args.bootstrap_resamples,
+        max_error_rate=args.max_error_rate,
     )
     try:
         return run_judge(settings)

@@ -16,6 +16,12 @@ Which JSON object, if any, is the judge's verdict:
 3. Prose with no usable object is ``truncated`` when the provider stopped at the token limit,
    else a ``refusal`` when it has refusal language, else a ``parse_error``.
 
+Only a bounded reply is parsed: at most :data:`MAX_REPLY_CHARS` characters, brackets nested at
+most :data:`MAX_JSON_DEPTH` deep, integers of at most :data:`MAX_INT_DIGITS` digits and at most
+:data:`MAX_CANDIDATES` places that look like the start of an object. Anything beyond is a
+``parse_error`` (``truncated`` at the token limit) of that judgement, found in time linear in
+the reply, never a crash of the whole run.
+
 Pydantic then validates the object: every criterion present, each score a number on that
 criterion's scale (an integer, or a float or string holding one; ``true``/``false`` are not
 numbers, although Python counts bool as int), each verdict A/B/tie. Anything else is a typed
@@ -60,7 +66,52 @@ _EXAMPLE_INTRO = re.compile(
 )
 #: How far before the candidate object an example introduction is looked for.
 _INTRO_WINDOW = 80
+#: A verdict is a few hundred characters; a longer reply is not parsed.
+MAX_REPLY_CHARS = 100_000
+#: A verdict nests two levels; deeper brackets are not parsed (the decoder recurses per level).
+MAX_JSON_DEPTH = 32
+#: Scores are small; a longer integer is not converted (Python refuses over 4,300 digits).
+MAX_INT_DIGITS = 64
+#: Places in prose where an object may start (``{`` then ``"`` or ``}``) that are tried.
+MAX_CANDIDATES = 1000
+#: Where an object may start: an empty object or a first key.
+_OBJECT_START = re.compile(r'\{\s*["}]')
+_BRACKET = re.compile(r"[\[\]{}]")
 _VERDICT_ALIASES = {"a": "A", "b": "B", "tie": "tie", "c": "tie", "equal": "tie"}
+
+
+class ReplyTooLarge(Exception):
+    """The reply is beyond what is parsed (:data:`MAX_REPLY_CHARS` and the other bounds)."""
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ReplyTooLarge(
+            f"an integer of {len(digits.lstrip('-'))} digits (at most {MAX_INT_DIGITS} are read)"
+        )
+    return int(digits)
+
+
+_DECODER = json.JSONDecoder(parse_int=_bounded_int)
+
+
+def check_bounds(text: str) -> None:
+    """Raise :class:`ReplyTooLarge` when ``text`` is too long or nests brackets too deep.
+
+    The depth counts every bracket, in strings too: an over-estimate, never an under-estimate.
+    """
+    if len(text) > MAX_REPLY_CHARS:
+        raise ReplyTooLarge(
+            f"a reply of {len(text)} characters (at most {MAX_REPLY_CHARS} are parsed)"
+        )
+    depth = 0
+    for match in _BRACKET.finditer(text):
+        if match.group(0) in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise ReplyTooLarge(f"brackets nested more than {MAX_JSON_DEPTH} deep (not parsed)")
+        elif depth:
+            depth -= 1
 
 
 @dataclass
@@ -113,15 +164,17 @@ class Located:
 def _whole_object(text: str) -> tuple[bool, dict[str, Any] | None]:
     """(is the text one JSON value, that value if it is an object)."""
     try:
-        data = json.loads(text)
+        data = _DECODER.decode(text)
     except json.JSONDecodeError:
         return False, None
     return True, data if isinstance(data, dict) else None
 
 
 def locate_verdict(text: str) -> Located:
-    """The JSON object that may be the verdict in ``text``, by rules 1 and 2 of this module."""
+    """The JSON object that may be the verdict in ``text``, by rules 1 and 2 of this module;
+    :class:`ReplyTooLarge` when ``text`` is beyond the bounds parsed."""
     stripped = text.strip()
+    check_bounds(stripped)
     is_json, data = _whole_object(stripped)
     if is_json:
         return Located(data, whole=True)
@@ -147,19 +200,27 @@ def extract_json_object(text: str) -> dict[str, Any] | None:
 
 
 def _last_top_level_object(text: str) -> tuple[dict[str, Any], int, int] | None:
-    """Scan left to right, skipping over each object decoded; keep the last one and its span."""
-    decoder = json.JSONDecoder()
+    """Scan left to right, skipping over each object decoded; keep the last one and its span.
+
+    Only a ``{`` followed by ``"`` or ``}`` is tried (a failed try costs time in proportion to
+    its position), at most :data:`MAX_CANDIDATES` of them.
+    """
     last = None
-    position = text.find("{")
-    while position != -1:
+    tried = 0
+    start = _OBJECT_START.search(text)
+    while start is not None:
+        tried += 1
+        if tried > MAX_CANDIDATES:
+            raise ReplyTooLarge(f"more than {MAX_CANDIDATES} places where an object may start")
+        position = start.start()
         try:
-            obj, end = decoder.raw_decode(text, position)
+            obj, end = _DECODER.raw_decode(text, position)
         except json.JSONDecodeError:
-            position = text.find("{", position + 1)
+            start = _OBJECT_START.search(text, position + 1)
             continue
         if isinstance(obj, dict):
             last = (obj, position, end)
-        position = text.find("{", end)
+        start = _OBJECT_START.search(text, end)
     return last
 
 
@@ -178,7 +239,12 @@ def parse_reply(
     text = reply.text or ""
     if not text.strip():
         return ParsedReply("parse_error", error="empty reply")
-    found = locate_verdict(text)
+    try:
+        found = locate_verdict(text)
+    except ReplyTooLarge as exc:
+        if reply.finish_reason == "length":
+            return ParsedReply("truncated", error=f"hit the token limit ({exc})")
+        return ParsedReply("parse_error", error=str(exc))
     refusal = None if found.whole else _REFUSAL.search(found.prose)
     error: str
     if found.data is None:

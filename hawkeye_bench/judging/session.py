@@ -38,7 +38,7 @@ from hawkeye_bench.judging.ledger import JudgeEstimate, Ledger, prices_known
 from hawkeye_bench.judging.markdown import render
 from hawkeye_bench.judging.plan import EMBEDDED_BASE_URL, JudgeJob, JudgeOptions, build_jobs
 from hawkeye_bench.judging.prompts import PROMPT_VERSION
-from hawkeye_bench.judging.results import ResultWriter, compact, read_results
+from hawkeye_bench.judging.results import JudgeResult, ResultWriter, compact, read_results
 from hawkeye_bench.judging.stats import N_RESAMPLES
 from hawkeye_bench.judging.summary import build_summary
 
@@ -47,6 +47,7 @@ SUMMARY_FILE = "judge_summary.json"
 TABLE_FILE = "judge_table.md"
 DEFAULT_PANEL, LOCAL_PANEL = "default", "local"
 EXIT_STOPPED = 3  # quota or budget stopped the run; rerun with the same --out to continue
+EXIT_FAILED = 1  # every judgement failed, or more than --max-error-rate of them
 
 BackendFactory = Callable[[JudgeSpec], ChatBackend]
 
@@ -67,6 +68,8 @@ class JudgeSettings:
     judges_dir: Path | None = None
     cache_dir: Path | None = None
     bootstrap_resamples: int = N_RESAMPLES
+    #: exit 1 when more than this share of the judgements failed (None: only when all did)
+    max_error_rate: float | None = None
 
 
 def choose_panel(judges_dir: Path, requested: str | None) -> tuple[Panel, str | None]:
@@ -246,7 +249,27 @@ def run_judge(
             seed=settings.options.seed,
         )
         summary.update(_run_facts(settings, panel, jobs, outcome, ledger))
-    return _write_outputs(settings.out, summary, outcome, ledger, out, err)
+    code = _write_outputs(settings.out, summary, outcome, ledger, out, err)
+    if code == 0 and (failed := too_many_failures(current, settings.max_error_rate)):
+        print(f"error: {failed}", file=err)
+        return EXIT_FAILED
+    return code
+
+
+def too_many_failures(results: Sequence[JudgeResult], max_error_rate: float | None) -> str | None:
+    """Why the judgements fail the run: all failed, or a larger share than allowed; else None."""
+    failed = sum(not r.ok for r in results)
+    if not results or not failed:
+        return None
+    share = failed / len(results)
+    if failed == len(results):
+        return f"every judgement failed ({failed}); see the errors in {JUDGEMENTS_FILE}"
+    if max_error_rate is not None and share > max_error_rate:
+        return (
+            f"{failed} of {len(results)} judgements failed ({share:.1%}, above "
+            f"--max-error-rate {max_error_rate:.1%}); see the errors in {JUDGEMENTS_FILE}"
+        )
+    return None
 
 
 def _checked_runs(settings: JudgeSettings) -> list[RunAnswers]:
