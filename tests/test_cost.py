@@ -311,3 +311,28 @@ def test_summary_cost_token_view_or_nothing() -> None:
     del priced["endpoints"]["reasoner"]["prices"]
     assert summary_cost(records, priced, "hawkeye") is None
     assert summary_cost(records, {}, "hawkeye") is None
+
+
+def test_cost_command_says_when_a_load_stage_is_unreliable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load = write_load(tmp_path)
+    results_file = load / "load_results.json"
+    results = json.loads(results_file.read_text())
+    for stage in results["stages"]:
+        if stage["target"] == "hawkeye" and stage["concurrency"] == 4:
+            stage.update(reliable=False, unreliable_reasons=["load generator CPU at 100%"])
+    results_file.write_text(json.dumps(results))
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("baseline: {gpu_hour_usd: 2}\nhawkeye: {gpu_hour_usd: 2}\n")
+    out_dir = tmp_path / "cost"
+    assert main(["cost", str(load), "--prices", str(prices), "--out", str(out_dir)]) == 0
+    printed = capsys.readouterr().out
+    row = next(line for line in printed.splitlines() if line.startswith("| hawkeye (unreliable)"))
+    assert "| 4 |" in row
+    assert "- unreliable: hawkeye at c=4: the load runner marked this stage unreliable " \
+        "(load generator CPU at 100%)" in printed  # fmt: skip
+    stages = json.loads((out_dir / "cost.json").read_text())["gpu_view"][0]["stages"]
+    flagged = [(s["target"], s["concurrency"]) for s in stages if not s["reliable"]]
+    assert flagged == [("hawkeye", 4)]
+    assert sum("(unreliable)" in line for line in printed.splitlines()) == 1

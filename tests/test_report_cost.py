@@ -86,6 +86,28 @@ def test_report_gpu_time_view_beside_the_token_view(tmp_path: Path) -> None:
     assert "GPU-time view" in md and "Token view" in md
 
 
+def test_report_gpu_time_view_notes_an_unreliable_load_stage(tmp_path: Path) -> None:
+    runs = write_eval_runs(tmp_path / "runs")
+    load = write_load(tmp_path / "loads")
+    results_file = load / "load_results.json"
+    results = json.loads(results_file.read_text())
+    for stage in results["stages"]:
+        if stage["target"] == "baseline" and stage["concurrency"] == 1:
+            stage.update(reliable=False, unreliable_reasons=["2 of 8 raw batches lost"])
+    results_file.write_text(json.dumps(results))
+    gpu = {"gpu_hour_usd": 2.0, "gpus": 1, "placement": "dedicated"}
+    _add_prices(runs["baseline"], {"single": gpu})
+    _add_prices(runs["hawkeye"], {"reasoner": gpu, "responder": gpu})
+    report = write_report([runs["baseline"], runs["hawkeye"], load], tmp_path / "report")
+    section = next(s for s in report.sections if s.key == "cost")
+    table = next(t for t in section.tables if t.name == "cost_gpu")
+    flagged = [n for n in table.notes if "marked this stage unreliable" in n]
+    assert flagged == [
+        f"{load.name}: baseline at c=1: the load runner marked this stage unreliable "
+        "(2 of 8 raw batches lost): its price rests on that latency."
+    ]
+
+
 def _row(judge: str, run: str, criterion: str, mean: float) -> JudgeScoreRow:
     return JudgeScoreRow(
         criterion=criterion, judge=judge, run=run, judge_output="j", mean=mean,

@@ -102,6 +102,8 @@ def build(inputs: list[Path], books: list[PriceBook]) -> tuple[list[str], dict[s
                         "usd_per_1k_requests": s.usd_per_1k_requests,
                         "ratio": s.ratio,
                         "why_unknown": s.reasons,
+                        "reliable": not s.unreliable,
+                        "unreliable_reasons": s.unreliable,
                     }
                     for s in stages
                 ],

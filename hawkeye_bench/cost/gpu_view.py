@@ -38,6 +38,18 @@ class StageCost:
     usd_per_hour: float | None = None
     reasons: list[str] = field(default_factory=list)
     ratio: float | None = None  # vs the baseline target at the same concurrency
+    #: why the load runner marked this stage unreliable (empty: reliable); its price rests on
+    #: a latency the runner did not trust, so every view says so beside the number
+    unreliable: list[str] = field(default_factory=list)
+
+    @property
+    def unreliable_note(self) -> str | None:
+        if not self.unreliable:
+            return None
+        return (
+            f"{self.target} at c={self.concurrency}: the load runner marked this stage "
+            f"unreliable ({'; '.join(self.unreliable)}): its price rests on that latency"
+        )
 
     @property
     def throughput(self) -> float | None:
@@ -105,7 +117,12 @@ def load_costs(results: Mapping[str, Any], book: PriceBook) -> list[StageCost]:
     for stage in stages:
         e2e = ((stage.get("metrics") or {}).get("e2e_ms") or {}).get("mean")
         latency = e2e / 1000.0 if isinstance(e2e, int | float) and e2e > 0 else None
-        costs.append(stage_cost(stage["target"], int(stage["concurrency"]), latency, book))
+        cost = stage_cost(stage["target"], int(stage["concurrency"]), latency, book)
+        if stage.get("reliable") is False:
+            cost.unreliable = [str(r) for r in stage.get("unreliable_reasons") or ()] or [
+                "no reason recorded"
+            ]
+        costs.append(cost)
     baseline = (results.get("plan") or {}).get("baseline")
     compare_stages(costs, baseline)
     return costs

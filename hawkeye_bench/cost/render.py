@@ -66,7 +66,7 @@ def gpu_cells(cost: StageCost) -> list[str]:
     x = cost.throughput
     missing = _missing(cost.reasons)
     return [
-        cost.target,
+        cost.target + (" (unreliable)" if cost.unreliable else ""),
         str(cost.concurrency),
         f"{cost.mean_latency_s:.3f}" if cost.mean_latency_s is not None else "",
         f"{x:.3f}" if x is not None else "",
@@ -87,6 +87,7 @@ def gpu_markdown(label: str, costs: Sequence[StageCost], sources: Sequence[str])
     lines = [f"## GPU-time view: {label}", ""]
     lines += markdown_table(GPU_HEADER, [gpu_cells(c) for c in costs])
     lines += ["", *notes(gpu_view.ASSUMPTIONS, sources, [r for c in costs for r in c.reasons])]
+    lines += [f"- unreliable: {c.unreliable_note}" for c in costs if c.unreliable_note]
     return lines
 
 

@@ -133,8 +133,11 @@ def placement_notes(book: PriceBook) -> list[str]:
 
 def gpu_table(inputs: Inputs, book: PriceBook, rel: tables.Rel) -> Table[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    unreliable: list[str] = []
     for load in inputs.loads:
         for stage in gpu_view.load_costs(load.results, book):
+            if stage.unreliable_note:
+                unreliable.append(f"{load.label}: {stage.unreliable_note}.")
             rows.append(
                 {
                     "load": load.label,
@@ -153,5 +156,5 @@ def gpu_table(inputs: Inputs, book: PriceBook, rel: tables.Rel) -> Table[dict[st
                     ],
                 }
             )
-    notes = [*gpu_view.ASSUMPTIONS, *placement_notes(book)]
+    notes = [*gpu_view.ASSUMPTIONS, *placement_notes(book), *unreliable]
     return Table("cost_gpu", "GPU-time view", GPU_COLUMNS, rows, notes=notes)
