@@ -15,10 +15,11 @@ Role = Literal["reasoner", "responder", "single", "judge"]
 #: server's tokenize endpoint applied to the generated text; ``tokenizer`` = the model's own
 #: tokenizer loaded in-process (the embedded model's GGUF vocabulary); ``chunks`` = counted
 #: streamed chunks (approximate: a chunk may hold several tokens); ``logprobs`` = the tokens the
-#: server listed in its per-token logprobs (the route pipeline's kept parts of a call).
-TokenSource = Literal["usage", "tokenize", "tokenizer", "chunks", "logprobs"]
+#: server listed in its per-token logprobs (the route pipeline's kept parts of a call);
+#: ``token_ids`` = the generated token ids an imported file lists (``hawkeye-bench import``).
+TokenSource = Literal["usage", "tokenize", "tokenizer", "chunks", "logprobs", "token_ids"]
 #: The sources that are exact counts by the model's tokenizer.
-EXACT_TOKEN_SOURCES = frozenset({"usage", "tokenize", "tokenizer", "logprobs"})
+EXACT_TOKEN_SOURCES = frozenset({"usage", "tokenize", "tokenizer", "logprobs", "token_ids"})
 
 
 class TokenLogprob(TypedDict):
