@@ -1,8 +1,8 @@
 """Grader accuracy on 391 asserted (gold, prediction, verdict) cases from public graders' tests.
 
 The cases are not tied to one dataset, so they go through the dataset-agnostic path (gold
-format detected per string). The bar is 99% overall and 99% on the expected-false cases alone:
-a grader that says "equal" too easily must fail here too.
+format detected per string). Every case must be graded as asserted, the expected-false ones
+included (a grader that says "equal" too easily fails here too), as the README promises.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 
 from hawkeye_bench.grading.workers import GENERIC, Grader
-
-BAR = 0.99
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +57,11 @@ def test_accuracy_on_public_grader_cases(cases: list[dict[str, Any]], verdicts: 
     ]
     for miss in misses:
         print("  miss:", miss)
-    assert accuracy >= BAR, misses
+    assert not misses
 
 
 def test_no_false_positives(cases: list[dict[str, Any]], verdicts: list[bool]) -> None:
     negatives = [(c, v) for c, v in zip(cases, verdicts, strict=True) if not c["expected"]]
     assert len(negatives) == 57
     false_positives = [c["id"] for c, v in negatives if v]
-    assert 1 - len(false_positives) / len(negatives) >= BAR, false_positives
+    assert not false_positives
