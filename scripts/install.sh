@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs hawkeye-bench from this clone with the embedded default model, compiling
 # llama-cpp-python with the portable flags of scripts/build-flags.env (a few minutes on 2 cores).
+# It installs into the active virtual environment, or else into ./.venv (created on first use
+# by scripts/activate.sh; `. scripts/activate.sh` puts it on your shell afterwards).
 #
 #   bash scripts/install.sh                 # pip install -e '.[local]'
 #   bash scripts/install.sh '.[local,dev]'  # other extras
@@ -8,6 +10,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/activate.sh
+. "$ROOT/scripts/activate.sh"
+echo "install: into the Python environment $VIRTUAL_ENV" >&2
 USER_CMAKE_ARGS="${CMAKE_ARGS:-}"
 # KEY=VALUE lines, the value verbatim to the end of the line (as tox reads the same file)
 while IFS= read -r line || [ -n "$line" ]; do

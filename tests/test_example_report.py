@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.local_model
 @pytest.mark.slow
+@pytest.mark.timeout(960)  # above the script's own 900 s limit
 def test_make_example_runs_every_command_and_writes_every_section(tmp_path: Path) -> None:
     bindir = Path(sys.executable).parent
     env = {

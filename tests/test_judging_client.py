@@ -6,7 +6,6 @@ import io
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import openai
 import pytest
@@ -113,20 +112,30 @@ def test_missing_key_variable_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
         OpenAIChatBackend(spec("http://127.0.0.1:9/v1"))
 
 
-def _status_error(cls: type[openai.APIStatusError], status: int, body: dict) -> openai.APIError:
-    response = SimpleNamespace(request=None, status_code=status, headers={})
-    return cls("message", response=response, body=body)  # type: ignore[arg-type]
+def _sdk_error(status: int, code: str | None = None) -> openai.APIError:
+    """The error the openai SDK itself raises for a server's HTTP ``status`` reply."""
+    error = {"message": "refused", "type": "error", "code": code}
+
+    def handler(body: dict) -> web.Response:
+        return web.json_response({"error": error}, status=status)
+
+    with LocalChatServer(handler) as base_url:
+        client = openai.OpenAI(base_url=base_url, api_key="test", max_retries=0)
+        try:
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        except openai.APIError as exc:
+            return exc
+        finally:
+            client.close()
+    raise AssertionError(f"HTTP {status} raised no openai.APIError")
 
 
 def test_error_classification_separates_quota_from_rate_limits() -> None:
-    quota = _status_error(openai.RateLimitError, 429, {"code": "insufficient_quota"})
-    assert _classify(quota) == ("quota", 429)
-    assert _classify(
-        _status_error(openai.RateLimitError, 429, {"code": "rate_limit_exceeded"})
-    ) == ("rate_limit", 429)
-    assert _classify(_status_error(openai.AuthenticationError, 401, {}))[0] == "auth"
-    assert _classify(_status_error(openai.BadRequestError, 400, {}))[0] == "bad_request"
-    assert _classify(_status_error(openai.InternalServerError, 502, {}))[0] == "server"
+    assert _classify(_sdk_error(429, "insufficient_quota")) == ("quota", 429)
+    assert _classify(_sdk_error(429, "rate_limit_exceeded")) == ("rate_limit", 429)
+    assert _classify(_sdk_error(401))[0] == "auth"
+    assert _classify(_sdk_error(400))[0] == "bad_request"
+    assert _classify(_sdk_error(502))[0] == "server"
 
 
 def test_html_page_with_http_200_is_a_typed_failure_and_the_run_goes_on(

@@ -17,6 +17,9 @@ from hawkeye_bench.lmeval import tasks_dir
 from hawkeye_bench.serve.embedded import LOCAL_MODEL_NAME, LocalModelServer
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
+# Above the 600 s limit of the one lm-eval run each test makes (pyproject says 300 s).
+pytestmark = pytest.mark.timeout(660)
+
 LM_EVAL = str(Path(sys.executable).parent / "lm_eval")
 TASKS = ("hawkeye_gsm8k", "hawkeye_math500")
 TOKEN_METRICS = ("cot_tokens", "response_tokens", "total_tokens")

@@ -29,6 +29,7 @@ def test_every_subpackage_is_listed_in_pyproject() -> None:
         assert (ROOT / kind.folder / kind.marker).exists()
 
 
+@pytest.mark.timeout(360)  # above pip's own 300 s limit
 def test_the_wheel_ships_every_kind_of_user_yaml(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",

@@ -103,6 +103,7 @@ def test_plugin_pipeline_is_served(
     assert server.stop() == 0
 
 
+@pytest.mark.timeout(1260)  # above its two lm-eval runs' own 600 s limits
 def test_plugin_pipeline_through_lm_eval(
     plugin_env: dict[str, str], scripted: str, tmp_path: Path
 ) -> None:

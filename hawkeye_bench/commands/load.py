@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
+from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.datasets import dataset_names
 from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.endpoint import EndpointError, chat_path, model_ids
@@ -292,6 +293,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     out_dir = args.out or Path("runs") / f"load-{time.strftime('%Y%m%d-%H%M%S')}"
     _check_distributed(args)
+    check_writable_folder(out_dir, "--out folder")
     if args.worker:
         from hawkeye_bench.load.runner import run_worker
 
