@@ -9,21 +9,35 @@ what is parsed into typed settings before handing them on.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
+from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.ranges import non_negative_int, positive_float, positive_int
 from hawkeye_bench.endpoints.settings import API_KEY_IN_FILE, ConfigError, EndpointSettings
+
+T = TypeVar("T")
+
+
+class FlagsError(HawkeyeError):
+    """Flags that do not go together, or one that would be silently ignored."""
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder: give the YAML file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (not UTF-8: {exc.reason})") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -68,6 +82,11 @@ def endpoint_settings(args: argparse.Namespace) -> EndpointSettings:
     """From the flags of :func:`add_endpoint_arguments` (and ``--config``'s endpoints)."""
     from hawkeye_bench.pipelines import all_roles
 
+    if args.api_key_env and not args.endpoint:
+        raise FlagsError(
+            f"--api-key-env {args.api_key_env} is the key of --endpoint, and no --endpoint is "
+            "given: name each role's key with --<role>-key-env (or api_key_env in --config)"
+        )
     return EndpointSettings(
         generic={
             "base_url": args.endpoint,
@@ -87,6 +106,16 @@ def endpoint_settings(args: argparse.Namespace) -> EndpointSettings:
         max_retries=args.max_retries,
         max_in_flight=getattr(args, "max_in_flight", None),
     )
+
+
+def comma_list(text: str, convert: Callable[[str], T]) -> list[T]:
+    """Comma-separated values, each converted (an argparse ``type=`` helper); a list that
+    gives no value at all (``,``) is refused rather than read as "the default"."""
+    values = [convert(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} gives no value; expected one or more, "
+                                         "comma-separated")  # fmt: skip
+    return values
 
 
 class _GivenOnCommandLine(list[Any]):

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.commands.arguments import RepeatedFlag, endpoint_settings
-from hawkeye_bench.commands.eval import build_parser, default_out, plan_from_args
+from hawkeye_bench.commands.eval import build_parser, check_run_flags, default_out, plan_from_args
 from hawkeye_bench.commands.pipeline_options import add_compress_arguments
 from hawkeye_bench.commands.sweep_runner import (
     STOPPED,
     check_sweep_folder,
+    lock_sweep,
     run_args,
     run_in_turn,
     sweep_settings,
@@ -33,6 +33,7 @@ from hawkeye_bench.eval.compress_sweep import (
     DEFAULT_KEEPS,
     DEFAULT_METHODS,
     SWEEP_FILE,
+    SweepRun,
     collect,
     folder_name,
     read_sweep_file,
@@ -122,41 +123,43 @@ def responders(args: argparse.Namespace) -> list[Responder]:
 
 
 def main(args: argparse.Namespace) -> int:
+    check_run_flags(args)
     keeps = list(dict.fromkeys(args.keep or DEFAULT_KEEPS))
     methods = list(dict.fromkeys(args.methods or DEFAULT_METHODS))
     root = Path(args.out) if args.out else default_out(args.task, "compress-sweep")
     check_sweep_folder(root, SWEEP_FILE, args.resume)
     chosen = {r.folder: r for r in responders(args)}
     runs = sweep_runs(methods, keeps, list(chosen))
-    listed = list(dict.fromkeys([*read_sweep_runs(root), *runs]))  # an extension keeps the old
-    listed_responders = {r["folder"]: r for r in read_sweep_file(root).get("responders", [])}
-    for responder in chosen.values():  # an extension keeps the responders run before
-        listed_responders[responder.folder] = {
-            "folder": responder.folder,
-            "model": responder.model,
-            "url": responder.url,
-        }
-    settings = sweep_settings(args, responders=list(listed_responders.values()))
-    write_sweep_file(root, listed, settings)
 
-    def plans() -> Iterator[tuple[str, EvalPlan]]:
-        for run in runs:
-            out = root / "runs" / run.folder
-            responder = chosen[run.responder]
-            one = run_args(
-                args,
-                out,
-                responder_url=responder.url,
-                responder_model=responder.model,
-                responder_key_env=responder.key_env,
-            )
-            options = {"keep": run.keep, "method": run.method}
-            plan = plan_from_args(one, options=options, out=out, cache_dir=root)
-            yield f"{run.responder}: {run.method} keep {run.keep:g}", plan
+    def plan(run: SweepRun) -> tuple[str, EvalPlan]:
+        out = root / "runs" / run.folder
+        responder = chosen[run.responder]
+        one = run_args(
+            args,
+            out,
+            responder_url=responder.url,
+            responder_model=responder.model,
+            responder_key_env=responder.key_env,
+        )
+        options = {"keep": run.keep, "method": run.method}
+        plan = plan_from_args(one, options=options, out=out, cache_dir=root)
+        return f"{run.responder}: {run.method} keep {run.keep:g}", plan
 
-    exit_code = run_in_turn(plans())
-    if exit_code in STOPPED:
-        return exit_code
-    rows, items = collect(root, listed)
-    print(write_tables(root, rows, items))
+    with lock_sweep(root, "compress-sweep"):
+        plans = [plan(run) for run in runs]  # every run checked before the first model call
+        listed = list(dict.fromkeys([*read_sweep_runs(root), *runs]))  # an extension keeps the old
+        listed_responders = {r["folder"]: r for r in read_sweep_file(root).get("responders", [])}
+        for responder in chosen.values():  # an extension keeps the responders run before
+            listed_responders[responder.folder] = {
+                "folder": responder.folder,
+                "model": responder.model,
+                "url": responder.url,
+            }
+        settings = sweep_settings(args, responders=list(listed_responders.values()))
+        write_sweep_file(root, listed, settings)
+        exit_code = run_in_turn(plans, "compress-sweep")
+        if exit_code in STOPPED:
+            return exit_code
+        rows, items = collect(root, listed)
+        print(write_tables(root, rows, items))
     return exit_code

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.cost import render
 from hawkeye_bench.cost.gpu_view import load_costs
 from hawkeye_bench.cost.prices import POSTER_RATIO, PRESETS, PriceBook, poster_preset
@@ -113,6 +114,8 @@ def build(inputs: list[Path], books: list[PriceBook]) -> tuple[list[str], dict[s
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_writable_folder(args.out, "--out folder")
     lines, data = build(list(args.inputs), price_books(args))
     text = "\n".join(lines).rstrip() + "\n"
     print(text, end="")

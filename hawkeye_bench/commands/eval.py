@@ -10,6 +10,7 @@ from typing import Any
 
 from hawkeye_bench import datasets
 from hawkeye_bench.commands.arguments import (
+    FlagsError,
     add_endpoint_arguments,
     add_pipeline_arguments,
     endpoint_settings,
@@ -23,6 +24,7 @@ from hawkeye_bench.commands.pipeline_options import (
 )
 from hawkeye_bench.endpoints.settings import resolve_endpoints
 from hawkeye_bench.eval.runner import EvalPlan, load_baseline, run_eval
+from hawkeye_bench.eval.store import RunStore
 from hawkeye_bench.pipelines import get_pipeline
 from hawkeye_bench.presets import load_preset
 
@@ -102,6 +104,7 @@ def plan_from_args(
     """Resolve the command line (and its config file) once: every name checked, the preset
     loaded, the endpoints resolved, the dataset loaded and fingerprinted. ``options``, ``out``
     and ``cache_dir`` replace what the command line says (compress-sweep's runs)."""
+    check_run_flags(args)
     pipeline = get_pipeline(args.pipeline)
     options = dict(options) if options is not None else pipeline_options(args)
     pipeline.check_options(options)
@@ -137,9 +140,19 @@ def plan_from_args(
     )
 
 
+def check_run_flags(args: argparse.Namespace) -> None:
+    """Flags that only mean something together: refused rather than ignored."""
+    if args.retry_errors and not args.resume:
+        raise FlagsError(
+            "--retry-errors runs the failed items of an earlier run again: add --resume"
+        )
+
+
 def default_out(task: str, pipeline: str) -> Path:
     return Path("runs") / f"{task}-{pipeline}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def main(args: argparse.Namespace) -> int:
-    return run_eval(plan_from_args(args))
+    plan = plan_from_args(args)
+    with RunStore(plan.out).lock("eval"):
+        return run_eval(plan)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hawkeye_bench.core.folder_lock import FolderLock
+from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.eval.health import RunStopped
 from hawkeye_bench.judging.config import DEFAULT_CRITERIA
 from hawkeye_bench.judging.plan import JudgeOptions
@@ -81,6 +83,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def main(args: argparse.Namespace) -> int:
+    for folder, what in ((args.out, "--out folder"), (args.cache_dir, "--cache-dir folder")):
+        if folder is not None:
+            check_writable_folder(folder, what)
     settings = JudgeSettings(
         runs=args.runs,
         out=args.out,
@@ -102,7 +107,8 @@ def main(args: argparse.Namespace) -> int:
         max_error_rate=args.max_error_rate,
     )
     try:
-        return run_judge(settings)
+        with FolderLock(args.out, what="judgements folder", command="judge"):
+            return run_judge(settings)
     except RunStopped as exc:
         exc.add_note("judge stopped: the judgements made so far are saved; the same command "
                      "judges only what is missing")  # fmt: skip

@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from hawkeye_bench.commands.arguments import comma_list
 from hawkeye_bench.commands.route_arguments import add_route_arguments, route_options
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.pipelines import Pipeline
@@ -20,11 +21,11 @@ def share_list(text: str) -> list[float]:
     """Comma-separated shares from 0 to 1."""
     from hawkeye_bench.core.ranges import share
 
-    return [share(part.strip()) for part in text.split(",") if part.strip()]
+    return comma_list(text, share)
 
 
 def name_list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    return comma_list(text, str)
 
 
 def add_compress_arguments(parser: argparse.ArgumentParser) -> None:

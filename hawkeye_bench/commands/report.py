@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.reporting.build import REPORT_JSON, REPORT_MD, write_report
 from hawkeye_bench.reporting.inputs import KINDS
 
@@ -25,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def main(args: argparse.Namespace) -> int:
+    check_writable_folder(args.out, "report folder")
     report = write_report(args.inputs, args.out, args.title)
     missing = [s.title for s in report.sections if s.missing and not s.tables]
     print(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +22,10 @@ from typing import Any
 from hawkeye_bench.commands.arguments import add_endpoint_arguments, endpoint_settings
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.jsonl import read_jsonl, rewrite_jsonl
-from hawkeye_bench.core.ranges import int_at_least, non_negative_float
+from hawkeye_bench.core.ranges import int_at_least, non_negative_float, share
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult
+from hawkeye_bench.core.writable import check_writable_file
 from hawkeye_bench.endpoints.settings import resolve_endpoints
 from hawkeye_bench.eval.store import RunStore
 from hawkeye_bench.rewards import (
@@ -85,6 +87,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--overlong-cache", type=int_at_least(1), default=256, help="overlong: cache C"
     )
+    parser.add_argument(
+        "--max-error-rate",
+        type=share,
+        help="exit 1 when more than this share (0 to 1) of the responder calls failed "
+        "(default: only when every one did)",
+    )
     parser.add_argument("--out", type=Path, help=f"where to write (default: RUN/{REWARDS_JSONL})")
     add_endpoint_arguments(parser)
     parser.set_defaults(func=main)
@@ -110,6 +118,22 @@ class Scores:
 
     values: dict[str, list[float | None]] = field(default_factory=dict)
     extra: dict[str, list[Any]] = field(default_factory=dict)
+    responder_calls: int = 0
+    responder_failures: int = 0
+
+    def failed_calls(self, max_error_rate: float | None) -> str | None:
+        """Why the responder's failures fail the command (all failed, or too many); or None."""
+        calls, failed = self.responder_calls, self.responder_failures
+        if not calls or not failed:
+            return None
+        if failed == calls:
+            return f"every responder call failed ({failed}); no Hawkeye reward was computed"
+        if max_error_rate is not None and failed / calls > max_error_rate:
+            return (
+                f"{failed} of {calls} responder calls failed ({failed / calls:.1%}, above "
+                f"--max-error-rate {max_error_rate:.1%})"
+            )
+        return None
 
 
 def policy_stage(record: Record) -> StageResult | None:
@@ -189,13 +213,13 @@ def hawkeye_scores(
         asker = HawkeyeReward(endpoints["responder"], concurrency=args.concurrency, **options)
 
         async def ask() -> list[float | None]:
-            try:
-                return await asker.exact_match(questions, texts, golds, datasets)
-            finally:
-                await asker.aclose()
+            await asker.check()  # a dead responder is a setup error, as for eval
+            return await asker.exact_match(questions, texts, golds, datasets)
 
         em = asyncio.run(ask())
     scores.extra["hawkeye_em"] = em
+    scores.responder_calls += asker.responder_calls
+    scores.responder_failures += asker.responder_failures
     if asker.responder_failures:
         notes.append(f"hawkeye: {asker.responder_failures} responder call(s) failed -> None")
     if asker.grade_failures:
@@ -289,6 +313,7 @@ def _fmt(value: float | None) -> str:
 
 def main(args: argparse.Namespace) -> int:
     samples, skipped = load_samples(args.run)
+    check_writable_file(args.out or args.run / REWARDS_JSONL, "rewards file")
     chosen = list(dict.fromkeys(args.reward or ["hawkeye"]))
     scores = Scores()
     notes: list[str] = []
@@ -326,4 +351,8 @@ def main(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}")
     print(f"wrote {out}")
+    failed = scores.failed_calls(args.max_error_rate)
+    if failed is not None:
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
     return 0

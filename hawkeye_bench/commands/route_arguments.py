@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hawkeye_bench.commands.arguments import comma_list
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.ranges import int_between, non_negative_float, positive_float, positive_int
 
@@ -19,7 +20,7 @@ class RouteOptionsError(HawkeyeError):
 
 def threshold_list(text: str) -> list[float]:
     """Comma-separated thresholds, each a finite number >= 0."""
-    return [non_negative_float(part.strip()) for part in text.split(",") if part.strip()]
+    return comma_list(text, non_negative_float)
 
 
 def add_route_arguments(parser: argparse.ArgumentParser) -> None:

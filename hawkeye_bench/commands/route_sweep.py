@@ -10,10 +10,10 @@ finish or extend a sweep.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from pathlib import Path
 
-from hawkeye_bench.commands.eval import build_parser, default_out, plan_from_args
+from hawkeye_bench.commands.arguments import FlagsError
+from hawkeye_bench.commands.eval import build_parser, check_run_flags, default_out, plan_from_args
 from hawkeye_bench.commands.pipeline_options import name_list
 from hawkeye_bench.commands.route_arguments import (
     add_route_arguments,
@@ -23,6 +23,7 @@ from hawkeye_bench.commands.route_arguments import (
 from hawkeye_bench.commands.sweep_runner import (
     STOPPED,
     check_sweep_folder,
+    lock_sweep,
     run_args,
     run_in_turn,
     sweep_settings,
@@ -58,25 +59,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def main(args: argparse.Namespace) -> int:
-    routers = name_list(args.router or "top1")
+    check_run_flags(args)
+    try:
+        routers = name_list(args.router or "top1")
+    except argparse.ArgumentTypeError as exc:
+        raise FlagsError(f"--router: {exc}") from None
     thresholds = list(dict.fromkeys(args.threshold or DEFAULT_THRESHOLDS))
     root = Path(args.out) if args.out else default_out(args.task, "route-sweep")
     check_sweep_folder(root, SWEEP_FILE, args.resume)
     runs = sweep_runs(routers, thresholds)
     runs += [RouteRun("random", rate) for rate in args.random_rates or ()]
-    listed = list(dict.fromkeys([*read_sweep_runs(root), *runs]))  # an extension keeps the old
     shared = route_options(args, sweep=True)
     shared.pop("router", None)
-    write_sweep_file(root, listed, sweep_settings(args, options=shared))
 
-    def plans() -> Iterator[tuple[str, EvalPlan]]:
-        for run in runs:
-            out = root / "runs" / run.folder
-            options = {**shared, **run.options()}
-            yield run.folder, plan_from_args(run_args(args, out), options=options, out=out)
+    def plan(run: RouteRun) -> tuple[str, EvalPlan]:
+        out = root / "runs" / run.folder
+        options = {**shared, **run.options()}
+        return run.folder, plan_from_args(run_args(args, out), options=options, out=out)
 
-    exit_code = run_in_turn(plans())
-    if exit_code in STOPPED:
-        return exit_code
-    print(write_tables(root, collect(root, listed)))
+    with lock_sweep(root, "route-sweep"):
+        plans = [plan(run) for run in runs]  # every run checked before the first model call
+        listed = list(dict.fromkeys([*read_sweep_runs(root), *runs]))  # an extension keeps the old
+        write_sweep_file(root, listed, sweep_settings(args, options=shared))
+        exit_code = run_in_turn(plans, "route-sweep")
+        if exit_code in STOPPED:
+            return exit_code
+        print(write_tables(root, collect(root, listed)))
     return exit_code

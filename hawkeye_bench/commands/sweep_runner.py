@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.folder_lock import FolderLock
 from hawkeye_bench.eval.runner import EvalPlan, run_eval
 from hawkeye_bench.eval.store import RunStore
 
@@ -43,24 +44,32 @@ def sweep_settings(args: argparse.Namespace, **more: Any) -> dict[str, Any]:
     }
 
 
+def lock_sweep(root: Path, command: str) -> FolderLock:
+    """The sweep folder's one-writer lock; each run's folder takes its own as its turn comes."""
+    return FolderLock(root, what="sweep folder", command=command)
+
+
 def run_args(args: argparse.Namespace, out: Path, **changes: Any) -> argparse.Namespace:
     """The sweep's flags for one run into ``out`` (with ``changes``), resumed when ``out``
-    already holds that run."""
+    already holds that run (``--retry-errors`` then applies to it)."""
     one = copy.copy(args)
     for name, value in changes.items():
         setattr(one, name, value)
     one.resume = RunStore(out).is_run()
+    one.retry_errors = args.retry_errors and one.resume
     return one
 
 
-def run_in_turn(plans: Iterable[tuple[str, EvalPlan]]) -> int:
-    """Run each ``(label, plan)`` in turn (``plans`` may make each plan when its turn comes);
-    stop at a run that stopped and return its code, else return the first failing run's code
-    (0 when all passed)."""
+def run_in_turn(plans: Sequence[tuple[str, EvalPlan]], command: str) -> int:
+    """Run each ``(label, plan)`` in turn, each under its run folder's lock. The plans are made
+    (every flag, option and name checked) before the first run starts, so a bad value late in
+    the list is refused before any model call. Stop at a run that stopped and return its code,
+    else return the first failing run's code (0 when all passed)."""
     exit_code = 0
     for label, plan in plans:
         print(f"== {label} -> {plan.out}", file=sys.stderr)
-        code = run_eval(plan)
+        with RunStore(plan.out).lock(command):
+            code = run_eval(plan)
         if code in STOPPED:
             return code
         exit_code = exit_code or code

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.folder_lock import FolderLock
 from hawkeye_bench.core.jsonl import JsonlError, JsonlWriter, read_jsonl, rewrite_jsonl
 from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.writable import check_writable_folder
 
 
 class RunStoreError(HawkeyeError):
@@ -30,6 +32,8 @@ class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._writer = JsonlWriter(self.records_path)
+        #: torn last lines the last :meth:`load_records` dropped (0 or 1)
+        self.torn_dropped = 0
 
     @property
     def records_path(self) -> Path:
@@ -51,16 +55,14 @@ class RunStore:
         return self.manifest_path.is_file() or self.has_records()
 
     def ensure_writable(self) -> None:
-        """Create the folder and prove a file can be written there, or raise RunStoreError."""
-        probe = self.path / ".write-test"
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise RunStoreError(
-                f"cannot write the run folder {self.path}: {exc.strerror or exc}"
-            ) from exc
+        """Create the folder once :func:`check_writable_folder` proved a file can be written
+        there (else OutputPathError: "cannot write the run folder ...")."""
+        check_writable_folder(self.path, "run folder")
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def lock(self, command: str) -> FolderLock:
+        """The run folder's one-writer lock (``with store.lock("eval"):``)."""
+        return FolderLock(self.path, what="run folder", command=command)
 
     def load_records(self, *, repair: bool = False) -> list[Record]:
         """Read records back. A torn last line (a kill mid-write) is dropped, and with ``repair``
@@ -71,6 +73,7 @@ class RunStore:
             read = read_jsonl(self.records_path, repair=repair)
         except JsonlError as exc:
             raise RunStoreError(f"{exc.path}:{exc.line}: malformed record: {exc.reason}") from exc
+        self.torn_dropped = read.torn
         records: list[Record] = []
         for number, row in read.numbered():
             try:
