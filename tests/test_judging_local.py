@@ -33,6 +33,9 @@ def test_local_model_judges_with_json_schema(
     assert run_judge(settings, local_endpoint=local_server.endpoint, out=out, err=err) == 0
     results = list(read_results(tmp_path / "out" / "judgements.jsonl").values())
     assert len(results) == 2
+    # The schema constrains the reply, so the real model's JSON must parse into a score at
+    # least once: a reply parser that rejects everything must not pass as typed failures.
+    assert any(r.ok for r in results), [(r.status, r.raw_text) for r in results]
     for result in results:
         if result.ok:
             assert result.scores is not None and 1 <= result.scores["clarity"] <= 10
