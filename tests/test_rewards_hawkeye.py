@@ -212,7 +212,7 @@ async def test_scripted_responder_async_reuses_one_client_per_loop() -> None:
                     prompts=["eggs"] * 3, completions=[_words(2)] * 3, answer=[RATIONALE] * 3
                 )
                 assert out == [1.0, 1.0, 1.0]
-            assert len(reward._pools) == 1
+            assert reward.responder_calls == 6
         finally:
             await reward.aclose()
 
@@ -298,3 +298,83 @@ def test_reward_command_on_a_folder_without_records(tmp_path, capsys) -> None:
 
     assert main(["reward", str(tmp_path), "--reward", "think"]) == 2
     assert "no records.jsonl" in capsys.readouterr().err
+
+
+def _hawkeye_run(tmp_path):
+    from report_fixtures import hawkeye_record, write_run
+
+    return write_run(tmp_path / "hk", "hawkeye", "gsm8k",
+                     [hawkeye_record("gsm8k", i) for i in range(4)])  # fmt: skip
+
+
+def test_reward_command_exits_1_when_every_responder_call_failed(tmp_path, capsys) -> None:
+    from hawkeye_bench.cli import main
+
+    run = _hawkeye_run(tmp_path)
+    config = ScriptedConfig(faults=[Fault(kind="status", status=500, match=r"Problem:")])
+    with ScriptedServer(config) as base_url:
+        flags = ["--responder-url", base_url, "--responder-model", "scripted-model",
+                 "--max-retries", "0"]  # fmt: skip
+        assert main(["reward", str(run), *flags]) == 1
+        assert "every responder call failed (4)" in capsys.readouterr().err
+        assert (run / "rewards.jsonl").is_file()  # the values (all None) are still written
+
+    half = ScriptedConfig(faults=[Fault(kind="status", status=500, match=r"Problem: q[01]\b")])
+    with ScriptedServer(half) as base_url:
+        flags[1] = base_url
+        assert main(["reward", str(run), *flags]) == 0  # 2 of 4: no threshold given
+        assert main(["reward", str(run), *flags, "--max-error-rate", "0.25"]) == 1
+        assert "2 of 4 responder calls failed (50.0%" in capsys.readouterr().err
+
+
+def test_reward_command_checks_the_responder_before_scoring(tmp_path, capsys) -> None:
+    from hawkeye_bench.cli import main
+
+    run = _hawkeye_run(tmp_path)
+    code = main(["reward", str(run), "--responder-url", "http://127.0.0.1:9/v1",
+                 "--responder-model", "m", "--max-retries", "0"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "responder" in err and "Traceback" not in err
+    assert not (run / "rewards.jsonl").exists()
+
+
+def test_reward_settings_are_checked_where_they_are_given(tmp_path, capsys) -> None:
+    from hawkeye_bench.cli import main
+    from hawkeye_bench.rewards import CosineScaledReward, SoftOverlongPunishment
+
+    run = _hawkeye_run(tmp_path)
+    code = main(["reward", str(run), "--reward", "overlong", "--max-length", "10",
+                 "--overlong-cache", "20"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: --overlong-cache (20) must be at most --max-length (10)"
+    for bad in ({"alpha": float("nan")}, {"penalty": float("inf")}, {"alpha": -1},
+                {"penalty": "0.1"}, {"concurrency": 0}):  # fmt: skip
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            HawkeyeReward(RESPONDER, **bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"cache \(20\) must be at most max_length \(10\)"):
+        SoftOverlongPunishment(10, 20)
+    with pytest.raises(ValueError, match="min_value_wrong"):
+        CosineScaledReward(100, min_value_wrong=float("nan"))
+
+
+def test_a_dropped_reward_closes_its_session_and_thread() -> None:
+    import gc
+    import threading
+    import time
+    import warnings
+
+    config = ScriptedConfig(rules=[ReplyRule(match=r"Problem: eggs", content="\\boxed{18}")])
+    with ScriptedServer(config) as base_url:
+        reward = HawkeyeReward.upstream({"base_url": base_url, "model": "scripted-model"})
+        assert reward(prompts=["eggs"], completions=["a b"], answer=[RATIONALE]) == [1.0]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del reward
+            gc.collect()
+        assert not [w for w in caught if "nclosed" in str(w.message)]
+    deadline = time.monotonic() + 10
+    while any(t.name == "hawkeye-reward" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the reward's event-loop thread is still running"
+        time.sleep(0.05)

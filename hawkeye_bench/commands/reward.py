@@ -311,10 +311,20 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
+def check_options(args: argparse.Namespace, chosen: Sequence[str]) -> None:
+    """Settings that no single flag's range can check, before anything is read or sent."""
+    if "overlong" in chosen and args.overlong_cache > args.max_length:
+        raise RewardInputError(
+            f"--overlong-cache ({args.overlong_cache}) must be at most --max-length "
+            f"({args.max_length})"
+        )
+
+
 def main(args: argparse.Namespace) -> int:
+    chosen = list(dict.fromkeys(args.reward or ["hawkeye"]))
+    check_options(args, chosen)
     samples, skipped = load_samples(args.run)
     check_writable_file(args.out or args.run / REWARDS_JSONL, "rewards file")
-    chosen = list(dict.fromkeys(args.reward or ["hawkeye"]))
     scores = Scores()
     notes: list[str] = []
     if skipped:

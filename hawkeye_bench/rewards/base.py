@@ -10,6 +10,7 @@ they pickle into spawned worker processes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,6 +18,16 @@ from typing import Any, Literal
 from hawkeye_bench.grading.workers import grade_many
 
 LengthUnit = Literal["tokens", "words", "chars"]
+
+
+def finite_number(name: str, value: Any, *, minimum: float | None = None) -> float:
+    """``value`` as a float, or a ValueError naming ``name`` when it is not a finite number (at
+    least ``minimum``): a bad setting fails where it is given, not deep inside a training run."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, not {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum:g}, not {value!r}")
+    return float(value)
 
 
 def completion_text(completion: Any) -> str:

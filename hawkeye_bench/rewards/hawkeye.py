@@ -17,17 +17,19 @@ responder call or grading gives ``None`` for that sample (TRL skips it); failure
 on the instance and logged with ``log_metric``. ``HawkeyeReward`` is synchronous (its calls run
 on a private event-loop thread); ``AsyncHawkeyeReward`` is ``async def`` for trainers that await
 rewards. Instances pickle: the responder is kept as plain settings and clients are created
-lazily for each event loop, never pickled.
+lazily, never pickled: the synchronous call keeps one on its private loop until ``close()`` (or
+until the reward is garbage-collected), an awaited call opens and closes one around each call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -37,7 +39,7 @@ from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool, PoolClient
 from hawkeye_bench.grading.workers import grade_many
 from hawkeye_bench.presets import StagePrompt, load_preset
-from hawkeye_bench.rewards.base import Reward, RewardBatch, completion_text
+from hawkeye_bench.rewards.base import Reward, RewardBatch, completion_text, finite_number
 
 log = logging.getLogger(__name__)
 
@@ -120,19 +122,30 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 
 class _LoopThread:
-    """A private event loop in a daemon thread, for the synchronous call."""
+    """A private event loop in a daemon thread, for the synchronous call, with the responder's
+    client pool kept open on it between calls."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(
             target=self.loop.run_forever, name="hawkeye-reward", daemon=True
         )
+        self.pool: ClientPool | None = None
         self.thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
-    def stop(self) -> None:
+    def shutdown(self) -> None:
+        """Close the pool and stop the thread (also when the reward is dropped unclosed)."""
+        pool, self.pool = self.pool, None
+        if threading.current_thread() is self.thread:  # collected on its own loop: no waiting
+            if pool is not None:
+                self.loop.create_task(pool.close())
+            self.loop.call_soon(self.loop.stop)
+            return
+        if pool is not None:
+            self.run(pool.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         self.loop.close()
@@ -167,10 +180,10 @@ class HawkeyeReward(Reward):
         concurrency: int = 64,
         name: str | None = None,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if alpha < 0 or penalty < 0:
-            raise ValueError("alpha and penalty must be >= 0")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an integer >= 1, not {concurrency!r}")
+        alpha = finite_number("alpha", alpha, minimum=0.0)
+        penalty = finite_number("penalty", penalty, minimum=0.0)
         self.spec = variant_spec(variant)
         self.variant: VariantName = self.spec.name
         if isinstance(responder, Endpoint):
@@ -189,14 +202,13 @@ class HawkeyeReward(Reward):
         self.question_column = question_column
         self.concurrency = concurrency
         self.__name__ = name or f"hawkeye_{self.variant}_reward"
-        #: cumulative counts over every call: samples scored None, by cause
+        #: cumulative counts over every call: responder calls made, samples scored None by cause
+        self.responder_calls = 0
         self.responder_failures = 0
         self.grade_failures = 0
         self.missing_reference = 0
-        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ClientPool] = (
-            weakref.WeakKeyDictionary()
-        )
         self._loop_thread: _LoopThread | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -213,14 +225,14 @@ class HawkeyeReward(Reward):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for key in ("_pools", "_loop_thread", "_lock"):
+        for key in ("_loop_thread", "_finalizer", "_lock"):
             state.pop(key, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._pools = weakref.WeakKeyDictionary()
         self._loop_thread = None
+        self._finalizer = None
         self._lock = threading.Lock()
 
     # -- the calls -----------------------------------------------------------------------------
@@ -230,6 +242,8 @@ class HawkeyeReward(Reward):
         with self._lock:
             if self._loop_thread is None:
                 self._loop_thread = _LoopThread()
+                # a reward dropped without close() still closes its sessions and thread
+                self._finalizer = weakref.finalize(self, self._loop_thread.shutdown)
             runner = self._loop_thread
         return runner.run(self.ascore(batch))
 
@@ -323,12 +337,13 @@ class HawkeyeReward(Reward):
     async def answers(self, questions: Sequence[str], cots: Sequence[str]) -> list[str | None]:
         """The responder's answer to each (question, chain of thought), all sent at once within
         the concurrency bound; None where the call failed."""
-        client = (await self._pool())["responder"]
-        bound = asyncio.Semaphore(self.concurrency)
-        results = await asyncio.gather(
-            *(self._ask(client, bound, q, c) for q, c in zip(questions, cots, strict=True))
-        )
+        async with self._responder() as client:
+            bound = asyncio.Semaphore(self.concurrency)
+            results = await asyncio.gather(
+                *(self._ask(client, bound, q, c) for q, c in zip(questions, cots, strict=True))
+            )
         failed = [r for r in results if not r.ok]
+        self.responder_calls += len(results)
         self.responder_failures += len(failed)
         for result in failed[:3]:
             log.warning("%s: responder call failed: %s", self.__name__, result.error)
@@ -374,14 +389,28 @@ class HawkeyeReward(Reward):
             messages.append({"role": "user", "content": text})
             return await client.chat(messages, **params)
 
-    async def _pool(self) -> ClientPool:
-        loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is None:
-            pool = ClientPool({"responder": self.responder}, concurrency=self.concurrency)
-            self._pools[loop] = pool
-            await pool.open()
-        return pool
+    @contextlib.asynccontextmanager
+    async def _responder(self) -> AsyncIterator[PoolClient]:
+        """The responder's client: the synchronous call's, kept open on its private loop until
+        :meth:`close`; on the caller's loop, one opened and closed around each call (nothing
+        is left open on a loop this reward does not own)."""
+        runner = self._loop_thread
+        if runner is not None and asyncio.get_running_loop() is runner.loop:
+            if runner.pool is None:
+                runner.pool = await self._new_pool().open()
+            yield runner.pool["responder"]
+            return
+        async with self._new_pool() as pool:
+            yield pool["responder"]
+
+    def _new_pool(self) -> ClientPool:
+        return ClientPool({"responder": self.responder}, concurrency=self.concurrency)
+
+    async def check(self) -> None:
+        """The pre-flight check ``eval`` runs: ``GET /models`` on the responder; raises
+        :class:`~hawkeye_bench.endpoints.client.EndpointUnavailable` when it does not answer."""
+        async with self._new_pool() as pool:
+            await pool.check()
 
     def _log(
         self,
@@ -408,18 +437,15 @@ class HawkeyeReward(Reward):
     # -- lifetime ------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the client of the running event loop."""
-        pool = self._pools.pop(asyncio.get_running_loop(), None)
-        if pool is not None:
-            await pool.close()
+        """Nothing to do: an awaited call closes its client before it returns (kept so that
+        code written for the earlier per-loop clients still runs)."""
 
     def close(self) -> None:
         """Close the synchronous call's client and stop its event-loop thread."""
         with self._lock:
-            runner, self._loop_thread = self._loop_thread, None
-        if runner is not None:
-            runner.run(self.aclose())
-            runner.stop()
+            finalizer, self._finalizer, self._loop_thread = self._finalizer, None, None
+        if finalizer is not None:
+            finalizer()
 
 
 class AsyncHawkeyeReward(HawkeyeReward):

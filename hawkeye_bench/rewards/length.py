@@ -15,8 +15,15 @@ from hawkeye_bench.rewards.base import (
     RewardBatch,
     completion_text,
     correctness,
+    finite_number,
     lengths,
 )
+
+
+def _length(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
+    return value
 
 
 def _group_key(prompt: Any) -> str:
@@ -84,11 +91,15 @@ class CosineScaledReward(_Graded):
         **columns: str,
     ) -> None:
         super().__init__(**columns)
-        if max_length < 1:
-            raise ValueError("max_length must be at least 1")
-        self.max_length = max_length
-        self.correct_values = (min_value_correct, max_value_correct)
-        self.wrong_values = (max_value_wrong, min_value_wrong)
+        self.max_length = _length("max_length", max_length)
+        self.correct_values = (
+            finite_number("min_value_correct", min_value_correct),
+            finite_number("max_value_correct", max_value_correct),
+        )
+        self.wrong_values = (
+            finite_number("max_value_wrong", max_value_wrong),
+            finite_number("min_value_wrong", min_value_wrong),
+        )
         self.unit: LengthUnit = unit
 
     def score(self, batch: RewardBatch) -> list[float | None]:
@@ -112,9 +123,9 @@ class SoftOverlongPunishment(Reward):
     __name__ = "soft_overlong_punishment"
 
     def __init__(self, max_length: int, cache: int, unit: LengthUnit = "tokens") -> None:
-        if not 0 < cache <= max_length:
-            raise ValueError("cache must be in (0, max_length]")
-        self.max_length, self.cache = max_length, cache
+        self.max_length, self.cache = _length("max_length", max_length), _length("cache", cache)
+        if cache > max_length:
+            raise ValueError(f"cache ({cache}) must be at most max_length ({max_length})")
         self.unit: LengthUnit = unit
 
     def score(self, batch: RewardBatch) -> list[float | None]:
