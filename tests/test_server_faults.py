@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from polling import DEADLINE_S, async_wait_until
 from server_helpers import post
 
 from hawkeye_bench.core.trace import StageResult, Trace
@@ -197,6 +198,14 @@ async def test_client_hanging_up_mid_body_is_quiet(
     caplog.set_level(logging.DEBUG)
     with ScriptedServer(ScriptedConfig(rules=list(RULES))) as url:
         async with PipelineServer("baseline", {"single": endpoint(url)}) as server:
+            reading = asyncio.Event()
+            read_body = server._read_body
+
+            async def read_body_seen(request: Any) -> Any:
+                reading.set()
+                return await read_body(request)
+
+            server._read_body = read_body_seen  # type: ignore[method-assign]
             _reader, writer = await asyncio.open_connection(server.host, server.port)
             writer.write(
                 b"POST /v1/chat/completions HTTP/1.1\r\n"
@@ -206,10 +215,10 @@ async def test_client_hanging_up_mid_body_is_quiet(
                 + b" " * 1000
             )
             await writer.drain()
-            await asyncio.sleep(0.2)  # the handler is reading the body now
+            await asyncio.wait_for(reading.wait(), DEADLINE_S)  # hang up mid-body, not before
             writer.close()
             await writer.wait_closed()
-            await asyncio.sleep(0.3)
+            assert await async_wait_until(lambda: server.stats.client_disconnects > 0)
             status, answer = await post(http, server, body())
             assert status == 200 and answer["choices"][0]["message"]["content"] == "4 it is"
             assert server.stats.in_flight == 0
