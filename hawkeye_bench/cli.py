@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "token routing: accuracy against routed share over routers and thresholds",
     ),
     "lm-eval": ("lm_eval", "run lm-eval with the hawkeye_* tasks and the hawkeye model"),
+    "import": ("import_outputs", "grade and count outputs generated elsewhere (batch, lm-eval)"),
     "serve": ("serve", "OpenAI-compatible server that runs a pipeline per request"),
     "load": ("load", "Locust load test: TTFT, time between tokens, time per request"),
     "judge": ("judge", "LLM judges rate answers (clarity, coherence, conciseness, ...)"),
