@@ -34,12 +34,12 @@ from hawkeye_bench.testing.scripted_server import (
 )
 
 ANSWER = ReplyRule(match="", content="so \\boxed{18}")
+#: the scripted servers' model: every replica must list the model it is asked for
+MODEL = "scripted-model"
 
 
 def replica_endpoint(urls: list[str], **options: object) -> Endpoint:
-    return Endpoint(
-        base_url=urls[0], replica_urls=tuple(urls[1:]), model="scripted-model", **options
-    )  # type: ignore[arg-type]
+    return Endpoint(base_url=urls[0], replica_urls=tuple(urls[1:]), model=MODEL, **options)  # type: ignore[arg-type]
 
 
 async def ask(client: ReplicaSet, text: str = "q") -> object:
@@ -105,9 +105,12 @@ async def test_in_flight_cap_per_replica_and_pools_sized_to_it() -> None:
 
 
 def test_which_failures_take_a_replica_out() -> None:
-    for error_type in ("connection", "timeout", "stream_cut", "http_500", "http_503", "http_429"):
+    server_side = ("connection", "timeout", "stream_cut", "http_500", "http_503", "http_429")
+    # a 404 ("model does not exist") and a 200 that is no completion are the replica's fault too
+    server_side += ("http_404", "malformed_response", "malformed_sse", "malformed_logprobs")
+    for error_type in server_side:
         assert is_replica_failure(error_type), error_type
-    for error_type in (None, "http_400", "http_404", "malformed_response", "exception"):
+    for error_type in (None, "http_400", "http_401", "exception", "missing_logprobs"):
         assert not is_replica_failure(error_type), error_type
 
 
@@ -213,7 +216,7 @@ def test_eval_survives_a_killed_replica_and_records_each_replicas_share(tmp_path
     started = [start_subprocess(config) for _ in range(3)]
     urls = [url for _, url in started]
     out = tmp_path / "run"
-    args = eval_args(out, "--concurrency", "6", url=",".join(urls[:2]), limit=40)
+    args = eval_args(out, "--concurrency", "6", url=",".join(urls[:2]), model=MODEL, limit=40)
     args += ["--endpoint", urls[2]]  # a repeated flag adds a replica
     process = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)  # fmt: skip
@@ -252,7 +255,9 @@ def test_eval_stops_as_an_outage_when_every_replica_is_down(tmp_path: Path) -> N
     started = [start_subprocess(ScriptedConfig(ttft_ms=200, rules=[ANSWER])) for _ in range(2)]
     urls = [url for _, url in started]
     out = tmp_path / "run"
-    args = eval_args(out, "--concurrency", "2", "--max-retries", "1", url="|".join(urls), limit=40)
+    args = eval_args(
+        out, "--concurrency", "2", "--max-retries", "1", url="|".join(urls), model=MODEL, limit=40
+    )
     process = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)  # fmt: skip
     try:

@@ -4,11 +4,13 @@ Built on aiohttp rather than the openai SDK: the SDK costs several times more CP
 chunk and would distort timings under load. Timestamps are taken with
 ``time.perf_counter()`` as each SSE line arrives, before it is parsed.
 
-Calls never raise for request failures. Retryable failures (429, 408, 409, 5xx, connection
-errors, timeouts, streams cut mid-way, malformed SSE lines, error events inside a stream) are
-retried with exponential backoff and jitter, honouring ``Retry-After``; when retries run out, or
-for a failure that retrying cannot fix (other 4xx), the StageResult carries ``error`` and
-``error_type``, with every known API key redacted from the error text.
+Calls never raise for request failures, whatever the server sends. Retryable failures (429,
+408, 409, 5xx, connection errors, timeouts, streams cut mid-way, malformed SSE lines or chunks
+of the wrong shape, error events inside a stream, a 200 that is not a completion such as an HTML
+page, unusable logprobs) are retried with exponential backoff and jitter, honouring
+``Retry-After``; when retries run out, or for a failure that retrying cannot fix (other 4xx),
+the StageResult carries ``error`` and ``error_type``, with every known API key redacted from
+the error text.
 
 Live deltas: ``on_delta(channel, text)`` (channel ``"reasoning"`` or ``"content"``) is called
 for each non-empty delta as it is read, and awaited when it returns an awaitable. Deltas already
@@ -43,8 +45,8 @@ import aiohttp
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import api_key_from_env, redact
-from hawkeye_bench.core.trace import StageResult, TokenSource
-from hawkeye_bench.endpoints.logprobs import parse_logprobs_block
+from hawkeye_bench.core.trace import StageResult, TokenLogprob, TokenSource
+from hawkeye_bench.endpoints.logprobs import MalformedLogprobs, parse_logprobs_block
 
 #: Statuses worth retrying besides 5xx (as the openai SDK does).
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -52,6 +54,8 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429})
 MAX_RETRY_AFTER_S = 120.0
 #: How many characters of an error body go into StageResult.error.
 ERROR_BODY_CHARS = 300
+#: Content types of a web page: a completion path answering one is misconfigured, not cut.
+HTML_CONTENT_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
 #: Called with (channel, text) for each streamed delta; channel is "reasoning" or "content".
@@ -132,7 +136,8 @@ class _Read:
     streamed: bool = True
     on_delta: OnDelta | None = None
     forwarded: bool = False  # a delta of this attempt reached on_delta
-    logprobs: list[Any] | None = None  # completion logprobs blocks, when the reply had any
+    #: completion logprobs, parsed chunk by chunk, when the reply had any
+    token_logprobs: list[TokenLogprob] | None = None
 
 
 class _DeltaCallbackFailed(Exception):
@@ -232,20 +237,25 @@ class EndpointClient:
 
     # -- public calls --------------------------------------------------------------------------
 
-    async def check(self, role: str | None = None) -> None:
+    async def check(self, role: str | None = None, *, require_model: bool = False) -> None:
         """Raise EndpointUnavailable unless ``GET <base_url>/models`` answers within the
-        connect timeout."""
+        connect timeout (with ``require_model``: and lists this endpoint's model, as each of
+        a replica set's servers must)."""
         ep = self.endpoint
         who = f"{role} endpoint {ep.label!r}" if role else f"endpoint {ep.label!r}"
         url = f"{ep.base_url.rstrip('/')}/models"
         try:
             timeout = aiohttp.ClientTimeout(total=ep.connect_timeout_s)
             async with self.session.get(url, timeout=timeout) as response:
-                body = await response.text(errors="replace")
+                body = await _body_text(response)
+                models = _listed_models(body)
                 if response.status != 200:
                     cause = f"HTTP {response.status}: {redact(body[:ERROR_BODY_CHARS])}"
-                elif _is_model_list(body):
+                elif models is not None and (not require_model or ep.model in models):
                     return
+                elif models is not None:
+                    listed = ", ".join(repr(m) for m in models[:5]) or "none"
+                    cause = f"it does not serve model {ep.model!r} (it lists {listed})"
                 else:
                     cause = (
                         f"it answers HTTP 200 with {response.content_type or 'no content type'}, "
@@ -371,6 +381,8 @@ class EndpointClient:
             async with self.session.post(url, json=body) as response:
                 if response.status != 200:
                     raise await _http_failure(response, "stream_options" in body)
+                if response.content_type in HTML_CONTENT_TYPES:
+                    raise await _html_page(response)
                 if response.content_type == "application/json":  # server ignored stream=True
                     _read_whole(read, await response.read(), chat)
                     await _forward_whole(read)
@@ -398,17 +410,17 @@ class EndpointClient:
 
     async def _fill_tokens(self, result: StageResult, read: _Read) -> None:
         usage = read.usage or {}
-        if isinstance(usage.get("completion_tokens"), int):
+        completion_tokens = _token_count(usage, "completion_tokens")
+        if completion_tokens is not None:  # a usage field of the wrong type is no count
             result.token_source = "usage"
-            result.completion_tokens = usage["completion_tokens"]
-            prompt_tokens = usage.get("prompt_tokens")
-            result.prompt_tokens = prompt_tokens if isinstance(prompt_tokens, int) else None
-            details = usage.get("completion_tokens_details") or {}
-            reasoning_tokens = details.get("reasoning_tokens")
-            if isinstance(reasoning_tokens, int):
+            result.completion_tokens = completion_tokens
+            result.prompt_tokens = _token_count(usage, "prompt_tokens")
+            details = usage.get("completion_tokens_details")
+            reasoning_tokens = _token_count(details, "reasoning_tokens")
+            if reasoning_tokens is not None:
                 result.reasoning_tokens = reasoning_tokens
-            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
-            result.cached_prompt_tokens = cached if isinstance(cached, int) else None
+            cached = _token_count(usage.get("prompt_tokens_details"), "cached_tokens")
+            result.cached_prompt_tokens = cached
             return
         if self.endpoint.tokenizer_path:
             vocabulary = local_vocabulary(self.endpoint.tokenizer_path)
@@ -504,8 +516,8 @@ class EndpointClient:
         data = await self._tokenize(tokenizer, text, self.endpoint.timeout_s)
         return [int(token) for token in data["tokens"]]
 
-    async def _tokenize(self, tokenizer: _Tokenizer, text: str, timeout_s: float) -> Any:
-        """The tokenize endpoint's JSON answer for ``text``."""
+    async def _tokenize(self, tokenizer: _Tokenizer, text: str, timeout_s: float) -> dict[str, Any]:
+        """The tokenize endpoint's JSON answer for ``text`` (ValueError unless an object)."""
         if tokenizer.kind == "vllm":
             body: dict[str, Any] = {
                 "model": self.endpoint.model,
@@ -518,7 +530,10 @@ class EndpointClient:
         async with self.session.post(tokenizer.url, json=body, timeout=timeout) as response:
             if response.status != 200:
                 raise ValueError(f"tokenize answered HTTP {response.status}")
-            return await response.json(content_type=None)
+            data = await response.json(content_type=None)
+        if not isinstance(data, dict):
+            raise ValueError(f"tokenize answered {type(data).__name__}, not an object")
+        return data
 
 
 class LocalVocabulary:
@@ -558,13 +573,25 @@ def local_vocabulary(gguf_path: str) -> LocalVocabulary:
     return LocalVocabulary(gguf_path)
 
 
-def _is_model_list(body: str) -> bool:
-    """An OpenAI-style ``GET /models`` answer: a JSON object with a ``data`` list."""
+def _listed_models(body: str) -> list[str] | None:
+    """The model ids of an OpenAI-style ``GET /models`` answer (a JSON object with a ``data``
+    list); None for anything else."""
     try:
         data = json.loads(body)
     except ValueError:
-        return False
-    return isinstance(data, dict) and isinstance(data.get("data"), list)
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        return None
+    entries = data["data"]
+    return [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
+
+
+def _token_count(usage: Any, key: str) -> int | None:
+    """``usage[key]`` when ``usage`` is an object and the value a count (an int >= 0)."""
+    value = usage.get(key) if isinstance(usage, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 def _sampling(
@@ -587,10 +614,13 @@ def _sampling(
 
 async def _read_stream(read: _Read, response: aiohttp.ClientResponse, chat: bool) -> None:
     """Read SSE lines to ``[DONE]``; a stream that ends early without a finish is cut."""
+    data_lines = received = 0
     async for line in response.content:
         now = time.perf_counter()
+        received += len(line)
         if not line.startswith(b"data:"):
             continue  # blank separators, ": keep-alive" comments, "event:" lines
+        data_lines += 1
         payload = line[5:].strip()
         if payload == b"[DONE]":
             if read.finish_reason is None and not (read.content or read.reasoning):
@@ -620,9 +650,15 @@ async def _read_stream(read: _Read, response: aiohttp.ClientResponse, chat: bool
                 retryable=True,
                 partial=read,
             )
-        delta = _take_chunk(read, chunk, chat, now)
+        try:
+            delta = _take_chunk(read, chunk, chat, now)
+        except (_WrongShape, MalformedLogprobs) as exc:
+            raise _malformed(exc, "malformed_sse", "SSE chunk", payload, read) from exc
         if delta is not None and read.on_delta is not None:
             await _forward(read, *delta)
+    if not data_lines:
+        kind = response.content_type or "no content type"
+        raise _cut(read, f"the reply has no SSE data line (HTTP 200, {kind}, {received} bytes)")
     if read.finish_reason is None:
         raise _cut(read, "stream ended without a finish_reason or [DONE]")
 
@@ -646,26 +682,28 @@ async def _forward_whole(read: _Read) -> None:
         await _forward(read, "".join(read.reasoning), "".join(read.content))
 
 
+class _WrongShape(Exception):
+    """Valid JSON that is not a completion (chunk): the message says which field is wrong."""
+
+
 def _take_chunk(
     read: _Read, chunk: dict[str, Any], chat: bool, now: float
 ) -> tuple[str, str] | None:
-    """Record one parsed chunk; return its (reasoning, content) deltas when it carries text."""
+    """Record one parsed chunk; return its (reasoning, content) deltas when it carries text.
+    Raise _WrongShape or MalformedLogprobs for a chunk that cannot be read."""
     if isinstance(chunk.get("usage"), dict):
         read.usage = chunk["usage"]  # cumulative when continuous: the last one wins
-    choices = chunk.get("choices") or []
-    if not choices:
+    choice = _first_choice(chunk)
+    if choice is None:
         return None
-    choice = choices[0]
-    if chat:
-        delta = choice.get("delta") or {}
-        content = delta.get("content") or ""
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
-    else:
-        content, reasoning = choice.get("text") or "", ""
-    if choice.get("finish_reason"):
-        read.finish_reason = choice["finish_reason"]
-    if not chat and choice.get("logprobs") is not None:
-        read.logprobs = [*(read.logprobs or []), choice["logprobs"]]
+    content, reasoning = _choice_text(choice, chat, "delta")
+    finish_reason = _finish_reason(choice)
+    tokens = _choice_logprobs(choice, chat)
+    if finish_reason is not None:
+        read.finish_reason = finish_reason
+    if tokens is not None:
+        read.token_logprobs = read.token_logprobs or []
+        read.token_logprobs.extend(tokens)
     if not (content or reasoning):
         return None
     read.content.append(content)
@@ -684,23 +722,94 @@ def _read_whole(read: _Read, raw: bytes, chat: bool) -> None:
     read.streamed = False
     try:
         data = json.loads(raw)
-        choice = data["choices"][0]
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+    except ValueError as exc:
         raise _AttemptFailed(
             "malformed_response",
             f"unparseable JSON answer: {raw[:ERROR_BODY_CHARS]!r}",
-            retryable=False,
+            retryable=True,
         ) from exc
-    message = choice.get("message") or {}
-    content = (message.get("content") if chat else choice.get("text")) or ""
-    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    try:
+        if not isinstance(data, dict):
+            raise _WrongShape(f"the answer is {_kind(data)}, not an object")
+        if data.get("error"):
+            raise _WrongShape(f"HTTP 200 carrying an error: {json.dumps(data['error'])[:200]}")
+        choice = _first_choice(data)
+        if choice is None:
+            raise _WrongShape("the answer has no choice")
+        content, reasoning = _choice_text(choice, chat, "message")
+        read.finish_reason = _finish_reason(choice)
+        read.token_logprobs = _choice_logprobs(choice, chat)
+    except (_WrongShape, MalformedLogprobs) as exc:
+        raise _malformed(exc, "malformed_response", "JSON answer", raw, None) from exc
     read.content, read.reasoning = [content], [reasoning]
-    read.finish_reason = choice.get("finish_reason")
     read.usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-    if not chat and choice.get("logprobs") is not None:
-        read.logprobs = [choice["logprobs"]]
     if content or reasoning:
         read.first_token = read.last_token = now
+
+
+def _first_choice(data: dict[str, Any]) -> dict[str, Any] | None:
+    """``choices[0]``; None where there is none (a usage-only chunk)."""
+    choices = data.get("choices")
+    if choices is None or choices == []:
+        return None
+    if not isinstance(choices, list):
+        raise _WrongShape(f"'choices' is {_kind(choices)}, not a list")
+    if not isinstance(choices[0], dict):
+        raise _WrongShape(f"'choices[0]' is {_kind(choices[0])}, not an object")
+    return choices[0]
+
+
+def _choice_text(choice: dict[str, Any], chat: bool, message_key: str) -> tuple[str, str]:
+    """(content, reasoning) of a choice: chat's ``delta``/``message``, else ``text``."""
+    if not chat:
+        return _text(choice, "text"), ""
+    message = choice.get(message_key)
+    if message is None:
+        return "", ""
+    if not isinstance(message, dict):
+        raise _WrongShape(f"'{message_key}' is {_kind(message)}, not an object")
+    content = _text(message, "content")
+    return content, _text(message, "reasoning_content") or _text(message, "reasoning")
+
+
+def _text(container: dict[str, Any], key: str) -> str:
+    value = container.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _WrongShape(f"'{key}' is {_kind(value)}, not a string")
+    return value
+
+
+def _finish_reason(choice: dict[str, Any]) -> str | None:
+    value = choice.get("finish_reason")
+    if value is not None and not isinstance(value, str):
+        raise _WrongShape(f"'finish_reason' is {_kind(value)}, not a string")
+    return value or None
+
+
+def _choice_logprobs(choice: dict[str, Any], chat: bool) -> list[TokenLogprob] | None:
+    """A completion choice's per-token logprobs; None where it has none (chat: not read)."""
+    if chat or choice.get("logprobs") is None:
+        return None
+    return parse_logprobs_block(choice["logprobs"])
+
+
+def _kind(value: Any) -> str:
+    """``a str ('nope')``: a value's JSON type and a short excerpt, for error messages."""
+    return f"{'null' if value is None else 'a ' + type(value).__name__} ({value!r:.40})"
+
+
+def _malformed(
+    exc: Exception, error_type: str, what: str, raw: bytes, read: _Read | None
+) -> _AttemptFailed:
+    """The failure for a reply of valid JSON that cannot be read: unusable logprobs are
+    ``malformed_logprobs``, any other wrong shape ``error_type``; the server's fault, retried."""
+    if isinstance(exc, MalformedLogprobs):
+        error_type, message = "malformed_logprobs", f"unusable logprobs: {exc}"
+    else:
+        message = f"{what} of the wrong shape: {exc}: {raw[:200]!r}"
+    return _AttemptFailed(error_type, message, retryable=True, partial=read)
 
 
 def _fill_text_and_timing(result: StageResult, read: _Read) -> None:
@@ -709,8 +818,7 @@ def _fill_text_and_timing(result: StageResult, read: _Read) -> None:
     result.finish_reason = read.finish_reason
     result.started_at = read.started_at
     result.chunk_count = read.token_chunks
-    if read.logprobs is not None:
-        result.token_logprobs = [t for block in read.logprobs for t in parse_logprobs_block(block)]
+    result.token_logprobs = read.token_logprobs
     if read.first_token is not None:
         result.ttft_s = read.first_token - read.sent
     if read.last_token is not None:
@@ -726,8 +834,8 @@ async def _http_failure(
 ) -> _AttemptFailed:
     status = response.status
     try:
-        body = await response.text()
-    except (aiohttp.ClientError, UnicodeDecodeError):
+        body = await _body_text(response)
+    except aiohttp.ClientError:
         body = ""
     rejects = sent_stream_options and status in (400, 422) and "stream_options" in body
     return _AttemptFailed(
@@ -737,6 +845,28 @@ async def _http_failure(
         retry_after_s=_retry_after(response.headers),
         rejects_stream_options=rejects,
     )
+
+
+async def _html_page(response: aiohttp.ClientResponse) -> _AttemptFailed:
+    """A 200 web page where a completion was expected (a proxy's login or error page, a base
+    URL that is not the API root): named as such, never taken for a cut stream."""
+    try:
+        start = await response.content.read(ERROR_BODY_CHARS)
+        page = " ".join(start.decode(errors="replace").split())
+    except aiohttp.ClientError:
+        page = ""
+    return _AttemptFailed(
+        "malformed_response",
+        f"HTTP 200 with an HTML page, not an event stream ({page[:120]!r}): is base_url the "
+        "API root, usually ending in /v1?",
+        retryable=True,
+    )
+
+
+async def _body_text(response: aiohttp.ClientResponse) -> str:
+    """The whole body as text: UTF-8, undecodable bytes replaced (a declared charset may be
+    wrong or unknown)."""
+    return (await response.read()).decode("utf-8", errors="replace")
 
 
 def _retry_after(headers: Any) -> float | None:

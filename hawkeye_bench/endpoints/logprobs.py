@@ -1,8 +1,22 @@
-"""OpenAI-style completion ``logprobs`` (``/v1/completions`` with ``logprobs: N``) as a typed list.
+"""Per-token ``logprobs`` of a completion as a typed list, or :class:`MalformedLogprobs`.
 
-A server answers with parallel lists per choice: ``tokens``, ``token_logprobs``,
-``top_logprobs`` (one ``{token: logprob}`` map per position, or None) and ``text_offset``. A
-streamed reply carries one such block per chunk; the blocks are concatenated in order.
+Two block shapes are read:
+
+- the completions shape (``/v1/completions`` with ``logprobs: N``): parallel lists ``tokens``,
+  ``token_logprobs`` and ``top_logprobs`` (one entry per position, or None), plus
+  ``text_offset``;
+- the chat shape (``/v1/chat/completions`` with ``logprobs: true``): ``content``, a list of
+  ``{"token", "logprob", "top_logprobs"}`` objects.
+
+A position's alternatives may be a ``{token: logprob}`` map (completions) or a list (chat): of
+``{"token", "logprob"}`` objects or of ``[token, logprob]`` pairs. A streamed reply carries one
+block per chunk; the blocks are concatenated in order.
+
+Logprobs that cannot be read as confidence are refused, never guessed: a router that saw a
+null, NaN, string or positive logprob, or lists of different lengths, would take "unknown" for
+"sure" and route nothing. A sampled token's logprob must be a finite number at most 0 (a
+rounding error above 0 is clamped); an alternative's may also be ``-inf`` (probability 0:
+dropped).
 """
 
 from __future__ import annotations
@@ -12,28 +26,28 @@ from typing import Any
 
 from hawkeye_bench.core.trace import TokenLogprob
 
+#: How far above 0 a logprob may be before it is an error, not float rounding (log p = 0).
+ROUNDING_ABOVE_ZERO = 1e-4
+
+
+class MalformedLogprobs(ValueError):
+    """A logprobs block that cannot be read as per-token confidence (the message says why)."""
+
 
 def parse_logprobs_block(block: Any) -> list[TokenLogprob]:
-    """The tokens of one ``logprobs`` block (an empty list for None or a malformed block)."""
-    if not isinstance(block, dict) or not isinstance(block.get("tokens"), list):
+    """The tokens of one ``logprobs`` block: an empty list for None; MalformedLogprobs for
+    anything that is not one of the two shapes with usable numbers."""
+    if block is None:
         return []
-    tokens: list[Any] = block["tokens"]
-    logprobs = block.get("token_logprobs") or [None] * len(tokens)
-    tops = block.get("top_logprobs") or [None] * len(tokens)
-    parsed: list[TokenLogprob] = []
-    for token, logprob, top in zip(tokens, logprobs, tops, strict=False):
-        parsed.append(
-            {
-                "token": str(token),
-                "logprob": _finite(logprob),
-                "top_logprobs": {
-                    str(k): v
-                    for k, v in (top or {}).items()
-                    if isinstance(top, dict) and _finite(v) is not None
-                },
-            }
-        )
-    return parsed
+    if not isinstance(block, dict):
+        raise MalformedLogprobs(f"logprobs is a {type(block).__name__}, not an object")
+    if "tokens" in block:
+        return _completions_block(block)
+    if "content" in block:
+        return _chat_block(block)
+    raise MalformedLogprobs(
+        f"logprobs has neither 'tokens' nor 'content' (keys: {sorted(map(str, block))[:6]})"
+    )
 
 
 def top_probabilities(token: TokenLogprob) -> list[float]:
@@ -46,7 +60,95 @@ def top_probabilities(token: TokenLogprob) -> list[float]:
     return probs
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+def _completions_block(block: dict[str, Any]) -> list[TokenLogprob]:
+    tokens = _list(block, "tokens")
+    logprobs = _list(block, "token_logprobs")
+    tops = block.get("top_logprobs")
+    if tops is None:
+        tops = [None] * len(tokens)
+    elif not isinstance(tops, list):
+        raise MalformedLogprobs(f"top_logprobs is a {type(tops).__name__}, not a list")
+    if not len(tokens) == len(logprobs) == len(tops):
+        raise MalformedLogprobs(
+            f"tokens, token_logprobs and top_logprobs differ in length "
+            f"({len(tokens)}, {len(logprobs)}, {len(tops)})"
+        )
+    return [
+        _token(token, logprob, top, index)
+        for index, (token, logprob, top) in enumerate(zip(tokens, logprobs, tops, strict=True))
+    ]
+
+
+def _chat_block(block: dict[str, Any]) -> list[TokenLogprob]:
+    parsed: list[TokenLogprob] = []
+    for index, entry in enumerate(_list(block, "content")):
+        if not isinstance(entry, dict):
+            raise MalformedLogprobs(f"logprobs content[{index}] is not an object: {entry!r:.60}")
+        parsed.append(
+            _token(entry.get("token"), entry.get("logprob"), entry.get("top_logprobs"), index)
+        )
+    return parsed
+
+
+def _token(token: Any, logprob: Any, top: Any, index: int) -> TokenLogprob:
+    if not isinstance(token, str):
+        raise MalformedLogprobs(f"token {index} is not a string: {token!r:.60}")
+    return {
+        "token": token,
+        "logprob": _sampled_logprob(logprob, f"token {index} ({token!r:.30})"),
+        "top_logprobs": _alternatives(top, index),
+    }
+
+
+def _alternatives(top: Any, index: int) -> dict[str, float]:
+    """A position's alternatives as ``{token: logprob}`` (``-inf`` ones dropped)."""
+    if top is None:
+        return {}
+    if isinstance(top, dict):
+        pairs = list(top.items())
+    elif isinstance(top, list):
+        pairs = [_pair(entry, index) for entry in top]
+    else:
+        raise MalformedLogprobs(
+            f"top_logprobs of token {index} is a {type(top).__name__}, not a map or a list"
+        )
+    alternatives: dict[str, float] = {}
+    for token, value in pairs:
+        if not isinstance(token, str):
+            raise MalformedLogprobs(f"an alternative of token {index} is not a string: {token!r}")
+        what = f"alternative {token!r:.30} of token {index}"
+        if _is_number(value) and value == -math.inf:
+            continue  # probability 0: nothing to weigh
+        alternatives[token] = _sampled_logprob(value, what)
+    return alternatives
+
+
+def _pair(entry: Any, index: int) -> tuple[Any, Any]:
+    """One listed alternative: ``{"token", "logprob"}`` or ``[token, logprob]``."""
+    if isinstance(entry, dict) and "token" in entry:
+        return entry["token"], entry.get("logprob")
+    if isinstance(entry, list | tuple) and len(entry) == 2:
+        return entry[0], entry[1]
+    raise MalformedLogprobs(
+        f"an alternative of token {index} is neither {{token, logprob}} nor a "
+        f"[token, logprob] pair: {entry!r:.60}"
+    )
+
+
+def _sampled_logprob(value: Any, what: str) -> float:
+    if not _is_number(value) or math.isnan(value) or math.isinf(value):
+        raise MalformedLogprobs(f"the logprob of {what} is not a finite number: {value!r:.40}")
+    if value > ROUNDING_ABOVE_ZERO:
+        raise MalformedLogprobs(f"the logprob of {what} is positive ({value:g}): not a log p")
+    return min(float(value), 0.0)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _list(block: dict[str, Any], key: str) -> list[Any]:
+    value = block.get(key)
+    if not isinstance(value, list):
+        raise MalformedLogprobs(f"logprobs {key} is a {type(value).__name__}, not a list")
+    return value

@@ -7,12 +7,14 @@ An :class:`~hawkeye_bench.endpoints.client.Endpoint` with ``replica_urls`` is se
   (``Endpoint.max_in_flight``, default the run's concurrency); with every live replica at its
   cap, the call waits for a slot;
 - a replica whose call fails for a reason that is the server's (no connection, a timeout, 5xx
-  or 429 after the client's own retries, a cut or malformed stream) is taken out and the call
+  or 429 after the client's own retries, a cut or malformed stream, a 200 that is not a
+  completion, unusable logprobs, a 404 such as "model does not exist") is taken out and the call
   goes to another replica, so an item is not lost while one replica lives. A refused connection
   fails over at once (the replica's client does not retry it);
-- a replica taken out is probed (``GET /models``) after a cool-down that doubles with each
-  failed probe and each time it is taken out again before a call succeeds on it (``cooldown_s``
-  up to ``cooldown_max_s``), and takes calls again once the probe answers;
+- before a run, every replica must list the endpoint's model (``GET /models``);
+- a replica taken out is probed (``GET /models``, listing the model) after a cool-down that
+  doubles with each failed probe and each time it is taken out again before a call succeeds on
+  it (``cooldown_s`` up to ``cooldown_max_s``), and takes calls again once the probe answers;
 - with every replica out, a call still tries each of them in turn (a trial request), in rounds
   spaced like the client's retries, ``max_retries`` rounds at most; then it returns the
   connection error, whose ``endpoint`` is :attr:`ReplicaSet.label` (all URLs), so the run's
@@ -47,9 +49,21 @@ from hawkeye_bench.endpoints.client import Endpoint, EndpointClient, EndpointUna
 REPLICA_SEPARATOR = ", "
 
 #: Error types of a call that say the replica failed (after the client's own retries), not the
-#: request: the call goes to another replica and the replica is taken out for a cool-down.
+#: request: the call goes to another replica and the replica is taken out for a cool-down. A 404
+#: is the server's (no such model or path there), never the request's.
 REPLICA_FAILURES = frozenset(
-    {"connection", "timeout", "stream_cut", "malformed_sse", "stream_error", "http_408", "http_429"}
+    {
+        "connection",
+        "timeout",
+        "stream_cut",
+        "malformed_sse",
+        "malformed_response",
+        "malformed_logprobs",
+        "stream_error",
+        "http_404",
+        "http_408",
+        "http_429",
+    }
 )
 
 #: One call of a client, given the client and the on_delta to pass on.
@@ -165,10 +179,12 @@ class ReplicaSet:
     # -- what a client offers ------------------------------------------------------------------
 
     async def check(self, role: str | None = None) -> None:
-        """Raise EndpointUnavailable unless every replica answers ``GET /models`` (a replica
-        that is down before the run starts is a mistake to fix, not a failure to absorb)."""
+        """Raise EndpointUnavailable unless every replica answers ``GET /models`` listing the
+        model (a replica that is down or serves another model before the run starts is a mistake
+        to fix, not a failure to absorb)."""
         outcomes = await asyncio.gather(
-            *(r.client.check(role) for r in self.replicas), return_exceptions=True
+            *(r.client.check(role, require_model=True) for r in self.replicas),
+            return_exceptions=True,
         )
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         for failure in failures:
@@ -355,7 +371,7 @@ class ReplicaSet:
                 return
             replica.stats.probes += 1
             try:
-                await replica.client.check()
+                await replica.client.check(require_model=True)
             except EndpointUnavailable:
                 replica.failures += 1
                 continue

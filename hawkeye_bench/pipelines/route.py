@@ -24,9 +24,11 @@ reply that entered the answer and ``completion_tokens`` counts those tokens (``t
 (``discarded_small_tokens``), with the routed share, route events, uploaded context, cached
 prompt tokens, call counts and the time split (see :meth:`RoutePipeline.route_info`). A failed
 call ends the item with that call's error (a typed ``error_type``); a small reply without
-logprobs is the error ``missing_logprobs``; the text decided so far is kept as
-``partial_text``, never graded: no answer is ever cut short silently. ``answer_roles``: both
-roles' text is the answer (``serve`` streams it all as content, as it is decided).
+logprobs is the error ``missing_logprobs``, one with unusable logprobs (null, NaN, positive,
+lists of different lengths) the client's ``malformed_logprobs``, never a routing decision;
+the text decided so far is kept as ``partial_text``, never graded: no answer is ever cut short
+silently. ``answer_roles``: both roles' text is the answer (``serve`` streams it all as
+content, as it is decided).
 """
 
 from __future__ import annotations
@@ -240,7 +242,7 @@ class RoutePipeline(Pipeline):
         result = await self._complete("small", state, stage, seed, max_tokens, extra)
         state.small_s += time.perf_counter() - began
         state.small_calls += 1
-        if result.ok and result.token_logprobs is None and result.content:
+        if result.ok and not result.token_logprobs and result.content:
             result.error = "the small model's reply carried no per-token logprobs"
             result.error_type = "missing_logprobs"
         return result

@@ -36,6 +36,7 @@ import multiprocessing
 import os
 import random
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -46,11 +47,14 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from hawkeye_bench.core import child_process
 from hawkeye_bench.testing.scripted_logprobs import LogprobScript, logprobs_block, words_written
 
 UsageMode = Literal["always", "requested", "never"]
 ReasoningMode = Literal["field", "think"]
-FaultKind = Literal["status", "cut", "malformed", "error_event", "hang", "reject_stream_options"]
+FaultKind = Literal[
+    "status", "cut", "malformed", "error_event", "hang", "reject_stream_options", "chunk", "body"
+]
 FAULT_KINDS: tuple[str, ...] = (
     "status",
     "cut",
@@ -58,6 +62,8 @@ FAULT_KINDS: tuple[str, ...] = (
     "error_event",
     "hang",
     "reject_stream_options",
+    "chunk",
+    "body",
 )
 COMPLETION_PATHS = ("/v1/chat/completions", "/v1/completions")
 
@@ -85,7 +91,10 @@ class Fault:
     unparseable ``data:`` line, then go on normally), ``error_event`` (send
     ``data: {"error": ...}`` and end the stream, as vLLM reports a mid-generation failure),
     ``hang`` (never answer; with ``after_chunks`` set, stall mid-stream instead),
-    ``reject_stream_options`` (HTTP 400 whenever the body has ``stream_options``).
+    ``reject_stream_options`` (HTTP 400 whenever the body has ``stream_options``), ``chunk``
+    (send ``data: <payload>``, then go on normally: a hostile chunk of any shape), ``body``
+    (answer at once with HTTP ``status``, ``content_type`` and the raw ``payload``, streamed
+    or not: an HTML page, an empty 200, a JSON answer of the wrong shape).
     Mid-stream kinds fire after ``after_chunks`` token chunks (None = before the first).
 
     Which requests: those whose last user message/prompt matches ``match`` (None = all
@@ -100,6 +109,8 @@ class Fault:
     retry_after_s: float | None = None
     after_chunks: int | None = None
     match: str | None = None
+    payload: str = ""  # ``chunk``: the data line's text; ``body``: the whole body
+    content_type: str = "application/json"  # ``body`` only
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -413,6 +424,10 @@ class _Handlers:
             if self.config.echo_auth_in_errors:  # as some gateways do with a wrong key
                 message += f"; key provided: {request.headers.get('Authorization')}"
             return _error(fault.status, message, headers)
+        if fault is not None and fault.kind == "body":
+            return web.Response(
+                status=fault.status, body=fault.payload.encode(), content_type=fault.content_type
+            )
         if fault is not None and fault.kind == "hang" and fault.after_chunks is None:
             await self._hang()
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
@@ -601,6 +616,8 @@ class _Handlers:
             await self._hang()
         if fault.kind == "malformed":
             await response.write(b'data: {"choices": [{"delta": {"content": "x"\n\n')
+        if fault.kind == "chunk":
+            await response.write(b"data: " + fault.payload.encode() + b"\n\n")
         if fault.kind == "error_event":
             error = {"error": {"message": "injected mid-stream error", "code": 500}}
             await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
@@ -810,7 +827,8 @@ def start_subprocess(
     """Start ``python -m hawkeye_bench.testing.scripted_server``; return (process, base_url).
 
     ``cpus`` pins the process (``os.sched_setaffinity``), so a calibration can keep server and
-    client on different cores. The caller terminates the process.
+    client on different cores. The caller terminates the process; it is killed with the
+    caller in any case (SIGKILL included), and so are the processes it forked.
     """
     config = config or ScriptedConfig()
     command = [
@@ -825,7 +843,7 @@ def start_subprocess(
         if cpus is not None:
             os.sched_setaffinity(0, cpus)
 
-    process = subprocess.Popen(
+    process = child_process.popen(
         command, stdout=subprocess.PIPE, text=True, preexec_fn=pin if cpus is not None else None
     )
     stdout = process.stdout
@@ -905,19 +923,14 @@ def config_from_args(args: argparse.Namespace) -> ScriptedConfig:
     return config
 
 
-PARENT_CHECK_S = 1.0
 CHILD_START_TIMEOUT_S = 30.0
 
 
 async def _serve_forever(
-    config: ScriptedConfig,
-    counters: RequestCounters | None = None,
-    *,
-    ready: int | None = None,
-    parent: int | None = None,
+    config: ScriptedConfig, counters: RequestCounters | None = None, *, ready: int | None = None
 ) -> None:
     """Serve until killed. The first process prints the base URL; another one writes a byte to
-    ``ready`` once it listens, and exits when its ``parent`` is gone."""
+    ``ready`` once it listens."""
     runner, base_url, _ = await _start(config, counters)
     if ready is None:
         print(base_url, flush=True)
@@ -925,8 +938,7 @@ async def _serve_forever(
         os.write(ready, b"1")
         os.close(ready)
     try:
-        while parent is None or os.getppid() == parent:
-            await asyncio.sleep(PARENT_CHECK_S if parent else 3600)
+        await asyncio.Event().wait()
     finally:
         await runner.cleanup()
 
@@ -947,10 +959,11 @@ def _fork_servers(config: ScriptedConfig, counters: SharedRequestCounters) -> No
     read_end, write_end = os.pipe()
     for index in range(1, config.processes):
         if os.fork() == 0:  # a child: serve, never return into the caller
+            child_process.die_with_parent(signal.SIGKILL, parent)
             os.close(read_end)
             counters.index = index
             with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(_serve_forever(config, counters, ready=write_end, parent=parent))
+                asyncio.run(_serve_forever(config, counters, ready=write_end))
             os._exit(0)
     os.close(write_end)
     started = b""
