@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.reporting import figures, lm_eval_inputs, provenance, tables
+from hawkeye_bench.reporting.agreement_section import agreement_section
 from hawkeye_bench.reporting.compress_section import compress_section, describe_sweeps
 from hawkeye_bench.reporting.cost_section import cost_section
 from hawkeye_bench.reporting.inputs import Inputs, read_inputs
@@ -154,6 +155,9 @@ def build_report(inputs: Inputs, out: Path, title: str = "hawkeye-bench report")
         compress_section(inputs, out, rel),
         route_section(inputs, out, rel),
     ]
+    agreement = agreement_section(inputs, rel)
+    if agreement is not None:  # only for imported runs that carry their file's verdicts
+        report.sections.append(agreement)
     report.provenance += describe_sweeps(inputs, rel)
     cost = cost_section(inputs, rel)
     if cost is not None:  # only when a run or load result has prices
