@@ -162,7 +162,7 @@ def build_report(inputs: Inputs, out: Path, title: str = "hawkeye-bench report")
     cost = cost_section(inputs, rel)
     if cost is not None:  # only when a run or load result has prices
         report.sections.append(cost)
-    report.notes += failed_stages
+    report.notes += failed_stages + inputs.notes
     return report
 
 

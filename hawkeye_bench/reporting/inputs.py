@@ -17,7 +17,7 @@ from hawkeye_bench.core.jsonl import read_jsonl
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.eval.compress_sweep import SWEEP_FILE, SweepRun
 from hawkeye_bench.eval.route_sweep import SWEEP_FILE as ROUTE_SWEEP_FILE
-from hawkeye_bench.eval.store import RunStore, RunStoreError
+from hawkeye_bench.eval.store import RunStore, RunStoreError, effective_status
 
 
 class ReportInputError(HawkeyeError):
@@ -37,9 +37,21 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def read_jsonl_objects(path: Path) -> list[dict[str, Any]]:
-    """JSON objects of a JSON Lines file; a malformed line is an error naming file:line."""
-    return read_jsonl(path, tolerate_torn_tail=False, error=ReportInputError).rows
+def read_jsonl_objects(path: Path, notes: list[str]) -> list[dict[str, Any]]:
+    """JSON objects of a JSON Lines file; a malformed line is an error naming file:line, except
+    a torn last line (a writer killed mid-line), which is left out with a note in ``notes``, as
+    the command that wrote the file does when it goes on."""
+    read = read_jsonl(path, error=ReportInputError)
+    if read.torn:
+        notes.append(torn_note(path, len(read.rows)))
+    return read.rows
+
+
+def torn_note(path: Path, rows: int) -> str:
+    return (
+        f"{path}: its last line is torn (the writer was stopped mid-line) and left out; "
+        f"{rows} complete lines read"
+    )
 
 
 # --------------------------------------------------------------------------- eval runs
@@ -52,10 +64,24 @@ class EvalRun:
     path: Path
     manifest: dict[str, Any]
     records: list[Record]
+    notes: list[str] = field(default_factory=list)
+    #: torn last lines left out of records.jsonl (0 or 1)
+    torn: int = 0
 
     @property
     def label(self) -> str:
         return self.path.name
+
+    @property
+    def status(self) -> str | None:
+        """The manifest's status (``interrupted`` for a dead writer), and ``incomplete`` for a
+        run that says it is complete but whose last record is torn."""
+        status = effective_status(self.manifest)
+        if not self.torn:
+            return status
+        if status in (None, "complete"):
+            return "incomplete (last record torn)"
+        return f"{status} (last record torn)"
 
     @property
     def records_file(self) -> Path:
@@ -111,7 +137,8 @@ def read_eval_run(path: Path) -> EvalRun:
     if not records:
         raise ReportInputError(f"{store.records_path}: no records (an empty run)")
     manifest = read_json(store.manifest_path) if store.manifest_path.is_file() else {}
-    return EvalRun(path=path, manifest=manifest, records=records)
+    notes = [torn_note(store.records_path, len(records))] if store.torn_dropped else []
+    return EvalRun(path, manifest, records, notes=notes, torn=store.torn_dropped)
 
 
 # --------------------------------------------------------------------------- lm-eval outputs
@@ -127,6 +154,7 @@ class LmEvalTask:
     config: dict[str, Any]  # results_*.json["config"]
     samples_file: Path | None = None
     samples: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -136,6 +164,10 @@ class LmEvalOutput:
     path: Path
     tasks: list[LmEvalTask]
     meta: dict[str, Any]  # lm_eval_version, date, model_name of the newest results file
+
+    @property
+    def notes(self) -> list[str]:
+        return [note for task in self.tasks for note in task.notes]
 
     @property
     def label(self) -> str:
@@ -162,13 +194,15 @@ def read_lm_eval(path: Path) -> LmEvalOutput:
         date_id = results_file.stem.removeprefix("results_")
         for task, results in data["results"].items():
             samples_file = results_file.parent / f"samples_{task}_{date_id}.jsonl"
+            notes: list[str] = []
             tasks[task] = LmEvalTask(
                 task=task,
                 results_file=results_file,
                 results=dict(results),
                 config=dict(data.get("config") or {}),
                 samples_file=samples_file if samples_file.is_file() else None,
-                samples=read_jsonl_objects(samples_file) if samples_file.is_file() else [],
+                samples=read_jsonl_objects(samples_file, notes) if samples_file.is_file() else [],
+                notes=notes,
             )
     return LmEvalOutput(path=path, tasks=list(tasks.values()), meta=meta)
 
@@ -184,6 +218,7 @@ class LoadResult:
 
     path: Path
     results: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -215,6 +250,7 @@ class JudgeOutput:
     path: Path
     summary: dict[str, Any]
     judgements: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -241,9 +277,9 @@ def read_judge(path: Path) -> JudgeOutput:
                 f"{path}: judgement folder without {needed.name} (both {JUDGE_SUMMARY} and "
                 f"{JUDGEMENTS} are needed)"
             )
-    return JudgeOutput(
-        path=path, summary=read_json(summary_file), judgements=read_jsonl_objects(judgements_file)
-    )
+    notes: list[str] = []
+    judgements = read_jsonl_objects(judgements_file, notes)
+    return JudgeOutput(path, read_json(summary_file), judgements, notes=notes)
 
 
 # --------------------------------------------------------------------------- compress sweeps
@@ -268,6 +304,10 @@ class CompressSweep:
     @property
     def sweep_file(self) -> Path:
         return self.path / SWEEP_FILE
+
+    @property
+    def notes(self) -> list[str]:
+        return [note for _, run in self.runs for note in run.notes]
 
 
 def _is_compress_sweep(path: Path) -> bool:
@@ -323,8 +363,11 @@ class Inputs:
     loads: list[LoadResult] = field(default_factory=list)
     judgements: list[JudgeOutput] = field(default_factory=list)
     sweeps: list[CompressSweep] = field(default_factory=list)
+    #: what the report must say about its inputs (torn last lines left out)
+    notes: list[str] = field(default_factory=list)
 
     def add(self, item: InputItem) -> None:
+        self.notes += item.notes
         if isinstance(item, CompressSweep):
             self.sweeps.append(item)
         elif isinstance(item, EvalRun):

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.eval.store import effective_status
 from hawkeye_bench.pipelines import cot_role_of
 from hawkeye_bench.reporting.inputs import EvalRun, Inputs, JudgeOutput, LmEvalOutput, LoadResult
 from hawkeye_bench.reporting.lm_eval_inputs import hawkeye_info, model_args
@@ -50,7 +49,7 @@ def eval_run(run: EvalRun, rel: Rel) -> dict[str, Any]:
             "samples": identity.get("samples"),
             "max_tokens": (run.manifest.get("config") or {}).get("max_tokens"),
             "dataset": _dataset_sha(run.manifest.get("dataset")),
-            "status": effective_status(run.manifest),
+            "status": run.status,
             "git": (run.manifest.get("git_revision") or "")[:SHA_CHARS] or None,
             "started": run.manifest.get("started_at"),
         },
