@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from ports import dead_url, held_port
 
 from hawkeye_bench.serve.embedded import LocalModelServer
 
@@ -17,6 +18,9 @@ DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 os.environ.setdefault("HAWKEYE_DATA_DIR", str(DEFAULT_DATA_DIR))
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# The session fails if a process it started is still running at its end (tests/process_leaks.py).
+pytest_plugins = ("process_leaks",)
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +47,18 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A client session for talking to in-process servers."""
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+def loopback_port() -> Iterator[int]:
+    """A loopback port held for the test (tests/ports.py): nothing answers on it and no other
+    process gets it, yet the test's own server may listen on it."""
+    with held_port() as port:
+        yield port
+
+
+@pytest.fixture
+def dead_base_url() -> Iterator[str]:
+    """A base URL whose connections are refused for the whole test."""
+    with dead_url() as url:
+        yield url

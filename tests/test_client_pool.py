@@ -9,7 +9,6 @@ import pytest
 from hawkeye_bench.core.secrets import MissingApiKey
 from hawkeye_bench.endpoints.client import Endpoint, EndpointUnavailable
 from hawkeye_bench.endpoints.pool import ClientPool, client_key
-from hawkeye_bench.serve.embedded import free_port
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
 BASE = Endpoint(base_url="http://127.0.0.1:9/v1", model="m", extra_body={"a": 1, "b": 2})
@@ -75,8 +74,8 @@ async def test_connection_pool_size_follows_the_concurrency(
         ClientPool(endpoints, concurrency=0)
 
 
-async def test_check_names_both_roles_when_their_shared_server_is_down() -> None:
-    dead = Endpoint(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", name="shared")
+async def test_check_names_both_roles_when_their_shared_server_is_down(dead_base_url: str) -> None:
+    dead = Endpoint(base_url=dead_base_url, model="m", name="shared")
     endpoints = {"reasoner": dead, "responder": replace(dead, name="other")}
     async with ClientPool(endpoints, concurrency=2) as pool:
         with pytest.raises(
@@ -85,9 +84,11 @@ async def test_check_names_both_roles_when_their_shared_server_is_down() -> None
             await pool.check()
 
 
-async def test_check_reports_every_unreachable_server_and_passes_a_live_one() -> None:
-    dead_a = Endpoint(base_url=f"http://127.0.0.1:{free_port()}/v1", model="a")
-    dead_b = Endpoint(base_url=f"http://127.0.0.1:{free_port()}/v1", model="b")
+async def test_check_reports_every_unreachable_server_and_passes_a_live_one(
+    dead_base_url: str, loopback_port: int
+) -> None:
+    dead_a = Endpoint(base_url=dead_base_url, model="a")
+    dead_b = Endpoint(base_url=f"http://127.0.0.1:{loopback_port}/v1", model="b")
     with ScriptedServer(ScriptedConfig()) as url:
         live = Endpoint(base_url=url, model="scripted-model")
         async with ClientPool({"reasoner": live, "responder": live}, concurrency=1) as pool:

@@ -24,7 +24,6 @@ from hawkeye_bench.endpoints.settings import (
     resolve_endpoints,
 )
 from hawkeye_bench.eval.store import RunStore
-from hawkeye_bench.serve.embedded import free_port
 from hawkeye_bench.testing.scripted_server import (
     Fault,
     ReplyRule,
@@ -157,8 +156,8 @@ async def test_a_failing_replica_is_taken_out_and_its_calls_go_elsewhere() -> No
         good.stop()
 
 
-async def test_a_replica_that_comes_back_takes_calls_again() -> None:
-    port = free_port()
+async def test_a_replica_that_comes_back_takes_calls_again(loopback_port: int) -> None:
+    port = loopback_port  # down (refused) until the returning server listens on it
     first = ScriptedServer(ScriptedConfig(tokens=2))
     urls = [first.start(), f"http://127.0.0.1:{port}/v1"]
     returning: ScriptedServer | None = None
@@ -187,8 +186,10 @@ async def test_a_replica_that_comes_back_takes_calls_again() -> None:
             returning.stop()
 
 
-async def test_all_replicas_down_returns_a_connection_error_naming_the_set() -> None:
-    urls = [f"http://127.0.0.1:{free_port()}/v1" for _ in range(2)]
+async def test_all_replicas_down_returns_a_connection_error_naming_the_set(
+    dead_base_url: str, loopback_port: int
+) -> None:
+    urls = [dead_base_url, f"http://127.0.0.1:{loopback_port}/v1"]
     endpoint = replica_endpoint(urls, max_retries=1)
     async with ReplicaSet(endpoint, concurrency=2, backoff_base_s=0.01) as replicas:
         with pytest.raises(EndpointUnavailable, match="2 of 2 replicas do not answer"):

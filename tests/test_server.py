@@ -474,11 +474,10 @@ async def test_malformed_request_gets_400_and_the_server_goes_on(
     assert baseline.stats.bad_requests == 2
 
 
-async def test_unreachable_upstream_fails_at_start() -> None:
+async def test_unreachable_upstream_fails_at_start(dead_base_url: str) -> None:
     from hawkeye_bench.endpoints.client import EndpointUnavailable
-    from hawkeye_bench.serve.embedded import free_port
 
-    dead = Endpoint(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", name="single")
+    dead = Endpoint(base_url=dead_base_url, model="m", name="single")
     server = PipelineServer("baseline", {"single": dead})
     with pytest.raises(EndpointUnavailable, match="single endpoint"):
         await server.start()

@@ -21,7 +21,7 @@ from hawkeye_bench import cli
 from hawkeye_bench.commands import serve
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.serve import embedded as local_module
-from hawkeye_bench.serve.embedded import LOCAL_MODEL_NAME, LocalModelServer, free_port
+from hawkeye_bench.serve.embedded import LOCAL_MODEL_NAME, LocalModelServer
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
 STARTUP_TIMEOUT_S = 120.0  # imports alone take seconds on a loaded 2-core machine
@@ -114,8 +114,10 @@ def test_bad_flags_are_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert "no endpoint for role(s) ['responder']" in capsys.readouterr().err
 
 
-def test_unreachable_endpoint_is_named_before_serving(capsys: pytest.CaptureFixture[str]) -> None:
-    dead = f"http://127.0.0.1:{free_port()}/v1"
+def test_unreachable_endpoint_is_named_before_serving(
+    capsys: pytest.CaptureFixture[str], dead_base_url: str
+) -> None:
+    dead = dead_base_url
     args = ["--pipeline", "baseline", "--endpoint", dead, "--model", "m", "--port", "0"]
     assert run_serve(args) == 2
     err = capsys.readouterr().err
@@ -166,7 +168,7 @@ async def test_serve_hawkeye_end_to_end_on_the_embedded_model(
 
 @pytest.mark.timeout(60)
 def test_without_endpoints_the_embedded_model_serves_every_role(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], loopback_port: int
 ) -> None:
     """No endpoint flags: one embedded model server is started and used for both roles (a
     scripted server stands in for llama-cpp-python here; the real one is tested above)."""
@@ -183,7 +185,7 @@ def test_without_endpoints_the_embedded_model_serves_every_role(
             started[-1].stop()
 
     monkeypatch.setattr(local_module, "LocalModelServer", StandIn)
-    port = free_port()
+    port = loopback_port
     answers: list[Any] = []
 
     def client() -> None:
