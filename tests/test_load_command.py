@@ -10,7 +10,15 @@ from hawkeye_bench import cli
 from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.endpoint import chat_path, models_url
 from hawkeye_bench.load.prompts import PromptSourceError, load_prompts
-from hawkeye_bench.load.runner import LoadPlan, Target, TargetError, locust_command, parse_targets
+from hawkeye_bench.load.runner import (
+    LoadPlan,
+    StageRun,
+    Target,
+    TargetError,
+    analyse_stage,
+    locust_command,
+    parse_targets,
+)
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
 
@@ -86,3 +94,53 @@ def test_locust_command_is_the_stock_cli(tmp_path: Path) -> None:
     joined = " ".join(command)
     assert "--headless" in joined and "-u 10 -r 10" in joined and "--processes 2" in joined
     assert "--requests 50" in joined and "--api-key-env MY_KEY" in joined
+
+
+def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`hawkeye-bench ARGV` in-process: the exit code and stderr (argparse errors exit 2)."""
+    try:
+        code = cli_main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bound", ["-5", "0", "nan", "inf"])
+def test_slo_bounds_must_be_positive_and_finite(
+    bound: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["load", "--target", "a=http://127.0.0.1:9", "--requests", "1",
+            "--slo", f"ttft_ms={bound}"]  # fmt: skip
+    code, err = run_main(argv, capsys)
+    assert code == 2 and "the bound must be a finite number of milliseconds > 0" in err
+
+
+@pytest.mark.slow
+def test_a_bad_locust_arg_is_refused_with_locusts_own_error_before_any_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = ScriptedServer(ScriptedConfig())
+    with server as url:
+        code, err = run_main(
+            ["load", "--target", f"s={url}", "--requests", "1", "--locust-arg=--nonsense",
+             "--out", str(tmp_path)], capsys
+        )  # fmt: skip
+        calls = server.stats()["by_path"]
+    assert code == 2
+    assert "locust refused the command line: error: unrecognized arguments: --nonsense" in err
+    assert calls == {}  # not even GET /v1/models
+    assert not (tmp_path / "raw").exists()
+
+
+def test_a_stage_whose_locust_failed_reports_locusts_error(tmp_path: Path) -> None:
+    log = tmp_path / "locust.log"
+    log.write_text("python -m locust ...\n\n__main__.py: error: argument -u/--users: invalid int\n")
+    plan = LoadPlan(targets=[Target("a", "http://h")], concurrencies=[1], out_dir=tmp_path,
+                    requests=1)  # fmt: skip
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    stage = analyse_stage(plan, StageRun(plan.targets[0], 1, raw, log, 2, 1.0))
+    assert stage["failed"].startswith(
+        "locust exited with code 2: error: argument -u/--users: invalid int"
+    )
+    assert stage["reliable"] is False

@@ -10,13 +10,18 @@ records exactly once, and the timing matches its script.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 
 from hawkeye_bench.commands import load as load_command
@@ -169,6 +174,10 @@ def test_lost_batches_and_a_missing_last_batch_are_named(tmp_path: Path) -> None
     assert any("hostB-9: received 3 of 5 raw records" in p and "1 batches missing" in p
                for p in problems)  # fmt: skip
     assert any("hostC-3 never sent its last raw batch" in p for p in problems)
+    # a worker lost before its first batch is named by its Locust id
+    assert collector.lose("client-d") == "client-d"
+    collector.close()
+    assert any("worker client-d was lost mid-stage" in p for p in transfer_problems(tmp_path))
 
 
 def _record(seq: int, pid: int, host: str) -> RequestRecord:
@@ -254,3 +263,36 @@ def test_processes_auto_sizes_the_stage_from_the_kept_ceiling(
     assert results["plan"]["processes_by_concurrency"] == {"2": expected if expected > 1 else 0}
     (stage,) = results["stages"]
     assert stage["load_processes"] == max(expected, 1)
+
+
+@pytest.mark.slow
+def test_a_lost_worker_ends_the_stage_names_the_worker_and_exits_1(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    raw = out / "raw" / "s" / "c4"
+    result: dict[str, int] = {}
+    with ScriptedServer(ScriptedConfig(ttft_ms=20, gap_ms=20, tokens=5)) as url:
+        argv = ["--target", f"s={url}", "--concurrency", "4", "--processes", "2",
+                "--duration", "300", "--prompt-limit", "2", "--stop-timeout", "20",
+                "--out", str(out)]  # fmt: skip
+        stage_thread = threading.Thread(target=lambda: result.update(code=cli(argv)))
+        stage_thread.start()
+        victim = None
+        deadline = time.monotonic() + 120
+        while victim is None and stage_thread.is_alive() and time.monotonic() < deadline:
+            # a worker's records reach the master within a second: its file names the worker
+            files = sorted(raw.glob("requests-*.jsonl")) if raw.is_dir() else []
+            if files:
+                victim = files[0].stem.removeprefix("requests-")
+                pid = int(victim.rsplit("-", 1)[1])
+                assert "locust" in " ".join(psutil.Process(pid).cmdline())
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
+        stage_thread.join(timeout=280)
+    assert victim is not None and not stage_thread.is_alive()
+    assert result["code"] == 1
+    (stage,) = json.loads((out / "load_results.json").read_text())["stages"]
+    assert stage["reliable"] is False
+    assert any(f"worker {victim} was lost" in r for r in stage["unreliable_reasons"])
+    transfers = {t["source"]: t for t in json.loads((raw / TRANSFERS_FILE).read_text())}
+    assert transfers[victim]["lost"] and not transfers[victim]["complete"]
+    assert stage["seconds"] < 150  # ended by the loss, not by the 300 s --duration

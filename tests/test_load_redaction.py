@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hawkeye_bench.commands import load as load_command
+from hawkeye_bench.commands.load import SERVE_KEY_ENV, target_key_env
 from hawkeye_bench.core.secrets import REDACTED
 from hawkeye_bench.load.records import read_requests
 from hawkeye_bench.load.runner import log_tail
@@ -77,18 +78,33 @@ def echo_url() -> Iterator[str]:
     server.server_close()
 
 
+@pytest.mark.parametrize(
+    ("variable", "flags"),
+    [
+        (KEY_ENV, ["--api-key-env", KEY_ENV]),
+        (KEY_ENV, ["--target-key-env", KEY_ENV]),
+        (SERVE_KEY_ENV, []),  # the key `serve` requires is sent by default when it is set
+    ],
+)
 def test_echoed_api_key_is_stored_nowhere(
-    tmp_path: Path, echo_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    echo_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    flags: list[str],
 ) -> None:
-    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.delenv(SERVE_KEY_ENV, raising=False)
+    monkeypatch.setenv(variable, KEY)
     out = tmp_path / "out"
     code = cli_main(
         ["load", "--target", f"echo={echo_url}", "--concurrency", "2", "--requests", "4",
          "--model", "echo", "--prompt-limit", "2", "--max-tokens", "8",
-         "--max-error-rate", "0.9", "--api-key-env", KEY_ENV, "--out", str(out)]
+         "--max-error-rate", "0.9", *flags, "--out", str(out)]
     )  # fmt: skip
     assert code == 1  # nothing succeeded
-    (stage,) = json.loads((out / "load_results.json").read_text())["stages"]
+    results = json.loads((out / "load_results.json").read_text())
+    assert results["plan"]["api_key_env"] == variable  # the variable's name, never its value
+    (stage,) = results["stages"]
     records = read_requests(Path(stage["raw_dir"]))
     errors = [r.error or "" for r in records]
     assert any(e.startswith("HTTP 401") for e in errors)
@@ -101,3 +117,14 @@ def test_echoed_api_key_is_stored_nowhere(
     leaked = [str(p) for p in files if KEY in p.read_text(errors="replace")]
     assert leaked == []
     assert KEY not in log_tail(log)
+
+
+def test_the_target_key_variable_defaults_to_serves_when_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(SERVE_KEY_ENV, raising=False)
+    assert target_key_env(None) == ""  # no key sent
+    assert target_key_env("MY_KEY") == "MY_KEY"
+    monkeypatch.setenv(SERVE_KEY_ENV, KEY)
+    assert target_key_env(None) == SERVE_KEY_ENV
+    assert target_key_env("MY_KEY") == "MY_KEY"  # a name given wins

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
 from hawkeye_bench.commands import load as load_command
+from hawkeye_bench.load.backoff import BACKOFF_FIRST_S, BACKOFF_MAX_S, next_backoff
 from hawkeye_bench.load.metrics import stage_metrics
 from hawkeye_bench.load.records import RequestRecord, read_requests
 from hawkeye_bench.load.results import build_results, render_markdown
@@ -136,3 +138,32 @@ def test_load_exits_non_zero_when_nothing_succeeds(
     assert stage["requests"]["errors"] >= 50  # failures do not count toward --requests
     assert stage["seconds"] < 60  # stopped by the failure cap, not a 1-hour --run-time
     assert "no request succeeded" in (out / "load_table.md").read_text()
+
+
+def test_backoff_doubles_while_nothing_answers_and_ends_with_a_response() -> None:
+    pauses = [0.0]
+    for _ in range(8):
+        pauses.append(next_backoff(pauses[-1], no_response=True))
+    assert pauses[1] == BACKOFF_FIRST_S and pauses[2] == 2 * BACKOFF_FIRST_S
+    assert max(pauses) == BACKOFF_MAX_S == pauses[-1]
+    assert next_backoff(BACKOFF_MAX_S, no_response=False) == 0.0  # an answer ends the pause
+
+
+@pytest.mark.slow
+def test_a_refusing_target_is_backed_off_and_its_refusals_are_counted(tmp_path: Path) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"messages": [{"role": "user", "content": "q"}]}\n')
+    with socket.socket() as closed:  # a port nothing listens on: every connection is refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    plan = LoadPlan(targets=[Target("dead", url)], concurrencies=[2], out_dir=tmp_path,
+                    duration_s=3, prompts=str(prompts), model="m", stop_timeout_s=5)  # fmt: skip
+    stage = analyse_stage(plan, run_stage(plan, plan.targets[0], 2))
+    refused = stage["requests"]["refused"]
+    # 2 users pausing 0.1, 0.2, 0.4, ... 2 s: a handful of tries each in 3 s (a busy loop sends
+    # thousands a second)
+    assert 2 <= refused <= 40
+    assert refused == stage["requests"]["recorded"]
+    assert stage["reliable"] is False
+    assert any(f"{refused} requests found the target refusing" in r
+               for r in stage["unreliable_reasons"])  # fmt: skip

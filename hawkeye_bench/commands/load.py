@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from hawkeye_bench.load.calibrate import Truth
 
 AUTO = "auto"
+#: the variable `serve` reads its client key from by default; `load` sends it when it is set
+SERVE_KEY_ENV = "HAWKEYE_SERVE_KEY"
 #: the concurrencies ``--calibrate --ceiling`` tries with one process (stops after two in a
 #: row miss the lag bound)
 CEILING_CONCURRENCIES = [10, 25, 50, 100, 200, 400, 800]
@@ -81,9 +85,14 @@ def _slo(text: str) -> tuple[str, float]:
             f"--slo {text!r}: expected METRIC=MS with METRIC one of {', '.join(SLO_METRICS)}"
         )
     try:
-        return metric, float(bound)
+        value = float(bound)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--slo {text!r}: {bound!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"--slo {text!r}: the bound must be a finite number of milliseconds > 0"
+        )
+    return metric, value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -208,7 +217,16 @@ def _add_goodput_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_locust_arguments(parser: argparse.ArgumentParser) -> None:
     """The API key, extra Locust arguments and where the outputs go."""
-    parser.add_argument("--api-key-env", default="", help="environment variable with the API key")
+    parser.add_argument(
+        "--target-key-env",
+        "--api-key-env",
+        dest="api_key_env",
+        default=None,
+        metavar="NAME",
+        help="environment variable with the key sent to every target as 'Authorization: Bearer' "
+        f"(default: {SERVE_KEY_ENV} when it is set, the key `serve` requires; never written "
+        "to any output)",
+    )
     parser.add_argument(
         "--locust-arg",
         action="append",
@@ -338,7 +356,7 @@ def _error(message: str) -> int:
 
 def _load(args: argparse.Namespace, out_dir: Path) -> int:
     from hawkeye_bench.load.results import build_results, write_outputs
-    from hawkeye_bench.load.runner import parse_targets, run_plan
+    from hawkeye_bench.load.runner import check_locust_command, parse_targets, run_plan
 
     targets = parse_targets(args.target)
     if args.min_goodput is not None and not args.slo:
@@ -348,9 +366,11 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
     prompt_source = args.prompts or args.dataset or "gsm8k"
     # fail before any load is generated
     prompts = load_prompts(prompt_source, data_dir=args.data_dir, limit=args.prompt_limit)
+    args.api_key_env = target_key_env(args.api_key_env)
     headers = _auth_headers(args.api_key_env)
-    _check_targets(targets, headers, args.model)
     plan = _load_plan(args, targets, out_dir, prompt_source)
+    check_locust_command(plan)  # Locust parses every flag before the first model call
+    _check_targets(targets, headers, args.model)
     if args.processes == AUTO:
         plan.processes_by_concurrency = _auto_processes(args, targets, headers, prompts[0])
     print(f"{len(prompts)} prompts from {prompt_source}; output in {out_dir}")
@@ -363,13 +383,21 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
     return _load_exit_code(stages)
 
 
+def target_key_env(given: str | None) -> str:
+    """The variable holding the key sent to the targets: ``--target-key-env``, else
+    :data:`SERVE_KEY_ENV` when it is set (a `serve` target requires it), else none."""
+    if given is not None:
+        return given
+    return SERVE_KEY_ENV if os.environ.get(SERVE_KEY_ENV) else ""
+
+
 def _auth_headers(api_key_env: str) -> dict[str, str]:
     if not api_key_env:
         return {}
     try:  # read through secrets, so that every text we store can be redacted of it
-        key = api_key_from_env(api_key_env, "--api-key-env")
+        key = api_key_from_env(api_key_env, "--target-key-env")
     except MissingApiKey:
-        raise MissingApiKey(f"--api-key-env {api_key_env}: that variable is not set") from None
+        raise MissingApiKey(f"--target-key-env {api_key_env}: that variable is not set") from None
     return {"Authorization": f"Bearer {key}"}
 
 
@@ -440,25 +468,23 @@ def _auto_processes(
 
 
 def _load_exit_code(stages: list[dict[str, Any]]) -> int:
-    """1 for failed or erring stages, a saturated load generator or workers' records that did
-    not all arrive; 3 for an unmet --min-goodput; else 0 (errors printed)."""
-    failed = [s["stage"] for s in stages if "failed" in s]
+    """1 when a stage failed or is unreliable for any reason (failed requests, a saturated
+    load generator, a lost worker or lost records, fewer successes than asked); 3 for an unmet
+    --min-goodput; else 0 (the reasons printed)."""
+    failed = [s for s in stages if "failed" in s]
+    for stage in failed:
+        print(f"error: {stage['stage']}: {stage['failed']}", file=sys.stderr)
+    unreliable = [s for s in stages if "failed" not in s and not s.get("reliable", True)]
+    for stage in unreliable:
+        kind = "too many failed requests" if stage.get("too_many_errors") else "unreliable"
+        print(f"error: {stage['stage']}: {kind}: {'; '.join(stage['unreliable_reasons'])}",
+              file=sys.stderr)  # fmt: skip
     if failed:
-        print(f"error: no usable raw records for {', '.join(failed)}", file=sys.stderr)
         return 1
-    erring = [s for s in stages if s.get("too_many_errors")]
-    for stage in erring:
-        print(f"error: {stage['stage']}: too many failed requests: "
-              f"{'; '.join(stage['unreliable_reasons'])}", file=sys.stderr)  # fmt: skip
-    starved = [s for s in stages if (s.get("cpu") or {}).get("saturated")]
-    starved += [s for s in stages if s.get("raw_transfer_problems") and s not in starved]
-    for stage in starved:
-        print(f"error: {stage['stage']}: unreliable: "
-              f"{'; '.join(stage['unreliable_reasons'])}", file=sys.stderr)  # fmt: skip
     if any(s.get("slo_met") is False for s in stages):
         print("SLO not met: goodput below --min-goodput (see the Goodput table)")
         return 3
-    return 1 if erring or starved else 0
+    return 1 if unreliable else 0
 
 
 def _calibration_truth(args: argparse.Namespace) -> Truth:

@@ -48,6 +48,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.datasets import DatasetError
 from hawkeye_bench.load import NEXT_STAGE_EXIT_CODE
+from hawkeye_bench.load.backoff import next_backoff
 from hawkeye_bench.load.cpu import CpuSampler
 from hawkeye_bench.load.endpoint import EndpointError, chat_path, model_ids, models_url
 from hawkeye_bench.load.prompts import Messages, PromptSourceError, load_prompts
@@ -68,6 +69,7 @@ MEASURED_MESSAGE = "hawkeye_measured"  # worker -> master: one more measured req
 FAILED_MESSAGE = "hawkeye_failed"  # worker -> master: one more measured request failed
 WORKLOAD_MESSAGE = "hawkeye_workload"  # master -> worker, before the users start
 FLUSH_WAIT_EXTRA_S = 30.0  # the master waits --stop-timeout plus this for the workers' records
+WATCH_WORKERS_EVERY_S = 0.5  # the master looks for workers Locust marked missing
 #: What is sent as ``stream_options``, richest first; on a 400 that names the option we step down.
 STREAM_OPTION_LEVELS: tuple[dict[str, bool] | None, ...] = (
     {"include_usage": True, "continuous_usage_stats": True},
@@ -284,6 +286,28 @@ def send_workload(environment: Environment, **_: Any) -> None:
         "stages_left": options.stages_left,
     }
     runner.send_message(WORKLOAD_MESSAGE, message)
+    gevent.spawn(_watch_workers, environment, runner, COLLECTOR)
+
+
+def _watch_workers(environment: Environment, runner: MasterRunner, collector: RawCollector) -> None:
+    """Master: a worker that stops answering (Locust marks it missing after a few seconds
+    without a heartbeat) ends the stage at once; it is named in ``transfers.json``, which makes
+    the stage unreliable. Waiting for it would only run the stage on with fewer users."""
+    while COLLECTOR is collector:
+        lost = [client.id for client in runner.clients.missing]
+        if lost:
+            names = [collector.lose(client_id) for client_id in lost]
+            logger.error("lost worker(s) %s (no heartbeat): ending the stage", ", ".join(names))
+            _quit_master(environment, runner)
+            return
+        gevent.sleep(WATCH_WORKERS_EVERY_S)
+
+
+def _quit_master(environment: Environment, runner: MasterRunner) -> None:
+    global _master_quitting
+    if not _master_quitting:
+        _master_quitting = True
+        gevent.spawn(_drain_then, environment, runner.quit)
 
 
 def _on_workload_message(environment: Environment, msg: Any, **_: Any) -> None:
@@ -343,6 +367,11 @@ def collect_worker_records(environment: Environment, **_: Any) -> None:
         runner.send_message(FLUSH_MESSAGE, None, client_id)
     deadline = time.monotonic() + environment.stop_timeout + FLUSH_WAIT_EXTRA_S
     while waiting - collector.finished_clients() and time.monotonic() < deadline:
+        for client in runner.clients.missing:  # lost while the others finish: wait no longer
+            if client.id in waiting:
+                waiting.discard(client.id)
+                logger.error("lost worker %s while it sent its last records",
+                             collector.lose(client.id))  # fmt: skip
         gevent.sleep(0.1)
     late = waiting - collector.finished_clients()
     if late:
@@ -361,16 +390,14 @@ def _on_failed_message(environment: Environment, msg: Any, **_: Any) -> None:
 
 
 def _master_count(environment: Environment, kind: str, n: int) -> None:
-    global _master_quitting
     _master_counts[kind] += n
     options, runner = environment.parsed_options, environment.runner
-    assert options is not None and runner is not None  # a master run from the command line
+    assert options is not None and isinstance(runner, MasterRunner)  # from the command line
     counts = _master_counts
     reason = _stop_reason(counts["ok"], counts["failed"], options.requests, options.max_failures)
     if reason and not _master_quitting:
-        _master_quitting = True
         logger.info("%s: stopping", reason)
-        gevent.spawn(runner.quit)
+        _quit_master(environment, runner)
 
 
 def _stop_reason(ok: int, failed: int, stop_after: int, max_failures: int) -> str | None:
@@ -466,6 +493,7 @@ class ChatStreamUser(FastHttpUser):
     network_timeout = 600.0  # per socket read: must exceed the slowest TTFT
     connection_timeout = 60.0
     max_retries = 0
+    backoff_s = 0.0  # this user's pause after a request that got no response (0: none)
 
     @task
     def chat_completion(self) -> None:
@@ -486,6 +514,9 @@ class ChatStreamUser(FastHttpUser):
                 _count_measured(self.environment, state, record.ok)
         finally:
             state.in_flight -= 1
+        self.backoff_s = next_backoff(self.backoff_s, record.status is None)
+        if self.backoff_s:  # outside the measured request: its latency is not touched
+            gevent.sleep(self.backoff_s)
 
     def _one_request(self, state: LoadState, prompt_index: int) -> RequestRecord | None:
         """Send and measure one request; None when it must be resent with less stream_options."""

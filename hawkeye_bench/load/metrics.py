@@ -131,7 +131,13 @@ def request_counts(records: Sequence[RequestRecord]) -> dict[str, int]:
         "measured": len(measured),
         "ok": sum(r.error is None for r in measured),
         "errors": sum(r.error is not None for r in measured),
+        "refused": sum(refused(r) for r in records),
     }
+
+
+def refused(record: RequestRecord) -> bool:
+    """The request found no server: its connection was refused (no HTTP response)."""
+    return record.status is None and "refused" in (record.error or "").lower()
 
 
 def stage_metrics(

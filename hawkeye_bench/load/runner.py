@@ -23,8 +23,10 @@ stage log with every known API key redacted (an upstream may echo the key in an 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from hawkeye_bench.core import child_process
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.load import LOCUSTFILE, NEXT_STAGE_EXIT_CODE
@@ -52,6 +55,7 @@ from hawkeye_bench.load.shipping import TRANSFERS_FILE, transfer_problems
 #: Locust exit codes that still mean "the run happened": 0, and 1 = some requests failed.
 LOCUST_RAN = (0, 1)
 LOG_TAIL_CHARS = 2000
+CHECK_TIMEOUT_S = 120.0  # parsing Locust's command line (imports Locust and the locustfile)
 PROGRESS_EVERY_S = 15.0
 STARTUP_ALLOWANCE_S = 120.0  # Locust's --run-time clock includes its import and start-up
 LOG_COPY_WAIT_S = 10.0  # after Locust exits, for the rest of its output
@@ -66,6 +70,10 @@ Progress = Callable[[str], None]
 
 class TargetError(HawkeyeError):
     """A --target that is not NAME=URL, or a repeated name."""
+
+
+class LocustCommandError(HawkeyeError):
+    """Locust refused a stage's command line (an unknown or malformed --locust-arg)."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +251,34 @@ def locust_command(plan: LoadPlan, target: Target, concurrency: int, raw_dir: Pa
     return command + plan.extra_locust_args
 
 
+def check_locust_command(plan: LoadPlan) -> None:
+    """Have Locust parse the first stage's command line before any request is sent: with
+    ``--list`` it parses every option (ours and --locust-arg's), prints the user classes and
+    exits without starting a user. LocustCommandError carries Locust's own message."""
+    single = dataclasses.replace(plan, processes=0, processes_by_concurrency={})  # no forks
+    target, concurrency = plan.targets[0], plan.concurrencies[0]
+    command = [*locust_command(single, target, concurrency, plan.out_dir / "raw"), "--list"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise LocustCommandError(
+            f"locust did not parse its command line within {CHECK_TIMEOUT_S:g} s"
+        ) from None
+    if done.returncode != 0:
+        message = locust_error(done.stderr + done.stdout) or f"exit code {done.returncode}"
+        raise LocustCommandError(f"locust refused the command line: {message}")
+
+
+def locust_error(output: str) -> str:
+    """Locust's own error in its output, on one line and redacted: the last line that says
+    error (argparse's usage error, a SystemExit message from the locustfile), else the last
+    line; "" for no output."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    line = (errors or lines or [""])[-1]
+    return redact(line.removeprefix("__main__.py: "))[:LOG_TAIL_CHARS]
+
+
 def _clear_raw_dir(raw_dir: Path) -> None:
     """A stage's raw directory holds only this run's files (old ones would merge in)."""
     raw_dir.mkdir(parents=True, exist_ok=True)
@@ -310,8 +346,10 @@ def _run_locust(
     with log_path.open("w", encoding="utf-8") as log:
         log.write(redact(" ".join(command)) + "\n\n")
         log.flush()
-        process = subprocess.Popen(
+        # SIGTERM when this process dies: Locust then stops the worker processes it forked.
+        process = child_process.popen(
             command,
+            parent_death_signal=signal.SIGTERM,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -396,7 +434,11 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
         records, torn_requests = load_requests(run.raw_dir)
         cpu_samples, torn_cpu = load_cpu_samples(run.raw_dir)
     except RawRecordError as exc:
-        result.update(failed=str(exc), log_tail=log_tail(run.log_path))
+        failed = str(exc)
+        if run.exit_code not in LOCUST_RAN:  # Locust's own error says why, not the empty folder
+            output = run.log_path.read_text(encoding="utf-8", errors="replace")
+            failed = f"locust exited with code {run.exit_code}: {locust_error(output)} ({exc})"
+        result.update(failed=failed, log_tail=log_tail(run.log_path))
         result.update(reliable=False, unreliable_reasons=[*reasons, "no usable raw records"])
         return result
     result.update(stage_metrics(records, plan.slo))
@@ -458,6 +500,11 @@ def _error_verdict(plan: LoadPlan, counts: dict[str, int]) -> tuple[float | None
         )
     if plan.requests and 0 < ok < plan.requests:
         reasons.append(f"only {ok} of {plan.requests} requests succeeded")
+    if counts.get("refused"):
+        reasons.append(
+            f"{counts['refused']} requests found the target refusing connections "
+            "(each user backed off before trying again)"
+        )
     return error_share, too_many_errors, reasons
 
 
@@ -468,6 +515,8 @@ def _one_line(stage: dict[str, Any]) -> str:
     e2e = stage["metrics"]["e2e_ms"]
     ttft = stage["metrics"]["ttft_ms"]
     parts = [f"{counts['ok']} ok, {counts['errors']} errors"]
+    if counts.get("refused"):
+        parts[0] += f" ({counts['refused']} refused connections)"
     if e2e and ttft:
         parts.append(f"E2E mean {e2e['mean'] / 1000:.3f} s, TTFT p50 {ttft['p50']:.1f} ms")
     cpu = stage.get("cpu", {}).get("max_percent")

@@ -165,11 +165,14 @@ class Transfer:
     sent_requests: int | None = None  # the worker's total, from its final batch
     sent_cpu: int | None = None
     final: bool = False
+    #: the master lost the worker mid-stage (no heartbeat): the stage was ended early
+    lost: bool = False
 
     @property
     def complete(self) -> bool:
         return (
-            self.final
+            not self.lost
+            and self.final
             and not self.missing_batches
             and self.received_requests == self.sent_requests
             and self.received_cpu == self.sent_cpu
@@ -217,6 +220,15 @@ class RawCollector:
     def finished_clients(self) -> set[str]:
         return {t.client_id for t in self.transfers.values() if t.final}
 
+    def lose(self, client_id: str) -> str:
+        """Mark the worker ``client_id`` lost; its name (``<host>-<pid>`` once a batch came)."""
+        for transfer in self.transfers.values():
+            if transfer.client_id == client_id:
+                transfer.lost = True
+                return transfer.source
+        self.transfers[client_id] = Transfer(client_id, client_id, lost=True)
+        return client_id
+
     def close(self) -> Path:
         for requests, cpu in self._writers.values():
             requests.close()
@@ -238,7 +250,13 @@ def transfer_problems(raw_dir: Path) -> list[str]:
         transfer = Transfer(**{k: v for k, v in row.items() if k != "complete"})
         if transfer.complete:
             continue
-        if not transfer.final:
+        if transfer.lost:
+            problems.append(
+                f"worker {transfer.source} was lost mid-stage (no heartbeat; received "
+                f"{transfer.received_requests} records): the stage was ended early and the "
+                "worker's requests in flight and not yet shipped are missing"
+            )
+        elif not transfer.final:
             problems.append(
                 f"worker {transfer.source} never sent its last raw batch (received "
                 f"{transfer.received_requests} records): its records are incomplete"

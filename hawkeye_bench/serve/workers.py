@@ -43,6 +43,7 @@ from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool
 from hawkeye_bench.eval.health import RunStopped, describe_exit
 from hawkeye_bench.presets import Preset
+from hawkeye_bench.serve.client_auth import DEFAULT_CLIENT_KEY_ENV
 from hawkeye_bench.serve.server import BACKLOG, MAX_BODY_BYTES, SHUTDOWN_TIMEOUT_S, PipelineServer
 
 #: Seconds a worker may take to start (a fresh interpreter imports the package first).
@@ -73,6 +74,8 @@ class ServerSpec:
     max_body_bytes: int = MAX_BODY_BYTES
     trace_dir: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    client_key: str | None = field(default=None, repr=False)  # each worker checks it
+    client_key_env: str = DEFAULT_CLIENT_KEY_ENV
 
     def build(self, **overrides: Any) -> PipelineServer:
         arguments: dict[str, Any] = {
@@ -84,6 +87,8 @@ class ServerSpec:
             "max_body_bytes": self.max_body_bytes,
             "trace_dir": self.trace_dir,
             "options": self.options,
+            "client_key": self.client_key,
+            "client_key_env": self.client_key_env,
             **overrides,
         }
         return PipelineServer(self.pipeline, self.endpoints, **arguments)
