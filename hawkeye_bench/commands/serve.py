@@ -21,10 +21,16 @@ from hawkeye_bench.commands.pipeline_options import (
     pipeline_options,
     preset_name_for,
 )
+from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.endpoints.settings import resolve_endpoints
 from hawkeye_bench.eval.health import HealthWatch, RunStopped
 from hawkeye_bench.pipelines import get_pipeline
 from hawkeye_bench.presets import load_preset
+from hawkeye_bench.serve.client_auth import (
+    DEFAULT_CLIENT_KEY_ENV,
+    client_key_from_env,
+    unprotected_warning,
+)
 from hawkeye_bench.serve.embedded import endpoints_or_local, running_servers
 from hawkeye_bench.serve.server import MAX_BODY_BYTES, PipelineServer, serve_forever
 from hawkeye_bench.serve.workers import (
@@ -51,7 +57,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Per-stage sampling: body field stage_params, e.g. "
         '{"stage_params": {"reasoner": {"max_tokens": 256}}}; max_tokens and stop apply to the '
         "final stage, temperature and top_p to all. --workers N: N processes on the one "
-        "port; --trace-dir: one JSON line per request and process.",
+        "port; --trace-dir: one JSON line per request and process. With a client key in "
+        f"${DEFAULT_CLIENT_KEY_ENV} (or --client-key-env), every request but GET /health must "
+        "send 'Authorization: Bearer <key>' (else 401).",
     )
     add_pipeline_arguments(parser)
     parser.add_argument(
@@ -88,6 +96,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         help="append one JSON line per request (its pipeline trace) to "
         "DIR/serve-traces-w<worker>-<pid>.jsonl, one file per server process",
+    )
+    parser.add_argument(
+        "--client-key-env",
+        metavar="NAME",
+        help="environment variable holding the key clients must send as 'Authorization: "
+        f"Bearer <key>' (default: {DEFAULT_CLIENT_KEY_ENV}, when set; a NAME given must be set)",
     )
     add_pipeline_option_arguments(parser)
     add_endpoint_arguments(parser)
@@ -142,6 +156,9 @@ def _announce(server: PipelineServer, url: str, workers: int = 1) -> None:
     processes = f" with {workers} workers" if workers > 1 else ""
     print(f"serving {server.pipeline_cls.name} as {server.model_name!r}{processes} at {url}",
           flush=True)  # fmt: skip
+    if server.requires_client_key:
+        print(f"clients must send 'Authorization: Bearer <key>' with the key in "
+              f"${server.client_key_env} (GET /health is open)", file=sys.stderr)  # fmt: skip
 
 
 def _run_workers(spec: ServerSpec, workers: int) -> RunStopped | None:
@@ -187,6 +204,14 @@ def main(args: argparse.Namespace) -> int:
     pipeline_cls.check_options(options)
     preset = load_preset(preset_name_for(pipeline_cls, args.preset))
     resolved = resolve_endpoints(endpoint_settings(args), pipeline_cls.roles)
+    client_key_env = args.client_key_env or DEFAULT_CLIENT_KEY_ENV
+    client_key = client_key_from_env(args.client_key_env)
+    if args.trace_dir is not None:
+        check_writable_folder(args.trace_dir, "--trace-dir folder")
+    if client_key is None:
+        warning = unprotected_warning(args.host, args.port, client_key_env)
+        if warning is not None:
+            print(f"warning: {warning}", file=sys.stderr)
     try:
         with endpoints_or_local(resolved, pipeline_cls.roles) as endpoints:
             spec = ServerSpec(
@@ -200,6 +225,8 @@ def main(args: argparse.Namespace) -> int:
                 max_body_bytes=int(args.max_body_mb * 2**20),
                 trace_dir=args.trace_dir,
                 options=options,
+                client_key=client_key,
+                client_key_env=client_key_env,
             )
             stopped = None
             with contextlib.suppress(KeyboardInterrupt):

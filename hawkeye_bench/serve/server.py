@@ -50,8 +50,16 @@ request until its first delta goes out, a non-streamed one until it is answered 
 only sent at the end). Error texts never carry an API key: every key read through
 ``api_key_from_env`` is redacted from what is logged or returned (upstreams may echo it).
 
-A malformed request gets HTTP 400 naming the field; a body over ``max_body_bytes`` (16 MiB by
-default) gets HTTP 413; both are OpenAI-style JSON. A client that hangs up mid-body or
+A malformed request gets HTTP 400 naming the field (a wrong JSON type anywhere, NaN or
+Infinity: "not a number", a token count or seed out of range, bytes that are not UTF-8, a body
+whose ``Content-Encoding`` does not decode); a body over ``max_body_bytes`` (16 MiB by default)
+gets HTTP 413; both are OpenAI-style JSON. A request that is not valid HTTP (bad chunk framing)
+gets aiohttp's own 400 and one log line, no traceback.
+
+Client key: with ``client_key`` set (``serve`` reads it from ``$HAWKEYE_SERVE_KEY`` or the
+variable ``--client-key-env`` names), every request but ``GET /health`` must send
+``Authorization: Bearer <key>``; any other gets an OpenAI-style 401 (code
+``invalid_api_key``) before its body is read, and nothing reaches an upstream. A client that hangs up mid-body or
 mid-stream is logged at debug level only, and a hang-up mid-stream stops the upstream call. The
 server stays up through all of it.
 """
@@ -73,14 +81,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hawkeye_bench.core.secrets import redact
+from hawkeye_bench.core.secrets import redact, remember_secret
 from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool
 from hawkeye_bench.pipelines import Pipeline, get_pipeline
 from hawkeye_bench.presets import STAGE2_INPUTS, Preset, load_preset
+from hawkeye_bench.serve.client_auth import DEFAULT_CLIENT_KEY_ENV, OPEN_PATHS, bearer_matches
 from hawkeye_bench.serve.traces import Outcome, TraceLog
 
 logger = logging.getLogger(__name__)
@@ -118,9 +129,15 @@ class _StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+#: Largest token count a request may ask for (the int32 servers take; more is no request).
+MAX_TOKENS_LIMIT = 2**31 - 1
+#: Seeds are 64-bit integers, as OpenAI's and vLLM's.
+SEED_RANGE = (-(2**63), 2**63 - 1)
+
+
 class _StageParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    max_tokens: int | None = Field(None, ge=1)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
     temperature: float | None = Field(None, ge=0)
     top_p: float | None = Field(None, gt=0, le=1)
     stop: str | list[str] | None = None
@@ -129,16 +146,16 @@ class _StageParams(BaseModel):
 class _ChatBody(BaseModel):
     """The OpenAI chat-completions fields the server reads; others are accepted and ignored."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
     messages: list[_Message] = Field(min_length=1)
     model: str | None = None
     stream: bool = False
     stream_options: _StreamOptions | None = None
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
     temperature: float | None = Field(None, ge=0)
     top_p: float | None = Field(None, gt=0, le=1)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=SEED_RANGE[0], le=SEED_RANGE[1])
     stop: str | list[str] | None = None
     n: int | None = None
     stage_params: dict[str, _StageParams] | None = None
@@ -186,10 +203,21 @@ def _validation_message(error: ValidationError) -> tuple[str, str | None]:
     for problem in problems:
         parts = [str(p) for p in problem["loc"] if not _UNION_MEMBER.match(str(p))]
         messages = by_path.setdefault(".".join(parts) or "body", [])
-        if problem["msg"] not in messages:
-            messages.append(problem["msg"])
+        message = _problem_message(problem)
+        if message not in messages:
+            messages.append(message)
     described = [f"{path}: {' or '.join(msgs)}" for path, msgs in by_path.items()]
     return "invalid request: " + "; ".join(described), next(iter(by_path))
+
+
+def _problem_message(problem: Any) -> str:
+    """Pydantic's message, but NaN and Infinity are "not a number" (as on the command line),
+    not a range violation."""
+    if problem["type"] == "finite_number":
+        value = problem["input"]
+        shown = "NaN" if value != value else ("-Infinity" if value < 0 else "Infinity")
+        return f"{shown} is not a number; expected a finite number"
+    return str(problem["msg"])
 
 
 def parse_chat_request(raw: bytes, roles: tuple[str, ...]) -> ChatRequest:
@@ -401,6 +429,19 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+class _HttpErrorLog(logging.LoggerAdapter):
+    """aiohttp's server log, where a request that is not valid HTTP (bad chunk framing, a
+    Content-Length that is no number, an unknown Content-Encoding) is one line at INFO: aiohttp
+    answers it 400 itself, and the client's mistake is no traceback in the server's log."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kw: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            why = " ".join(str(exc_info.message).split())
+            self.logger.info(f"{msg}: HTTP {exc_info.code}: {why}", *args, **kw)
+        else:
+            self.logger.exception(msg, *args, exc_info=exc_info, **kw)
+
+
 class _SseWriter:
     """Writes OpenAI chat-completion chunks; the per-delta path is one string concatenation."""
 
@@ -437,6 +478,8 @@ class ServerStats:
     completed: int = 0
     upstream_errors: int = 0
     bad_requests: int = 0  # 400 and 413
+    unauthorized: int = 0  # 401: no client key, or a wrong one
+    trace_errors: int = 0  # trace lines that could not be written (--trace-dir)
     client_disconnects: int = 0  # mid-body or mid-stream
 
 
@@ -456,7 +499,9 @@ class PipelineServer:
     the workers share (``host``/``port`` are then its address), ``worker`` this process's index
     (shown by ``/health`` with its PID). ``trace_dir``: append one line per request to this
     process's trace file there (``serve/traces.py``). ``options``: the pipeline's run options
-    (``serve --keep 0.3``), as ``eval`` passes them.
+    (``serve --keep 0.3``), as ``eval`` passes them. ``client_key``: every request but
+    ``/health`` must send ``Authorization: Bearer <client_key>`` (``serve/client_auth.py``);
+    ``client_key_env`` only names where it came from, for the 401's message.
     """
 
     def __init__(
@@ -475,6 +520,8 @@ class PipelineServer:
         worker: int | None = None,
         trace_dir: Path | str | None = None,
         options: Mapping[str, Any] | None = None,
+        client_key: str | None = None,
+        client_key_env: str = DEFAULT_CLIENT_KEY_ENV,
     ) -> None:
         if max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be at least 1, not {max_body_bytes}")
@@ -493,6 +540,9 @@ class PipelineServer:
         self.worker = worker
         self.trace_dir = None if trace_dir is None else Path(trace_dir)
         self._trace_log: TraceLog | None = None
+        remember_secret(client_key)  # a worker process starts with nothing remembered
+        self._client_key = client_key
+        self.client_key_env = client_key_env
         self.roles = self.pipeline_cls.roles
         self.final_role: AnswerRoles = self.pipeline_cls.answer_roles
         self.stats = ServerStats()
@@ -525,18 +575,25 @@ class PipelineServer:
 
     async def start(self) -> str:
         upstreams = self.upstreams()
+        if self.trace_dir is not None:  # else every request would fail on its trace line
+            check_writable_folder(self.trace_dir, "--trace-dir folder")
         try:
             self._pool = ClientPool(upstreams, concurrency=None)
             self.clients = dict(await self._pool.open())
             if self.check_endpoints:
                 await self._pool.check()
-            app = web.Application(client_max_size=self.max_body_bytes)
+            middlewares = [] if self._client_key is None else [self._require_client_key]
+            app = web.Application(client_max_size=self.max_body_bytes, middlewares=middlewares)
             app.router.add_post("/v1/chat/completions", self.chat_completions)
             app.router.add_get("/v1/models", self.models)
             app.router.add_get("/health", self.health)
             # In-flight streams get SHUTDOWN_TIMEOUT_S to finish when the server stops.
             self._runner = web.AppRunner(
-                app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+                app,
+                access_log=None,
+                handle_signals=False,
+                shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+                logger=_HttpErrorLog(logging.getLogger("aiohttp.server")),
             )
             await self._runner.setup()
             site: web.BaseSite
@@ -571,6 +628,32 @@ class PipelineServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    @property
+    def requires_client_key(self) -> bool:
+        return self._client_key is not None
+
+    @web.middleware
+    async def _require_client_key(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Answer 401 to a request without the client key (before its body is read)."""
+        if request.path in OPEN_PATHS or self._client_key is None:
+            return await handler(request)
+        authorization = request.headers.get("Authorization")
+        if bearer_matches(authorization, self._client_key):
+            return await handler(request)
+        self.stats.unauthorized += 1
+        if authorization is None:
+            message = (
+                "this server needs a client key: send 'Authorization: Bearer <key>' with the "
+                f"key the server reads from {self.client_key_env}"
+            )
+        else:
+            message = "the client key in the Authorization header is not this server's"
+        return web.json_response(
+            error_body(message, "invalid_request_error", "invalid_api_key"),
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
     # -- small routes ----------------------------------------------------------------------
 
     async def models(self, request: web.Request) -> web.Response:
@@ -602,7 +685,9 @@ class PipelineServer:
         received_at: float,
         trace: Trace | None = None,
     ) -> None:
-        if self._trace_log is not None:
+        if self._trace_log is None:
+            return
+        try:
             self._trace_log.write(
                 completion_id,
                 stream=parsed.stream,
@@ -610,6 +695,11 @@ class PipelineServer:
                 received_at=received_at,
                 trace=trace,
             )
+        except OSError as exc:  # the disk filled up, the folder went away: answer anyway
+            self.stats.trace_errors += 1
+            log = logger.warning if self.stats.trace_errors == 1 else logger.debug
+            log("cannot write the trace file %s (requests are still answered): %s",
+                self._trace_log.path, exc)  # fmt: skip
 
     # -- chat completions ------------------------------------------------------------------
 
@@ -653,6 +743,17 @@ class PipelineServer:
             )
             body = error_body(message, "invalid_request_error", "request_too_large")
             return web.json_response(body, status=413)
+        except web.RequestPayloadError as exc:  # e.g. Content-Encoding: gzip, but it is not
+            self.stats.bad_requests += 1
+            # Nothing more of this body can be read: aiohttp must not try again after the
+            # answer (that logs a traceback), and the connection closes.
+            request.content.feed_eof()
+            cause = exc.__cause__ or exc
+            why = " ".join(str(getattr(cause, "message", cause)).split())
+            message = f"request body cannot be read: {why}"
+            answer = web.json_response(error_body(message, "invalid_request_error"), status=400)
+            answer.force_close()
+            return answer
         except ConnectionError as exc:  # aiohttp: ConnectionResetError('Connection lost')
             self.stats.client_disconnects += 1
             logger.debug("client hung up while sending its request: %s", exc)
