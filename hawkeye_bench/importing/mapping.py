@@ -45,7 +45,8 @@ class StageFields:
 
 @dataclass(frozen=True)
 class FieldMap:
-    """A parsed ``--map``: row fields and, in call order, the stages' fields."""
+    """A parsed ``--map``: row fields and the stages' fields (put in the pipeline's call order
+    when records are built)."""
 
     row: dict[str, str]
     stages: tuple[StageFields, ...]
@@ -113,14 +114,13 @@ def parse_mapping(specs: Sequence[str], roles: Sequence[str], single_role: str) 
             f"--map: {', '.join(loose)} must name its stage (e.g. {next(iter(texts))}."
             f"{next(iter(loose))}=FIELD) when there are several stages"
         )
-    order = [SINGLE_STAGE, *roles]
     stages = tuple(
         StageFields(
             role=single_role if key == SINGLE_STAGE else key,
             text=texts[key],
             facts={**loose, **facts.get(key, {})},
         )
-        for key in sorted(texts, key=order.index)
+        for key in texts
     )
     extra_facts = set(facts) - set(texts)
     if extra_facts:

@@ -244,25 +244,25 @@ def _file_of(reading: _Reading, row: ImportedRow) -> str:
     return reading.plan.files[len(reading.files)].name
 
 
-def pipeline_for(roles: tuple[str, ...], asked: str | None) -> str:
-    """The pipeline whose roles, in call order, are the rows' stages."""
+def pipeline_for(roles: tuple[str, ...], asked: str | None) -> type[pipelines.Pipeline]:
+    """The pipeline whose roles are the rows' stages (``asked``, or the first that fits)."""
     if asked is not None:
         cls = pipelines.get_pipeline(asked)
-        if tuple(cls.roles) != roles:
+        if sorted(cls.roles) != sorted(roles):
             raise ImportInputError(
                 f"--pipeline {asked} has roles {', '.join(cls.roles)}; the rows have "
                 f"{', '.join(roles)}"
             )
-        return asked
-    for name, cls in pipelines.registered().items():
-        if tuple(cls.roles) == roles:
-            return name
+        return cls
+    for cls in pipelines.registered().values():
+        if sorted(cls.roles) == sorted(roles):
+            return cls
     raise ImportInputError(
         f"no pipeline has the roles {', '.join(roles)}; name one with --pipeline"
     )
 
 
-def identity(plan: ImportPlan, found: Scan, pipeline: str) -> dict[str, Any]:
+def identity(plan: ImportPlan, found: Scan, pipeline: type[pipelines.Pipeline]) -> dict[str, Any]:
     """What a resumed import must match: the files' bytes and everything that reads them."""
     dataset = dict(plan.dataset)
     if dataset.get("source") == "mirror":
@@ -270,7 +270,7 @@ def identity(plan: ImportPlan, found: Scan, pipeline: str) -> dict[str, Any]:
     return {
         "source": "import",
         "task": plan.task,
-        "pipeline": pipeline,
+        "pipeline": pipeline.name,
         "files": [{"sha256": f.sha256, "format": f.format.name} for f in found.files],
         "mapping": plan.mapping.to_dict() if plan.mapping else None,
         "match": plan.match,
@@ -304,14 +304,17 @@ def open_store(plan: ImportPlan, wanted: dict[str, Any]) -> tuple[RunStore, list
     return store, store.load_records(repair=True)
 
 
-def build_record(row: ImportedRow, match: Match, pipeline: str, where: str) -> Record:
-    stages = [stage_result(s) for s in row.stages]
+def build_record(
+    row: ImportedRow, match: Match, pipeline: type[pipelines.Pipeline], where: str
+) -> Record:
+    order = list(pipeline.roles)
+    stages = [stage_result(s) for s in sorted(row.stages, key=lambda s: order.index(s.role))]
     if all(s.latency_s is not None for s in stages):  # stages ran one after another
         start = 0.0
         for stage in stages:
             stage.started_at = start
             start += stage.latency_s or 0.0
-    trace = Trace(pipeline=pipeline, stages=stages)
+    trace = Trace(pipeline=pipeline.name, stages=stages)
     if trace.ok:
         trace.final_text = stages[-1].answer
     info: dict[str, Any] = {"where": where, "matched_by": match.how}
@@ -347,7 +350,7 @@ def _write_batch(
 def write_records(
     plan: ImportPlan,
     found: Scan,
-    pipeline: str,
+    pipeline: type[pipelines.Pipeline],
     store: RunStore,
     done: list[Record],
     counter: TextCounter | None,
@@ -361,7 +364,7 @@ def write_records(
     bar = tqdm(
         total=found.usable,
         initial=len(done),
-        desc=f"import {pipeline} on {plan.task}",
+        desc=f"import {pipeline.name} on {plan.task}",
         unit="answer",
         disable=not plan.progress,
         file=sys.stderr,
@@ -495,7 +498,7 @@ def run_import(plan: ImportPlan) -> int:
         manifest.pop("writer", None)
         store.write_manifest(manifest)
     summary = summarize(records, baseline=plan.baseline)
-    summary.update(run=str(plan.out), pipeline=pipeline, task=plan.task, status=status)
+    summary.update(run=str(plan.out), pipeline=pipeline.name, task=plan.task, status=status)
     summary["import"] = import_summary(plan, found, records, skipped_path)
     agreed = agreement(records)
     if agreed is not None:
