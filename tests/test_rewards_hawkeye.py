@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import pickle
-import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -164,10 +163,14 @@ def test_trl_call_sync(conversational: bool) -> None:
 @pytest.mark.parametrize("conversational", [False, True])
 async def test_trl_call_async(conversational: bool) -> None:
     reward = AsyncTableResponder.paper(RESPONDER, name="hawkeye")
-    # what trainers check before awaiting a reward
-    assert asyncio.iscoroutinefunction(reward) or sys.version_info < (3, 12)
-    if sys.version_info >= (3, 12):
-        assert inspect.iscoroutinefunction(reward)
+    # what trainers check before awaiting a reward, on every supported Python (3.11 included)
+    assert asyncio.iscoroutinefunction(reward) and inspect.iscoroutinefunction(reward)
+    assert list(inspect.signature(reward).parameters)[:3] == [
+        "prompts",
+        "completions",
+        "completion_ids",
+    ]
+    assert not inspect.iscoroutinefunction(TableResponder.upstream(RESPONDER))
     kwargs = _trl_kwargs(conversational, {})
     kwargs["original_cot_tokens"] = [20, 20]  # paper: tokens from completion_ids, target 6
     # several async rewards are awaited together
@@ -266,8 +269,8 @@ def test_reward_command_scores_a_run_with_both_variants(tmp_path, capsys) -> Non
     )
     with ScriptedServer(config) as base_url:
         code = main(["reward", str(run), "--reference-run", str(base), "--reward", "hawkeye",
-                     "--reward", "think", "--responder-url", base_url, "--responder-model",
-                     "scripted-model", "--max-retries", "0"])  # fmt: skip
+                     "--reward", "hawkeye-self", "--reward", "think", "--responder-url", base_url,
+                     "--responder-model", "scripted-model", "--max-retries", "0"])  # fmt: skip
     assert code == 0
     rows = [json.loads(line) for line in (run / "rewards.jsonl").read_text().splitlines()]
     # EM 1, 1, 0 (filler), None (fault); paper targets 30/60/90/120 tokens: 0.01 * 10^2 = 1 for
@@ -276,6 +279,11 @@ def test_reward_command_scores_a_run_with_both_variants(tmp_path, capsys) -> Non
     assert [r["hawkeye_paper"] for r in rows] == pytest.approx([0.0, 1.0, 0.0, None])
     assert [r["hawkeye_upstream"] for r in rows] == pytest.approx([1.0, 1.0, 0.0, None])
     assert [r["think"] for r in rows] == [0.0] * 4
+    # without the responder the CoT "short cot i" is its own answer (gold i): right, and no
+    # call fails; paper: the same penalties as with the responder
+    assert [r["hawkeye_self_em"] for r in rows] == [1.0] * 4
+    assert [r["hawkeye_self_upstream"] for r in rows] == [1.0] * 4
+    assert [r["hawkeye_self_paper"] for r in rows] == pytest.approx([0.0, 1.0, 1.0, 1.0])
     printed = capsys.readouterr().out
     assert "hawkeye_paper: mean 0.3333 over 3 (None: 1)" in printed
     assert "hawkeye_paper vs hawkeye_upstream: sign differs 0.3333 of 3" in printed
@@ -378,3 +386,67 @@ def test_a_dropped_reward_closes_its_session_and_thread() -> None:
     while any(t.name == "hawkeye-reward" for t in threading.enumerate()):
         assert time.monotonic() < deadline, "the reward's event-loop thread is still running"
         time.sleep(0.05)
+
+
+# -- edge cases and the ablation without a responder -------------------------------------------
+
+
+class CountingResponder(FakeResponder):
+    asked: ClassVar[list[str]] = []
+
+    async def answers(self, questions: Sequence[str], cots: Sequence[str]) -> list[str | None]:
+        self.asked.extend(cots)
+        return await super().answers(questions, cots)
+
+
+def test_a_missing_gold_gives_none_and_asks_nothing() -> None:
+    reward = CountingResponder.paper(RESPONDER)
+    reward.table = {"a": "\\boxed{18}"}
+    reward.asked = []
+    out = reward(
+        prompts=["q"] * 4,
+        completions=["a", "b", "c", "d"],
+        completion_ids=[[1]] * 4,
+        original_cot_tokens=[100] * 4,
+        gold=["18", None, float("nan"), "  "],
+    )
+    assert out == [1.0, None, None, None]
+    assert reward.asked == ["a"] and reward.missing_gold == 3
+
+
+def test_length_rewards_give_none_for_a_missing_gold() -> None:
+    from hawkeye_bench.rewards import CosineScaledReward, KimiLengthReward
+
+    kwargs = {"prompts": ["q", "q"], "completions": ["\\boxed{3}", "\\boxed{3}"],
+              "completion_ids": [[1] * 5, [1] * 9], "gold": ["3", None]}  # fmt: skip
+    assert CosineScaledReward(10)(**kwargs)[1] is None
+    assert KimiLengthReward()(**kwargs) == [0.5, None]  # the shortest of its group, correct
+
+
+@pytest.mark.parametrize("key", ["reasoning_content", "thinking"])
+def test_a_chain_of_thought_kept_apart_from_the_content_is_read(key: str) -> None:
+    from hawkeye_bench.rewards import ThinkFormatReward
+
+    nine = _words(9)
+    reward = TableResponder.upstream(RESPONDER)
+    reward.table = {f"{nine}\n\nso 18": "\\boxed{18}"}
+    completion = [{"role": "assistant", key: nine, "content": "so 18"}]
+    # 11 words against the target 7: 1 - 0.01 (11 - 7)^2
+    assert reward(prompts=["q"], completions=[completion], answer=[RATIONALE]) == pytest.approx(
+        [1 - 0.16]
+    )
+    think = ThinkFormatReward()
+    assert think(completions=[completion]) == [1.0]
+    assert think(completions=[[{"role": "assistant", key: nine, "content": ""}]]) == [0.0]
+
+
+def test_the_ablation_without_a_responder_grades_the_completion_itself() -> None:
+    reward = HawkeyeReward.without_responder("upstream")
+    assert reward.__name__ == "hawkeye_self_upstream_reward" and reward.responder is None
+    nine = _words(8) + " \\boxed{18}"
+    out = reward(prompts=["q"] * 2, completions=[nine, "\\boxed{17}"], answer=[RATIONALE] * 2)
+    # 9 words, target 7: 1 - 0.04; wrong: 0
+    assert out == pytest.approx([0.96, 0.0])
+    assert reward.responder_calls == 0
+    assert pickle.loads(pickle.dumps(reward)).responder is None
+    reward.close()

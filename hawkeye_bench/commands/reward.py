@@ -35,9 +35,9 @@ from hawkeye_bench.rewards import (
     SoftOverlongPunishment,
     ThinkFormatReward,
 )
-from hawkeye_bench.rewards.hawkeye import VARIANTS, length_penalty
+from hawkeye_bench.rewards.hawkeye import VARIANTS, VariantName, length_penalty
 
-REWARDS = ("hawkeye", "kimi", "cosine", "overlong", "think")
+REWARDS = ("hawkeye", "hawkeye-self", "kimi", "cosine", "overlong", "think")
 REWARDS_JSONL = "rewards.jsonl"
 
 
@@ -59,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--reward",
         action="append",
         choices=REWARDS,
-        help="reward to compute (repeatable; default: hawkeye)",
+        help="reward to compute (repeatable; default: hawkeye). hawkeye-self: the ablation "
+        "without a small model, EM of the chain of thought itself minus the same penalty",
     )
     parser.add_argument(
         "--variant",
@@ -198,64 +199,82 @@ def _lengths(samples: Sequence[Sample]) -> list[range]:
 
 
 def hawkeye_scores(
-    samples: Sequence[Sample], args: argparse.Namespace, scores: Scores, notes: list[str]
+    samples: Sequence[Sample],
+    args: argparse.Namespace,
+    scores: Scores,
+    notes: list[str],
+    *,
+    with_responder: bool = True,
 ) -> None:
+    """Hawkeye's reward per variant; ``with_responder=False``: the ablation without a small
+    model (EM of the policy's own completion), columns ``hawkeye_self_*``."""
     from hawkeye_bench.serve.embedded import endpoints_or_local
 
-    variants = args.variant or list(VARIANTS)
-    resolved = resolve_endpoints(endpoint_settings(args), ("responder",))
+    name = "hawkeye" if with_responder else "hawkeye_self"
     questions = [s.record.problem.question for s in samples]
     texts = [s.text for s in samples]
     golds = [s.record.problem.gold for s in samples]
     datasets = [s.record.problem.dataset for s in samples]
-    with endpoints_or_local(resolved, ("responder",)) as endpoints:
-        options = {"preset": args.preset, "alpha": args.alpha, "penalty": args.penalty}
-        asker = HawkeyeReward(endpoints["responder"], concurrency=args.concurrency, **options)
+    options = {"preset": args.preset, "alpha": args.alpha, "penalty": args.penalty}
+    if with_responder:
+        resolved = resolve_endpoints(endpoint_settings(args), ("responder",))
+        with endpoints_or_local(resolved, ("responder",)) as endpoints:
+            asker = HawkeyeReward(endpoints["responder"], concurrency=args.concurrency, **options)
 
-        async def ask() -> list[float | None]:
-            await asker.check()  # a dead responder is a setup error, as for eval
-            return await asker.exact_match(questions, texts, golds, datasets)
+            async def ask() -> list[float | None]:
+                await asker.check()  # a dead responder is a setup error, as for eval
+                return await asker.exact_match(questions, texts, golds, datasets)
 
-        em = asyncio.run(ask())
-    scores.extra["hawkeye_em"] = em
+            em = asyncio.run(ask())
+    else:
+        asker = HawkeyeReward.without_responder(**options)
+        em = asyncio.run(asker.exact_match(questions, texts, golds, datasets))
+    scores.extra[f"{name}_em"] = em
     scores.responder_calls += asker.responder_calls
     scores.responder_failures += asker.responder_failures
     if asker.responder_failures:
-        notes.append(f"hawkeye: {asker.responder_failures} responder call(s) failed -> None")
+        notes.append(f"{name}: {asker.responder_failures} responder call(s) failed -> None")
     if asker.grade_failures:
-        notes.append(f"hawkeye: {asker.grade_failures} grading failure(s) -> None")
-    for variant in variants:
-        reward = HawkeyeReward(endpoints["responder"], variant=variant, **options)
-        if variant == "paper":
-            refs_by_id = reference_tokens(args.reference_run) if args.reference_run else {}
-            if not args.reference_run:
-                notes.append("hawkeye paper: no --reference-run, so no original CoT: None")
-            refs: list[Any] = [refs_by_id.get(s.record.problem.id) for s in samples]
-            column = {"original_cot_tokens": refs}
-            sizes: list[int | None] = [s.tokens for s in samples]
-        else:
-            refs = gold_rationales(samples)
-            if all(r is None for r in refs):
-                notes.append("hawkeye upstream: no gold rationale (GSM8K only): None")
-            column = {"answer": refs}
-            sizes = list(reward.lengths(texts, None))
-        references = reward.references(column, len(samples))
-        values: list[float | None] = []
-        for e, size, ref in zip(em, sizes, references, strict=True):
-            if e is None or size is None or ref is None:
-                values.append(None)
-                continue
-            values.append(
-                e
-                - length_penalty(
-                    size,
-                    ref,
-                    alpha=args.alpha,
-                    penalty=args.penalty,
-                    floor_target=reward.spec.floor_target,
-                )
-            )
-        scores.values[f"hawkeye_{variant}"] = values
+        notes.append(f"{name}: {asker.grade_failures} grading failure(s) -> None")
+    if asker.missing_gold:
+        notes.append(f"{name}: {asker.missing_gold} sample(s) without a gold answer -> None")
+    for variant in args.variant or list(VARIANTS):
+        scores.values[f"{name}_{variant}"] = variant_values(variant, em, samples, args, notes)
+
+
+def variant_values(
+    variant: VariantName,
+    em: Sequence[float | None],
+    samples: Sequence[Sample],
+    args: argparse.Namespace,
+    notes: list[str],
+) -> list[float | None]:
+    """EM minus the variant's length penalty per sample (None where a term is missing)."""
+    reward = HawkeyeReward.without_responder(variant, alpha=args.alpha, penalty=args.penalty)
+    if variant == "paper":
+        refs_by_id = reference_tokens(args.reference_run) if args.reference_run else {}
+        if not args.reference_run:
+            notes.append("hawkeye paper: no --reference-run, so no original CoT: None")
+        refs: list[Any] = [refs_by_id.get(s.record.problem.id) for s in samples]
+        column = {"original_cot_tokens": refs}
+        sizes: list[int | None] = [s.tokens for s in samples]
+    else:
+        refs = gold_rationales(samples)
+        if all(r is None for r in refs):
+            notes.append("hawkeye upstream: no gold rationale (GSM8K only): None")
+        column = {"answer": refs}
+        sizes = list(reward.lengths([s.text for s in samples], None))
+    references = reward.references(column, len(samples))
+    values: list[float | None] = []
+    for e, size, ref in zip(em, sizes, references, strict=True):
+        if e is None or size is None or ref is None:
+            values.append(None)
+            continue
+        penalty = length_penalty(
+            size, ref, alpha=args.alpha, penalty=args.penalty, floor_target=reward.spec.floor_target
+        )
+        values.append(e - penalty)
+    return values
 
 
 def other_scores(samples: Sequence[Sample], name: str, args: argparse.Namespace) -> list[Any]:
@@ -330,8 +349,8 @@ def main(args: argparse.Namespace) -> int:
     if skipped:
         notes.append(f"{skipped} record(s) without a successful policy stage are not scored")
     for name in chosen:
-        if name == "hawkeye":
-            hawkeye_scores(samples, args, scores, notes)
+        if name in ("hawkeye", "hawkeye-self"):
+            hawkeye_scores(samples, args, scores, notes, with_responder=name == "hawkeye")
         else:
             scores.values[name] = other_scores(samples, name, args)
     rows = []
@@ -358,7 +377,7 @@ def main(args: argparse.Namespace) -> int:
             f"ranking differs {_fmt(d['ranking_differs'])} of {d['pairs']} pairs "
             f"(within {d['pairs_within']})"
         )
-    for note in notes:
+    for note in dict.fromkeys(notes):
         print(f"note: {note}")
     print(f"wrote {out}")
     failed = scores.failed_calls(args.max_error_rate)

@@ -4,7 +4,9 @@ A reward is called with keyword arguments only: ``prompts``, ``completions``,
 ``completion_ids``, the dataset's columns and anything else the trainer passes (taken by
 ``**kwargs``), and returns one ``float | None`` per completion (None: no reward for that
 sample). Completions are strings (standard format) or lists of messages (conversational
-format: the first message's ``content``). Rewards are plain classes with a ``__name__`` so that
+format: the first message's ``content``, after its chain of thought when the server returned
+that apart, in ``reasoning_content`` or ``thinking``). A sample whose gold is missing (None,
+NaN, blank) gets None, not 0.0. Rewards are plain classes with a ``__name__`` so that
 they pickle into spawned worker processes.
 """
 
@@ -30,13 +32,37 @@ def finite_number(name: str, value: Any, *, minimum: float | None = None) -> flo
     return float(value)
 
 
-def completion_text(completion: Any) -> str:
-    """The text of one completion, standard (a string) or conversational (messages)."""
+#: Message keys that hold a conversational completion's chain of thought, apart from its content
+#: (vLLM and DeepSeek ``reasoning_content``, chat templates' ``thinking``, newer servers'
+#: ``reasoning``).
+REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")
+
+
+def completion_parts(completion: Any) -> tuple[str, str]:
+    """(chain of thought kept apart from the content, content) of one completion; a standard
+    (string) completion has everything in its content."""
     if isinstance(completion, str):
-        return completion
+        return "", completion
     if isinstance(completion, Sequence) and completion and isinstance(completion[0], dict):
-        return str(completion[0].get("content") or "")
+        message = completion[0]
+        reasoning = next((str(message[k]) for k in REASONING_KEYS if message.get(k)), "")
+        return reasoning, str(message.get("content") or "")
     raise TypeError(f"a completion is a string or a list of messages, not {completion!r}")
+
+
+def completion_text(completion: Any) -> str:
+    """The text of one completion, standard (a string) or conversational (messages): a chain
+    of thought in ``reasoning_content`` (or ``thinking``) comes first, then the content."""
+    return "\n\n".join(part for part in completion_parts(completion) if part)
+
+
+def missing_gold(value: Any) -> bool:
+    """No gold for this sample: None, NaN (a pandas gap) or a blank string."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
 
 
 def lengths(
@@ -54,15 +80,18 @@ def lengths(
 def correctness(
     completions: Sequence[Any], golds: Sequence[Any] | None, dataset: Sequence[Any] | str | None
 ) -> list[bool | None]:
-    """Each completion graded against its gold answer (None: grading failed or no gold)."""
+    """Each completion graded against its gold answer (None: grading failed or no gold for
+    that sample, so TRL skips it rather than reading a missing gold as a wrong answer)."""
     if golds is None:
         raise ValueError("this reward needs the gold answers: a dataset column (gold_column)")
     datasets = [dataset] * len(golds) if dataset is None or isinstance(dataset, str) else dataset
-    tasks = [
-        (completion_text(c), str(g), d)
-        for c, g, d in zip(completions, golds, datasets, strict=True)
-    ]
-    return [None if g.error else g.correct for g in grade_many(tasks)]
+    rows = list(zip(completions, golds, datasets, strict=True))
+    graded = [i for i, (_c, g, _d) in enumerate(rows) if not missing_gold(g)]
+    tasks = [(completion_text(rows[i][0]), str(rows[i][1]), rows[i][2]) for i in graded]
+    out: list[bool | None] = [None] * len(rows)
+    for i, grade in zip(graded, grade_many(tasks) if tasks else [], strict=True):
+        out[i] = None if grade.error else grade.correct
+    return out
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,24 @@ Two variants:
 - ``upstream`` (the released training code): lengths in whitespace words, ``c_orig`` = the
   gold rationale (dataset column ``answer``, GSM8K style), target ``int(α·words)``.
 
-Both default to α = 0.3 and λ = 0.01 (the paper states no λ; the code uses 0.01). A failed
-responder call or grading gives ``None`` for that sample (TRL skips it); failures are counted
-on the instance and logged with ``log_metric``. ``HawkeyeReward`` is synchronous (its calls run
-on a private event-loop thread); ``AsyncHawkeyeReward`` is ``async def`` for trainers that await
-rewards. Instances pickle: the responder is kept as plain settings and clients are created
-lazily, never pickled: the synchronous call keeps one on its private loop until ``close()`` (or
-until the reward is garbage-collected), an awaited call opens and closes one around each call.
+Both default to α = 0.3 and λ = 0.01 (the paper states no λ; the code uses 0.01). λ is per
+squared unit of excess: the penalty equals one whole EM point at sqrt(1/λ) units over the
+target (10 tokens or words at λ = 0.01, 100 at λ = 1e-4), so λ has to be chosen for the unit.
+At λ = 0.01, paper variant on GSM8K (original CoT ≈ 331 tokens, target ≈ 99): the poster's
+171-token CoT is penalised 0.01·72² ≈ 51; upstream (median gold rationale 49 words, target 14):
+a 60-word CoT 0.01·46² ≈ 21. Such penalties dwarf EM ∈ {0, 1}; the poster's reward curve
+(≈ −650 to +100) suggests EM was scaled by 100 there.
+
+``HawkeyeReward.without_responder(...)`` is the ablation "without a small model": EM of the
+policy's own completion (graded as the answer) minus the same penalty, no responder call.
+
+A failed responder call or grading, or a sample without a gold answer, gives ``None`` for that
+sample (TRL skips it); failures are counted on the instance and logged with ``log_metric``.
+``HawkeyeReward`` is synchronous (its calls run on a private event-loop thread);
+``AsyncHawkeyeReward`` is ``async def`` for trainers that await rewards. Instances pickle: the
+responder is kept as plain settings and clients are created lazily, never pickled: the
+synchronous call keeps one on its private loop until ``close()`` (or until the reward is
+garbage-collected), an awaited call opens and closes one around each call.
 """
 
 from __future__ import annotations
@@ -39,7 +50,13 @@ from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool, PoolClient
 from hawkeye_bench.grading.workers import grade_many
 from hawkeye_bench.presets import StagePrompt, load_preset
-from hawkeye_bench.rewards.base import Reward, RewardBatch, completion_text, finite_number
+from hawkeye_bench.rewards.base import (
+    Reward,
+    RewardBatch,
+    completion_text,
+    finite_number,
+    missing_gold,
+)
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +173,9 @@ class HawkeyeReward(Reward):
     same call awaited on the caller's event loop).
 
     ``responder``: an :class:`Endpoint` or its settings as a mapping (``base_url``, ``model``,
-    ...). ``preset``: a preset name or path whose ``responder`` stage prompts it.
+    ...); None: the ablation without a responder, the policy's completion is graded as its
+    own answer (:meth:`without_responder`). ``preset``: a preset name or path whose
+    ``responder`` stage prompts it.
     ``question_column``: the dataset column with the question put in the responder's prompt
     (``question``); where the batch has no such column, the prompt's text (its last user
     message) is used.
@@ -166,7 +185,7 @@ class HawkeyeReward(Reward):
 
     def __init__(
         self,
-        responder: Endpoint | Mapping[str, Any],
+        responder: Endpoint | Mapping[str, Any] | None,
         *,
         variant: VariantName = "paper",
         preset: str = "default",
@@ -186,7 +205,8 @@ class HawkeyeReward(Reward):
         penalty = finite_number("penalty", penalty, minimum=0.0)
         self.spec = variant_spec(variant)
         self.variant: VariantName = self.spec.name
-        if isinstance(responder, Endpoint):
+        self.responder: Endpoint | None
+        if responder is None or isinstance(responder, Endpoint):
             self.responder = responder
         else:
             self.responder = Endpoint(**{"name": "responder", **dict(responder)})
@@ -201,12 +221,14 @@ class HawkeyeReward(Reward):
         self.dataset_column = dataset_column
         self.question_column = question_column
         self.concurrency = concurrency
-        self.__name__ = name or f"hawkeye_{self.variant}_reward"
+        alone = "" if self.responder is not None else "self_"
+        self.__name__ = name or f"hawkeye_{alone}{self.variant}_reward"
         #: cumulative counts over every call: responder calls made, samples scored None by cause
         self.responder_calls = 0
         self.responder_failures = 0
         self.grade_failures = 0
         self.missing_reference = 0
+        self.missing_gold = 0
         self._loop_thread: _LoopThread | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._lock = threading.Lock()
@@ -220,6 +242,12 @@ class HawkeyeReward(Reward):
     def upstream(cls, responder: Endpoint | Mapping[str, Any], **options: Any) -> HawkeyeReward:
         """The released code's variant: whitespace words, reference = the gold rationale."""
         return cls(responder, variant="upstream", **options)
+
+    @classmethod
+    def without_responder(cls, variant: VariantName = "paper", **options: Any) -> HawkeyeReward:
+        """The ablation without a small model: EM of the policy's own completion (graded as
+        the answer) minus the same length penalty; no responder call."""
+        return cls(None, variant=variant, **options)
 
     # -- pickling: settings only ---------------------------------------------------------------
 
@@ -336,7 +364,10 @@ class HawkeyeReward(Reward):
 
     async def answers(self, questions: Sequence[str], cots: Sequence[str]) -> list[str | None]:
         """The responder's answer to each (question, chain of thought), all sent at once within
-        the concurrency bound; None where the call failed."""
+        the concurrency bound; None where the call failed. Without a responder (the ablation)
+        the chain of thought is its own answer."""
+        if self.responder is None:
+            return list(cots)
         async with self._responder() as client:
             bound = asyncio.Semaphore(self.concurrency)
             results = await asyncio.gather(
@@ -356,13 +387,18 @@ class HawkeyeReward(Reward):
         golds: Sequence[Any],
         datasets: Sequence[str | None],
     ) -> list[float | None]:
-        """EM(â, a) per sample: 1.0 or 0.0, None when the responder or the grader failed."""
-        answers = await self.answers(questions, cots)
-        asked = [i for i, a in enumerate(answers) if a is not None]
-        tasks = [(answers[i], gold_answer(golds[i]), datasets[i]) for i in asked]
+        """EM(â, a) per sample: 1.0 or 0.0; None when the sample has no gold (nothing is asked)
+        or the responder or the grader failed."""
+        em: list[float | None] = [None] * len(cots)
+        have_gold = [i for i, gold in enumerate(golds) if not missing_gold(gold)]
+        self.missing_gold += len(cots) - len(have_gold)
+        answers = await self.answers(
+            [questions[i] for i in have_gold], [cots[i] for i in have_gold]
+        )
+        asked = [(i, a) for i, a in zip(have_gold, answers, strict=True) if a is not None]
+        tasks = [(a, gold_answer(golds[i]), datasets[i]) for i, a in asked]
         grades = await asyncio.to_thread(grade_many, tasks) if tasks else []
-        em: list[float | None] = [None] * len(answers)
-        for i, grade in zip(asked, grades, strict=True):
+        for (i, _answer), grade in zip(asked, grades, strict=True):
             if grade.error:
                 self.grade_failures += 1
             else:
@@ -404,11 +440,15 @@ class HawkeyeReward(Reward):
             yield pool["responder"]
 
     def _new_pool(self) -> ClientPool:
+        if self.responder is None:
+            raise RuntimeError(f"{self.__name__} has no responder to call")
         return ClientPool({"responder": self.responder}, concurrency=self.concurrency)
 
     async def check(self) -> None:
         """The pre-flight check ``eval`` runs: ``GET /models`` on the responder; raises
         :class:`~hawkeye_bench.endpoints.client.EndpointUnavailable` when it does not answer."""
+        if self.responder is None:
+            return
         async with self._new_pool() as pool:
             await pool.check()
 
@@ -462,8 +502,24 @@ class AsyncHawkeyeReward(HawkeyeReward):
         return await self.acall(prompts, completions, completion_ids, **kwargs)
 
 
-# A callable instance is not a function, so ``inspect``/``asyncio.iscoroutinefunction`` would
-# not see that calling it gives a coroutine; mark the class as both know how to read.
+async def _reward_call(
+    prompts: Sequence[Any] | None = None,
+    completions: Sequence[Any] | None = None,
+    completion_ids: Sequence[Sequence[int]] | None = None,
+    **kwargs: Any,
+) -> list[float | None]:
+    """The signature (and coroutine code flag) an :class:`AsyncHawkeyeReward` shows."""
+    raise NotImplementedError
+
+
+# A callable instance is not a function, so ``inspect.iscoroutinefunction`` and
+# ``asyncio.iscoroutinefunction`` would not see that calling it gives a coroutine. Python 3.12's
+# ``inspect.markcoroutinefunction`` marks the class; on 3.11 ``inspect`` reads a "function-like"
+# object (``__code__``, ``__defaults__``, ``__kwdefaults__``, as Cython functions have) by its
+# code flags, and ``asyncio`` reads its own marker. Each trainer check is covered either way.
+AsyncHawkeyeReward.__code__ = _reward_call.__code__  # type: ignore[attr-defined]
+AsyncHawkeyeReward.__defaults__ = _reward_call.__defaults__  # type: ignore[attr-defined]
+AsyncHawkeyeReward.__kwdefaults__ = _reward_call.__kwdefaults__  # type: ignore[attr-defined]
 _ASYNCIO_MARK = getattr(asyncio.coroutines, "_is_coroutine", None)
 if _ASYNCIO_MARK is not None:
     AsyncHawkeyeReward._is_coroutine = _ASYNCIO_MARK  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from hawkeye_bench.rewards.base import (
     LengthUnit,
     Reward,
     RewardBatch,
-    completion_text,
+    completion_parts,
     correctness,
     finite_number,
     lengths,
@@ -146,11 +146,19 @@ THINK_FORMAT = re.compile(r"^\s*<think>.*?</think>\s*\S.*$", re.DOTALL)
 
 
 class ThinkFormatReward(Reward):
-    """1.0 when the completion is one ``<think>...</think>`` block followed by an answer."""
+    """1.0 when the completion is one ``<think>...</think>`` block followed by an answer (or,
+    conversational, a chain of thought the server returned apart and an answer with no
+    ``<think>``)."""
 
     __name__ = "think_format_reward"
 
     def score(self, batch: RewardBatch) -> list[float | None]:
         _prompts, completions, _completion_ids, _columns = batch.unpack()
-        texts = [completion_text(c) for c in completions]
-        return [1.0 if THINK_FORMAT.match(t) and t.count("<think>") == 1 else 0.0 for t in texts]
+        return [1.0 if _think_format(c) else 0.0 for c in completions]
+
+
+def _think_format(completion: Any) -> bool:
+    reasoning, content = completion_parts(completion)
+    if reasoning:
+        return bool(content.strip()) and "<think>" not in content
+    return bool(THINK_FORMAT.match(content)) and content.count("<think>") == 1
