@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -150,13 +149,12 @@ def test_backoff_doubles_while_nothing_answers_and_ends_with_a_response() -> Non
 
 
 @pytest.mark.slow
-def test_a_refusing_target_is_backed_off_and_its_refusals_are_counted(tmp_path: Path) -> None:
+def test_a_refusing_target_is_backed_off_and_its_refusals_are_counted(
+    tmp_path: Path, dead_base_url: str
+) -> None:
     prompts = tmp_path / "p.jsonl"
     prompts.write_text('{"messages": [{"role": "user", "content": "q"}]}\n')
-    with socket.socket() as closed:  # a port nothing listens on: every connection is refused
-        closed.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
-    plan = LoadPlan(targets=[Target("dead", url)], concurrencies=[2], out_dir=tmp_path,
+    plan = LoadPlan(targets=[Target("dead", dead_base_url)], concurrencies=[2], out_dir=tmp_path,
                     duration_s=3, prompts=str(prompts), model="m", stop_timeout_s=5)  # fmt: skip
     stage = analyse_stage(plan, run_stage(plan, plan.targets[0], 2))
     refused = stage["requests"]["refused"]
