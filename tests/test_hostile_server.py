@@ -18,7 +18,12 @@ from cli_helpers import eval_args, read_jsonl, run_cli
 from server_helpers import post
 
 from hawkeye_bench.core.trace import StageResult
-from hawkeye_bench.endpoints.client import Endpoint, EndpointClient, EndpointUnavailable
+from hawkeye_bench.endpoints.client import (
+    Endpoint,
+    EndpointClient,
+    EndpointUnavailable,
+    _retry_after,
+)
 from hawkeye_bench.endpoints.logprobs import MalformedLogprobs, parse_logprobs_block
 from hawkeye_bench.endpoints.replicas import ReplicaSet
 from hawkeye_bench.pipelines.route import RoutePipeline
@@ -104,6 +109,12 @@ HOSTILE_BODIES = {
         '{"choices": [{"message": "hi", "finish_reason": "stop"}]}',
         "malformed_response",
         "'message'",
+    ),
+    "SSE line over the read buffer": (
+        "text/event-stream",
+        "data: " + "x" * 3 * 2**20,  # over the reader's limit (twice read_bufsize)
+        "malformed_sse",
+        "unreadable SSE line",
     ),
     "JSON error with 200": (
         "application/json",
@@ -220,6 +231,7 @@ async def test_a_hostile_whole_reply_is_a_named_typed_error(name: str) -> None:
     result = await _chat(ScriptedConfig(faults=[fault]))
     assert result.error_type == error_type, result.error
     assert words in (result.error or ""), result.error
+    assert "\n" not in (result.error or "") and len(result.error or "") < 600
     assert result.attempts == 2  # the server's fault: retried like a cut stream
 
 
@@ -229,6 +241,16 @@ async def test_a_cut_stream_and_a_404_are_typed_errors() -> None:
     missing = Fault(kind="status", status=404)
     gone = await _chat(ScriptedConfig(faults=[missing]))
     assert gone.error_type == "http_404" and gone.attempts == 1
+
+
+async def test_a_retry_after_of_nan_is_no_delay_given() -> None:
+    # asyncio.sleep(nan) does not return at once: a NaN delay must never reach it
+    for headers in ({"Retry-After": "nan"}, {"retry-after-ms": "NaN"}):
+        assert _retry_after(headers) is None
+    assert _retry_after({"Retry-After": "-3"}) == 0.0
+    fault = Fault(kind="status", status=503, retry_after_s=math.nan)
+    result = await _chat(ScriptedConfig(faults=[fault]))
+    assert result.error_type == "http_503" and result.attempts == 2
 
 
 async def test_usage_of_the_wrong_type_is_no_count_never_a_crash() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -47,6 +46,7 @@ from hawkeye_bench.load.shipping import (
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
 WORKER = [sys.executable, "-c", "import sys; from hawkeye_bench.cli import main; sys.exit(main())"]
+EPSILON_MS = 0.01  # rounding of the recorded times; a timer may fire a clock tick early
 
 
 def cli(argv: list[str]) -> int:
@@ -61,15 +61,11 @@ def _parse(argv: list[str]) -> Any:
     return parser.parse_args(["load", *argv])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
-def test_master_and_two_workers_over_loopback_merge_every_request_once(tmp_path: Path) -> None:
-    port = free_port()
+def test_master_and_two_workers_over_loopback_merge_every_request_once(
+    tmp_path: Path, loopback_port: int
+) -> None:
+    port = loopback_port  # held: no other process binds it before the master does
     config = ScriptedConfig(ttft_ms=60, gap_ms=10, tokens=12, request_log=-1)
     worker_command = [*WORKER, "load", "--worker", "--master-host", "127.0.0.1", "--master-port",
               str(port)]  # fmt: skip
@@ -118,10 +114,12 @@ def test_master_and_two_workers_over_loopback_merge_every_request_once(tmp_path:
         assert stage["metrics"]["ttft_ms"]["p50"] == pytest.approx(
             np.median([r.ttft_ms for r in ok])
         )
-        # within the scripted timing (loose: tests share the machine; the benchmark is tight)
-        assert abs(stage["metrics"]["ttft_ms"]["p50"] - 60) < 20
-        gaps = np.concatenate([chunk_gaps(r) for r in ok])
-        assert abs(gaps.mean() - 10) / 10 < 0.1
+        # nothing is measured before the script sends it: TTFT 60 ms, then 11 gaps of 10 ms
+        # (the figures themselves: benchmarks/bench_load_fidelity.py)
+        assert all(r.ttft_ms >= 60 - EPSILON_MS for r in ok)
+        assert all(r.e2e_ms >= 60 + 11 * 10 - EPSILON_MS for r in ok)
+        gaps = [chunk_gaps(r) for r in ok]
+        assert all(len(g) == 11 and (g >= 0).all() for g in gaps)
         assert all(r.output_tokens == 12 for r in ok)
         assert stage["reliable"], stage["unreliable_reasons"]
     # every request the server answered is in the merged records exactly once, and no other
@@ -238,10 +236,13 @@ def test_master_command_and_bad_flag_combinations(tmp_path: Path) -> None:
 
 
 def test_probe_measures_the_stream_rate() -> None:
-    with ScriptedServer(ScriptedConfig(ttft_ms=5, gap_ms=10, tokens=11)) as url:
+    # 10 gaps of 50 ms after a 1 s TTFT: 20 events/s from first to last token. Timed from the
+    # send instead it would read 10 / 1.5 s = 6.7 events/s; a reader that buffers the stream,
+    # hundreds. Either bound breaks only when the machine stalls for half a second.
+    with ScriptedServer(ScriptedConfig(ttft_ms=1000, gap_ms=50, tokens=11)) as url:
         body = {"model": "scripted-model", "messages": [{"role": "user", "content": "hi"}]}
         rate = stream_event_rate(f"{url}/chat/completions", body, {})
-    assert rate is not None and 70 < rate < 105  # 10 gaps of 10 ms: 100 events/s
+    assert rate is not None and 10 < rate < 200
 
 
 @pytest.mark.slow

@@ -33,6 +33,7 @@ import contextlib
 import email.utils
 import functools
 import json
+import math
 import os
 import random
 import sys
@@ -393,6 +394,12 @@ class EndpointClient:
                     raise
                 except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
                     raise _cut(read, f"{type(exc).__name__}: {exc}") from exc
+                except aiohttp.http_exceptions.HttpProcessingError as exc:  # LineTooLong
+                    message = " ".join(str(exc).split())[:ERROR_BODY_CHARS]
+                    raise _AttemptFailed(
+                        "malformed_sse", f"unreadable SSE line: {message}", retryable=True,
+                        partial=read,
+                    ) from exc  # fmt: skip
         except TimeoutError as exc:
             raise _AttemptFailed(
                 "timeout",
@@ -869,18 +876,25 @@ async def _body_text(response: aiohttp.ClientResponse) -> str:
     return (await response.read()).decode("utf-8", errors="replace")
 
 
+def _delay(seconds: float) -> float:
+    """A server's delay, at least 0; NaN is no delay given (ValueError)."""
+    if math.isnan(seconds):
+        raise ValueError("NaN delay")
+    return max(seconds, 0.0)
+
+
 def _retry_after(headers: Any) -> float | None:
     """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
     if "retry-after-ms" in headers:
         try:
-            return max(float(headers["retry-after-ms"]) / 1000, 0.0)
+            return _delay(float(headers["retry-after-ms"]) / 1000)
         except ValueError:
             pass
     value = headers.get("Retry-After")
     if value is None:
         return None
     try:
-        return max(float(value), 0.0)
+        return _delay(float(value))
     except ValueError:
         pass
     try:
