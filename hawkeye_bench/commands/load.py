@@ -36,13 +36,14 @@ from hawkeye_bench.load.runner import (
     LoadPlan,
     Target,
 )
+from hawkeye_bench.serve.client_auth import DEFAULT_CLIENT_KEY_ENV
 
 if TYPE_CHECKING:
     from hawkeye_bench.load.calibrate import Truth
 
 AUTO = "auto"
 #: the variable `serve` reads its client key from by default; `load` sends it when it is set
-SERVE_KEY_ENV = "HAWKEYE_SERVE_KEY"
+SERVE_KEY_ENV = DEFAULT_CLIENT_KEY_ENV
 #: the concurrencies ``--calibrate --ceiling`` tries with one process (stops after two in a
 #: row miss the lag bound)
 CEILING_CONCURRENCIES = [10, 25, 50, 100, 200, 400, 800]
