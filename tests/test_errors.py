@@ -23,6 +23,7 @@ from hawkeye_bench.endpoints.client import EndpointUnavailable
 from hawkeye_bench.endpoints.settings import ConfigError
 from hawkeye_bench.eval.health import EndpointStoppedAnswering, ModelServerDied, RunStopped
 from hawkeye_bench.eval.store import RunStoreError
+from hawkeye_bench.importing.rows import ImportInputError
 from hawkeye_bench.judging.config import JudgeConfigError
 from hawkeye_bench.judging.results import JudgementsFileError
 from hawkeye_bench.judging.session import JudgeSetupError
@@ -71,6 +72,7 @@ USER_ERRORS = [
     TokenizerMismatch,
     UnknownRouter,
     DistributedSetupError,
+    ImportInputError,
 ]
 OUTAGES = [RunStopped, ModelServerDied, EndpointStoppedAnswering, WorkerDied]
 DEAD = ["--endpoint", "http://127.0.0.1:9/v1", "--model", "m"]  # never contacted
