@@ -42,6 +42,7 @@ import aiohttp
 import numpy as np
 import psutil
 
+from hawkeye_bench.serve.client_auth import DEFAULT_CLIENT_KEY_ENV
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, start_subprocess
 
 MODEL = "scripted-model"
@@ -173,7 +174,9 @@ def _start_serve(upstream: str, workers: int) -> tuple[subprocess.Popen[str], st
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "hawkeye_bench.cli"]
     command += ["serve", "--pipeline", "baseline", "--endpoint", upstream, "--model", MODEL,
                 "--port", "0", "--workers", str(workers)]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # On loopback with no client key: the lean client measures the server, not its auth.
+    env = {k: v for k, v in os.environ.items() if k != DEFAULT_CLIENT_KEY_ENV}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     first: list[str] = []
     stdout = process.stdout
     assert stdout is not None

@@ -18,6 +18,8 @@ DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 os.environ.setdefault("HAWKEYE_DATA_DIR", str(DEFAULT_DATA_DIR))
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# A serve client key in the developer's shell would make every test's serve ask for it.
+os.environ.pop("HAWKEYE_SERVE_KEY", None)
 
 # The session fails if a process it started is still running at its end (tests/process_leaks.py).
 pytest_plugins = ("process_leaks",)

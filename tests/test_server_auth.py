@@ -3,18 +3,23 @@ variable), the 401s, the open /health, and the warning for an open port off loop
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import pickle
 from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from test_server_cli import ServeProcess
 
 from hawkeye_bench import cli
 from hawkeye_bench.commands import serve
 from hawkeye_bench.core.secrets import redact
 from hawkeye_bench.endpoints.client import Endpoint
+from hawkeye_bench.presets import load_preset
 from hawkeye_bench.serve import client_auth
 from hawkeye_bench.serve.client_auth import (
     DEFAULT_CLIENT_KEY_ENV,
@@ -24,6 +29,8 @@ from hawkeye_bench.serve.client_auth import (
     is_loopback,
 )
 from hawkeye_bench.serve.server import PipelineServer
+from hawkeye_bench.serve.traces import read_serve_traces
+from hawkeye_bench.serve.workers import ServerSpec
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
 CLIENT_KEY = "hwk-client-3b8e1f0a9c7d"  # not provider-shaped: only remembering it hides it
@@ -277,3 +284,59 @@ def test_a_named_but_unset_variable_stops_serve_before_it_starts(
         capsys.readouterr().err
     )
     assert built == []
+
+
+# -- serve --workers -----------------------------------------------------------------------------
+
+
+def test_the_worker_spec_carries_the_key_but_does_not_show_it() -> None:
+    spec = ServerSpec("baseline", {}, load_preset("default"), client_key=CLIENT_KEY)
+    assert CLIENT_KEY not in repr(spec)
+    copy = pickle.loads(pickle.dumps(spec))  # as spawn hands it to each worker
+    server = copy.build()
+    assert server.requires_client_key and server._client_key == CLIENT_KEY
+
+
+async def _statuses(base_url: str, keyed: int, unkeyed: int) -> tuple[list[int], list[int]]:
+    """Statuses of ``keyed`` requests with the client key and ``unkeyed`` without, sent at once,
+    each on its own connection (so the kernel spreads them over the workers)."""
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        url = f"{base_url}/chat/completions"
+
+        async def one(authorization: str | None) -> int:
+            return (await _call(http, "POST", url, authorization, json=BODY))[0]
+
+        good = [one(f"Bearer {CLIENT_KEY}") for _ in range(keyed)]
+        bad = [one(None) for _ in range(unkeyed)]
+        statuses = await asyncio.gather(*good, *bad)
+    return statuses[:keyed], statuses[keyed:]
+
+
+@pytest.mark.timeout(240)
+async def test_every_worker_checks_the_client_key(
+    upstream: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(DEFAULT_CLIENT_KEY_ENV, CLIENT_KEY)
+    served = ServeProcess(
+        "--pipeline", "baseline", "--endpoint", upstream.base_url, "--model", "scripted-model",
+        "--max-retries", "0", "--workers", "2", "--trace-dir", str(tmp_path),
+    )  # fmt: skip
+    try:
+        good: list[int] = []
+        bad: list[int] = []
+        for _ in range(20):  # waves, until both workers have answered keyed requests
+            statuses = await _statuses(served.base_url, 8, 8)
+            good, bad = good + statuses[0], bad + statuses[1]
+            if len({row["pid"] for row in read_serve_traces(tmp_path)}) == 2:
+                break
+        pids = {row["pid"] for row in read_serve_traces(tmp_path)}
+    finally:
+        code = served.stop()
+    assert served.process.stderr is not None
+    err = served.process.stderr.read()
+    assert code == 0, err
+    assert len(pids) == 2  # both workers answered, between the refusals
+    assert set(good) == {200} and set(bad) == {401}
+    assert f"with the key in ${DEFAULT_CLIENT_KEY_ENV}" in err and CLIENT_KEY not in err
+    assert CLIENT_KEY not in "".join(p.read_text() for p in tmp_path.iterdir())

@@ -44,9 +44,10 @@ class ServeProcess:
             text=True,
             **popen,
         )
-        assert self.process.stdout is not None
+        stdout = self.process.stdout
+        assert stdout is not None
         first: list[str] = []
-        reader = threading.Thread(target=lambda: first.append(self.process.stdout.readline()))
+        reader = threading.Thread(target=lambda: first.append(stdout.readline()))
         reader.start()
         reader.join(STARTUP_TIMEOUT_S)
         self.announced = first[0] if first else ""
