@@ -58,11 +58,16 @@ def stage_from(tmp_path: Path, ok: int, failed: int, **plan_args: object) -> dic
     records += [request(ok + s, error="connection refused") for s in range(failed)]
     (raw / "requests-1.jsonl").write_text("".join(r.to_json() + "\n" for r in records))
     (raw / "cpu-1.jsonl").write_text('{"t": 1.0, "cpu": 5.0}\n')
+    return stage_from_raw(tmp_path, requests=max(ok, 1), **plan_args)
+
+
+def stage_from_raw(tmp_path: Path, requests: int, **plan_args: object) -> dict[str, object]:
+    """The analysis of the raw files in ``tmp_path/raw`` (Locust exited 1: some failed)."""
     log = tmp_path / "locust.log"
     log.write_text("")
     plan = LoadPlan(targets=[Target("t", "http://x")], concurrencies=[4], out_dir=tmp_path,
-                    requests=max(ok, 1), **plan_args)  # type: ignore[arg-type]  # fmt: skip
-    return analyse_stage(plan, StageRun(plan.targets[0], 4, raw, log, 1, 3.0))
+                    requests=requests, **plan_args)  # type: ignore[arg-type]  # fmt: skip
+    return analyse_stage(plan, StageRun(plan.targets[0], 4, tmp_path / "raw", log, 1, 3.0))
 
 
 def test_target_dying_half_way_is_not_reliable(tmp_path: Path) -> None:
@@ -165,3 +170,13 @@ def test_a_refusing_target_is_backed_off_and_its_refusals_are_counted(
     assert stage["reliable"] is False
     assert any(f"{refused} requests found the target refusing" in r
                for r in stage["unreliable_reasons"])  # fmt: skip
+
+
+def test_a_torn_raw_record_makes_the_stage_unreliable(tmp_path: Path) -> None:
+    stage_from(tmp_path, ok=5, failed=0)
+    with (tmp_path / "raw" / "requests-1.jsonl").open("a") as raw:
+        raw.write('{"t_send_wall": 1')  # a process killed mid-line
+    stage = stage_from_raw(tmp_path, requests=5)
+    assert stage["torn_lines"] == {"requests": 1, "cpu": 0}
+    assert stage["reliable"] is False
+    assert "1 raw request records were torn" in " ".join(stage["unreliable_reasons"])

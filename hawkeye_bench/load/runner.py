@@ -449,6 +449,7 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
     result["errors_by_message"] = dict(errors)
     # lines cut by a SIGKILL at the deadline: dropped, and counted here
     result["torn_lines"] = {"requests": torn_requests, "cpu": torn_cpu}
+    reasons += _lost_request_reasons(plan, result["requests"]["incomplete"], torn_requests)
     cpu = cpu_summary(cpu_samples)
     result["cpu"] = cpu
     result["load_processes"] = len(cpu["processes"])
@@ -468,6 +469,21 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
     if plan.min_goodput is not None:
         result["slo_met"] = share is not None and share >= plan.min_goodput
     return result
+
+
+def _lost_request_reasons(plan: LoadPlan, incomplete: int, torn: int) -> list[str]:
+    """Requests the statistics leave out because they were lost, not because they failed: cut
+    by --stop-timeout (the slowest ones, so the figures are biased low) or torn in the raw
+    file."""
+    reasons = []
+    if incomplete:
+        reasons.append(
+            f"{incomplete} measured requests were still streaming when --stop-timeout "
+            f"({plan.stop_timeout_s:g} s) ran out: cut and left out of the statistics"
+        )
+    if torn:
+        reasons.append(f"{torn} raw request records were torn (a killed process) and dropped")
+    return reasons
 
 
 def _client_cpu_reasons(cpu: dict[str, Any]) -> list[str]:
