@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from cli_helpers import eval_args, read_jsonl, run_cli
 from server_helpers import post
 
@@ -22,11 +23,13 @@ from hawkeye_bench.endpoints.client import (
     Endpoint,
     EndpointClient,
     EndpointUnavailable,
+    TokenizeFailed,
     _retry_after,
+    _Tokenizer,
 )
 from hawkeye_bench.endpoints.logprobs import MalformedLogprobs, parse_logprobs_block
 from hawkeye_bench.endpoints.replicas import ReplicaSet
-from hawkeye_bench.pipelines.route import RoutePipeline
+from hawkeye_bench.pipelines.route import RoutePipeline, RouteSetupError
 from hawkeye_bench.presets import load_preset
 from hawkeye_bench.routing import get_router
 from hawkeye_bench.serve.server import PipelineServer
@@ -350,6 +353,60 @@ async def test_route_pipeline_ends_an_item_with_unusable_logprobs_never_routing_
         large.stop()
     assert not trace.ok and trace.stages[-1].error_type == "malformed_logprobs"
     assert trace.final_text == "" and trace.extra["route"]["route_events"] == 0
+
+
+@pytest.mark.parametrize("answer", ['{"tokens": "abc"}', '{"tokens": [1, "2"]}', "[1, 2]", "{"])
+async def test_a_tokenize_endpoint_answering_no_token_ids_is_a_typed_failure(answer: str) -> None:
+    async def tokenize(request: web.Request) -> web.Response:
+        return web.Response(text=answer, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/tokenize", tokenize)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with _client(f"http://127.0.0.1:{port}/v1") as client:
+            client._tokenizer_probed = True  # the endpoint as found by an earlier probe
+            client._tokenizer = _Tokenizer("vllm", f"http://127.0.0.1:{port}/tokenize", 0)
+            with pytest.raises(TokenizeFailed):
+                await client.token_ids("some text")
+    finally:
+        await runner.cleanup()
+
+
+class _FlakyTokenizer:
+    """A route client whose tokenize endpoint answers ``good`` times, then fails."""
+
+    def __init__(self, good: int) -> None:
+        self.good = good
+
+    async def token_ids(self, text: str) -> list[int]:
+        self.good -= 1
+        if self.good < 0:
+            raise TokenizeFailed("http://x/tokenize: ValueError: tokenize answered HTTP 500")
+        return [1, 2, 3]
+
+    async def complete(self, prompt: Any, **kwargs: Any) -> StageResult:
+        raise AssertionError("no completion without a tokenized prompt")
+
+
+async def test_route_token_prompts_with_a_failing_tokenizer_end_the_item_or_refuse_the_run() -> (
+    None
+):
+    def pipeline(client: _FlakyTokenizer) -> RoutePipeline:
+        clients: dict[str, Any] = {"small": client, "large": client}
+        return RoutePipeline(load_preset("route"), clients, options={"prompt_mode": "tokens"})
+
+    # the probe on both roles answers, the next call fails: the item ends with a typed error
+    trace = await pipeline(_FlakyTokenizer(good=2)).run("What?")
+    assert not trace.ok and trace.stages[-1].error_type == "tokenize_failed"
+    assert "HTTP 500" in (trace.stages[-1].error or "")
+    # failing from the start: the run is refused with a user error
+    with pytest.raises(RouteSetupError, match="tokenize endpoint, and it fails"):
+        await pipeline(_FlakyTokenizer(good=0)).run("What?")
 
 
 def test_listed_alternatives_reach_the_router() -> None:

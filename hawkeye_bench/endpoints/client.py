@@ -67,6 +67,11 @@ class EndpointUnavailable(HawkeyeError):
     """An endpoint did not answer ``GET /models`` (raised before a run starts)."""
 
 
+class TokenizeFailed(Exception):
+    """The server's tokenize endpoint failed or answered something that is not token ids
+    (the caller turns it into the call's error)."""
+
+
 @dataclass
 class Endpoint:
     """Where a model is served. ``base_url`` ends in ``/v1`` (e.g. ``http://host:8000/v1``).
@@ -516,12 +521,21 @@ class EndpointClient:
 
     async def token_ids(self, text: str) -> list[int] | None:
         """``text`` as token ids by the server's tokenize endpoint (what it adds to any text,
-        a BOS, included); None when the server has no tokenize endpoint."""
+        a BOS, included); None when the server has no tokenize endpoint; TokenizeFailed when
+        it fails or answers something else."""
         tokenizer = await self._probe_tokenizer()
         if tokenizer is None:
             return None
-        data = await self._tokenize(tokenizer, text, self.endpoint.timeout_s)
-        return [int(token) for token in data["tokens"]]
+        try:
+            data = await self._tokenize(tokenizer, text, self.endpoint.timeout_s)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise TokenizeFailed(f"{tokenizer.url}: {type(exc).__name__}: {exc}") from exc
+        tokens = data.get("tokens")
+        if not isinstance(tokens, list) or not all(
+            isinstance(t, int) and not isinstance(t, bool) for t in tokens
+        ):
+            raise TokenizeFailed(f"{tokenizer.url} answered no list of token ids: {tokens!r:.80}")
+        return tokens
 
     async def _tokenize(self, tokenizer: _Tokenizer, text: str, timeout_s: float) -> dict[str, Any]:
         """The tokenize endpoint's JSON answer for ``text`` (ValueError unless an object)."""

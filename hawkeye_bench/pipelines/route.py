@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.trace import StageResult, TokenLogprob, Trace
+from hawkeye_bench.endpoints.client import TokenizeFailed
 from hawkeye_bench.pipelines.base import (
     DeltaCallback,
     Pipeline,
@@ -274,8 +275,21 @@ class RoutePipeline(Pipeline):
         prefix = state.prompt + state.text
         prompt: str | list[int] = prefix
         if self.prompt_mode == "tokens":
-            ids = await self.clients["small"].token_ids(prefix)  # type: ignore[attr-defined]
             state.tokenize_calls += 1
+            try:
+                ids = await self.clients["small"].token_ids(prefix)  # type: ignore[attr-defined]
+            except TokenizeFailed as exc:
+                ids, why = None, str(exc)
+            else:
+                why = "it has none any more"
+            if ids is None:
+                endpoint = getattr(self.clients["small"], "endpoint", None)
+                return StageResult(
+                    role=role,
+                    model=getattr(endpoint, "model", ""),
+                    error=f"the small server's tokenize endpoint failed: {why}",
+                    error_type="tokenize_failed",
+                )
             prompt = list(ids)
         return await self.clients[role].complete(
             prompt,  # type: ignore[arg-type]
@@ -343,7 +357,13 @@ class RoutePipeline(Pipeline):
                 ids = {}
                 for role in self.roles:
                     getter = getattr(self.clients[role], "token_ids", None)
-                    found = await getter(TOKENIZER_PROBE) if getter is not None else None
+                    try:
+                        found = await getter(TOKENIZER_PROBE) if getter is not None else None
+                    except TokenizeFailed as exc:
+                        raise RouteSetupError(
+                            f"prompt_mode tokens needs the {role} server's tokenize endpoint, "
+                            f"and it fails ({exc}); use text prompts"
+                        ) from None
                     if found is None:
                         raise RouteSetupError(
                             f"prompt_mode tokens needs the {role} server's tokenize endpoint "
