@@ -327,3 +327,34 @@ async def test_a_hostile_upstream_is_a_clean_502(
     assert events[-1]["error"]["message"].startswith("upstream single model 'scripted-model'")
     assert server.stats.upstream_errors == 2 and server.stats.in_flight == 0
     _assert_quiet(caplog)
+
+
+class _CrashingPipeline:
+    """Stands in for a pipeline with a bug that every request hits."""
+
+    name = "baseline"
+
+    async def run(self, question: str, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the pipeline")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_pipeline_bug_logs_its_traceback_once_not_per_request(
+    server: PipelineServer,
+    http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    stream: bool,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(server, "_pipeline_for", lambda *a: _CrashingPipeline())
+    for _ in range(3):
+        async with http.post(
+            f"{server.base_url}/chat/completions", json={"messages": [QUESTION], "stream": stream}
+        ) as response:
+            text = await response.text()
+            assert response.status == (200 if stream else 500)
+        assert '"internal error"' in text and "Traceback" not in text
+    assert caplog.text.count("Traceback") == 1
+    again = [r for r in caplog.records if "crashed again" in r.getMessage()]
+    assert len(again) == 2 and "RuntimeError: a bug in the pipeline" in again[0].getMessage()

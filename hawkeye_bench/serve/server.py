@@ -54,14 +54,15 @@ A malformed request gets HTTP 400 naming the field (a wrong JSON type anywhere, 
 Infinity: "not a number", a token count or seed out of range, bytes that are not UTF-8, a body
 whose ``Content-Encoding`` does not decode); a body over ``max_body_bytes`` (16 MiB by default)
 gets HTTP 413; both are OpenAI-style JSON. A request that is not valid HTTP (bad chunk framing)
-gets aiohttp's own 400 and one log line, no traceback.
+gets aiohttp's own 400 and one log line, no traceback. A client that hangs up mid-body or
+mid-stream is logged at debug level only, and a hang-up mid-stream stops the upstream call. The
+server stays up through all of it. A pipeline that raises (a bug) gets a 500 ``internal error``;
+its traceback is logged once per place it is raised from, one line each time after that.
 
 Client key: with ``client_key`` set (``serve`` reads it from ``$HAWKEYE_SERVE_KEY`` or the
 variable ``--client-key-env`` names), every request but ``GET /health`` must send
 ``Authorization: Bearer <key>``; any other gets an OpenAI-style 401 (code
-``invalid_api_key``) before its body is read, and nothing reaches an upstream. A client that hangs up mid-body or
-mid-stream is logged at debug level only, and a hang-up mid-stream stops the upstream call. The
-server stays up through all of it.
+``invalid_api_key``) before its body is read, and nothing reaches an upstream.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ import os
 import re
 import secrets
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Mapping
@@ -419,12 +421,6 @@ def upstream_error(trace: Trace) -> tuple[int, dict[str, Any]]:
     return status, error_body(redact(message), kind, stage.error_type)
 
 
-def _crash_body(pipeline: Pipeline) -> dict[str, Any]:
-    """Log an unexpected exception of a pipeline run (redacted) and return the client's body."""
-    logger.error("pipeline %s crashed:\n%s", pipeline.name, redact(traceback.format_exc()))
-    return error_body("internal error", "server_error")
-
-
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -542,6 +538,7 @@ class PipelineServer:
         self._trace_log: TraceLog | None = None
         remember_secret(client_key)  # a worker process starts with nothing remembered
         self._client_key = client_key
+        self._crash_sites: set[tuple[Any, ...]] = set()  # where a logged traceback came from
         self.client_key_env = client_key_env
         self.roles = self.pipeline_cls.roles
         self.final_role: AnswerRoles = self.pipeline_cls.answer_roles
@@ -653,6 +650,21 @@ class PipelineServer:
             status=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+    def _crash_body(self, pipeline: Pipeline) -> dict[str, Any]:
+        """Log the exception a pipeline run raised (a bug), redacted, and return the client's
+        body. Its traceback is logged the first time it is raised at that place, one line after
+        that: a bug every request hits must not bury the log in tracebacks."""
+        exc = sys.exc_info()[1]
+        frames = traceback.extract_tb(exc.__traceback__) if exc is not None else []
+        site = (type(exc).__name__, *((frames[-1].filename, frames[-1].lineno) if frames else ()))
+        if site in self._crash_sites:
+            logger.error("pipeline %s crashed again where its traceback above shows: %s",
+                         pipeline.name, redact(f"{type(exc).__name__}: {exc}"))  # fmt: skip
+        else:
+            self._crash_sites.add(site)
+            logger.error("pipeline %s crashed:\n%s", pipeline.name, redact(traceback.format_exc()))
+        return error_body("internal error", "server_error")
 
     # -- small routes ----------------------------------------------------------------------
 
@@ -769,7 +781,7 @@ class PipelineServer:
         except Exception:
             self.stats.upstream_errors += 1
             self._trace(completion_id, parsed, "crashed", received_at)
-            return web.json_response(_crash_body(pipeline), status=500)
+            return web.json_response(self._crash_body(pipeline), status=500)
         if not trace.ok:
             self.stats.upstream_errors += 1
             self._trace(completion_id, parsed, "upstream_error", received_at, trace)
@@ -832,7 +844,7 @@ class PipelineServer:
             except Exception:
                 self.stats.upstream_errors += 1
                 self._trace(completion_id, parsed, "crashed", received_at)
-                await writer.event(json.dumps(_crash_body(pipeline)).encode())
+                await writer.event(json.dumps(self._crash_body(pipeline)).encode())
                 return response
             await self._end_stream(response, writer, trace, parsed)
             outcome: Outcome = "ok" if trace.ok else "upstream_error"
