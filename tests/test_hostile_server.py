@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from cli_helpers import eval_args, read_jsonl, run_cli
+from cli_helpers import eval_args, read_json, read_jsonl, run_cli
 from server_helpers import post
 
 from hawkeye_bench.core.trace import StageResult
@@ -31,6 +31,7 @@ from hawkeye_bench.endpoints.logprobs import MalformedLogprobs, parse_logprobs_b
 from hawkeye_bench.endpoints.replicas import ReplicaSet
 from hawkeye_bench.pipelines.route import RoutePipeline, RouteSetupError
 from hawkeye_bench.presets import load_preset
+from hawkeye_bench.rewards import HawkeyeReward
 from hawkeye_bench.routing import get_router
 from hawkeye_bench.serve.server import PipelineServer
 from hawkeye_bench.testing.scripted_server import Fault, ScriptedConfig, ScriptedServer
@@ -312,6 +313,27 @@ async def test_a_replica_answering_nonsense_is_taken_out_and_no_call_is_lost(
     assert stats[1]["calls"] >= 38
 
 
+def test_eval_loses_no_item_to_a_replica_answering_404(tmp_path: Path) -> None:
+    """The field report: 38 of 40 items failed while a healthy replica was up."""
+    missing = ScriptedServer(ScriptedConfig(tokens=2, faults=[Fault(kind="status", status=404)]))
+    healthy = ScriptedServer(ScriptedConfig(tokens=2))
+    urls = [missing.start(), healthy.start()]
+    out = tmp_path / "run"
+    try:
+        args = eval_args(out, "--concurrency", "4", url=",".join(urls), model=MODEL, limit=40)
+        result = run_cli(*args)
+    finally:
+        missing.stop()
+        healthy.stop()
+    assert result.returncode == 0, result.stderr
+    records = read_jsonl(out / "records.jsonl")
+    assert len(records) == 40 and not [r for r in records if r["error"]]
+    (replica_set,) = read_json(out / "manifest.json")["replicas"]
+    gone, kept = replica_set["replicas"]
+    assert gone["taken_out"] >= 1 and set(gone["error_types"]) == {"http_404"}
+    assert kept["errors"] == 0
+
+
 async def test_pre_flight_needs_every_replica_to_list_the_model() -> None:
     right = ScriptedServer(ScriptedConfig())
     other = ScriptedServer(ScriptedConfig(model="another-model"))
@@ -424,6 +446,26 @@ def test_eval_records_hostile_chunks_as_errors_without_a_traceback(tmp_path: Pat
     records = read_jsonl(tmp_path / "run" / "records.jsonl")
     assert len(records) == 3
     assert {s["error_type"] for r in records for s in r["trace"]["stages"]} == {"malformed_sse"}
+
+
+def test_hawkeye_reward_scores_a_hostile_reply_as_none() -> None:
+    hostile = Fault(kind="chunk", payload='{"choices": [{"delta": "str"}]}', match="Problem: odd")
+    config = ScriptedConfig(tokens=2, faults=[hostile])
+    with ScriptedServer(config) as url:
+        reward = HawkeyeReward.upstream(
+            {"base_url": url, "model": MODEL, "max_retries": 0}, concurrency=2
+        )
+        try:
+            out = reward(
+                prompts=["q"] * 2,
+                completions=["a b c", "a b c"],
+                question=["even", "odd"],
+                answer=["so #### 18"] * 2,
+            )
+        finally:
+            reward.close()
+    assert out[0] is not None and out[1] is None
+    assert reward.responder_failures == 1
 
 
 async def test_serve_answers_a_hostile_upstream_with_an_error_not_a_500(
