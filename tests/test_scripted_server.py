@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
@@ -122,16 +123,31 @@ async def test_rules_and_reasoning_field_and_inline_think() -> None:
 
 
 async def test_chunks_follow_absolute_deadlines() -> None:
-    ttft, gap, n = 80.0, 15.0, 8
-    with ScriptedServer(ScriptedConfig(ttft_ms=ttft, gap_ms=gap, tokens=n)) as url:
-        _, events = await sse(f"{url}/chat/completions", {"messages": USER})
-    token_times = [
-        t * 1000 for t, e in events if e != "[DONE]" and e["choices"][0]["delta"].get("content")
-    ]
-    assert len(token_times) == n
-    assert events[0][0] * 1000 < ttft / 2  # the role chunk comes at once
-    for i, t in enumerate(token_times):
-        assert ttft + i * gap - 1 <= t <= ttft + i * gap + 25, (i, t)
+    """No chunk is written before its deadline; a server that fell behind (its event loop
+    blocked for three gaps) writes the overdue chunks at once rather than shifting the rest.
+    Sleeping one gap after each write instead would never leave a gap shorter than ``gap``."""
+    ttft, gap, n = 300.0, 100.0, 8
+    server = ScriptedServer(ScriptedConfig(ttft_ms=ttft, gap_ms=gap, tokens=n))
+    events: list[dict[str, Any]] = []
+    with server as url:
+        assert server._loop is not None
+        async with aiohttp.ClientSession() as session:
+            sent = time.perf_counter()
+            body = {"messages": USER, "stream": True}
+            async with session.post(f"{url}/chat/completions", json=body) as response:
+                async for line in response.content:
+                    if not line.startswith(b"data: {"):
+                        continue
+                    events.append(json.loads(line[6:]))
+                    if len(events) == 2:  # the first token: block the server for 3 gaps
+                        server._loop.call_soon_threadsafe(time.sleep, 3 * gap / 1000)
+    written = [(e["x_sent_perf"] - sent) * 1000 for e in events if e["choices"]]
+    assert len(written) == n + 1  # the role chunk, then one chunk per token
+    assert written[0] < ttft  # the role chunk comes at once, before the first deadline
+    for i, t in enumerate(written[1:]):
+        assert t >= ttft + i * gap - 0.01, (i, t)  # never early
+    token_gaps = [b - a for a, b in itertools.pairwise(written[1:])]
+    assert sum(g < gap / 2 for g in token_gaps) >= 2, token_gaps  # caught up after the block
 
 
 async def test_status_fault_first_n_with_retry_after_and_stats() -> None:
