@@ -340,3 +340,32 @@ async def test_every_worker_checks_the_client_key(
     assert set(good) == {200} and set(bad) == {401}
     assert f"with the key in ${DEFAULT_CLIENT_KEY_ENV}" in err and CLIENT_KEY not in err
     assert CLIENT_KEY not in "".join(p.read_text() for p in tmp_path.iterdir())
+
+
+@pytest.mark.timeout(240)
+def test_load_sends_the_client_key_serve_requires(
+    upstream: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two ends of the agreed interface: `serve` and `load` both read HAWKEYE_SERVE_KEY."""
+    monkeypatch.setenv(DEFAULT_CLIENT_KEY_ENV, CLIENT_KEY)
+    served = ServeProcess(
+        "--pipeline", "baseline", "--endpoint", upstream.base_url, "--model", "scripted-model",
+    )  # fmt: skip
+    try:
+        code = cli.main(
+            ["load", "--target", f"served={served.base_url}", "--concurrency", "2",
+             "--requests", "4", "--prompt-limit", "2", "--max-tokens", "4",
+             "--out", str(tmp_path / "load")]
+        )  # fmt: skip
+        health = asyncio.run(_health(served.base_url))
+    finally:
+        assert served.stop() == 0
+    assert code == 0
+    assert health["unauthorized"] == 0 and health["completed"] >= 4
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written and not [p for p in written if CLIENT_KEY in p.read_text(errors="replace")]
+
+
+async def _health(base_url: str) -> Any:
+    async with aiohttp.ClientSession() as http:
+        return (await _call(http, "GET", base_url.removesuffix("/v1") + "/health", None))[1]
