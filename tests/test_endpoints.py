@@ -12,6 +12,7 @@ from hawkeye_bench.endpoints.client import Endpoint, EndpointClient, EndpointUna
 from hawkeye_bench.testing.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
 
 USER = [{"role": "user", "content": "what is two plus two"}]
+EPSILON_MS = 0.01  # a timer may fire a clock tick early
 
 
 def client_for(url: str, **endpoint_options: object) -> EndpointClient:
@@ -20,23 +21,24 @@ def client_for(url: str, **endpoint_options: object) -> EndpointClient:
 
 
 async def test_timing_fields_match_configured_ttft_and_gap() -> None:
+    """Bounds from the script below and the caller's own clock above: how close the figures
+    come to the script is benchmarks/bench_load_fidelity.py's measure, not a test's."""
     ttft, gap, n = 100.0, 20.0, 10
     config = ScriptedConfig(ttft_ms=ttft, gap_ms=gap, tokens=n)
     with ScriptedServer(config) as url:
         async with client_for(url) as client:
-            before = time.time()
+            before, started = time.time(), time.perf_counter()
             result = await client.chat(USER, role="single", max_tokens=64, temperature=0.0)
+            wall_s, after = time.perf_counter() - started, time.time()
     assert result.ok, result.error
     assert result.content == " ".join(f"tok{i}" for i in range(n))
     assert result.finish_reason == "stop"
-    assert before <= result.started_at <= before + 0.05
+    assert before <= result.started_at <= after
     assert result.chunk_count == n
-    # TTFT is the first token, not the immediate role chunk.
-    assert ttft - 1 <= result.ttft_s * 1000 <= ttft + 25
-    expected_latency = ttft + (n - 1) * gap
-    assert expected_latency - 1 <= result.latency_s * 1000 <= expected_latency + 25
-    mean_gap = (result.latency_s - result.ttft_s) * 1000 / (n - 1)
-    assert mean_gap == pytest.approx(gap, abs=3)
+    # TTFT is the first token, not the immediate role chunk; the last token comes n - 1 gaps on
+    assert result.ttft_s * 1000 >= ttft - EPSILON_MS
+    assert result.latency_s * 1000 >= ttft + (n - 1) * gap - EPSILON_MS
+    assert result.ttft_s < result.latency_s <= wall_s
 
 
 async def test_token_source_usage_with_reasoning_tokens_and_request_record() -> None:
@@ -172,7 +174,8 @@ async def test_429_honours_retry_after() -> None:
             result = await client.chat(USER, role="single", max_tokens=64)
             elapsed = time.perf_counter() - start
     assert result.ok and result.attempts == 2
-    assert 0.4 <= elapsed < 1.5  # waited Retry-After, not the 10 ms backoff
+    assert elapsed >= 0.4  # waited Retry-After, not the 10 ms backoff
+    assert elapsed < 10  # seconds, not read as a larger unit
 
 
 async def test_stream_cut_is_retried_then_recorded() -> None:
@@ -203,7 +206,8 @@ async def test_hang_times_out_in_bounded_time() -> None:
             elapsed = time.perf_counter() - start
     assert result.error_type == "timeout"
     assert result.attempts == 2
-    assert 0.6 <= elapsed < 1.5
+    assert elapsed >= 2 * 0.3  # each attempt waited its timeout
+    assert elapsed < 10  # and no longer: the server never answers
 
 
 async def test_malformed_sse_is_retried_then_recorded() -> None:
@@ -239,14 +243,15 @@ async def test_inline_think_and_reasoning_alias() -> None:
     assert (inline.thinking, inline.answer) == ("two and two make four", "4")
     assert inline.completion_tokens == 8 and inline.reasoning_tokens is None
 
-    config = ScriptedConfig(rules=[rule], reasoning_field="reasoning", ttft_ms=30, gap_ms=5)
+    config = ScriptedConfig(rules=[rule], reasoning_field="reasoning", ttft_ms=30, gap_ms=100)
     with ScriptedServer(config) as url:
         async with client_for(url) as client:
             split = await client.chat(USER, role="reasoner", max_tokens=64)
     assert (split.reasoning, split.content) == ("two and two make four", "4")
     assert (split.thinking, split.answer) == ("two and two make four", "4")
     assert split.reasoning_tokens == 5
-    assert 29 <= split.ttft_s * 1000 < 60  # the first reasoning token counts as first token
+    # the first reasoning token counts as first token: 30 ms, where the answer's starts at 530
+    assert 30 - EPSILON_MS <= split.ttft_s * 1000 < 280
 
 
 async def test_api_key_header_sent_but_never_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,16 +282,16 @@ async def test_missing_api_key_variable_is_named(monkeypatch: pytest.MonkeyPatch
             pass
 
 
-async def test_check_raises_endpoint_unavailable_naming_endpoint() -> None:
+async def test_check_raises_endpoint_unavailable_naming_endpoint(dead_base_url: str) -> None:
     with ScriptedServer(ScriptedConfig()) as url:
         async with client_for(url) as client:
             await client.check(role="reasoner")  # answers: no exception
-    # The server is gone now: connection refused on its port.
+    url = dead_base_url  # connection refused
     async with client_for(url, connect_timeout_s=1.0) as client:
         start = time.perf_counter()
         with pytest.raises(EndpointUnavailable) as info:
             await client.check(role="reasoner")
-        assert time.perf_counter() - start < 2.0
+        assert time.perf_counter() - start < 10  # refused at once: no hang, no retry rounds
         failed = await client.chat(USER, role="single", max_tokens=8)
     message = str(info.value)
     assert "reasoner endpoint 'test'" in message and f"{url}/models" in message
@@ -397,7 +402,7 @@ async def test_empty_stream_without_finish_reason_is_an_error_not_an_empty_answe
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     try:
         endpoint = Endpoint(base_url=f"http://127.0.0.1:{port}/v1", model="m", max_retries=1)
         async with EndpointClient(endpoint, backoff_base_s=0.01) as client:
