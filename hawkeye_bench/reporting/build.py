@@ -17,6 +17,7 @@ from hawkeye_bench.reporting.load_inputs import all_load_stages
 from hawkeye_bench.reporting.model import Report, Section
 from hawkeye_bench.reporting.render import render
 from hawkeye_bench.reporting.route_section import route_section
+from hawkeye_bench.reporting.trl_section import training_section
 
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
@@ -162,6 +163,9 @@ def build_report(inputs: Inputs, out: Path, title: str = "hawkeye-bench report")
     cost = cost_section(inputs, rel)
     if cost is not None:  # only when a run or load result has prices
         report.sections.append(cost)
+    training = training_section(inputs, out, rel)
+    if training is not None:  # only when a TRL training log is given
+        report.sections.append(training)
     report.notes += failed_stages + inputs.notes
     return report
 

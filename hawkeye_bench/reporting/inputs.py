@@ -18,6 +18,12 @@ from hawkeye_bench.core.record import Record
 from hawkeye_bench.eval.compress_sweep import SWEEP_FILE, SweepRun
 from hawkeye_bench.eval.route_sweep import SWEEP_FILE as ROUTE_SWEEP_FILE
 from hawkeye_bench.eval.store import RunStore, RunStoreError, effective_status
+from hawkeye_bench.reporting.trl_logs import (
+    TRAINER_STATE,
+    TrainingLog,
+    is_training_log,
+    read_training_log,
+)
 
 
 class ReportInputError(HawkeyeError):
@@ -336,7 +342,7 @@ def read_compress_sweep(path: Path) -> CompressSweep:
 
 
 #: What one input folder reads as.
-InputItem = EvalRun | LmEvalOutput | LoadResult | JudgeOutput | CompressSweep
+InputItem = EvalRun | LmEvalOutput | LoadResult | JudgeOutput | CompressSweep | TrainingLog
 
 
 @dataclass(frozen=True)
@@ -353,6 +359,12 @@ KINDS: tuple[InputKind, ...] = (
     InputKind("lm-eval output", "results_*.json (+ samples_*.jsonl)", _is_lm_eval, read_lm_eval),
     InputKind("load result", LOAD_RESULTS, _is_load, read_load),
     InputKind("judgements", f"{JUDGEMENTS} + {JUDGE_SUMMARY}", _is_judge, read_judge),
+    InputKind(
+        "TRL training log",
+        f"{TRAINER_STATE} (or checkpoint-*/) or a CSV of GRPO metrics",
+        is_training_log,
+        read_training_log,
+    ),
 )
 
 
@@ -363,6 +375,7 @@ class Inputs:
     loads: list[LoadResult] = field(default_factory=list)
     judgements: list[JudgeOutput] = field(default_factory=list)
     sweeps: list[CompressSweep] = field(default_factory=list)
+    trainings: list[TrainingLog] = field(default_factory=list)
     #: what the report must say about its inputs (torn last lines left out)
     notes: list[str] = field(default_factory=list)
 
@@ -376,6 +389,8 @@ class Inputs:
             self.lm_evals.append(item)
         elif isinstance(item, LoadResult):
             self.loads.append(item)
+        elif isinstance(item, TrainingLog):
+            self.trainings.append(item)
         else:
             self.judgements.append(item)
 
