@@ -19,7 +19,7 @@ def client_for(url: str, **endpoint_options: object) -> EndpointClient:
 
 
 async def test_deltas_arrive_in_order_while_the_stream_is_read() -> None:
-    config = ScriptedConfig(tokens=6, reasoning_tokens=2, gap_ms=30.0)
+    config = ScriptedConfig(tokens=6, reasoning_tokens=2, gap_ms=100.0)
     seen: list[tuple[str, str, float]] = []
 
     def on_delta(channel: str, text: str) -> None:
@@ -40,7 +40,7 @@ async def test_deltas_arrive_in_order_while_the_stream_is_read() -> None:
     ]
     assert "".join(t for c, t, _ in seen if c == "content") == result.content
     assert "".join(t for c, t, _ in seen if c == "reasoning") == result.reasoning
-    # Live: the first delta came ~5 gaps (150 ms) before the call returned, not at the end.
+    # Live: the first delta came 5 gaps (500 ms) before the call returned, not at the end.
     assert done - seen[0][2] > 0.1
 
 
