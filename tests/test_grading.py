@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from hawkeye_bench.datasets import load_problems
@@ -153,13 +154,13 @@ def test_pathological_input_times_out_and_the_pool_recovers() -> None:
         result = pool.grade(PATHOLOGICAL, "5", "math")
         elapsed = time.monotonic() - start
         assert result == Grade(extracted=None, correct=False, error="timeout")
-        assert DEADLINE_S <= elapsed < DEADLINE_S + 2
+        assert elapsed >= DEADLINE_S  # killed at its deadline, not left to run for ever
+        assert elapsed < DEADLINE_S + 30
         assert pool.restarts == 1
-        start = time.monotonic()
         assert pool.grade(r"\boxed{3}", "3", "math").correct
-        assert time.monotonic() - start < 1.5, (
-            "replacement worker should fork from the preloaded server"
-        )
+        # the replacement forks from the preloaded forkserver (a child of it, not of us)
+        (worker,) = pool._all
+        assert psutil.Process(worker.process.pid).ppid() != os.getpid()
 
 
 def test_a_killed_worker_is_replaced() -> None:
