@@ -273,6 +273,8 @@ MORE_HOSTILE_CHUNKS = {
     "chunk null": "null",
     "error event a string": '{"error": "boom"}',
     "nested 100000 deep": "[" * 100_000 + "]" * 100_000,
+    "a 3 MB line": '{"choices": [{"delta": {"content": "' + "a" * 3_000_000 + '"}}]}',
+    "an integer of 5000 digits": '{"usage": {"completion_tokens": ' + "9" * 5000 + "}}",
 }
 HOSTILE_FAULTS: dict[str, Fault] = {
     **{name: Fault(kind="chunk", payload=p) for name, p in HOSTILE_CHAT_CHUNKS.items()},
