@@ -192,7 +192,7 @@ async def test_all_replicas_down_returns_a_connection_error_naming_the_set(
     urls = [dead_base_url, f"http://127.0.0.1:{loopback_port}/v1"]
     endpoint = replica_endpoint(urls, max_retries=1)
     async with ReplicaSet(endpoint, concurrency=2, backoff_base_s=0.01) as replicas:
-        with pytest.raises(EndpointUnavailable, match="2 of 2 replicas do not answer"):
+        with pytest.raises(EndpointUnavailable, match="2 of 2 replicas are not available"):
             await replicas.check("single")
         result = await ask(replicas)
     assert result.error_type == "connection"  # type: ignore[attr-defined]

@@ -192,7 +192,7 @@ class ReplicaSet:
                 raise failure
         if failures:
             raise EndpointUnavailable(
-                f"{len(failures)} of {len(self.replicas)} replicas do not answer:\n"
+                f"{len(failures)} of {len(self.replicas)} replicas are not available:\n"
                 + "\n".join(str(f) for f in failures)
             )
 
