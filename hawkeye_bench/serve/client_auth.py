@@ -38,14 +38,14 @@ def client_key_from_env(variable: str | None = None) -> str | None:
     key = os.environ.get(name)
     if key is None and variable is None:
         return None
-    fix = 'e.g. export {0}="$(python -c "import secrets; print(secrets.token_urlsafe(32))")"'
+    fix = f'e.g. export {name}="$(python -c "import secrets; print(secrets.token_urlsafe(32))")"'
     if not key:
         state = "is not set" if key is None else "is empty"
-        raise ClientKeyError(f"client key: environment variable {name} {state}; {fix.format(name)}")
+        raise ClientKeyError(f"client key: environment variable {name} {state}; {fix}")
     if len(key) < MIN_CLIENT_KEY_CHARS or not all("!" <= c <= "~" for c in key):
         raise ClientKeyError(
             f"client key: environment variable {name} must hold at least {MIN_CLIENT_KEY_CHARS} "
-            f"visible ASCII characters (no spaces); {fix.format(name)}"
+            f"visible ASCII characters (no spaces); {fix}"
         )
     remember_secret(key)
     return key
