@@ -507,3 +507,28 @@ def test_every_judgement_failed_or_too_many_exits_1(workspace: Path) -> None:
     shutil.rmtree(workspace / "out")
     code, _, err = run(workspace, {"j1": FakeBackend(half)}, max_error_rate=0.5)
     assert code == 1 and "6 of 11 judgements failed (54.5%" in err
+
+
+def test_relative_improvement_per_criterion_in_summary_table_and_report(
+    workspace: Path,
+) -> None:
+    from hawkeye_bench.reporting.build import write_report
+
+    write_panel(workspace / "judges", "fake", [fake_judge("j1")])
+    code, printed, _ = run(workspace, {"j1": FakeBackend(by_length)})
+    assert code == 0
+    summary = json.loads((workspace / "out" / "judge_summary.json").read_text())
+    rows = {(r["judge"], r["criterion"]): r for r in summary["comparisons"]}
+    concise = rows[("panel", "conciseness")]
+    # short answers 9, long ones 4, on the 5 questions both runs answered: 9 / 4 - 1 = 125%
+    assert concise["relative_improvement"]["estimate"] == pytest.approx(1.25)
+    assert rows[("panel", "clarity")]["relative_improvement"]["estimate"] == 0.0
+    assert "relative [95% CI]" in printed and "+125.0% [+125.0%, +125.0%]" in printed
+    report = write_report([workspace / "out"], workspace / "report")
+    judges = next(s for s in report.sections if s.key == "judges")
+    table = next(t for t in judges.tables if t.name == "judge_differences")
+    (row,) = [r for r in table.rows if (r["judge"], r["criterion"]) == ("panel", "conciseness")]
+    assert row["relative"] == pytest.approx(1.25) and row["relative_ci"] == pytest.approx(
+        [1.25, 1.25]
+    )
+    assert "relative (%) [95% CI]" in (workspace / "report" / "report.md").read_text()

@@ -64,3 +64,27 @@ def test_correlations_kappa_and_self_consistency_by_hand() -> None:
     assert consistency.n == 4
     assert consistency.exact_agreement == pytest.approx(0.75)
     assert consistency.mean_abs_diff == pytest.approx(0.5)
+
+
+def test_relative_improvement_is_the_ratio_of_means_with_a_paired_interval() -> None:
+    rng = np.random.default_rng(2)
+    baseline = rng.integers(5, 8, size=80).astype(float)  # mean about 6
+    candidate = baseline * 1.1 + rng.normal(0, 0.2, size=80)  # about 10% better
+    interval = stats.paired_relative_improvement(candidate, baseline, n_resamples=2000)
+    assert interval is not None and interval.n == 80 and interval.method == "BCa"
+    assert interval.estimate == pytest.approx(candidate.mean() / baseline.mean() - 1)
+    assert interval.low < 0.1 < interval.high
+    assert interval.high - interval.low < 0.05  # paired: question difficulty cancels out
+    # hand-computed: means 8 and 6.4 -> 8 / 6.4 - 1 = 0.25
+    by_hand = stats.paired_relative_improvement([8, 8, 8, 8], [6, 7, 6, 6.6])
+    assert by_hand is not None and by_hand.estimate == pytest.approx(0.25)
+    assert by_hand.low is not None and by_hand.low <= 0.25 <= by_hand.high
+
+
+def test_relative_improvement_edge_cases() -> None:
+    assert stats.paired_relative_improvement([], []) is None
+    assert stats.paired_relative_improvement([3, 4], [0, 0]) is None  # no baseline to divide by
+    single = stats.paired_relative_improvement([6], [5])
+    assert single is not None and single.estimate == pytest.approx(0.2) and single.low is None
+    constant = stats.paired_relative_improvement([6, 6], [5, 5])
+    assert constant is not None and (constant.low, constant.high) == pytest.approx((0.2, 0.2))

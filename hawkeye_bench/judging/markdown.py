@@ -25,6 +25,16 @@ def _interval(data: dict[str, Any] | None) -> str:
     return text
 
 
+def _percent(data: dict[str, Any] | None) -> str:
+    """A relative change as a signed percentage, with its interval."""
+    if data is None:
+        return "–"
+    text = f"{data['estimate'] * 100:+.1f}%"
+    if data["low"] is not None and data["high"] is not None:
+        text += f" [{data['low'] * 100:+.1f}%, {data['high'] * 100:+.1f}%]"
+    return text
+
+
 def render(summary: dict[str, Any]) -> str:
     lines = [
         "## Judge ratings",
@@ -63,6 +73,7 @@ def _scores_section(summary: dict[str, Any]) -> list[str]:
         "mean baseline",
         "mean candidate",
         f"difference [{pct}% CI]",
+        f"relative [{pct}% CI]",
         "length-adjusted",
         "questions",
     ]
@@ -75,6 +86,7 @@ def _scores_section(summary: dict[str, Any]) -> list[str]:
             _num(row["mean_baseline"]),
             _num(row["mean_candidate"]),
             _interval(row["difference"]),
+            _percent(row.get("relative_improvement")),
             _interval(row["length_adjusted_difference"]),
             str(row["n_questions"]),
         ]
@@ -82,8 +94,10 @@ def _scores_section(summary: dict[str, Any]) -> list[str]:
     ]
     return [
         f"Mean scores and the paired difference (candidate − baseline) with a bootstrap "
-        f"{pct}% interval over questions; the length-adjusted difference is the difference "
-        "predicted for answers of equal length. `panel` is the mean over judges.",
+        f"{pct}% interval over questions; *relative* is mean candidate / mean baseline − 1 "
+        '(the paper\'s "about 10% better"), bootstrapped over the same pairs; the '
+        "length-adjusted difference is the difference predicted for answers of equal length. "
+        "`panel` is the mean over judges.",
         "",
         *markdown_table(header, rows),
     ]

@@ -86,6 +86,7 @@ def _comparison(
     cand = [cand_q[q] for q in questions]
     base = [base_q[q] for q in questions]
     diff = stats.paired_difference(cand, base, n_resamples=n_resamples, seed=seed)
+    relative = stats.paired_relative_improvement(cand, base, n_resamples=n_resamples, seed=seed)
     length_diff = {k: _log_length(candidate, k) - _log_length(baseline, k) for k in shared}
     dx = _per_question(length_diff, shared)
     adjusted = stats.length_adjusted_difference(
@@ -104,6 +105,7 @@ def _comparison(
         "mean_candidate": float(np.mean(cand)),
         "mean_baseline": float(np.mean(base)),
         "difference": diff.to_dict() if diff else None,
+        "relative_improvement": relative.to_dict() if relative else None,
         "length_adjusted_difference": adjusted.to_dict() if adjusted else None,
     }
 

@@ -130,6 +130,9 @@ class JudgeDifferenceRow(TypedDict):
     comparison: str  # "<candidate> − <baseline>"
     difference: float | None
     difference_ci: Interval
+    #: mean candidate / mean baseline − 1 (None in a summary written before it was computed)
+    relative: float | None
+    relative_ci: Interval
     length_adjusted: float | None
     adjusted_ci: Interval
     n_questions: int | None

@@ -430,6 +430,7 @@ JUDGE_DIFF_COLUMNS = [
     Column("judge", "judge"),
     Column("comparison", "candidate − baseline"),
     Column("difference", "difference [95% CI]", "float2", interval_key="difference_ci"),
+    Column("relative", "relative (%) [95% CI]", "percent", interval_key="relative_ci"),
     Column("length_adjusted", "length-adjusted [95% CI]", "float2", interval_key="adjusted_ci"),
     Column("n_questions", "questions", "int"),
 ]
@@ -515,6 +516,7 @@ def judge_difference_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[Judge
     for judge in judges:
         for comp in judge.summary.get("comparisons") or []:
             diff, diff_ci = _interval(comp.get("difference"))
+            relative, relative_ci = _interval(comp.get("relative_improvement"))
             adjusted, adjusted_ci = _interval(comp.get("length_adjusted_difference"))
             rows.append(
                 {
@@ -523,6 +525,8 @@ def judge_difference_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[Judge
                     "comparison": f"{comp['candidate']} − {comp['baseline']}",
                     "difference": diff,
                     "difference_ci": diff_ci,
+                    "relative": relative,
+                    "relative_ci": relative_ci,
                     "length_adjusted": adjusted,
                     "adjusted_ci": adjusted_ci,
                     "n_questions": comp.get("n_questions"),
@@ -588,7 +592,12 @@ def judge_comparison_tables(
                 "Paired differences (candidate − baseline), as computed by `hawkeye-bench judge`",
                 JUDGE_DIFF_COLUMNS,
                 diffs,
-                ["Paired bootstrap (BCa) over questions; read from judge_summary.json."],
+                [
+                    "Paired bootstrap (BCa) over questions; read from judge_summary.json.",
+                    "relative = mean candidate / mean baseline − 1 on the judge's scale: the "
+                    'paper\'s "about 10% better clarity, coherence and conciseness" is this '
+                    "column.",
+                ],
             )
         )
     bias = length_bias_rows(judges, rel)
