@@ -309,8 +309,8 @@ async def test_a_replica_answering_nonsense_is_taken_out_and_no_call_is_lost(
         hostile.stop()
         healthy.stop()
     assert [r.error for r in results if not r.ok] == []
-    assert stats[0]["taken_out"] == 1 and stats[0]["errors"] >= 1
-    assert stats[1]["calls"] >= 38
+    assert stats[0]["taken_out"] >= 1 and stats[0]["errors"] == stats[0]["calls"] >= 1
+    assert stats[1]["errors"] == 0 and stats[1]["calls"] >= 40
 
 
 def test_eval_loses_no_item_to_a_replica_answering_404(tmp_path: Path) -> None:
