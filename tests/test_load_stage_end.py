@@ -65,7 +65,8 @@ async def test_cot_ends_at_stage_one_not_at_the_responders_reasoning() -> None:
     assert len(reasoning) == 8
     assert record.cot_end_source == "stage_end"
     assert record.cot_end_ms == approx(reasoning[4])
-    assert reasoning_end_ms(record) == record.cot_end_ms < reasoning[5] - 30  # responder TTFT
+    # before the responder's first token (its TTFT later)
+    assert reasoning_end_ms(record) == record.cot_end_ms <= reasoning[5]
     stats = stage_metrics([record])
     assert stats["metrics"]["reasoning_end_ms"]["mean"] == record.cot_end_ms
     assert stats["cot_end_sources"] == {"stage_end": 1}
