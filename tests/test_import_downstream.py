@@ -133,7 +133,7 @@ def test_an_interrupted_import_resumes_to_the_same_records(
     assert import_run(whole, path, *args) == 0
 
     monkeypatch.setattr(runner, "BATCH", 3)
-    real = runner._write_batch
+    real = runner._grade
     calls = []
 
     def interrupted_on_the_second_batch(*a: Any) -> None:
@@ -142,12 +142,12 @@ def test_an_interrupted_import_resumes_to_the_same_records(
             raise KeyboardInterrupt
         real(*a)
 
-    monkeypatch.setattr(runner, "_write_batch", interrupted_on_the_second_batch)
+    monkeypatch.setattr(runner, "_grade", interrupted_on_the_second_batch)
     out = tmp_path / "cut"
     assert import_run(out, path, *args) == 130
     assert len(RunStore(out).load_records()) == 3
     assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
-    monkeypatch.setattr(runner, "_write_batch", real)
+    monkeypatch.setattr(runner, "_grade", real)
 
     assert import_run(out, path, *args) == 2  # a second import into it needs --resume
     assert "add --resume" in capsys.readouterr().err

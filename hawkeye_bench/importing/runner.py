@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,13 +339,46 @@ def _grade(records: Sequence[Record], grader: Any) -> None:
         record.answer_source = grade.answer_source
 
 
-def _write_batch(
-    batch: list[Record], counter: TextCounter | None, grader: Any, store: RunStore
-) -> None:
-    count_missing([s for r in batch for s in r.trace.stages], counter)
-    _grade(batch, grader)
-    for record in batch:
-        store.append(record)
+class _BatchWriter:
+    """Grades a batch on the grader's worker processes while the previous batch is written, so
+    the grading and the writing of records overlap; records are written in file order, each
+    once its batch is graded."""
+
+    def __init__(
+        self,
+        grader: Any,
+        counter: TextCounter | None,
+        store: RunStore,
+        on_written: Callable[[list[Record]], None],
+    ) -> None:
+        self.grader = grader
+        self.counter = counter
+        self.store = store
+        self.on_written = on_written
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="import-grading")
+        self._pending: tuple[list[Record], Future[None]] | None = None
+
+    def submit(self, batch: list[Record]) -> None:
+        count_missing([s for r in batch for s in r.trace.stages], self.counter)
+        graded = self._executor.submit(_grade, batch, self.grader)
+        self._write_pending()
+        self._pending = (batch, graded)
+
+    def _write_pending(self) -> None:
+        if self._pending is None:
+            return
+        batch, graded = self._pending
+        self._pending = None
+        graded.result()
+        for record in batch:
+            self.store.append(record)
+        self.on_written(batch)
+
+    def finish(self) -> None:
+        self._write_pending()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def write_records(
@@ -369,24 +403,30 @@ def write_records(
         disable=not plan.progress,
         file=sys.stderr,
     )
+
+    def written(batch: list[Record]) -> None:
+        records.extend(batch)
+        bar.update(len(batch))
+
     matches = iter(found.matches)
     batch: list[Record] = []
     try:
         with Grader() as grader:
-            for row in reading.rows():
-                match = next(matches)
-                if match is None or (match.problem.id, match.sample) in finished:
-                    continue
-                where = f"{_file_of(reading, row)}:{row.line}"
-                batch.append(build_record(row, match, pipeline, where))
-                if len(batch) >= BATCH:
-                    _write_batch(batch, counter, grader, store)
-                    records += batch
-                    bar.update(len(batch))
-                    batch = []
-            _write_batch(batch, counter, grader, store)
-            records += batch
-            bar.update(len(batch))
+            writer = _BatchWriter(grader, counter, store, written)
+            try:
+                for row in reading.rows():
+                    match = next(matches)
+                    if match is None or (match.problem.id, match.sample) in finished:
+                        continue
+                    where = f"{_file_of(reading, row)}:{row.line}"
+                    batch.append(build_record(row, match, pipeline, where))
+                    if len(batch) >= BATCH:
+                        writer.submit(batch)
+                        batch = []
+                writer.submit(batch)
+                writer.finish()
+            finally:
+                writer.close()
     finally:
         bar.close()
         store.close()
