@@ -10,6 +10,7 @@ import pytest
 
 from hawkeye_bench import cli
 from hawkeye_bench.commands import report as report_command
+from hawkeye_bench.commands.arguments import FlagsError
 from hawkeye_bench.commands.lm_eval import LmEvalArgumentError, TaskFileError
 from hawkeye_bench.commands.load import DistributedSetupError
 from hawkeye_bench.commands.pipeline_options import PipelineOptionsError
@@ -17,7 +18,9 @@ from hawkeye_bench.commands.reward import RewardInputError
 from hawkeye_bench.commands.route_arguments import RouteOptionsError
 from hawkeye_bench.commands.sweep_runner import SweepFolderError
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.folder_lock import FolderLocked
 from hawkeye_bench.core.secrets import MissingApiKey, remember_secret
+from hawkeye_bench.core.writable import OutputPathError
 from hawkeye_bench.datasets import DatasetError
 from hawkeye_bench.endpoints.client import EndpointUnavailable
 from hawkeye_bench.endpoints.settings import ConfigError
@@ -38,6 +41,7 @@ from hawkeye_bench.pipelines.compress_methods import UnknownCompressMethod
 from hawkeye_bench.pipelines.route import RouteSetupError, TokenizerMismatch
 from hawkeye_bench.presets import PresetError
 from hawkeye_bench.reporting.inputs import ReportInputError
+from hawkeye_bench.reporting.trl_logs import TrainingLogError
 from hawkeye_bench.routing.registry import UnknownRouter
 from hawkeye_bench.serve.embedded import LocalModelUnavailable
 from hawkeye_bench.serve.workers import WorkerDied
@@ -73,6 +77,10 @@ USER_ERRORS = [
     UnknownRouter,
     DistributedSetupError,
     ImportInputError,
+    TrainingLogError,
+    FlagsError,
+    OutputPathError,
+    FolderLocked,
 ]
 OUTAGES = [RunStopped, ModelServerDied, EndpointStoppedAnswering, WorkerDied]
 DEAD = ["--endpoint", "http://127.0.0.1:9/v1", "--model", "m"]  # never contacted
