@@ -75,10 +75,12 @@ def test_dead_managed_server_stops_the_run_before_any_record_is_written() -> Non
     assert describe_exit(-9) == "signal SIGKILL (9)"
 
 
-def test_endpoint_that_stops_answering_stops_the_run_and_resume_finishes(tmp_path: Path) -> None:
+def test_endpoint_that_stops_answering_stops_the_run_and_resume_finishes(
+    tmp_path: Path, loopback_port: int
+) -> None:
     out = tmp_path / "run"
-    server, url = start_subprocess(ScriptedConfig(tokens=3, ttft_ms=300))
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    port = loopback_port  # held: refused while the server is down, free for its return
+    server, url = start_subprocess(ScriptedConfig(tokens=3, ttft_ms=300, port=port))
     args = eval_args(out, "--concurrency", "2", "--max-retries", "1", url=url, limit=40)
     process = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)  # fmt: skip
