@@ -388,7 +388,7 @@ async def test_a_tokenize_endpoint_answering_no_token_ids_is_a_typed_failure(ans
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     try:
         async with _client(f"http://127.0.0.1:{port}/v1") as client:
             client._tokenizer_probed = True  # the endpoint as found by an earlier probe
