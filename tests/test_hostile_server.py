@@ -71,6 +71,7 @@ HOSTILE_CHAT_CHUNKS = {
     "chunk a list": "[1, 2]",
     "chunk a string": '"hello"',
     "unparseable": '{"choices": [{"delta": {"content": "x"',
+    "nested past the recursion limit": "[" * 100_000 + "]" * 100_000,
 }
 
 #: Completion stream chunks whose logprobs cannot be read as confidence.
@@ -119,6 +120,12 @@ HOSTILE_BODIES = {
         "data: " + "x" * 3 * 2**20,  # over the reader's limit (twice read_bufsize)
         "malformed_sse",
         "unreadable SSE line",
+    ),
+    "JSON nested past the recursion limit": (
+        "application/json",
+        '{"choices": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "malformed_response",
+        "unparseable JSON answer",
     ),
     "JSON error with 200": (
         "application/json",

@@ -551,7 +551,7 @@ class EndpointClient:
         async with self.session.post(tokenizer.url, json=body, timeout=timeout) as response:
             if response.status != 200:
                 raise ValueError(f"tokenize answered HTTP {response.status}")
-            data = await response.json(content_type=None)
+            data = _json(await response.read())
         if not isinstance(data, dict):
             raise ValueError(f"tokenize answered {type(data).__name__}, not an object")
         return data
@@ -594,11 +594,20 @@ def local_vocabulary(gguf_path: str) -> LocalVocabulary:
     return LocalVocabulary(gguf_path)
 
 
+def _json(text: str | bytes) -> Any:
+    """``json.loads``, with JSON nested past the recursion limit a ValueError like any other
+    unparseable text (a server's reply must never raise anything else)."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deep to parse") from exc
+
+
 def _listed_models(body: str) -> list[str] | None:
     """The model ids of an OpenAI-style ``GET /models`` answer (a JSON object with a ``data``
     list); None for anything else."""
     try:
-        data = json.loads(body)
+        data = _json(body)
     except ValueError:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
@@ -649,7 +658,7 @@ async def _read_stream(read: _Read, response: aiohttp.ClientResponse, chat: bool
                 raise _cut(read, "stream ended with [DONE] but no token and no finish_reason")
             return
         try:
-            chunk = json.loads(payload)
+            chunk = _json(payload)
         except ValueError as exc:
             raise _AttemptFailed(
                 "malformed_sse",
@@ -742,7 +751,7 @@ def _read_whole(read: _Read, raw: bytes, chat: bool) -> None:
     now = time.perf_counter()
     read.streamed = False
     try:
-        data = json.loads(raw)
+        data = _json(raw)
     except ValueError as exc:
         raise _AttemptFailed(
             "malformed_response",
