@@ -435,3 +435,15 @@ def test_a_json_list_is_streamed_item_by_item(
     path.write_text('[{"a": 1}, {"a": 2,, "b": 3}, ' + '{"c": 1}, ' * 20 + "]")
     with pytest.raises(reading.MalformedLine, match="line 1: malformed JSON list item"):
         list(reading.FileValues(path))
+
+
+def test_a_run_folder_another_writer_holds_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_jsonl(tmp_path / "o.jsonl", [{"q": GSM[0].question, "t": answer(0)}])
+    out = tmp_path / "run"
+    with RunStore(out).lock("eval"):
+        assert run_import(path, "--task", "gsm8k", "--format", "generic", "--map",
+                          "question=q,text=t", "--out", out) == 2  # fmt: skip
+    assert "eval" in capsys.readouterr().err
+    assert not (out / "records.jsonl").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 from hawkeye_bench import datasets
 from hawkeye_bench.commands.eval import default_out
 from hawkeye_bench.eval.runner import load_baseline
+from hawkeye_bench.eval.store import RunStore
 from hawkeye_bench.importing.formats import format_names
 from hawkeye_bench.importing.mapping import parse_mapping
 from hawkeye_bench.importing.matching import MATCH_MODES
@@ -130,4 +131,6 @@ def main(args: argparse.Namespace) -> int:
         from hawkeye_bench.importing.formats import get_format
 
         get_format(args.format)
-    return run_import(plan_from_args(args))
+    plan = plan_from_args(args)
+    with RunStore(plan.out).lock("import"):
+        return run_import(plan)
