@@ -336,3 +336,16 @@ def test_cost_command_says_when_a_load_stage_is_unreliable(
     flagged = [(s["target"], s["concurrency"]) for s in stages if not s["reliable"]]
     assert flagged == [("hawkeye", 4)]
     assert sum("(unreliable)" in line for line in printed.splitlines()) == 1
+
+
+def test_a_prices_file_that_is_not_yaml_text_is_a_one_line_error(tmp_path: Path) -> None:
+    binary = tmp_path / "prices.bin"
+    binary.write_bytes(b"\xff\xfe\x00price")
+    with pytest.raises(PricesError, match="not a text file") as caught:
+        PriceBook.from_file(binary)
+    assert "\n" not in str(caught.value)
+    broken = tmp_path / "prices.yaml"
+    broken.write_text("reasoner: {input: [1\n")
+    with pytest.raises(PricesError, match=r"not valid YAML: line \d+, column \d+") as caught:
+        PriceBook.from_file(broken)
+    assert "\n" not in str(caught.value)

@@ -91,3 +91,16 @@ def test_a_new_criterion_is_a_yaml_file_only(tmp_path: Path) -> None:
     assert schema["properties"]["rigor"]["properties"]["score"]["enum"] == [1, 2, 3, 4, 5]
     system = single_messages(criteria, AnswerView("q", "a"))[0]["content"]
     assert "### rigor (Rigor): integer score 1-5\nEvery step justified." in system
+
+
+def test_a_rubric_or_panel_that_is_not_yaml_text_is_a_one_line_error(tmp_path: Path) -> None:
+    shutil.copytree(JUDGES_DIR / "rubrics", tmp_path / "rubrics")
+    (tmp_path / "rubrics" / "binary.yaml").write_bytes(b"\xff\xfe\x00rubric")
+    with pytest.raises(JudgeConfigError, match=r"criterion file .*not a text file") as caught:
+        load_criteria(tmp_path, ["binary"])
+    assert "\n" not in str(caught.value)
+    (tmp_path / "panels").mkdir()
+    (tmp_path / "panels" / "bad.yaml").write_text("judges: [\n")
+    with pytest.raises(JudgeConfigError, match=r"panel file .*not valid YAML: line") as caught:
+        load_panel(tmp_path, "bad")
+    assert "\n" not in str(caught.value)

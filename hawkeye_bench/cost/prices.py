@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hawkeye_bench import pipelines
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.yaml_files import read_yaml_file
 from hawkeye_bench.cost.pricing import LITELLM_KEYS, TokenPrices
 
 Placement = Literal["dedicated", "colocated", "shared"]
@@ -146,13 +146,7 @@ class PriceBook:
 
     @classmethod
     def from_file(cls, path: str | Path) -> PriceBook:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise PricesError(f"cannot read prices file {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise PricesError(f"{path}: not valid YAML: {exc}") from None
+        data = read_yaml_file(path, "prices file", PricesError)
         return cls.from_mapping(data or {}, str(path))
 
     @classmethod

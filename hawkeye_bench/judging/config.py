@@ -13,11 +13,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.user_data import JUDGES
+from hawkeye_bench.core.yaml_files import read_yaml_file
 from hawkeye_bench.cost.pricing import TokenPrices
 
 #: How a provider is asked for JSON. ``json_schema``: OpenAI strict structured outputs.
@@ -160,10 +160,7 @@ def _load_yaml(path: Path, kind: str, choices: list[str]) -> Mapping[str, object
     if not path.is_file():
         listed = ", ".join(choices) or "none"
         raise JudgeConfigError(f"unknown {kind} {path.stem!r} (no {path}); choices: {listed}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise JudgeConfigError(f"{path}: invalid YAML: {exc}") from exc
+    data = read_yaml_file(path, f"{kind} file", JudgeConfigError)
     if not isinstance(data, dict):
         raise JudgeConfigError(f"{path}: expected a mapping at the top level")
     return data
