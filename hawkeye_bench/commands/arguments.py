@@ -9,14 +9,13 @@ what is parsed into typed settings before handing them on.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.ranges import non_negative_int, positive_float, positive_int
+from hawkeye_bench.core.yaml_files import read_yaml_file
 from hawkeye_bench.endpoints.settings import API_KEY_IN_FILE, ConfigError, EndpointSettings
 
 T = TypeVar("T")
@@ -28,18 +27,7 @@ class FlagsError(HawkeyeError):
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"config file {path} is a folder: give the YAML file")
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a text file (not UTF-8: {exc.reason})") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml_file(path, "config file", ConfigError) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return {str(k).replace("-", "_"): v for k, v in data.items()}
@@ -116,6 +104,24 @@ def comma_list(text: str, convert: Callable[[str], T]) -> list[T]:
         raise argparse.ArgumentTypeError(f"{text!r} gives no value; expected one or more, "
                                          "comma-separated")  # fmt: skip
     return values
+
+
+def check_role_flags(args: argparse.Namespace, pipeline: str, roles: Sequence[str]) -> None:
+    """Refuse a ``--<role>-url/-model/-key-env`` for a role the pipeline does not have: it
+    would be ignored, and the run would go to the embedded model or another role's server."""
+    from hawkeye_bench.pipelines import all_roles
+
+    for role in all_roles():
+        given = [
+            f"--{role}-{flag.replace('_', '-')}"
+            for flag in ("url", "model", "key_env")
+            if role not in roles and getattr(args, f"{role}_{flag}", None)
+        ]
+        if given:
+            raise FlagsError(
+                f"{given[0]} is for the {role} role, which pipeline {pipeline} does not have "
+                f"(its roles: {', '.join(roles)})"
+            )
 
 
 class _GivenOnCommandLine(list[Any]):

@@ -13,6 +13,7 @@ from hawkeye_bench.commands.arguments import (
     FlagsError,
     add_endpoint_arguments,
     add_pipeline_arguments,
+    check_role_flags,
     endpoint_settings,
 )
 from hawkeye_bench.commands.pipeline_options import (
@@ -106,6 +107,7 @@ def plan_from_args(
     and ``cache_dir`` replace what the command line says (compress-sweep's runs)."""
     check_run_flags(args)
     pipeline = get_pipeline(args.pipeline)
+    check_role_flags(args, pipeline.name, pipeline.roles)
     options = dict(options) if options is not None else pipeline_options(args)
     pipeline.check_options(options)
     preset = load_preset(preset_name_for(pipeline, args.preset, args.task)).with_overrides(

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.yaml_files import yaml_problem
 from hawkeye_bench.eval.health import RunStopped
 
 HAWKEYE_MODEL = "hawkeye"
@@ -56,7 +57,7 @@ def check_task_files(folder: Path) -> list[str]:
         try:
             data = yaml.load(path.read_text(encoding="utf-8"), Loader=_TaskYamlLoader)
         except yaml.YAMLError as exc:
-            raise TaskFileError(f"task file {path} is not valid YAML: {exc}") from exc
+            raise TaskFileError(f"task file {path} is not valid YAML: {yaml_problem(exc)}") from exc
         if not isinstance(data, dict):
             raise TaskFileError(f"task file {path}: expected a mapping at the top level")
         name = data.get("task") if isinstance(data.get("task"), str) else data.get("group")
@@ -148,7 +149,7 @@ def run_lm_eval(argv: Sequence[str]) -> int:
             raise  # raised while running the model or a task's code: a bug, with its traceback
         message = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
         if "Tasks not found" in message:
-            message += f"\nhawkeye tasks: {', '.join(check_task_files(folder))}"
+            message += f" (hawkeye tasks: {', '.join(check_task_files(folder))})"
         raise LmEvalArgumentError(message) from exc
     return 0
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.user_data import PRESETS
+from hawkeye_bench.core.yaml_files import read_yaml_file
 
 STAGE2_INPUTS = ("full", "think-only", "answer-masked")
 FIELDS = ("{question}", "{problem}", "{cot}")
@@ -128,10 +127,7 @@ def _parse_stage(role: str, data: Any, path: Path) -> StagePrompt:
 
 
 def load_preset_file(path: Path) -> Preset:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise PresetError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml_file(path, "preset file", PresetError)
     if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
         raise PresetError(f"{path}: a preset needs a 'stages' mapping")
     from hawkeye_bench.pipelines import all_roles  # pipelines import presets: not at load
