@@ -105,6 +105,7 @@ def test_tpot_and_counts_exclude_warmup_incomplete_and_errors() -> None:
         "measured": 2,
         "ok": 1,
         "errors": 1,
+        "refused": 0,  # an HTTP error is an answer, not a refused connection
     }
     stats = stage_metrics(records)
     assert stats["metrics"]["ttft_ms"]["n"] == 1  # only the ok measured request

@@ -126,7 +126,9 @@ def test_other_bad_lines_fail_the_stage_with_file_and_line(
 def test_load_writes_results_when_a_raw_file_is_torn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def killed_stage(plan: LoadPlan, target: Target, concurrency: int, _: object) -> StageRun:
+    def killed_stage(
+        plan: LoadPlan, target: Target, concurrency: int, _: object, rate: object = None
+    ) -> StageRun:
         raw = plan.out_dir / "raw" / target.name / f"c{concurrency}"
         write_raw(raw, tail=ok_record(9).to_json()[:40])
         log = plan.out_dir / "locust.log"
@@ -140,9 +142,10 @@ def test_load_writes_results_when_a_raw_file_is_torn(
             ["load", "--target", f"t={url}", "--concurrency", "1", "--requests", "2",
              "--prompt-limit", "2", "--out", str(out)]
         )  # fmt: skip
-    assert code == 0, capsys.readouterr()
+    assert code == 1, capsys.readouterr()  # a torn record is a lost request: unreliable
     (stage,) = json.loads((out / "load_results.json").read_text())["stages"]
     assert stage["torn_lines"] == {"requests": 1, "cpu": 1} and stage["requests"]["ok"] == 2
+    assert stage["reliable"] is False
     assert "torn" in (out / "load_table.md").read_text()
 
 
