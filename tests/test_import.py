@@ -447,3 +447,12 @@ def test_a_run_folder_another_writer_holds_is_refused(
                           "question=q,text=t", "--out", out) == 2  # fmt: skip
     assert "eval" in capsys.readouterr().err
     assert not (out / "records.jsonl").exists()
+
+
+def test_the_console_summary_calls_missing_counts_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import_plain(tmp_path)
+    printed = capsys.readouterr().out
+    assert "note: 2 stage token counts are missing" in printed
+    assert "counted chunks" not in printed

@@ -50,7 +50,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     approximate = summary.get("approximate_token_counts")
     if approximate:
-        lines.append(f"note: {approximate} stage token counts are approximate (counted chunks)")
+        missing = sum(s["token_sources"].get("missing", 0) for s in summary["stages"].values())
+        chunks = approximate - missing
+        if chunks:
+            lines.append(f"note: {chunks} stage token counts are approximate (counted chunks)")
+        if missing:
+            lines.append(f"note: {missing} stage token counts are missing (no source gave one)")
     tokens = summary["tokens"]
     lines.append("")
     if tokens["cot_only"]["n"]:
