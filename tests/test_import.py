@@ -414,6 +414,10 @@ def test_refused_before_anything_is_written(
     assert "no rows" in refused(tmp_path, capsys, empty, "--task", "gsm8k")
     odd = write_jsonl(tmp_path / "odd.jsonl", [{"x": 1}])
     assert "no known layout" in refused(tmp_path, capsys, odd, "--task", "gsm8k")
+    mapped = [*generic, "--map", "question=q,text=t"]
+    message = refused(tmp_path, capsys, *mapped, "--pipeline", "hawkeye")
+    assert "--pipeline hawkeye has roles reasoner, responder; the rows have single" in message
+    assert "unknown key 'answer'" in refused(tmp_path, capsys, *generic, "--map", "answer=t")
 
 
 # --------------------------------------------------------------------------- streaming
