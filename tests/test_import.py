@@ -460,3 +460,12 @@ def test_the_console_summary_calls_missing_counts_missing(
     printed = capsys.readouterr().out
     assert "note: 2 stage token counts are missing" in printed
     assert "counted chunks" not in printed
+
+
+def test_a_tokenize_url_that_does_not_answer_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dead_base_url: str
+) -> None:
+    path = write_jsonl(tmp_path / "o.jsonl", [{"q": GSM[0].question, "t": answer(0)}])
+    message = refused(tmp_path, capsys, path, "--task", "gsm8k", "--format", "generic", "--map",
+                      "question=q,text=t", "--tokenize-url", dead_base_url)  # fmt: skip
+    assert f"--tokenize-url {dead_base_url}: the server has no tokenize endpoint" in message
