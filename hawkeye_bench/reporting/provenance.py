@@ -10,6 +10,7 @@ from typing import Any
 from hawkeye_bench.pipelines import cot_role_of
 from hawkeye_bench.reporting.inputs import EvalRun, Inputs, JudgeOutput, LmEvalOutput, LoadResult
 from hawkeye_bench.reporting.lm_eval_inputs import hawkeye_info, model_args
+from hawkeye_bench.reporting.trl_logs import TrainingLog
 
 Rel = Callable[[Path], str]
 SECRET_WORDS = ("key", "token", "secret", "password", "auth")
@@ -129,10 +130,25 @@ def judge_output(judge: JudgeOutput, rel: Rel) -> dict[str, Any]:
     }
 
 
+def training_log(log: TrainingLog, rel: Rel) -> dict[str, Any]:
+    steps = [p.step for p in log.points]
+    return {
+        "kind": "TRL training log",
+        "folder": rel(log.path),
+        "details": {
+            "reward functions": ", ".join(log.reward_functions),
+            "logged entries": len(log.points),
+            "steps": f"{min(steps)} to {max(steps)}" if steps else None,
+        },
+        "files": [rel(log.source)],
+    }
+
+
 def describe_inputs(inputs: Inputs, rel: Rel) -> list[dict[str, Any]]:
     return [
         *(eval_run(r, rel) for r in inputs.runs),
         *(lm_eval_output(o, rel) for o in inputs.lm_evals),
         *(load_result(load, rel) for load in inputs.loads),
         *(judge_output(j, rel) for j in inputs.judgements),
+        *(training_log(log, rel) for log in inputs.trainings),
     ]
