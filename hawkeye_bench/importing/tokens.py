@@ -59,7 +59,7 @@ def tokenizer_choice(path: str | None, url: str | None, model: str = "") -> Toke
     if not file.is_file():
         raise ImportInputError(f"--tokenizer {path}: no such file")
     kind: TokenizerKind = "gguf" if file.suffix.lower() == ".gguf" else "tokenizer.json"
-    return TokenizerChoice(kind, str(file))
+    return TokenizerChoice(kind, str(file.resolve()))
 
 
 class JsonTokenizer:
