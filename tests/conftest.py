@@ -21,8 +21,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # A serve client key in the developer's shell would make every test's serve ask for it.
 os.environ.pop("HAWKEYE_SERVE_KEY", None)
 
-# The session fails if a process it started is still running at its end (tests/process_leaks.py).
-pytest_plugins = ("process_leaks",)
+# The session fails if a process it started is still running at its end (tests/process_leaks.py);
+# pytester runs such sessions in tests of the check.
+pytest_plugins = ("process_leaks", "pytester")
 
 
 @pytest.fixture(scope="session")

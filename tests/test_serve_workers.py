@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import psutil
 import pytest
+from process_leaks import alive, gone_within
 from test_server_cli import ServeProcess
 
 from hawkeye_bench import cli
@@ -55,25 +56,6 @@ class Served(ServeProcess):
         return self.process.returncode, err
 
 
-def _alive(pids: list[int]) -> list[int]:
-    """The PIDs still running (a zombie has finished)."""
-    alive = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
-def _gone_within(pids: list[int], seconds: float) -> list[int]:
-    deadline = time.monotonic() + seconds
-    while _alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return _alive(pids)
-
-
 def _traces_of(folder: Path, count: int, timeout_s: float = 10) -> list[dict[str, Any]]:
     """The trace rows once ``count`` are there (a worker writes a request's line after its
     last byte is sent, so the client may be a moment ahead)."""
@@ -97,7 +79,7 @@ def started() -> Iterator[list[Served]]:
     servers: list[Served] = []
     yield servers
     for served in servers:  # whatever a failed test left running
-        for pid in _alive(served.tree):
+        for pid in alive(served.tree):
             os.kill(pid, signal.SIGKILL)
         served.process.wait()
 
@@ -113,7 +95,7 @@ def _two_workers(started: list[Served], pipeline: str, upstream: list[str], *mor
 def _finish_leaving_nothing(served: Served) -> tuple[int, str]:
     """Wait for the exit, check that no process it started is left; (exit code, stderr)."""
     code, err = served.finish()
-    assert _gone_within(served.tree, 10) == [], err
+    assert gone_within(served.tree, 10) == [], err
     return code, err
 
 
@@ -210,7 +192,7 @@ def test_ctrl_c_stops_every_process_and_a_killed_parent_leaves_no_worker(
     workers = [c.pid for c in orphaned.children()]
     orphaned.process.kill()  # SIGKILL: no handler runs in the parent
     orphaned.process.wait()
-    assert _gone_within(workers, 20) == []
+    assert gone_within(workers, 20) == []
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5", "257"])
@@ -266,7 +248,7 @@ def test_a_worker_that_cannot_start_raises_its_error_and_leaves_nothing_running(
     finally:
         assert group.stop() == []  # it exited as a failed start does: nothing more to say
         sock.close()
-    assert pid is not None and _alive([pid]) == []
+    assert pid is not None and alive([pid]) == []
 
 
 def test_a_taken_port_is_named_before_any_worker_starts(
@@ -306,3 +288,46 @@ async def test_one_process_writes_its_trace_file(tmp_path: Path) -> None:
     ]
     assert rows[-1]["id"] == answer["id"]
     assert rows[-1]["trace"]["stages"][0]["content"] == "tok0 tok1 tok2"
+
+
+def _serving_worker(workers: list[psutil.Process], client_port: int) -> psutil.Process:
+    """The worker holding the accepted end of the client's connection from ``client_port``."""
+    for worker in workers:
+        if any(c.raddr and c.raddr.port == client_port for c in worker.net_connections("tcp")):
+            return worker
+    raise AssertionError(f"no worker holds the connection from port {client_port}")
+
+
+@pytest.mark.timeout(240)
+async def test_a_dead_worker_lets_the_survivors_streams_drain(started: list[Served]) -> None:
+    """One worker dies while the other streams: the server stops (exit 3) only after the
+    survivor's stream ran to its end, within the grace period SIGTERM gives."""
+    slow = ScriptedConfig(ttft_ms=50, gap_ms=100, tokens=30)  # about 3 s of streaming
+    with ScriptedServer(slow) as url:
+        upstream = ["--endpoint", url, "--model", "scripted-model", "--max-retries", "0"]
+        served = _two_workers(started, "baseline", upstream)
+        workers = [c for c in served.children() if "resource_tracker" not in " ".join(c.cmdline())]
+        assert len(workers) == 2, workers
+        body = {"messages": [{"role": "user", "content": "count"}], "stream": True}
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with (
+            aiohttp.ClientSession(connector=connector) as http,
+            http.post(f"{served.base_url}/chat/completions", json=body) as response,
+        ):
+            assert response.status == 200
+            meter = StreamMeter(time.perf_counter())
+            lines = response.content.__aiter__()
+            while not meter.chunks:  # the stream is under way
+                meter.feed(await lines.__anext__(), time.perf_counter())
+            client_port = response.connection.transport.get_extra_info("sockname")[1]
+            survivor = _serving_worker(workers, client_port)
+            (victim,) = [w for w in workers if w.pid != survivor.pid]
+            victim.kill()
+            async for line in lines:
+                if meter.feed(line, time.perf_counter()):
+                    break
+        code, err = await asyncio.to_thread(_finish_leaving_nothing, served)
+    assert meter.error is None and meter.done_ms is not None, err
+    assert sum(c.tokens for c in meter.chunks) == 30 and meter.finish_reason == "stop"
+    assert code == 3, err
+    assert f"(pid {victim.pid}) died while serving" in err

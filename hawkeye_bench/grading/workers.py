@@ -19,6 +19,7 @@ import atexit
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext, SpawnContext
 from typing import Any
 
+from hawkeye_bench.core import child_process
 from hawkeye_bench.grading.equivalence import Grade, grade_unbounded
 from hawkeye_bench.grading.memo import SHARED_MEMO, GradeMemo
 
@@ -34,6 +36,7 @@ __all__ = [
     "GENERIC",
     "Grade",
     "Grader",
+    "close_default_grader",
     "default_grader",
     "grade",
     "grade_many",
@@ -50,6 +53,9 @@ GradeTask = tuple[str, str, str | None]
 
 def _worker_main(conn: Connection, memory_limit_mb: int | None) -> None:
     """Worker loop: receive (text, gold, dataset), send back a Grade, until the pipe closes."""
+    # The pipe closing ends an idle worker; a dead parent (the forkserver, killed with the
+    # grading process: see core/forkserver_guard.py) kills a busy one too, even in C code.
+    child_process.die_with_parent(signal.SIGKILL)
     if memory_limit_mb:
         try:
             import resource
@@ -79,7 +85,9 @@ def _context() -> ForkServerContext | SpawnContext:
     """forkserver (preloaded with the grading code) where available, else spawn."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["hawkeye_bench.grading.equivalence"])
+        context.set_forkserver_preload(
+            ["hawkeye_bench.core.forkserver_guard", "hawkeye_bench.grading.equivalence"]
+        )
         return context
     return multiprocessing.get_context("spawn")
 
@@ -95,7 +103,8 @@ class _Worker:
             name="hawkeye-grader",
             daemon=True,
         )
-        self.process.start()
+        # The first start also starts the forkserver, which must die with this process.
+        child_process.from_lasting_thread(self.process.start)
         child_end.close()
         self.conn = parent_end
 
@@ -267,6 +276,15 @@ def default_grader() -> Grader:
             _default = Grader()
             atexit.register(_default.close)
         return _default
+
+
+def close_default_grader() -> None:
+    """Stop the default grader's workers now rather than at exit (a new one starts on next
+    use)."""
+    with _default_lock:
+        grader = _default
+    if grader is not None:
+        grader.close()
 
 
 def grade(text: str, gold: str, dataset: str | None = GENERIC) -> Grade:

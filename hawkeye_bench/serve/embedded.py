@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from hawkeye_bench.core import child_process
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.eval.health import describe_exit
@@ -158,7 +159,9 @@ class LocalModelServer:
     def start(self) -> str:
         command = self.command()  # raises LocalModelUnavailable before spawning anything
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            # Killed with this process, SIGKILL included: a model server left behind holds
+            # a port, a core's share and hundreds of MB for ever.
+            self.process = child_process.popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             report = self.exit_report()

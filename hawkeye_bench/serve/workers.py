@@ -18,14 +18,17 @@ is not the measurement asked for, and a restart would hide that in the figures.
 
 SIGINT/SIGTERM reach the parent; it sends SIGTERM to every worker, each finishes its in-flight
 requests (up to ``SHUTDOWN_TIMEOUT_S``) and exits; what is left after that is killed. Workers
-ignore SIGINT themselves (a Ctrl-C reaches the whole process group; the parent coordinates),
-and a worker whose parent is gone (killed with SIGKILL) sees its pipe close and stops too.
+ignore SIGINT themselves (a Ctrl-C reaches the whole process group; the parent coordinates).
+A worker whose parent is gone (killed with SIGKILL) stops the same way, draining first: the
+kernel sends it SIGTERM (:func:`~hawkeye_bench.core.child_process.die_with_parent`), its pipe
+to the parent closes, and an alarm ends it if the drain outlasts the grace period.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import multiprocessing
 import os
 import pickle
@@ -39,6 +42,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.core import child_process
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool
 from hawkeye_bench.eval.health import RunStopped, describe_exit
@@ -124,7 +128,11 @@ async def check_upstreams(server: PipelineServer) -> None:
 # -- one worker (runs in the child process) -----------------------------------------------------
 
 
-def _worker_main(spec: ServerSpec, sock: socket.socket, index: int, parent: Connection) -> None:
+def _worker_main(
+    spec: ServerSpec, sock: socket.socket, index: int, parent: Connection, parent_pid: int
+) -> None:
+    # A dead parent (SIGKILL included) means SIGTERM: drain in-flight requests, then exit.
+    child_process.die_with_parent(signal.SIGTERM, parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         asyncio.run(_serve_worker(spec, sock, index, parent))
@@ -155,6 +163,8 @@ async def _serve_worker(
         parent.send(("ready", os.getpid()))
         await stop.wait()
     finally:
+        # A parent that is gone kills nothing after the grace period: the worker ends itself.
+        signal.alarm(math.ceil(SHUTDOWN_TIMEOUT_S + 2 * KILL_AFTER_S))
         await server.stop()
 
 
@@ -200,11 +210,11 @@ class WorkerGroup:
             parent_end, child_end = self._context.Pipe()
             process = self._context.Process(
                 target=_worker_main,
-                args=(self.spec, self.sock, index, child_end),
+                args=(self.spec, self.sock, index, child_end, os.getpid()),
                 name=f"hawkeye-serve-worker-{index}",
                 daemon=False,
             )
-            process.start()
+            child_process.from_lasting_thread(process.start)  # see die_with_parent
             child_end.close()
             self.workers.append(_Worker(index, process, parent_end))
         deadline = time.monotonic() + WORKER_START_TIMEOUT_S
