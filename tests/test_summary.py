@@ -150,3 +150,41 @@ def test_wilson_interval_is_exact_at_the_ends() -> None:
         assert low == 0.0 and 0.0 < high < 1.0
         low, high = wilson_interval(n, n)
         assert high == 1.0 and 0.0 < low < 1.0
+
+
+def _route_trace(*calls: tuple[float, float | None, float | None]) -> Trace:
+    """A route-like trace: one stage per call as (sent at, ttft, latency); None = no token."""
+    stages = [
+        StageResult(
+            role="small" if i % 2 == 0 else "large",
+            model="m",
+            started_at=sent,
+            ttft_s=ttft,
+            latency_s=latency,
+            completion_tokens=0 if latency is None else 5,
+            token_source="logprobs",
+        )
+        for i, (sent, ttft, latency) in enumerate(calls)
+    ]
+    return Trace(pipeline="route", stages=stages)
+
+
+def test_end_to_end_counts_items_with_a_zero_token_call() -> None:
+    problem = Problem(id="p", dataset="gsm8k", question="q", gold="1")
+    traces = [
+        _route_trace((100.0, 0.1, 2.0), (102.0, 0.2, 3.0)),  # every call streamed: 5.0 s
+        _route_trace((100.0, 0.1, 2.0), (102.0, None, None), (102.5, 0.1, 4.0)),  # 6.5 s
+        _route_trace((100.0, 0.1, 2.0), (102.0, 0.3, 1.0), (103.0, None, None)),  # 3.0 s
+    ]
+    records = [Record(problem, i, t, correct=True) for i, t in enumerate(traces)]
+    e2e = summarize(records)["end_to_end_s"]
+    assert e2e["n"] == 3 and e2e["missing"] == 0
+    assert e2e["mean"] == pytest.approx((5.0 + 6.5 + 3.0) / 3)
+
+
+def test_end_to_end_unknown_only_without_any_send_time() -> None:
+    # an imported stage with no timings: nothing says when it ran
+    untimed = _route_trace((0.0, None, 1.0), (0.0, None, None))
+    problem = Problem(id="p", dataset="gsm8k", question="q", gold="1")
+    e2e = summarize([Record(problem, 0, untimed, correct=True)])["end_to_end_s"]
+    assert e2e["n"] == 0 and e2e["missing"] == 1
