@@ -27,6 +27,7 @@ from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.datasets import dataset_names
 from hawkeye_bench.load import LOCUSTFILE
+from hawkeye_bench.load.arrivals import ARRIVALS, ArrivalError, check_rate
 from hawkeye_bench.load.endpoint import EndpointError, chat_path, model_ids
 from hawkeye_bench.load.metrics import SLO_METRICS
 from hawkeye_bench.load.prompts import Messages, load_prompts
@@ -53,6 +54,15 @@ class DistributedSetupError(HawkeyeError):
     """--master/--worker flags that do not fit together."""
 
 
+class OpenLoopSetupError(HawkeyeError):
+    """--rate and its flags (--arrival, --burstiness, --seed, --max-concurrency) that do not fit
+    together."""
+
+
+#: --max-concurrency when --rate is given without it (GuideLLM's default ceiling)
+DEFAULT_MAX_CONCURRENCY = 512
+
+
 def _processes(text: str) -> int | str:
     if text == AUTO:
         return AUTO
@@ -76,6 +86,24 @@ def _concurrencies(text: str) -> list[int]:
         ) from None
     if not values or any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"concurrencies must be integers >= 1, got {text!r}")
+    return values
+
+
+def _rates(text: str) -> list[float]:
+    """``--rate 2,5.5,10``: requests per second, each finite and > 0."""
+    expected = "expected comma-separated requests per second > 0, e.g. 2,5,10"
+    values = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{part.strip()!r} is not a number; {expected}"
+            ) from None
+        try:
+            values.append(check_rate(value))
+        except ArrivalError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}; {expected}") from None
     return values
 
 
@@ -106,6 +134,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "baseline for speedups.",
     )
     _add_stage_arguments(parser)
+    _add_open_loop_arguments(parser)
     _add_prompt_arguments(parser)
     _add_run_arguments(parser)
     _add_goodput_arguments(parser)
@@ -146,6 +175,39 @@ def _add_stage_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         metavar="SECONDS",
         help="measured seconds per stage after the warmup (a cap when --requests)",
+    )
+
+
+def _add_open_loop_arguments(parser: argparse.ArgumentParser) -> None:
+    """Open-loop arrivals: requests sent on a schedule, not when the previous one ends."""
+    from hawkeye_bench.core.ranges import positive_float, positive_int
+
+    group = parser.add_argument_group("open loop (requests per second instead of users)")
+    group.add_argument(
+        "--rate",
+        type=_rates,
+        metavar="R[,R...]",
+        help="requests per second, one stage per rate and target, each request sent when due "
+        "whether or not earlier ones finished (instead of --concurrency)",
+    )
+    group.add_argument(
+        "--arrival",
+        choices=ARRIVALS,
+        help="gaps between requests: poisson (default; exponential), gamma (with --burstiness) "
+        "or constant",
+    )
+    group.add_argument(
+        "--burstiness",
+        type=positive_float,
+        help="gamma's shape: 1 is Poisson, below 1 burstier, above 1 more regular (vLLM's)",
+    )
+    group.add_argument("--seed", type=int, help="seed of the arrival schedule (default 0)")
+    group.add_argument(
+        "--max-concurrency",
+        type=positive_int,
+        metavar="N",
+        help="cap on requests in flight; a due request waits for a free slot and is counted "
+        f"(default {DEFAULT_MAX_CONCURRENCY})",
     )
 
 
@@ -312,6 +374,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     out_dir = args.out or Path("runs") / f"load-{time.strftime('%Y%m%d-%H%M%S')}"
     _check_distributed(args)
+    _check_open_loop(args)
     check_writable_folder(out_dir, "--out folder")
     if args.worker:
         from hawkeye_bench.load.runner import run_worker
@@ -348,6 +411,25 @@ def _check_distributed(args: argparse.Namespace) -> None:
         )
     if args.master and args.calibrate:
         raise DistributedSetupError("--calibrate runs on one machine: drop --master")
+
+
+def _check_open_loop(args: argparse.Namespace) -> None:
+    if args.rate is None:
+        given = [flag for flag, value in (("--arrival", args.arrival),
+                 ("--burstiness", args.burstiness), ("--seed", args.seed),
+                 ("--max-concurrency", args.max_concurrency)) if value is not None]  # fmt: skip
+        if given:
+            raise OpenLoopSetupError(f"{', '.join(given)}: only with --rate R (open loop)")
+        return
+    if args.concurrency is not None:
+        raise OpenLoopSetupError(
+            "--rate and --concurrency exclude each other: cap the requests in flight of an "
+            "open-loop stage with --max-concurrency"
+        )
+    if args.calibrate or args.worker:
+        raise OpenLoopSetupError("--rate is for a load run (--calibrate and --worker take none)")
+    if args.burstiness is not None and args.burstiness != 1 and args.arrival != "gamma":
+        raise OpenLoopSetupError("--burstiness is the shape of --arrival gamma")
 
 
 def _error(message: str) -> int:
@@ -418,7 +500,7 @@ def _load_plan(
 ) -> LoadPlan:
     return LoadPlan(
         targets=targets,
-        concurrencies=args.concurrency or [10, 100],
+        concurrencies=_concurrencies_of(args),
         out_dir=out_dir,
         requests=args.requests,
         duration_s=args.duration,
@@ -439,7 +521,18 @@ def _load_plan(
         slo=dict(args.slo),
         min_goodput=args.min_goodput,
         max_error_rate=args.max_error_rate,
+        rates=args.rate or [],
+        arrival=args.arrival or "poisson",
+        burstiness=1.0 if args.burstiness is None else args.burstiness,
+        seed=args.seed or 0,
     )
+
+
+def _concurrencies_of(args: argparse.Namespace) -> list[int]:
+    """The stages' users: --concurrency (default 10,100); open loop: the --max-concurrency."""
+    if args.rate:
+        return [args.max_concurrency or DEFAULT_MAX_CONCURRENCY]
+    return args.concurrency or [10, 100]
 
 
 def _auto_processes(
@@ -461,7 +554,7 @@ def _auto_processes(
             print(f"probe: {target.name} streams {rate:.1f} token events/s per request")
     per_stream = max(rates) if rates else None
     chosen = {}
-    for concurrency in args.concurrency or [10, 100]:
+    for concurrency in _concurrencies_of(args):
         plan = plan_processes(concurrency, per_stream, capacity)
         print(f"--processes auto at c={concurrency}: {plan.note}")
         chosen[concurrency] = plan.processes

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.event
 from gevent import GreenletExit
 from locust import FastHttpUser, constant, events, task
 from locust.env import Environment
@@ -48,6 +49,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.datasets import DatasetError
 from hawkeye_bench.load import NEXT_STAGE_EXIT_CODE
+from hawkeye_bench.load.arrivals import ARRIVALS, ArrivalSpec, Schedule
 from hawkeye_bench.load.backoff import next_backoff
 from hawkeye_bench.load.cpu import CpuSampler
 from hawkeye_bench.load.endpoint import EndpointError, chat_path, model_ids, models_url
@@ -70,6 +72,7 @@ FAILED_MESSAGE = "hawkeye_failed"  # worker -> master: one more measured request
 WORKLOAD_MESSAGE = "hawkeye_workload"  # master -> worker, before the users start
 FLUSH_WAIT_EXTRA_S = 30.0  # the master waits --stop-timeout plus this for the workers' records
 WATCH_WORKERS_EVERY_S = 0.5  # the master looks for workers Locust marked missing
+SCHEDULE_WAIT_S = 30.0  # open loop: the longest a user waits for the spawning to complete
 #: What is sent as ``stream_options``, richest first; on a 400 that names the option we step down.
 STREAM_OPTION_LEVELS: tuple[dict[str, bool] | None, ...] = (
     {"include_usage": True, "continuous_usage_stats": True},
@@ -127,6 +130,16 @@ def add_options(parser: Any) -> None:
         "--no-stream-options", action="store_true", help="never send stream_options (usage)"
     )
     group.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="open loop: requests per second over all processes, sent when due whether or not "
+        "earlier ones finished (users = the cap on requests in flight); 0 = closed loop",
+    )
+    group.add_argument("--arrival", choices=ARRIVALS, default="poisson")
+    group.add_argument("--burstiness", type=float, default=1.0, help="gamma's shape (1: Poisson)")
+    group.add_argument("--seed", type=int, default=0, help="seed of the arrival schedule")
+    group.add_argument(
         "--stages-left",
         type=int,
         default=0,
@@ -170,7 +183,15 @@ class LoadState:
     quitting: bool = False
     #: no new request is sent: the test stops once the ones in flight are done
     draining: bool = False
+    #: set with ``draining``: wakes the open-loop users waiting for a due time
+    drain_event: gevent.event.Event = field(default_factory=gevent.event.Event)
     in_flight: int = 0
+    #: open loop (--rate): this process's arrival process; None: closed loop
+    arrivals: ArrivalSpec | None = None
+    slot: tuple[int, int] = (0, 1)  # (index, count) of this process among the load processes
+    #: when each request is due; made once every user is spawned (see :func:`start_schedule`)
+    schedule: Schedule | None = None
+    schedule_made: gevent.event.Event = field(default_factory=gevent.event.Event)
 
     def body(self, messages: Messages) -> str:
         body: dict[str, Any] = {
@@ -185,6 +206,14 @@ class LoadState:
         if options is not None:
             body["stream_options"] = options
         return json.dumps(body)
+
+
+@dataclass(frozen=True)
+class Due:
+    """When an open-loop request was due (perf_counter) and how long it waited for a user."""
+
+    perf: float
+    queued_ms: float
 
 
 STATE: LoadState | None = None
@@ -349,6 +378,7 @@ def _drain_then(environment: Environment, stop: Any) -> None:
     state = STATE
     if state is not None:
         state.draining = True
+        state.drain_event.set()
         deadline = time.monotonic() + (environment.stop_timeout or 0.0)
         while state.in_flight and time.monotonic() < deadline:
             gevent.sleep(0.01)
@@ -449,8 +479,30 @@ def on_test_start(environment: Environment, **_: Any) -> None:
         prompt_order=itertools.count(index, count),
         stream_option_level=len(STREAM_OPTION_LEVELS) - 1 if options.no_stream_options else 0,
     )
+    if options.rate > 0:  # this process's share of the rate, its own seeded stream
+        STATE.arrivals = ArrivalSpec(
+            options.rate, options.arrival, options.burstiness, options.seed
+        )
+        STATE.slot = (index, count)
     STATE.cpu.start()
     logger.info("raw records -> %s", getattr(sink, "path", "the master"))
+
+
+@events.spawning_complete.add_listener
+def start_schedule(**_: Any) -> None:
+    """Open loop: the schedule starts once every user (the in-flight cap) is there, so the first
+    due requests do not wait for users still being spawned (on a worker: once all are)."""
+    if STATE is not None and STATE.arrivals is not None:
+        _make_schedule(STATE)
+
+
+def _make_schedule(state: LoadState) -> Schedule:
+    if state.schedule is None:
+        assert state.arrivals is not None
+        index, count = state.slot
+        state.schedule = Schedule(state.arrivals, time.perf_counter(), index, count)
+        state.schedule_made.set()
+    return state.schedule
 
 
 @events.test_stop.add_listener
@@ -501,12 +553,15 @@ class ChatStreamUser(FastHttpUser):
         if state is None or state.draining:  # test_start failed or the test is stopping
             gevent.sleep(0.1)
             return
+        due = self._wait_until_due(state)
+        if state.draining:
+            return
         prompts = state.workload.prompts
         prompt_index = next(state.prompt_order) % len(prompts)
         state.in_flight += 1
         try:
             while True:
-                record = self._one_request(state, prompt_index)
+                record = self._one_request(state, prompt_index, due)
                 if record is not None:
                     break
             state.raw.request(record.to_dict())
@@ -518,7 +573,23 @@ class ChatStreamUser(FastHttpUser):
         if self.backoff_s:  # outside the measured request: its latency is not touched
             gevent.sleep(self.backoff_s)
 
-    def _one_request(self, state: LoadState, prompt_index: int) -> RequestRecord | None:
+    @staticmethod
+    def _wait_until_due(state: LoadState) -> Due | None:
+        """Open loop: take the next due time (this user is free now) and sleep until it."""
+        if state.arrivals is None:
+            return None
+        if state.schedule is None:  # spawning still under way
+            state.schedule_made.wait(SCHEDULE_WAIT_S)
+        due = _make_schedule(state).next()
+        taken = time.perf_counter()
+        if due > taken:  # woken early when the test stops: a free user may hold a late slot
+            state.drain_event.wait(due - taken)
+        # a due time already past when a user became free: it waited for the cap
+        return Due(due, max(0.0, taken - due) * 1e3)
+
+    def _one_request(
+        self, state: LoadState, prompt_index: int, due: Due | None = None
+    ) -> RequestRecord | None:
         """Send and measure one request; None when it must be resent with less stream_options."""
         level = state.stream_option_level
         payload = state.body(state.workload.prompts[prompt_index])
@@ -534,6 +605,10 @@ class ChatStreamUser(FastHttpUser):
         )
         t_send = time.perf_counter()
         record.t_send_perf = t_send
+        if due is not None:
+            record.t_scheduled_perf = due.perf
+            record.t_scheduled_wall = record.t_send_wall - (t_send - due.perf)
+            record.queued_ms = due.queued_ms
         record.warmup = t_send < state.warmup_until
         meter = StreamMeter(t_send)
         try:
@@ -570,10 +645,12 @@ class ChatStreamUser(FastHttpUser):
                 if record.error is not None:  # already cleared of the key; this is the last net
                     record.error = redact(record.error)
                 record.fill_from(meter)
+                record.finished_ms = (time.perf_counter() - t_send) * 1e3
                 self._report(response, record)
         except (GreenletExit, StopUser):
             # the load generator stopped this user mid-stream (--stop-timeout ran out)
             record.fill_from(meter)
+            record.finished_ms = (time.perf_counter() - t_send) * 1e3
             record.incomplete = True
             state.raw.request(record.to_dict())
             raise

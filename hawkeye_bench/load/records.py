@@ -26,7 +26,7 @@ from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.jsonl import read_jsonl
 from hawkeye_bench.load.stream import StreamMeter
 
-SCHEMA_VERSION = 2  # 2: cot_end_ms, cot_end_source
+SCHEMA_VERSION = 3  # 2: cot_end_ms, cot_end_source; 3: open-loop due times, finished_ms
 REQUESTS_GLOB = "requests-*.jsonl"
 CPU_GLOB = "cpu-*.jsonl"
 
@@ -72,7 +72,22 @@ class RequestRecord:
     finish_reason: str | None = None
     #: token-bearing chunks as [t_ms, tokens, channel("r"/"c")] or [..., lag_ms]
     chunks: list[list[Any]] = field(default_factory=list)
+    #: send -> the request was done, whatever its outcome (how long it was in flight)
+    finished_ms: float | None = None
+    #: open loop (``--rate``): when the request was due, on both clocks; the send lag is
+    #: t_send - t_scheduled; None in a closed-loop stage
+    t_scheduled_wall: float | None = None
+    t_scheduled_perf: float | None = None
+    #: open loop: how long the due request waited for a free user (--max-concurrency), ms
+    queued_ms: float | None = None
     schema: int = SCHEMA_VERSION
+
+    @property
+    def send_lag_ms(self) -> float | None:
+        """Actual minus scheduled send time (open loop only)."""
+        if self.t_scheduled_perf is None:
+            return None
+        return (self.t_send_perf - self.t_scheduled_perf) * 1e3
 
     @property
     def request_id(self) -> str:

@@ -33,18 +33,19 @@ def _metric(stage: dict[str, Any], name: str, stat: str) -> float | None:
 
 
 def speedups(stages: Sequence[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
-    """Per concurrency and non-baseline target: E2E and TTFT speedup, token share."""
-    by_key = {(s["concurrency"], s["target"]): s for s in stages}
+    """Per concurrency (or rate) and non-baseline target: E2E and TTFT speedup, token share."""
+    by_key = {(s["concurrency"], s.get("rate"), s["target"]): s for s in stages}
     rows = []
     for stage in stages:
         if stage["target"] == baseline:
             continue
-        base = by_key.get((stage["concurrency"], baseline))
+        base = by_key.get((stage["concurrency"], stage.get("rate"), baseline))
         if base is None:
             continue
         rows.append(
             {
                 "concurrency": stage["concurrency"],
+                "rate": stage.get("rate"),
                 "target": stage["target"],
                 "baseline": baseline,
                 "e2e_speedup": _ratio(
@@ -96,7 +97,11 @@ def _triple(stage: dict[str, Any], name: str, scale: float, digits: int) -> str:
 
 def _speedup_for(results: dict[str, Any], stage: dict[str, Any]) -> dict[str, Any] | None:
     for row in results["speedups"]:
-        if row["target"] == stage["target"] and row["concurrency"] == stage["concurrency"]:
+        if (row["target"], row["concurrency"], row.get("rate")) == (
+            stage["target"],
+            stage["concurrency"],
+            stage.get("rate"),
+        ):
             return row
     return None
 
@@ -111,6 +116,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         *_paper_table(results),
         *_percentiles_section(stages),
         *_goodput_section(results["plan"], stages),
+        *_open_loop_section(stages),
         *_notes_section(stages),
         *_definitions_section(results["definitions"]),
     ]
@@ -154,7 +160,7 @@ def _paper_table(results: dict[str, Any]) -> list[str]:
 
 
 def _paper_row(results: dict[str, Any], stage: dict[str, Any]) -> list[str]:
-    c, target = str(stage["concurrency"]), stage["target"]
+    c, target = level(stage), stage["target"]
     if "failed" in stage:
         return [c, target, "–", "–", f"failed: {stage['failed']}", *[""] * 9, "no"]
     counts = stage["requests"]
@@ -216,7 +222,7 @@ def _percentiles_section(stages: Sequence[dict[str, Any]]) -> list[str]:
 def _percentiles_row(stage: dict[str, Any]) -> list[str]:
     sources = ", ".join(f"{k} {v}" for k, v in sorted(stage["token_sources"].items()))
     return [
-        str(stage["concurrency"]),
+        level(stage),
         stage["target"],
         _triple(stage, "e2e_ms", 1e-3, 3),
         _triple(stage, "ttft_ms", 1, 1),
@@ -243,7 +249,7 @@ def _goodput_section(plan: dict[str, Any], stages: Sequence[dict[str, Any]]) -> 
         met = verdicts.get(stage.get("slo_met"), "–")
         rows.append(
             [
-                str(stage["concurrency"]),
+                level(stage),
                 stage["target"],
                 f"{good['good']} / {good['measured']}",
                 f"{_fmt(good['share'], 100, 1)} %",
@@ -254,6 +260,55 @@ def _goodput_section(plan: dict[str, Any], stages: Sequence[dict[str, Any]]) -> 
     return [
         "",
         f"## Goodput (SLO: {bounds}; failed requests miss it)",
+        "",
+        *markdown_table(header, rows),
+    ]
+
+
+def level(stage: dict[str, Any]) -> str:
+    """A stage's load in the tables' first column: its concurrency, or ``R/s`` (open loop)."""
+    rate = stage.get("rate")
+    return str(stage["concurrency"]) if rate is None else f"{rate:g}/s"
+
+
+def _open_loop_section(stages: Sequence[dict[str, Any]]) -> list[str]:
+    rows = []
+    for stage in stages:
+        stats = stage.get("open_loop")
+        if not stats:
+            continue
+        lag = stats["send_lag_ms"] or {}
+        flight = stats["in_flight"]
+        rows.append(
+            [
+                stage["target"],
+                f"{stats['requested_per_s']:g}",
+                _fmt(stats["scheduled_per_s"], digits=2),
+                _fmt(stats["achieved_per_s"], digits=2),
+                f"{_fmt(lag.get('p50'), digits=2)} / {_fmt(lag.get('p99'), digits=2)}",
+                f"{stats['delayed_by_cap']} (cap {stage['concurrency']})",
+                f"{flight['max'] if flight['max'] is not None else '–'} / "
+                f"{_fmt(flight['mean'], digits=1)}",
+            ]
+        )
+    if not rows:
+        return []
+    header = [
+        "target",
+        "requested /s",
+        "scheduled /s",
+        "achieved /s",
+        "send lag p50 / p99 (ms)",
+        "waited for a free slot",
+        "in flight max / mean",
+    ]
+    return [
+        "",
+        "## Open loop (requests sent when due)",
+        "",
+        "Scheduled: the rate of the seeded due times themselves (a random schedule's own "
+        "rate differs from the requested one by chance); achieved: of the actual sends. Send "
+        "lag: sent minus due. In flight: sampled every second in load_results.json.",
         "",
         *markdown_table(header, rows),
     ]
@@ -339,6 +394,13 @@ def csv_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{k}:{v}" for k, v in (stage.get("cot_end_sources") or {}).items()
         )
         row["goodput_share"] = (stage.get("goodput") or {}).get("share")
+        open_loop = stage.get("open_loop") or {}
+        if open_loop:
+            row["rate_requested_per_s"] = open_loop["requested_per_s"]
+            row["rate_achieved_per_s"] = open_loop["achieved_per_s"]
+            row["send_lag_p99_ms"] = (open_loop["send_lag_ms"] or {}).get("p99")
+            row["delayed_by_cap"] = open_loop["delayed_by_cap"]
+            row["in_flight_max"] = open_loop["in_flight"]["max"]
         row["slo_met"] = stage.get("slo_met")
         throughput = stage.get("throughput") or {}
         row["requests_per_s"] = throughput.get("requests_per_s")

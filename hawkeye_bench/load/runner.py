@@ -41,8 +41,10 @@ from hawkeye_bench.core import child_process
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.load import LOCUSTFILE, NEXT_STAGE_EXIT_CODE
+from hawkeye_bench.load.arrivals import ArrivalSpec
 from hawkeye_bench.load.cpu import cpu_summary
 from hawkeye_bench.load.metrics import stage_metrics
+from hawkeye_bench.load.open_loop import open_loop_stats, saturation_reasons
 from hawkeye_bench.load.records import (
     CPU_GLOB,
     REQUESTS_GLOB,
@@ -55,6 +57,7 @@ from hawkeye_bench.load.shipping import TRANSFERS_FILE, transfer_problems
 #: Locust exit codes that still mean "the run happened": 0, and 1 = some requests failed.
 LOCUST_RAN = (0, 1)
 LOG_TAIL_CHARS = 2000
+OPEN_LOOP_SPAWN_RATE = 10_000  # users per second: an open-loop stage's pool starts at once
 CHECK_TIMEOUT_S = 120.0  # parsing Locust's command line (imports Locust and the locustfile)
 PROGRESS_EVERY_S = 15.0
 STARTUP_ALLOWANCE_S = 120.0  # Locust's --run-time clock includes its import and start-up
@@ -131,6 +134,12 @@ class LoadPlan:
     #: a stage with a larger share of failed measured requests is unreliable and fails the run
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE
     extra_locust_args: list[str] = field(default_factory=list)
+    #: open loop: requests per second, one stage per rate and target (users: the in-flight cap
+    #: given as the only concurrency); empty: closed loop
+    rates: list[float] = field(default_factory=list)
+    arrival: str = "poisson"
+    burstiness: float = 1.0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.requests <= 0 and self.duration_s <= 0:
@@ -139,17 +148,25 @@ class LoadPlan:
             raise ValueError(f"concurrencies must be >= 1, got {self.concurrencies}")
         if self.master and self.expect_workers < 1:
             raise ValueError("a --master run needs --expect-workers N (N >= 1)")
+        if self.rates:
+            if len(self.concurrencies) != 1:
+                raise ValueError("an open-loop plan has one in-flight cap (its one concurrency)")
+            for rate in self.rates:
+                ArrivalSpec(rate, self.arrival, self.burstiness, self.seed)  # checks them
 
-    def stages(self) -> list[tuple[int, Target]]:
-        """(concurrency, target) in run order: concurrency by concurrency, targets side by
-        side."""
-        return [(c, t) for c in self.concurrencies for t in self.targets]
+    def stages(self) -> list[tuple[int, Target, float | None]]:
+        """(concurrency, target, rate) in run order: concurrency by concurrency (open loop: rate
+        by rate, at the one in-flight cap), targets side by side."""
+        if self.rates:
+            cap = self.concurrencies[0]
+            return [(cap, t, rate) for rate in self.rates for t in self.targets]
+        return [(c, t, None) for c in self.concurrencies for t in self.targets]
 
-    def stages_after(self, target: Target, concurrency: int) -> int:
+    def stages_after(self, target: Target, concurrency: int, rate: float | None = None) -> int:
         stages = self.stages()
-        if (concurrency, target) not in stages:
+        if (concurrency, target, rate) not in stages:
             return 0
-        return len(stages) - 1 - stages.index((concurrency, target))
+        return len(stages) - 1 - stages.index((concurrency, target, rate))
 
     def processes_for(self, concurrency: int) -> int:
         """Locust's --processes for one stage (0: a single process)."""
@@ -177,6 +194,17 @@ class LoadPlan:
             "slo": self.slo or None,
             "min_goodput": self.min_goodput,
             "max_error_rate": self.max_error_rate,
+            "open_loop": (
+                {
+                    "rates": self.rates,
+                    "arrival": self.arrival,
+                    "burstiness": self.burstiness,
+                    "seed": self.seed,
+                    "max_concurrency": self.concurrencies[0],
+                }
+                if self.rates
+                else None
+            ),
         }
 
     def run_time_s(self) -> float:
@@ -202,19 +230,29 @@ class StageRun:
     log_path: Path
     exit_code: int
     seconds: float
+    rate: float | None = None  # open loop: requests per second asked for
 
 
-def stage_name(target: Target, concurrency: int) -> str:
-    return f"{target.name}/c{concurrency}"
+def stage_level(concurrency: int, rate: float | None = None) -> str:
+    """``c<C>`` (closed loop), or ``r<R>`` (open loop): a stage's folder and name suffix."""
+    return f"c{concurrency}" if rate is None else f"r{rate:g}"
 
 
-def locust_command(plan: LoadPlan, target: Target, concurrency: int, raw_dir: Path) -> list[str]:
-    csv_prefix = plan.out_dir / "locust" / f"{target.name}_c{concurrency}"
+def stage_name(target: Target, concurrency: int, rate: float | None = None) -> str:
+    return f"{target.name}/{stage_level(concurrency, rate)}"
+
+
+def locust_command(
+    plan: LoadPlan, target: Target, concurrency: int, raw_dir: Path, rate: float | None = None
+) -> list[str]:
+    csv_prefix = plan.out_dir / "locust" / f"{target.name}_{stage_level(concurrency, rate)}"
+    # open loop: every user (the in-flight cap) at once, so the cap holds from the first request
+    spawn_rate = concurrency if rate is None else max(concurrency, OPEN_LOOP_SPAWN_RATE)
     command = [
         sys.executable, "-m", "locust",
         "-f", str(plan.locustfile),
         "--headless", "--only-summary",
-        "-u", str(concurrency), "-r", str(concurrency),
+        "-u", str(concurrency), "-r", str(spawn_rate),
         "--host", target.url,
         "--run-time", f"{plan.run_time_s():g}s",
         "--stop-timeout", f"{plan.stop_timeout_s:g}",
@@ -226,7 +264,7 @@ def locust_command(plan: LoadPlan, target: Target, concurrency: int, raw_dir: Pa
         "--max-failures", str(plan.max_failures()),
         "--measure-for", f"{plan.duration_s:g}",
         "--raw-dir", str(raw_dir),
-        "--stage", stage_name(target, concurrency),
+        "--stage", stage_name(target, concurrency, rate),
     ]  # fmt: skip
     if plan.model:
         command += ["--model", plan.model]
@@ -242,12 +280,15 @@ def locust_command(plan: LoadPlan, target: Target, concurrency: int, raw_dir: Pa
             "--master", "--expect-workers", str(plan.expect_workers),
             "--expect-workers-max-wait", f"{EXPECT_WORKERS_MAX_WAIT_S:g}",
             "--master-bind-port", str(plan.master_port),
-            "--stages-left", str(plan.stages_after(target, concurrency)),
+            "--stages-left", str(plan.stages_after(target, concurrency, rate)),
         ]  # fmt: skip
     elif processes:
         command += ["--processes", str(processes)]
     if plan.api_key_env:
         command += ["--api-key-env", plan.api_key_env]
+    if rate is not None:
+        command += ["--rate", f"{rate!r}", "--arrival", plan.arrival,
+                    "--burstiness", f"{plan.burstiness!r}", "--seed", str(plan.seed)]  # fmt: skip
     return command + plan.extra_locust_args
 
 
@@ -256,8 +297,8 @@ def check_locust_command(plan: LoadPlan) -> None:
     ``--list`` it parses every option (ours and --locust-arg's), prints the user classes and
     exits without starting a user. LocustCommandError carries Locust's own message."""
     single = dataclasses.replace(plan, processes=0, processes_by_concurrency={})  # no forks
-    target, concurrency = plan.targets[0], plan.concurrencies[0]
-    command = [*locust_command(single, target, concurrency, plan.out_dir / "raw"), "--list"]
+    concurrency, target, rate = plan.stages()[0]
+    command = [*locust_command(single, target, concurrency, plan.out_dir / "raw", rate), "--list"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -310,19 +351,23 @@ def _copy_redacted(source: IO[str], log: IO[str]) -> None:
 
 
 def run_stage(
-    plan: LoadPlan, target: Target, concurrency: int, progress: Progress | None = None
+    plan: LoadPlan,
+    target: Target,
+    concurrency: int,
+    progress: Progress | None = None,
+    rate: float | None = None,
 ) -> StageRun:
     """Run locust for one stage; ``progress`` gets a line every PROGRESS_EVERY_S seconds."""
     _remember_api_key(plan)
-    raw_dir = plan.out_dir / "raw" / target.name / f"c{concurrency}"
+    raw_dir = plan.out_dir / "raw" / target.name / stage_level(concurrency, rate)
     _clear_raw_dir(raw_dir)
-    log_path = plan.out_dir / "locust" / f"{target.name}_c{concurrency}.log"
-    command = locust_command(plan, target, concurrency, raw_dir)
+    log_path = plan.out_dir / "locust" / f"{target.name}_{stage_level(concurrency, rate)}.log"
+    command = locust_command(plan, target, concurrency, raw_dir, rate)
     deadline_s = plan.run_time_s() + plan.stop_timeout_s + 120
     if plan.master:
         deadline_s += EXPECT_WORKERS_MAX_WAIT_S
     exit_code, seconds = _run_locust(command, log_path, deadline_s, plan.cpus, progress, raw_dir)
-    return StageRun(target, concurrency, raw_dir, log_path, exit_code, seconds)
+    return StageRun(target, concurrency, raw_dir, log_path, exit_code, seconds, rate)
 
 
 def _run_locust(
@@ -421,7 +466,7 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
         "target": run.target.name,
         "url": run.target.url,
         "concurrency": run.concurrency,
-        "stage": stage_name(run.target, run.concurrency),
+        "stage": stage_name(run.target, run.concurrency, run.rate),
         "locust_exit_code": run.exit_code,
         "seconds": round(run.seconds, 2),
         "raw_dir": str(run.raw_dir),
@@ -457,6 +502,10 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
     transfers = transfer_problems(run.raw_dir)
     result["raw_transfer_problems"] = transfers
     reasons += transfers
+    if run.rate is not None:
+        result["rate"] = run.rate
+        result["open_loop"] = open_loop_stats(records, run.rate)
+        reasons += saturation_reasons(result["open_loop"])
     error_share, too_many_errors, error_reasons = _error_verdict(plan, result["requests"])
     result["error_share"] = error_share
     result["too_many_errors"] = too_many_errors
@@ -541,6 +590,12 @@ def _one_line(stage: dict[str, Any]) -> str:
     share = (stage.get("goodput") or {}).get("share")
     if share is not None:
         parts.append(f"goodput {100 * share:.1f} %")
+    open_loop = stage.get("open_loop")
+    if open_loop and open_loop["achieved_per_s"] is not None:
+        lag = (open_loop["send_lag_ms"] or {}).get("p99")
+        parts.append(f"achieved {open_loop['achieved_per_s']:.2f} of "
+                     f"{open_loop['requested_per_s']:g} requests/s, send lag p99 "
+                     f"{lag if lag is None else round(lag, 2)} ms")  # fmt: skip
     if not stage["reliable"]:
         parts.append("UNRELIABLE: " + "; ".join(stage["unreliable_reasons"]))
     return ", ".join(parts)
@@ -550,8 +605,8 @@ def run_plan(plan: LoadPlan, progress: Progress = print) -> list[dict[str, Any]]
     """Run every stage and return their analysed results in run order."""
     stages = plan.stages()
     results = []
-    for number, (concurrency, target) in enumerate(stages, start=1):
-        label = f"[{number}/{len(stages)}] {stage_name(target, concurrency)}"
+    for number, (concurrency, target, rate) in enumerate(stages, start=1):
+        label = f"[{number}/{len(stages)}] {stage_name(target, concurrency, rate)}"
         goal = f"{plan.requests} requests" if plan.requests else f"{plan.duration_s:g} s"
         processes = plan.processes_for(concurrency)
         where = (
@@ -561,8 +616,10 @@ def run_plan(plan: LoadPlan, progress: Progress = print) -> list[dict[str, Any]]
             if processes
             else "one process"
         )
-        progress(f"{label}: locust -u {concurrency} against {target.url} ({goal}; {where})")
-        run = run_stage(plan, target, concurrency, progress)
+        load = f"-u {concurrency}" if rate is None else f"{rate:g} requests/s, <= {concurrency} "
+        load += "" if rate is None else "in flight"
+        progress(f"{label}: locust {load} against {target.url} ({goal}; {where})")
+        run = run_stage(plan, target, concurrency, progress, rate=rate)
         stage = analyse_stage(plan, run)
         progress(f"{label}: done in {run.seconds:.1f} s: {_one_line(stage)}")
         results.append(stage)

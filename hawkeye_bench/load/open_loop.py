@@ -1,0 +1,108 @@
+"""What an open-loop (``load --rate``) stage achieved, from its raw records.
+
+Each record keeps when it was due and when it was sent. The stage reports the requested rate,
+the rate of the due times it drew (the schedule itself, seeded), the achieved rate of the actual
+sends, the send lag (sent - due) and how many requests waited for a free user under
+``--max-concurrency``, and the number of requests in flight over time. A stage whose sends fell
+behind their schedule did not run at the rate asked for: it is named and marked unreliable,
+never reported as the requested rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from hawkeye_bench.load.metrics import distribution
+from hawkeye_bench.load.records import RequestRecord
+
+#: sends later than this at p99 mean the target or this client could not keep the schedule
+SEND_LAG_P99_LIMIT_MS = 250.0
+#: an achieved rate below this share of the schedule's own rate is a saturated stage
+MIN_RATE_SHARE = 0.95
+#: a due request that waited longer than this for a free user counts as delayed by the cap
+QUEUED_MS = 1.0
+IN_FLIGHT_EVERY_S = 1.0
+
+
+def _rate(times: np.ndarray) -> float | None:
+    """Requests per second of ``times`` (seconds): (n - 1) / span."""
+    if times.size < 2:
+        return None
+    span = float(times.max() - times.min())
+    return (times.size - 1) / span if span > 0 else None
+
+
+def open_loop_stats(records: Sequence[RequestRecord], requested: float) -> dict[str, Any]:
+    """Requested, scheduled and achieved rate, send lag, cap delays and in-flight counts of
+    the stage's requests sent after the warmup."""
+    sent = [r for r in records if not r.warmup and r.t_scheduled_wall is not None]
+    sends = np.array([r.t_send_wall for r in sent], dtype=float)
+    due = np.array([r.t_scheduled_wall for r in sent], dtype=float)
+    queued = [r.queued_ms or 0.0 for r in sent]
+    return {
+        "requested_per_s": requested,
+        "scheduled_per_s": _rate(due),
+        "achieved_per_s": _rate(sends),
+        "sent": len(sent),
+        "send_lag_ms": distribution(lag for r in sent if (lag := r.send_lag_ms) is not None),
+        "delayed_by_cap": sum(q > QUEUED_MS for q in queued),
+        "queued_ms": distribution(q for q in queued if q > QUEUED_MS),
+        "in_flight": in_flight(records),
+    }
+
+
+def in_flight(
+    records: Sequence[RequestRecord], every_s: float = IN_FLIGHT_EVERY_S
+) -> dict[str, Any]:
+    """Requests in flight (sent, not yet done), sampled every ``every_s`` seconds from the
+    first send: ``series`` is ``[[seconds, count], ...]``; ``max`` is exact."""
+    spans = [
+        (r.t_send_wall, r.t_send_wall + r.finished_ms / 1e3)
+        for r in records
+        if r.finished_ms is not None
+    ]
+    if not spans:
+        return {"max": None, "mean": None, "every_s": every_s, "series": []}
+    starts = np.sort(np.array([s for s, _ in spans]))
+    ends = np.sort(np.array([e for _, e in spans]))
+    grid = np.arange(starts[0], ends[-1] + every_s, every_s)
+    counts = np.searchsorted(starts, grid, "right") - np.searchsorted(ends, grid, "right")
+    # exact maximum: the count right after each start
+    peak = np.searchsorted(starts, starts, "right") - np.searchsorted(ends, starts, "right")
+    return {
+        "max": int(peak.max()),
+        "mean": float(counts.mean()),
+        "every_s": every_s,
+        "series": [
+            [round(float(t - starts[0]), 3), int(n)] for t, n in zip(grid, counts, strict=True)
+        ],
+    }
+
+
+def saturation_reasons(stats: dict[str, Any]) -> list[str]:
+    """Why the stage did not run at its rate (none when it did)."""
+    requested, achieved = stats["requested_per_s"], stats["achieved_per_s"]
+    scheduled = stats["scheduled_per_s"]
+    lag = stats["send_lag_ms"] or {}
+    lag_p99 = lag.get("p99")
+    behind = achieved is not None and scheduled and achieved < MIN_RATE_SHARE * scheduled
+    late = lag_p99 is not None and lag_p99 > SEND_LAG_P99_LIMIT_MS
+    if stats["sent"] < 2:
+        return [f"fewer than 2 requests sent: no rate measured (asked for {requested:g}/s)"]
+    if not (behind or late):
+        return []
+    achieved_text = "–" if achieved is None else f"{achieved:.1f}"
+    lag_text = "–" if lag_p99 is None else _seconds_or_ms(lag_p99)
+    delayed = stats["delayed_by_cap"]
+    cap = f"; {delayed} requests waited for --max-concurrency" if delayed else ""
+    return [
+        f"achieved {achieved_text} of {requested:g} requests/s; send lag p99 {lag_text}"
+        f"{cap}: the target or this client is saturated"
+    ]
+
+
+def _seconds_or_ms(ms: float) -> str:
+    return f"{ms / 1e3:.1f} s" if ms >= 1000 else f"{ms:.1f} ms"
