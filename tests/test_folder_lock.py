@@ -19,7 +19,7 @@ from cli_helpers import CLI, eval_args, read_jsonl
 from hawkeye_bench import cli
 from hawkeye_bench.core.folder_lock import LOCK_FILE, FolderLock, FolderLocked
 from hawkeye_bench.core.writable import OutputPathError, check_writable_file, check_writable_folder
-from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
+from hawkeye_bench.testing.scripted_server import Fault, ScriptedConfig, ScriptedServer
 
 DEAD = ["--endpoint", "http://127.0.0.1:9/v1", "--model", "m"]  # never contacted
 
@@ -74,7 +74,7 @@ def test_eval_resume_on_a_running_folder_is_refused_then_takes_over_once_it_died
     of every item (184 records for 100). Now it is refused while the first runs, and takes the
     folder over once the first is dead: every item once."""
     out = tmp_path / "run"
-    server = ScriptedServer(ScriptedConfig(ttft_ms=600_000.0))  # the first run hangs on call 1
+    server = ScriptedServer(ScriptedConfig(faults=[Fault("hang", first_n=1)]))  # the first call
     with server as url:
         args = eval_args(out, "--concurrency", "1", url=url, limit=3)
         env = {**os.environ, "HAWKEYE_DATA_DIR": os.environ.get("HAWKEYE_DATA_DIR", "")}
@@ -94,7 +94,6 @@ def test_eval_resume_on_a_running_folder_is_refused_then_takes_over_once_it_died
             os.killpg(first.pid, signal.SIGKILL)
             first.wait()
         assert not (out / "records.jsonl").exists()  # the refused run wrote nothing
-        server.config.ttft_ms = 0.0
         assert cli.main([*args, "--resume"]) == 0
     error = capsys.readouterr().err
     assert f"took over the lock of {out} left by pid {first.pid}" in error
