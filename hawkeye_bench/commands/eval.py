@@ -62,7 +62,16 @@ def build_parser(
         "--retry-errors", action="store_true", help="with --resume: run failed items again"
     )
     parser.add_argument(
-        "--baseline-run", help="baseline run folder: adds the compression ratio to the summary"
+        "--baseline-run",
+        help="baseline run folder: adds the compression ratio and the paired accuracy "
+        "difference (95%% interval) to the summary",
+    )
+    parser.add_argument(
+        "--margin",
+        type=non_negative_float,
+        metavar="PP",
+        help="with --baseline-run: non-inferiority margin in percentage points (e.g. 2); the "
+        "summary says non-inferior, inferior, or not shown when the interval crosses -PP",
     )
     parser.add_argument(
         "--max-error-rate",
@@ -133,6 +142,7 @@ def plan_from_args(
         resume=args.resume,
         retry_errors=args.retry_errors,
         baseline=baseline,
+        margin_pp=args.margin,
         max_error_rate=args.max_error_rate,
         max_consecutive_failures=args.max_consecutive_failures,
         progress=not args.no_progress,
@@ -148,6 +158,8 @@ def check_run_flags(args: argparse.Namespace) -> None:
         raise FlagsError(
             "--retry-errors runs the failed items of an earlier run again: add --resume"
         )
+    if args.margin is not None and not args.baseline_run:
+        raise FlagsError("--margin judges a run against its baseline: add --baseline-run")
 
 
 def default_out(task: str, pipeline: str) -> Path:

@@ -54,6 +54,8 @@ class EvalPlan:
     resume: bool = False
     retry_errors: bool = False
     baseline: tuple[Record, ...] | None = None
+    #: non-inferiority margin against ``baseline``, in percentage points (None: no verdict)
+    margin_pp: float | None = None
     max_error_rate: float = 0.1
     max_consecutive_failures: int = 5
     progress: bool = True
@@ -266,7 +268,9 @@ def run_eval(plan: EvalPlan) -> int:
         manifest.pop("writer", None)
         if store.manifest_path.exists() or status == "failed":
             store.write_manifest(manifest)
-    summary = summarize(records, baseline=plan.baseline, replicas=replicas)
+    summary = summarize(
+        records, baseline=plan.baseline, replicas=replicas, margin_pp=plan.margin_pp
+    )
     summary["run"] = str(out)
     summary["pipeline"] = plan.pipeline.name
     summary["task"] = plan.task

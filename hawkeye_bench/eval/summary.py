@@ -14,6 +14,7 @@ from typing import Any
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.stats import cluster_bootstrap_ci, describe, pass_at_k, wilson_interval
 from hawkeye_bench.core.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
+from hawkeye_bench.eval.comparison import compare_accuracy
 from hawkeye_bench.pipelines import cot_role_of
 from hawkeye_bench.routing.summary import route_summary
 
@@ -153,7 +154,10 @@ def summarize(
     *,
     baseline: Sequence[Record] | None = None,
     replicas: Sequence[dict[str, Any]] = (),
+    margin_pp: float | None = None,
 ) -> dict[str, Any]:
+    """summary.json; with ``baseline`` (its run's records) also the compression ratio and the
+    paired accuracy difference, judged non-inferior or not at ``margin_pp`` when given."""
     errors = [r for r in records if r.error]
     error_types = Counter(
         next((s.error_type or "error" for s in r.trace.stages if s.error), "no stage")
@@ -203,6 +207,8 @@ def summarize(
         summary["route"] = route
     if baseline is not None:
         summary["compression"] = compression_summary(records, baseline)
+        comparison = compare_accuracy(records, baseline, margin_pp=margin_pp)
+        summary["accuracy_vs_baseline"] = comparison.to_dict() if comparison else None
     if replicas:  # this session's calls per replica (a resumed run counts anew)
         summary["replicas"] = replicas_summary(replicas)
     return summary

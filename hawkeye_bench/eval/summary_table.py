@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hawkeye_bench.eval.comparison import AccuracyComparison, comparison_line
+
 
 def _num(value: float | None, fmt: str = "{:.1f}") -> str:
     return "-" if value is None else fmt.format(value)
@@ -71,6 +73,12 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"compression    {_num(comp.get('ratio_percent'))}% fewer tokens (CoT-only vs "
             f"baseline Full, {comp['n_problems']} shared problems)"
         )
+    if "accuracy_vs_baseline" in summary:
+        paired = summary["accuracy_vs_baseline"]
+        if paired is None:
+            lines.append("vs baseline    -  (no problem shared with the baseline run)")
+        else:
+            lines.append(comparison_line(AccuracyComparison.from_dict(paired)))
     if (cost := summary.get("cost")) is not None:
         lines.append(cost_line(cost))
     return "\n".join(lines)

@@ -1,0 +1,161 @@
+"""A pipeline's accuracy against its baseline on the same problems: the paired difference, its
+95% interval and a non-inferiority verdict at a margin the user sets.
+
+Each run's own interval cannot say whether two runs differ: the problems are shared, so the
+comparison is paired. Per problem, each run's score is its share of correct samples (failed
+items count as wrong, as in the accuracy itself); the difference is the mean over the shared
+problems of candidate − baseline, in percentage points. Its interval is a paired bootstrap over
+problems (percentile, both runs' scores of a problem resampled together). With one sample per
+problem the exact McNemar test on the discordant pairs is given beside it (two-sided p).
+
+Non-inferiority at margin M (percentage points): shown when the interval's lower end is above
+−M (a one-sided test at 2.5%), inferior when its upper end is below −M, else not shown.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+from scipy.stats import binomtest
+
+from hawkeye_bench.core.record import Record
+
+Verdict = Literal["non-inferior", "not shown", "inferior"]
+
+N_RESAMPLES = 10_000
+#: resamples drawn at once (bounds memory: rows x problems indices)
+_CHUNK = 500
+METHOD = f"paired bootstrap over problems ({N_RESAMPLES} resamples, percentile)"
+
+
+@dataclass(frozen=True)
+class AccuracyComparison:
+    """summary.json's ``accuracy_vs_baseline``: candidate − baseline on the shared problems."""
+
+    n_problems: int
+    accuracy: float  # the candidate's, over the shared problems
+    baseline_accuracy: float
+    difference_pp: float
+    #: [low, high] in percentage points; None with fewer than two shared problems
+    ci95_pp: tuple[float, float] | None
+    ci_method: str
+    #: problems only the candidate / only the baseline got right (one sample per problem)
+    candidate_only: int | None
+    baseline_only: int | None
+    #: exact McNemar two-sided p on the discordant pairs (one sample per problem)
+    mcnemar_p: float | None
+    margin_pp: float | None
+    #: None when no margin was given
+    verdict: Verdict | None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ci95_pp"] = list(self.ci95_pp) if self.ci95_pp is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AccuracyComparison:
+        ci = data.get("ci95_pp")
+        return cls(**{**data, "ci95_pp": (ci[0], ci[1]) if ci is not None else None})
+
+
+def verdict_at(ci95_pp: tuple[float, float] | None, margin_pp: float) -> Verdict:
+    """Non-inferiority of the candidate at ``margin_pp`` from the difference's interval."""
+    if ci95_pp is None:
+        return "not shown"
+    low, high = ci95_pp
+    if low > -margin_pp:
+        return "non-inferior"
+    if high < -margin_pp:
+        return "inferior"
+    return "not shown"
+
+
+def problem_scores(records: Iterable[Record]) -> dict[str, list[float]]:
+    """Problem id -> 1.0/0.0 per sample (an item that failed or was not graded is 0.0)."""
+    scores: dict[str, list[float]] = defaultdict(list)
+    for record in records:
+        scores[record.problem.id].append(1.0 if record.correct else 0.0)
+    return dict(scores)
+
+
+def paired_bootstrap_ci(
+    differences: np.ndarray, *, n_resamples: int = N_RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
+    """95% percentile interval of the mean of per-problem differences, problems resampled."""
+    rng = np.random.default_rng(seed)
+    n = differences.size
+    means = np.empty(n_resamples)
+    for start in range(0, n_resamples, _CHUNK):
+        rows = min(_CHUNK, n_resamples - start)
+        means[start : start + rows] = differences[rng.integers(0, n, size=(rows, n))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def compare_scores(
+    candidate: Mapping[str, list[float]],
+    baseline: Mapping[str, list[float]],
+    *,
+    margin_pp: float | None = None,
+    seed: int = 0,
+) -> AccuracyComparison | None:
+    """The paired comparison over the problems both score maps have; None when none is shared."""
+    shared = sorted(set(candidate) & set(baseline))
+    if not shared:
+        return None
+    cand = np.array([np.mean(candidate[p]) for p in shared])
+    base = np.array([np.mean(baseline[p]) for p in shared])
+    differences = (cand - base) * 100
+    ci: tuple[float, float] | None = None
+    if len(shared) >= 2:
+        ci = paired_bootstrap_ci(differences, seed=seed)
+    single = all(len(candidate[p]) == 1 and len(baseline[p]) == 1 for p in shared)
+    candidate_only = baseline_only = None
+    p_value = None
+    if single:
+        candidate_only = int(np.sum((cand == 1) & (base == 0)))
+        baseline_only = int(np.sum((cand == 0) & (base == 1)))
+        discordant = candidate_only + baseline_only
+        p_value = float(binomtest(candidate_only, discordant).pvalue) if discordant else 1.0
+    return AccuracyComparison(
+        n_problems=len(shared),
+        accuracy=float(cand.mean()),
+        baseline_accuracy=float(base.mean()),
+        difference_pp=float(differences.mean()),
+        ci95_pp=ci,
+        ci_method=METHOD if ci is not None else "none (fewer than two shared problems)",
+        candidate_only=candidate_only,
+        baseline_only=baseline_only,
+        mcnemar_p=p_value,
+        margin_pp=margin_pp,
+        verdict=verdict_at(ci, margin_pp) if margin_pp is not None else None,
+    )
+
+
+def compare_accuracy(
+    records: Iterable[Record],
+    baseline: Iterable[Record],
+    *,
+    margin_pp: float | None = None,
+) -> AccuracyComparison | None:
+    """A run's records against its baseline run's, paired by problem id."""
+    return compare_scores(problem_scores(records), problem_scores(baseline), margin_pp=margin_pp)
+
+
+def comparison_line(comparison: AccuracyComparison) -> str:
+    """One line for consoles: difference, interval, verdict."""
+    ci = comparison.ci95_pp
+    interval = f"95% CI [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci is not None else "no interval"
+    if comparison.verdict is None:
+        verdict = "no --margin: no non-inferiority verdict"
+    else:
+        verdict = f"non-inferiority at {comparison.margin_pp:g} pp: {comparison.verdict}"
+    return (
+        f"vs baseline    {comparison.difference_pp:+.1f} pp  {interval}  "
+        f"({comparison.n_problems} shared problems; {verdict})"
+    )
