@@ -20,6 +20,7 @@ from process_leaks import alive, gone_within
 
 from hawkeye_bench.core import child_process
 from hawkeye_bench.eval.store import RunStore
+from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
 #: What the issue asks: every child of a killed process is gone within this many seconds.
 GONE_WITHIN_S = 10.0
@@ -168,6 +169,29 @@ def test_a_scripted_server_and_its_forked_processes_die_with_their_starter() -> 
     servers = _tree(parent.pid)
     assert len(servers) >= 2  # process 0 and the one it forked (and a resource tracker)
     _kill_and_expect_no_descendant(parent, servers)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_load_killed_with_sigkill_leaves_no_locust_process(tmp_path: Path) -> None:
+    """`load --processes 2` in the middle of a long stage: Locust's master gets SIGTERM with
+    its parent's death and stops the two worker processes it forked."""
+    out = tmp_path / "load"
+    with ScriptedServer(ScriptedConfig(ttft_ms=50, gap_ms=50, tokens=40)) as url:
+        args = ["load", "--target", f"s={url}", "--concurrency", "4", "--duration", "600",
+                "--processes", "2", "--prompt-limit", "3", "--max-tokens", "64",
+                "--out", str(out)]  # fmt: skip
+        process = subprocess.Popen([*CLI, *args], stdout=subprocess.DEVNULL, text=True)
+
+        def locusts() -> list[int]:
+            return [
+                child.pid
+                for child in psutil.Process(process.pid).children(recursive=True)
+                if "locust" in " ".join(child.cmdline())
+            ]
+
+        _wait_for(lambda: len(locusts()) == 3 and any(out.glob("raw/*/*/*")), "Locust", process)
+        _kill_and_expect_no_descendant(process, _tree(process.pid))
 
 
 @pytest.mark.local_model
