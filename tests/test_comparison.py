@@ -49,7 +49,8 @@ def test_the_posters_gsm8k_drop_is_not_shown_non_inferior_at_two_points() -> Non
     # the bootstrap agrees with the paired normal interval to a tenth of a point
     d = result.difference_pp / 100
     se = math.sqrt(((23 + 46) / 1319 - d * d) / 1319) * 100
-    low, high = result.ci95_pp or (None, None)
+    assert result.ci95_pp is not None
+    low, high = result.ci95_pp
     assert low == pytest.approx(result.difference_pp - 1.96 * se, abs=0.1)
     assert high == pytest.approx(result.difference_pp + 1.96 * se, abs=0.1)
     assert low < -2 < high

@@ -114,7 +114,9 @@ def compare_scores(
     ci: tuple[float, float] | None = None
     if len(shared) >= 2:
         ci = paired_bootstrap_ci(differences, seed=seed)
-    single = all(len(candidate[p]) == 1 and len(baseline[p]) == 1 for p in shared)
+    single = all(len(candidate[p]) == 1 and len(baseline[p]) == 1 for p in shared) and bool(
+        np.isin(cand, (0.0, 1.0)).all() and np.isin(base, (0.0, 1.0)).all()
+    )
     candidate_only = baseline_only = None
     p_value = None
     if single:

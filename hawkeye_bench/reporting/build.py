@@ -10,6 +10,7 @@ from typing import Any
 
 from hawkeye_bench.reporting import figures, lm_eval_inputs, provenance, tables
 from hawkeye_bench.reporting.agreement_section import agreement_section
+from hawkeye_bench.reporting.comparison_table import comparison_table
 from hawkeye_bench.reporting.compress_section import compress_section, describe_sweeps
 from hawkeye_bench.reporting.cost_section import cost_section
 from hawkeye_bench.reporting.inputs import Inputs, read_inputs
@@ -51,7 +52,11 @@ def _relative(out: Path) -> tables.Rel:
 
 
 def accuracy_section(
-    inputs: Inputs, summaries: dict[Path, dict[str, Any]], out: Path, rel: tables.Rel
+    inputs: Inputs,
+    summaries: dict[Path, dict[str, Any]],
+    out: Path,
+    rel: tables.Rel,
+    margin_pp: float | None = None,
 ) -> Section:
     section = Section("accuracy", "Accuracy and tokens")
     if not inputs.runs and not inputs.lm_evals:
@@ -59,6 +64,9 @@ def accuracy_section(
         return section
     table = tables.accuracy_table(inputs.runs, summaries, inputs.lm_evals, rel)
     section.tables.append(table)
+    paired = comparison_table(inputs.runs, inputs.lm_evals, rel, margin_pp)
+    if paired is not None:
+        section.tables.append(paired)
     for figure in (
         figures.accuracy_vs_tokens(table.rows, out),
         figures.token_distributions(inputs.runs, out, rel),
@@ -141,15 +149,21 @@ def pass_at_k_section(
     return section
 
 
-def build_report(inputs: Inputs, out: Path, title: str = "hawkeye-bench report") -> Report:
-    """The report model; figures are written into ``out`` as it is built."""
+def build_report(
+    inputs: Inputs,
+    out: Path,
+    title: str = "hawkeye-bench report",
+    margin_pp: float | None = None,
+) -> Report:
+    """The report model; figures are written into ``out`` as it is built. ``margin_pp``: the
+    non-inferiority margin each pipeline run is judged at against its baseline."""
     out.mkdir(parents=True, exist_ok=True)
     rel = _relative(out)
     summaries = tables.run_summaries(inputs.runs)
     report = Report(title=title, out=out, provenance=provenance.describe_inputs(inputs, rel))
     latency, failed_stages = latency_section(inputs, out, rel)
     report.sections = [
-        accuracy_section(inputs, summaries, out, rel),
+        accuracy_section(inputs, summaries, out, rel, margin_pp),
         latency,
         judge_section(inputs, out, rel),
         pass_at_k_section(inputs, summaries, out, rel),
@@ -170,11 +184,16 @@ def build_report(inputs: Inputs, out: Path, title: str = "hawkeye-bench report")
     return report
 
 
-def write_report(paths: Iterable[str | Path], out: str | Path, title: str | None = None) -> Report:
+def write_report(
+    paths: Iterable[str | Path],
+    out: str | Path,
+    title: str | None = None,
+    margin_pp: float | None = None,
+) -> Report:
     """Read the input folders and write report.md, report.json and figures into ``out``."""
     out = Path(out)
     inputs = read_inputs(paths)
-    report = build_report(inputs, out, title or "hawkeye-bench report")
+    report = build_report(inputs, out, title or "hawkeye-bench report", margin_pp)
     (out / REPORT_JSON).write_text(
         json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

@@ -72,6 +72,11 @@ def _per_doc(task: LmEvalTask, metric: str) -> dict[str, float]:
     return values
 
 
+def doc_scores(task: LmEvalTask) -> dict[str, list[float]]:
+    """doc_id -> [exact_match] (avg@k for a document sampled k times), for paired comparisons."""
+    return {doc: [value] for doc, value in _per_doc(task, ACCURACY_METRIC).items()}
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
