@@ -4,6 +4,7 @@ the command that wrote the file does when it goes on, and never reported as comp
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import read_json
@@ -19,7 +20,7 @@ def _tear(path: Path) -> None:
         handle.write(TORN)
 
 
-def _report(tmp_path: Path, *inputs: Path) -> dict[str, object]:
+def _report(tmp_path: Path, *inputs: Path) -> dict[str, Any]:
     out = tmp_path / "report"
     assert cli.main(["report", *map(str, inputs), "--out", str(out)]) == 0
     return read_json(out / "report.json")
@@ -32,14 +33,14 @@ def test_a_run_with_a_torn_last_record_is_not_reported_complete(tmp_path: Path) 
     report = _report(tmp_path, inputs["baseline"], inputs["hawkeye"])
     status = {
         entry["folder"].rsplit("/", 1)[-1]: entry["details"]["status"]
-        for entry in report["provenance"]  # type: ignore[attr-defined]
+        for entry in report["provenance"]
         if entry["kind"] == "eval run"
     }
     assert status == {
         "gsm8k-baseline": "complete",
         "gsm8k-hawkeye": "incomplete (last record torn)",
     }
-    (note,) = [n for n in report["notes"] if "torn" in n]  # type: ignore[attr-defined]
+    (note,) = [n for n in report["notes"] if "torn" in n]
     assert str(records) in note and "4 complete lines read" in note
     markdown = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
     assert "## Notes" in markdown and "its last line is torn" in markdown
@@ -52,9 +53,9 @@ def test_a_torn_last_judgement_is_left_out_with_a_note(tmp_path: Path) -> None:
     complete = sum(1 for line in judgements.read_text().splitlines() if line.strip())
     _tear(judgements)
     report = _report(tmp_path, inputs["baseline"], inputs["hawkeye"], inputs["judged"])
-    (note,) = [n for n in report["notes"] if "torn" in n]  # type: ignore[attr-defined]
+    (note,) = [n for n in report["notes"] if "torn" in n]
     assert str(judgements) in note and f"{complete} complete lines read" in note
-    judge = [s for s in report["sections"] if s["key"] == "judges"]  # type: ignore[attr-defined]
+    judge = [s for s in report["sections"] if s["key"] == "judges"]
     assert judge and judge[0]["tables"]
 
 
