@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cli_helpers import CLI, eval_args, read_json, run_cli
 
+from hawkeye_bench.core import child_process
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult, Trace
@@ -141,7 +142,7 @@ def test_run_that_never_started_is_recorded_as_failed(tmp_path: Path) -> None:
 
 def test_html_endpoint_fails_the_preflight_check(tmp_path: Path) -> None:
     page = b"<html><body>Welcome to nginx</body></html>"
-    server = subprocess.Popen(
+    server = child_process.popen(
         [sys.executable, "-c", _HTML_SERVER], stdout=subprocess.PIPE, text=True
     )
     try:

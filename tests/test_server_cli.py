@@ -19,6 +19,7 @@ import pytest
 
 from hawkeye_bench import cli
 from hawkeye_bench.commands import serve
+from hawkeye_bench.core import child_process
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.serve import embedded as local_module
 from hawkeye_bench.serve.embedded import LOCAL_MODEL_NAME, LocalModelServer
@@ -34,10 +35,11 @@ def _command() -> list[str]:
 
 class ServeProcess:
     """``hawkeye-bench serve ... --port 0`` in a subprocess (``popen``: more of Popen's
-    arguments); ``announced`` is its first line, ``base_url`` the URL it names."""
+    arguments); ``announced`` is its first line, ``base_url`` the URL it names. It is killed
+    if the test session dies."""
 
     def __init__(self, *args: str, **popen: Any) -> None:
-        self.process = subprocess.Popen(
+        self.process = child_process.popen(
             [*_command(), "serve", "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
