@@ -436,6 +436,9 @@ def test_a_json_list_is_streamed_item_by_item(
     assert [v for _, v in got] == items
     assert [line for line, _ in got][:3] == [2, 3, 4]
     assert values.sha256 == reading_sha(path) and values.size == path.stat().st_size
+    bom = tmp_path / "bom.jsonl"
+    bom.write_text('\ufeff{"a": 1}\n{"a": 2}\n', encoding="utf-8")
+    assert [v for _, v in reading.FileValues(bom)] == [{"a": 1}, {"a": 2}]
     path.write_text('[{"a": 1}, {"a": 2,, "b": 3}, ' + '{"c": 1}, ' * 20 + "]")
     with pytest.raises(reading.MalformedLine, match="line 1: malformed JSON list item"):
         list(reading.FileValues(path))

@@ -62,6 +62,8 @@ class FileValues:
         for number, raw in enumerate(handle, start=1):
             self._digest.update(raw)
             self.size += len(raw)
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark some tools write
             if not raw.strip():
                 continue
             try:
