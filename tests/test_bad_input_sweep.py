@@ -36,14 +36,6 @@ SERVE_LOCAL = ["serve-local"]
 LM_EVAL = ["lm-eval", "--model_args", "url=http://127.0.0.1:9/v1,model=m", "--limit", "1"]
 ROLES_ONLY = ["--single-url", "http://127.0.0.1:9/v1", "--single-model", "m"]
 UNWRITABLE = "/proc/hawkeye-bench-no/x"
-PRICES_XFAIL = (
-    "cost/prices.py reads --prices itself: a binary file is a UnicodeDecodeError traceback, a "
-    "YAML error a multi-line message (core/yaml_files.read_yaml_file makes both one line)"
-)
-JUDGE_YAML_XFAIL = (
-    "judging/config.py reads panels and rubrics itself: a binary file is a UnicodeDecodeError "
-    "traceback (core/yaml_files.read_yaml_file makes it one line)"
-)
 COMMANDS = {"eval", "compress-sweep", "route-sweep", "lm-eval", "serve", "load", "judge", "report"}
 COMMANDS |= {"cost", "reward", "serve-local"}
 
@@ -260,6 +252,12 @@ CASES: list[Case] = [
     case("serve-config-binary", SERVE, "--config", "{binary}"),
     case("serve-timeout-zero", SERVE, "--timeout", "0"),
     case(
+        "serve-role-flag-of-another-pipeline",
+        SERVE_BASE,
+        *("--reasoner-url", "http://127.0.0.1:9/v1", "--reasoner-model", "m"),
+        expect="--reasoner-url is for the reasoner role, which pipeline baseline does not have",
+    ),
+    case(
         "serve-api-key-env-with-role-urls-only",
         SERVE_BASE,
         *ROLES_ONLY,
@@ -334,7 +332,6 @@ CASES: list[Case] = [
         "judge-rubric-binary",
         JUDGE,
         *("--judges-dir", "{bad_judges}", "--criteria", "binary"),
-        xfail=JUDGE_YAML_XFAIL,
     ),
     # ------------------------------------------------------------------ report
     case("report-input-missing", ["report", "{tmp}/missing", "--out", "{tmp}/r"]),
@@ -360,8 +357,8 @@ CASES: list[Case] = [
     case("cost-input-empty-folder", ["cost", "{dir}"]),
     case("cost-input-malformed-run", ["cost", "{bad_run}"]),
     case("cost-prices-missing", COST, "--prices", "{tmp}/missing.yaml"),
-    case("cost-prices-malformed-yaml", COST, "--prices", "{bad_yaml}", xfail=PRICES_XFAIL),
-    case("cost-prices-binary", COST, "--prices", "{binary}", xfail=PRICES_XFAIL),
+    case("cost-prices-malformed-yaml", COST, "--prices", "{bad_yaml}"),
+    case("cost-prices-binary", COST, "--prices", "{binary}"),
     case("cost-prices-a-list", COST, "--prices", "{list_yaml}"),
     case("cost-prices-folder", COST, "--prices", "{dir}"),
     case("cost-preset-unknown", COST, "--preset", "nope"),
@@ -409,6 +406,13 @@ CASES: list[Case] = [
     ),
     case("reward-preset-unknown", REWARD, "--reward", "hawkeye", "--preset", "nope"),
     case("reward-config-binary", REWARD, "--config", "{binary}"),
+    case(
+        "reward-role-flag-it-does-not-use",
+        ["reward", "{run}", "--reward", "hawkeye", "--out", "{tmp}/rewards.jsonl"],
+        *("--reasoner-url", "http://127.0.0.1:9/v1", "--reasoner-model", "m"),
+        xfail="reward (commands/reward.py) ignores a --<role>-url of a role other than the "
+        "responder and starts the embedded model (commands.arguments.check_role_flags refuses it)",
+    ),
     # ------------------------------------------------------------------ serve-local
     case("serve-local-port-negative", SERVE_LOCAL, "--port", "-1"),
     case("serve-local-port-huge", SERVE_LOCAL, "--port", "70000"),

@@ -14,6 +14,7 @@ from types import FrameType
 from hawkeye_bench.commands.arguments import (
     add_endpoint_arguments,
     add_pipeline_arguments,
+    check_role_flags,
     endpoint_settings,
 )
 from hawkeye_bench.commands.pipeline_options import (
@@ -200,6 +201,7 @@ def _run_workers(spec: ServerSpec, workers: int) -> RunStopped | None:
 
 def main(args: argparse.Namespace) -> int:
     pipeline_cls = get_pipeline(args.pipeline)
+    check_role_flags(args, pipeline_cls.name, pipeline_cls.roles)
     options = pipeline_options(args)
     pipeline_cls.check_options(options)
     preset = load_preset(preset_name_for(pipeline_cls, args.preset))
