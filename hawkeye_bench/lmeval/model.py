@@ -20,6 +20,9 @@
 - A pipeline's run options are model_args of their own names (``pipeline=compress,keep=0.3,
   method=truncate``; ``pipeline=route,router=top1,threshold=0.5``), and ``preset=default`` is
   the pipeline's own default preset, as in ``eval``.
+- ``baseline_run=<eval run folder or traces sidecar>`` (and ``margin=2``, percentage points):
+  ``get_model_info`` adds, per dataset shared with that run, the paired accuracy difference,
+  its 95% interval and the non-inferiority verdict (:mod:`hawkeye_bench.lmeval.baseline`).
 """
 
 from __future__ import annotations
@@ -46,10 +49,12 @@ from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool
 from hawkeye_bench.endpoints.settings import ConfigError, EndpointSettings, resolve_endpoints
+from hawkeye_bench.eval.comparison import AccuracyComparison, comparison_line
 from hawkeye_bench.eval.engine import WorkItem, item_seed, run_item
 from hawkeye_bench.eval.health import HealthWatch, gather_watched
 from hawkeye_bench.grading.workers import default_grader
 from hawkeye_bench.lmeval.answer import PipelineAnswer
+from hawkeye_bench.lmeval.baseline import compare_by_dataset, load_baseline_records
 from hawkeye_bench.lmeval.docs import doc_to_problem
 from hawkeye_bench.lmeval.sidecar import TraceSidecar, sidecar_path
 from hawkeye_bench.pipelines import Pipeline, get_pipeline
@@ -121,6 +126,13 @@ def _optional(convert: Any, name: str, value: Any) -> Any:
     return None if value is None or value == "" else convert(name, value)
 
 
+def _as_non_negative_float(name: str, value: Any) -> float:
+    number = _as_float(name, value)
+    if not number >= 0 or number == float("inf"):
+        raise ConfigError(f"model_args {name}={value}: must be a finite number >= 0")
+    return number
+
+
 def _as_positive_int(name: str, value: Any) -> int:
     number = _as_int(name, value)
     if number < 1:
@@ -150,9 +162,19 @@ class HawkeyeLM(LM):
         seed: int = 0,
         traces: str | None = None,
         data_dir: str | None = None,
+        baseline_run: str | None = None,
+        margin: float | None = None,
         **lm_eval_args: Any,
     ) -> None:
         super().__init__()
+        self.margin_pp = _optional(_as_non_negative_float, "margin", margin)
+        if self.margin_pp is not None and not baseline_run:
+            raise ConfigError(
+                "model_args margin judges a run against its baseline: add baseline_run"
+            )
+        self.baseline_run = str(baseline_run) if baseline_run else None
+        self.baseline = load_baseline_records(self.baseline_run) if self.baseline_run else ()
+        self.graded: list[Record] = []  # this model's graded records, for the comparison
         self.pipeline_cls: type[Pipeline] = get_pipeline(str(pipeline))
         # the pipeline's run options (compress: keep, method; route: router, threshold, ...)
         self.options = {
@@ -286,7 +308,11 @@ class HawkeyeLM(LM):
         self, requests: list[Instance], disable_tqdm: bool = False
     ) -> list[PipelineAnswer]:
         jobs = self._plan(requests)
-        return run_coroutine(self._run(jobs, disable_tqdm))
+        answers = run_coroutine(self._run(jobs, disable_tqdm))
+        for dataset, paired in self._comparison().get("accuracy_vs_baseline", {}).items():
+            line = comparison_line(AccuracyComparison.from_dict(paired))
+            print(f"hawkeye {dataset}: {line.removeprefix('vs baseline').strip()}", file=sys.stderr)
+        return answers
 
     def get_model_info(self) -> dict[str, Any]:
         """Merged into results_*.json ``config``: what ran where, and how many requests failed."""
@@ -305,7 +331,17 @@ class HawkeyeLM(LM):
                 "failure_types": dict(self.failures),
                 "traces": str(self.sidecar.path.resolve()),
                 **({"replicas": self.replica_stats} if self.replica_stats else {}),
+                **self._comparison(),
             }
+        }
+
+    def _comparison(self) -> dict[str, Any]:
+        """``baseline_run`` and, per dataset shared with it, ``accuracy_vs_baseline``."""
+        if self.baseline_run is None:
+            return {}
+        return {
+            "baseline_run": self.baseline_run,
+            "accuracy_vs_baseline": compare_by_dataset(self.graded, self.baseline, self.margin_pp),
         }
 
     # -- running ------------------------------------------------------------------------------
@@ -399,6 +435,8 @@ class HawkeyeLM(LM):
     def _finish(self, job: _Job, answer: PipelineAnswer) -> None:
         """Count, write the sidecar line, and hand a finished success to --use_cache."""
         self.requests_run += 1
+        if job.gradable:
+            self.graded.append(answer.record)
         if answer.failed:
             failed = next((s for s in answer.record.trace.stages if s.error), None)
             self.failures[(failed.error_type if failed else None) or "error"] += 1
