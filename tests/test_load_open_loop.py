@@ -16,6 +16,7 @@ from hawkeye_bench.load.arrivals import ArrivalError, ArrivalSpec, Schedule
 from hawkeye_bench.load.open_loop import in_flight, open_loop_stats, saturation_reasons
 from hawkeye_bench.load.records import RequestRecord, read_requests
 from hawkeye_bench.load.runner import LoadPlan, Target, locust_command
+from hawkeye_bench.load.sweep import SweepError, sustainable_rate, sweep_failures, sweep_rates
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
 
@@ -177,3 +178,70 @@ def test_a_cap_that_holds_the_rate_back_is_counted_and_marked(tmp_path: Path) ->
     assert stage["reliable"] is False and stage["open_loop"]["delayed_by_cap"] > 0
     assert stage["open_loop"]["achieved_per_s"] < 20
     assert any("of 40 requests/s" in r and "saturated" in r for r in stage["unreliable_reasons"])
+
+
+def test_sweep_rates_are_evenly_spaced_up_to_the_throughput_rate() -> None:
+    assert sweep_rates(1.0, 10.0, 4) == [5.5, 10.0]  # 4 points: synchronous, throughput, 2 rates
+    assert sweep_rates(1.0, 10.0, 2) == []  # only the synchronous and throughput stages
+    with pytest.raises(SweepError, match="at least 2 points"):
+        sweep_rates(1.0, 10.0, 1)
+
+
+def _swept(rate: float, *, saturation: list[str], share: float, reasons: list[str]) -> dict:
+    return {"stage": f"t/r{rate:g}", "target": "t", "rate": rate, "sweep_role": "rate",
+            "open_loop": {"saturation": saturation}, "goodput": {"share": share},
+            "unreliable_reasons": [*saturation, *reasons], "too_many_errors": False}  # fmt: skip
+
+
+def test_the_sustainable_rate_and_what_fails_a_sweep() -> None:
+    plan = LoadPlan(targets=[Target("t", "http://h")], concurrencies=[8], out_dir=Path("x"),
+                    duration_s=1, slo={"ttft_ms": 100.0})  # fmt: skip
+    behind = (
+        "achieved 3.0 of 9 requests/s; send lag p99 2.0 s: the target or this client is saturated"
+    )
+    stages = [
+        _swept(3.0, saturation=[], share=1.0, reasons=[]),
+        _swept(6.0, saturation=[], share=0.95, reasons=[]),
+        _swept(9.0, saturation=[behind], share=1.0, reasons=[]),  # above the knee
+    ]
+    assert sustainable_rate(stages, plan, goodput=0.9) == 6.0
+    assert sustainable_rate(stages, plan, goodput=0.99) == 3.0  # 6/s missed the goodput
+    assert sweep_failures(stages) == []  # falling behind above the knee is the result
+    lost = _swept(6.0, saturation=[], share=1.0, reasons=["worker h-1 was lost mid-stage"])
+    assert sweep_failures([lost]) == ["t/r6: worker h-1 was lost mid-stage"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--rate", "sweep", "--sweep-points", "1"], "a sweep needs at least 2 points"),
+        (["--rate", "5", "--sweep-points", "4"], "--sweep-points: only with --rate sweep"),
+    ],
+)
+def test_bad_sweep_input_is_one_line(
+    flags: list[str], expected: str, capsys: pytest.CaptureFixture[str], dead_base_url: str
+) -> None:
+    code, err = run_main(["load", "--target", f"t={dead_base_url}", "--duration", "1", *flags],
+                         capsys)  # fmt: skip
+    assert code == 2
+    (line,) = [line for line in err.splitlines() if "error:" in line]
+    assert expected in line, err
+
+
+@pytest.mark.slow
+def test_a_rate_sweep_finds_the_sustainable_rate(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with ScriptedServer(ScriptedConfig(ttft_ms=20, gap_ms=10, tokens=4)) as url:
+        code = cli.main(["load", "--target", f"s={url}", "--rate", "sweep", "--sweep-points", "3",
+                         "--duration", "2", "--max-concurrency", "4", "--slo", "e2e_ms=2000",
+                         "--prompt-limit", "2", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    results = json.loads((out / "load_results.json").read_text())
+    roles = [(s["sweep_role"], s["stage"]) for s in results["stages"]]
+    sweep = results["sweep"]
+    (rate,) = sweep["rates"]  # 3 points: one rate, the throughput stage's
+    assert roles == [("synchronous", "s/c1"), ("throughput", "s/c4"), ("rate", f"s/r{rate:g}")]
+    assert rate == pytest.approx(sweep["throughput_per_s"]["s"], rel=1e-3)
+    assert sweep["synchronous_per_s"]["s"] < rate
+    assert sweep["sustainable_per_s"]["s"] in (rate, None)
+    assert "## Rate sweep (3 points)" in (out / "load_table.md").read_text()

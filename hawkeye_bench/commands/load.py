@@ -37,6 +37,12 @@ from hawkeye_bench.load.runner import (
     LoadPlan,
     Target,
 )
+from hawkeye_bench.load.sweep import (
+    DEFAULT_SWEEP_POINTS,
+    MIN_SWEEP_POINTS,
+    run_sweep,
+    sweep_failures,
+)
 from hawkeye_bench.serve.client_auth import DEFAULT_CLIENT_KEY_ENV
 
 if TYPE_CHECKING:
@@ -61,6 +67,7 @@ class OpenLoopSetupError(HawkeyeError):
 
 #: --max-concurrency when --rate is given without it (GuideLLM's default ceiling)
 DEFAULT_MAX_CONCURRENCY = 512
+SWEEP = "sweep"
 
 
 def _processes(text: str) -> int | str:
@@ -89,9 +96,11 @@ def _concurrencies(text: str) -> list[int]:
     return values
 
 
-def _rates(text: str) -> list[float]:
-    """``--rate 2,5.5,10``: requests per second, each finite and > 0."""
-    expected = "expected comma-separated requests per second > 0, e.g. 2,5,10"
+def _rates(text: str) -> list[float] | str:
+    """``--rate 2,5.5,10``: requests per second, each finite and > 0; or ``sweep``."""
+    if text.strip() == SWEEP:
+        return SWEEP
+    expected = "expected comma-separated requests per second > 0, e.g. 2,5,10, or 'sweep'"
     values = []
     for part in text.split(","):
         try:
@@ -186,9 +195,18 @@ def _add_open_loop_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--rate",
         type=_rates,
-        metavar="R[,R...]",
+        metavar="R[,R...]|sweep",
         help="requests per second, one stage per rate and target, each request sent when due "
-        "whether or not earlier ones finished (instead of --concurrency)",
+        "whether or not earlier ones finished (instead of --concurrency); sweep: a "
+        "synchronous and a throughput stage, then rates evenly spaced between them, and each "
+        "target's sustainable rate",
+    )
+    group.add_argument(
+        "--sweep-points",
+        type=int,
+        metavar="N",
+        help=f"with --rate sweep: stages of the sweep, the synchronous and throughput ones "
+        f"included (at least 2; default {DEFAULT_SWEEP_POINTS})",
     )
     group.add_argument(
         "--arrival",
@@ -414,6 +432,13 @@ def _check_distributed(args: argparse.Namespace) -> None:
 
 
 def _check_open_loop(args: argparse.Namespace) -> None:
+    if args.sweep_points is not None and args.rate != SWEEP:
+        raise OpenLoopSetupError("--sweep-points: only with --rate sweep")
+    if args.rate == SWEEP and args.sweep_points is not None and args.sweep_points < 2:
+        raise OpenLoopSetupError(
+            f"--sweep-points {args.sweep_points}: a sweep needs at least {MIN_SWEEP_POINTS} "
+            "points (the synchronous and the throughput stage)"
+        )
     if args.rate is None:
         given = [flag for flag, value in (("--arrival", args.arrival),
                  ("--burstiness", args.burstiness), ("--seed", args.seed),
@@ -457,13 +482,33 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
     if args.processes == AUTO:
         plan.processes_by_concurrency = _auto_processes(args, targets, headers, prompts[0])
     print(f"{len(prompts)} prompts from {prompt_source}; output in {out_dir}")
-    stages = run_plan(plan)
-    results = build_results(plan.describe(), stages)
+    sweep = None
+    if args.rate == SWEEP:
+        stages, sweep = run_sweep(plan, args.sweep_points or DEFAULT_SWEEP_POINTS)
+    else:
+        stages = run_plan(plan)
+    results = build_results(plan.describe(), stages, sweep)
     paths = write_outputs(results, out_dir)
     print(paths["markdown"].read_text(encoding="utf-8").split("\n## Percentiles")[0])
     print(f"wrote {paths['json']}, {paths['markdown']}, {paths['csv']}; raw records in "
           f"{out_dir / 'raw'}")  # fmt: skip
+    if sweep is not None:
+        return _sweep_exit_code(stages, sweep)
     return _load_exit_code(stages)
+
+
+def _sweep_exit_code(stages: list[dict[str, Any]], sweep: dict[str, Any]) -> int:
+    """1 when a stage failed or lost data (saturation above the knee is the sweep's result);
+    3 when a target sustained none of the rates; else 0."""
+    failures = sweep_failures(stages)
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
+    if failures:
+        return 1
+    for target, rate in sweep["sustainable_per_s"].items():
+        print(f"{target}: sustainable rate " + ("none of the swept rates" if rate is None
+              else f"{rate:.3g} requests/s"))  # fmt: skip
+    return 3 if None in sweep["sustainable_per_s"].values() else 0
 
 
 def target_key_env(given: str | None) -> str:
@@ -521,7 +566,7 @@ def _load_plan(
         slo=dict(args.slo),
         min_goodput=args.min_goodput,
         max_error_rate=args.max_error_rate,
-        rates=args.rate or [],
+        rates=args.rate if isinstance(args.rate, list) else [],
         arrival=args.arrival or "poisson",
         burstiness=1.0 if args.burstiness is None else args.burstiness,
         seed=args.seed or 0,

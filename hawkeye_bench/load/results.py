@@ -72,8 +72,10 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-def build_results(plan: dict[str, Any], stages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
+def build_results(
+    plan: dict[str, Any], stages: list[dict[str, Any]], sweep: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    results = {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "plan": plan,
         "definitions": {
@@ -82,6 +84,9 @@ def build_results(plan: dict[str, Any], stages: list[dict[str, Any]]) -> dict[st
         "stages": stages,
         "speedups": speedups(stages, plan["baseline"]),
     }
+    if sweep is not None:
+        results["sweep"] = sweep
+    return results
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -117,6 +122,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         *_percentiles_section(stages),
         *_goodput_section(results["plan"], stages),
         *_open_loop_section(stages),
+        *_sweep_section(results.get("sweep"), stages),
         *_notes_section(stages),
         *_definitions_section(results["definitions"]),
     ]
@@ -312,6 +318,69 @@ def _open_loop_section(stages: Sequence[dict[str, Any]]) -> list[str]:
         "",
         *markdown_table(header, rows),
     ]
+
+
+def _sweep_section(sweep: dict[str, Any] | None, stages: Sequence[dict[str, Any]]) -> list[str]:
+    """The rate sweep: each target's synchronous, throughput and sustainable rate, and its
+    latency against the achieved rate."""
+    if not sweep:
+        return []
+    summary = [
+        [
+            target,
+            _fmt(sweep["synchronous_per_s"].get(target), digits=2),
+            _fmt(sweep["throughput_per_s"].get(target), digits=2),
+            _fmt(sustainable, digits=2) if sustainable is not None else "none of the rates",
+        ]
+        for target, sustainable in sweep["sustainable_per_s"].items()
+    ]
+    rows = []
+    for stage in stages:
+        if stage.get("sweep_role") != "rate" or "failed" in stage:
+            continue
+        flow = stage["open_loop"]
+        share = (stage.get("goodput") or {}).get("share")
+        rows.append(
+            [
+                stage["target"],
+                f"{stage['rate']:.3g}",
+                _fmt(flow["achieved_per_s"], digits=2),
+                "no" if flow["saturation"] else "yes",
+                _triple_p50_p99(stage, "ttft_ms", 1, 1),
+                _triple_p50_p99(stage, "tbt_ms", 1, 2),
+                _triple_p50_p99(stage, "e2e_ms", 1e-3, 3),
+                "–" if share is None else f"{_fmt(share, 100, 1)} %",
+            ]
+        )
+    goodput = sweep.get("min_goodput")
+    bound = f"goodput >= {100 * goodput:g} %, " if goodput is not None else ""
+    return [
+        "",
+        f"## Rate sweep ({sweep['points']} points)",
+        "",
+        f"Sustainable: the highest swept rate that kept its schedule ({bound}errors within "
+        "--max-error-rate).",
+        "",
+        *markdown_table(["target", "synchronous /s", "throughput /s", "sustainable /s"], summary),
+        "",
+        *markdown_table(
+            [
+                "target",
+                "rate /s",
+                "achieved /s",
+                "kept schedule",
+                "TTFT p50 / p99 (ms)",
+                "TBT p50 / p99 (ms)",
+                "E2E p50 / p99 (s)",
+                "goodput",
+            ],
+            rows,
+        ),
+    ]
+
+
+def _triple_p50_p99(stage: dict[str, Any], name: str, scale: float, digits: int) -> str:
+    return " / ".join(_fmt(_metric(stage, name, p), scale, digits) for p in ("p50", "p99"))
 
 
 def _notes_section(stages: Sequence[dict[str, Any]]) -> list[str]:

@@ -505,10 +505,12 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
     if run.rate is not None:
         result["rate"] = run.rate
         result["open_loop"] = open_loop_stats(records, run.rate)
-        reasons += saturation_reasons(result["open_loop"])
+        result["open_loop"]["saturation"] = saturation_reasons(result["open_loop"])
+        reasons += result["open_loop"]["saturation"]
     error_share, too_many_errors, error_reasons = _error_verdict(plan, result["requests"])
     result["error_share"] = error_share
     result["too_many_errors"] = too_many_errors
+    result["error_reasons"] = error_reasons
     reasons += error_reasons
     if run.exit_code not in LOCUST_RAN:
         result["log_tail"] = log_tail(run.log_path)
