@@ -10,6 +10,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from hawkeye_bench.reporting.configs import with_config
 from hawkeye_bench.reporting.figures import PANEL_SIZE, _save
 from hawkeye_bench.reporting.model import Figure
 
@@ -19,6 +20,12 @@ METHOD_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 def _sources(rows: Sequence[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(path for row in rows for path in row["sources"]))
+
+
+def _responder(row: dict[str, Any]) -> str:
+    """The responder's name with what else sets its run apart (the writer, ...): one line
+    per configuration, never two configurations on one line."""
+    return with_config(row["responder"], row.get("configuration", ""))
 
 
 def _x_share(row: dict[str, Any]) -> float:
@@ -37,7 +44,7 @@ def accuracy_vs_compression(rows: Sequence[dict[str, Any]], out: Path) -> Figure
     if not curves:
         return None
     tasks = sorted({r["task"] for r in usable})
-    responders = sorted({r["responder"] for r in usable})
+    responders = sorted({_responder(r) for r in usable})
     methods = sorted({r["method"] for r in curves})
     colours = {name: f"C{i % 10}" for i, name in enumerate(responders)}
     markers = {name: METHOD_MARKERS[i % len(METHOD_MARKERS)] for i, name in enumerate(methods)}
@@ -47,7 +54,7 @@ def accuracy_vs_compression(rows: Sequence[dict[str, Any]], out: Path) -> Figure
     for (left, right), task in zip(axes, tasks, strict=True):
         lines: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for row in (r for r in usable if r["task"] == task):
-            lines[(row["responder"], row["method"])].append(row)
+            lines[(_responder(row), row["method"])].append(row)
         for ax, removed in ((left, True), (right, False)):
             for (responder, method), points in sorted(lines.items()):
                 colour = colours[responder]
@@ -110,7 +117,7 @@ def achieved_vs_requested(rows: Sequence[dict[str, Any]], out: Path) -> Figure |
         return None
     panels: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in usable:
-        panels[(row["task"], row["method"])].append(row)
+        panels[(row["task"], with_config(row["method"], row.get("configuration", "")))].append(row)
     cols = min(len(panels), 3)
     count = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(

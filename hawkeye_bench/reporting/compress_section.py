@@ -18,6 +18,7 @@ from typing import Any
 from hawkeye_bench.core.stats import describe
 from hawkeye_bench.eval.compress_sweep import ANCHORS, SweepRun, responder_label, run_row
 from hawkeye_bench.reporting import compress_figures
+from hawkeye_bench.reporting.configs import run_labels, without_empty_configuration
 from hawkeye_bench.reporting.inputs import CompressSweep, EvalRun, Inputs
 from hawkeye_bench.reporting.model import Column, Section, Table
 from hawkeye_bench.reporting.tables import Rel
@@ -31,6 +32,7 @@ ANCHOR_METHODS = frozenset(method for method, _ in ANCHORS)
 
 ACCURACY_COLUMNS = [
     Column("task", "task"),
+    Column("configuration", "configuration"),
     Column("responder", "responder"),
     Column("method", "method"),
     Column("kept_requested", "kept requested (%)", "percent"),
@@ -48,6 +50,7 @@ ACCURACY_COLUMNS = [
 ]
 ACHIEVED_COLUMNS = [
     Column("task", "task"),
+    Column("configuration", "configuration"),
     Column("method", "method"),
     Column("kept_requested", "kept requested (%)", "percent"),
     Column("items", "items", "int"),
@@ -94,12 +97,21 @@ def _sources(item: CompressRun, rel: Rel) -> list[str]:
     return files
 
 
+#: facets the study's tables show in their own columns, left out of the configuration label
+SHOWN_FACETS = ("method", "keep", "responder", "responder server")
+
+
 def accuracy_rows(items: Sequence[CompressRun], rel: Rel) -> list[dict[str, Any]]:
     """One row per run: accuracy (Wilson 95% interval) and compression facts, both
-    conventions; ordered by task, responder, anchors first, then method and share."""
+    conventions; ordered by task, configuration (what else sets the run apart: the writer, the
+    compressor, the preset), responder, anchors first, then method and share."""
+    labels = run_labels([item.eval_run for item in items], hide=SHOWN_FACETS)
     rows = []
     for item in items:
-        row: dict[str, Any] = {"task": item.eval_run.dataset}
+        row: dict[str, Any] = {
+            "task": item.eval_run.dataset,
+            "configuration": labels[item.eval_run.path],
+        }
         row.update(run_row(item.eval_run.records, item.run, item.responder))
         row["accuracy_ci"] = [row.pop("ci95_low"), row.pop("ci95_high")]
         row["sources"] = _sources(item, rel)
@@ -107,6 +119,7 @@ def accuracy_rows(items: Sequence[CompressRun], rel: Rel) -> list[dict[str, Any]
     rows.sort(
         key=lambda r: (
             r["task"],
+            r["configuration"],
             r["responder"],
             r["method"] not in ANCHOR_METHODS,
             r["method"],
@@ -117,15 +130,23 @@ def accuracy_rows(items: Sequence[CompressRun], rel: Rel) -> list[dict[str, Any]
 
 
 def achieved_rows(items: Sequence[CompressRun], rel: Rel) -> list[dict[str, Any]]:
-    """Per task, method and requested share: the distribution of the achieved kept share over
-    the items. A compression every responder of a sweep shares is counted once."""
-    shares: dict[tuple[str, str, float], dict[tuple[Any, ...], float]] = defaultdict(dict)
-    counters: dict[tuple[str, str, float], set[str]] = defaultdict(set)
-    sources: dict[tuple[str, str, float], list[str]] = defaultdict(list)
+    """Per task, configuration (writer, compressor, ...), method and requested share: the
+    distribution of the achieved kept share over the items. A compression every responder of
+    a sweep shares is counted once."""
+    Group = tuple[str, str, str, float]
+    shares: dict[Group, dict[tuple[Any, ...], float]] = defaultdict(dict)
+    counters: dict[Group, set[str]] = defaultdict(set)
+    sources: dict[Group, list[str]] = defaultdict(list)
+    labels = run_labels([item.eval_run for item in items], hide=SHOWN_FACETS)
     for item in items:
         if item.run.method in ANCHOR_METHODS:
             continue
-        group = (item.eval_run.dataset, item.run.method, item.run.keep)
+        group = (
+            item.eval_run.dataset,
+            labels[item.eval_run.path],
+            item.run.method,
+            item.run.keep,
+        )
         sources[group] += [s for s in _sources(item, rel) if s not in sources[group]]
         for record in item.eval_run.records:
             info = record.trace.extra.get("compress", {})
@@ -135,13 +156,14 @@ def achieved_rows(items: Sequence[CompressRun], rel: Rel) -> list[dict[str, Any]
             shares[group][(record.problem.id, record.sample, *text)] = info["achieved_keep"]
             counters[group].add(f"{info.get('tokenizer') or '?'} ({info.get('token_source')})")
     rows = []
-    for group in sorted(shares, key=lambda g: (g[0], g[1], -g[2])):
-        task, method, keep = group
+    for group in sorted(shares, key=lambda g: (g[0], g[1], g[2], -g[3])):
+        task, configuration, method, keep = group
         values = list(shares[group].values())
         stats = describe(values)
         rows.append(
             {
                 "task": task,
+                "configuration": configuration,
                 "method": method,
                 "kept_requested": keep,
                 "items": len(values),
@@ -183,13 +205,18 @@ def compress_section(inputs: Inputs, out: Path, rel: Rel) -> Section:
     rows = accuracy_rows(items, rel)
     achieved = achieved_rows(items, rel)
     section.tables.append(
-        Table("compress_accuracy", "Accuracy against compression", ACCURACY_COLUMNS, rows)
+        Table(
+            "compress_accuracy",
+            "Accuracy against compression",
+            without_empty_configuration(ACCURACY_COLUMNS, rows),
+            rows,
+        )
     )
     section.tables.append(
         Table(
             "compress_achieved",
             "Achieved against requested kept share (per item)",
-            ACHIEVED_COLUMNS,
+            without_empty_configuration(ACHIEVED_COLUMNS, achieved),
             [{k: v for k, v in row.items() if k != "achieved"} for row in achieved],
         )
     )

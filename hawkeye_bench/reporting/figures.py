@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from hawkeye_bench.load.registry import load_metric
+from hawkeye_bench.reporting.configs import run_labels, with_config
 from hawkeye_bench.reporting.inputs import EvalRun
 from hawkeye_bench.reporting.load_inputs import LoadStage
 from hawkeye_bench.reporting.methods import method_name, trace_timing, views_for
@@ -73,7 +74,8 @@ def accuracy_vs_tokens(rows: Sequence[AccuracyRow], out: Path) -> Figure | None:
             if low is not None and high is not None:
                 # clamp: float rounding can put a bound a hair past the estimate
                 yerr = [[max(0.0, acc - low * 100)], [max(0.0, high * 100 - acc)]]
-            label = f"{row['method']} Full ({row['run']})"
+            name = with_config(row["method"], row.get("configuration", ""))
+            label = f"{name} Full ({row['run']})"
             full = ax.errorbar(full_tokens, acc, yerr=yerr, fmt="o", capsize=4, label=label)
             color = full[0].get_color()
             points.append((full_tokens, acc))
@@ -87,7 +89,7 @@ def accuracy_vs_tokens(rows: Sequence[AccuracyRow], out: Path) -> Figure | None:
                     color=color,
                     capsize=4,
                     alpha=0.8,
-                    label=f"{row['method']} CoT only ({row['run']})",
+                    label=f"{name} CoT only ({row['run']})",
                 )
                 ax.plot([row["cot_only_tokens"], full_tokens], [acc, acc], ":", color=color)
         frontier = _pareto(points)
@@ -127,6 +129,7 @@ def token_distributions(
     """Completion tokens per stage, one panel per dataset, one histogram per (run, stage)."""
     series: dict[str, dict[str, list[int]]] = defaultdict(dict)
     sources: dict[str, list[str]] = defaultdict(list)
+    labels = run_labels(runs)
     for run in runs:
         by_role: dict[str, list[int]] = defaultdict(list)
         for record in run.records:
@@ -134,7 +137,8 @@ def token_distributions(
                 if stage.ok and stage.completion_tokens is not None:
                     by_role[stage.role].append(stage.completion_tokens)
         for role, counts in by_role.items():
-            series[run.dataset][f"{method_name(run.pipeline)} {role} ({run.label})"] = counts
+            name = with_config(f"{method_name(run.pipeline)} {role}", labels[run.path])
+            series[run.dataset][f"{name} ({run.label})"] = counts
         sources[run.dataset].append(rel(run.records_file))
     if not series:
         return None
@@ -178,14 +182,9 @@ def latency_cdfs(
         for col, (index, what) in enumerate(((0, "time per request"), (1, "TTFT"))):
             ax = axes[row, col]
             for label, values in samples[concurrency].items():
-                data = np.sort(np.asarray(values[index], dtype=float))
+                data = np.asarray(values[index], dtype=float)
                 if data.size:
-                    ax.step(
-                        data,
-                        np.arange(1, data.size + 1) / data.size,
-                        where="post",
-                        label=f"{label} (n={data.size})",
-                    )
+                    ax.ecdf(data, label=f"{label} (n={data.size})")
             ax.set_title(f"{what}, concurrency {concurrency}")
             ax.set_xlabel(f"{what} (s)")
             ax.set_ylabel("share of requests ≤ x")
@@ -195,6 +194,14 @@ def latency_cdfs(
     return Figure(_save(fig, out, name), caption, sources)
 
 
+def load_stage_name(stage: LoadStage, stages: Sequence[LoadStage]) -> str:
+    """A stage's target and dataset, and its load run where several are shown."""
+    name = f"{stage.target} · {stage.dataset}"
+    if len({s.load_label for s in stages}) > 1:
+        name += f" ({stage.load_label})"
+    return name
+
+
 def load_latency_samples(stages: Sequence[LoadStage]) -> LatencySamples:
     samples: LatencySamples = defaultdict(dict)
     for stage in stages:
@@ -202,18 +209,24 @@ def load_latency_samples(stages: Sequence[LoadStage]) -> LatencySamples:
         times = [v / 1000 for v in load_metric("e2e_ms").samples(ok)]
         ttfts = [v / 1000 for v in load_metric("ttft_ms").samples(ok)]
         if times or ttfts:
-            samples[stage.concurrency][f"{stage.target} · {stage.dataset}"] = (times, ttfts)
+            samples[stage.concurrency][load_stage_name(stage, stages)] = (times, ttfts)
     return dict(samples)
 
 
 def eval_latency_samples(runs: Sequence[EvalRun]) -> LatencySamples:
+    """One series per run and view, labelled by what sets the run's configuration apart (and
+    by the run's folder where two runs share one configuration)."""
     samples: LatencySamples = defaultdict(dict)
+    labels = run_labels(runs)
     for run in runs:
         for view in views_for(run.pipeline):
             timings = [t for r in run.records if (t := trace_timing(r.trace, view)) is not None]
             times = [t.time_s for t in timings if t.time_s is not None]
             ttfts = [t.ttft_s for t in timings if t.ttft_s is not None]
-            samples[run.concurrency][f"{view} · {run.dataset}"] = (times, ttfts)
+            name = with_config(f"{view} · {run.dataset}", labels[run.path])
+            if name in samples[run.concurrency]:
+                name += f" ({run.label})"
+            samples[run.concurrency][name] = (times, ttfts)
     return dict(samples)
 
 
@@ -236,7 +249,7 @@ def tbt_by_position(
             positions.append(np.cumsum(tokens)[1:])  # output position of each later chunk
             gaps.append(np.diff(times) / tokens[1:])
         if positions:
-            curves[f"{stage.target} · {stage.dataset} · c={stage.concurrency}"] = (
+            curves[f"{load_stage_name(stage, stages)} · c={stage.concurrency}"] = (
                 np.concatenate(positions),
                 np.concatenate(gaps),
             )
@@ -321,7 +334,8 @@ def pass_at_k(rows: Sequence[PassAtKRow], out: Path) -> Figure | None:
             ks,
             [np.nan if (v := row["pass_at"][k]) is None else v * 100 for k in ks],
             marker="o",
-            label=f"{row['method']} pass@j ({row['dataset']}, {row['run']})",
+            label=f"{with_config(row['method'], row.get('configuration', ''))} pass@j "
+            f"({row['dataset']}, {row['run']})",
         )
         avg = row["avg_at_k"]
         if avg is not None:

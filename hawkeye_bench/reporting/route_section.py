@@ -16,6 +16,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from hawkeye_bench.eval.route_sweep import RouteRun, run_row
+from hawkeye_bench.reporting.configs import run_labels, with_config, without_empty_configuration
 from hawkeye_bench.reporting.figures import PANEL_SIZE, _save
 from hawkeye_bench.reporting.inputs import EvalRun, Inputs
 from hawkeye_bench.reporting.model import Column, Figure, Section, Table
@@ -30,6 +31,7 @@ ANCHOR_STYLES = {"small": ("--", "small only"), "large": (":", "large only")}
 
 COLUMNS = [
     Column("task", "task"),
+    Column("configuration", "configuration"),
     Column("router", "router"),
     Column("threshold", "threshold", "float3"),
     Column("n", "n", "int"),
@@ -48,6 +50,10 @@ COLUMNS = [
 ]
 
 
+#: facets the table shows in their own columns, left out of the configuration label
+SHOWN_FACETS = ("router", "threshold", "only")
+
+
 def route_run_of(run: EvalRun) -> RouteRun:
     """The router and threshold (or anchor) a route run ran with, from its records."""
     info: dict[str, Any] = next(
@@ -60,15 +66,28 @@ def route_run_of(run: EvalRun) -> RouteRun:
 
 def route_rows(runs: Sequence[EvalRun], rel: Rel) -> list[dict[str, Any]]:
     """One row per route run, anchors first within a task, then by router and threshold."""
+    labels = run_labels(runs, hide=SHOWN_FACETS)
     rows = []
     for run in runs:
         route_run = route_run_of(run)
-        row: dict[str, Any] = {"task": run.dataset, "anchor": route_run.anchor}
+        row: dict[str, Any] = {
+            "task": run.dataset,
+            "configuration": labels[run.path],
+            "anchor": route_run.anchor,
+        }
         row.update(run_row(run.records, route_run))
         row["accuracy_ci"] = [row.pop("ci95_low"), row.pop("ci95_high")]
         row["sources"] = [rel(run.records_file)]
         rows.append(row)
-    rows.sort(key=lambda r: (r["task"], r["anchor"] is None, r["router"], r["threshold"] or 0.0))
+    rows.sort(
+        key=lambda r: (
+            r["task"],
+            r["configuration"],
+            r["anchor"] is None,
+            r["router"],
+            r["threshold"] or 0.0,
+        )
+    )
     return rows
 
 
@@ -88,9 +107,10 @@ def accuracy_vs_share(rows: Sequence[dict[str, Any]], out: Path) -> Figure | Non
         for row in (r for r in usable if r["task"] == task):
             if row["anchor"] in ANCHOR_STYLES:
                 style, label = ANCHOR_STYLES[row["anchor"]]
+                label = with_config(label, row["configuration"])
                 ax.axhline(row["accuracy"] * 100, linestyle=style, color="grey", label=label)
             elif row.get("routed_share") is not None:
-                lines[row["router"]].append(row)
+                lines[with_config(row["router"], row["configuration"])].append(row)
         for index, (router, points) in enumerate(sorted(lines.items())):
             points = sorted(points, key=lambda p: p["routed_share"])
             xs = [100 * p["routed_share"] for p in points]
@@ -131,7 +151,8 @@ def route_section(inputs: Inputs, out: Path, rel: Rel) -> Section:
         "Entropy routers see only the returned top-k (a lower bound of the entropy)."
     )
     rows = route_rows(runs, rel)
-    section.tables.append(Table("route_accuracy", "Accuracy against routed share", COLUMNS, rows))
+    columns = without_empty_configuration(COLUMNS, rows)
+    section.tables.append(Table("route_accuracy", "Accuracy against routed share", columns, rows))
     figure = accuracy_vs_share(rows, out)
     if figure is not None:
         section.figures.append(figure)

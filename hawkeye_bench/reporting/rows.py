@@ -30,6 +30,8 @@ class AccuracyRow(TypedDict):
 
     dataset: str
     method: str
+    #: what sets the run's configuration apart from the other runs of its pipeline
+    configuration: NotRequired[str]
     run: str
     n: int | None
     accuracy: float | None
@@ -90,6 +92,7 @@ class EvalLatencyRow(LatencyRow):
     """One view (``<Name> (Full)``, ``<Name> (CoT only)``) of an eval run's recorded timings."""
 
     run: str
+    configuration: str
 
 
 class LoadLatencyRow(LatencyRow):
@@ -153,6 +156,7 @@ class LengthBiasRow(TypedDict):
 class PassAtKRow(TypedDict):
     dataset: str
     method: str
+    configuration: NotRequired[str]
     run: str
     k: int
     problems: int

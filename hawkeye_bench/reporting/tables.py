@@ -18,6 +18,7 @@ from hawkeye_bench.eval.summary import summarize
 from hawkeye_bench.load.registry import load_metrics, table_load_metrics
 from hawkeye_bench.pipelines import is_baseline
 from hawkeye_bench.reporting import lm_eval_inputs
+from hawkeye_bench.reporting.configs import run_labels, without_empty_configuration
 from hawkeye_bench.reporting.inputs import EvalRun, JudgeOutput, LmEvalOutput
 from hawkeye_bench.reporting.load_inputs import LoadStage
 from hawkeye_bench.reporting.methods import (
@@ -66,6 +67,7 @@ def _token_sources(summary: dict[str, Any]) -> str:
 ACCURACY_COLUMNS = [
     Column("dataset", "dataset"),
     Column("method", "method"),
+    Column("configuration", "configuration"),
     Column("run", "run"),
     Column("n", "items", "int"),
     Column("accuracy", "accuracy % [95% CI]", "percent", interval_key="accuracy_ci"),
@@ -102,6 +104,7 @@ def accuracy_rows_from_runs(
     runs: Sequence[EvalRun], summaries: dict[Path, dict[str, Any]], rel: Rel
 ) -> list[AccuracyRow]:
     baselines = first_baselines(runs)
+    labels = run_labels(runs)
     rows: list[AccuracyRow] = []
     for run in runs:
         summary = summaries[run.path]
@@ -116,6 +119,7 @@ def accuracy_rows_from_runs(
             {
                 "dataset": run.dataset,
                 "method": method_name(run.pipeline),
+                "configuration": labels[run.path],
                 "run": run.label,
                 "n": acc["n"],
                 "accuracy": acc["mean"],
@@ -143,7 +147,15 @@ def accuracy_table(
 ) -> Table[AccuracyRow]:
     rows = accuracy_rows_from_runs(runs, summaries, rel)
     rows += lm_eval_inputs.accuracy_rows(lm_evals, rel)
-    rows.sort(key=lambda r: (r["dataset"], r["method"] != "Baseline", r["method"], r["run"]))
+    rows.sort(
+        key=lambda r: (
+            r["dataset"],
+            r["method"] != "Baseline",
+            r["method"],
+            r.get("configuration", ""),
+            r["run"],
+        )
+    )
     notes = [
         "Accuracy counts failed items as wrong; the interval is Wilson's for one sample per "
         "problem, else a bootstrap over problems.",
@@ -154,7 +166,8 @@ def accuracy_table(
         "Accuracy per 1k tokens = accuracy in percentage points divided by mean Full tokens / "
         "1000. Token counts marked approximate were counted from streamed chunks.",
     ]
-    return Table("accuracy", "Accuracy and tokens", ACCURACY_COLUMNS, rows, notes)
+    columns = without_empty_configuration(ACCURACY_COLUMNS, rows)
+    return Table("accuracy", "Accuracy and tokens", columns, rows, notes)
 
 
 # --------------------------------------------------------------------------- 2. latency
@@ -179,14 +192,31 @@ LATENCY_COLUMNS = [
 ]
 
 
+#: the eval-run rows also say which run and configuration they time
+EVAL_LATENCY_COLUMNS = [
+    *LATENCY_COLUMNS[:2],
+    Column("configuration", "configuration"),
+    Column("run", "run"),
+    *LATENCY_COLUMNS[2:],
+]
+
 L = TypeVar("L", bound=LatencyRow)
 
 
-def _with_speedups(rows: Sequence[L], is_baseline: Callable[[L], bool]) -> None:
-    """Add Baseline-time / row-time and row-tokens / Baseline-tokens per (dataset, c)."""
-    base = {(r["dataset"], r["concurrency"]): r for r in rows if is_baseline(r)}
+def _dataset_and_c(row: LatencyRow) -> tuple[object, ...]:
+    return (row["dataset"], row["concurrency"])
+
+
+def _with_speedups(
+    rows: Sequence[L],
+    is_baseline: Callable[[L], bool],
+    group: Callable[[L], tuple[object, ...]] = _dataset_and_c,
+) -> None:
+    """Add Baseline-time / row-time and row-tokens / Baseline-tokens per ``group`` (by default
+    (dataset, c))."""
+    base = {group(r): r for r in rows if is_baseline(r)}
     for row in rows:
-        ref = base.get((row["dataset"], row["concurrency"]))
+        ref = base.get(group(row))
         row["speedup"] = _ratio(ref["time_mean_s"], row["time_mean_s"]) if ref else None
         row["token_share"] = _ratio(row["tokens_mean"], ref["tokens_mean"]) if ref else None
         row["speedup_baseline"] = ref["method"] if ref else None
@@ -200,6 +230,7 @@ def _ms_to_s(dist: dict[str, Any] | None, stat: str) -> float | None:
 def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[EvalLatencyRow]:
     """The paper's latency columns from the StageResults of eval runs (client concurrency)."""
     rows: list[EvalLatencyRow] = []
+    labels = run_labels(runs)
     for run in runs:
         for view in views_for(run.pipeline):
             ok = [r.trace for r in run.records if trace_timing(r.trace, view) is not None]
@@ -214,6 +245,7 @@ def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[EvalLatencyRow]
                     "method": view,
                     "concurrency": run.concurrency,
                     "run": run.label,
+                    "configuration": labels[run.path],
                     "n": int(time["n"] or 0),
                     "time_mean_s": time["mean"],
                     "time_p50_s": time["p50"],
@@ -231,7 +263,15 @@ def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[EvalLatencyRow]
                     "speedup_baseline": None,
                 }
             )
-    rows.sort(key=lambda r: (r["dataset"], r["concurrency"] or 0, method_sort_key(r["method"])))
+    rows.sort(
+        key=lambda r: (
+            r["dataset"],
+            r["concurrency"] or 0,
+            method_sort_key(r["method"]),
+            r["configuration"],
+            r["run"],
+        )
+    )
     _with_speedups(rows, lambda r: is_baseline_method(r["method"]))
     return rows
 
@@ -250,7 +290,11 @@ def eval_latency_table(runs: Sequence[EvalRun], rel: Rel) -> Table[EvalLatencyRo
     rows = eval_latency_rows(runs, rel)
     notes += [f"Speedups, {line}." for line in speedup_sentences(rows)]
     return Table(
-        "latency_eval", "Latency recorded during evaluation runs", LATENCY_COLUMNS, rows, notes
+        "latency_eval",
+        "Latency recorded during evaluation runs",
+        without_empty_configuration(EVAL_LATENCY_COLUMNS, rows),
+        rows,
+        notes,
     )
 
 
@@ -308,7 +352,8 @@ def load_latency_columns() -> list[Column]:
                     )
                 )
     at = next(i for i, c in enumerate(LATENCY_COLUMNS) if c.key == "speedup")
-    return [*LATENCY_COLUMNS[:at], *extra, *LATENCY_COLUMNS[at:]]
+    load = Column("load", "load run")
+    return [*LATENCY_COLUMNS[:2], load, *LATENCY_COLUMNS[2:at], *extra, *LATENCY_COLUMNS[at:]]
 
 
 def _load_row(row: Mapping[str, object]) -> LoadLatencyRow:
@@ -345,7 +390,11 @@ def load_latency_rows(stages: Sequence[LoadStage], rel: Rel) -> list[LoadLatency
         rows.append(_load_row(row))
     rows += cot_only_load_rows(rows, stages)
     rows.sort(key=lambda r: (r["load"], r["dataset"], r["concurrency"]))
-    _with_speedups(rows, lambda r: r["method"] == r["baseline_target"])
+    _with_speedups(
+        rows,
+        lambda r: r["method"] == r["baseline_target"],
+        lambda r: (r["load"], r["dataset"], r["concurrency"]),
+    )
     return rows
 
 
@@ -615,6 +664,7 @@ def pass_at_k_rows(
     runs: Sequence[EvalRun], summaries: dict[Path, dict[str, Any]], rel: Rel
 ) -> list[PassAtKRow]:
     rows: list[PassAtKRow] = []
+    labels = run_labels(runs)
     for run in runs:
         acc = summaries[run.path]["accuracy"]
         k = acc.get("samples_per_problem")
@@ -624,6 +674,7 @@ def pass_at_k_rows(
             {
                 "dataset": run.dataset,
                 "method": method_name(run.pipeline),
+                "configuration": labels[run.path],
                 "run": run.label,
                 "k": k,
                 "problems": summaries[run.path]["n_problems"],
@@ -642,6 +693,7 @@ def pass_at_k_table(rows: Sequence[PassAtKRow]) -> Table[dict[str, object]]:
     columns = [
         Column("dataset", "dataset"),
         Column("method", "method"),
+        Column("configuration", "configuration"),
         Column("run", "run"),
         Column("k", "k", "int"),
         Column("problems", "problems", "int"),
@@ -653,4 +705,5 @@ def pass_at_k_table(rows: Sequence[PassAtKRow]) -> Table[dict[str, object]]:
         "avg@k = mean accuracy over the k samples of each problem; pass@j = the unbiased "
         "estimator 1 − C(k−c, j)/C(k, j) averaged over problems with all k samples."
     ]
+    columns = without_empty_configuration(columns, cells)
     return Table("pass_at_k", "avg@k and pass@k", columns, cells, notes)

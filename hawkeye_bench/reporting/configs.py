@@ -1,0 +1,148 @@
+"""What produced a row: one configuration per eval run, and labels that name only what differs.
+
+A configuration is everything that changes a run's answers apart from the problems: the
+pipeline, each role's model and server, the pipeline's options (``--keep``, the router and its
+threshold), the stage-2 input and the preset (its name, and its content where two presets of
+one name differ). Every table and figure that reads eval runs keys its rows and series by it,
+so two runs that differ only in one role's model are never merged, and labels each with the
+facets that differ between the runs being compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hawkeye_bench.reporting.inputs import EvalRun
+from hawkeye_bench.reporting.model import Column
+
+#: the key of a row's configuration label
+CONFIGURATION = "configuration"
+#: the embedded default model: one server whatever loopback port it got
+EMBEDDED = "embedded"
+_HASH_CHARS = 8
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The facets of one run's configuration, in a fixed order (name -> value as text)."""
+
+    facets: tuple[tuple[str, str], ...]
+
+    def get(self, name: str) -> str | None:
+        return dict(self.facets).get(name)
+
+    def without(self, names: Iterable[str]) -> RunConfig:
+        """The same configuration less the facets a table already shows in columns."""
+        drop = set(names)
+        return RunConfig(tuple((k, v) for k, v in self.facets if k not in drop))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(_text(value).encode()).hexdigest()[:_HASH_CHARS]
+
+
+def _servers(run: EvalRun) -> dict[str, tuple[str, str]]:
+    """Role -> (model, server): from the identity where it names them, else the manifest."""
+    identity = run.identity.get("endpoints")
+    endpoints = identity if isinstance(identity, dict) else run.manifest.get("endpoints") or {}
+    embedded = isinstance(identity, str)
+    found = {
+        role: (str(e.get("model", "?")), EMBEDDED if embedded else str(e.get("base_url", "?")))
+        for role, e in sorted(endpoints.items())
+        if isinstance(e, dict)
+    }
+    if not found:
+        found = {role: (model, "?") for role, model in sorted(run.models().items())}
+    return found
+
+
+def _preset(run: EvalRun) -> tuple[str, str | None]:
+    """The preset's name, and a digest of its content (None where the run did not record it)."""
+    preset = run.identity.get("preset")
+    if isinstance(preset, dict):
+        return str(preset.get("name") or "?"), _digest(preset)
+    manifest_preset = run.manifest.get("preset") or {}
+    return str(preset or manifest_preset.get("name") or "?"), None
+
+
+def run_config(run: EvalRun) -> RunConfig:
+    """The configuration of one eval run, read from its manifest (records where it has none)."""
+    facets: list[tuple[str, str]] = [("pipeline", run.pipeline)]
+    for role, (model, server) in _servers(run).items():
+        facets += [(role, model), (f"{role} server", server)]
+    options = run.identity.get("pipeline_options") or {}
+    facets += [(str(k), _text(v)) for k, v in sorted(options.items())]
+    stage2 = run.identity.get("stage2_input")
+    if stage2:
+        facets.append(("stage 2 input", str(stage2)))
+    name, digest = _preset(run)
+    facets.append(("preset", name))
+    if digest is not None:
+        facets.append(("preset content", digest))
+    return RunConfig(tuple(facets))
+
+
+def differing_labels(configs: Mapping[K, RunConfig]) -> dict[K, str]:
+    """Per key, ``name=value`` of each facet whose value differs between the configurations
+    (empty when they are all alike). A server is named only where the models alone do not
+    tell two configurations apart; the preset's content only where its name does not."""
+    names = list(dict.fromkeys(name for config in configs.values() for name, _ in config.facets))
+    varying = [n for n in names if len({c.get(n) for c in configs.values()}) > 1]
+
+    def distinct(shown: Sequence[str]) -> bool:
+        seen = {tuple(c.get(n) for n in shown) for c in configs.values()}
+        return len(seen) == len({c.facets for c in configs.values()})
+
+    quiet = [n for n in varying if n.endswith(" server") or n == "preset content"]
+    shown = [n for n in varying if n not in quiet]
+    for name in quiet:
+        if not distinct(shown):
+            shown.append(name)
+    shown.sort(key=names.index)
+    return {
+        key: ", ".join(f"{n}={config.get(n) or '-'}" for n in shown)
+        for key, config in configs.items()
+    }
+
+
+def run_labels(runs: Sequence[EvalRun], hide: Iterable[str] = ()) -> dict[Path, str]:
+    """Run folder -> what sets its configuration apart from the other runs of its pipeline on
+    its dataset, the rows it is compared with (facets in ``hide`` are left out: the table
+    shows them in their own columns)."""
+    hidden = tuple(hide)
+    labels: dict[Path, str] = {}
+    for pipeline, dataset in dict.fromkeys((run.pipeline, run.dataset) for run in runs):
+        group = {
+            r.path: run_config(r).without(hidden)
+            for r in runs
+            if (r.pipeline, r.dataset) == (pipeline, dataset)
+        }
+        labels.update(differing_labels(group))
+    return labels
+
+
+def with_config(name: str, label: str) -> str:
+    """A series name with its configuration label, if any."""
+    return f"{name} [{label}]" if label else name
+
+
+def without_empty_configuration(
+    columns: list[Column], rows: Sequence[Mapping[str, object]]
+) -> list[Column]:
+    """``columns`` less the configuration column when no row needs it (one configuration)."""
+    if any(row.get(CONFIGURATION) for row in rows):
+        return columns
+    return [c for c in columns if c.key != CONFIGURATION]

@@ -1,0 +1,204 @@
+"""No row or series of the report merges two configurations: for every section that reads eval
+runs (and the load section), two inputs that differ only in one role's model stay two rows and
+two series, each labelled by that difference."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import matplotlib.figure
+import pytest
+import report_fixtures as fx
+
+from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.eval.store import RunStore
+from hawkeye_bench.reporting import read_inputs, write_report
+from hawkeye_bench.reporting.configs import differing_labels, run_config, run_labels
+
+
+def _with_model(folder: Path, role: str, model: str) -> Path:
+    """Give ``role`` another model in the run's manifest (the answers stay the same)."""
+    store = RunStore(folder)
+    manifest = store.read_manifest() or {}
+    manifest["endpoints"][role]["model"] = model
+    store.write_manifest(manifest)
+    return folder
+
+
+def _stage(role: str, model: str, tokens: int) -> StageResult:
+    return StageResult(
+        role=role, model=model, content="x", completion_tokens=tokens, token_source="usage",
+        finish_reason="stop", started_at=1000.0, ttft_s=0.1, latency_s=1.0,
+    )  # fmt: skip
+
+
+def _route_record(i: int, large_tokens: int) -> Record:
+    trace = Trace("route", [_stage("small", "s", 20), _stage("large", "l", large_tokens)])
+    trace.extra["route"] = {
+        "router": "top1", "threshold": 0.5, "small_tokens": 20, "large_tokens": large_tokens,
+        "route_events": 1, "tokens": 20 + large_tokens, "uploaded_context_tokens": 30,
+    }  # fmt: skip
+    return Record(fx._problem("csqa", i), 0, trace, extracted="a", correct=i % 2 == 0)
+
+
+def _compress_record(i: int) -> Record:
+    trace = Trace("compress", [_stage("writer", "w", 50), _stage("responder", "r", 10)])
+    trace.extra["compress"] = {"method": "truncate", "requested_keep": 0.5, "achieved_keep": 0.5}
+    return Record(fx._problem("gsm8k", i), 0, trace, extracted=str(i), correct=i % 2 == 0)
+
+
+def _pair(
+    root: Path, name: str, pipeline: str, task: str, records: list[Record], role: str
+) -> tuple[Path, Path]:
+    a = fx.write_run(root / f"{name}-a", pipeline, task, records)
+    b = fx.write_run(root / f"{name}-b", pipeline, task, records)
+    _with_model(a, role, f"{role}-model-A")
+    _with_model(b, role, f"{role}-model-B")
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[list[str]]]:
+    root = tmp_path_factory.mktemp("configs")
+    aime = [fx.hawkeye_record("aime", i, sample=s) for i in range(2) for s in range(2)]
+    inputs = [
+        *_pair(
+            root,
+            "hawkeye",
+            "hawkeye",
+            "gsm8k",
+            [fx.hawkeye_record("gsm8k", i) for i in range(4)],
+            "responder",
+        ),
+        *_pair(root, "aime", "hawkeye", "aime", aime, "reasoner"),
+        *_pair(root, "route", "route", "csqa", [_route_record(i, i) for i in range(4)], "large"),
+        *_pair(
+            root, "compress", "compress", "gsm8k", [_compress_record(i) for i in range(4)], "writer"
+        ),
+    ]
+    for run in inputs[4:6]:  # aime: several samples per problem
+        manifest = RunStore(run).read_manifest() or {}
+        manifest["identity"]["samples"] = 2
+        RunStore(run).write_manifest(manifest)
+    legends: list[list[str]] = []
+    save = matplotlib.figure.Figure.savefig
+
+    def record_legends(fig: matplotlib.figure.Figure, *args: Any, **kwargs: Any) -> None:
+        legends.append(
+            [t.get_text() for ax in fig.axes if (g := ax.get_legend()) for t in g.get_texts()]
+        )
+        save(fig, *args, **kwargs)
+
+    out = root / "report"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(matplotlib.figure.Figure, "savefig", record_legends)
+        write_report([str(p) for p in inputs], out)
+    return json.loads((out / "report.json").read_text()), legends
+
+
+def _rows(report: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return next(t["rows"] for s in report["sections"] for t in s["tables"] if t["name"] == name)
+
+
+@pytest.mark.parametrize(
+    ("table", "match", "model"),
+    [
+        ("accuracy", {"dataset": "gsm8k", "method": "Hawkeye"}, "responder=responder-model-"),
+        ("latency_eval", {"dataset": "gsm8k", "method": "Hawkeye (Full)"}, "responder=responder"),
+        ("pass_at_k", {"dataset": "aime"}, "reasoner=reasoner-model-"),
+        ("route_accuracy", {"task": "csqa"}, "large=large-model-"),
+        ("compress_accuracy", {"task": "gsm8k"}, "writer=writer-model-"),
+    ],
+)
+def test_each_table_keeps_two_configurations_apart_and_labels_them(
+    report: tuple[dict[str, Any], list[list[str]]], table: str, match: dict[str, str], model: str
+) -> None:
+    rows = [r for r in _rows(report[0], table) if all(r[k] == v for k, v in match.items())]
+    assert len(rows) == 2
+    labels = sorted(r["configuration"] for r in rows)
+    assert labels == [f"{model}A", f"{model}B"] or all(model in x for x in labels)
+    assert labels[0] != labels[1]
+
+
+def test_each_figure_draws_two_configurations_as_two_labelled_series(
+    report: tuple[dict[str, Any], list[list[str]]],
+) -> None:
+    texts = [t for legend in report[1] for t in legend]
+    for role in ("responder", "reasoner", "large", "writer"):
+        for model in "AB":
+            wanted = f"{role}={role}-model-{model}"
+            assert any(wanted in t for t in texts), (wanted, texts)
+    # the eval-latency CDF: one series per configuration and view
+    assert sum("Hawkeye (Full) · gsm8k [responder=" in t for t in texts) >= 2 * 2
+
+
+def test_a_label_names_only_what_differs(tmp_path: Path) -> None:
+    records = [fx.hawkeye_record("gsm8k", i) for i in range(2)]
+    a = fx.write_run(tmp_path / "a", "hawkeye", "gsm8k", records)
+    b = fx.write_run(tmp_path / "b", "hawkeye", "gsm8k", records)
+    same = fx.write_run(tmp_path / "same", "hawkeye", "gsm8k", records)
+    _with_model(b, "reasoner", "other")
+    runs = read_inputs([a, b, same]).runs
+    labels = run_labels(runs)
+    assert labels[runs[1].path] == "reasoner=other"
+    assert labels[runs[0].path] == labels[runs[2].path] == "reasoner=r1-7b"
+    # a server is named only where the models do not already tell the runs apart
+    configs = {r.label: run_config(r) for r in runs}
+    moved = replace(
+        configs["same"],
+        facets=tuple(
+            (k, "http://elsewhere/v1" if k == "reasoner server" else v)
+            for k, v in configs["same"].facets
+        ),
+    )
+    assert differing_labels({"a": configs["a"], "moved": moved}) == {
+        "a": "reasoner server=http://127.0.0.1:9/v1",
+        "moved": "reasoner server=http://elsewhere/v1",
+    }
+    assert set(differing_labels({"a": configs["a"], "same": configs["same"]}).values()) == {""}
+
+
+def test_latency_cdfs_start_at_zero(tmp_path: Path) -> None:
+    """The empirical CDF of n samples is 0 left of the smallest one (not 1/n)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from hawkeye_bench.reporting import figures
+
+    drawn: list[np.ndarray] = []
+    ecdf = plt.Axes.ecdf
+
+    def spy(ax: plt.Axes, x: Any, *args: Any, **kwargs: Any) -> Any:
+        line = ecdf(ax, x, *args, **kwargs)
+        drawn.append(np.asarray(line.get_ydata()))
+        return line
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plt.Axes, "ecdf", spy)
+        figures.latency_cdfs({1: {"x": ([1.0, 2.0], [0.5, 0.6])}}, tmp_path, "t.png", "", [])
+    assert drawn and all(y[0] == 0.0 and y[-1] == 1.0 for y in drawn)
+
+
+def test_two_load_runs_stay_apart_each_against_its_own_baseline(tmp_path: Path) -> None:
+    """Two load results with the same target names: rows and CDF series name their load run,
+    and a row's speedup divides by its own run's baseline."""
+    first = fx.write_load(tmp_path / "one").rename(tmp_path / "one" / "load-a")
+    second = fx.write_load(tmp_path / "two").rename(tmp_path / "two" / "load-b")
+    report = write_report([first, second], tmp_path / "out")
+    table = next(t for s in report.sections for t in s.tables if t.name == "latency_load")
+    assert "load" in [c.key for c in table.columns]
+    rows = [r for r in table.rows if r["method"] == "hawkeye" and r["concurrency"] == 1]
+    assert len(rows) == 2
+    assert len({r["sources"][0].split("/")[1] for r in rows}) == 2  # one row per load folder
+    for row in rows:
+        assert row["speedup"] is not None
+        base = next(
+            r
+            for r in table.rows
+            if r["load"] == row["load"] and r["method"] == "baseline" and r["concurrency"] == 1
+        )
+        assert base["sources"][0].split("/")[1] == row["sources"][0].split("/")[1]
