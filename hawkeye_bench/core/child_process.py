@@ -35,7 +35,6 @@ from typing import Any, TypeVar
 
 __all__ = [
     "PARENT_POLL_S",
-    "adopt_orphans",
     "die_with_parent",
     "from_lasting_thread",
     "popen",
@@ -47,20 +46,19 @@ T = TypeVar("T")
 PARENT_POLL_S = 0.5
 
 _PR_SET_PDEATHSIG = 1
-_PR_SET_CHILD_SUBREAPER = 36
-_libc: ctypes.CDLL | None = None
+_prctl_function: Callable[..., int] | None = None
 if sys.platform.startswith("linux"):
-    try:
-        _libc = ctypes.CDLL(None, use_errno=True)  # loaded now, never in a forked child
-    except OSError:  # no libc symbols visible (a static build): the fallback still holds
-        _libc = None
+    try:  # resolved now: a forked child only calls it
+        _prctl_function = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # no libc symbols visible: the fallback still holds
+        _prctl_function = None
 
 
 def _prctl(option: int, value: int) -> bool:
     """``prctl(option, value)``; False where it is unavailable or fails."""
-    if _libc is None:
+    if _prctl_function is None:
         return False
-    return int(_libc.prctl(option, value, 0, 0, 0)) == 0
+    return int(_prctl_function(option, value, 0, 0, 0)) == 0
 
 
 def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> None:
@@ -120,13 +118,15 @@ def from_lasting_thread(start: Callable[[], T]) -> T:
     if it is the main thread, else one daemon thread kept for spawning. A parent-death signal
     fires when the forking thread ends, so a child forked by a worker thread that exits
     (a thread pool's, a test's) would otherwise be killed with it."""
-    if threading.current_thread() is threading.main_thread():
+    current = threading.current_thread()
+    if current is threading.main_thread() or current.name == _SPAWNER_NAME:
         return start()
     future: Future[T] = Future()
     _spawner().put((start, future))
     return future.result()
 
 
+_SPAWNER_NAME = "hawkeye-spawner"
 _Job = tuple[Callable[[], Any], "Future[Any]"]
 _jobs: queue.SimpleQueue[_Job] | None = None
 _jobs_pid = 0
@@ -141,7 +141,7 @@ def _spawner() -> queue.SimpleQueue[_Job]:
         if _jobs is None or _jobs_pid != os.getpid():
             _jobs, _jobs_pid = queue.SimpleQueue(), os.getpid()
             threading.Thread(
-                target=_run_jobs, args=(_jobs,), name="hawkeye-spawner", daemon=True
+                target=_run_jobs, args=(_jobs,), name=_SPAWNER_NAME, daemon=True
             ).start()
         return _jobs
 
@@ -153,10 +153,3 @@ def _run_jobs(jobs: queue.SimpleQueue[_Job]) -> None:
             future.set_result(start())
         except BaseException as exc:  # handed to the caller, which re-raises it
             future.set_exception(exc)
-
-
-def adopt_orphans() -> bool:
-    """Make this process the reaper of its orphaned descendants (Linux): a grandchild whose
-    parent dies is re-parented here instead of to PID 1, so a leak check can still find it.
-    False where unsupported."""
-    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
