@@ -571,7 +571,7 @@ class ChatStreamUser(FastHttpUser):
             state.in_flight -= 1
         self.backoff_s = next_backoff(self.backoff_s, record.status is None)
         if self.backoff_s:  # outside the measured request: its latency is not touched
-            gevent.sleep(self.backoff_s)
+            state.drain_event.wait(self.backoff_s)  # a stopping test does not wait for it
 
     @staticmethod
     def _wait_until_due(state: LoadState) -> Due | None:
