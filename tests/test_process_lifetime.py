@@ -89,6 +89,28 @@ def test_a_command_started_with_popen_dies_with_its_parent(spawner: str) -> None
     _kill_and_expect_no_descendant(parent, [child])
 
 
+def test_without_a_parent_death_signal_a_thread_watches_the_parent() -> None:
+    """The fallback where ``prctl`` is unavailable (not Linux): the child polls its parent."""
+    child_code = (
+        "import os, signal, time; from hawkeye_bench.core import child_process; "
+        "child_process._prctl_function = None; "
+        "child_process.die_with_parent(signal.SIGKILL, os.getppid()); "
+        "print('guarded', flush=True); time.sleep(600)"
+    )
+    parent = _python(
+        f"""
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", {child_code!r}], stdout=subprocess.PIPE)
+        child.stdout.readline()
+        print(child.pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    _kill_and_expect_no_descendant(parent, [child])
+
+
 def test_a_parent_gone_before_the_guard_is_set_is_noticed() -> None:
     """The race between the fork and the guard: a child whose parent is already gone (here: a
     parent PID that is not its parent) gets the signal at once."""
