@@ -6,6 +6,7 @@ or model called: the guard below turns any of those into a failure."""
 
 from __future__ import annotations
 
+import json
 import os
 import traceback
 from dataclasses import dataclass
@@ -112,6 +113,11 @@ CASES: list[Case] = [
     case("eval-config-unknown-key", EVAL, "--config", "{unknown_key_yaml}"),
     case("eval-config-negative-value", EVAL, "--config", "{negative_yaml}"),
     case("eval-config-api-key", EVAL, "--config", "{api_key_yaml}"),
+    case("eval-config-endpoints-a-list", EVAL, "--config", "{endpoints_list_yaml}"),
+    case("eval-config-endpoint-not-a-mapping", EVAL, "--config", "{endpoint_number_yaml}"),
+    case("eval-config-switch-a-number", EVAL, "--config", "{switch_number_yaml}"),
+    case("eval-config-count-a-boolean", EVAL, "--config", "{count_bool_yaml}"),
+    case("eval-config-value-a-mapping", EVAL, "--config", "{value_mapping_yaml}"),
     case("eval-out-unwritable", EVAL, "--out", UNWRITABLE, expect="cannot write the run folder"),
     case("eval-out-is-a-file", EVAL, "--out", "{text}"),
     case("eval-out-under-a-file", EVAL, "--out", "{text}/run"),
@@ -173,6 +179,13 @@ CASES: list[Case] = [
     ),
     case("compress-sweep-resume-nothing", CSWEEP, "--resume"),
     case("compress-sweep-holds-a-sweep", CSWEEP, "--out", "{sweep}"),
+    case("compress-sweep-resume-malformed-json", CSWEEP, "--resume", "--out", "{sweep_bad_json}"),
+    case(
+        "compress-sweep-resume-malformed-entry",
+        CSWEEP,
+        *("--resume", "--out", "{sweep_bad_entry}"),
+        expect="runs[0]: no 'method'",
+    ),
     case(
         "compress-sweep-retry-errors-without-resume",
         CSWEEP,
@@ -215,6 +228,12 @@ CASES: list[Case] = [
     case("route-sweep-random-rates-empty-list", RSWEEP, "--random-rates", ","),
     case("route-sweep-resume-nothing", RSWEEP, "--resume"),
     case("route-sweep-holds-a-sweep", RSWEEP, "--out", "{route_sweep}"),
+    case(
+        "route-sweep-resume-malformed-entry",
+        RSWEEP,
+        *("--resume", "--out", "{route_sweep_bad_entry}"),
+        expect="threshold must be a number",
+    ),
     case("route-sweep-retry-errors-without-resume", RSWEEP, "--retry-errors"),
     case(
         "route-sweep-out-unwritable",
@@ -250,6 +269,7 @@ CASES: list[Case] = [
     case("serve-keep-two-values", SERVE, "--pipeline", "compress", "--keep", "0.1,0.2"),
     case("serve-config-malformed-yaml", SERVE, "--config", "{bad_yaml}"),
     case("serve-config-binary", SERVE, "--config", "{binary}"),
+    case("serve-config-endpoints-a-list", SERVE, "--config", "{endpoints_list_yaml}"),
     case("serve-timeout-zero", SERVE, "--timeout", "0"),
     case(
         "serve-role-flag-of-another-pipeline",
@@ -340,6 +360,8 @@ CASES: list[Case] = [
     case("report-input-malformed-run", ["report", "{bad_run}", "--out", "{tmp}/r"]),
     case("report-input-malformed-judgements", ["report", "{bad_judged}", "--out", "{tmp}/r"]),
     case("report-input-malformed-load", ["report", "{bad_load}", "--out", "{tmp}/r"]),
+    case("report-input-malformed-sweep", ["report", "{sweep_bad_json}", "--out", "{tmp}/r"]),
+    case("report-input-malformed-sweep-entry", ["report", "{sweep_bad_entry}", "--out", "{tmp}/r"]),
     case(
         "report-out-unwritable",
         REPORT[:2],
@@ -484,6 +506,27 @@ def _inputs(tmp: Path) -> dict[str, str]:
     (tmp / "api_key.yaml").write_text("api_key: sk-123\n")
     (tmp / "bad.jsonl").write_text('{"messages": []}\nnot json\n{"messages": []}\n')
     (tmp / "list.jsonl").write_text("[1, 2]\n")
+    more_yaml = {
+        "endpoints_list_yaml": "endpoints: [a, b]\n",
+        "endpoint_number_yaml": "endpoints: {reasoner: 5}\n",
+        "switch_number_yaml": "no_progress: 3\n",
+        "count_bool_yaml": "samples: true\n",
+        "value_mapping_yaml": "preset: {name: default}\n",
+    }
+    for name, text in more_yaml.items():
+        (tmp / f"{name}.yaml").write_text(text)
+    kind = json.dumps({"kind": "hawkeye-bench-compress-sweep", "runs": [{"keep": 0.3}]})
+    bad_sweeps = {
+        "sweep_bad_json": (SWEEP_FILE, "{not json"),
+        "sweep_bad_entry": (SWEEP_FILE, kind),
+        "route_sweep_bad_entry": (
+            ROUTE_SWEEP_FILE,
+            '{"runs": [{"router": "top1", "threshold": "high"}]}',
+        ),
+    }
+    for name, (file, text) in bad_sweeps.items():
+        (tmp / name).mkdir()
+        (tmp / name / file).write_text(text)
     sweep, route_sweep = tmp / "sweep", tmp / "route-sweep"
     sweep.mkdir()
     (sweep / SWEEP_FILE).write_text("{}\n")
@@ -525,6 +568,8 @@ def _inputs(tmp: Path) -> dict[str, str]:
         "bad_load": str(bad_load),
         "bad_tasks": str(bad_tasks),
         "bad_judges": str(bad_judges),
+        **{name: str(tmp / f"{name}.yaml") for name in more_yaml},
+        **{name: str(tmp / name) for name in bad_sweeps},
     }
 
 

@@ -26,6 +26,7 @@ from hawkeye_bench.endpoints.client import EndpointUnavailable
 from hawkeye_bench.endpoints.settings import ConfigError
 from hawkeye_bench.eval.health import EndpointStoppedAnswering, ModelServerDied, RunStopped
 from hawkeye_bench.eval.store import RunStoreError
+from hawkeye_bench.eval.sweep_folder import SweepFileError
 from hawkeye_bench.importing.rows import ImportInputError
 from hawkeye_bench.judging.config import JudgeConfigError
 from hawkeye_bench.judging.results import JudgementsFileError
@@ -81,6 +82,7 @@ USER_ERRORS = [
     FlagsError,
     OutputPathError,
     FolderLocked,
+    SweepFileError,
 ]
 OUTAGES = [RunStopped, ModelServerDied, EndpointStoppedAnswering, WorkerDied]
 DEAD = ["--endpoint", "http://127.0.0.1:9/v1", "--model", "m"]  # never contacted

@@ -30,6 +30,15 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     data = read_yaml_file(path, "config file", ConfigError) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    endpoints = data.get("endpoints")
+    if endpoints is not None and not isinstance(endpoints, dict):
+        raise ConfigError(f"{path}: endpoints: expected a mapping of role to base_url and model")
+    for role, entry in (endpoints or {}).items():
+        if not isinstance(entry, dict):
+            raise ConfigError(
+                f"{path}: endpoints: {role}: expected a mapping with base_url and model, "
+                f"not {entry!r}"
+            )
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
@@ -49,13 +58,29 @@ def set_config_defaults(parser: argparse.ArgumentParser, config: dict[str, Any])
 
 
 def _checked_setting(key: str, value: Any, action: argparse.Action) -> Any:
-    """A single-valued setting converted and checked by its flag's ``type`` and ``choices``
-    (argparse checks neither for defaults that are not strings)."""
+    """A setting converted and checked as its flag would be: a switch takes true or false, a
+    repeated flag a text or a list of texts, a single-valued flag one value (a list is spelt
+    with commas, as on the command line) checked by its ``type`` and ``choices`` (argparse
+    checks neither for defaults that are not strings)."""
+    if isinstance(action, argparse._StoreConstAction):
+        if not isinstance(value, bool):
+            raise ConfigError(f"config file: {key}: expected true or false, not {value!r}")
+        return value
+    if isinstance(action, RepeatedFlag):
+        if isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            return value
+        raise ConfigError(f"config file: {key}: expected a text or a list of texts, not {value!r}")
     if not isinstance(action, argparse._StoreAction) or action.nargs is not None:
         return value
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        return value
-    if callable(action.type):
+    if isinstance(value, list) and all(_is_scalar(v) for v in value):
+        value = ",".join(map(str, value))
+    if not _is_scalar(value):
+        raise ConfigError(f"config file: {key}: expected one value, not {value!r}")
+    if action.type is None:
+        value = str(value)
+    elif callable(action.type):
         try:
             value = action.type(str(value))
         except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
@@ -64,6 +89,10 @@ def _checked_setting(key: str, value: Any, action: argparse.Action) -> Any:
         valid = ", ".join(map(str, action.choices))
         raise ConfigError(f"config file: {key}: {value!r} is not one of {valid}")
     return value
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
 def endpoint_settings(args: argparse.Namespace) -> EndpointSettings:

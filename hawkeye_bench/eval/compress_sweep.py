@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,9 +194,14 @@ def read_sweep_file(root: Path) -> dict[str, Any]:
     return sweep_folder.read_sweep_file(root / SWEEP_FILE)
 
 
+def sweep_run_from(entry: Mapping[str, Any]) -> SweepRun:
+    """A run as sweep.json lists it (KeyError, TypeError or ValueError when it cannot be)."""
+    keep = entry["keep"]
+    if isinstance(keep, bool) or not isinstance(keep, int | float):
+        raise ValueError(f"keep must be a number, not {keep!r}")
+    return SweepRun(str(entry["method"]), float(keep), str(entry.get("responder") or ""))
+
+
 def read_sweep_runs(root: Path) -> list[SweepRun]:
     """The runs a sweep folder's sweep.json lists (empty when there is none)."""
-    return [
-        SweepRun(str(r["method"]), float(r["keep"]), str(r.get("responder") or ""))
-        for r in read_sweep_file(root).get("runs", [])
-    ]
+    return sweep_folder.read_sweep_runs(root / SWEEP_FILE, sweep_run_from)

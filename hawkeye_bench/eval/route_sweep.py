@@ -16,7 +16,7 @@ is measured on the same prompts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,7 +140,18 @@ def write_sweep_file(root: Path, runs: Sequence[RouteRun], settings: dict[str, A
 
 def read_sweep_runs(root: Path) -> list[RouteRun]:
     """The runs a sweep folder's route_sweep.json lists (empty when there is none)."""
-    return [
-        RouteRun(r.get("router"), r.get("threshold"), r.get("anchor"))
-        for r in sweep_folder.read_sweep_file(root / SWEEP_FILE).get("runs", [])
-    ]
+    return sweep_folder.read_sweep_runs(root / SWEEP_FILE, route_run_from)
+
+
+def route_run_from(entry: Mapping[str, Any]) -> RouteRun:
+    """A run as route_sweep.json lists it (ValueError when it cannot be)."""
+    router, threshold, anchor = entry.get("router"), entry.get("threshold"), entry.get("anchor")
+    if anchor is not None:
+        if anchor not in ("small", "large"):
+            raise ValueError(f"anchor must be small or large, not {anchor!r}")
+        return RouteRun(anchor=anchor)
+    if not isinstance(router, str) or isinstance(threshold, bool):
+        raise ValueError(f"a run needs a router name and a threshold, not {dict(entry)!r}")
+    if not isinstance(threshold, int | float):
+        raise ValueError(f"threshold must be a number, not {threshold!r}")
+    return RouteRun(router, float(threshold))

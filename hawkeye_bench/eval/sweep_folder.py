@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.markdown import markdown_table
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.stats import wilson_interval
+
+T = TypeVar("T")
+
+
+class SweepFileError(HawkeyeError):
+    """A sweep's file that cannot be read back (edited by hand, or not a sweep's)."""
+
 
 #: The accuracy columns of every sweep table, as :func:`accuracy_cells` fills them.
 ACCURACY_COLUMNS = ("n", "correct", "accuracy", "ci95_low", "ci95_high", "errors")
@@ -72,5 +80,29 @@ def write_sweep_file(
 
 
 def read_sweep_file(path: Path) -> dict[str, Any]:
-    """A sweep's file as written by :func:`write_sweep_file` (empty when there is none)."""
-    return dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else {}
+    """A sweep's file as written by :func:`write_sweep_file` (empty when there is none); one
+    that is not a JSON object whose ``runs`` are objects is a :class:`SweepFileError`."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError
+        raise SweepFileError(f"{path}: not valid JSON ({exc})") from None
+    runs = data.get("runs", []) if isinstance(data, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs):
+        raise SweepFileError(f"{path}: not a sweep file (a JSON object whose runs are objects)")
+    return data
+
+
+def read_sweep_runs(path: Path, parse: Callable[[Mapping[str, Any]], T]) -> list[T]:
+    """Each run the sweep file lists, read by ``parse``; an entry it cannot read is a
+    :class:`SweepFileError` naming the entry."""
+    runs = []
+    for index, entry in enumerate(read_sweep_file(path).get("runs", [])):
+        try:
+            runs.append(parse(entry))
+        except KeyError as exc:
+            raise SweepFileError(f"{path}: runs[{index}]: no {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise SweepFileError(f"{path}: runs[{index}]: {exc}") from None
+    return runs

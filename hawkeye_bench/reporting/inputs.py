@@ -15,9 +15,10 @@ from typing import Any
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.jsonl import read_jsonl
 from hawkeye_bench.core.record import Record
-from hawkeye_bench.eval.compress_sweep import SWEEP_FILE, SweepRun
+from hawkeye_bench.eval.compress_sweep import SWEEP_FILE, SweepRun, read_sweep_runs
 from hawkeye_bench.eval.route_sweep import SWEEP_FILE as ROUTE_SWEEP_FILE
 from hawkeye_bench.eval.store import RunStore, RunStoreError, effective_status
+from hawkeye_bench.eval.sweep_folder import SweepFileError
 from hawkeye_bench.reporting.trl_logs import (
     TRAINER_STATE,
     TrainingLog,
@@ -327,9 +328,11 @@ def read_compress_sweep(path: Path) -> CompressSweep:
             f"{path / SWEEP_FILE}: not a compress-sweep file (kind {SWEEP_KIND})"
         )
     result = CompressSweep(path=path, sweep=sweep, runs=[])
-    for entry in sweep["runs"]:
-        responder = str(entry.get("responder") or "")
-        run = SweepRun(str(entry["method"]), float(entry["keep"]), responder)
+    try:
+        listed = read_sweep_runs(path)
+    except SweepFileError as exc:
+        raise ReportInputError(str(exc)) from None
+    for entry, run in zip(sweep["runs"], listed, strict=True):
         folder = path / str(entry.get("folder") or f"runs/{run.folder}")
         if RunStore(folder).has_records():
             result.runs.append((run, read_eval_run(folder)))
