@@ -84,3 +84,54 @@ async def test_without_a_marker_the_last_reasoning_token_is_used_and_flagged() -
     old = RequestRecord.from_dict({**record.__dict__, "cot_end_ms": None, "cot_end_source": None})
     assert reasoning_end_ms(old) == reasoning[-1]  # from the stored chunk rows
     assert stage_metrics([old])["cot_end_sources"] == {"last_reasoning": 1}
+
+
+async def test_cot_only_tokens_and_tbt_are_stage_one_alone() -> None:
+    """Every reply has 10 reasoning + 20 content tokens: stage 1 writes 30, all streamed as
+    reasoning, and the thinking responder streams 10 more as reasoning. CoT-only = 30."""
+    config = ScriptedConfig(tokens=30, reasoning_tokens=10, ttft_ms=5, gap_ms=1)
+    with ScriptedServer(config) as url:
+        upstream = Endpoint(base_url=url, model="scripted-model", max_retries=0)
+        endpoints = {"reasoner": upstream, "responder": upstream}
+        async with PipelineServer("hawkeye", endpoints) as server:
+            record = await measure(server.base_url)
+    assert record.reasoning_tokens == 40  # every token streamed as reasoning
+    assert (record.cot_tokens, record.cot_tokens_source) == (30, "usage")
+    assert record.cot_chunks == 30
+    stats = stage_metrics([record])["metrics"]
+    assert stats["cot_tokens"]["mean"] == 30
+    assert stats["cot_tbt_ms"]["n"] == 29  # the gaps within stage 1 only
+    assert stats["tbt_ms"]["n"] == 59
+    # a record without the marker's counts (written before them): the reasoning tokens
+    old = RequestRecord.from_dict({**record.__dict__, "cot_tokens": None, "cot_chunks": None})
+    assert stage_metrics([old])["metrics"]["cot_tokens"]["mean"] == 40
+
+
+def test_load_table_has_the_cot_only_row() -> None:
+    """load_table.md shows a reasoning target's CoT-only view beside its Full row."""
+    from report_fixtures import _request
+
+    from hawkeye_bench.load.results import build_results, render_markdown
+
+    stages = []
+    for target in ("baseline", "hawkeye"):
+        records = [_request(s, target, 1) for s in range(4)]
+        for record in records:
+            if target == "hawkeye":
+                record.cot_end_ms, record.cot_end_source = record.chunks[2][0], "stage_end"
+                record.cot_tokens, record.cot_chunks = 3, 3
+        stage = {"target": target, "url": "u", "concurrency": 1, "stage": f"{target}/c1"}
+        stage.update(stage_metrics(records))
+        stage.update(reliable=True, unreliable_reasons=[], cpu={"max_percent": 1.0})
+        stages.append(stage)
+    plan = {
+        "targets": [{"name": t, "url": "u"} for t in ("baseline", "hawkeye")],
+        "baseline": "baseline", "concurrencies": [1], "requests_per_stage": 4, "duration_s": 0,
+        "prompts": "gsm8k", "model": "m", "max_tokens": 64, "warmup_s": 0.0,
+    }  # fmt: skip
+    markdown = render_markdown(build_results(plan, stages))
+    row = next(line for line in markdown.splitlines() if "| hawkeye (CoT only) |" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[6] == "3.0"  # Tokens: stage 1's
+    assert cells[4] != "–" and cells[8].endswith("×")  # time to the CoT end, its speedup
+    assert not any("(CoT only)" in line and "baseline" in line for line in markdown.splitlines())

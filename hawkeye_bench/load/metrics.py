@@ -109,6 +109,31 @@ def reasoning_end_ms(record: RequestRecord) -> float | None:
     return cot_end(record)[0]
 
 
+def cot_tokens(record: RequestRecord) -> int | None:
+    """Tokens of the chain of thought; records written before they were counted: the
+    reasoning tokens."""
+    return record.cot_tokens if record.cot_tokens is not None else record.reasoning_tokens
+
+
+def cot_per_token_gaps(record: RequestRecord) -> np.ndarray:
+    """Per-token gaps within the chain of thought (the chunks up to its end), weighted as
+    :func:`per_token_gaps` weighs them."""
+    gaps, _ = per_token_gaps(record)
+    end, _ = cot_end(record)
+    if end is None:
+        return np.empty(0)
+    if record.cot_chunks is not None:
+        chunks = record.cot_chunks
+    else:  # no marker: the chunks up to the last reasoning one (rows keep 4 decimals)
+        chunks = sum(1 for c in record.chunks if c[0] <= end + 1e-3)
+    if chunks < 2:
+        return np.empty(0)
+    if per_token_gap_source(record) == "usage_spread":
+        return gaps[: chunks - 1]
+    counts = np.maximum(np.array([c[1] for c in record.chunks[1:chunks]], dtype=float), 1)
+    return gaps[: int(counts.astype(int).sum())]
+
+
 def tpot_ms(record: RequestRecord) -> float | None:
     if record.e2e_ms is None or record.ttft_ms is None or not record.output_tokens:
         return None
@@ -289,6 +314,15 @@ BUILTIN_LOAD_METRICS = (
         table_column="tbt",
     ),
     LoadMetric(
+        "cot_tbt_ms",
+        "ms",
+        "CoT TBT, per token: the TBT gaps within the chain of thought (up to its end, see "
+        "reasoning_end_ms), pooled over requests",
+        pooled=cot_per_token_gaps,
+        csv_rank=13,
+        cot_only_column="tbt",
+    ),
+    LoadMetric(
         "reasoning_end_ms",
         "ms",
         "CoT end: send -> last token before the server's `x_hawkeye.stage_end` marker (Hawkeye: "
@@ -325,9 +359,19 @@ BUILTIN_LOAD_METRICS = (
     LoadMetric(
         "reasoning_tokens",
         "tokens",
-        "reasoning tokens per request (usage, else counted)",
+        "reasoning tokens per request: every token streamed as reasoning, a final stage's own "
+        "reasoning included (usage, else counted)",
         per_request=attrgetter("reasoning_tokens"),
         csv_rank=10,
+    ),
+    LoadMetric(
+        "cot_tokens",
+        "tokens",
+        "CoT tokens per request: the stages up to the server's `x_hawkeye.stage_end` marker "
+        "(its per-stage usage, else the token chunks before it); without a marker, the "
+        "reasoning tokens",
+        per_request=cot_tokens,
+        csv_rank=14,
         cot_only_column="tokens",
     ),
     LoadMetric(

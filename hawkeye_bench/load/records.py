@@ -67,6 +67,11 @@ class RequestRecord:
     output_tokens_source: str | None = None  # "usage" or "chunks" (approximate)
     reasoning_tokens: int | None = None
     reasoning_tokens_source: str | None = None
+    #: tokens of the chain of thought: up to the stage_end marker, else the reasoning tokens
+    cot_tokens: int | None = None
+    cot_tokens_source: str | None = None
+    #: token chunks before the stage_end marker (None: no marker, or an older record)
+    cot_chunks: int | None = None
     prompt_tokens: int | None = None
     chunk_tokens_source: str | None = None  # per-chunk counts: "usage" deltas or "chunks"
     finish_reason: str | None = None
@@ -115,6 +120,8 @@ class RequestRecord:
         self.cot_end_ms, self.cot_end_source = meter.cot_end()
         self.output_tokens, self.output_tokens_source = meter.output_tokens()
         self.reasoning_tokens, self.reasoning_tokens_source = meter.reasoning_tokens()
+        self.cot_tokens, self.cot_tokens_source = meter.cot_tokens()
+        self.cot_chunks = meter.stage_end_chunks
         prompt = (meter.usage or {}).get("prompt_tokens")
         self.prompt_tokens = prompt if isinstance(prompt, int) else None
         self.chunk_tokens_source = "usage" if meter.continuous_usage else "chunks"

@@ -61,6 +61,9 @@ def speedups(stages: Sequence[dict[str, Any]], baseline: str) -> list[dict[str, 
                 "token_share": _ratio(
                     _metric(stage, "output_tokens", "mean"), _metric(base, "output_tokens", "mean")
                 ),
+                "cot_token_share": _ratio(
+                    _metric(stage, "cot_tokens", "mean"), _metric(base, "output_tokens", "mean")
+                ),
             }
         )
     return rows
@@ -161,8 +164,45 @@ def _paper_table(results: dict[str, Any]) -> list[str]:
         "client CPU max",
         "reliable",
     ]
-    rows = [_paper_row(results, stage) for stage in results["stages"]]
+    rows = []
+    for stage in results["stages"]:
+        rows.append(_paper_row(results, stage))
+        cot = _cot_only_row(results, stage)
+        if cot is not None:
+            rows.append(cot)
     return markdown_table(header, rows)
+
+
+def _cot_only_row(results: dict[str, Any], stage: dict[str, Any]) -> list[str] | None:
+    """A reasoning target's "(CoT only)" view, as the report shows it: time to the CoT end,
+    TBT within the CoT, CoT tokens, TTFT to the first reasoning token; None for the baseline,
+    a failed stage or a target with no CoT end."""
+    if "failed" in stage or stage["target"] == results["plan"]["baseline"]:
+        return None
+    end = _metric(stage, "reasoning_end_ms", "mean")
+    if end is None:
+        return None
+    row = _speedup_for(results, stage) or {}
+    speedup = row.get("cot_speedup")
+    share = row.get("cot_token_share")
+    cot_tokens = _metric(stage, "cot_tokens", "mean")
+    return [
+        level(stage),
+        f"{stage['target']} (CoT only)",
+        "",
+        "",
+        _fmt(end, 1e-3),
+        _fmt(_metric(stage, "cot_tbt_ms", "mean"), 1e-3, 4),
+        _fmt(cot_tokens, digits=1),
+        _fmt(_metric(stage, "ttft_reasoning_ms", "mean"), 1e-3),
+        "–" if speedup is None else _fmt(speedup, digits=2) + "×",
+        "–" if share is None else _fmt(share, 100, 1) + " %",
+        "",
+        "",
+        "",
+        "",
+        "",
+    ]
 
 
 def _paper_row(results: dict[str, Any], stage: dict[str, Any]) -> list[str]:

@@ -8,8 +8,11 @@ turning them into TTFT/TBT/E2E statistics is :mod:`hawkeye_bench.load.metrics`' 
 The end of the chain of thought: a multi-stage server (``hawkeye-bench serve``) streams every
 stage but the last as reasoning and sends ``x_hawkeye.stage_end`` (the role that finished) on a
 chunk without choices before the next stage's first delta. The CoT ends at the last token chunk
-before the last such marker, even when the final stage also streams reasoning of its own.
-Without a marker the CoT end falls back to the last reasoning token, and says so.
+before the last such marker, even when the final stage also streams reasoning of its own, and
+so do its tokens: the completion tokens of the stages up to that role as the server's
+``x_hawkeye.stages`` gives them, else the token chunks before the marker. Without a marker the
+CoT end falls back to the last reasoning token (and its tokens to the reasoning tokens), and
+says so.
 
 Error texts are cleared of known API keys (:func:`hawkeye_bench.core.secrets.redact`) before
 they are shortened, so no part of a key an upstream echoed is kept.
@@ -78,6 +81,10 @@ class StreamMeter:
     #: send -> the last token chunk before the latest stage_end marker (None: no marker)
     stage_end_ms: float | None = None
     stage_end_role: str | None = None
+    #: token chunks before the latest stage_end marker (None: no marker)
+    stage_end_chunks: int | None = None
+    #: the server's per-stage counts (``x_hawkeye.stages``), when it sent them
+    stages: list[dict[str, Any]] | None = None
     _cumulative_tokens: int = 0
     _deciding_think: bool = True
     _in_inline_think: bool = False
@@ -121,6 +128,9 @@ class StreamMeter:
         if isinstance(extra, dict) and extra.get(STAGE_END_FIELD):
             self.stage_end_role = str(extra[STAGE_END_FIELD])
             self.stage_end_ms = self.chunks[-1].t_ms if self.chunks else self._ms(t_recv)
+            self.stage_end_chunks = len(self.chunks)
+        if isinstance(extra, dict) and isinstance(extra.get("stages"), list):
+            self.stages = [s for s in extra["stages"] if isinstance(s, dict)]
         usage = event.get("usage")
         cumulative: int | None = None
         if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
@@ -198,6 +208,22 @@ class StreamMeter:
         if self.chunks:
             return len(self.chunks), "chunks"
         return None, None
+
+    def cot_tokens(self) -> tuple[int | None, TokenSource | None]:
+        """Tokens of the chain of thought, up to the latest stage_end marker (see the module
+        doc); without a marker, the reasoning tokens."""
+        if self.stage_end_chunks is None:
+            return self.reasoning_tokens()
+        roles = [s.get("role") for s in self.stages or ()]
+        if self.stage_end_role in roles:
+            upto = len(roles) - roles[::-1].index(self.stage_end_role)
+            counts = [s.get("completion_tokens") for s in (self.stages or [])[:upto]]
+            if all(isinstance(c, int) for c in counts):
+                return sum(c for c in counts if isinstance(c, int)), "usage"
+        before = self.chunks[: self.stage_end_chunks]
+        if self.continuous_usage:
+            return sum(c.tokens for c in before), "usage"
+        return len(before), "chunks"
 
     def reasoning_tokens(self) -> tuple[int | None, TokenSource | None]:
         details = (self.usage or {}).get("completion_tokens_details") or {}

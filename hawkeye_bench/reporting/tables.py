@@ -319,8 +319,7 @@ LoadCells = dict[str, float | None]
 def load_metric_cells(metrics: dict[str, Any], *, cot_only: bool = False) -> LoadCells:
     """The cells of every registered load metric with a table column, from one stage's
     ``metrics``. For a ``(CoT only)`` row each column comes from the metric registered with that
-    ``cot_only_column`` instead, and is empty when there is none (TBT: the per-token gaps are
-    pooled over both channels)."""
+    ``cot_only_column`` instead, and is empty when there is none."""
     fill = {m.cot_only_column: m for m in load_metrics() if m.cot_only_column}
     cells: LoadCells = {}
     for metric in table_load_metrics():
@@ -402,8 +401,9 @@ def cot_only_load_rows(
     rows: Sequence[LoadLatencyRow], stages: Sequence[LoadStage]
 ) -> list[LoadLatencyRow]:
     """For a target that streamed reasoning (the pipeline server): its CoT-only view, each
-    column from the metric registered for it with ``cot_only_column`` (time: to the end of the
-    reasoning, ``reasoning_end_ms``; tokens: the reasoning tokens)."""
+    column from the metric registered for it with ``cot_only_column`` (time: to the end of
+    stage 1, ``reasoning_end_ms``; tokens: stage 1's, ``cot_tokens``; TBT: the gaps within
+    stage 1, ``cot_tbt_ms``)."""
     timed_by = [m.name for m in load_metrics() if m.cot_only_column == LOAD_TIME_COLUMN]
     extra: list[LoadLatencyRow] = []
     for row, stage in zip(rows, stages, strict=True):
@@ -433,8 +433,9 @@ def load_latency_table(stages: Sequence[LoadStage], rel: Rel) -> Table[LoadLaten
         "completion tokens per request. Percentiles interpolate the raw samples.",
         "Speedup = the load run's baseline target's mean Time per Req / this row's, at the "
         "same concurrency. For the pipeline server that is Baseline / Full; its `(CoT only)` "
-        "row times each request to its last reasoning token (reasoning_end_ms) with the "
-        "reasoning tokens, giving the paper's headline Baseline / CoT only.",
+        "row is stage 1 alone: each request timed to the server's stage-end marker "
+        "(reasoning_end_ms), with stage 1's tokens and the gaps within stage 1 (a responder "
+        "that also thinks is not counted), giving the paper's headline Baseline / CoT only.",
     ]
     notes += [f"Speedups, {line}." for line in speedup_sentences(rows)]
     unreliable = [r for r in rows if r["reliable"] is False]
