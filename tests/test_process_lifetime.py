@@ -10,8 +10,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -31,11 +32,35 @@ def _tree(pid: int) -> list[int]:
     return [c.pid for c in psutil.Process(pid).children(recursive=True)]
 
 
-def _python(code: str) -> subprocess.Popen[str]:
-    """``python -c CODE``; it prints lines of PIDs on its stdout."""
-    return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, text=True
-    )
+class Started:
+    """The processes a test starts; whatever a failed test left running is killed after it."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[str]] = []
+
+    def run(self, command: list[str], **popen: Any) -> subprocess.Popen[str]:
+        self.processes.append(subprocess.Popen(command, text=True, **popen))
+        return self.processes[-1]
+
+    def python(self, code: str) -> subprocess.Popen[str]:
+        """``python -c CODE``, a parent that prints lines of PIDs on its stdout."""
+        return self.run([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE)
+
+    def kill_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                descendants = _tree(process.pid)
+                process.kill()
+                for pid in alive(descendants):
+                    os.kill(pid, signal.SIGKILL)
+            process.communicate()
+
+
+@pytest.fixture
+def started() -> Iterator[Started]:
+    processes = Started()
+    yield processes
+    processes.kill_all()
 
 
 def _kill_and_expect_no_descendant(process: subprocess.Popen[str], pids: list[int]) -> None:
@@ -62,10 +87,10 @@ def _wait_for(condition: Callable[[], bool], what: str, process: subprocess.Pope
 
 
 @pytest.mark.parametrize("spawner", ["main thread", "short-lived thread"])
-def test_a_command_started_with_popen_dies_with_its_parent(spawner: str) -> None:
+def test_a_command_started_with_popen_dies_with_its_parent(spawner: str, started: Started) -> None:
     """Started from the main thread, or from a thread that has ended since (a parent-death
     signal follows the forking thread: the spawn moves to a lasting one)."""
-    parent = _python(
+    parent = started.python(
         f"""
         import subprocess, sys, threading, time
         from hawkeye_bench.core.child_process import popen
@@ -89,7 +114,7 @@ def test_a_command_started_with_popen_dies_with_its_parent(spawner: str) -> None
     _kill_and_expect_no_descendant(parent, [child])
 
 
-def test_without_a_parent_death_signal_a_thread_watches_the_parent() -> None:
+def test_without_a_parent_death_signal_a_thread_watches_the_parent(started: Started) -> None:
     """The fallback where ``prctl`` is unavailable (not Linux): the child polls its parent."""
     child_code = (
         "import os, signal, time; from hawkeye_bench.core import child_process; "
@@ -97,7 +122,7 @@ def test_without_a_parent_death_signal_a_thread_watches_the_parent() -> None:
         "child_process.die_with_parent(signal.SIGKILL, os.getppid()); "
         "print('guarded', flush=True); time.sleep(600)"
     )
-    parent = _python(
+    parent = started.python(
         f"""
         import subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c", {child_code!r}], stdout=subprocess.PIPE)
@@ -152,10 +177,10 @@ def test_from_lasting_thread_hands_back_results_and_errors() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_a_busy_grader_worker_dies_with_the_grading_process() -> None:
+def test_a_busy_grader_worker_dies_with_the_grading_process(started: Started) -> None:
     """A worker stuck in a long grade does not read its pipe; the forkserver's exit (it
     follows the grading process) kills it."""
-    parent = _python(
+    parent = started.python(
         """
         import threading, time
         from hawkeye_bench.grading.workers import Grader
@@ -176,8 +201,10 @@ def test_a_busy_grader_worker_dies_with_the_grading_process() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_a_scripted_server_and_its_forked_processes_die_with_their_starter() -> None:
-    parent = _python(
+def test_a_scripted_server_and_its_forked_processes_die_with_their_starter(
+    started: Started,
+) -> None:
+    parent = started.python(
         """
         import time
         from hawkeye_bench.testing.scripted_server import ScriptedConfig, start_subprocess
@@ -195,7 +222,9 @@ def test_a_scripted_server_and_its_forked_processes_die_with_their_starter() -> 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_load_killed_with_sigkill_leaves_no_locust_process(tmp_path: Path) -> None:
+def test_load_killed_with_sigkill_leaves_no_locust_process(
+    tmp_path: Path, started: Started
+) -> None:
     """`load --processes 2` in the middle of a long stage: Locust's master gets SIGTERM with
     its parent's death and stops the two worker processes it forked."""
     out = tmp_path / "load"
@@ -203,7 +232,7 @@ def test_load_killed_with_sigkill_leaves_no_locust_process(tmp_path: Path) -> No
         args = ["load", "--target", f"s={url}", "--concurrency", "4", "--duration", "600",
                 "--processes", "2", "--prompt-limit", "3", "--max-tokens", "64",
                 "--out", str(out)]  # fmt: skip
-        process = subprocess.Popen([*CLI, *args], stdout=subprocess.DEVNULL, text=True)
+        process = started.run([*CLI, *args], stdout=subprocess.DEVNULL)
 
         def locusts() -> list[int]:
             return [
@@ -218,20 +247,18 @@ def test_load_killed_with_sigkill_leaves_no_locust_process(tmp_path: Path) -> No
 
 @pytest.mark.local_model
 @pytest.mark.timeout(600)
-def test_eval_killed_with_sigkill_leaves_no_process(tmp_path: Path) -> None:
+def test_eval_killed_with_sigkill_leaves_no_process(tmp_path: Path, started: Started) -> None:
     """`eval` with the embedded default model, killed once its model server answers and items
     are graded: the model server, the forkserver and the grader workers all go with it."""
     out = tmp_path / "run"
     args = eval_args(out, "--max-tokens", "16", "--concurrency", "1", limit=40)
-    process = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)  # fmt: skip
+    process = started.run([*CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = RunStore(out)
     _wait_for(lambda: len(store.load_records()) >= 1, "graded record", process)
     descendants = _tree(process.pid)
     commands = [" ".join(psutil.Process(pid).cmdline()) for pid in descendants]
     assert any("llama_cpp.server" in command for command in commands), commands
     _kill_and_expect_no_descendant(process, descendants)
-    process.communicate()
 
 
 # -- the session check ---------------------------------------------------------------------------
