@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -290,6 +291,19 @@ async def test_one_process_writes_its_trace_file(tmp_path: Path) -> None:
     assert rows[-1]["trace"]["stages"][0]["content"] == "tok0 tok1 tok2"
 
 
+async def _refused_before(task: asyncio.Task[None], base_url: str) -> bool:
+    """Whether a connection to ``base_url``'s port is refused before ``task`` ends."""
+    address = urllib.parse.urlsplit(base_url)
+    while not task.done():
+        try:
+            _, writer = await asyncio.open_connection(address.hostname, address.port)
+        except ConnectionRefusedError:
+            return True
+        writer.close()
+        await asyncio.sleep(0.1)
+    return False
+
+
 def _serving_worker(workers: list[psutil.Process], client_port: int) -> psutil.Process:
     """The worker holding the accepted end of the client's connection from ``client_port``."""
     for worker in workers:
@@ -301,8 +315,9 @@ def _serving_worker(workers: list[psutil.Process], client_port: int) -> psutil.P
 @pytest.mark.timeout(240)
 async def test_a_dead_worker_lets_the_survivors_streams_drain(started: list[Served]) -> None:
     """One worker dies while the other streams: the server stops (exit 3) only after the
-    survivor's stream ran to its end, within the grace period SIGTERM gives."""
-    slow = ScriptedConfig(ttft_ms=50, gap_ms=100, tokens=30)  # about 3 s of streaming
+    survivor's stream ran to its end, within the grace period SIGTERM gives; meanwhile a new
+    connection is refused at once (rather than queued for no one, then reset)."""
+    slow = ScriptedConfig(ttft_ms=50, gap_ms=100, tokens=80)  # 8 s of streaming, < the grace
     with ScriptedServer(slow) as url:
         upstream = ["--endpoint", url, "--model", "scripted-model", "--max-retries", "0"]
         served = _two_workers(started, "baseline", upstream)
@@ -323,11 +338,18 @@ async def test_a_dead_worker_lets_the_survivors_streams_drain(started: list[Serv
             survivor = _serving_worker(workers, client_port)
             (victim,) = [w for w in workers if w.pid != survivor.pid]
             victim.kill()
-            async for line in lines:
-                if meter.feed(line, time.perf_counter()):
-                    break
+
+            async def drain() -> None:
+                async for line in lines:
+                    if meter.feed(line, time.perf_counter()):
+                        break
+
+            draining = asyncio.create_task(drain())
+            refused = await _refused_before(draining, served.base_url)
+            await draining
         code, err = await asyncio.to_thread(_finish_leaving_nothing, served)
     assert meter.error is None and meter.done_ms is not None, err
-    assert sum(c.tokens for c in meter.chunks) == 30 and meter.finish_reason == "stop"
+    assert sum(c.tokens for c in meter.chunks) == 80 and meter.finish_reason == "stop"
+    assert refused, "new connections were still taken while the server was stopping"
     assert code == 3, err
     assert f"(pid {victim.pid}) died while serving" in err

@@ -262,7 +262,12 @@ class WorkerGroup:
 
     def stop(self) -> list[str]:
         """SIGTERM every live worker, wait for them (killing what outlives the grace period);
-        returns a line per worker that exited other than cleanly and was not named before."""
+        returns a line per worker that exited other than cleanly and was not named before.
+
+        The listening socket is closed first: each draining worker closes its own copy, so
+        with the parent's gone too a new connection is refused at once instead of waiting in
+        the backlog for no one until the drain ends, then being reset."""
+        self.sock.close()
         for worker in self.workers:
             if worker.process.exitcode is None and worker.process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
