@@ -128,6 +128,7 @@ CASES: list[Case] = [
     case("eval-baseline-run-missing", EVAL, "--baseline-run", "{tmp}/missing"),
     case("eval-baseline-run-empty-folder", EVAL, "--baseline-run", "{dir}"),
     case("eval-baseline-run-malformed", EVAL, "--baseline-run", "{bad_run}"),
+    case("eval-baseline-run-only-a-torn-line", EVAL, "--baseline-run", "{torn_run}"),
     case("eval-baseline-run-other-task", EVAL, "--baseline-run", "{aime_run}"),
     case("eval-endpoint-without-model", ["eval", "--task", "gsm8k", "--endpoint", "http://x/v1"]),
     case(
@@ -496,6 +497,8 @@ def _inputs(tmp: Path) -> dict[str, str]:
     bad_run = tmp / "bad-run"
     bad_run.mkdir()
     (bad_run / "records.jsonl").write_text('{"id": 1}\nnot json\n{"id": 2}\n')
+    (tmp / "torn-run").mkdir()
+    (tmp / "torn-run" / "records.jsonl").write_text('{"id": "gsm8k-0", "sam')
     (tmp / "empty").mkdir()
     (tmp / "text.txt").write_text("hello\n")
     (tmp / "binary.bin").write_bytes(bytes(range(256)) * 4)
@@ -552,6 +555,7 @@ def _inputs(tmp: Path) -> dict[str, str]:
         "run": str(run),
         "aime_run": str(aime),
         "bad_run": str(bad_run),
+        "torn_run": str(tmp / "torn-run"),
         "dir": str(tmp / "empty"),
         "text": str(tmp / "text.txt"),
         "binary": str(tmp / "binary.bin"),

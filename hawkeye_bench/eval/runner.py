@@ -158,7 +158,10 @@ def load_baseline(path: Path, task: str) -> tuple[Record, ...]:
     baseline_task = (manifest.get("identity") or {}).get("task")
     if baseline_task is not None and baseline_task != task:
         raise RunStoreError(f"--baseline-run {path} is a {baseline_task} run, this is {task}")
-    return tuple(store.load_records())
+    records = tuple(store.load_records())
+    if not records:  # its one line is torn: nothing to compare with
+        raise RunStoreError(f"--baseline-run {path}: no complete record in records.jsonl")
+    return records
 
 
 async def _execute(
