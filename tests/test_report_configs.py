@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import matplotlib.axes
 import matplotlib.figure
 import pytest
 import report_fixtures as fx
@@ -202,3 +203,26 @@ def test_two_load_runs_stay_apart_each_against_its_own_baseline(tmp_path: Path) 
             if r["load"] == row["load"] and r["method"] == "baseline" and r["concurrency"] == 1
         )
         assert base["sources"][0].split("/")[1] == row["sources"][0].split("/")[1]
+
+
+def test_compress_figure_has_a_panel_at_the_requested_share(tmp_path: Path) -> None:
+    """A compressor that misses its budget: the requested-share panel keeps the point on the
+    grid (50% requested), the achieved-share panels move it (to 30% kept)."""
+    from hawkeye_bench.reporting.compress_figures import accuracy_vs_compression
+
+    row = {
+        "task": "gsm8k", "responder": "r", "method": "llm", "kept_requested": 0.5,
+        "kept_achieved": 0.3, "accuracy": 0.5, "accuracy_ci": [0.2, 0.8], "sources": [],
+    }  # fmt: skip
+    drawn: list[tuple[str, list[float]]] = []
+    errorbar = matplotlib.axes.Axes.errorbar
+
+    def spy(ax: matplotlib.axes.Axes, x: Any, *args: Any, **kwargs: Any) -> Any:
+        drawn.append((ax.get_xlabel(), list(x)))
+        return errorbar(ax, x, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(matplotlib.axes.Axes, "errorbar", spy)
+        assert accuracy_vs_compression([row], tmp_path) is not None
+    xs = sorted(round(x[0]) for _, x in drawn)
+    assert xs == [30, 50, 70]  # kept achieved, requested compression, achieved compression

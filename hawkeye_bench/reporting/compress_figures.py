@@ -28,9 +28,10 @@ def _responder(row: dict[str, Any]) -> str:
     return with_config(row["responder"], row.get("configuration", ""))
 
 
-def _x_share(row: dict[str, Any]) -> float:
-    """The kept share a row is drawn at: achieved when measured, else requested."""
-    achieved = row.get("kept_achieved")
+def _x_share(row: dict[str, Any], requested: bool = False) -> float:
+    """The kept share a row is drawn at: achieved when measured (unless ``requested``), else
+    requested."""
+    achieved = None if requested else row.get("kept_achieved")
     return float(achieved if achieved is not None else row["kept_requested"])
 
 
@@ -49,13 +50,17 @@ def accuracy_vs_compression(rows: Sequence[dict[str, Any]], out: Path) -> Figure
     colours = {name: f"C{i % 10}" for i, name in enumerate(responders)}
     markers = {name: METHOD_MARKERS[i % len(METHOD_MARKERS)] for i, name in enumerate(methods)}
     fig, axes = plt.subplots(
-        len(tasks), 2, figsize=(PANEL_SIZE[0] * 2, PANEL_SIZE[1] * len(tasks)), squeeze=False
+        len(tasks), 3, figsize=(PANEL_SIZE[0] * 3, PANEL_SIZE[1] * len(tasks)), squeeze=False
     )
-    for (left, right), task in zip(axes, tasks, strict=True):
+    for (left, right, grid), task in zip(axes, tasks, strict=True):
         lines: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for row in (r for r in usable if r["task"] == task):
             lines[(_responder(row), row["method"])].append(row)
-        for ax, removed in ((left, True), (right, False)):
+        for ax, removed, requested in (
+            (left, True, False),
+            (right, False, False),
+            (grid, True, True),
+        ):
             for (responder, method), points in sorted(lines.items()):
                 colour = colours[responder]
                 if method in ANCHOR_STYLES:
@@ -68,8 +73,8 @@ def accuracy_vs_compression(rows: Sequence[dict[str, Any]], out: Path) -> Figure
                         label=f"{responder} · {what}",
                     )
                     continue
-                points = sorted(points, key=_x_share)
-                shares = [_x_share(p) for p in points]
+                points = sorted(points, key=lambda p: _x_share(p, requested))
+                shares = [_x_share(p, requested) for p in points]
                 xs = [100 * (1 - s) if removed else 100 * s for s in shares]
                 ys = [p["accuracy"] * 100 for p in points]
                 lows = [100 * (p["accuracy_ci"][0] or 0.0) for p in points]
@@ -89,7 +94,9 @@ def accuracy_vs_compression(rows: Sequence[dict[str, Any]], out: Path) -> Figure
                     label=f"{responder} · {method}",
                 )
             ax.set_xlabel(
-                "compression rate: removed share of CoT tokens (%)"
+                "requested compression rate (%): the paper's grid"
+                if requested
+                else "compression rate: removed share of CoT tokens (%)"
                 if removed
                 else "kept share of CoT tokens (%)"
             )
@@ -104,7 +111,9 @@ def accuracy_vs_compression(rows: Sequence[dict[str, Any]], out: Path) -> Figure
         name,
         "Accuracy (95% interval) of each responder answering from the writer's CoT compressed "
         "by each method, against the achieved share (left: compression rate, the removed share; "
-        "right: kept share); dashed: the full CoT, dotted: no CoT.",
+        "middle: kept share) and against the requested compression rate (right: the paper's "
+        "grid, where a compressor that misses its budget stays on its point); dashed: the full "
+        "CoT, dotted: no CoT.",
         _sources(usable),
     )
 
