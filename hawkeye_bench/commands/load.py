@@ -43,6 +43,7 @@ from hawkeye_bench.load.sweep import (
     run_sweep,
     sweep_failures,
 )
+from hawkeye_bench.load.traces import distinct_arrival_share, read_trace
 from hawkeye_bench.serve.client_auth import DEFAULT_CLIENT_KEY_ENV
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class OpenLoopSetupError(HawkeyeError):
 #: --max-concurrency when --rate is given without it (GuideLLM's default ceiling)
 DEFAULT_MAX_CONCURRENCY = 512
 SWEEP = "sweep"
+TRACE_TAIL_S = 1.0  # a replay's stage runs this long after the trace's last arrival
+COARSE_TRACE_SHARE = 0.5  # fewer distinct arrival times per request: a bucketed trace
 
 
 def _processes(text: str) -> int | str:
@@ -220,6 +223,20 @@ def _add_open_loop_arguments(parser: argparse.ArgumentParser) -> None:
         help="gamma's shape: 1 is Poisson, below 1 burstier, above 1 more regular (vLLM's)",
     )
     group.add_argument("--seed", type=int, help="seed of the arrival schedule (default 0)")
+    group.add_argument(
+        "--trace",
+        type=Path,
+        metavar="FILE",
+        help="replay a request trace: Mooncake-style .jsonl (timestamp ms, input_length, "
+        "output_length) or Azure-style .csv (TIMESTAMP, ContextTokens, GeneratedTokens); "
+        "filler prompts of the input length, max_tokens the output length (ignore_eos sent)",
+    )
+    group.add_argument(
+        "--trace-speed",
+        type=positive_float,
+        metavar="X",
+        help="replay the trace X times faster (default 1)",
+    )
     group.add_argument(
         "--max-concurrency",
         type=positive_int,
@@ -439,12 +456,23 @@ def _check_open_loop(args: argparse.Namespace) -> None:
             f"--sweep-points {args.sweep_points}: a sweep needs at least {MIN_SWEEP_POINTS} "
             "points (the synchronous and the throughput stage)"
         )
+    if args.trace_speed is not None and args.trace is None:
+        raise OpenLoopSetupError("--trace-speed: only with --trace FILE")
+    if args.trace is not None and (args.rate is not None or args.concurrency is not None):
+        raise OpenLoopSetupError(
+            "--trace sets the arrivals itself: drop --rate and --concurrency (cap the requests "
+            "in flight with --max-concurrency)"
+        )
     if args.rate is None:
-        given = [flag for flag, value in (("--arrival", args.arrival),
-                 ("--burstiness", args.burstiness), ("--seed", args.seed),
-                 ("--max-concurrency", args.max_concurrency)) if value is not None]  # fmt: skip
+        flags = (("--arrival", args.arrival), ("--burstiness", args.burstiness),
+                 ("--seed", args.seed))  # fmt: skip
+        given = [flag for flag, value in flags if value is not None]
+        if args.max_concurrency is not None and args.trace is None:
+            given.append("--max-concurrency")
         if given:
             raise OpenLoopSetupError(f"{', '.join(given)}: only with --rate R (open loop)")
+        if args.trace is not None and (args.calibrate or args.worker):
+            raise OpenLoopSetupError("--trace is for a load run (not --calibrate or --worker)")
         return
     if args.concurrency is not None:
         raise OpenLoopSetupError(
@@ -469,6 +497,8 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
     targets = parse_targets(args.target)
     if args.min_goodput is not None and not args.slo:
         return _error("--min-goodput needs at least one --slo METRIC=MS")
+    if args.trace is not None:  # every row checked before any request
+        args.duration = args.duration or _trace_duration(args.trace, args.trace_speed or 1.0)
     if args.requests <= 0 and args.duration <= 0:
         return _error("give --requests N (measured requests per stage) or --duration SECONDS")
     prompt_source = args.prompts or args.dataset or "gsm8k"
@@ -495,6 +525,19 @@ def _load(args: argparse.Namespace, out_dir: Path) -> int:
     if sweep is not None:
         return _sweep_exit_code(stages, sweep)
     return _load_exit_code(stages)
+
+
+def _trace_duration(path: Path, speed: float) -> float:
+    """A replay's measured seconds: the trace's span at ``speed``, and a second for the last
+    request to be sent (those in flight then get --stop-timeout)."""
+    rows = read_trace(path)
+    span = rows[-1].at_s / speed
+    print(f"trace {path}: {len(rows)} requests over {span:.1f} s at x{speed:g}")
+    if distinct_arrival_share(rows) < COARSE_TRACE_SHARE:
+        print(f"note: {path} has {len({r.at_s for r in rows})} distinct arrival times for "
+              f"{len(rows)} requests: its arrivals sit on a coarse grid and are replayed so "
+              "(bursts at each grid point)")  # fmt: skip
+    return span + TRACE_TAIL_S
 
 
 def _sweep_exit_code(stages: list[dict[str, Any]], sweep: dict[str, Any]) -> int:
@@ -567,6 +610,8 @@ def _load_plan(
         min_goodput=args.min_goodput,
         max_error_rate=args.max_error_rate,
         rates=args.rate if isinstance(args.rate, list) else [],
+        trace=args.trace,
+        trace_speed=args.trace_speed or 1.0,
         arrival=args.arrival or "poisson",
         burstiness=1.0 if args.burstiness is None else args.burstiness,
         seed=args.seed or 0,
@@ -575,7 +620,7 @@ def _load_plan(
 
 def _concurrencies_of(args: argparse.Namespace) -> list[int]:
     """The stages' users: --concurrency (default 10,100); open loop: the --max-concurrency."""
-    if args.rate:
+    if args.rate or args.trace is not None:
         return [args.max_concurrency or DEFAULT_MAX_CONCURRENCY]
     return args.concurrency or [10, 100]
 

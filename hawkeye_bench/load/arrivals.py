@@ -11,7 +11,8 @@ Several load processes split the rate: process ``i`` of ``n`` draws its own seed
 rate/n (for ``constant``, shifted by i/rate so the processes interleave evenly). The union of n
 independent Poisson streams of rate r/n is a Poisson stream of rate r; for ``gamma`` with
 burstiness other than 1 the union is only approximately gamma, which the stage's gap statistics
-show. This module does not import Locust.
+show. A trace (:class:`TraceSchedule`) gives each request its own due time instead, split the
+same way (row i to process i mod n). This module does not import Locust.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from hawkeye_bench.load.traces import TraceRow
 
 ARRIVALS = ("poisson", "gamma", "constant")
 
@@ -103,3 +106,32 @@ class Schedule:
         """The gaps between this schedule's next ``count`` + 1 due times."""
         times = np.array([self.next() for _ in range(count + 1)])
         return np.diff(times)
+
+
+class TraceSchedule:
+    """Due times of one process's share of a trace (rows ``index::processes``), replayed at
+    ``speed`` times the trace's pace; None once the share is sent."""
+
+    def __init__(
+        self, rows: list[TraceRow], start: float, speed: float = 1.0, index: int = 0,
+        processes: int = 1,
+    ) -> None:  # fmt: skip
+        if not math.isfinite(speed) or speed <= 0:
+            raise ArrivalError(f"a trace speed must be a finite number > 0, not {speed}")
+        self.rows = rows[index::processes]
+        self.start = start
+        self.speed = speed
+        self._next = 0
+
+    def next(self) -> tuple[float, TraceRow] | None:
+        if self._next >= len(self.rows):
+            return None
+        row = self.rows[self._next]
+        self._next += 1
+        return self.start + row.at_s / self.speed, row
+
+
+def trace_rate(rows: list[TraceRow], speed: float = 1.0) -> float | None:
+    """A trace's mean arrival rate at ``speed`` (None: one row, or all at once)."""
+    span = rows[-1].at_s - rows[0].at_s if rows else 0.0
+    return (len(rows) - 1) * speed / span if span > 0 else None

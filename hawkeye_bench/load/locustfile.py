@@ -34,7 +34,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.datasets import DatasetError
 from hawkeye_bench.load import NEXT_STAGE_EXIT_CODE
-from hawkeye_bench.load.arrivals import ARRIVALS, ArrivalSpec, Schedule
+from hawkeye_bench.load.arrivals import ARRIVALS, ArrivalSpec, Schedule, TraceSchedule
 from hawkeye_bench.load.backoff import next_backoff
 from hawkeye_bench.load.cpu import CpuSampler
 from hawkeye_bench.load.endpoint import EndpointError, chat_path, model_ids, models_url
@@ -64,6 +64,7 @@ from hawkeye_bench.load.shipping import (
     RawSink,
 )
 from hawkeye_bench.load.stream import StreamMeter, clip_error
+from hawkeye_bench.load.traces import TraceError, TraceRow, filler_messages, read_trace
 
 logger = logging.getLogger("hawkeye_bench.load")
 
@@ -140,6 +141,12 @@ def add_options(parser: Any) -> None:
     group.add_argument("--burstiness", type=float, default=1.0, help="gamma's shape (1: Poisson)")
     group.add_argument("--seed", type=int, default=0, help="seed of the arrival schedule")
     group.add_argument(
+        "--trace",
+        default="",
+        help="replay a trace (Mooncake .jsonl or Azure .csv): arrivals, input and output lengths",
+    )
+    group.add_argument("--trace-speed", type=float, default=1.0, help="trace pace multiplier")
+    group.add_argument(
         "--stages-left",
         type=int,
         default=0,
@@ -156,6 +163,7 @@ class Workload:
     model: str
     prompts: list[Messages]
     headers: dict[str, str]
+    trace: list[TraceRow] | None = None  # --trace: the rows to replay (every process's)
 
 
 WORKLOAD: Workload | None = None
@@ -186,20 +194,24 @@ class LoadState:
     #: set with ``draining``: wakes the open-loop users waiting for a due time
     drain_event: gevent.event.Event = field(default_factory=gevent.event.Event)
     in_flight: int = 0
+    ignore_eos: bool = True  # trace replay: sent until the server rejects it
     #: open loop (--rate): this process's arrival process; None: closed loop
     arrivals: ArrivalSpec | None = None
+    trace_speed: float = 1.0  # --trace: the workload's rows, replayed at this pace
     slot: tuple[int, int] = (0, 1)  # (index, count) of this process among the load processes
     #: when each request is due; made once every user is spawned (see :func:`start_schedule`)
-    schedule: Schedule | None = None
+    schedule: Schedule | TraceSchedule | None = None
     schedule_made: gevent.event.Event = field(default_factory=gevent.event.Event)
 
-    def body(self, messages: Messages) -> str:
+    def body(self, messages: Messages, row: TraceRow | None = None) -> str:
         body: dict[str, Any] = {
             "model": self.workload.model,
             "messages": messages,
-            "max_tokens": self.max_tokens,
+            "max_tokens": self.max_tokens if row is None else row.output_tokens,
             "stream": True,
         }
+        if row is not None and self.ignore_eos:  # the trace's output length, not an early stop
+            body["ignore_eos"] = True
         if self.temperature is not None:
             body["temperature"] = self.temperature
         options = STREAM_OPTION_LEVELS[self.stream_option_level]
@@ -214,6 +226,7 @@ class Due:
 
     perf: float
     queued_ms: float
+    row: TraceRow | None = None  # trace replay: the row this request replays
 
 
 STATE: LoadState | None = None
@@ -260,6 +273,12 @@ def request_headers(api_key_env: str) -> dict[str, str]:
 
 def resolve_workload(options: Any, host: str) -> Workload:
     headers = request_headers(options.api_key_env)
+    trace = None
+    if options.trace:
+        try:
+            trace = read_trace(Path(options.trace))
+        except TraceError as exc:
+            raise SystemExit(str(exc)) from exc
     try:
         prompts = load_prompts(
             options.prompts, data_dir=options.data_dir, limit=options.prompt_limit
@@ -271,6 +290,7 @@ def resolve_workload(options: Any, host: str) -> Workload:
         model=options.model or first_model_id(host, headers),
         prompts=prompts,
         headers=headers,
+        trace=trace,
     )
 
 
@@ -310,6 +330,7 @@ def send_workload(environment: Environment, **_: Any) -> None:
         "path": WORKLOAD.path,
         "model": WORKLOAD.model,
         "prompts": WORKLOAD.prompts,
+        "trace": None if WORKLOAD.trace is None else [astuple(r) for r in WORKLOAD.trace],
         "api_key_env": options.api_key_env,  # the variable's name: each worker reads its own
         "workers": max(len(runner.clients), options.expect_workers or 1),
         "stages_left": options.stages_left,
@@ -347,6 +368,7 @@ def _on_workload_message(environment: Environment, msg: Any, **_: Any) -> None:
         model=data["model"],
         prompts=data["prompts"],
         headers=request_headers(data["api_key_env"]),
+        trace=None if data.get("trace") is None else [TraceRow(*row) for row in data["trace"]],
     )
     WORKER_COUNT = int(data["workers"])
     environment.process_exit_code = NEXT_STAGE_EXIT_CODE if data["stages_left"] else 0
@@ -483,7 +505,8 @@ def on_test_start(environment: Environment, **_: Any) -> None:
         STATE.arrivals = ArrivalSpec(
             options.rate, options.arrival, options.burstiness, options.seed
         )
-        STATE.slot = (index, count)
+    STATE.slot = (index, count)
+    STATE.trace_speed = options.trace_speed
     STATE.cpu.start()
     logger.info("raw records -> %s", getattr(sink, "path", "the master"))
 
@@ -492,15 +515,20 @@ def on_test_start(environment: Environment, **_: Any) -> None:
 def start_schedule(**_: Any) -> None:
     """Open loop: the schedule starts once every user (the in-flight cap) is there, so the first
     due requests do not wait for users still being spawned (on a worker: once all are)."""
-    if STATE is not None and STATE.arrivals is not None:
+    if STATE is not None and (STATE.arrivals is not None or STATE.workload.trace is not None):
         _make_schedule(STATE)
 
 
-def _make_schedule(state: LoadState) -> Schedule:
+def _make_schedule(state: LoadState) -> Schedule | TraceSchedule:
     if state.schedule is None:
-        assert state.arrivals is not None
         index, count = state.slot
-        state.schedule = Schedule(state.arrivals, time.perf_counter(), index, count)
+        now = time.perf_counter()
+        if state.workload.trace is not None:
+            trace = state.workload.trace
+            state.schedule = TraceSchedule(trace, now, state.trace_speed, index, count)
+        else:
+            assert state.arrivals is not None
+            state.schedule = Schedule(state.arrivals, now, index, count)
         state.schedule_made.set()
     return state.schedule
 
@@ -556,8 +584,10 @@ class ChatStreamUser(FastHttpUser):
         due = self._wait_until_due(state)
         if state.draining:
             return
-        prompts = state.workload.prompts
-        prompt_index = next(state.prompt_order) % len(prompts)
+        if due is not None and due.row is not None:
+            prompt_index = -1  # a trace row's filler prompt
+        else:
+            prompt_index = next(state.prompt_order) % len(state.workload.prompts)
         state.in_flight += 1
         try:
             while True:
@@ -576,23 +606,36 @@ class ChatStreamUser(FastHttpUser):
     @staticmethod
     def _wait_until_due(state: LoadState) -> Due | None:
         """Open loop: take the next due time (this user is free now) and sleep until it."""
-        if state.arrivals is None:
+        if state.arrivals is None and state.workload.trace is None:
             return None
         if state.schedule is None:  # spawning still under way
             state.schedule_made.wait(SCHEDULE_WAIT_S)
-        due = _make_schedule(state).next()
+        schedule = _make_schedule(state)
+        row = None
+        if isinstance(schedule, TraceSchedule):
+            step = schedule.next()
+            if step is None:  # this process's share of the trace is sent: idle until the end
+                state.drain_event.wait()
+                return None
+            due, row = step
+        else:
+            due = schedule.next()
         taken = time.perf_counter()
         if due > taken:  # woken early when the test stops: a free user may hold a late slot
             state.drain_event.wait(due - taken)
         # a due time already past when a user became free: it waited for the cap
-        return Due(due, max(0.0, taken - due) * 1e3)
+        return Due(due, max(0.0, taken - due) * 1e3, row)
 
     def _one_request(
         self, state: LoadState, prompt_index: int, due: Due | None = None
     ) -> RequestRecord | None:
         """Send and measure one request; None when it must be resent with less stream_options."""
         level = state.stream_option_level
-        payload = state.body(state.workload.prompts[prompt_index])
+        row = due.row if due is not None else None
+        if row is None:
+            payload = state.body(state.workload.prompts[prompt_index])
+        else:
+            payload = state.body(filler_messages(row.input_tokens), row)
         record = RequestRecord(
             t_send_wall=time.time(),
             t_send_perf=0.0,
@@ -609,6 +652,11 @@ class ChatStreamUser(FastHttpUser):
             record.t_scheduled_perf = due.perf
             record.t_scheduled_wall = record.t_send_wall - (t_send - due.perf)
             record.queued_ms = due.queued_ms
+        if row is not None:
+            record.trace_input_tokens = row.input_tokens
+            record.trace_output_tokens = row.output_tokens
+            record.ignore_eos = state.ignore_eos
+            record.prompt_index = None
         record.warmup = t_send < state.warmup_until
         meter = StreamMeter(t_send)
         try:
@@ -633,6 +681,12 @@ class ChatStreamUser(FastHttpUser):
                         state.stream_option_level = max(state.stream_option_level, level + 1)
                         logger.warning("server rejected stream_options (%s): resending", body)
                         response.request_meta["name"] = "stream_options rejected (resent)"
+                        response.success()
+                        return None
+                    if record.ignore_eos and record.status == 400 and "ignore_eos" in body:
+                        state.ignore_eos = False  # stated in the records (ignore_eos false)
+                        logger.warning("server rejected ignore_eos (%s): resending", body)
+                        response.request_meta["name"] = "ignore_eos rejected (resent)"
                         response.success()
                         return None
                     record.error = f"HTTP {record.status}: {body}" if record.status else body

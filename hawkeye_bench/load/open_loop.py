@@ -35,7 +35,7 @@ def _rate(times: np.ndarray) -> float | None:
     return (times.size - 1) / span if span > 0 else None
 
 
-def open_loop_stats(records: Sequence[RequestRecord], requested: float) -> dict[str, Any]:
+def open_loop_stats(records: Sequence[RequestRecord], requested: float | None) -> dict[str, Any]:
     """Requested, scheduled and achieved rate, send lag, cap delays and in-flight counts of
     the stage's requests sent after the warmup."""
     sent = [r for r in records if not r.warmup and r.t_scheduled_wall is not None]
@@ -84,8 +84,8 @@ def in_flight(
 
 def saturation_reasons(stats: dict[str, Any]) -> list[str]:
     """Why the stage did not run at its rate (none when it did)."""
-    requested, achieved = stats["requested_per_s"], stats["achieved_per_s"]
-    scheduled = stats["scheduled_per_s"]
+    achieved, scheduled = stats["achieved_per_s"], stats["scheduled_per_s"]
+    requested = stats["requested_per_s"] or scheduled or 0.0
     lag = stats["send_lag_ms"] or {}
     lag_p99 = lag.get("p99")
     behind = achieved is not None and scheduled and achieved < MIN_RATE_SHARE * scheduled
@@ -102,6 +102,30 @@ def saturation_reasons(stats: dict[str, Any]) -> list[str]:
         f"achieved {achieved_text} of {requested:g} requests/s; send lag p99 {lag_text}"
         f"{cap}: the target or this client is saturated"
     ]
+
+
+def trace_stats(records: Sequence[RequestRecord], rows: int) -> dict[str, Any]:
+    """A trace replay: rows sent of the trace's, and the lengths asked for against those the
+    server counted (prompt tokens from usage: filler words are not exactly one token each)."""
+    sent = [r for r in records if r.trace_input_tokens is not None and not r.warmup]
+    ok = [r for r in sent if r.ok]
+
+    def ratio(measured: list[int | None], asked: list[int | None]) -> float | None:
+        pairs = [(m, a) for m, a in zip(measured, asked, strict=True) if m and a]
+        return sum(m for m, _ in pairs) / sum(a for _, a in pairs) if pairs else None
+
+    return {
+        "rows": rows,
+        "sent": len(sent),
+        "input_measured_per_asked": ratio(
+            [r.prompt_tokens for r in ok], [r.trace_input_tokens for r in ok]
+        ),
+        "output_measured_per_asked": ratio(
+            [r.output_tokens for r in ok], [r.trace_output_tokens for r in ok]
+        ),
+        "ignore_eos_sent": sum(bool(r.ignore_eos) for r in sent),
+        "ignore_eos_refused": any(r.ignore_eos is False for r in sent),
+    }
 
 
 def _seconds_or_ms(ms: float) -> str:

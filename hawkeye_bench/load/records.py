@@ -26,7 +26,7 @@ from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.jsonl import read_jsonl
 from hawkeye_bench.load.stream import StreamMeter
 
-SCHEMA_VERSION = 3  # 2: cot_end_ms, cot_end_source; 3: open-loop due times, finished_ms
+SCHEMA_VERSION = 3  # 2: cot_end_ms, cot_end_source; 3: open-loop due times, finished_ms, trace
 REQUESTS_GLOB = "requests-*.jsonl"
 CPU_GLOB = "cpu-*.jsonl"
 
@@ -85,6 +85,10 @@ class RequestRecord:
     t_scheduled_perf: float | None = None
     #: open loop: how long the due request waited for a free user (--max-concurrency), ms
     queued_ms: float | None = None
+    #: trace replay: the row's lengths asked for, and whether ignore_eos was sent
+    trace_input_tokens: int | None = None
+    trace_output_tokens: int | None = None
+    ignore_eos: bool | None = None
     schema: int = SCHEMA_VERSION
 
     @property

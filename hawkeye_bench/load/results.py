@@ -312,7 +312,10 @@ def _goodput_section(plan: dict[str, Any], stages: Sequence[dict[str, Any]]) -> 
 
 
 def level(stage: dict[str, Any]) -> str:
-    """A stage's load in the tables' first column: its concurrency, or ``R/s`` (open loop)."""
+    """A stage's load in the tables' first column: its concurrency, ``R/s`` (open loop) or
+    ``trace``."""
+    if stage.get("trace"):
+        return "trace"
     rate = stage.get("rate")
     return str(stage["concurrency"]) if rate is None else f"{rate:g}/s"
 
@@ -328,7 +331,7 @@ def _open_loop_section(stages: Sequence[dict[str, Any]]) -> list[str]:
         rows.append(
             [
                 stage["target"],
-                f"{stats['requested_per_s']:g}",
+                _fmt(stats["requested_per_s"], digits=2),
                 _fmt(stats["scheduled_per_s"], digits=2),
                 _fmt(stats["achieved_per_s"], digits=2),
                 f"{_fmt(lag.get('p50'), digits=2)} / {_fmt(lag.get('p99'), digits=2)}",

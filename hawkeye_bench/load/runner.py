@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import math
 import os
 import signal
 import subprocess
@@ -41,10 +42,10 @@ from hawkeye_bench.core import child_process
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.load import LOCUSTFILE, NEXT_STAGE_EXIT_CODE
-from hawkeye_bench.load.arrivals import ArrivalSpec
+from hawkeye_bench.load.arrivals import ArrivalSpec, trace_rate
 from hawkeye_bench.load.cpu import cpu_summary
 from hawkeye_bench.load.metrics import stage_metrics
-from hawkeye_bench.load.open_loop import open_loop_stats, saturation_reasons
+from hawkeye_bench.load.open_loop import open_loop_stats, saturation_reasons, trace_stats
 from hawkeye_bench.load.records import (
     CPU_GLOB,
     REQUESTS_GLOB,
@@ -53,6 +54,7 @@ from hawkeye_bench.load.records import (
     load_requests,
 )
 from hawkeye_bench.load.shipping import TRANSFERS_FILE, transfer_problems
+from hawkeye_bench.load.traces import read_trace
 
 #: Locust exit codes that still mean "the run happened": 0, and 1 = some requests failed.
 LOCUST_RAN = (0, 1)
@@ -140,6 +142,9 @@ class LoadPlan:
     arrival: str = "poisson"
     burstiness: float = 1.0
     seed: int = 0
+    #: trace replay: one stage per target, the trace's rows at their times (users: the cap)
+    trace: Path | None = None
+    trace_speed: float = 1.0
 
     def __post_init__(self) -> None:
         if self.requests <= 0 and self.duration_s <= 0:
@@ -160,6 +165,8 @@ class LoadPlan:
         if self.rates:
             cap = self.concurrencies[0]
             return [(cap, t, rate) for rate in self.rates for t in self.targets]
+        if self.trace is not None:
+            return [(self.concurrencies[0], t, None) for t in self.targets]
         return [(c, t, None) for c in self.concurrencies for t in self.targets]
 
     def stages_after(self, target: Target, concurrency: int, rate: float | None = None) -> int:
@@ -194,6 +201,7 @@ class LoadPlan:
             "slo": self.slo or None,
             "min_goodput": self.min_goodput,
             "max_error_rate": self.max_error_rate,
+            "trace": self._describe_trace(),
             "open_loop": (
                 {
                     "rates": self.rates,
@@ -205,6 +213,15 @@ class LoadPlan:
                 if self.rates
                 else None
             ),
+        }
+
+    def _describe_trace(self) -> dict[str, Any] | None:
+        if self.trace is None:
+            return None
+        return {
+            "file": str(self.trace),
+            "speed": self.trace_speed,
+            "max_concurrency": self.concurrencies[0],
         }
 
     def run_time_s(self) -> float:
@@ -231,30 +248,39 @@ class StageRun:
     exit_code: int
     seconds: float
     rate: float | None = None  # open loop: requests per second asked for
+    trace: bool = False  # a trace replay
 
 
-def stage_level(concurrency: int, rate: float | None = None) -> str:
-    """``c<C>`` (closed loop), or ``r<R>`` (open loop): a stage's folder and name suffix."""
+def stage_level(concurrency: int, rate: float | None = None, trace: bool = False) -> str:
+    """``c<C>`` (closed loop), ``r<R>`` (open loop) or ``trace``: a stage's folder and name
+    suffix."""
+    if trace:
+        return "trace"
     return f"c{concurrency}" if rate is None else f"r{rate:g}"
 
 
-def stage_name(target: Target, concurrency: int, rate: float | None = None) -> str:
-    return f"{target.name}/{stage_level(concurrency, rate)}"
+def stage_name(
+    target: Target, concurrency: int, rate: float | None = None, trace: bool = False
+) -> str:
+    return f"{target.name}/{stage_level(concurrency, rate, trace)}"
 
 
 def locust_command(
     plan: LoadPlan, target: Target, concurrency: int, raw_dir: Path, rate: float | None = None
 ) -> list[str]:
-    csv_prefix = plan.out_dir / "locust" / f"{target.name}_{stage_level(concurrency, rate)}"
+    trace = plan.trace is not None
+    level = stage_level(concurrency, rate, trace)
+    csv_prefix = plan.out_dir / "locust" / f"{target.name}_{level}"
     # open loop: every user (the in-flight cap) at once, so the cap holds from the first request
-    spawn_rate = concurrency if rate is None else max(concurrency, OPEN_LOOP_SPAWN_RATE)
+    open_loop = rate is not None or trace
+    spawn_rate = max(concurrency, OPEN_LOOP_SPAWN_RATE) if open_loop else concurrency
     command = [
         sys.executable, "-m", "locust",
         "-f", str(plan.locustfile),
         "--headless", "--only-summary",
         "-u", str(concurrency), "-r", str(spawn_rate),
         "--host", target.url,
-        "--run-time", f"{plan.run_time_s():g}s",
+        "--run-time", f"{math.ceil(plan.run_time_s())}s",  # whole seconds only
         "--stop-timeout", f"{plan.stop_timeout_s:g}",
         "--csv", str(csv_prefix),
         "--prompts", plan.prompts,
@@ -264,7 +290,7 @@ def locust_command(
         "--max-failures", str(plan.max_failures()),
         "--measure-for", f"{plan.duration_s:g}",
         "--raw-dir", str(raw_dir),
-        "--stage", stage_name(target, concurrency, rate),
+        "--stage", stage_name(target, concurrency, rate, trace),
     ]  # fmt: skip
     if plan.model:
         command += ["--model", plan.model]
@@ -289,6 +315,8 @@ def locust_command(
     if rate is not None:
         command += ["--rate", f"{rate!r}", "--arrival", plan.arrival,
                     "--burstiness", f"{plan.burstiness!r}", "--seed", str(plan.seed)]  # fmt: skip
+    if plan.trace is not None:
+        command += ["--trace", str(plan.trace), "--trace-speed", f"{plan.trace_speed!r}"]
     return command + plan.extra_locust_args
 
 
@@ -359,15 +387,17 @@ def run_stage(
 ) -> StageRun:
     """Run locust for one stage; ``progress`` gets a line every PROGRESS_EVERY_S seconds."""
     _remember_api_key(plan)
-    raw_dir = plan.out_dir / "raw" / target.name / stage_level(concurrency, rate)
+    level = stage_level(concurrency, rate, plan.trace is not None)
+    raw_dir = plan.out_dir / "raw" / target.name / level
     _clear_raw_dir(raw_dir)
-    log_path = plan.out_dir / "locust" / f"{target.name}_{stage_level(concurrency, rate)}.log"
+    log_path = plan.out_dir / "locust" / f"{target.name}_{level}.log"
     command = locust_command(plan, target, concurrency, raw_dir, rate)
     deadline_s = plan.run_time_s() + plan.stop_timeout_s + 120
     if plan.master:
         deadline_s += EXPECT_WORKERS_MAX_WAIT_S
     exit_code, seconds = _run_locust(command, log_path, deadline_s, plan.cpus, progress, raw_dir)
-    return StageRun(target, concurrency, raw_dir, log_path, exit_code, seconds, rate)
+    trace = plan.trace is not None
+    return StageRun(target, concurrency, raw_dir, log_path, exit_code, seconds, rate, trace)
 
 
 def _run_locust(
@@ -466,7 +496,7 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
         "target": run.target.name,
         "url": run.target.url,
         "concurrency": run.concurrency,
-        "stage": stage_name(run.target, run.concurrency, run.rate),
+        "stage": stage_name(run.target, run.concurrency, run.rate, run.trace),
         "locust_exit_code": run.exit_code,
         "seconds": round(run.seconds, 2),
         "raw_dir": str(run.raw_dir),
@@ -507,6 +537,12 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
         result["open_loop"] = open_loop_stats(records, run.rate)
         result["open_loop"]["saturation"] = saturation_reasons(result["open_loop"])
         reasons += result["open_loop"]["saturation"]
+    if run.trace and plan.trace is not None:
+        rows = read_trace(plan.trace)
+        result["open_loop"] = open_loop_stats(records, trace_rate(rows, plan.trace_speed))
+        result["open_loop"]["saturation"] = saturation_reasons(result["open_loop"])
+        reasons += result["open_loop"]["saturation"]
+        result["trace"] = trace_stats(records, len(rows))
     error_share, too_many_errors, error_reasons = _error_verdict(plan, result["requests"])
     result["error_share"] = error_share
     result["too_many_errors"] = too_many_errors
@@ -595,9 +631,10 @@ def _one_line(stage: dict[str, Any]) -> str:
     open_loop = stage.get("open_loop")
     if open_loop and open_loop["achieved_per_s"] is not None:
         lag = (open_loop["send_lag_ms"] or {}).get("p99")
-        parts.append(f"achieved {open_loop['achieved_per_s']:.2f} of "
-                     f"{open_loop['requested_per_s']:g} requests/s, send lag p99 "
-                     f"{lag if lag is None else round(lag, 2)} ms")  # fmt: skip
+        requested = open_loop["requested_per_s"] or open_loop["scheduled_per_s"] or 0.0
+        lag_text = "–" if lag is None else f"{lag:.2f}"
+        parts.append(f"achieved {open_loop['achieved_per_s']:.2f} of {requested:.4g} "
+                     f"requests/s, send lag p99 {lag_text} ms")  # fmt: skip
     if not stage["reliable"]:
         parts.append("UNRELIABLE: " + "; ".join(stage["unreliable_reasons"]))
     return ", ".join(parts)
@@ -608,7 +645,9 @@ def run_plan(plan: LoadPlan, progress: Progress = print) -> list[dict[str, Any]]
     stages = plan.stages()
     results = []
     for number, (concurrency, target, rate) in enumerate(stages, start=1):
-        label = f"[{number}/{len(stages)}] {stage_name(target, concurrency, rate)}"
+        label = (
+            f"[{number}/{len(stages)}] {stage_name(target, concurrency, rate, bool(plan.trace))}"
+        )
         goal = f"{plan.requests} requests" if plan.requests else f"{plan.duration_s:g} s"
         processes = plan.processes_for(concurrency)
         where = (
@@ -620,6 +659,8 @@ def run_plan(plan: LoadPlan, progress: Progress = print) -> list[dict[str, Any]]
         )
         load = f"-u {concurrency}" if rate is None else f"{rate:g} requests/s, <= {concurrency} "
         load += "" if rate is None else "in flight"
+        if plan.trace is not None:
+            load = f"trace {plan.trace} x{plan.trace_speed:g}, <= {concurrency} in flight"
         progress(f"{label}: locust {load} against {target.url} ({goal}; {where})")
         run = run_stage(plan, target, concurrency, progress, rate=rate)
         stage = analyse_stage(plan, run)
