@@ -144,3 +144,12 @@ def test_a_stage_whose_locust_failed_reports_locusts_error(tmp_path: Path) -> No
         "locust exited with code 2: error: argument -u/--users: invalid int"
     )
     assert stage["reliable"] is False
+
+
+def test_a_fractional_duration_gives_locust_whole_seconds(tmp_path: Path) -> None:
+    plan = LoadPlan(targets=[Target("a", "http://h")], concurrencies=[1], out_dir=tmp_path,
+                    duration_s=2.5)  # fmt: skip
+    command = locust_command(plan, plan.targets[0], 1, tmp_path / "raw")
+    # Locust refuses "122.5s"; the cap only needs to be at least the measured window
+    assert command[command.index("--run-time") + 1] == "123s"
+    assert command[command.index("--measure-for") + 1] == "2.5"
