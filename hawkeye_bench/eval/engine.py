@@ -19,6 +19,7 @@ from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import Trace
 from hawkeye_bench.eval.analyses import analyse_record
+from hawkeye_bench.grading.context import AnswerContext
 from hawkeye_bench.pipelines import Pipeline
 
 
@@ -33,10 +34,14 @@ class GradeResult(Protocol):
     def error(self) -> str | None: ...
     @property
     def answer_source(self) -> str | None: ...
+    @property
+    def ambiguous(self) -> str | None: ...
 
 
 class AsyncGrader(Protocol):
-    async def grade_async(self, text: str, gold: str, dataset: str) -> GradeResult: ...
+    async def grade_async(
+        self, text: str, gold: str, dataset: str, context: AnswerContext | None = None
+    ) -> GradeResult: ...
 
 
 @dataclass(frozen=True)
@@ -70,15 +75,35 @@ def plan_items(
 async def grade_trace(grader: AsyncGrader, item: WorkItem, trace: Trace, seed: int) -> Record:
     record = Record(problem=item.problem, sample=item.sample, trace=trace, extra={"seed": seed})
     if trace.ok:
-        text = graded_text(trace)
-        grade = await grader.grade_async(text, item.problem.gold, item.problem.dataset)
-        record.extracted, record.correct, record.grade_error = (
-            grade.extracted,
-            grade.correct,
-            grade.error,
+        grade = await grader.grade_async(
+            graded_text(trace),
+            item.problem.gold,
+            item.problem.dataset,
+            context=answer_context(item.problem, trace),
         )
-        record.answer_source = grade.answer_source
+        keep_grade(record, grade)
     return record
+
+
+def answer_context(problem: Problem, trace: Trace) -> AnswerContext:
+    """What the grader is told besides the text: the question, and whether the last call
+    ended by itself."""
+    last = trace.stages[-1] if trace.stages else None
+    return AnswerContext(
+        question=problem.question, stopped=last is not None and last.finish_reason == "stop"
+    )
+
+
+def keep_grade(record: Record, grade: GradeResult) -> None:
+    """Copy a grade's verdict into its record (an ambiguous extraction is noted in extra)."""
+    record.extracted, record.correct, record.grade_error = (
+        grade.extracted,
+        grade.correct,
+        grade.error,
+    )
+    record.answer_source = grade.answer_source
+    if grade.ambiguous is not None:  # no rule could tell which number is the answer
+        record.extra["extraction_ambiguous"] = grade.ambiguous
 
 
 def graded_text(trace: Trace) -> str:

@@ -179,6 +179,8 @@ def summarize(
             "by_type": dict(error_types),
         },
         "grading_errors": sum(1 for r in records if r.grade_error),
+        # answers where no extraction rule could tell which number is the answer (wrong)
+        "ambiguous_extractions": sum(1 for r in records if r.extra.get("extraction_ambiguous")),
         # stage counts that are not exact (counted chunks, or no count at all)
         "approximate_token_counts": sum(
             1

@@ -58,6 +58,11 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"note: {chunks} stage token counts are approximate (counted chunks)")
         if missing:
             lines.append(f"note: {missing} stage token counts are missing (no source gave one)")
+    if ambiguous := summary.get("ambiguous_extractions"):
+        lines.append(
+            f"note: {ambiguous} answers were ambiguous (no rule could tell which number is the "
+            "answer; graded wrong, the reason is in each record's extra)"
+        )
     tokens = summary["tokens"]
     lines.append("")
     if tokens["cot_only"]["n"]:

@@ -18,10 +18,14 @@ from sympy import And, Eq, Ne, Or, Set, Symbol
 from sympy.core.relational import Relational
 
 from hawkeye_bench.datasets.registry import GoldFormat, gold_format_of
+from hawkeye_bench.grading.context import AnswerContext
 from hawkeye_bench.grading.extraction import (
     boxed_answer_ending_thinking,
+    boxed_spans,
     clean_boxed_answers,
     clock_time_value,
+    echoed_think_statement,
+    ends_in_plain_prose,
     final_answer_span,
     fix_double_escapes,
     has_math_delimiters,
@@ -32,14 +36,18 @@ from hawkeye_bench.grading.extraction import (
     strip_thinking,
     text_key,
 )
+from hawkeye_bench.grading.prose import prose_answer
+from hawkeye_bench.grading.units import two_unit_values
 
 # math-verify warns once per process that its timeout is off; we bound time ourselves.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 #: Which part of a completion the graded answer came from: ``final`` = the text after the think
 #: block (or the whole text when there is none); ``think`` = the think block's final boxed answer,
-#: taken because the text after ``</think>`` has no boxed answer (cut by the token limit).
-AnswerSource = Literal["final", "think"]
+#: taken because the text after ``</think>`` has no boxed answer (cut by the token limit);
+#: ``unclosed_think`` = the final statement inside a ``<think>`` never closed, from a model that
+#: stopped by itself (it echoed the ``<think>`` its prompt ended with, then answered).
+AnswerSource = Literal["final", "think", "unclosed_think"]
 
 PREDICTION_CONFIG = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
 GOLD_DELIMITED_CONFIG = (LatexExtractionConfig(), ExprExtractionConfig())
@@ -49,13 +57,15 @@ EXPR_CONFIG = (ExprExtractionConfig(),)
 
 @dataclass
 class Grade:
-    """The verdict on one answer. ``error`` is set when grading itself failed (e.g. timeout)."""
+    """The verdict on one answer. ``error`` is set when grading itself failed (e.g. timeout);
+    ``ambiguous`` says why no rule could tell which number is the answer (graded wrong)."""
 
     extracted: str | None
     correct: bool
     error: str | None = None
     method: str | None = None  # "math-verify", "text", or None when nothing was compared
     answer_source: AnswerSource | None = None  # None when no answer was extracted
+    ambiguous: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,28 +93,41 @@ def parse_bare(answer: str, *, decimal_comma: bool = True, bare_clock: bool = Fa
 
 
 def prediction_answer(
-    text: str, *, decimal_comma: bool = True, bare_clock: bool = False
-) -> tuple[str | None, list[Any]]:
-    """(answer string, parsed forms) of a model completion, thinking removed.
+    text: str,
+    *,
+    decimal_comma: bool = True,
+    bare_clock: bool = False,
+    question: str | None = None,
+) -> tuple[str | None, list[Any], str | None]:
+    """(answer string, parsed forms, why ambiguous) of a model completion, thinking removed.
 
     Boxed values lose their presentation first (units, times of day, LaTeX spacing), and one
     value boxed several times is one answer. ``decimal_comma`` off: ``-2,1`` is a list;
-    ``bare_clock``: ``4:30`` is a time of day, not a ratio.
+    ``bare_clock``: ``4:30`` is a time of day, not a ratio. An answer in plain prose goes
+    through :mod:`hawkeye_bench.grading.prose` (bold, then the ``question``'s givens) before
+    the last number is taken; where those rules cannot decide, the third item says why.
     """
     answer_text = clean_boxed_answers(
         fix_double_escapes(strip_thinking(text)), bare_clock=bare_clock
     )
+    decided = None
+    if not boxed_spans(answer_text) and ends_in_plain_prose(answer_text):
+        decided = prose_answer(answer_text, question)  # "$18 ... at $2" is prose, not math
+    if decided is not None and decided.ambiguous is not None:
+        return None, [], decided.ambiguous
+    if decided is not None and decided.span is not None:
+        return decided.span, parse_bare(decided.span, decimal_comma=decimal_comma), None
     if has_math_delimiters(answer_text):
         repeated = repeated_boxed_answer(answer_text)
         if repeated is not None:
             answer_text = f"$\\boxed{{{repeated}}}$"
         parsed = _parse(join_listed_answers(answer_text), PREDICTION_CONFIG)
         if parsed:
-            return _display(parsed, last_boxed_content(answer_text)), parsed
+            return _display(parsed, last_boxed_content(answer_text)), parsed, None
     span = final_answer_span(answer_text, decimal_comma=decimal_comma, bare_clock=bare_clock)
     if span is None:
-        return None, []
-    return span, parse_bare(span, decimal_comma=decimal_comma, bare_clock=bare_clock)
+        return None, [], None
+    return span, parse_bare(span, decimal_comma=decimal_comma, bare_clock=bare_clock), None
 
 
 # Digits in groups of three joined by commas: a thousands number or a list of numbers.
@@ -196,12 +219,28 @@ def gold_format_for(dataset: str | None) -> GoldFormat:
     return gold_format_of(dataset)
 
 
-def grade_unbounded(text: str, gold: str, dataset: str | None = None) -> Grade:
+def _either_unit(
+    values: list[str], gold_text: str, gold_parsed: list[Any], source: AnswerSource
+) -> Grade:
+    """One quantity boxed in two units: right when either value equals the gold."""
+    for value in values:
+        correct, method = compare(gold_text, gold_parsed, value, parse_bare(value))
+        if correct:
+            break
+    return Grade(" or ".join(values), correct, method=method, answer_source=source)
+
+
+def grade_unbounded(
+    text: str, gold: str, dataset: str | None = None, context: AnswerContext | None = None
+) -> Grade:
     """Grade one completion with no time limit (run it where it can be killed).
 
     When the text after a closed think block has no boxed answer and the think block ends
-    with one, that answer is graded and the Grade says ``answer_source="think"``.
+    with one, that answer is graded and the Grade says ``answer_source="think"``. With a
+    ``context`` the question's numbers help read a prose answer, and a model that stopped by
+    itself inside an unclosed ``<think>`` is graded on its final statement there.
     """
+    context = context or AnswerContext()
     gold_format = gold_format_for(dataset)
     if gold_format == "choice":
         from hawkeye_bench.grading.choices import grade_choice  # it imports this module
@@ -210,14 +249,21 @@ def grade_unbounded(text: str, gold: str, dataset: str | None = None) -> Grade:
     gold_text, gold_parsed = gold_answer(gold, gold_format)
     source: AnswerSource = "final"
     thinking_answer = boxed_answer_ending_thinking(text)
+    echoed = echoed_think_statement(text) if context.stopped else None
     if thinking_answer is not None:
         text, source = f"$\\boxed{{{thinking_answer}}}$", "think"
-    pred_text, pred_parsed = prediction_answer(
+    elif echoed is not None:
+        text, source = echoed, "unclosed_think"
+    two_units = two_unit_values(last_boxed_content(strip_thinking(text)))
+    if two_units is not None:
+        return _either_unit(two_units, gold_text, gold_parsed, source)
+    pred_text, pred_parsed, ambiguous = prediction_answer(
         text,
         decimal_comma=gold_format != "latex",
         bare_clock=gold_format == "number" or clock_time_value(gold) is not None,
+        question=context.question,
     )
     correct, method = compare(gold_text, gold_parsed, pred_text, pred_parsed)
     if pred_text is None and not pred_parsed:
-        return Grade(extracted=None, correct=False, error=None, method=None)
+        return Grade(extracted=None, correct=False, error=None, method=None, ambiguous=ambiguous)
     return Grade(extracted=pred_text, correct=correct, method=method, answer_source=source)

@@ -240,6 +240,12 @@ def pick_number(
     return (max(candidates) if last else min(candidates))[1]
 
 
+def numbers_in(text: str) -> list[str]:
+    """Every number in free text, in order, thousands separators removed (``1,200`` ->
+    ``1200``); ``a/b`` stays one number."""
+    return [normalise_number(m.group(0).replace(" ", "")) for m in _NUMBER.finditer(text)]
+
+
 def normalise_number(number: str, *, decimal_comma: bool = True) -> str:
     """``1,000`` -> ``1000``; a comma that cannot be a thousands separator is a decimal comma
     (unless ``decimal_comma`` is off: then it is left alone, a list separator)."""
@@ -329,6 +335,38 @@ def text_key(answer: str) -> str:
     text = unwrap_text(text)
     text = text.strip().rstrip(".").strip()
     return re.sub(r"\s+", "", text).lower()
+
+
+def ends_in_plain_prose(text: str) -> bool:
+    """True when :func:`final_answer_span` falls back on a number in the prose: no answer
+    marker, not a formula, no ``[...]``."""
+    text = text.strip()
+    return (
+        bool(text)
+        and after_answer_marker(text) is None
+        and looks_like_prose(text)
+        and last_bracketed(text) is None
+    )
+
+
+def echoed_think_statement(text: str) -> str | None:
+    """The final statement of a ``<think>`` block that is never closed, for a model that
+    echoed the ``<think>`` its prompt ended with and then answered inside it.
+
+    The block's boxed answer when it has one (the whole block is returned), else its last
+    paragraph with a digit (else its last paragraph). None when every think block is closed
+    or there is an answer outside them. Use it only for a model that stopped by itself: a
+    reasoner cut by the token limit while thinking has no answer.
+    """
+    start = text.rfind("<think>")
+    if start < 0 or "</think>" in text[start:] or strip_thinking(text):
+        return None
+    block = text[start + len("<think>") :].strip()
+    if not block or boxed_spans(block):
+        return block or None
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", block) if p.strip()]
+    with_digits = [p for p in paragraphs if re.search(r"\d", p)]
+    return (with_digits or paragraphs)[-1]
 
 
 def final_answer_span(

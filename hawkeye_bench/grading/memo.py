@@ -1,7 +1,7 @@
 """A bounded, process-wide memo of grades.
 
-A grade is a pure function of (text, gold, dataset), and some work grades the same text many
-times: a compression sweep checks the same writer CoT for a leaked answer, and grades its
+A grade is a pure function of (text, gold, dataset, context), and some work grades the same
+text many times: a compression sweep checks the same writer CoT for a leaked answer, and grades its
 overthinking prefixes, once in every run of the sweep. Grades that failed (a timeout, a dead
 worker) are never remembered, so a retry grades again.
 """
@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import replace
 
+from hawkeye_bench.grading.context import AnswerContext
 from hawkeye_bench.grading.equivalence import Grade
 
 #: Grades kept, most recently used first out; a key is a 20-byte digest, so this bounds memory.
@@ -20,7 +21,8 @@ MAX_ENTRIES = 20_000
 
 
 class GradeMemo:
-    """Thread-safe least-recently-used map from (text, gold, dataset) to a successful Grade."""
+    """Thread-safe least-recently-used map from (text, gold, dataset, context) to a successful
+    Grade."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         if max_entries < 0:
@@ -32,9 +34,12 @@ class GradeMemo:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(text: str, gold: str, dataset: str | None) -> bytes:
+    def key(
+        text: str, gold: str, dataset: str | None, context: AnswerContext | None = None
+    ) -> bytes:
         digest = hashlib.blake2b(digest_size=20)
-        for part in (text, gold, dataset or ""):
+        context = context or AnswerContext()
+        for part in (text, gold, dataset or "", context.question or "", str(context.stopped)):
             encoded = part.encode("utf-8", "surrogatepass")
             digest.update(len(encoded).to_bytes(8, "little"))
             digest.update(encoded)

@@ -28,12 +28,14 @@ from multiprocessing.context import ForkServerContext, SpawnContext
 from typing import Any
 
 from hawkeye_bench.core import child_process
+from hawkeye_bench.grading.context import AnswerContext
 from hawkeye_bench.grading.equivalence import Grade, grade_unbounded
 from hawkeye_bench.grading.memo import SHARED_MEMO, GradeMemo
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "GENERIC",
+    "AnswerContext",
     "Grade",
     "Grader",
     "close_default_grader",
@@ -48,11 +50,12 @@ DEFAULT_MEMORY_LIMIT_MB = 2048
 #: Kind for answers not tied to a dataset: the gold's format is detected per string.
 GENERIC = "generic"
 
-GradeTask = tuple[str, str, str | None]
+GradeTask = tuple[str, str, str | None, AnswerContext | None]
 
 
 def _worker_main(conn: Connection, memory_limit_mb: int | None) -> None:
-    """Worker loop: receive (text, gold, dataset), send back a Grade, until the pipe closes."""
+    """Worker loop: receive (text, gold, dataset, context), send back a Grade, until the pipe
+    closes."""
     # The pipe closing ends an idle worker; a dead parent (the forkserver, killed with the
     # grading process: see core/forkserver_guard.py) kills a busy one too, even in C code.
     child_process.die_with_parent(signal.SIGKILL)
@@ -66,11 +69,11 @@ def _worker_main(conn: Connection, memory_limit_mb: int | None) -> None:
             pass
     while True:
         try:
-            text, gold, dataset = conn.recv()
+            text, gold, dataset, context = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            result = grade_unbounded(text, gold, dataset)
+            result = grade_unbounded(text, gold, dataset, context)
         except MemoryError:
             result = Grade(extracted=None, correct=False, error="memory")
         except Exception as exc:  # a grading bug must not kill the worker or the run
@@ -215,18 +218,28 @@ class Grader:
 
     # ------------------------------------------------------------------ grading
 
-    def grade(self, text: str, gold: str, dataset: str | None = GENERIC) -> Grade:
-        """Grade one completion against its gold answer; never takes much over ``timeout_s``."""
+    def grade(
+        self,
+        text: str,
+        gold: str,
+        dataset: str | None = GENERIC,
+        context: AnswerContext | None = None,
+    ) -> Grade:
+        """Grade one completion against its gold answer; never takes much over ``timeout_s``.
+
+        ``context`` (the question, whether the model stopped by itself) helps read prose
+        answers; see :class:`~hawkeye_bench.grading.context.AnswerContext`.
+        """
         if self._closed:
             raise RuntimeError("Grader is closed")
         dataset = None if dataset == GENERIC else dataset
-        key = self.memo.key(text, gold, dataset) if self.memo is not None else b""
+        key = self.memo.key(text, gold, dataset, context) if self.memo is not None else b""
         remembered = self.memo.get(key) if self.memo is not None else None
         if remembered is not None:
             return remembered
         worker = self._checkout()
         try:
-            worker.conn.send((text, gold, dataset))
+            worker.conn.send((text, gold, dataset, context))
             if not worker.conn.poll(self.timeout_s):
                 self._discard(worker)
                 return Grade(extracted=None, correct=False, error="timeout")
@@ -249,13 +262,22 @@ class Grader:
                 self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="grader")
             return self._threads
 
-    async def grade_async(self, text: str, gold: str, dataset: str | None = GENERIC) -> Grade:
+    async def grade_async(
+        self,
+        text: str,
+        gold: str,
+        dataset: str | None = GENERIC,
+        context: AnswerContext | None = None,
+    ) -> Grade:
         """:meth:`grade` without blocking the event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread_pool(), self.grade, text, gold, dataset)
+        return await loop.run_in_executor(
+            self._thread_pool(), self.grade, text, gold, dataset, context
+        )
 
     def grade_many(self, tasks: Iterable[Sequence[Any]]) -> list[Grade]:
-        """Grade ``(text, gold, dataset)`` triples on all workers; results in input order."""
+        """Grade ``(text, gold, dataset)`` triples, or ``(text, gold, dataset, context)``
+        quadruples, on all workers; results in input order."""
         items = [tuple(task) for task in tasks]
         return list(self._thread_pool().map(lambda task: self.grade(*task), items))
 
@@ -287,13 +309,16 @@ def close_default_grader() -> None:
         grader.close()
 
 
-def grade(text: str, gold: str, dataset: str | None = GENERIC) -> Grade:
+def grade(
+    text: str, gold: str, dataset: str | None = GENERIC, context: AnswerContext | None = None
+) -> Grade:
     """Grade one completion (thinking stripped) against ``gold``, bounded by the deadline.
 
     ``dataset`` selects how ``gold`` is written (``gsm8k``/``aime*``: a number; ``math``/
-    ``math500``: LaTeX without ``$``); any other value detects it per string.
+    ``math500``: LaTeX without ``$``); any other value detects it per string. ``context``:
+    the question and whether the model stopped by itself (:class:`AnswerContext`).
     """
-    return default_grader().grade(text, gold, dataset)
+    return default_grader().grade(text, gold, dataset, context)
 
 
 def grade_many(tasks: Iterable[Sequence[Any]]) -> list[Grade]:

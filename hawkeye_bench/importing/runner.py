@@ -26,7 +26,7 @@ from hawkeye_bench.core.jsonl import rewrite_jsonl
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import Trace
-from hawkeye_bench.eval.engine import graded_text
+from hawkeye_bench.eval.engine import answer_context, graded_text, keep_grade
 from hawkeye_bench.eval.manifest import environment, now_iso
 from hawkeye_bench.eval.runner import _identity_differences
 from hawkeye_bench.eval.store import RunStore, RunStoreError, process_marker
@@ -329,14 +329,17 @@ def build_record(
 
 def _grade(records: Sequence[Record], grader: Any) -> None:
     graded = [r for r in records if r.trace.ok]
-    tasks = [(graded_text(r.trace), r.problem.gold, r.problem.dataset) for r in graded]
-    for record, grade in zip(graded, grader.grade_many(tasks), strict=True):
-        record.extracted, record.correct, record.grade_error = (
-            grade.extracted,
-            grade.correct,
-            grade.error,
+    tasks = [
+        (
+            graded_text(r.trace),
+            r.problem.gold,
+            r.problem.dataset,
+            answer_context(r.problem, r.trace),
         )
-        record.answer_source = grade.answer_source
+        for r in graded
+    ]
+    for record, grade in zip(graded, grader.grade_many(tasks), strict=True):
+        keep_grade(record, grade)
 
 
 class _BatchWriter:

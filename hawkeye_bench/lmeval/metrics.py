@@ -27,6 +27,7 @@ from typing import Any
 from hawkeye_bench.core.stats import pass_at_k
 from hawkeye_bench.core.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
 from hawkeye_bench.eval.summary import end_to_end_s
+from hawkeye_bench.grading.context import AnswerContext
 from hawkeye_bench.grading.workers import grade
 from hawkeye_bench.lmeval.answer import PipelineAnswer
 from hawkeye_bench.pipelines import cot_role_of
@@ -102,7 +103,9 @@ def answer_metrics(doc: dict[str, Any], response: Any) -> dict[str, float]:
         metrics.update(timing_metrics(trace))
         return metrics
     # the grader removes thinking itself (and reads a think block's final box when cut after it)
-    verdict = grade(str(response), str(doc["gold"]), str(doc["dataset"]))
+    question = doc.get("question")
+    context = AnswerContext(question=str(question) if question is not None else None)
+    verdict = grade(str(response), str(doc["gold"]), str(doc["dataset"]), context)
     return {"exact_match": 1.0 if verdict.correct else 0.0}
 
 
