@@ -17,7 +17,9 @@
 #      shares, the llm and truncate methods) and route-sweep (token-level routing on
 #      CommonsenseQA: small and large both the embedded model, two thresholds, the random
 #      control) on LIMIT problems each;
-#   6. hawkeye-bench report over all of it.
+#   6. hawkeye-bench import of the GSM8K baseline's answers written in the upstream Hawkeye
+#      result layout (graded like a live run; the report's agreement section);
+#   7. hawkeye-bench report over all of it.
 # A step whose command is not available is skipped with a message, and the report says which
 # input kind is missing. Run time on 2 CPU cores: a few minutes.
 set -euo pipefail
@@ -148,10 +150,41 @@ else
   echo "skipping token-level routing: hawkeye-bench route-sweep not available" >&2
 fi
 
-# 6. the report
+# 6. outputs generated elsewhere: the GSM8K baseline's answers written out in the upstream
+#    Hawkeye repository's result layout (a JSON list of model_output, answer, score), then
+#    imported and graded like a live run. The file's own `score` here is a deliberately naive
+#    last-integer rule, so the report's agreement section has a second verdict to compare.
+if has_command import; then
+  "$PY" - "$IN/gsm8k-baseline/records.jsonl" "$HAWKEYE_DATA_DIR/gsm8k/test.jsonl" \
+    "$LOGS/gsm8k_results.json" <<'EXPORT'
+import json, re, sys
+from pathlib import Path
+rationales = {}
+for line in Path(sys.argv[2]).read_text().splitlines():
+    row = json.loads(line)
+    rationales[row["question"]] = row["answer"]
+rows = []
+for line in Path(sys.argv[1]).read_text().splitlines():
+    record = json.loads(line)
+    numbers = re.findall(r"-?\d+", record["final_text"].replace(",", ""))
+    rows.append({"question": record["question"], "model_output": record["final_text"],
+                 "answer": rationales[record["question"]],
+                 "score": int(bool(numbers) and numbers[-1] == record["gold"])})
+Path(sys.argv[3]).write_text(json.dumps(rows, indent=1))
+EXPORT
+  # token counts from the embedded model's own GGUF vocabulary, as the live runs count them
+  GGUF="$("$PY" -c 'from hawkeye_bench.serve.embedded import local_model_path; print(local_model_path())')"
+  "$HB" import "$LOGS/gsm8k_results.json" --task gsm8k --model "$MODEL" --tokenizer "$GGUF" \
+    --out "$IN/gsm8k-imported"
+else
+  echo "skipping the imported run: hawkeye-bench import not available" >&2
+fi
+
+# 7. the report
 "$HB" report "$IN" --out "$OUT" \
   --title "hawkeye-bench example report (embedded SmolLM2-135M, not a benchmark result)"
-for section in "Accuracy" "Latency" "Judge" "Compression study" "Token routing" "Cost"; do
+for section in "Accuracy" "Latency" "Judge" "Compression study" "Token routing" "Cost" \
+  "Agreement"; do
   grep -q "^## [0-9]*\. $section" "$OUT/report.md" || { echo "error: report lacks '$section'" >&2; exit 1; }
 done
 echo "example report: $OUT/report.md"
