@@ -308,3 +308,75 @@ def test_the_engine_gives_the_grader_the_question_and_records_ambiguity(
     summary = summarize([right, unsure, echoed, cut])
     assert summary["ambiguous_extractions"] == 1
     assert "note: 1 answers were ambiguous" in format_summary(summary)
+
+
+# ----------------------------------------------------------------- a battery over real questions
+
+
+def _numbers(text: str) -> set[float]:
+    from hawkeye_bench.grading.extraction import numbers_in
+
+    return {float(n) for n in numbers_in(text) if "/" not in n}
+
+
+def _shown(value: int) -> str:
+    return f"{value:,}"  # "1,200": thousands separators as a model writes them
+
+
+def battery(problems: dict[str, Problem], limit: int = 300) -> list[tuple[str, Problem, str]]:
+    """(kind, problem, final text) for GSM8K problems with an integer gold that the question
+    does not state, each in the shapes of the responder's misses and their controls."""
+    cases: list[tuple[str, Problem, str]] = []
+    for problem in problems.values():
+        if len(cases) >= limit * 6:
+            break
+        if not problem.gold.lstrip("-").isdigit():
+            continue
+        gold = int(problem.gold)
+        givens = _numbers(problem.question)
+        others = [n for n in givens if n.is_integer() and n > 0 and n not in {gold, gold + 1}]
+        if not others or {gold, gold + 1, gold + 2} & givens:
+            continue
+        given = int(others[-1])
+        g, wrong, other = _shown(gold), _shown(gold + 1), _shown(gold + 2)
+        cases += [
+            ("restated", problem, f"So they end up with a total of {g} in {given} days."),
+            ("bold", problem, f"The result is **{g}** for all {given} of them."),
+            ("last is new", problem, f"After {given} rounds, the total comes to {g}."),
+            ("wrong answer", problem, f"That makes {wrong} altogether for {given}."),
+            ("ambiguous", problem, f"It is {g} or maybe {other} for the {given}."),
+            ("no question", problem, f"So they end up with a total of {g} in {given} days."),
+        ]
+    return cases
+
+
+def test_a_battery_of_responder_sentences_on_real_questions(
+    grader: Grader, problems: dict[str, Problem]
+) -> None:
+    cases = battery(problems)
+    assert len(cases) >= 1200
+    tasks = [
+        (
+            text,
+            p.gold,
+            p.dataset,
+            AnswerContext(question=None if kind == "no question" else p.question),
+        )
+        for kind, p, text in cases
+    ]
+    grades = grader.grade_many(tasks)
+    # kind -> (graded correct, extraction ambiguous)
+    expected = {
+        "restated": (True, False),
+        "bold": (True, False),
+        "last is new": (True, False),
+        "wrong answer": (False, False),
+        "ambiguous": (False, True),
+        "no question": (False, False),  # the last number, a given: the miss without the rule
+    }
+    wrong = [
+        (kind, text, result)
+        for (kind, _, text), result in zip(cases, grades, strict=True)
+        if (result.correct, result.ambiguous is not None) != expected[kind]
+    ]
+    assert not wrong, wrong[:5]
