@@ -321,3 +321,51 @@ def test_route_user_errors_exit_2() -> None:
 
     for cls in (RouteOptionsError, RouteSetupError, TokenizerMismatch, UnknownRouter):
         assert issubclass(cls, HawkeyeError) and cls.exit_code == 2
+
+
+def test_a_router_plugin_reads_a_field_the_server_adds_to_the_choice() -> None:
+    """The client keeps the choice's other fields of a call that asked for logprobs, and a
+    router with ``reads_choice`` gets the whole reply: here a stand-in for SGLang's hidden
+    states, one vector per token, and a router that flags the token whose state is large."""
+    from hawkeye_bench.endpoints.client import Endpoint, EndpointClient
+    from hawkeye_bench.routing import ROUTERS, ReplyView, RouteDecision, RouterSpec
+
+    hidden = {"text": "", "index": 0, "hidden_states": [[0.1], [0.2], [0.9]]}
+    fault = Fault(kind="chunk", payload=__import__("json").dumps({"choices": [hidden]}))
+    config = _config("small", SMALL_REPLY, [], faults=[fault])
+
+    def build(threshold: float, rng: Any) -> Any:
+        def decide(token: TokenLogprob, reply: ReplyView) -> RouteDecision:
+            (states,) = reply.choice["hidden_states"]  # one streamed chunk carried them
+            score = states[reply.index][0] if reply.index < len(states) else 0.0
+            return RouteDecision(score > threshold, score)
+
+        return decide
+
+    register = RouterSpec("hidden", "an MLP stand-in", "state", 0.5, build, reads_choice=True)
+    ROUTERS["hidden"] = register
+    small = ScriptedServer(config)
+    large = ScriptedServer(_config("large", LARGE_REPLY, []))
+
+    async def run() -> Any:
+        async with (
+            EndpointClient(Endpoint(small.base_url, "small")) as small_client,
+            EndpointClient(Endpoint(large.base_url, "large")) as large_client,
+        ):
+            clients = {"small": small_client, "large": large_client}
+            first = await small_client.complete(
+                "x" + ANSWER, role="small", max_tokens=8, extra={"logprobs": 2}
+            )
+            pipeline = RoutePipeline(load_preset("route"), clients, options={"router": "hidden"})
+            return first, await pipeline.run("Janet's ducks?")
+
+    with small, large:
+        try:
+            first, trace = asyncio.run(run())
+        finally:
+            ROUTERS.pop("hidden")
+    assert first.choice_fields == {"hidden_states": [[[0.1], [0.2], [0.9]]]}
+    info = trace.extra["route"]
+    event = info["events"][0]
+    assert (event["position"], event["small_token"], event["score"]) == (2, " 9", 0.9)
+    assert all(s.choice_fields is None for s in trace.stages)  # records stay small

@@ -79,6 +79,9 @@ class StageResult:
     request: dict[str, Any] = field(default_factory=dict)  # the sampling params sent (no secrets)
     #: per generated token, when the call asked for logprobs and the server gave them; else None
     token_logprobs: list[TokenLogprob] | None = None
+    #: fields a server adds to a reply's choice (SGLang's hidden states, ...): per field, its
+    #: value in each chunk that carried it; kept only for calls that asked for logprobs
+    choice_fields: dict[str, list[Any]] | None = None
     #: prompt tokens the server answered from its prefix cache, where its usage reports them
     cached_prompt_tokens: int | None = None
 

@@ -144,6 +144,8 @@ class _Read:
     forwarded: bool = False  # a delta of this attempt reached on_delta
     #: completion logprobs, parsed chunk by chunk, when the reply had any
     token_logprobs: list[TokenLogprob] | None = None
+    #: the choice's other fields per chunk (see ``StageResult.choice_fields``), when kept
+    choice_fields: dict[str, list[Any]] | None = None
 
 
 class _DeltaCallbackFailed(Exception):
@@ -314,7 +316,8 @@ class EndpointClient:
         """Streamed raw-prompt ``POST /completions`` (presets that apply no chat template).
 
         ``prompt`` may be token ids. ``extra={"logprobs": N}`` asks for per-token logprobs,
-        returned as ``StageResult.token_logprobs``."""
+        returned as ``StageResult.token_logprobs``, and keeps the choice's other fields (hidden
+        states a server adds, ...) as ``StageResult.choice_fields``."""
         params = _sampling(max_tokens, temperature, top_p, seed, stop)
         return await self._call("completions", {"prompt": prompt}, params, role, extra, on_delta)
 
@@ -383,6 +386,8 @@ class EndpointClient:
     ) -> _Read:
         """Send one request and read the whole response; raise _AttemptFailed on failure."""
         read = _Read(started_at=time.time(), sent=time.perf_counter(), on_delta=on_delta)
+        if "logprobs" in body:  # a router may read what else the server put in the choice
+            read.choice_fields = {}
         try:
             async with self.session.post(url, json=body) as response:
                 if response.status != 200:
@@ -729,6 +734,7 @@ def _take_chunk(
     content, reasoning = _choice_text(choice, chat, "delta")
     finish_reason = _finish_reason(choice)
     tokens = _choice_logprobs(choice, chat)
+    _keep_choice_fields(read, choice)
     if finish_reason is not None:
         read.finish_reason = finish_reason
     if tokens is not None:
@@ -769,12 +775,26 @@ def _read_whole(read: _Read, raw: bytes, chat: bool) -> None:
         content, reasoning = _choice_text(choice, chat, "message")
         read.finish_reason = _finish_reason(choice)
         read.token_logprobs = _choice_logprobs(choice, chat)
+        _keep_choice_fields(read, choice)
     except (_WrongShape, MalformedLogprobs) as exc:
         raise _malformed(exc, "malformed_response", "JSON answer", raw, None) from exc
     read.content, read.reasoning = [content], [reasoning]
     read.usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
     if content or reasoning:
         read.first_token = read.last_token = now
+
+
+#: the fields of a choice the client reads itself; a server's others are kept as they come
+READ_CHOICE_FIELDS = frozenset({"index", "text", "delta", "message", "logprobs", "finish_reason"})
+
+
+def _keep_choice_fields(read: _Read, choice: dict[str, Any]) -> None:
+    """Add the choice's other fields to ``read.choice_fields`` (when it keeps them)."""
+    if read.choice_fields is None:
+        return
+    for key, value in choice.items():
+        if key not in READ_CHOICE_FIELDS:
+            read.choice_fields.setdefault(key, []).append(value)
 
 
 def _first_choice(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -849,6 +869,7 @@ def _fill_text_and_timing(result: StageResult, read: _Read) -> None:
     result.started_at = read.started_at
     result.chunk_count = read.token_chunks
     result.token_logprobs = read.token_logprobs
+    result.choice_fields = read.choice_fields or None
     if read.first_token is not None:
         result.ttft_s = read.first_token - read.sent
     if read.last_token is not None:

@@ -50,7 +50,13 @@ from hawkeye_bench.pipelines.base import (
     RoleSpec,
 )
 from hawkeye_bench.presets import StagePrompt
-from hawkeye_bench.routing import RouteDecision, RouterSpec, UnknownRouter, get_router
+from hawkeye_bench.routing import (
+    ReplyView,
+    RouteDecision,
+    RouterSpec,
+    UnknownRouter,
+    get_router,
+)
 
 #: Option defaults; ``span=1`` is the seed paper's setting (one token per route event).
 DEFAULTS: dict[str, Any] = {
@@ -182,7 +188,8 @@ class RoutePipeline(Pipeline):
             if not small.ok:
                 break
             tokens = small.token_logprobs or []
-            flagged = _first_flagged(tokens, decide)
+            view = _reply_choice(small) if self.router.reads_choice else None
+            flagged = _first_flagged(tokens, decide, view)
             await self._keep_small(state, small, tokens, flagged, on_delta)
             if flagged is None:
                 state.finished = small.finish_reason != "length" or not tokens
@@ -335,6 +342,7 @@ class RoutePipeline(Pipeline):
         small.completion_tokens = kept
         small.token_source = "logprobs"
         small.token_logprobs = None  # the decisions are in the route events; keep records small
+        small.choice_fields = None
         await _emit(state, on_delta, "small", text)
 
     async def _keep_large(
@@ -431,10 +439,25 @@ class RoutePipeline(Pipeline):
         return (small * float(self.small_params) + large * float(self.large_params)) / total
 
 
-def _first_flagged(tokens: list[TokenLogprob], decide: Any) -> tuple[int, RouteDecision] | None:
-    """The first token the router flags, with its decision."""
+def _reply_choice(small: StageResult) -> dict[str, Any]:
+    """The small reply's choice as a router that reads it sees it (see ``ReplyView``)."""
+    return {
+        **(small.choice_fields or {}),
+        "text": small.content,
+        "finish_reason": small.finish_reason,
+        "logprobs": small.token_logprobs or [],
+    }
+
+
+def _first_flagged(
+    tokens: list[TokenLogprob], decide: Any, choice: Mapping[str, Any] | None = None
+) -> tuple[int, RouteDecision] | None:
+    """The first token the router flags, with its decision (a router that reads the choice
+    gets it with each token)."""
     for index, token in enumerate(tokens):
-        decision: RouteDecision = decide(token)
+        decision: RouteDecision = (
+            decide(token) if choice is None else decide(token, ReplyView(index, choice))
+        )
         if decision.flagged:
             return index, decision
     return None

@@ -5,6 +5,7 @@ interface and ``builtin`` for the training-free routers."""
 from hawkeye_bench.routing.registry import (
     ENTRY_POINT_GROUP,
     ROUTERS,
+    ReplyView,
     RouteDecision,
     RouterSpec,
     TokenRouter,
@@ -17,6 +18,7 @@ from hawkeye_bench.routing.registry import (
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ROUTERS",
+    "ReplyView",
     "RouteDecision",
     "RouterSpec",
     "TokenRouter",

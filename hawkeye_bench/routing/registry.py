@@ -4,7 +4,10 @@ large model should write it.
 A router is a :class:`RouterSpec`: a name, what its score is, the threshold's default and
 range, and ``build(threshold, rng) -> TokenRouter``, called once per item (``rng`` is seeded
 per item, for routers that draw). A :data:`TokenRouter` maps a
-:class:`~hawkeye_bench.core.trace.TokenLogprob` to a :class:`RouteDecision`. Register one with
+:class:`~hawkeye_bench.core.trace.TokenLogprob` to a :class:`RouteDecision`. A router that
+needs more than the parsed logprobs (an MLP on the hidden states a server adds, as the seed's
+router is) sets ``reads_choice``: its function is then called with the token and a
+:class:`ReplyView` of the whole reply choice. Register one with
 :func:`register_router`, or from another package through the ``hawkeye_bench.routers``
 entry-point group (``name = "module:ROUTER"``, a RouterSpec).
 """
@@ -15,11 +18,11 @@ import importlib
 import importlib.metadata
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from hawkeye_bench.core.errors import HawkeyeError
-from hawkeye_bench.core.trace import TokenLogprob
 
 ENTRY_POINT_GROUP = "hawkeye_bench.routers"
 logger = logging.getLogger(__name__)
@@ -40,8 +43,21 @@ class RouteDecision:
     residual: float | None = None
 
 
-#: Decides one token.
-TokenRouter = Callable[[TokenLogprob], RouteDecision]
+@dataclass(frozen=True)
+class ReplyView:
+    """The small model's whole reply, for routers that read more than one token's logprobs.
+
+    ``choice``: ``text``, ``finish_reason``, ``logprobs`` (the parsed tokens) and every other
+    field the server put in the choice, as a list of its values per streamed chunk (a field
+    such as SGLang's hidden states); ``index``: the decided token's position in the reply.
+    """
+
+    index: int
+    choice: Mapping[str, Any]
+
+
+#: Decides one token (``RouterSpec.reads_choice``: called as ``decide(token, ReplyView)``).
+TokenRouter = Callable[..., RouteDecision]
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,8 @@ class RouterSpec:
     build: Callable[[float, random.Random], TokenRouter]
     threshold_min: float = 0.0
     threshold_max: float | None = 1.0
+    #: the decision function takes the token and a :class:`ReplyView` of the whole reply
+    reads_choice: bool = False
 
     def check_threshold(self, threshold: float) -> None:
         high = self.threshold_max
