@@ -417,15 +417,24 @@ CASES: list[Case] = [
         "reward-reference-run-missing",
         REWARD,
         *("--reward", "hawkeye", "--reference-run", "{tmp}/missing"),
-        xfail="reward (commands/reward.py) makes the responder's calls before it reads "
-        "--reference-run",
+        expect="--reference-run ",
+    ),
+    case(
+        "reward-reference-run-malformed",
+        REWARD,
+        *("--reward", "hawkeye", "--reference-run", "{bad_run}"),
     ),
     case(
         "reward-reference-run-missing-unused",
         REWARD,
         *("--reference-run", "{tmp}/missing"),
-        xfail="reward (rewards/, commands/reward.py) ignores a --reference-run that does not "
-        "exist when the chosen reward does not use it, and exits 0",
+        expect="here it would be ignored",
+    ),
+    case(
+        "reward-reference-run-without-the-paper-variant",
+        REWARD,
+        *("--reward", "hawkeye", "--variant", "upstream", "--reference-run", "{run}"),
+        expect="here it would be ignored",
     ),
     case("reward-preset-unknown", REWARD, "--reward", "hawkeye", "--preset", "nope"),
     case("reward-config-binary", REWARD, "--config", "{binary}"),
@@ -433,8 +442,19 @@ CASES: list[Case] = [
         "reward-role-flag-it-does-not-use",
         ["reward", "{run}", "--reward", "hawkeye", "--out", "{tmp}/rewards.jsonl"],
         *("--reasoner-url", "http://127.0.0.1:9/v1", "--reasoner-model", "m"),
-        xfail="reward (commands/reward.py) ignores a --<role>-url of a role other than the "
-        "responder and starts the embedded model (commands.arguments.check_role_flags refuses it)",
+        expect="--reasoner-url is for the reasoner role, which reward --reward hawkeye does not "
+        "have (its roles: responder)",
+    ),
+    case(
+        "reward-responder-flag-without-a-hawkeye-reward",
+        ["reward", "{run}", "--reward", "kimi", "--out", "{tmp}/rewards.jsonl"],
+        *("--responder-url", "http://127.0.0.1:9/v1", "--responder-model", "m"),
+        expect="--responder-url is for the responder role",
+    ),
+    case(
+        "reward-preset-unknown-without-endpoint",
+        ["reward", "{run}", "--reward", "hawkeye", "--out", "{tmp}/rewards.jsonl"],
+        *("--preset", "nope"),
     ),
     # ------------------------------------------------------------------ serve-local
     case("serve-local-port-negative", SERVE_LOCAL, "--port", "-1"),

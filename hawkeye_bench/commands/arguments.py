@@ -135,9 +135,12 @@ def comma_list(text: str, convert: Callable[[str], T]) -> list[T]:
     return values
 
 
-def check_role_flags(args: argparse.Namespace, pipeline: str, roles: Sequence[str]) -> None:
+def check_role_flags(
+    args: argparse.Namespace, pipeline: str, roles: Sequence[str], *, owner: str | None = None
+) -> None:
     """Refuse a ``--<role>-url/-model/-key-env`` for a role the pipeline does not have: it
-    would be ignored, and the run would go to the embedded model or another role's server."""
+    would be ignored, and the run would go to the embedded model or another role's server.
+    ``owner``: what has ``roles``, in the message (default: ``pipeline <pipeline>``)."""
     from hawkeye_bench.pipelines import all_roles
 
     for role in all_roles():
@@ -148,8 +151,8 @@ def check_role_flags(args: argparse.Namespace, pipeline: str, roles: Sequence[st
         ]
         if given:
             raise FlagsError(
-                f"{given[0]} is for the {role} role, which pipeline {pipeline} does not have "
-                f"(its roles: {', '.join(roles)})"
+                f"{given[0]} is for the {role} role, which {owner or f'pipeline {pipeline}'} "
+                f"does not have (its roles: {', '.join(roles) or 'none'})"
             )
 
 

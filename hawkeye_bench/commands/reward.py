@@ -19,15 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.commands.arguments import add_endpoint_arguments, endpoint_settings
+from hawkeye_bench.commands.arguments import (
+    add_endpoint_arguments,
+    check_role_flags,
+    endpoint_settings,
+)
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.jsonl import read_jsonl, rewrite_jsonl
 from hawkeye_bench.core.ranges import int_at_least, non_negative_float, share
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult
 from hawkeye_bench.core.writable import check_writable_file
+from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.settings import resolve_endpoints
 from hawkeye_bench.eval.store import RunStore
+from hawkeye_bench.presets import load_preset
 from hawkeye_bench.rewards import (
     CosineScaledReward,
     HawkeyeReward,
@@ -113,6 +119,19 @@ class Sample:
         return self.stage.completion_tokens
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """Everything `reward` reads or resolves before its first model call."""
+
+    samples: list[Sample]
+    skipped: int
+    #: problem id -> tokens of the --reference-run's chain of thought (None: not given)
+    original_cots: dict[str, int] | None
+    #: the responder's endpoint by role; empty: the embedded model (or no Hawkeye reward)
+    endpoints: dict[str, Endpoint]
+    out: Path
+
+
 @dataclass
 class Scores:
     """Each reward's values, one per sample (None: not scored)."""
@@ -164,8 +183,12 @@ def load_samples(run: Path) -> tuple[list[Sample], int]:
 
 def reference_tokens(run: Path) -> dict[str, int]:
     """Problem id -> tokens of that run's chain of thought (its first sample that has them)."""
+    try:
+        samples = load_samples(run)[0]
+    except RewardInputError as exc:
+        raise RewardInputError(f"--reference-run {exc}") from None
     refs: dict[str, int] = {}
-    for sample in load_samples(run)[0]:
+    for sample in samples:
         if sample.tokens is not None:
             refs.setdefault(sample.record.problem.id, sample.tokens)
     return refs
@@ -199,7 +222,7 @@ def _lengths(samples: Sequence[Sample]) -> list[range]:
 
 
 def hawkeye_scores(
-    samples: Sequence[Sample],
+    inputs: Inputs,
     args: argparse.Namespace,
     scores: Scores,
     notes: list[str],
@@ -210,6 +233,7 @@ def hawkeye_scores(
     model (EM of the policy's own completion), columns ``hawkeye_self_*``."""
     from hawkeye_bench.serve.embedded import endpoints_or_local
 
+    samples = inputs.samples
     name = "hawkeye" if with_responder else "hawkeye_self"
     questions = [s.record.problem.question for s in samples]
     texts = [s.text for s in samples]
@@ -217,8 +241,7 @@ def hawkeye_scores(
     datasets = [s.record.problem.dataset for s in samples]
     options = {"preset": args.preset, "alpha": args.alpha, "penalty": args.penalty}
     if with_responder:
-        resolved = resolve_endpoints(endpoint_settings(args), ("responder",))
-        with endpoints_or_local(resolved, ("responder",)) as endpoints:
+        with endpoints_or_local(inputs.endpoints, ("responder",)) as endpoints:
             asker = HawkeyeReward(endpoints["responder"], concurrency=args.concurrency, **options)
 
             async def ask() -> list[float | None]:
@@ -239,21 +262,24 @@ def hawkeye_scores(
     if asker.missing_gold:
         notes.append(f"{name}: {asker.missing_gold} sample(s) without a gold answer -> None")
     for variant in args.variant or list(VARIANTS):
-        scores.values[f"{name}_{variant}"] = variant_values(variant, em, samples, args, notes)
+        scores.values[f"{name}_{variant}"] = variant_values(
+            variant, em, samples, inputs.original_cots, args, notes
+        )
 
 
 def variant_values(
     variant: VariantName,
     em: Sequence[float | None],
     samples: Sequence[Sample],
+    original_cots: dict[str, int] | None,
     args: argparse.Namespace,
     notes: list[str],
 ) -> list[float | None]:
     """EM minus the variant's length penalty per sample (None where a term is missing)."""
     reward = HawkeyeReward.without_responder(variant, alpha=args.alpha, penalty=args.penalty)
     if variant == "paper":
-        refs_by_id = reference_tokens(args.reference_run) if args.reference_run else {}
-        if not args.reference_run:
+        refs_by_id = original_cots or {}
+        if original_cots is None:
             notes.append("hawkeye paper: no --reference-run, so no original CoT: None")
         refs: list[Any] = [refs_by_id.get(s.record.problem.id) for s in samples]
         column = {"original_cot_tokens": refs}
@@ -339,18 +365,40 @@ def check_options(args: argparse.Namespace, chosen: Sequence[str]) -> None:
         )
 
 
+def read_inputs(args: argparse.Namespace, chosen: Sequence[str]) -> Inputs:
+    """Every flag and file checked, the runs read and the responder resolved, before the
+    first model call (or the embedded model's start): a bad input costs no model time."""
+    check_options(args, chosen)
+    roles = ("responder",) if "hawkeye" in chosen else ()
+    check_role_flags(args, "reward", roles, owner=f"reward --reward {','.join(chosen)}")
+    endpoints = resolve_endpoints(endpoint_settings(args), roles) if roles else {}
+    hawkeye = [name for name in chosen if name in ("hawkeye", "hawkeye-self")]
+    if hawkeye:
+        load_preset(args.preset).stage("responder")
+    uses_reference = bool(hawkeye) and "paper" in (args.variant or VARIANTS)
+    if args.reference_run is not None and not uses_reference:
+        raise RewardInputError(
+            "--reference-run is read only by the Hawkeye rewards' paper variant (--reward "
+            "hawkeye or hawkeye-self, --variant paper); here it would be ignored"
+        )
+    samples, skipped = load_samples(args.run)
+    original_cots = reference_tokens(args.reference_run) if args.reference_run else None
+    out = args.out or args.run / REWARDS_JSONL
+    check_writable_file(out, "rewards file")
+    return Inputs(samples, skipped, original_cots, endpoints, out)
+
+
 def main(args: argparse.Namespace) -> int:
     chosen = list(dict.fromkeys(args.reward or ["hawkeye"]))
-    check_options(args, chosen)
-    samples, skipped = load_samples(args.run)
-    check_writable_file(args.out or args.run / REWARDS_JSONL, "rewards file")
+    inputs = read_inputs(args, chosen)
+    samples = inputs.samples
     scores = Scores()
     notes: list[str] = []
-    if skipped:
-        notes.append(f"{skipped} record(s) without a successful policy stage are not scored")
+    if inputs.skipped:
+        notes.append(f"{inputs.skipped} record(s) without a successful policy stage are not scored")
     for name in chosen:
         if name in ("hawkeye", "hawkeye-self"):
-            hawkeye_scores(samples, args, scores, notes, with_responder=name == "hawkeye")
+            hawkeye_scores(inputs, args, scores, notes, with_responder=name == "hawkeye")
         else:
             scores.values[name] = other_scores(samples, name, args)
     rows = []
@@ -360,7 +408,7 @@ def main(args: argparse.Namespace) -> int:
         row.update({k: v[i] for k, v in scores.extra.items()})
         row.update({k: v[i] for k, v in scores.values.items()})
         rows.append(row)
-    out = args.out or args.run / REWARDS_JSONL
+    out = inputs.out
     rewrite_jsonl(out, rows)
     print(f"{len(samples)} samples from {args.run}")
     for name, values in scores.values.items():
