@@ -369,3 +369,37 @@ def test_a_router_plugin_reads_a_field_the_server_adds_to_the_choice() -> None:
     event = info["events"][0]
     assert (event["position"], event["small_token"], event["score"]) == (2, " 9", 0.9)
     assert all(s.choice_fields is None for s in trace.stages)  # records stay small
+
+
+def test_chunked_calls_that_end_by_design_are_not_truncation() -> None:
+    """Every chunk and span stops at its limit (``length``) by design: the summary's trunc
+    counts only an item's last call cut at its limit (the answer's budget spent)."""
+    from hawkeye_bench.core.problem import Problem
+    from hawkeye_bench.core.record import Record
+    from hawkeye_bench.core.trace import Trace
+    from hawkeye_bench.eval.summary import summarize
+
+    def call(role: str, finish: str) -> StageResult:
+        return StageResult(role=role, model="m", content="w", completion_tokens=1,
+                           finish_reason=finish)  # fmt: skip
+
+    def record(i: int, last: str) -> Record:
+        stages = [call("small", "length"), call("large", "length"), call("small", last)]
+        problem = Problem(id=f"p{i}", dataset="d", question="q", gold="1")
+        return Record(problem, 0, Trace("route", stages, final_text="w"), correct=True)
+
+    stages = summarize([record(0, "stop"), record(1, "length")])["stages"]
+    assert stages["small"]["truncated_share"] == 1 / 4  # item 1's last call only
+    assert stages["large"]["truncated_share"] == 0
+
+
+def test_an_empty_first_chunk_is_flagged_not_graded() -> None:
+    class Empty:
+        async def complete(self, prompt: Any, **kwargs: Any) -> StageResult:
+            return StageResult(role=kwargs["role"], model="m", content="", completion_tokens=0,
+                               finish_reason="stop", token_logprobs=[])  # fmt: skip
+
+    clients: dict[str, Any] = {"small": Empty(), "large": Empty()}
+    trace = asyncio.run(RoutePipeline(load_preset("route"), clients).run("What?"))
+    assert not trace.ok and trace.stages[-1].error_type == "empty_first_chunk"
+    assert trace.final_text == ""

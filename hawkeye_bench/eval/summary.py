@@ -15,7 +15,7 @@ from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.stats import cluster_bootstrap_ci, describe, pass_at_k, wilson_interval
 from hawkeye_bench.core.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
 from hawkeye_bench.eval.comparison import compare_accuracy
-from hawkeye_bench.pipelines import cot_role_of
+from hawkeye_bench.pipelines import chunked_roles_of, cot_role_of
 from hawkeye_bench.routing.summary import route_summary
 
 
@@ -58,7 +58,16 @@ def paper_token_counts(trace: Trace) -> dict[str, int | None]:
     }
 
 
-def _stage_summary(stages: list[StageResult]) -> dict[str, Any]:
+def cut_short(trace: Trace, stage: StageResult) -> bool:
+    """The call stopped at its token limit: for a role the pipeline calls in chunks, whose
+    limit ends each call by design, only the item's last call counts."""
+    if stage.role in chunked_roles_of(trace.pipeline):
+        return stage.truncated and stage is trace.stages[-1]
+    return stage.truncated
+
+
+def _stage_summary(stages: list[StageResult], cut: set[int]) -> dict[str, Any]:
+    """One role's calls; ``cut``: the ids of those cut short (see :func:`cut_short`)."""
     ok = [s for s in stages if s.ok]
     return {
         "calls": len(stages),
@@ -66,7 +75,7 @@ def _stage_summary(stages: list[StageResult]) -> dict[str, Any]:
         "completion_tokens": describe([s.completion_tokens for s in ok]),
         "prompt_tokens": describe([s.prompt_tokens for s in ok]),
         "token_sources": dict(Counter(s.token_source or "missing" for s in ok)),
-        "truncated_share": (sum(s.truncated for s in ok) / len(ok)) if ok else None,
+        "truncated_share": (sum(id(s) in cut for s in ok) / len(ok)) if ok else None,
         "ttft_s": describe([s.ttft_s for s in ok]),
         "latency_s": describe([s.latency_s for s in ok]),
     }
@@ -164,9 +173,12 @@ def summarize(
         for r in errors
     )
     by_role: dict[str, list[StageResult]] = defaultdict(list)
+    cut: set[int] = set()
     for record in records:
         for stage in record.trace.stages:
             by_role[stage.role].append(stage)
+            if cut_short(record.trace, stage):
+                cut.add(id(stage))
     ok_traces = [r.trace for r in records if r.trace.ok]
     paper = [paper_token_counts(t) for t in ok_traces]
     summary: dict[str, Any] = {
@@ -188,7 +200,7 @@ def summarize(
             for s in stages
             if s.ok and s.token_source not in EXACT_TOKEN_SOURCES
         ),
-        "stages": {role: _stage_summary(stages) for role, stages in by_role.items()},
+        "stages": {role: _stage_summary(stages, cut) for role, stages in by_role.items()},
         "tokens": {
             "cot_only": describe([p["cot_only"] for p in paper]),
             "full": describe([p["full"] for p in paper]),

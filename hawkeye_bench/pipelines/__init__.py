@@ -114,6 +114,11 @@ def cot_role_of(pipeline: str | None) -> str | None:
     return cls.cot_role if cls is not None else None
 
 
+def chunked_roles_of(pipeline: str | None) -> tuple[str, ...]:
+    cls = find_pipeline(pipeline)
+    return cls.chunked_roles if cls is not None else ()
+
+
 def is_baseline(pipeline: str | None) -> bool:
     cls = find_pipeline(pipeline)
     return bool(cls is not None and cls.is_baseline)

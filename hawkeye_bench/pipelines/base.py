@@ -122,6 +122,9 @@ class Pipeline(ABC):
     roles: ClassVar[tuple[str, ...]]  # derived from role_specs
     #: the roles whose text is the answer (default: the last role only)
     answer_roles: ClassVar[tuple[str, ...]] = ()
+    #: roles called in pieces whose token limit ends each call by design (only an item's last
+    #: call of such a role is cut short when it stops at its limit)
+    chunked_roles: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

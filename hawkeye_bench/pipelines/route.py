@@ -127,6 +127,8 @@ class RoutePipeline(Pipeline):
     dataset_presets: ClassVar[Mapping[str, str]] = {"commonsenseqa": "route-commonsenseqa"}
     #: every role's text is part of the answer (``serve`` streams it all as content)
     answer_roles = ("small", "large")
+    #: chunks of ``chunk`` tokens and spans of ``span`` end at their limit by design
+    chunked_roles = ("small", "large")
 
     def configure(self) -> None:
         settings = {**DEFAULTS, **self.options}
@@ -188,6 +190,10 @@ class RoutePipeline(Pipeline):
             if not small.ok:
                 break
             tokens = small.token_logprobs or []
+            if not tokens and not state.pieces and not small.content:
+                small.error = "the small model's first chunk was empty: no answer to grade"
+                small.error_type = "empty_first_chunk"
+                break
             view = _reply_choice(small) if self.router.reads_choice else None
             flagged = _first_flagged(tokens, decide, view)
             await self._keep_small(state, small, tokens, flagged, on_delta)
