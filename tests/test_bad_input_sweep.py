@@ -34,11 +34,13 @@ REPORT = ["report", "{run}", "--out", "{tmp}/r"]
 COST = ["cost", "{run}"]
 REWARD = ["reward", "{run}", "--reward", "kimi", "--out", "{tmp}/rewards.jsonl", *DEAD]
 SERVE_LOCAL = ["serve-local"]
+IMPORT = ["import", "--task", "gsm8k", "--format", "generic", "--map", "id=idx,text=out"]
+IMPORT += ["--no-progress", "--out", "{tmp}/imported"]
 LM_EVAL = ["lm-eval", "--model_args", "url=http://127.0.0.1:9/v1,model=m", "--limit", "1"]
 ROLES_ONLY = ["--single-url", "http://127.0.0.1:9/v1", "--single-model", "m"]
 UNWRITABLE = "/proc/hawkeye-bench-no/x"
 COMMANDS = {"eval", "compress-sweep", "route-sweep", "lm-eval", "serve", "load", "judge", "report"}
-COMMANDS |= {"cost", "reward", "serve-local"}
+COMMANDS |= {"cost", "reward", "serve-local", "import"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Case:
     xfail: str | None = None
     #: what the error line says, where it matters which check refused the input
     expect: str | None = None
+    #: environment variables the case sets (name, value)
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def case(
@@ -59,8 +63,9 @@ def case(
     code: int = 2,
     xfail: str | None = None,
     expect: str | None = None,
+    env: tuple[tuple[str, str], ...] = (),
 ) -> Case:
-    return Case(id, [*base, *extra], code, xfail, expect)
+    return Case(id, [*base, *extra], code, xfail, expect, env)
 
 
 CASES: list[Case] = [
@@ -285,6 +290,68 @@ CASES: list[Case] = [
         *("--api-key-env", "K"),
         expect="no --endpoint is given",
     ),
+    case(
+        "serve-client-key-env-unset",
+        SERVE,
+        *("--client-key-env", "HAWKEYE_BENCH_UNSET_VAR"),
+        expect="environment variable HAWKEYE_BENCH_UNSET_VAR is not set",
+    ),
+    case(
+        "serve-client-key-too-short",
+        SERVE,
+        *("--client-key-env", "HAWKEYE_BENCH_SHORT_KEY"),
+        expect="must hold at least 8",
+        env=(("HAWKEYE_BENCH_SHORT_KEY", "short"),),
+    ),
+    case(
+        "serve-client-key-empty",
+        SERVE,
+        *("--client-key-env", "HAWKEYE_BENCH_EMPTY_KEY"),
+        expect="is empty",
+        env=(("HAWKEYE_BENCH_EMPTY_KEY", ""),),
+    ),
+    case(
+        "serve-default-client-key-too-short",
+        SERVE,
+        expect="HAWKEYE_SERVE_KEY must hold at least 8",
+        env=(("HAWKEYE_SERVE_KEY", "1234567"),),
+    ),
+    # ------------------------------------------------------------------ import
+    case("import-file-missing", IMPORT, "{tmp}/missing.jsonl", expect="no such file"),
+    case("import-file-is-a-folder", IMPORT, "{dir}", expect="a folder, not a file"),
+    case("import-file-binary", IMPORT, "{binary}", expect="malformed JSON"),
+    case("import-malformed-line", IMPORT, "{outputs_bad_line}", expect=":2: malformed JSON"),
+    case(
+        "import-only-malformed-lines-skipped",
+        IMPORT,
+        *("{bad_jsonl_only}", "--skip-bad-lines"),
+        expect="no rows",
+    ),
+    case(
+        "import-map-names-a-missing-field",
+        IMPORT,
+        *("{outputs}", "--map", "id=idx,text=nope"),
+        expect="names field 'nope'",
+    ),
+    case("import-map-unknown-key", IMPORT, "{outputs}", "--map", "answer=out"),
+    case("import-task-unknown", IMPORT, "{outputs}", "--task", "nope", expect="unknown dataset"),
+    case("import-format-unknown", IMPORT, "{outputs}", "--format", "nope", expect="--format"),
+    case("import-match-unknown", IMPORT, "{outputs}", "--match", "nope"),
+    case("import-pipeline-unknown", IMPORT, "{outputs}", "--pipeline", "nope"),
+    case(
+        "import-tokenizer-does-not-load",
+        IMPORT,
+        *("{outputs}", "--tokenizer", "{bad_tokenizer}"),
+        expect="does not load",
+    ),
+    case("import-tokenizer-missing", IMPORT, "{outputs}", "--tokenizer", "{tmp}/missing.json"),
+    case("import-out-unwritable", IMPORT, "{outputs}", "--out", UNWRITABLE, expect="cannot write"),
+    case("import-out-is-a-file", IMPORT, "{outputs}", "--out", "{text}", expect="not a folder"),
+    case("import-out-holds-a-run", IMPORT, "{outputs}", "--out", "{run}"),
+    case("import-data-dir-missing", IMPORT, "{outputs}", "--data-dir", "{tmp}/missing"),
+    case("import-baseline-run-missing", IMPORT, "{outputs}", "--baseline-run", "{tmp}/missing"),
+    case("import-baseline-run-other-task", IMPORT, "{outputs}", "--baseline-run", "{aime_run}"),
+    case("import-without-task", ["import", "{outputs}"]),
     # ------------------------------------------------------------------ load
     case("load-concurrency-zero", LOAD, "--concurrency", "0"),
     case("load-concurrency-negative", LOAD, "--concurrency", "-1"),
@@ -529,6 +596,10 @@ def _inputs(tmp: Path) -> dict[str, str]:
     (tmp / "api_key.yaml").write_text("api_key: sk-123\n")
     (tmp / "bad.jsonl").write_text('{"messages": []}\nnot json\n{"messages": []}\n')
     (tmp / "list.jsonl").write_text("[1, 2]\n")
+    (tmp / "outputs.jsonl").write_text('{"idx": 0, "out": "\\\\boxed{1}"}\n')
+    (tmp / "outputs-bad-line.jsonl").write_text('{"idx": 0, "out": "1"}\n{"idx": 1, "ou\n')
+    (tmp / "bad-only.jsonl").write_text("not json\n{broken\n")
+    (tmp / "tokenizer.json").write_text("{}")
     more_yaml = {
         "endpoints_list_yaml": "endpoints: [a, b]\n",
         "endpoint_number_yaml": "endpoints: {reasoner: 5}\n",
@@ -586,6 +657,10 @@ def _inputs(tmp: Path) -> dict[str, str]:
         "api_key_yaml": str(tmp / "api_key.yaml"),
         "bad_jsonl": str(tmp / "bad.jsonl"),
         "list_jsonl": str(tmp / "list.jsonl"),
+        "outputs": str(tmp / "outputs.jsonl"),
+        "outputs_bad_line": str(tmp / "outputs-bad-line.jsonl"),
+        "bad_jsonl_only": str(tmp / "bad-only.jsonl"),
+        "bad_tokenizer": str(tmp / "tokenizer.json"),
         "sweep": str(sweep),
         "route_sweep": str(route_sweep),
         "bad_judged": str(bad_judged),
@@ -625,6 +700,9 @@ def test_bad_input_is_one_error_line(
     monkeypatch.chdir(tmp_path)  # default output folders land here, and are checked
     for name in ("HAWKEYE_SERVE_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("HAWKEYE_BENCH_UNSET_VAR", raising=False)
+    for name, value in one.env:
+        monkeypatch.setenv(name, value)
     argv = [part.format(**inputs) for part in one.argv]
     before = _snapshot(tmp_path)
     try:

@@ -89,6 +89,8 @@ def plan_from_args(args: argparse.Namespace) -> ImportPlan:
     from hawkeye_bench.pipelines import all_roles, get_pipeline, single_model_role
 
     for path in args.files:
+        if path.is_dir():
+            raise ImportInputError(f"{path}: a folder, not a file of outputs")
         if not path.is_file():
             raise ImportInputError(f"{path}: no such file")
     if args.pipeline is not None:
