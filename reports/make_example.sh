@@ -19,7 +19,8 @@
 #      control) on LIMIT problems each;
 #   6. hawkeye-bench import of the GSM8K baseline's answers written in the upstream Hawkeye
 #      result layout (graded like a live run; the report's agreement section);
-#   7. hawkeye-bench report over all of it.
+#   7. hawkeye-bench report over all of it (each pipeline run against its baseline at a
+#      non-inferiority margin of 2 percentage points).
 # A step whose command is not available is skipped with a message, and the report says which
 # input kind is missing. Run time on 2 CPU cores: a few minutes.
 set -euo pipefail
@@ -181,8 +182,10 @@ else
 fi
 
 # 7. the report
-"$HB" report "$IN" --out "$OUT" \
+"$HB" report "$IN" --out "$OUT" --margin 2 \
   --title "hawkeye-bench example report (embedded SmolLM2-135M, not a benchmark result)"
+grep -q "^#### Accuracy against the baseline (paired)" "$OUT/report.md" \
+  || { echo "error: report lacks the paired comparison with the baseline" >&2; exit 1; }
 for section in "Accuracy" "Latency" "Judge" "Compression study" "Token routing" "Cost" \
   "Agreement"; do
   grep -q "^## [0-9]*\. $section" "$OUT/report.md" || { echo "error: report lacks '$section'" >&2; exit 1; }

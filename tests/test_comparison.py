@@ -13,9 +13,12 @@ from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.eval.comparison import (
+    BOOTSTRAP,
+    NEWCOMBE,
     AccuracyComparison,
     compare_accuracy,
     compare_scores,
+    newcombe_interval,
     verdict_at,
 )
 from hawkeye_bench.eval.summary import summarize
@@ -46,7 +49,7 @@ def test_the_posters_gsm8k_drop_is_not_shown_non_inferior_at_two_points() -> Non
     assert result.baseline_accuracy == pytest.approx(1196 / 1319)
     assert result.accuracy == pytest.approx(1173 / 1319)
     assert result.difference_pp == pytest.approx((23 - 46) / 1319 * 100)
-    # the bootstrap agrees with the paired normal interval to a tenth of a point
+    # one sample per problem: Newcombe's interval, close to the paired normal one at this size
     d = result.difference_pp / 100
     se = math.sqrt(((23 + 46) / 1319 - d * d) / 1319) * 100
     assert result.ci95_pp is not None
@@ -54,6 +57,7 @@ def test_the_posters_gsm8k_drop_is_not_shown_non_inferior_at_two_points() -> Non
     assert low == pytest.approx(result.difference_pp - 1.96 * se, abs=0.1)
     assert high == pytest.approx(result.difference_pp + 1.96 * se, abs=0.1)
     assert low < -2 < high
+    assert result.ci_method == NEWCOMBE
     assert result.verdict == "not shown"
     assert (result.candidate_only, result.baseline_only) == (23, 46)
     assert result.mcnemar_p == pytest.approx(binomtest(23, 69).pvalue)
@@ -67,10 +71,29 @@ def test_a_clear_drop_is_inferior_and_equal_runs_are_non_inferior() -> None:
     drop = compare_accuracy(cand, base, margin_pp=2)
     assert drop is not None and drop.verdict == "inferior"
     assert drop.ci95_pp is not None and drop.ci95_pp[1] < -2
-    same, same_base = _runs(both=30, base_only=0, cand_only=0, neither=20)
-    equal = compare_accuracy(same, same_base, margin_pp=0.5)
-    assert equal is not None and equal.ci95_pp == (0.0, 0.0)
-    assert equal.verdict == "non-inferior" and equal.mcnemar_p == 1.0
+    same, same_base = _runs(both=600, base_only=0, cand_only=0, neither=400)
+    equal = compare_accuracy(same, same_base, margin_pp=2)
+    assert equal is not None and equal.verdict == "non-inferior" and equal.mcnemar_p == 1.0
+
+
+@pytest.mark.parametrize(("both", "neither", "half_width"), [(0, 3, 56.15), (30, 20, 4.04)])
+def test_no_discordant_problem_is_no_proof_on_few_problems(
+    both: int, neither: int, half_width: float
+) -> None:
+    # a bootstrap over these collapses to [0, 0] and would call 3 problems non-inferior
+    cand, base = _runs(both=both, base_only=0, cand_only=0, neither=neither)
+    result = compare_accuracy(cand, base, margin_pp=2)
+    assert result is not None and result.difference_pp == 0.0
+    assert result.ci95_pp == pytest.approx((-half_width, half_width), abs=0.01)
+    assert result.verdict == "not shown"
+
+
+def test_newcombe_interval_reference_values() -> None:
+    # the data of Altman et al., Statistics with Confidence (2000), table 6.2; the bounds
+    # worked by hand from Newcombe's method 10 (Wilson intervals, corrected correlation)
+    assert newcombe_interval(14, 5, 0, 22) == pytest.approx((0.0115, 0.2265), abs=5e-4)
+    low, high = newcombe_interval(22, 0, 5, 14)  # the runs swapped: the interval mirrored
+    assert (low, high) == pytest.approx((-0.2265, -0.0115), abs=5e-4)
 
 
 @pytest.mark.parametrize(
@@ -95,10 +118,15 @@ def test_pairs_only_shared_problems_and_averages_samples_per_problem() -> None:
     assert result.n_problems == 2
     assert result.difference_pp == pytest.approx(0.0)  # a: -50, b: +50
     assert result.mcnemar_p is None  # several samples per problem: no McNemar
+    assert result.ci_method == BOOTSTRAP and result.ci95_pp is not None
     assert result.verdict is None  # no margin given
     assert compare_scores({"x": [1.0]}, {"y": [1.0]}) is None
     one = compare_scores({"x": [1.0]}, {"x": [0.0]}, margin_pp=2)
-    assert one is not None and one.ci95_pp is None and one.verdict == "not shown"
+    assert one is not None and one.verdict == "not shown"
+    flat = compare_scores({"a": [1.0, 0.0], "b": [1.0, 0.0]}, {"a": [1.0, 0.0], "b": [0.0, 1.0]},
+                          margin_pp=2)  # fmt: skip
+    assert flat is not None and flat.ci95_pp is None and flat.verdict == "not shown"
+    assert flat.ci_method.startswith("none")
 
 
 def test_summary_and_console_show_the_comparison() -> None:

@@ -4,9 +4,15 @@
 Each run's own interval cannot say whether two runs differ: the problems are shared, so the
 comparison is paired. Per problem, each run's score is its share of correct samples (failed
 items count as wrong, as in the accuracy itself); the difference is the mean over the shared
-problems of candidate − baseline, in percentage points. Its interval is a paired bootstrap over
-problems (percentile, both runs' scores of a problem resampled together). With one sample per
-problem the exact McNemar test on the discordant pairs is given beside it (two-sided p).
+problems of candidate − baseline, in percentage points.
+
+Its 95% interval: with one sample per problem (right or wrong in each run), Newcombe's hybrid
+score interval for a difference of paired proportions (Newcombe 1998, method 10: Wilson
+intervals of both accuracies combined with the runs' correlation), which stays honest with few
+or no discordant problems (a bootstrap there collapses to a zero-width interval); the exact
+McNemar test on the discordant problems is given beside it (two-sided p). With several samples
+per problem, a paired bootstrap over problems (percentile, both runs' scores of a problem
+resampled together); no interval when the differences do not vary.
 
 Non-inferiority at margin M (percentage points): shown when the interval's lower end is above
 −M (a one-sided test at 2.5%), inferior when its upper end is below −M, else not shown.
@@ -14,6 +20,7 @@ Non-inferiority at margin M (percentage points): shown when the interval's lower
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -23,13 +30,17 @@ import numpy as np
 from scipy.stats import binomtest
 
 from hawkeye_bench.core.record import Record
+from hawkeye_bench.core.stats import wilson_interval
 
 Verdict = Literal["non-inferior", "not shown", "inferior"]
 
 N_RESAMPLES = 10_000
 #: resamples drawn at once (bounds memory: rows x problems indices)
 _CHUNK = 500
-METHOD = f"paired bootstrap over problems ({N_RESAMPLES} resamples, percentile)"
+BOOTSTRAP = f"paired bootstrap over problems ({N_RESAMPLES} resamples, percentile)"
+NEWCOMBE = "Newcombe hybrid score interval for paired proportions (method 10)"
+#: how the interval is computed, as the report states it
+METHOD = f"{NEWCOMBE} with one sample per problem, else {BOOTSTRAP}"
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,7 @@ class AccuracyComparison:
     accuracy: float  # the candidate's, over the shared problems
     baseline_accuracy: float
     difference_pp: float
-    #: [low, high] in percentage points; None with fewer than two shared problems
+    #: [low, high] in percentage points; None where it cannot be computed (see ci_method)
     ci95_pp: tuple[float, float] | None
     ci_method: str
     #: problems only the candidate / only the baseline got right (one sample per problem)
@@ -97,6 +108,23 @@ def paired_bootstrap_ci(
     return float(low), float(high)
 
 
+def newcombe_interval(both: int, ours: int, theirs: int, neither: int) -> tuple[float, float]:
+    """95% interval of p_candidate − p_baseline from a paired 2x2 table: problems both runs got
+    right, only the candidate (``ours``), only the baseline (``theirs``), neither."""
+    n = both + ours + theirs + neither
+    p1, p2 = (both + ours) / n, (both + theirs) / n
+    l1, u1 = wilson_interval(both + ours, n)
+    l2, u2 = wilson_interval(both + theirs, n)
+    margins = (both + ours) * (theirs + neither) * (both + theirs) * (ours + neither)
+    # the runs' correlation, continuity-corrected as in Newcombe's method 10
+    cross = both * neither - ours * theirs
+    corrected = cross - n / 2 if cross > n / 2 else min(cross, 0)
+    phi = corrected / math.sqrt(margins) if margins else 0.0
+    below = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    above = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return (p1 - p2 - below, p1 - p2 + above)
+
+
 def compare_scores(
     candidate: Mapping[str, list[float]],
     baseline: Mapping[str, list[float]],
@@ -111,26 +139,32 @@ def compare_scores(
     cand = np.array([np.mean(candidate[p]) for p in shared])
     base = np.array([np.mean(baseline[p]) for p in shared])
     differences = (cand - base) * 100
-    ci: tuple[float, float] | None = None
-    if len(shared) >= 2:
-        ci = paired_bootstrap_ci(differences, seed=seed)
     single = all(len(candidate[p]) == 1 and len(baseline[p]) == 1 for p in shared) and bool(
         np.isin(cand, (0.0, 1.0)).all() and np.isin(base, (0.0, 1.0)).all()
     )
+    ci: tuple[float, float] | None = None
     candidate_only = baseline_only = None
     p_value = None
     if single:
+        both = int(np.sum((cand == 1) & (base == 1)))
         candidate_only = int(np.sum((cand == 1) & (base == 0)))
         baseline_only = int(np.sum((cand == 0) & (base == 1)))
+        neither = len(shared) - both - candidate_only - baseline_only
+        low, high = newcombe_interval(both, candidate_only, baseline_only, neither)
+        ci, method = (low * 100, high * 100), NEWCOMBE
         discordant = candidate_only + baseline_only
         p_value = float(binomtest(candidate_only, discordant).pvalue) if discordant else 1.0
+    elif len(shared) < 2 or np.all(differences == differences[0]):
+        method = "none (the per-problem differences do not vary: a bootstrap cannot bound them)"
+    else:
+        ci, method = paired_bootstrap_ci(differences, seed=seed), BOOTSTRAP
     return AccuracyComparison(
         n_problems=len(shared),
         accuracy=float(cand.mean()),
         baseline_accuracy=float(base.mean()),
         difference_pp=float(differences.mean()),
         ci95_pp=ci,
-        ci_method=METHOD if ci is not None else "none (fewer than two shared problems)",
+        ci_method=method,
         candidate_only=candidate_only,
         baseline_only=baseline_only,
         mcnemar_p=p_value,
