@@ -49,7 +49,13 @@ from locust.runners import MasterRunner, WorkerRunner
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.datasets import DatasetError
 from hawkeye_bench.load import NEXT_STAGE_EXIT_CODE
-from hawkeye_bench.load.arrivals import ARRIVALS, ArrivalSpec, Schedule, TraceSchedule
+from hawkeye_bench.load.arrivals import (
+    ARRIVALS,
+    ArrivalSpec,
+    Schedule,
+    TraceSchedule,
+    trace_rate,
+)
 from hawkeye_bench.load.backoff import next_backoff
 from hawkeye_bench.load.cpu import CpuSampler
 from hawkeye_bench.load.endpoint import EndpointError, chat_path, model_ids, models_url
@@ -73,6 +79,8 @@ FAILED_MESSAGE = "hawkeye_failed"  # worker -> master: one more measured request
 WORKLOAD_MESSAGE = "hawkeye_workload"  # master -> worker, before the users start
 FLUSH_WAIT_EXTRA_S = 30.0  # the master waits --stop-timeout plus this for the workers' records
 WATCH_WORKERS_EVERY_S = 0.5  # the master looks for workers Locust marked missing
+SPIN_S = 0.0015  # open loop: the last stretch before a due time, waited by yielding
+MAX_SPIN_SHARE = 0.3  # ... unless it would take more than this share of the process's time
 SCHEDULE_WAIT_S = 30.0  # open loop: the longest a user waits for the spawning to complete
 #: What is sent as ``stream_options``, richest first; on a 400 that names the option we step down.
 STREAM_OPTION_LEVELS: tuple[dict[str, bool] | None, ...] = (
@@ -199,6 +207,7 @@ class LoadState:
     arrivals: ArrivalSpec | None = None
     trace_speed: float = 1.0  # --trace: the workload's rows, replayed at this pace
     slot: tuple[int, int] = (0, 1)  # (index, count) of this process among the load processes
+    spin_s: float = 0.0  # the last stretch before a due time waited by yielding (see SPIN_S)
     #: when each request is due; made once every user is spawned (see :func:`start_schedule`)
     schedule: Schedule | TraceSchedule | None = None
     schedule_made: gevent.event.Event = field(default_factory=gevent.event.Event)
@@ -526,9 +535,13 @@ def _make_schedule(state: LoadState) -> Schedule | TraceSchedule:
         if state.workload.trace is not None:
             trace = state.workload.trace
             state.schedule = TraceSchedule(trace, now, state.trace_speed, index, count)
+            rate = (trace_rate(trace, state.trace_speed) or 0.0) / count
         else:
             assert state.arrivals is not None
             state.schedule = Schedule(state.arrivals, now, index, count)
+            rate = state.arrivals.rate / count
+        # yielding costs CPU: only while it takes a small share of this process's time
+        state.spin_s = SPIN_S if rate * SPIN_S <= MAX_SPIN_SHARE else 0.0
         state.schedule_made.set()
     return state.schedule
 
@@ -560,6 +573,21 @@ def _count_measured(environment: Environment, state: LoadState, ok: bool) -> Non
         logger.info("%s: stopping", reason)
         # quit from another greenlet: a user calling quit() kills itself first
         gevent.spawn(_drain_then, environment, runner.quit)
+
+
+def _sleep_until(due: float, stop: gevent.event.Event, spin_s: float) -> None:
+    """Sleep until ``due`` (perf_counter), or until ``stop`` is set.
+
+    The event loop's timers wake on whole milliseconds (epoll waits in ms): requests due within
+    the same millisecond would leave together and every send would be up to 1 ms late. So the
+    timer wakes ``spin_s`` early and the rest is waited by yielding to the other greenlets (the
+    streams being read go on) until the due time.
+    """
+    early = due - time.perf_counter() - spin_s
+    if early > 0 and stop.wait(early):
+        return
+    while time.perf_counter() < due and not stop.is_set():
+        gevent.sleep(0)
 
 
 def _rejects_stream_options(status: int | None, body: str) -> bool:
@@ -622,7 +650,7 @@ class ChatStreamUser(FastHttpUser):
             due = schedule.next()
         taken = time.perf_counter()
         if due > taken:  # woken early when the test stops: a free user may hold a late slot
-            state.drain_event.wait(due - taken)
+            _sleep_until(due, state.drain_event, state.spin_s)
         # a due time already past when a user became free: it waited for the cap
         return Due(due, max(0.0, taken - due) * 1e3, row)
 
