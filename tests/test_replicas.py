@@ -5,8 +5,11 @@ manifest and summary (eval, serve, lm-eval), and the URL lists' parsing."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -205,24 +208,54 @@ async def test_all_replicas_down_returns_a_connection_error_naming_the_set(
 # -- eval, serve, lm-eval -----------------------------------------------------------------------
 
 
-def _wait_for_records(store: RunStore, count: int, process: subprocess.Popen[str]) -> None:
+def _wait_until(condition: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
+    """Poll ``condition`` while the eval ``process`` runs; fail the test at the deadline."""
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(store.load_records()) < count:
+    while not condition():
         assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"still waiting for {what}"
         time.sleep(0.05)
+
+
+def _wait_for_records(store: RunStore, count: int, process: subprocess.Popen[str]) -> None:
+    _wait_until(lambda: len(store.load_records()) >= count, process, f"{count} records")
+
+
+def _requests_received(url: str) -> int:
+    """Completion requests a scripted server subprocess has received (answered or not)."""
+    with urllib.request.urlopen(f"{url.removesuffix('/v1')}/stats", timeout=5) as response:
+        return int(json.load(response)["requests"])
 
 
 def test_eval_survives_a_killed_replica_and_records_each_replicas_share(tmp_path: Path) -> None:
     config = ScriptedConfig(ttft_ms=150, rules=[ANSWER])
-    started = [start_subprocess(config) for _ in range(3)]
+    # The replica to kill answers its first SERVED calls and holds every later one unanswered:
+    # the run cannot end before the kill, and the kill cuts a call in flight. (The first fault
+    # is a stall after chunk 10**6 of a three-word reply: it never fires, it only counts.)
+    served = 3
+    doomed = ScriptedConfig(
+        ttft_ms=150,
+        rules=[ANSWER],
+        faults=[Fault(kind="hang", after_chunks=10**6, first_n=served), Fault(kind="hang")],
+    )
+    started = [start_subprocess(c) for c in (config, doomed, config)]
     urls = [url for _, url in started]
     out = tmp_path / "run"
     args = eval_args(out, "--concurrency", "6", url=",".join(urls[:2]), model=MODEL, limit=40)
     args += ["--endpoint", urls[2]]  # a repeated flag adds a replica
     process = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)  # fmt: skip
+    store = RunStore(out)
+
+    def answered_by_doomed() -> int:
+        return sum(s.endpoint == urls[1] for r in store.load_records() for s in r.trace.stages)
+
     try:
-        _wait_for_records(RunStore(out), 6, process)
+        _wait_until(
+            lambda: answered_by_doomed() >= served and _requests_received(urls[1]) > served,
+            process,
+            f"{served} answers from the replica to kill and a call held there",
+        )
         started[1][0].kill()  # a replica crashes mid-run: streams cut, connections refused
         started[1][0].wait()
         _, stderr = process.communicate(timeout=120)
@@ -231,10 +264,11 @@ def test_eval_survives_a_killed_replica_and_records_each_replicas_share(tmp_path
             server.kill()
             server.wait()
     assert process.returncode == 0, stderr
-    records = RunStore(out).load_records()
+    records = store.load_records()
     assert len({r.key for r in records}) == len(records) == 40  # no item lost
     assert not [r for r in records if r.error]
     assert {s.endpoint for r in records for s in r.trace.stages} <= set(urls)
+    assert answered_by_doomed() == served
     manifest = read_json(out / "manifest.json")
     assert manifest["endpoints"]["single"]["replica_urls"] == urls[1:]
     (replica_set,) = manifest["replicas"]
@@ -243,6 +277,7 @@ def test_eval_survives_a_killed_replica_and_records_each_replicas_share(tmp_path
     assert [alive["url"], killed["url"], other["url"]] == urls
     assert killed["taken_out"] >= 1 and killed["errors"] >= 1
     assert set(killed["error_types"]) <= {"connection", "stream_cut"}
+    assert killed["calls"] - killed["errors"] == served
     assert alive["errors"] == other["errors"] == 0
     assert alive["calls"] + other["calls"] + killed["calls"] - killed["errors"] == 40
     assert alive["latency_s"]["n"] == alive["calls"] and alive["latency_s"]["p50"] >= 0.15
