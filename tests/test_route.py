@@ -403,3 +403,37 @@ def test_an_empty_first_chunk_is_flagged_not_graded() -> None:
     trace = asyncio.run(RoutePipeline(load_preset("route"), clients).run("What?"))
     assert not trace.ok and trace.stages[-1].error_type == "empty_first_chunk"
     assert trace.final_text == ""
+
+
+def test_target_share_finds_the_threshold_before_the_run_and_records_the_search(
+    servers: tuple[ScriptedServer, ScriptedServer], tmp_path: Path
+) -> None:
+    """The small reply has 2 unsure words (p 0.4) of 8 (the rest p 0.9): top1 flags a share
+    0.25 for any threshold in (0.4, 0.9]; --target-share 0.25 must land there, and the run
+    routes with it."""
+    small, large = servers
+    out = tmp_path / "run"
+    result = _route(small, large, out, "--target-share", "0.25", "--calibration-problems", "2")
+    assert result.returncode == 0, result.stderr
+    manifest = read_json(out / "manifest.json")
+    setup = manifest["pipeline_setup"]
+    assert setup["target_share"] == 0.25 and setup["flagged_share"] == 0.25
+    assert 0.4 < setup["threshold"] <= 0.9
+    assert setup["problems"] == 1 and setup["tokens"] == 8  # --limit 1: one question
+    assert len(setup["steps"]) > 2
+    assert manifest["identity"]["pipeline_options"]["target_share"] == 0.25
+    info = _record(out)["trace"]["extra"]["route"]
+    assert info["threshold"] == setup["threshold"]
+    assert [e["position"] for e in info["events"]] == [2, 7]
+
+
+def test_a_target_share_with_a_threshold_is_refused(
+    servers: tuple[ScriptedServer, ScriptedServer], tmp_path: Path
+) -> None:
+    small, large = servers
+    result = _route(small, large, tmp_path / "r", "--target-share", "0.1", "--threshold", "0.5")
+    assert result.returncode == 2 and "not both" in result.stderr
+    assert _route(small, large, tmp_path / "r2", "--target-share", "1").returncode == 2
+    sweep = run_cli("route-sweep", "--task", "gsm8k", "--limit", "1", "--target-share", "0.1",
+                    "--out", str(tmp_path / "s"))  # fmt: skip
+    assert sweep.returncode == 2 and "eval --pipeline route" in sweep.stderr

@@ -8,7 +8,13 @@ from typing import Any
 
 from hawkeye_bench.commands.arguments import comma_list
 from hawkeye_bench.core.errors import HawkeyeError
-from hawkeye_bench.core.ranges import int_between, non_negative_float, positive_float, positive_int
+from hawkeye_bench.core.ranges import (
+    int_between,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    share,
+)
 
 #: The most top-k alternatives servers return by default (vLLM's --max-logprobs is 20).
 MAX_TOP_LOGPROBS = 20
@@ -23,6 +29,14 @@ def threshold_list(text: str) -> list[float]:
     return comma_list(text, non_negative_float)
 
 
+def open_share(text: str) -> float:
+    """A share above 0 and below 1 (a routed share to aim at)."""
+    value = share(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0 and below 1, got {text!r}")
+    return value
+
+
 def add_route_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("route pipeline (token-level routing)")
     group.add_argument(
@@ -35,6 +49,17 @@ def add_route_arguments(parser: argparse.ArgumentParser) -> None:
         type=threshold_list,
         help="the router's threshold (top1/margin: a probability; entropy: nats; random: the "
         "rate); route-sweep: several, comma-separated",
+    )
+    group.add_argument(
+        "--target-share",
+        type=open_share,
+        help="instead of --threshold: find, before the run, the threshold that routes this "
+        "share of tokens (0 to 1, exclusive) on a calibration subset; recorded in the manifest",
+    )
+    group.add_argument(
+        "--calibration-problems",
+        type=positive_int,
+        help="--target-share: the first N questions to calibrate on (default 8)",
     )
     group.add_argument(
         "--chunk-tokens", type=positive_int, help="tokens per small-model call (default 8)"
@@ -92,6 +117,8 @@ def route_options(args: argparse.Namespace, *, sweep: bool = False) -> dict[str,
         "rtt_ms": getattr(args, "rtt_ms", None),
         "prompt_mode": "tokens" if getattr(args, "prompt_ids", None) else None,
         "only": getattr(args, "anchor", None),
+        "target_share": getattr(args, "target_share", None),
+        "calibration_problems": getattr(args, "calibration_problems", None),
         "small_params": getattr(args, "small_params", None),
         "large_params": getattr(args, "large_params", None),
     }

@@ -60,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def main(args: argparse.Namespace) -> int:
     check_run_flags(args)
+    if args.target_share is not None:
+        raise FlagsError(
+            "route-sweep runs the thresholds given; for a target share run "
+            "eval --pipeline route --router R --target-share S (once per router)"
+        )
     try:
         routers = name_list(args.router or "top1")
     except argparse.ArgumentTypeError as exc:

@@ -170,9 +170,11 @@ async def _execute(
     store: RunStore,
     done: list[Record],
     replicas: list[dict[str, Any]],
+    manifest: dict[str, Any],
 ) -> list[Record]:
     """Run the plan's items; ``replicas`` receives what each replica did (also when the run
-    stops)."""
+    stops); the pipeline's setup (:meth:`Pipeline.prepare`) goes into ``manifest``, written
+    before the first item."""
     from hawkeye_bench.grading.workers import Grader  # math-verify and sympy: slow to import
 
     watch = HealthWatch(servers=running_servers, max_consecutive=plan.max_consecutive_failures)
@@ -186,6 +188,12 @@ async def _execute(
         pipeline = plan.pipeline(plan.preset, pool, stage2_input=plan.stage2_input, **options)
         pipeline.attach_folders(plan.out, plan.cache_dir or plan.out)
         stack.callback(pipeline.close)
+        previous = manifest.get("pipeline_setup") if done else None
+        setup = await pipeline.prepare([p.question for p in plan.problems], previous)
+        manifest.pop("pipeline_setup", None)
+        if setup is not None:
+            manifest["pipeline_setup"] = setup
+            store.write_manifest(manifest)
         grader = stack.enter_context(Grader())
         records = list(done)
         bar = tqdm(
@@ -228,7 +236,9 @@ def run_eval(plan: EvalPlan) -> int:
     """Run the plan into its folder; the exit code (0, 1 over --max-error-rate, 3 stopped by
     an outage, 130 interrupted). User errors raise HawkeyeError after recording themselves."""
     store, done = prepare_store(plan)
+    setup = (store.read_manifest() or {}).get("pipeline_setup") if done else None
     manifest: dict[str, Any] = {
+        **({"pipeline_setup": setup} if setup is not None else {}),
         "kind": "hawkeye-bench-run",
         "identity": plan.identity(),
         "config": dict(plan.settings),
@@ -247,7 +257,7 @@ def run_eval(plan: EvalPlan) -> int:
             manifest["preset"] = plan.preset.to_dict()
             manifest["dataset"] = dict(plan.dataset)
             store.write_manifest(manifest)
-            records = asyncio.run(_execute(plan, endpoints, store, done, replicas))
+            records = asyncio.run(_execute(plan, endpoints, store, done, replicas, manifest))
             status, exit_code = "complete", 0
     except KeyboardInterrupt:
         status, exit_code = "interrupted", 130

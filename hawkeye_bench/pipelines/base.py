@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypedDict
@@ -196,6 +196,15 @@ class Pipeline(ABC):
 
     def close(self) -> None:
         """Called by eval after the last item."""
+        return None
+
+    async def prepare(
+        self, questions: Sequence[str], previous: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Called by eval once before the first item with the run's questions: work a pipeline
+        does before answering (route: the threshold for a target share). What it returns is
+        the manifest's ``pipeline_setup``; ``previous`` is that of the run being resumed, so a
+        resumed run goes on with the same setup."""
         return None
 
     async def analyse(

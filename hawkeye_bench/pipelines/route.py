@@ -17,6 +17,10 @@ Options (``eval --router top1 --threshold 0.5 --chunk-tokens 8 --span-tokens 1 -
 ``router``, ``threshold``, ``chunk``, ``span``, ``top_logprobs``, ``rtt_ms`` (a fixed delay
 before each large call, emulating a device-to-cloud link), ``prompt_mode``, and the model sizes
 ``small_params``/``large_params`` (any unit, e.g. billions) for activated parameters per token.
+``target_share`` (instead of ``threshold``) finds, before the run, the threshold that flags
+that share of the small model's own tokens on the first ``calibration_problems`` questions
+(:mod:`hawkeye_bench.routing.calibrate`); the search and its result are the run's
+``pipeline_setup``.
 
 The trace holds one stage per call, in order. A small stage's ``content`` is the part of its
 reply that entered the answer and ``completion_tokens`` counts those tokens (``token_source``
@@ -36,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -57,6 +61,7 @@ from hawkeye_bench.routing import (
     UnknownRouter,
     get_router,
 )
+from hawkeye_bench.routing.calibrate import CalibrationReply, search_threshold
 
 #: Option defaults; ``span=1`` is the seed paper's setting (one token per route event).
 DEFAULTS: dict[str, Any] = {
@@ -68,6 +73,8 @@ DEFAULTS: dict[str, Any] = {
     "prompt_mode": "text",
 }
 PROMPT_MODES = ("text", "tokens")
+#: the questions a target share is calibrated on (the run's first)
+CALIBRATION_PROBLEMS = 8
 #: ``only``: an anchor run, one call of the whole budget to one model on the same prompt
 ANCHOR_ROLES = ("small", "large")
 #: The text both servers must tokenize to the same ids before token-id prompts are used.
@@ -122,7 +129,17 @@ class RoutePipeline(Pipeline):
         RoleSpec("small", "the small (on-device) model that decodes", ("completion",)),
         RoleSpec("large", "the large (cloud) model that writes the routed tokens", ("completion",)),
     )
-    option_names = frozenset({*DEFAULTS, "threshold", "only", "small_params", "large_params"})
+    option_names = frozenset(
+        {
+            *DEFAULTS,
+            "threshold",
+            "only",
+            "small_params",
+            "large_params",
+            "target_share",
+            "calibration_problems",
+        }
+    )
     default_preset = "route"
     dataset_presets: ClassVar[Mapping[str, str]] = {"commonsenseqa": "route-commonsenseqa"}
     #: every role's text is part of the answer (``serve`` streams it all as content)
@@ -142,6 +159,9 @@ class RoutePipeline(Pipeline):
         self.small_params = settings.get("small_params")
         self.large_params = settings.get("large_params")
         self.only: str | None = settings.get("only")
+        self.target_share: float | None = settings.get("target_share")
+        self.calibration_problems = int(settings.get("calibration_problems", CALIBRATION_PROBLEMS))
+        self._calibrated = False
         self._shared_tokenizer: bool | None = None
         self._tokenizer_lock = asyncio.Lock()
 
@@ -161,6 +181,19 @@ class RoutePipeline(Pipeline):
             value = options.get(key, 0.0)
             if not isinstance(value, int | float) or value < 0:
                 raise PipelineOptionError(f"{key} must be a number >= 0, not {value!r}")
+        share = options.get("target_share")
+        if share is not None:
+            if "threshold" in options:
+                raise PipelineOptionError("give a threshold or a target share, not both")
+            if not isinstance(share, int | float) or not 0 < share < 1:
+                raise PipelineOptionError(
+                    f"target_share must be above 0 and below 1, not {share!r}"
+                )
+        problems = options.get("calibration_problems", CALIBRATION_PROBLEMS)
+        if not isinstance(problems, int) or problems < 1:
+            raise PipelineOptionError(
+                f"calibration_problems must be an integer >= 1, not {problems!r}"
+            )
         if options.get("only") not in (None, *ANCHOR_ROLES):
             raise PipelineOptionError(
                 f"only must be small or large (an anchor run), not {options.get('only')!r}"
@@ -175,6 +208,11 @@ class RoutePipeline(Pipeline):
         self, question: str, *, seed: int | None = None, on_delta: DeltaCallback | None = None
     ) -> Trace:
         small_stage, large_stage = self.preset.stage("small"), self.preset.stage("large")
+        if self.target_share is not None and not self._calibrated and self.only is None:
+            raise RouteSetupError(
+                "a target share needs a calibration before the run (hawkeye-bench eval or "
+                "route-sweep do it); give a threshold here"
+            )
         if self.prompt_mode == "tokens":
             await self._check_shared_tokenizer()
         decide = self.router.build(self.threshold, random.Random(f"{seed}:{question}"))
@@ -244,6 +282,48 @@ class RoutePipeline(Pipeline):
         trace.stages.append(result)
         if result.ok:
             await self._keep_large(state, result, on_delta)
+
+    async def prepare(
+        self, questions: Sequence[str], previous: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """With a target share: the threshold that flags it on the small model's own answers
+        to the first questions (a resumed run keeps the one it found)."""
+        if self.target_share is None or self.only is not None:
+            return None
+        if previous and previous.get("target_share") == self.target_share:
+            self.threshold = float(previous["threshold"])
+            self._calibrated = True
+            return dict(previous)
+        stage = self.preset.stage("small")
+        calls = [
+            self.clients["small"].complete(
+                stage.render(question, ""),
+                role="small",
+                max_tokens=stage.max_tokens,
+                temperature=stage.temperature,
+                top_p=stage.top_p,
+                seed=number,
+                stop=list(stage.stop) or None,
+                extra={**stage.extra_body, "logprobs": self.top_logprobs},
+            )
+            for number, question in enumerate(questions[: self.calibration_problems])
+        ]
+        replies = [
+            CalibrationReply(
+                r.token_logprobs, _reply_choice(r) if self.router.reads_choice else None
+            )
+            for r in await asyncio.gather(*calls)
+            if r.ok and r.token_logprobs
+        ]
+        if not replies:
+            raise RouteSetupError(
+                "the target share's calibration got no answer with logprobs from the small "
+                "model; give a threshold"
+            )
+        found = search_threshold(self.router, replies, self.target_share)
+        self.threshold = found.threshold
+        self._calibrated = True
+        return found.to_dict()
 
     # -- the two kinds of call -----------------------------------------------------------------
 
