@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -42,6 +44,11 @@ PORTABLE_BUILD_FIX = (
 GENERIC_FIX = "its log above says why; run `hawkeye-bench serve-local` to watch it start"
 _FIXES = {-4: PORTABLE_BUILD_FIX, -9: "it was killed (out of memory?); " + GENERIC_FIX}
 
+#: Ports a server whose port was not given tries, when another process binds each one first.
+PORT_ATTEMPTS = 5
+#: How a server's log says it could not bind its port (uvicorn, or Python's own OSError).
+_ADDRESS_IN_USE = re.compile(r"address already in use", re.IGNORECASE)
+
 #: Servers started by this process and not stopped yet (watched by running commands).
 _running: list[LocalModelServer] = []
 
@@ -71,6 +78,8 @@ def local_model_path() -> Path:
 
 
 def free_port() -> int:
+    """A loopback port free now. It is released before the server binds it, so another process
+    may take it first: :meth:`LocalModelServer.start` then tries another."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -92,8 +101,16 @@ def endpoints_or_local(
         yield {role: server.endpoint for role in roles}
 
 
+class _PortTaken(Exception):
+    """The server exited because another process had bound its port."""
+
+
 class LocalModelServer:
-    """Runs llama-cpp-python's server as a subprocess for the lifetime of a ``with`` block."""
+    """Runs llama-cpp-python's server as a subprocess for the lifetime of a ``with`` block.
+
+    Without a ``port``, it listens on a free one, and tries up to :data:`PORT_ATTEMPTS` others
+    when another process binds the chosen one before the server does; a ``port`` given is used
+    or refused."""
 
     def __init__(
         self,
@@ -104,12 +121,17 @@ class LocalModelServer:
         startup_timeout_s: float = 180.0,
         log_path: Path | None = None,
     ) -> None:
+        self.port_given = bool(port)
         self.port = port or free_port()
         self.n_ctx = n_ctx
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         self.startup_timeout_s = startup_timeout_s
-        self.log_path = log_path or Path(tempfile.gettempdir()) / f"hawkeye-local-{self.port}.log"
+        self._log_path_given = log_path
+        self.log_path = log_path or self._default_log_path()
         self.process: subprocess.Popen[bytes] | None = None
+
+    def _default_log_path(self) -> Path:
+        return Path(tempfile.gettempdir()) / f"hawkeye-local-{self.port}.log"
 
     @property
     def base_url(self) -> str:
@@ -157,6 +179,27 @@ class LocalModelServer:
         ]
 
     def start(self) -> str:
+        """Start the server and wait until it answers; its base URL."""
+        attempts = 1 if self.port_given else PORT_ATTEMPTS
+        taken: list[int] = []
+        while True:
+            try:
+                return self._start_on_port()
+            except _PortTaken:
+                taken.append(self.port)
+                if len(taken) == attempts:
+                    break
+                self.port = free_port()
+                self.log_path = self._log_path_given or self._default_log_path()
+        ports = ", ".join(map(str, taken))
+        raise LocalModelUnavailable(
+            f"the embedded model server did not start: another process took its port each "
+            f"time ({ports}); its log: {self.log_path}"
+        )
+
+    def _start_on_port(self) -> str:
+        """One start on ``self.port``; raises _PortTaken when another process holds it (and the
+        port was chosen here: a port given is the user's to free)."""
         command = self.command()  # raises LocalModelUnavailable before spawning anything
         with open(self.log_path, "wb") as log:
             # Killed with this process, SIGKILL included: a model server left behind holds
@@ -166,6 +209,8 @@ class LocalModelServer:
         while time.monotonic() < deadline:
             report = self.exit_report()
             if report is not None:
+                if not self.port_given and _ADDRESS_IN_USE.search(self._log_tail()):
+                    raise _PortTaken
                 raise LocalModelUnavailable(f"the embedded model server did not start: {report}")
             if self._answers():
                 _running.append(self)
@@ -178,11 +223,17 @@ class LocalModelServer:
         )
 
     def _answers(self) -> bool:
+        """Whether the server answers, listing its model: another process that took the port
+        may answer too."""
         try:
             with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
+                listing = json.load(response) if response.status == 200 else {}
+        except (urllib.error.URLError, OSError, ValueError):
             return False
+        models = listing.get("data") if isinstance(listing, dict) else None
+        return isinstance(models, list) and any(
+            isinstance(m, dict) and m.get("id") == LOCAL_MODEL_NAME for m in models
+        )
 
     def exit_report(self) -> str | None:
         """None while the server runs; else its exit, the end of its log and the fix."""
