@@ -6,7 +6,9 @@ import math
 from pathlib import Path
 
 import pytest
+from cli_helpers import eval_args, read_json, read_jsonl, run_cli
 from scipy.stats import binomtest
+from test_eval_cli import JANET, JOSH, ROBE
 
 from hawkeye_bench import cli
 from hawkeye_bench.core.problem import Problem
@@ -23,6 +25,7 @@ from hawkeye_bench.eval.comparison import (
 )
 from hawkeye_bench.eval.summary import summarize
 from hawkeye_bench.eval.summary_table import format_summary
+from hawkeye_bench.testing.scripted_server import ReplyRule, ScriptedConfig, ScriptedServer
 
 
 def _record(pid: str, correct: bool, pipeline: str = "hawkeye", sample: int = 0) -> Record:
@@ -153,3 +156,34 @@ def test_margin_without_a_baseline_run_is_refused(
     assert cli.main(argv) == 2
     assert "--margin judges a run against its baseline" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_eval_pairs_a_hawkeye_run_with_its_baseline_run(tmp_path: Path) -> None:
+    """End to end: the baseline boxes its answers; the responder answers Janet in prose that
+    restates a given after the answer (graded right only with the question)."""
+    config = ScriptedConfig(
+        tokens=6,
+        rules=[
+            ReplyRule(match=JANET, content="Janet makes $18 every day at $2 per egg."),
+            ReplyRule(match=ROBE, content="2 + 1 = 3 so the answer is \\boxed{3}"),
+            ReplyRule(match=JOSH, content="I think \\boxed{12}"),  # wrong in both runs
+        ],
+    )
+    with ScriptedServer(config) as url:
+        base = run_cli(*eval_args(tmp_path / "base", url=url))
+        assert base.returncode == 0, base.stderr
+        hawk = run_cli(
+            *eval_args(tmp_path / "hawk", url=url, pipeline="hawkeye"),
+            *("--baseline-run", str(tmp_path / "base"), "--margin", "2"),
+        )
+    assert hawk.returncode == 0, hawk.stderr
+    records = {r["id"]: r for r in read_jsonl(tmp_path / "hawk" / "records.jsonl")}
+    assert records["gsm8k/0"]["extracted"] == "18" and records["gsm8k/0"]["correct"] is True
+    summary = read_json(tmp_path / "hawk" / "summary.json")
+    paired = summary["accuracy_vs_baseline"]
+    assert paired["n_problems"] == 3 and paired["difference_pp"] == pytest.approx(0.0)
+    assert (paired["candidate_only"], paired["baseline_only"]) == (0, 0)
+    assert paired["margin_pp"] == 2 and paired["verdict"] == "not shown"
+    assert paired["ci_method"] == NEWCOMBE
+    assert summary["end_to_end_s"]["n"] == 3 and summary["end_to_end_s"]["missing"] == 0
+    assert "non-inferiority at 2 pp: not shown" in hawk.stdout
