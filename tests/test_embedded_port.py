@@ -75,7 +75,7 @@ def other_http_server() -> Iterator[int]:
 def _first_port_is(port: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """free_port() gives ``port`` first (as if another process bound it right after), then
     really free ones; the list records what it gave."""
-    real, given = embedded.free_port, []
+    real, given = embedded.free_port, list[int]()
 
     def chosen() -> int:
         given.append(port if not given else real())
