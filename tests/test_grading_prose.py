@@ -25,6 +25,7 @@ from hawkeye_bench.eval.summary import summarize
 from hawkeye_bench.eval.summary_table import format_summary
 from hawkeye_bench.grading.context import AnswerContext
 from hawkeye_bench.grading.equivalence import grade_unbounded
+from hawkeye_bench.grading.extraction import final_answer_span
 from hawkeye_bench.grading.prose import final_sentence, prose_answer
 from hawkeye_bench.grading.units import two_unit_values
 from hawkeye_bench.grading.workers import Grade, Grader
@@ -89,6 +90,20 @@ QUESTION_CASES = [
     ("gsm8k/18", "She eats 4 dozen.", "4", False),
     # an answer marker comes first, as before
     ("gsm8k/3", "The answer is 540 meters in 3 sprints.", "540", True),
+    (
+        "gsm8k/3",
+        "We answer by multiplying the sprints. Answer: 540 meters in 3 sprints.",
+        "540",
+        True,
+    ),
+    # "answer" as a verb marks nothing: the final sentence decides
+    (
+        "gsm8k/3",
+        "To answer this question, we multiply 3 by 3 and by 60.\n"
+        "So James runs a total of 540 meters in 3 sprints per week.",
+        "540",
+        True,
+    ),
 ]
 
 
@@ -250,6 +265,13 @@ def test_a_responder_that_stopped_inside_an_unclosed_think_answers_with_its_fina
 
 
 # ----------------------------------------------------------------- the string rules
+
+
+def test_answer_as_a_verb_is_no_answer_marker() -> None:
+    assert final_answer_span("To answer this, add 2 and 3 to get 5.") == "5"
+    assert final_answer_span("We answer it: 7.") == "7"
+    assert final_answer_span("Answer 42 cookies in all 3 jars.") == "42"  # bare, before a value
+    assert final_answer_span("La réponse est 220 $ dans 12 mois.") == "220"
 
 
 def test_prose_rules_on_their_own() -> None:

@@ -27,10 +27,11 @@ _DOUBLE_ESCAPED = re.compile(rf"(?<!\\)\\\\(?=(?:{_COMMON_COMMANDS})(?![A-Za-z])
 _UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
 _MATH_OPENERS = re.compile(r"\\\(|\\\[|\\boxed|\\fbox|\\framebox")
 
-# "The answer is", "Final answer:", French/Spanish/German/Chinese/Japanese equivalents.
+# "The answer is", "Final answer:", French/Spanish/German/Chinese/Japanese equivalents; a
+# bare "answer 42" only before a value, so the verb ("To answer this, ...") marks nothing.
 _ANSWER_MARKER = re.compile(
     r"(?:final\s+answer|answer|r[ée]ponse|respuesta|antwort|答案|答)"
-    r"(?:\s*(?:is|est|es|ist|:|：|=)\s*|\s+)",
+    r"(?:\s*(?:is|est|es|ist|:|：|=)\s*|\s+(?=[-−$\\\d]))",
     re.IGNORECASE,
 )
 _LAST_BRACKET = re.compile(r"\[([^\[\]]{1,80})\]")
