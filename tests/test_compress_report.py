@@ -203,3 +203,55 @@ def test_responder_flags_that_do_not_pair_are_refused(tmp_path: Path) -> None:
     result = run_cli(*args, "--responder-url", "u", "--responder-url", "v", "--responder-url", "w")
     assert result.returncode == 2
     assert "--responder-model given 2 times for 3 responders" in result.stderr
+
+
+def test_several_writers_each_called_once_per_problem_and_drawn_apart(tmp_path: Path) -> None:
+    """Two writers (on two servers, writing different CoTs) and two responders: each writer is
+    called once per problem, each compression is made once per writer and share (not per
+    responder), and the report keeps one row and line per (writer, responder, method)."""
+    one = ScriptedServer(ScriptedConfig(rules=compress_rules(ROBE_SHORT)))
+    two = ScriptedServer(
+        ScriptedConfig(
+            rules=[
+                ReplyRule(match=rf"{WRITER}[\s\S]*Janet", content="B: " + JANET_COT),
+                ReplyRule(match=rf"{WRITER}[\s\S]*robe", content="B: " + ROBE_COT),
+            ]
+        )
+    )
+    out = tmp_path / "sweep"
+    with one as url, two as url_two:
+        args = ["compress-sweep", "--task", "gsm8k", "--limit", "2", "--out", str(out)]
+        args += ["--no-progress", "--endpoint", url, "--model", "big"]
+        args += ["--writer-url", url, "--writer-model", "big-a"]
+        args += ["--writer-url", url_two, "--writer-model", "big-b"]
+        args += ["--responder-model", "small-a", "--responder-model", "small-b"]
+        args += ["--keep", "0.5", "--methods", "llm"]
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stderr
+        prompts = [
+            (r["body"]["model"], r["body"]["messages"][-1]["content"])
+            for server in (one, two)
+            for r in server.requests
+            if "body" in r
+        ]
+    writers = [m for m, p in prompts if WRITER in p]
+    assert sorted(writers) == ["big-a", "big-a", "big-b", "big-b"]  # once per problem each
+    assert sum(COMPRESSOR in p for _, p in prompts) == 4  # 2 problems x 2 writers, not x 2
+    assert {p.name for p in (out / "runs").iterdir()} == {"big-a", "big-b"}
+    assert (out / "runs" / "big-b" / "small-b" / "llm-keep0.5" / "records.jsonl").is_file()
+    with (out / "compress_table.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * 2 * 3  # writers x responders x (none, full, llm 0.5)
+    assert {(r["writer"], r["responder"]) for r in rows} == {
+        (w, r) for w in ("big-a", "big-b") for r in ("small-a", "small-b")
+    }
+    report_dir = tmp_path / "report"
+    assert run_cli("report", str(out), "--out", str(report_dir)).returncode == 0
+    report = json.loads((report_dir / "report.json").read_text())
+    section = next(s for s in report["sections"] if s["key"] == "compression")
+    accuracy = section["tables"][0]["rows"]
+    keys = {(r["configuration"], r["responder"], r["method"]) for r in accuracy}
+    assert len(keys) == len(accuracy) == 12
+    assert {r["configuration"] for r in accuracy} == {"writer=big-a", "writer=big-b"}
+    provenance = next(p for p in report["provenance"] if p["kind"] == "compress sweep")
+    assert provenance["details"]["writers"] == "big-a, big-b"

@@ -1,12 +1,15 @@
-"""`hawkeye-bench compress-sweep`: the compression study over responders, methods and shares.
+"""`hawkeye-bench compress-sweep`: the compression study over writers, responders, methods and
+shares.
 
 Takes every flag of ``eval`` (task, limit, preset, endpoints per role, ...); ``--keep`` and
 ``--methods`` take comma-separated lists, and ``--responder-url/--responder-model/
---responder-key-env`` may be repeated (or be lists in ``--config``) for several responders,
-paired in order (one value is shared by all). Each (responder, method, share) is an ordinary
-compress run in ``<out>/runs/<responder>/``; all share one call cache in ``<out>``, so the
-writer's CoT is written once per problem, each compression is made once for every responder,
-and no finished call is ever made again (rerun with ``--resume`` to finish or extend a sweep).
+--responder-key-env`` (and the same ``--writer-*`` flags) may be repeated (or be lists in
+``--config``) for several responders (writers), paired in order (one value is shared by all).
+Each (writer, responder, method, share) is an ordinary compress run in
+``<out>/runs/[<writer>/]<responder>/``; all share one call cache in ``<out>``, so each writer's
+CoT is written once per problem, each compression is made once per writer and share for every
+responder, and no finished call is ever made again (rerun with ``--resume`` to finish or extend
+a sweep).
 """
 
 from __future__ import annotations
@@ -44,8 +47,14 @@ from hawkeye_bench.eval.compress_sweep import (
 )
 from hawkeye_bench.eval.runner import EvalPlan
 
-#: The folder of the responder when no endpoint is given (the embedded default model).
+#: The folder of a role when no endpoint is given (the embedded default model).
 EMBEDDED_RESPONDER = "embedded"
+#: The roles a sweep may give several models for, each with its ``--<role>-*`` flags.
+SWEPT_ROLES = ("writer", "responder")
+ROLE_HELP = {
+    "writer": "a writer (the large model that writes the CoT)",
+    "responder": "a responder (the small model that answers from the CoT)",
+}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,19 +70,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build_parser(parser, (add_compress_arguments,))
     group = next(g for g in parser._action_groups if g.title == "endpoints")
     flags = (("url", "base URL"), ("model", "model name"), ("key-env", "API key's env var NAME"))
-    for flag, what in flags:
-        group.add_argument(
-            f"--responder-{flag}",
-            action=RepeatedFlag,
-            help=f"{what} of a responder (the small model that answers from the CoT); repeat "
-            "for several responders, paired in order (one value is shared by all)",
-        )
+    for role in SWEPT_ROLES:
+        for flag, what in flags:
+            group.add_argument(
+                f"--{role}-{flag}",
+                action=RepeatedFlag,
+                help=f"{what} of {ROLE_HELP[role]}; repeat for several, paired in order (one "
+                "value is shared by all)",
+            )
     parser.set_defaults(func=main, pipeline="compress")
 
 
 @dataclass(frozen=True)
-class Responder:
-    """One responder of the sweep: its flags and its folder under ``runs/``."""
+class RoleChoice:
+    """One model of a swept role (a writer, a responder): its flags and its folder name."""
 
     url: str | None
     model: str | None
@@ -88,37 +98,46 @@ def _values(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def responders(args: argparse.Namespace) -> list[Responder]:
+def responders(args: argparse.Namespace) -> list[RoleChoice]:
     """The responders the flags (or the config file) name, each with a distinct folder."""
+    return role_choices(args, "responder")
+
+
+def role_choices(args: argparse.Namespace, role: str) -> list[RoleChoice]:
+    """The models of ``role`` the flags (or the config file) name, each with a distinct
+    folder."""
+    attribute = role.replace("-", "_")
     lists = {
-        "--responder-url": _values(args.responder_url),
-        "--responder-model": _values(args.responder_model),
-        "--responder-key-env": _values(args.responder_key_env),
+        f"--{role}-url": _values(getattr(args, f"{attribute}_url")),
+        f"--{role}-model": _values(getattr(args, f"{attribute}_model")),
+        f"--{role}-key-env": _values(getattr(args, f"{attribute}_key_env")),
     }
     count = max(len(values) for values in lists.values())
     for flag, values in lists.items():
         if len(values) not in (0, 1, count):
             raise ConfigError(
-                f"{flag} given {len(values)} times for {count} responders: give it once (shared "
-                "by all) or once per responder, in the same order as --responder-model"
+                f"{flag} given {len(values)} times for {count} {role}s: give it once (shared "
+                f"by all) or once per {role}, in the same order as --{role}-model"
             )
     urls, models, keys = (
         [values[i if len(values) > 1 else 0] if values else None for i in range(max(count, 1))]
         for values in lists.values()
     )
-    found: list[Responder] = []
+    found: list[RoleChoice] = []
     for url, model, key in zip(urls, models, keys, strict=True):
         one = copy.copy(args)
-        one.responder_url, one.responder_model, one.responder_key_env = url, model, key
         if model and not url:  # a model alone is served where every other role is
-            one.responder_url = args.endpoint
-        endpoint = resolve_endpoints(endpoint_settings(one), ["responder"]).get("responder")
+            url = args.endpoint
+        setattr(one, f"{attribute}_url", url)
+        setattr(one, f"{attribute}_model", model)
+        setattr(one, f"{attribute}_key_env", key)
+        endpoint = resolve_endpoints(endpoint_settings(one), [role]).get(role)
         base = folder_name(endpoint.model) if endpoint else EMBEDDED_RESPONDER
         folder, n = base, 1
         while folder in {r.folder for r in found}:
             n += 1
             folder = f"{base}-{n}"
-        found.append(Responder(one.responder_url, model, key, folder))
+        found.append(RoleChoice(url, model, key, folder))
     return found
 
 
@@ -129,21 +148,28 @@ def main(args: argparse.Namespace) -> int:
     root = Path(args.out) if args.out else default_out(args.task, "compress-sweep")
     check_sweep_folder(root, SWEEP_FILE, args.resume)
     chosen = {r.folder: r for r in responders(args)}
-    runs = sweep_runs(methods, keeps, list(chosen))
+    writers = role_choices(args, "writer")
+    # one writer: the runs are not nested under its folder (the layout before several writers)
+    by_writer = {w.folder: w for w in writers} if len(writers) > 1 else {"": writers[0]}
+    runs = sweep_runs(methods, keeps, list(chosen), list(by_writer))
 
     def plan(run: SweepRun) -> tuple[str, EvalPlan]:
         out = root / "runs" / run.folder
-        responder = chosen[run.responder]
+        responder, writer = chosen[run.responder], by_writer[run.writer]
         one = run_args(
             args,
             out,
             responder_url=responder.url,
             responder_model=responder.model,
             responder_key_env=responder.key_env,
+            writer_url=writer.url,
+            writer_model=writer.model,
+            writer_key_env=writer.key_env,
         )
         options = {"keep": run.keep, "method": run.method}
         plan = plan_from_args(one, options=options, out=out, cache_dir=root)
-        return f"{run.responder}: {run.method} keep {run.keep:g}", plan
+        who = f"{run.writer} -> {run.responder}" if run.writer else run.responder
+        return f"{who}: {run.method} keep {run.keep:g}", plan
 
     with lock_sweep(root, "compress-sweep"):
         plans = [plan(run) for run in runs]  # every run checked before the first model call
@@ -155,7 +181,14 @@ def main(args: argparse.Namespace) -> int:
                 "model": responder.model,
                 "url": responder.url,
             }
-        settings = sweep_settings(args, responders=list(listed_responders.values()))
+        listed_writers = {w["folder"]: w for w in read_sweep_file(root).get("writers", [])}
+        for folder, writer in by_writer.items():
+            listed_writers[folder] = {"folder": folder, "model": writer.model, "url": writer.url}
+        settings = sweep_settings(
+            args,
+            responders=list(listed_responders.values()),
+            writers=list(listed_writers.values()),
+        )
         write_sweep_file(root, listed, settings)
         exit_code = run_in_turn(plans, "compress-sweep")
         if exit_code in STOPPED:

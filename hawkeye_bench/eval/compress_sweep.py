@@ -1,20 +1,23 @@
-"""A compression sweep: one compress run per (responder, method, kept share) in one folder,
-sharing one call cache, plus the anchors (no CoT, the full CoT) per responder, and its table.
+"""A compression sweep: one compress run per (writer, responder, method, kept share) in one
+folder, sharing one call cache, plus the anchors (no CoT, the full CoT) per writer and
+responder, and its table.
 
 Layout of a sweep folder::
 
-    sweep.json                 what was asked (responders, methods, shares) and the runs
+    sweep.json                 what was asked (writers, responders, methods, shares) and the runs
     call_cache.jsonl           every finished model call (writer, compressor, responder) and
                                every compression
-    runs/<responder>/<method>-keep<k>/
+    runs/<responder>/<method>-keep<k>/   (one writer)
+    runs/<writer>/<responder>/<method>-keep<k>/   (several writers)
                                an ordinary eval run folder each
     compress_table.md / .csv   accuracy (95% Wilson interval) against kept share and
                                compression rate (1 - kept share), requested and achieved
     achieved.csv               per item: requested and achieved kept share
 
-The writer's call of a problem has the same prompt and seed in every run, so the cache makes
-it once per problem; each compression is made once and read by every responder; every other
-finished call is made once too, whatever is rerun.
+Each writer's call of a problem has the same prompt and seed in every run, so the cache makes
+it once per writer and problem; each compression (keyed by the writer's CoT) is made once per
+writer and share and read by every responder; every other finished call is made once too,
+whatever is rerun.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ DEFAULT_METHODS = ("llm", "truncate", "random")
 #: The anchors every sweep runs: no CoT at all, and the writer's CoT unchanged.
 ANCHORS = (("none", 0.0), ("full", 1.0))
 TABLE_COLUMNS = (
+    "writer",
     "responder",
     "method",
     "kept_requested",
@@ -59,20 +63,26 @@ class SweepRun:
     #: the responder's folder name (its model name, made safe for a path); "" in a sweep
     #: folder written before sweeps had several responders
     responder: str = ""
+    #: the writer's folder name; "" in a sweep with one writer (its runs are not nested)
+    writer: str = ""
 
     @property
     def folder(self) -> str:
         name = f"{self.method}-keep{self.keep:g}"
-        return f"{self.responder}/{name}" if self.responder else name
+        return "/".join(part for part in (self.writer, self.responder, name) if part)
 
 
 def sweep_runs(
-    methods: Sequence[str], keeps: Sequence[float], responders: Sequence[str] = ("",)
+    methods: Sequence[str],
+    keeps: Sequence[float],
+    responders: Sequence[str] = ("",),
+    writers: Sequence[str] = ("",),
 ) -> list[SweepRun]:
-    """Per responder in order: the anchors first (their writer calls fill the cache), then
-    every method at every share. The first responder's runs make the compressions."""
+    """Per writer, then per responder in order: the anchors first (their writer calls fill the
+    cache), then every method at every share. A writer's first responder's runs make its
+    compressions."""
     pairs = list(ANCHORS) + [(m, k) for m in methods for k in keeps if (m, k) not in ANCHORS]
-    runs = [SweepRun(m, k, r) for r in responders for m, k in pairs]
+    runs = [SweepRun(m, k, r, w) for w in writers for r in responders for m, k in pairs]
     return list(dict.fromkeys(runs))
 
 
@@ -86,7 +96,9 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def run_row(records: Sequence[Record], run: SweepRun, responder: str) -> dict[str, Any]:
+def run_row(
+    records: Sequence[Record], run: SweepRun, responder: str, writer: str = ""
+) -> dict[str, Any]:
     """One table row: a run's accuracy and compression facts."""
     infos = [r.trace.extra.get("compress", {}) for r in records]
     achieved = [i["achieved_keep"] for i in infos if i.get("achieved_keep") is not None]
@@ -97,6 +109,7 @@ def run_row(records: Sequence[Record], run: SweepRun, responder: str) -> dict[st
         if (o := r.extra.get("overthinking")) and o.get("share_after_first_correct") is not None
     ]
     return {
+        "writer": writer,
         "responder": responder,
         "method": run.method,
         "kept_requested": run.keep,
@@ -114,8 +127,13 @@ def run_row(records: Sequence[Record], run: SweepRun, responder: str) -> dict[st
 
 def responder_label(manifest: dict[str, Any] | None, run: SweepRun) -> str:
     """The responder's model name as the run's manifest records it, else its folder name."""
-    endpoint = ((manifest or {}).get("endpoints") or {}).get("responder") or {}
-    return str(endpoint.get("model") or run.responder or "responder")
+    return role_label(manifest, "responder", run.responder)
+
+
+def role_label(manifest: dict[str, Any] | None, role: str, folder: str = "") -> str:
+    """A role's model name as the run's manifest records it, else its folder name."""
+    endpoint = ((manifest or {}).get("endpoints") or {}).get(role) or {}
+    return str(endpoint.get("model") or folder or role)
 
 
 def collect(root: Path, runs: Sequence[SweepRun]) -> tuple[list[dict[str, Any]], list[list[Any]]]:
@@ -127,12 +145,15 @@ def collect(root: Path, runs: Sequence[SweepRun]) -> tuple[list[dict[str, Any]],
         records = store.load_records()
         if not records:
             continue
-        responder = responder_label(store.read_manifest(), run)
-        rows.append(run_row(records, run, responder))
+        manifest = store.read_manifest()
+        responder = responder_label(manifest, run)
+        writer = role_label(manifest, "writer", run.writer)
+        rows.append(run_row(records, run, responder, writer))
         for record in records:
             info = record.trace.extra.get("compress", {})
             items.append(
                 [
+                    writer,
                     responder,
                     run.method,
                     record.problem.id,
@@ -163,6 +184,7 @@ def write_tables(root: Path, rows: Sequence[dict[str, Any]], items: Sequence[lis
         writer = csv.writer(handle)
         writer.writerow(
             [
+                "writer",
                 "responder",
                 "method",
                 "id",
@@ -181,7 +203,13 @@ def write_tables(root: Path, rows: Sequence[dict[str, Any]], items: Sequence[lis
 
 def write_sweep_file(root: Path, runs: Sequence[SweepRun], settings: dict[str, Any]) -> None:
     listed = [
-        {"responder": r.responder, "method": r.method, "keep": r.keep, "folder": f"runs/{r.folder}"}
+        {
+            "writer": r.writer,
+            "responder": r.responder,
+            "method": r.method,
+            "keep": r.keep,
+            "folder": f"runs/{r.folder}",
+        }
         for r in runs
     ]
     sweep_folder.write_sweep_file(
@@ -199,7 +227,12 @@ def sweep_run_from(entry: Mapping[str, Any]) -> SweepRun:
     keep = entry["keep"]
     if isinstance(keep, bool) or not isinstance(keep, int | float):
         raise ValueError(f"keep must be a number, not {keep!r}")
-    return SweepRun(str(entry["method"]), float(keep), str(entry.get("responder") or ""))
+    return SweepRun(
+        str(entry["method"]),
+        float(keep),
+        str(entry.get("responder") or ""),
+        str(entry.get("writer") or ""),
+    )
 
 
 def read_sweep_runs(root: Path) -> list[SweepRun]:

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.core.stats import describe
-from hawkeye_bench.eval.compress_sweep import ANCHORS, SweepRun, responder_label, run_row
+from hawkeye_bench.eval.compress_sweep import (
+    ANCHORS,
+    SweepRun,
+    responder_label,
+    role_label,
+    run_row,
+)
 from hawkeye_bench.reporting import compress_figures
 from hawkeye_bench.reporting.configs import run_labels, without_empty_configuration
 from hawkeye_bench.reporting.inputs import CompressSweep, EvalRun, Inputs
@@ -112,7 +118,8 @@ def accuracy_rows(items: Sequence[CompressRun], rel: Rel) -> list[dict[str, Any]
             "task": item.eval_run.dataset,
             "configuration": labels[item.eval_run.path],
         }
-        row.update(run_row(item.eval_run.records, item.run, item.responder))
+        writer = role_label(item.eval_run.manifest, "writer", item.run.writer)
+        row.update(run_row(item.eval_run.records, item.run, item.responder, writer))
         row["accuracy_ci"] = [row.pop("ci95_low"), row.pop("ci95_high")]
         row["sources"] = _sources(item, rel)
         rows.append(row)
@@ -239,6 +246,9 @@ def describe_sweeps(inputs: Inputs, rel: Rel) -> list[dict[str, Any]]:
                 "task": sweep.sweep.get("task"),
                 "preset": sweep.sweep.get("preset"),
                 "limit": sweep.sweep.get("limit"),
+                "writers": ", ".join(
+                    dict.fromkeys(role_label(e.manifest, "writer", r.writer) for r, e in sweep.runs)
+                ),
                 "responders": ", ".join(
                     dict.fromkeys(responder_label(e.manifest, r) for r, e in sweep.runs)
                 ),
