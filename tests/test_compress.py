@@ -350,3 +350,54 @@ def test_sweep_with_no_endpoint_starts_the_embedded_model_and_writes_the_cot_onc
         assert "writer" in record["trace"]["extra"]["compress"]["cache_hits"]
     cached = [json.loads(line)["role"] for line in (out / "call_cache.jsonl").open()]
     assert cached.count("writer") == 1 and cached.count("responder") == 3
+
+
+def test_strip_answer_removes_boxes_and_answer_statements() -> None:
+    from hawkeye_bench.pipelines.answer_strip import strip_answer
+
+    cot = "Add 2 and 1 to get 3.\nSo the answer is 3.\n\\[ \\boxed{3} \\]\n#### 3"
+    assert strip_answer(cot) == "Add 2 and 1 to get 3.\n\n\\[ \\]"
+    assert strip_answer("Final answer: \\boxed{\\frac{1}{2}}.\nCheck: ok.") == "Check: ok."
+    # "answer" as a verb states nothing: the sentence stays
+    assert strip_answer("To answer this, add 2 and 3.") == "To answer this, add 2 and 3."
+
+
+def test_strip_answer_feeds_the_compressor_and_the_leak_check(tmp_path: Path) -> None:
+    """The writer states the answer; with --strip-answer the responder gets the CoT without
+    it, the leak check reads the stripped CoT, and the record keeps both texts."""
+    rules = compress_rules(JANET_SHORT)
+    rules[1] = ReplyRule(match=rf"{WRITER}[\s\S]*robe", content=ROBE_COT + " The answer is 3.")
+    server = ScriptedServer(ScriptedConfig(tokens=4, rules=rules))
+    out = tmp_path / "run"
+    with server as url:
+        args = eval_args(out, "--methods", "full", "--strip-answer", url=url,
+                         pipeline="compress", limit=2)  # fmt: skip
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stderr
+    (robe_prompt,) = [p for p in _prompts(server, RESPONDER) if "robe" in p]
+    assert ROBE_COT in robe_prompt and "The answer is 3" not in robe_prompt
+    records = _by_id(read_jsonl(out / "records.jsonl"))
+    robe = records["gsm8k/1"]
+    info = robe["trace"]["extra"]["compress"]
+    assert info["stripped_cot"] == ROBE_COT
+    assert robe["trace"]["stages"][0]["content"].endswith("The answer is 3.")  # the original
+    assert info["compressed"] == ROBE_COT  # "full" keeps the stripped CoT unchanged
+    assert robe["extra"]["cot_leaks_answer"] is False  # read on the stripped CoT
+    manifest = read_json(out / "manifest.json")
+    assert manifest["identity"]["pipeline_options"]["strip_answer"] is True
+
+
+def test_percent_placeholder_reading_is_an_option_recorded_in_the_run(
+    scripted: ScriptedServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    args = eval_args(out, "--methods", "llm", "--keep", "0.3", "--percent-means", "removed",
+                     url=scripted.base_url, pipeline="compress", limit=1)  # fmt: skip
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    (prompt,) = _prompts(scripted, COMPRESSOR)
+    assert "about 70% of its length" in prompt  # the removed share, 100 - 30
+    (record,) = read_jsonl(out / "records.jsonl")
+    assert record["trace"]["extra"]["compress"]["percent_means"] == "removed"
+    manifest = read_json(out / "manifest.json")
+    assert manifest["identity"]["pipeline_options"]["percent_means"] == "removed"

@@ -22,7 +22,7 @@ from typing import Any
 
 from hawkeye_bench.commands.arguments import RepeatedFlag, endpoint_settings
 from hawkeye_bench.commands.eval import build_parser, check_run_flags, default_out, plan_from_args
-from hawkeye_bench.commands.pipeline_options import add_compress_arguments
+from hawkeye_bench.commands.pipeline_options import add_compress_arguments, compress_options
 from hawkeye_bench.commands.sweep_runner import (
     STOPPED,
     check_sweep_folder,
@@ -166,7 +166,7 @@ def main(args: argparse.Namespace) -> int:
             writer_model=writer.model,
             writer_key_env=writer.key_env,
         )
-        options = {"keep": run.keep, "method": run.method}
+        options = {"keep": run.keep, "method": run.method, **compress_options(args)}
         plan = plan_from_args(one, options=options, out=out, cache_dir=root)
         who = f"{run.writer} -> {run.responder}" if run.writer else run.responder
         return f"{who}: {run.method} keep {run.keep:g}", plan
@@ -186,6 +186,7 @@ def main(args: argparse.Namespace) -> int:
             listed_writers[folder] = {"folder": folder, "model": writer.model, "url": writer.url}
         settings = sweep_settings(
             args,
+            options=compress_options(args),
             responders=list(listed_responders.values()),
             writers=list(listed_writers.values()),
         )

@@ -41,6 +41,28 @@ def add_compress_arguments(parser: argparse.ArgumentParser) -> None:
         help="compress pipeline: compression method (llm, truncate, random, full, none; "
         "compress-sweep: several, comma-separated; default llm)",
     )
+    parser.add_argument(
+        "--strip-answer",
+        action="store_true",
+        default=None,
+        help="compress pipeline: remove the final answer (boxes, answer statements) from the "
+        "writer's CoT before compressing it (the record keeps both texts)",
+    )
+    parser.add_argument(
+        "--percent-means",
+        choices=["kept", "removed"],
+        help="compress pipeline: what the compressor prompt's {percent} is, the kept share "
+        "(default) or the removed share (compression rate); recorded in the run",
+    )
+
+
+def compress_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The compress options every run of a sweep shares (those given)."""
+    given = {
+        "strip_answer": getattr(args, "strip_answer", None),
+        "percent_means": getattr(args, "percent_means", None),
+    }
+    return {key: value for key, value in given.items() if value is not None}
 
 
 #: Each adds the flags of one pipeline's run options.
@@ -69,6 +91,7 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
             )
         if values:
             options[key] = values[0]
+    options.update(compress_options(args))
     options.update(route_options(args))
     return options
 

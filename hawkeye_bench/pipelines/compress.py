@@ -13,8 +13,13 @@ responder of a sweep answers from the same compressed CoT, counted by one tokeni
 
 Options (``eval --keep 0.3 --methods llm``): ``keep``, the share of the CoT's tokens to keep
 (default 0.3), and ``method`` (default ``llm``). The compressor's template may use
-``{percent}`` (the kept share in percent) and ``{budget}`` (the kept share of the original's
-tokens), besides ``{question}`` and ``{cot}``.
+``{percent}`` and ``{budget}`` (the kept share of the original's tokens), besides
+``{question}`` and ``{cot}``; ``percent_means`` says how ``{percent}`` reads: ``kept`` (the
+kept share in percent, the default) or ``removed`` (the compression rate, 100 - kept), as the
+seed's "(compression ratio)%" may be read either way. ``strip_answer``: remove the final
+answer (boxes, answer statements; :mod:`hawkeye_bench.pipelines.answer_strip`) from the
+writer's CoT before it is compressed; the stripped CoT is ``trace.extra["compress"]
+["stripped_cot"]`` (the writer's stage keeps the original) and the leak check reads it.
 
 Per item, ``trace.extra["compress"]`` holds the method, requested and achieved kept share (the
 compressed CoT's tokens over the original's, both counted by the responder endpoint's tokenizer;
@@ -34,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.pipelines.answer_strip import strip_answer
 from hawkeye_bench.pipelines.base import (
     AnswerGrader,
     DeltaCallback,
@@ -52,6 +58,8 @@ from hawkeye_bench.pipelines.stage2_input import cot_for_stage2
 from hawkeye_bench.presets import StagePrompt
 
 DEFAULT_KEEP = 0.3
+#: how the compressor's ``{percent}`` reads: the kept share (default) or the removed share
+PERCENT_MEANS = ("kept", "removed")
 DEFAULT_METHOD = "llm"
 #: How a compressor's refusal starts (checked on the first words, case-insensitive).
 REFUSAL = re.compile(r"^\s*(i'?m sorry|i am sorry|sorry,|i can(?:'|no)t|i cannot|as an ai)", re.I)
@@ -88,7 +96,7 @@ class CompressPipeline(Pipeline):
         RoleSpec("responder", "the small model: turns the question and the CoT into the answer"),
     )
     cot_role = "writer"
-    option_names = frozenset({"keep", "method"})
+    option_names = frozenset({"keep", "method", "strip_answer", "percent_means"})
     default_preset = "compress"
 
     def configure(self) -> None:
@@ -97,6 +105,8 @@ class CompressPipeline(Pipeline):
             str(self.options.get("method", DEFAULT_METHOD))
         )
         self.keep = self.method.fixed_keep if self.method.fixed_keep is not None else keep
+        self.strip_answer = bool(self.options.get("strip_answer", False))
+        self.percent_means = str(self.options.get("percent_means", PERCENT_MEANS[0]))
         self.cache: CallCache | None = None
 
     @classmethod
@@ -106,6 +116,13 @@ class CompressPipeline(Pipeline):
         if not isinstance(keep, int | float) or not 0.0 <= keep <= 1.0:
             raise PipelineOptionError(f"keep must be a share from 0 to 1, not {keep!r}")
         get_compress_method(str(options.get("method", DEFAULT_METHOD)))
+        if not isinstance(options.get("strip_answer", False), bool):
+            raise PipelineOptionError("strip_answer must be true or false")
+        if options.get("percent_means", PERCENT_MEANS[0]) not in PERCENT_MEANS:
+            raise PipelineOptionError(
+                f"percent_means must be one of {', '.join(PERCENT_MEANS)}, "
+                f"not {options.get('percent_means')!r}"
+            )
 
     def attach_folders(self, run_dir: Path, cache_dir: Path) -> None:
         self.cache = CallCache(cache_dir)
@@ -121,6 +138,7 @@ class CompressPipeline(Pipeline):
         info: dict[str, Any] = {
             "method": self.method.name,
             "requested_keep": self.keep,
+            "percent_means": self.percent_means,
             "cache_hits": hits,
         }
         trace = Trace(pipeline=self.name, stage2_input=self.stage2_input)
@@ -130,6 +148,9 @@ class CompressPipeline(Pipeline):
         if not writer.ok:
             return trace
         cot = cot_for_stage2(writer, self.stage2_input)
+        if self.strip_answer:
+            cot = strip_answer(cot)
+            info["stripped_cot"] = cot
         compression = await self._compression(question, cot, seed, on_delta, hits)
         if compression.get("stage") is not None:
             trace.stages.append(StageResult.from_dict(compression["stage"]))
@@ -198,6 +219,8 @@ class CompressPipeline(Pipeline):
                 **endpoint_key(self.clients["compressor"]),
                 "stage": dataclasses.asdict(self.preset.stage("compressor")),
             }
+            if self.percent_means != PERCENT_MEANS[0]:  # keys made before the option stay valid
+                fields["percent_means"] = self.percent_means
         row, hit = await self.cache.get_or_compute(call_key(fields), compute)
         if hit:
             hits.append("compression")
@@ -206,7 +229,8 @@ class CompressPipeline(Pipeline):
     def _compressor(self, original_tokens: int) -> StagePrompt:
         """The compressor's stage with ``{percent}`` and ``{budget}`` filled in."""
         stage = self.preset.stage("compressor")
-        template = stage.template.replace("{percent}", f"{self.keep * 100:g}")
+        percent = self.keep * 100 if self.percent_means == "kept" else (1 - self.keep) * 100
+        template = stage.template.replace("{percent}", f"{percent:g}")
         template = template.replace("{budget}", str(kept_count(original_tokens, self.keep)))
         return dataclasses.replace(stage, template=template)
 
@@ -265,7 +289,9 @@ class CompressPipeline(Pipeline):
         writer = trace.stage("writer")
         if writer is None:
             return {}
-        cot = cot_for_stage2(writer, trace.stage2_input or self.stage2_input)
+        cot = trace.extra.get("compress", {}).get("stripped_cot")
+        if cot is None:
+            cot = cot_for_stage2(writer, trace.stage2_input or self.stage2_input)
         leak = await grader.grade_async(cot, gold, dataset)
         result: dict[str, Any] = {
             "cot_leaks_answer": bool(leak.correct),
