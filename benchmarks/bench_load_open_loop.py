@@ -13,7 +13,7 @@ streams stays well under one load process's ceiling. One Locust process sends on
   same send-lag figure near the client's limit.
 
     .venv/bin/python benchmarks/bench_load_open_loop.py [--rate 200] [--duration 60]
-        [--skip-ceiling] [--no-pin] [--out DIR]
+        [--skip-ceiling] [--no-pin] [--server-processes N] [--out DIR]
     .venv/bin/python benchmarks/bench_load_open_loop.py --quick    # 10 s stages, same checks
 
 Exit code 0 when every goal is met. Figures are ratios and errors, not absolute times.
@@ -120,12 +120,20 @@ def main() -> int:
     parser.add_argument("--skip-ceiling", action="store_true")
     parser.add_argument("--quick", action="store_true", help="10 s stages")
     parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument(
+        "--server-processes",
+        type=int,
+        default=1,
+        help="scripted server processes on one port (near the ceiling one may not keep up)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     duration = 10.0 if args.quick else args.duration
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-open-loop-"))
-    server_cpus, client_cpus = (None, None) if args.no_pin else split_cores()
-    config = ScriptedConfig(ttft_ms=5, gap_ms=2, tokens=TOKENS, request_log=0)
+    server_cpus, client_cpus = (None, None) if args.no_pin else split_cores(args.server_processes)
+    config = ScriptedConfig(
+        ttft_ms=5, gap_ms=2, tokens=TOKENS, request_log=0, processes=args.server_processes
+    )
     process, url = start_subprocess(config, cpus=server_cpus)
     cases = []
     try:
