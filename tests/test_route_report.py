@@ -4,7 +4,10 @@ anchor, (acc - acc_small) / acc_small, with a paired bootstrap interval over pro
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import matplotlib.axes
+import numpy as np
 import pytest
 import report_fixtures as fx
 
@@ -33,7 +36,18 @@ def test_gain_over_the_small_only_anchor_with_a_paired_interval(tmp_path: Path) 
                      [_record(i, c, {"router": "top1", "threshold": 0.5})
                       for i, c in enumerate(routed)]),
     ]  # fmt: skip
-    report = write_report(runs, tmp_path / "out")
+    drawn: list[tuple[str, list[float]]] = []
+    errorbar = matplotlib.axes.Axes.errorbar
+
+    def spy(ax: matplotlib.axes.Axes, x: Any, y: Any, *args: Any, **kwargs: Any) -> Any:
+        drawn.append((ax.get_ylabel(), [float(v) for v in np.atleast_1d(y)]))
+        return errorbar(ax, x, y, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(matplotlib.axes.Axes, "errorbar", spy)
+        report = write_report(runs, tmp_path / "out")
+    # the figure's second panel draws the gain (in %) against the routed share
+    assert [pytest.approx(75.0)] in [y for _, y in drawn]
     table = next(t for s in report.sections for t in s.tables if t.name == "route_accuracy")
     row = next(r for r in table.rows if r["router"] == "top1")
     assert row["gain_vs_small"] == pytest.approx(7 / 4 - 1)

@@ -145,48 +145,62 @@ def relative_gain(
     return estimate, float(low), float(high)
 
 
+def _errorbars(ax: Any, points: Sequence[dict[str, Any]], key: str, ci: str, **style: Any) -> None:
+    """``key`` (a share, drawn in %) with its interval ``ci`` against the routed share."""
+    points = [p for p in sorted(points, key=lambda p: p["routed_share"]) if p[key] is not None]
+    if not points:
+        return
+    xs = [100 * p["routed_share"] for p in points]
+    ys = [100 * p[key] for p in points]
+    lows = [y if p[ci][0] is None else 100 * p[ci][0] for y, p in zip(ys, points, strict=True)]
+    highs = [y if p[ci][1] is None else 100 * p[ci][1] for y, p in zip(ys, points, strict=True)]
+    errors = [
+        [max(0.0, y - low) for y, low in zip(ys, lows, strict=True)],
+        [max(0.0, high - y) for y, high in zip(ys, highs, strict=True)],
+    ]
+    ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, **style)
+
+
 def accuracy_vs_share(rows: Sequence[dict[str, Any]], out: Path) -> Figure | None:
-    """Per task, accuracy (95% intervals) against routed share, one line per router; the
-    anchors are horizontal lines."""
+    """Per task, accuracy (95% intervals) against routed share, one line per router and
+    configuration, the anchors as horizontal lines; below it the seed's headline, the relative
+    gain over the small-only anchor (paired 95% intervals), against the same share."""
     usable = [r for r in rows if r.get("accuracy") is not None]
     curves = [r for r in usable if r["anchor"] is None and r.get("routed_share") is not None]
     if not curves:
         return None
     tasks = sorted({r["task"] for r in usable})
     fig, axes = plt.subplots(
-        1, len(tasks), figsize=(PANEL_SIZE[0] * len(tasks), PANEL_SIZE[1]), squeeze=False
+        2, len(tasks), figsize=(PANEL_SIZE[0] * len(tasks), PANEL_SIZE[1] * 2), squeeze=False
     )
-    for ax, task in zip(axes[0], tasks, strict=True):
+    for column, task in enumerate(tasks):
+        top, bottom = axes[0][column], axes[1][column]
         lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in (r for r in usable if r["task"] == task):
             if row["anchor"] in ANCHOR_STYLES:
                 style, label = ANCHOR_STYLES[row["anchor"]]
                 label = with_config(label, row["configuration"])
-                ax.axhline(row["accuracy"] * 100, linestyle=style, color="grey", label=label)
+                top.axhline(row["accuracy"] * 100, linestyle=style, color="grey", label=label)
             elif row.get("routed_share") is not None:
                 lines[with_config(row["router"], row["configuration"])].append(row)
+        bottom.axhline(0.0, linestyle="--", color="grey", label="small only")
         for index, (router, points) in enumerate(sorted(lines.items())):
-            points = sorted(points, key=lambda p: p["routed_share"])
-            xs = [100 * p["routed_share"] for p in points]
-            ys = [100 * p["accuracy"] for p in points]
-            lows = [100 * (p["accuracy_ci"][0] or 0.0) for p in points]
-            highs = [100 * (p["accuracy_ci"][1] or 1.0) for p in points]
-            errors = [
-                [max(0.0, y - low) for y, low in zip(ys, lows, strict=True)],
-                [max(0.0, high - y) for y, high in zip(ys, highs, strict=True)],
-            ]
-            ax.errorbar(xs, ys, yerr=errors, marker="o", color=f"C{index}", capsize=3,
-                        label=router)  # fmt: skip
-        ax.set_title(task)
-        ax.set_xlabel("routed share: large-model tokens / all tokens (%)")
-        ax.set_ylabel("accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+            _errorbars(top, points, "accuracy", "accuracy_ci", color=f"C{index}", label=router)
+            _errorbars(bottom, points, "gain_vs_small", "gain_ci", color=f"C{index}", label=router)
+        top.set_title(task)
+        top.set_ylabel("accuracy (%)")
+        bottom.set_ylabel("gain over the small model alone (%)")
+        for ax in (top, bottom):
+            ax.set_xlabel("routed share: large-model tokens / all tokens (%)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
     name = _save(fig, out, FIGURE_FILE)
     return Figure(
         name,
-        "Accuracy (95% Wilson intervals) against the routed share, one line per router; "
-        "dashed: the small model alone, dotted: the large model alone, on the same prompts.",
+        "Top: accuracy (95% Wilson intervals) against the routed share, one line per router; "
+        "dashed: the small model alone, dotted: the large model alone, on the same prompts. "
+        "Bottom: the relative gain over the small model alone, (acc - acc_small) / acc_small, "
+        "with paired bootstrap 95% intervals over problems.",
         list(dict.fromkeys(path for row in usable for path in row["sources"])),
     )
 
