@@ -152,8 +152,9 @@ def test_wilson_interval_is_exact_at_the_ends() -> None:
         assert high == 1.0 and 0.0 < low < 1.0
 
 
-def _route_trace(*calls: tuple[float, float | None, float | None]) -> Trace:
-    """A route-like trace: one stage per call as (sent at, ttft, latency); None = no token."""
+def _route_trace(*calls: tuple[float, float | None, float | None, float | None]) -> Trace:
+    """A route-like trace: one stage per call as (sent at, ttft, latency, duration); a
+    latency of None = no token streamed."""
     stages = [
         StageResult(
             role="small" if i % 2 == 0 else "large",
@@ -161,10 +162,11 @@ def _route_trace(*calls: tuple[float, float | None, float | None]) -> Trace:
             started_at=sent,
             ttft_s=ttft,
             latency_s=latency,
+            duration_s=duration,
             completion_tokens=0 if latency is None else 5,
             token_source="logprobs",
         )
-        for i, (sent, ttft, latency) in enumerate(calls)
+        for i, (sent, ttft, latency, duration) in enumerate(calls)
     ]
     return Trace(pipeline="route", stages=stages)
 
@@ -172,19 +174,37 @@ def _route_trace(*calls: tuple[float, float | None, float | None]) -> Trace:
 def test_end_to_end_counts_items_with_a_zero_token_call() -> None:
     problem = Problem(id="p", dataset="gsm8k", question="q", gold="1")
     traces = [
-        _route_trace((100.0, 0.1, 2.0), (102.0, 0.2, 3.0)),  # every call streamed: 5.0 s
-        _route_trace((100.0, 0.1, 2.0), (102.0, None, None), (102.5, 0.1, 4.0)),  # 6.5 s
-        _route_trace((100.0, 0.1, 2.0), (102.0, 0.3, 1.0), (103.0, None, None)),  # 3.0 s
+        _route_trace((100.0, 0.1, 2.0, 2.1), (102.0, 0.2, 3.0, 3.1)),  # every call: 5.0 s
+        _route_trace((100.0, 0.1, 2.0, 2.1), (102.0, None, None, 0.4), (102.5, 0.1, 4.0, 4.1)),
+        # the last call streamed nothing, for 30 s: the item took 33 s, not 3
+        _route_trace((100.0, 0.1, 2.0, 2.1), (102.0, 0.3, 1.0, 1.1), (103.0, None, None, 30.0)),
+        # a record written before calls kept their end: counted until the send
+        _route_trace((100.0, 0.1, 2.0, 2.1), (103.0, None, None, None)),
     ]
     records = [Record(problem, i, t, correct=True) for i, t in enumerate(traces)]
     e2e = summarize(records)["end_to_end_s"]
-    assert e2e["n"] == 3 and e2e["missing"] == 0
-    assert e2e["mean"] == pytest.approx((5.0 + 6.5 + 3.0) / 3)
+    assert e2e["n"] == 4 and e2e["missing"] == 0
+    assert e2e["mean"] == pytest.approx((5.0 + 6.5 + 33.0 + 3.0) / 4)
 
 
 def test_end_to_end_unknown_only_without_any_send_time() -> None:
     # an imported stage with no timings: nothing says when it ran
-    untimed = _route_trace((0.0, None, 1.0), (0.0, None, None))
+    untimed = _route_trace((0.0, None, 1.0, None), (0.0, None, None, None))
     problem = Problem(id="p", dataset="gsm8k", question="q", gold="1")
     e2e = summarize([Record(problem, 0, untimed, correct=True)])["end_to_end_s"]
     assert e2e["n"] == 0 and e2e["missing"] == 1
+
+
+async def test_a_call_that_streams_no_token_is_timed_to_the_end_of_its_response() -> None:
+    from hawkeye_bench.endpoints.client import Endpoint, EndpointClient
+    from hawkeye_bench.eval.summary import end_to_end_s
+    from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
+
+    with ScriptedServer(ScriptedConfig(tokens=0, ttft_ms=300)) as url:
+        async with EndpointClient(Endpoint(base_url=url, model="scripted-model")) as client:
+            result = await client.chat(
+                [{"role": "user", "content": "q"}], role="single", max_tokens=8
+            )
+    assert result.ok and result.content == "" and result.latency_s is None
+    assert result.duration_s is not None and result.duration_s >= 0.3 - 1e-3  # the server's wait
+    assert end_to_end_s(Trace("route", [result])) == pytest.approx(result.duration_s)

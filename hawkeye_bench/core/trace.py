@@ -84,6 +84,8 @@ class StageResult:
     choice_fields: dict[str, list[Any]] | None = None
     #: prompt tokens the server answered from its prefix cache, where its usage reports them
     cached_prompt_tokens: int | None = None
+    #: send -> end of the response, tokens or not (a call that streamed none still took time)
+    duration_s: float | None = None
 
     @property
     def ok(self) -> bool:

@@ -874,6 +874,7 @@ def _fill_text_and_timing(result: StageResult, read: _Read) -> None:
         result.ttft_s = read.first_token - read.sent
     if read.last_token is not None:
         result.latency_s = read.last_token - read.sent
+    result.duration_s = time.perf_counter() - read.sent  # the response has just ended
 
 
 def _cut(read: _Read, message: str) -> _AttemptFailed:

@@ -20,19 +20,20 @@ from hawkeye_bench.routing.summary import route_summary
 
 
 def _stage_end(stage: StageResult) -> float:
-    """When a call is last known to have been busy: its last token, else its first, else its
-    send (a call that streamed no token, such as a route chunk that ends at once)."""
+    """When a call was last busy: its last token, else (a call that streamed no token, such
+    as a route chunk that ends at once) the end of its response, else its send."""
     return stage.started_at + next(
-        (t for t in (stage.latency_s, stage.ttft_s) if t is not None), 0.0
+        (t for t in (stage.latency_s, stage.duration_s) if t is not None), 0.0
     )
 
 
 def end_to_end_s(trace: Trace) -> float | None:
     """Send of the first stage -> the last token of any stage (stage 2 waits for stage 1).
 
-    A call with no token still counts from its send, so an item with a zero-token call keeps
-    its time. None only when a call without latency has no send time either (an imported
-    stage without timings), or when there is no stage.
+    A call with no token counts until its response ended, so an item with a zero-token call
+    keeps its whole time (records written before calls kept that end: until its send). None
+    only when a call without latency has no send time either (an imported stage without
+    timings), or when there is no stage.
     """
     stages = trace.stages
     if not stages or any(s.latency_s is None and not s.started_at for s in stages):
