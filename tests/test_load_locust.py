@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_load_stream import WRONG_SHAPES
 
 from hawkeye_bench.cli import main as cli_main
 from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.metrics import chunk_gaps
 from hawkeye_bench.load.records import read_cpu_samples, read_requests
 from hawkeye_bench.load.runner import LoadPlan, Target, analyse_stage, run_stage
+from hawkeye_bench.load.stream import WRONG_SHAPE
 from hawkeye_bench.testing.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
 
 pytestmark = pytest.mark.slow
@@ -164,6 +166,30 @@ def test_stream_cut_and_rejected_stream_options(tmp_path: Path, prompts_file: Pa
     later = [r for r in records if r.seq > max(c.seq for c in cut if c.pid == r.pid)]
     assert later and all(r.ok for r in later)  # the next requests succeed
     assert {r.output_tokens_source for r in records if r.ok} == {"chunks"}
+
+
+def test_chunks_of_the_wrong_shape_are_counted_failures(tmp_path: Path) -> None:
+    # one prompt per hostile chunk, each hit once; the second round of prompts is clean
+    shapes = WRONG_SHAPES[:5]
+    prompts = tmp_path / "prompts.jsonl"
+    lines = [{"messages": [{"role": "user", "content": f"question {i}"}]} for i in range(5)]
+    prompts.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    faults = [
+        Fault(kind="chunk", payload=shape, after_chunks=1, match=f"question {i}$", first_n=1)
+        for i, shape in enumerate(shapes)
+    ]
+    config = ScriptedConfig(ttft_ms=5, gap_ms=5, tokens=4, faults=faults)
+    with ScriptedServer(config) as base_url:
+        plan = _plan(tmp_path, base_url, prompts, requests=10, duration_s=60)
+        run = run_stage(plan, plan.targets[0], 1)
+    stage = analyse_stage(plan, run)
+    records = read_requests(run.raw_dir)
+    failed = [r for r in records if r.error]
+    assert len(failed) == 5 and all(r.error.startswith(WRONG_SHAPE) for r in failed)
+    assert {r.prompt_index for r in failed} == set(range(5))
+    assert all(len(r.chunks) == 4 for r in failed)  # read to the end; the hostile chunk is none
+    assert stage["requests"]["errors"] == 5 and stage["requests"]["ok"] >= 10
+    assert sum(stage["errors_by_message"].values()) == 5
 
 
 def test_processes_write_per_pid_files_and_stop_together(

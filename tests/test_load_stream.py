@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from hawkeye_bench.load.records import RequestRecord
-from hawkeye_bench.load.stream import StreamMeter
+from hawkeye_bench.load.stream import WRONG_SHAPE, StreamMeter
 
 
 def sse(payload: dict[str, Any] | str) -> bytes:
@@ -128,3 +130,30 @@ def test_record_fill_from_meter_round_trips_json() -> None:
     assert again.output_tokens == 2 and again.output_tokens_source == "usage"
     assert again.chunks == [[100.0, 1, "c"], [120.0, 1, "c"]]
     assert round(again.ttft_content_ms, 3) == 100.0 and again.ttft_reasoning_ms is None
+
+
+WRONG_SHAPES = [
+    '{"choices": "nope"}',
+    '{"choices": [null]}',
+    '{"choices": [{"delta": "str"}]}',
+    '{"choices": [{"delta": {"content": 5}}]}',
+    '{"choices": [{"delta": {"reasoning_content": ["a"]}}]}',
+    '{"choices": [{"delta": {}, "finish_reason": 3}]}',
+]
+
+
+@pytest.mark.parametrize("payload", WRONG_SHAPES)
+def test_a_chunk_of_the_wrong_shape_is_an_error_not_an_exception(payload: str) -> None:
+    meter = StreamMeter(t_send=0.0)
+    done = feed_all(
+        meter,
+        [
+            (0.01, sse(delta(content="a"))),
+            (0.02, sse(payload)),
+            (0.03, sse(delta(content="b"))),
+            (0.04, sse("[DONE]")),
+        ],
+    )
+    assert done  # read to the end: the connection stays usable
+    assert meter.error is not None and meter.error.startswith(WRONG_SHAPE)
+    assert [c.t_ms for c in meter.chunks] == pytest.approx([10.0, 30.0])  # the bad one skipped

@@ -41,6 +41,9 @@ STAGE_END_FIELD = "stage_end"
 COT_END_MARKER = "stage_end"
 COT_END_LAST_REASONING = "last_reasoning"
 ERROR_CHARS = 500
+#: the start of a request's error when a chunk is JSON of the wrong shape
+WRONG_SHAPE = "SSE chunk of the wrong shape"
+DELTA_TEXT_FIELDS = ("content", "reasoning_content", "reasoning")
 
 
 @dataclass
@@ -119,6 +122,11 @@ class StreamMeter:
             return False
         if "error" in event:
             self.error = _error_text(event["error"])
+            return False
+        wrong = chunk_shape_error(event)
+        if wrong is not None:  # the request fails; the rest is read so the connection is reused
+            if self.error is None:
+                self.error = f"{WRONG_SHAPE}: {wrong}: {clip_error(payload, 200)!r}"
             return False
         self._take_chunk(event, t_recv)
         return False
@@ -235,6 +243,33 @@ class StreamMeter:
         if counted:
             return len(counted), "chunks"
         return (0, "chunks") if self.chunks else (None, None)
+
+
+def chunk_shape_error(event: dict[str, Any]) -> str | None:
+    """What is wrong with a chat chunk's ``choices``, or None when every field read is in shape.
+
+    Checked before anything is taken from the chunk, so a hostile server's chunk is a failure
+    of its request and never an exception in the reader.
+    """
+    choices = event.get("choices")
+    if choices is None:
+        return None
+    if not isinstance(choices, list):
+        return "choices is not a list"
+    for choice in choices:
+        if not isinstance(choice, dict):
+            return "a choice is not an object"
+        if not isinstance(choice.get("finish_reason"), (str, type(None))):
+            return "finish_reason is not a string"
+        delta = choice.get("delta")
+        if delta is None:
+            continue
+        if not isinstance(delta, dict):
+            return "delta is not an object"
+        for name in DELTA_TEXT_FIELDS:
+            if not isinstance(delta.get(name), (str, type(None))):
+                return f"delta.{name} is not a string"
+    return None
 
 
 def clip_error(text: str | bytes, chars: int = ERROR_CHARS) -> str:
