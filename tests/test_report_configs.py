@@ -226,3 +226,24 @@ def test_compress_figure_has_a_panel_at_the_requested_share(tmp_path: Path) -> N
         assert accuracy_vs_compression([row], tmp_path) is not None
     xs = sorted(round(x[0]) for _, x in drawn)
     assert xs == [30, 50, 70]  # kept achieved, requested compression, achieved compression
+
+
+def test_a_preset_setting_that_differs_is_named(tmp_path: Path) -> None:
+    """Two runs of one preset name whose responder's max_tokens differ: the label names that
+    setting (a long template would be named by a digest)."""
+    records = [fx.hawkeye_record("gsm8k", i) for i in range(2)]
+    runs = []
+    for name, max_tokens in (("short", 128), ("long", 256)):
+        folder = fx.write_run(tmp_path / name, "hawkeye", "gsm8k", records)
+        store = RunStore(folder)
+        manifest = store.read_manifest() or {}
+        manifest["identity"]["preset"] = {
+            "name": "default",
+            "stages": {"responder": {"max_tokens": max_tokens, "template": "x" * 200}},
+        }
+        store.write_manifest(manifest)
+        runs.append(folder)
+    read = read_inputs(runs).runs
+    labels = run_labels(read)
+    assert labels[read[0].path] == "preset responder.max_tokens=128"
+    assert labels[read[1].path] == "preset responder.max_tokens=256"

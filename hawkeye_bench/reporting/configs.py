@@ -25,6 +25,8 @@ CONFIGURATION = "configuration"
 #: the embedded default model: one server whatever loopback port it got
 EMBEDDED = "embedded"
 _HASH_CHARS = 8
+#: a setting longer than this is labelled by a digest
+_SHORT_CHARS = 40
 
 K = TypeVar("K", bound=Hashable)
 
@@ -69,13 +71,34 @@ def _servers(run: EvalRun) -> dict[str, tuple[str, str]]:
     return found
 
 
-def _preset(run: EvalRun) -> tuple[str, str | None]:
-    """The preset's name, and a digest of its content (None where the run did not record it)."""
+def _preset(run: EvalRun) -> tuple[str, list[tuple[str, str]]]:
+    """The preset's name, and its settings as ``preset <stage>.<key>`` facets (none where the
+    run did not record its content)."""
     preset = run.identity.get("preset")
     if isinstance(preset, dict):
-        return str(preset.get("name") or "?"), _digest(preset)
+        settings = [
+            (f"preset {path}", _short(value)) for path, value in _flatten(preset) if path != "name"
+        ]
+        return str(preset.get("name") or "?"), settings
     manifest_preset = run.manifest.get("preset") or {}
-    return str(preset or manifest_preset.get("name") or "?"), None
+    return str(preset or manifest_preset.get("name") or "?"), []
+
+
+def _flatten(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    """(dotted path, leaf) of a nested mapping, ``stages`` left out of the path."""
+    if not isinstance(value, dict):
+        return [(path, value)]
+    found: list[tuple[str, Any]] = []
+    for key, item in sorted(value.items()):
+        step = path if key == "stages" else f"{path}.{key}" if path else str(key)
+        found += _flatten(item, step)
+    return found
+
+
+def _short(value: Any) -> str:
+    """A setting as a label shows it: long texts (templates) by a digest."""
+    text = _text(value)
+    return text if len(text) <= _SHORT_CHARS else f"#{_digest(value)}"
 
 
 def run_config(run: EvalRun) -> RunConfig:
@@ -88,17 +111,16 @@ def run_config(run: EvalRun) -> RunConfig:
     stage2 = run.identity.get("stage2_input")
     if stage2:
         facets.append(("stage 2 input", str(stage2)))
-    name, digest = _preset(run)
+    name, settings = _preset(run)
     facets.append(("preset", name))
-    if digest is not None:
-        facets.append(("preset content", digest))
+    facets += settings
     return RunConfig(tuple(facets))
 
 
 def differing_labels(configs: Mapping[K, RunConfig]) -> dict[K, str]:
     """Per key, ``name=value`` of each facet whose value differs between the configurations
     (empty when they are all alike). A server is named only where the models alone do not
-    tell two configurations apart; the preset's content only where its name does not."""
+    tell two configurations apart; a preset's settings only where its name does not."""
     names = list(dict.fromkeys(name for config in configs.values() for name, _ in config.facets))
     varying = [n for n in names if len({c.get(n) for c in configs.values()}) > 1]
 
@@ -106,7 +128,7 @@ def differing_labels(configs: Mapping[K, RunConfig]) -> dict[K, str]:
         seen = {tuple(c.get(n) for n in shown) for c in configs.values()}
         return len(seen) == len({c.facets for c in configs.values()})
 
-    quiet = [n for n in varying if n.endswith(" server") or n == "preset content"]
+    quiet = [n for n in varying if n.endswith(" server") or n.startswith("preset ")]
     shown = [n for n in varying if n not in quiet]
     for name in quiet:
         if not distinct(shown):
