@@ -247,3 +247,17 @@ def test_a_preset_setting_that_differs_is_named(tmp_path: Path) -> None:
     labels = run_labels(read)
     assert labels[read[0].path] == "preset responder.max_tokens=128"
     assert labels[read[1].path] == "preset responder.max_tokens=256"
+
+
+def test_extra_request_fields_of_a_role_tell_runs_apart(tmp_path: Path) -> None:
+    records = [fx.hawkeye_record("gsm8k", i) for i in range(2)]
+    plain = fx.write_run(tmp_path / "plain", "hawkeye", "gsm8k", records)
+    thinking = fx.write_run(tmp_path / "thinking", "hawkeye", "gsm8k", records)
+    store = RunStore(thinking)
+    manifest = store.read_manifest() or {}
+    manifest["endpoints"]["responder"]["extra_body"] = {"enable_thinking": True}
+    store.write_manifest(manifest)
+    runs = read_inputs([plain, thinking]).runs
+    labels = run_labels(runs)
+    assert labels[runs[1].path] == 'responder request={"enable_thinking": true}'
+    assert labels[runs[0].path] == "responder request={}"

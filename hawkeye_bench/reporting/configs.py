@@ -56,18 +56,23 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(_text(value).encode()).hexdigest()[:_HASH_CHARS]
 
 
-def _servers(run: EvalRun) -> dict[str, tuple[str, str]]:
-    """Role -> (model, server): from the identity where it names them, else the manifest."""
+def _servers(run: EvalRun) -> dict[str, tuple[str, str, str]]:
+    """Role -> (model, server, extra request fields): from the identity where it names them,
+    else the manifest."""
     identity = run.identity.get("endpoints")
     endpoints = identity if isinstance(identity, dict) else run.manifest.get("endpoints") or {}
     embedded = isinstance(identity, str)
     found = {
-        role: (str(e.get("model", "?")), EMBEDDED if embedded else str(e.get("base_url", "?")))
+        role: (
+            str(e.get("model", "?")),
+            EMBEDDED if embedded else str(e.get("base_url", "?")),
+            _text(e.get("extra", e.get("extra_body")) or {}),
+        )
         for role, e in sorted(endpoints.items())
         if isinstance(e, dict)
     }
     if not found:
-        found = {role: (model, "?") for role, model in sorted(run.models().items())}
+        found = {role: (model, "?", "{}") for role, model in sorted(run.models().items())}
     return found
 
 
@@ -104,8 +109,8 @@ def _short(value: Any) -> str:
 def run_config(run: EvalRun) -> RunConfig:
     """The configuration of one eval run, read from its manifest (records where it has none)."""
     facets: list[tuple[str, str]] = [("pipeline", run.pipeline)]
-    for role, (model, server) in _servers(run).items():
-        facets += [(role, model), (f"{role} server", server)]
+    for role, (model, server, extra) in _servers(run).items():
+        facets += [(role, model), (f"{role} server", server), (f"{role} request", extra)]
     options = run.identity.get("pipeline_options") or {}
     facets += [(str(k), _text(v)) for k, v in sorted(options.items())]
     stage2 = run.identity.get("stage2_input")
