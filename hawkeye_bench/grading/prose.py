@@ -8,8 +8,10 @@ answer. On the final sentence (the last one with a number), in order:
    are ambiguous (a span holding several numbers marks none of them);
 2. when the last number is one of the question's numbers, the one number the sentence adds
    to the question's is the answer; several added, or none added while the sentence has
-   several numbers, is ambiguous; a sentence whose only number is a given answers with it;
-3. otherwise no rule applies and the caller takes the last number, as graders do.
+   several numbers, is ambiguous;
+3. otherwise (no bold, no question, the last number new, or the sentence's only number a
+   given, which may well be the answer) no rule applies and the general rules decide (a
+   boxed or LaTeX answer, else the last number, as graders do).
 
 Nothing is guessed: where no rule decides, :class:`ProseAnswer` says why it is ambiguous.
 Sentences with a time of day or a LaTeX fraction are left to the general rules.
@@ -100,7 +102,7 @@ def _question_rule(sentence: str, question: str) -> ProseAnswer | None:
     if len(added) == 1:
         return ProseAnswer("question", span=added[0][1])
     if not added and len(numbers) == 1:
-        return ProseAnswer("question", span=numbers[0][1])
+        return None  # its only number is a given: it may be the answer, or a restatement
     if added:
         reason = f"the final sentence adds several numbers to the question's: {_listed(added)}"
     else:
