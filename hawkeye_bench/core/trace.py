@@ -10,7 +10,6 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypedDict
 
-Role = Literal["reasoner", "responder", "single", "judge"]
 #: Where a token count came from. ``usage`` = the server's own usage block; ``tokenize`` = the
 #: server's tokenize endpoint applied to the generated text; ``tokenizer`` = the model's own
 #: tokenizer loaded in-process (the embedded model's GGUF vocabulary); ``chunks`` = counted

@@ -105,8 +105,6 @@ MAX_BODY_BYTES = 16 * 2**20
 SHUTDOWN_TIMEOUT_S = 10.0
 #: Pending connections the listening socket queues (load tests open hundreds at once).
 BACKLOG = 1024
-#: The fields of ``stage_params`` entries, i.e. what may be set per stage by a request.
-STAGE_PARAM_KEYS = ("max_tokens", "temperature", "top_p", "stop")
 
 Channel = Literal["reasoning", "content"]
 
