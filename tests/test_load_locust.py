@@ -9,12 +9,17 @@ near zero. How close the figures come to the script is benchmarks/bench_load_fid
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
+from polling import wait_until
+from process_leaks import alive, gone_within
 from test_load_stream import WRONG_SHAPES
 
 from hawkeye_bench.cli import main as cli_main
@@ -273,3 +278,33 @@ def test_duration_mode_measures_after_startup(tmp_path: Path, prompts_file: Path
     assert run.exit_code == 0
     sends = [r.t_send_perf for r in read_requests(run.raw_dir)]
     assert 1.5 < max(sends) - min(sends) < 3.0
+
+
+@pytest.mark.timeout(300)
+def test_forked_workers_die_with_a_sigkilled_master(tmp_path: Path, prompts_file: Path) -> None:
+    raw = tmp_path / "raw"
+    server = ScriptedServer(ScriptedConfig(ttft_ms=50, gap_ms=50, tokens=40))
+    with server as base_url:
+        command = [
+            *LOCUST, "-f", str(LOCUSTFILE), "--headless", "-u", "4", "-r", "4",
+            "--run-time", "600s", "--host", base_url, "--processes", "2",
+            "--prompts", str(prompts_file), "--max-tokens", "64", "--raw-dir", str(raw),
+        ]  # fmt: skip
+        master = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        workers: list[int] = []
+        try:
+
+            def streaming() -> bool:
+                workers[:] = [c.pid for c in psutil.Process(master.pid).children()]
+                return len(workers) == 2 and server.stats()["requests"] > 0
+
+            assert wait_until(streaming, timeout_s=120), "the workers never sent a request"
+            master.kill()  # SIGKILL: no atexit, no chance to stop the workers itself
+            master.wait()
+            assert gone_within(workers, 10.0) == []
+        finally:
+            if master.poll() is None:
+                master.kill()
+                master.wait()
+            for pid in alive(workers):
+                os.kill(pid, signal.SIGKILL)

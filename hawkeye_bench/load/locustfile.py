@@ -18,8 +18,9 @@ processes on other machines): the master resolves the workload (model, prompts) 
 every worker before the users start, so a worker needs nothing but this file and the package
 (its API key comes from its own environment). Workers ship their raw records to the master in
 bounded batches (:mod:`hawkeye_bench.load.shipping`); when the master stops, for whatever reason,
-it asks every worker to stop its users and send the rest, and waits for them. Each request
-carries ``X-Request-Id: <host>-<pid>-<seq>``.
+it asks every worker to stop its users and send the rest, and waits for them. A worker forked by
+``--processes`` dies with the process that forked it, even when that one is SIGKILLed. Each
+request carries ``X-Request-Id: <host>-<pid>-<seq>``.
 
 ``--requests N`` counts successful measured requests only; ``--max-failures F`` stops the test
 once F measured requests failed. Every error text is cleared of the API key (read through
@@ -46,6 +47,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
+from hawkeye_bench.core.child_process import die_with_parent
 from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.datasets import DatasetError
 from hawkeye_bench.load import NEXT_STAGE_EXIT_CODE
@@ -90,6 +92,9 @@ STREAM_OPTION_LEVELS: tuple[dict[str, bool] | None, ...] = (
 )
 REJECTION_WORDS = ("stream_options", "continuous_usage_stats", "include_usage")
 ERROR_BODY_CHARS = 300
+#: The process that imported this file: Locust loads it before ``--processes`` forks the workers,
+#: so in a forked worker this is the parent (the master) even if the master died since.
+LOADED_BY_PID = os.getpid()
 
 
 @events.init_command_line_parser.add_listener
@@ -308,6 +313,8 @@ def on_init(environment: Environment, **_: Any) -> None:
     global WORKLOAD
     runner, options = environment.runner, environment.parsed_options
     if isinstance(runner, WorkerRunner):  # the workload comes from the master
+        if os.getpid() != LOADED_BY_PID:  # forked by --processes: never outlive the master
+            die_with_parent(parent=LOADED_BY_PID)
         runner.register_message(WORKLOAD_MESSAGE, _on_workload_message)
         runner.register_message(FLUSH_MESSAGE, _on_flush_message, concurrent=True)
         return
