@@ -33,8 +33,20 @@ def test_model_info_pairs_the_run_with_its_baseline_run(
             store.append(record)
         store.close()
         lms = {
-            "traces": HawkeyeLM(url=url, model="m", baseline_run=str(base_traces), margin=2),
-            "folder": HawkeyeLM(url=url, model="m", baseline_run=str(folder), margin="2"),
+            "traces": HawkeyeLM(
+                url=url,
+                model="m",
+                baseline_run=str(base_traces),
+                margin=2,
+                traces=str(tmp_path / "paired-traces.jsonl"),
+            ),
+            "folder": HawkeyeLM(
+                url=url,
+                model="m",
+                baseline_run=str(folder),
+                margin="2",
+                traces=str(tmp_path / "paired-folder.jsonl"),
+            ),
         }
         answers = {k: lm.generate_until([instance(d, i) for i, d in enumerate(docs)])
                    for k, lm in lms.items()}  # fmt: skip
