@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hawkeye_bench.grading.equivalence import Grade
+from hawkeye_bench.grading.grade import Grade
 from hawkeye_bench.grading.memo import GradeMemo
 from hawkeye_bench.grading.workers import Grader
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 
-from hawkeye_bench.grading.equivalence import Grade
 from hawkeye_bench.grading.extraction import (
     after_answer_marker,
     last_boxed_content,
     strip_thinking,
 )
+from hawkeye_bench.grading.grade import Grade
 
 #: Choice letters (``I`` is left out: it is far more often the pronoun).
 _LETTER = r"[A-HJ]"

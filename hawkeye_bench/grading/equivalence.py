@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 from sympy import And, Eq, Ne, Or, Set, Symbol
 from sympy.core.relational import Relational
 
 from hawkeye_bench.datasets.registry import GoldFormat, gold_format_of
+from hawkeye_bench.grading.choices import grade_choice
 from hawkeye_bench.grading.context import AnswerContext
 from hawkeye_bench.grading.extraction import (
     boxed_answer_ending_thinking,
@@ -36,39 +36,17 @@ from hawkeye_bench.grading.extraction import (
     strip_thinking,
     text_key,
 )
+from hawkeye_bench.grading.grade import AnswerSource, Grade
 from hawkeye_bench.grading.prose import prose_answer
 from hawkeye_bench.grading.units import two_unit_values
 
 # math-verify warns once per process that its timeout is off; we bound time ourselves.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
-#: Which part of a completion the graded answer came from: ``final`` = the text after the think
-#: block (or the whole text when there is none); ``think`` = the think block's final boxed answer,
-#: taken because the text after ``</think>`` has no boxed answer (cut by the token limit);
-#: ``unclosed_think`` = the final statement inside a ``<think>`` never closed, from a model that
-#: stopped by itself (it echoed the ``<think>`` its prompt ended with, then answered).
-AnswerSource = Literal["final", "think", "unclosed_think"]
-
 PREDICTION_CONFIG = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
 GOLD_DELIMITED_CONFIG = (LatexExtractionConfig(), ExprExtractionConfig())
 LATEX_CONFIG = (LatexExtractionConfig(),)
 EXPR_CONFIG = (ExprExtractionConfig(),)
-
-
-@dataclass
-class Grade:
-    """The verdict on one answer. ``error`` is set when grading itself failed (e.g. timeout);
-    ``ambiguous`` says why no rule could tell which number is the answer (graded wrong)."""
-
-    extracted: str | None
-    correct: bool
-    error: str | None = None
-    method: str | None = None  # "math-verify", "text", or None when nothing was compared
-    answer_source: AnswerSource | None = None  # None when no answer was extracted
-    ambiguous: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _parse(text: str, config: tuple[Any, ...]) -> list[Any]:
@@ -243,8 +221,6 @@ def grade_unbounded(
     context = context or AnswerContext()
     gold_format = gold_format_for(dataset)
     if gold_format == "choice":
-        from hawkeye_bench.grading.choices import grade_choice  # it imports this module
-
         return grade_choice(text, gold)
     gold_text, gold_parsed = gold_answer(gold, gold_format)
     source: AnswerSource = "final"

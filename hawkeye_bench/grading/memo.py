@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import replace
 
 from hawkeye_bench.grading.context import AnswerContext
-from hawkeye_bench.grading.equivalence import Grade
+from hawkeye_bench.grading.grade import Grade
 
 #: Grades kept, most recently used first out; a key is a 20-byte digest, so this bounds memory.
 MAX_ENTRIES = 20_000

@@ -29,7 +29,8 @@ from typing import Any
 
 from hawkeye_bench.core import child_process
 from hawkeye_bench.grading.context import AnswerContext
-from hawkeye_bench.grading.equivalence import Grade, grade_unbounded
+from hawkeye_bench.grading.equivalence import grade_unbounded
+from hawkeye_bench.grading.grade import Grade
 from hawkeye_bench.grading.memo import SHARED_MEMO, GradeMemo
 
 __all__ = [
