@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hawkeye_bench.core.boxed import last_boxed_content
 from hawkeye_bench.datasets import (
     DatasetError,
     dataset_fingerprint,
@@ -20,7 +21,6 @@ from hawkeye_bench.datasets import (
 )
 from hawkeye_bench.datasets.aime import aime_gold
 from hawkeye_bench.datasets.gsm8k import gsm8k_gold
-from hawkeye_bench.grading.extraction import last_boxed_content
 
 EXPECTED_COUNTS = {
     "math": 5000,

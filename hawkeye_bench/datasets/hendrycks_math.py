@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hawkeye_bench.core.boxed import last_boxed_content
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.datasets.registry import DatasetSpec, HubSource, register_dataset
-from hawkeye_bench.grading.extraction import last_boxed_content
 
 
 def level_number(level: Any) -> int | None:

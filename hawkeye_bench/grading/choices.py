@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 
+from hawkeye_bench.core.boxed import last_boxed_content
 from hawkeye_bench.grading.extraction import (
     after_answer_marker,
-    last_boxed_content,
     strip_thinking,
 )
 from hawkeye_bench.grading.grade import Grade

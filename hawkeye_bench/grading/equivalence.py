@@ -16,6 +16,7 @@ from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, veri
 from sympy import And, Eq, Ne, Or, Set, Symbol
 from sympy.core.relational import Relational
 
+from hawkeye_bench.core.boxed import last_boxed_content
 from hawkeye_bench.datasets.registry import GoldFormat, gold_format_of
 from hawkeye_bench.grading.choices import grade_choice
 from hawkeye_bench.grading.context import AnswerContext
@@ -30,7 +31,6 @@ from hawkeye_bench.grading.extraction import (
     fix_double_escapes,
     has_math_delimiters,
     join_listed_answers,
-    last_boxed_content,
     normalise_bare_answer,
     repeated_boxed_answer,
     strip_thinking,

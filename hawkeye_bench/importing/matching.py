@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from hawkeye_bench.core.boxed import last_boxed_content
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.datasets.gsm8k import gsm8k_gold
-from hawkeye_bench.grading.extraction import last_boxed_content
 from hawkeye_bench.importing.rows import ImportedRow
 
 MatchBy = Literal["auto", "id", "question", "position"]
