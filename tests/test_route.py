@@ -6,6 +6,7 @@ is stated by hand."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -434,6 +435,29 @@ def test_a_target_share_with_a_threshold_is_refused(
     result = _route(small, large, tmp_path / "r", "--target-share", "0.1", "--threshold", "0.5")
     assert result.returncode == 2 and "not both" in result.stderr
     assert _route(small, large, tmp_path / "r2", "--target-share", "1").returncode == 2
-    sweep = run_cli("route-sweep", "--task", "gsm8k", "--limit", "1", "--target-share", "0.1",
-                    "--out", str(tmp_path / "s"))  # fmt: skip
-    assert sweep.returncode == 2 and "eval --pipeline route" in sweep.stderr
+    two = _route(small, large, tmp_path / "r3", "--target-share", "0.1,0.2")
+    assert two.returncode == 2 and "route-sweep runs several" in two.stderr
+
+
+def test_route_sweep_runs_target_shares(
+    servers: tuple[ScriptedServer, ScriptedServer], tmp_path: Path
+) -> None:
+    """route-sweep --target-share: one run per router and share, each calibrated before it
+    runs; the table shows the threshold each found."""
+    small, large = servers
+    out = tmp_path / "sweep"
+    args = ["route-sweep", "--task", "gsm8k", "--limit", "1", "--out", str(out), "--no-progress"]
+    args += ["--small-url", small.base_url, "--small-model", "small"]
+    args += ["--large-url", large.base_url, "--large-model", "large", "--target-share", "0.25"]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in (out / "runs").iterdir()} == {
+        "anchor-small",
+        "anchor-large",
+        "top1-s0.25",
+    }
+    with (out / "route_table.csv").open() as handle:
+        rows = {r["run"]: r for r in csv.DictReader(handle)}
+    assert 0.4 < float(rows["top1-s0.25"]["threshold"]) <= 0.9
+    setup = read_json(out / "runs" / "top1-s0.25" / "manifest.json")["pipeline_setup"]
+    assert setup["flagged_share"] == 0.25

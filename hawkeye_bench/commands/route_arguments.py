@@ -37,6 +37,11 @@ def open_share(text: str) -> float:
     return value
 
 
+def open_share_list(text: str) -> list[float]:
+    """Comma-separated shares, each above 0 and below 1."""
+    return comma_list(text, open_share)
+
+
 def add_route_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("route pipeline (token-level routing)")
     group.add_argument(
@@ -52,9 +57,10 @@ def add_route_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--target-share",
-        type=open_share,
+        type=open_share_list,
         help="instead of --threshold: find, before the run, the threshold that routes this "
-        "share of tokens (0 to 1, exclusive) on a calibration subset; recorded in the manifest",
+        "share of tokens (0 to 1, exclusive) on a calibration subset; recorded in the manifest "
+        "(route-sweep: several, comma-separated)",
     )
     group.add_argument(
         "--calibration-problems",
@@ -108,6 +114,12 @@ def route_options(args: argparse.Namespace, *, sweep: bool = False) -> dict[str,
             f"eval runs one --threshold value, got {len(thresholds)}; "
             "hawkeye-bench route-sweep runs several"
         )
+    shares = getattr(args, "target_share", None)
+    if shares and len(shares) > 1 and not sweep:
+        raise RouteOptionsError(
+            f"eval runs one --target-share value, got {len(shares)}; "
+            "hawkeye-bench route-sweep runs several"
+        )
     given = {
         "router": getattr(args, "router", None),
         "threshold": None if sweep or not thresholds else thresholds[0],
@@ -117,7 +129,7 @@ def route_options(args: argparse.Namespace, *, sweep: bool = False) -> dict[str,
         "rtt_ms": getattr(args, "rtt_ms", None),
         "prompt_mode": "tokens" if getattr(args, "prompt_ids", None) else None,
         "only": getattr(args, "anchor", None),
-        "target_share": getattr(args, "target_share", None),
+        "target_share": None if sweep or not shares else shares[0],
         "calibration_problems": getattr(args, "calibration_problems", None),
         "small_params": getattr(args, "small_params", None),
         "large_params": getattr(args, "large_params", None),

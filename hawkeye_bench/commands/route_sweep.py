@@ -1,8 +1,9 @@
 """`hawkeye-bench route-sweep`: accuracy against routed share over routers and thresholds.
 
 Takes every flag of ``eval`` (task, limit, preset, ``--small-*``/``--large-*`` endpoints, route
-flags); ``--router`` and ``--threshold`` take comma-separated lists, and ``--random-rates``
-adds the random control at the given rates. Each (router, threshold) is an ordinary route run
+flags); ``--router``, ``--threshold`` and ``--target-share`` take comma-separated lists (a
+target share's run finds its threshold before it runs), and ``--random-rates`` adds the random
+control at the given rates. Each (router, threshold) is an ordinary route run
 in ``<out>/runs/``, after the small-only and large-only anchors; rerun with ``--resume`` to
 finish or extend a sweep.
 """
@@ -60,19 +61,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def main(args: argparse.Namespace) -> int:
     check_run_flags(args)
-    if args.target_share is not None:
-        raise FlagsError(
-            "route-sweep runs the thresholds given; for a target share run "
-            "eval --pipeline route --router R --target-share S (once per router)"
-        )
     try:
         routers = name_list(args.router or "top1")
     except argparse.ArgumentTypeError as exc:
         raise FlagsError(f"--router: {exc}") from None
-    thresholds = list(dict.fromkeys(args.threshold or DEFAULT_THRESHOLDS))
+    shares = list(dict.fromkeys(args.target_share or ()))
+    thresholds = list(dict.fromkeys(args.threshold or ([] if shares else DEFAULT_THRESHOLDS)))
     root = Path(args.out) if args.out else default_out(args.task, "route-sweep")
     check_sweep_folder(root, SWEEP_FILE, args.resume)
-    runs = sweep_runs(routers, thresholds)
+    runs = sweep_runs(routers, thresholds, shares)
     runs += [RouteRun("random", rate) for rate in args.random_rates or ()]
     shared = route_options(args, sweep=True)
     shared.pop("router", None)

@@ -4,7 +4,8 @@ large-only anchors on the same prompts, and its table of accuracy against routed
 Layout of a sweep folder::
 
     route_sweep.json           what was asked (routers, thresholds) and the runs
-    runs/anchor-small/, runs/anchor-large/, runs/<router>-t<threshold>/
+    runs/anchor-small/, runs/anchor-large/, runs/<router>-t<threshold>/,
+    runs/<router>-s<target share>/ (the threshold found before the run, see routing.calibrate)
                                an ordinary eval run folder each
     route_table.md / .csv      accuracy (95% Wilson interval) against the routed share (large
                                tokens / all tokens, pooled over answers), with route events,
@@ -56,23 +57,32 @@ class RouteRun:
     router: str | None = None
     threshold: float | None = None
     anchor: str | None = None
+    #: instead of a threshold: the share of tokens to route (its threshold found before the run)
+    target_share: float | None = None
 
     @property
     def folder(self) -> str:
         if self.anchor is not None:
             return f"anchor-{self.anchor}"
+        if self.target_share is not None:
+            return f"{self.router}-s{self.target_share:g}"
         return f"{self.router}-t{self.threshold:g}"
 
     def options(self) -> dict[str, Any]:
         if self.anchor is not None:
             return {"only": self.anchor}
+        if self.target_share is not None:
+            return {"router": self.router, "target_share": self.target_share}
         return {"router": self.router, "threshold": self.threshold}
 
 
-def sweep_runs(routers: Sequence[str], thresholds: Sequence[float]) -> list[RouteRun]:
-    """The anchors first, then every router at every threshold."""
+def sweep_runs(
+    routers: Sequence[str], thresholds: Sequence[float], shares: Sequence[float] = ()
+) -> list[RouteRun]:
+    """The anchors first, then every router at every threshold and every target share."""
     runs = [RouteRun(anchor=anchor) for anchor in ANCHORS]
     runs += [RouteRun(router, threshold) for router in routers for threshold in thresholds]
+    runs += [RouteRun(router, target_share=share) for router in routers for share in shares]
     return list(dict.fromkeys(runs))
 
 
@@ -87,7 +97,8 @@ def run_row(records: Sequence[Record], run: RouteRun) -> dict[str, Any]:
     return {
         "run": run.folder,
         "router": run.router or f"{run.anchor} only",
-        "threshold": run.threshold,
+        # a target share's run: the threshold its calibration found (in every record)
+        "threshold": run.threshold if run.target_share is None else _threshold(facts),
         **accuracy_cells(records),
         "routed_share": pooled_share(facts),
         "route_events_mean": _mean(facts, "route_events"),
@@ -100,6 +111,11 @@ def run_row(records: Sequence[Record], run: RouteRun) -> dict[str, Any]:
         "end_to_end_s_mean": _mean(facts, "end_to_end_s"),
         "activated_params_per_token": _mean(facts, "activated_params_per_token"),
     }
+
+
+def _threshold(facts: Sequence[dict[str, Any]]) -> float | None:
+    found = {f.get("threshold") for f in facts}
+    return found.pop() if len(found) == 1 else None
 
 
 def collect(root: Path, runs: Sequence[RouteRun]) -> list[dict[str, Any]]:
@@ -130,6 +146,7 @@ def write_sweep_file(root: Path, runs: Sequence[RouteRun], settings: dict[str, A
         {
             "router": r.router,
             "threshold": r.threshold,
+            "target_share": r.target_share,
             "anchor": r.anchor,
             "folder": f"runs/{r.folder}",
         }
@@ -146,6 +163,9 @@ def read_sweep_runs(root: Path) -> list[RouteRun]:
 def route_run_from(entry: Mapping[str, Any]) -> RouteRun:
     """A run as route_sweep.json lists it (ValueError when it cannot be)."""
     router, threshold, anchor = entry.get("router"), entry.get("threshold"), entry.get("anchor")
+    share = entry.get("target_share")
+    if share is not None and isinstance(router, str) and isinstance(share, int | float):
+        return RouteRun(router, target_share=float(share))
     if anchor is not None:
         if anchor not in ("small", "large"):
             raise ValueError(f"anchor must be small or large, not {anchor!r}")

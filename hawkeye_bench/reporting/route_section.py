@@ -35,6 +35,7 @@ COLUMNS = [
     Column("configuration", "configuration"),
     Column("router", "router"),
     Column("threshold", "threshold", "float3"),
+    Column("target_share", "target share (%)", "percent"),
     Column("n", "n", "int"),
     Column("accuracy", "accuracy (%) [95% CI]", "percent", interval_key="accuracy_ci"),
     Column("errors", "errors", "int"),
@@ -53,7 +54,7 @@ COLUMNS = [
 
 
 #: facets the table shows in their own columns, left out of the configuration label
-SHOWN_FACETS = ("router", "threshold", "only")
+SHOWN_FACETS = ("router", "threshold", "only", "target_share", "calibration_problems")
 
 
 def route_run_of(run: EvalRun) -> RouteRun:
@@ -63,7 +64,12 @@ def route_run_of(run: EvalRun) -> RouteRun:
     )
     if info.get("only"):
         return RouteRun(anchor=str(info["only"]))
-    return RouteRun(info.get("router"), info.get("threshold"))
+    return RouteRun(info.get("router"), info.get("threshold"), target_share=_target_share(run))
+
+
+def _target_share(run: EvalRun) -> float | None:
+    share = (run.identity.get("pipeline_options") or {}).get("target_share")
+    return float(share) if isinstance(share, int | float) else None
 
 
 def route_rows(runs: Sequence[EvalRun], rel: Rel) -> list[dict[str, Any]]:
@@ -76,6 +82,7 @@ def route_rows(runs: Sequence[EvalRun], rel: Rel) -> list[dict[str, Any]]:
             "task": run.dataset,
             "configuration": labels[run.path],
             "anchor": route_run.anchor,
+            "target_share": route_run.target_share,
         }
         row.update(run_row(run.records, route_run))
         row["accuracy_ci"] = [row.pop("ci95_low"), row.pop("ci95_high")]
