@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypedDict
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.trace import StageResult, Trace
-from hawkeye_bench.presets import Preset, PresetError, StagePrompt
+from hawkeye_bench.pipelines.prompts import Preset, PresetError, StagePrompt
 
 #: Called with (role, channel, text) for each streamed piece; channel is "reasoning" or "content".
 DeltaCallback = Callable[[str, str, str], Awaitable[None] | None]

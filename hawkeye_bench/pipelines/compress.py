@@ -54,8 +54,8 @@ from hawkeye_bench.pipelines.compress_methods import (
     get_compress_method,
     kept_count,
 )
+from hawkeye_bench.pipelines.prompts import StagePrompt
 from hawkeye_bench.pipelines.stage2_input import cot_for_stage2
-from hawkeye_bench.presets import StagePrompt
 
 DEFAULT_KEEP = 0.3
 #: how the compressor's ``{percent}`` reads: the kept share (default) or the removed share

@@ -53,7 +53,7 @@ from hawkeye_bench.pipelines.base import (
     PipelineOptionError,
     RoleSpec,
 )
-from hawkeye_bench.presets import StagePrompt
+from hawkeye_bench.pipelines.prompts import StagePrompt
 from hawkeye_bench.routing import (
     ReplyView,
     RouteDecision,

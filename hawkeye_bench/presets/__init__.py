@@ -3,93 +3,32 @@
 Built-in presets live beside this file. Users add their own without touching code: pass a path
 to a YAML file as the preset name, or put files in a folder named by ``HAWKEYE_PRESETS_DIR``.
 
-Templates substitute only ``{question}`` (alias ``{problem}``) and ``{cot}``; every other brace
-is literal, so LaTeX such as ``\\boxed{}`` needs no escaping.
+The types, and how a template is filled, are :mod:`hawkeye_bench.pipelines.prompts`; this module
+reads the files and checks their stages against the roles of the registered pipelines.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.user_data import PRESETS
 from hawkeye_bench.core.yaml_files import read_yaml_file
+from hawkeye_bench.pipelines import all_roles
+from hawkeye_bench.pipelines.prompts import Preset, PresetError, StagePrompt
+
+__all__ = [
+    "STAGE2_INPUTS",
+    "Preset",
+    "PresetError",
+    "StagePrompt",
+    "load_preset",
+    "load_preset_file",
+    "preset_names",
+]
 
 STAGE2_INPUTS = ("full", "think-only", "answer-masked")
-FIELDS = ("{question}", "{problem}", "{cot}")
-#: All fields in one pattern: a template is scanned once, so text put in (a question holding
-#: ``\operatorname{cot}``, a chain of thought quoting ``{question}``) is never scanned again.
-_FIELD_PATTERN = re.compile("|".join(re.escape(f) for f in FIELDS))
-
-
-class PresetError(HawkeyeError):
-    """A preset is unknown or malformed."""
-
-
-@dataclass(frozen=True)
-class StagePrompt:
-    """How one stage is prompted and sampled."""
-
-    template: str
-    api: Literal["chat", "completion"] = "chat"
-    max_tokens: int = 1024
-    temperature: float | None = None
-    top_p: float | None = None
-    stop: tuple[str, ...] = ()
-    system: str | None = None
-    extra_body: dict[str, Any] = field(default_factory=dict, hash=False)
-
-    def render(self, question: str, cot: str = "") -> str:
-        values = {"{question}": question, "{problem}": question, "{cot}": cot}
-        return _FIELD_PATTERN.sub(lambda match: values[match.group(0)], self.template)
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    stages: dict[str, StagePrompt]
-    description: str = ""
-    source: str = ""
-    stage2_input: str = "think-only"
-    path: str = ""
-
-    def stage(self, role: str) -> StagePrompt:
-        if role not in self.stages:
-            raise PresetError(f"preset {self.name!r} has no {role!r} stage ({self.path})")
-        return self.stages[role]
-
-    def with_overrides(self, **overrides: Any) -> Preset:
-        """This preset with sampling fields (max_tokens, temperature, ...) set on all stages."""
-        given = {k: v for k, v in overrides.items() if v is not None}
-        if not given:
-            return self
-        stages = {role: replace(stage, **given) for role, stage in self.stages.items()}
-        return replace(self, stages=stages)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "source": self.source,
-            "path": self.path,
-            "stage2_input": self.stage2_input,
-            "stages": {
-                role: {
-                    "api": s.api,
-                    "template": s.template,
-                    "max_tokens": s.max_tokens,
-                    "temperature": s.temperature,
-                    "top_p": s.top_p,
-                    "stop": list(s.stop),
-                    "system": s.system,
-                    "extra_body": s.extra_body,
-                }
-                for role, s in self.stages.items()
-            },
-        }
 
 
 def _search_dirs() -> list[Path]:
@@ -130,8 +69,6 @@ def load_preset_file(path: Path) -> Preset:
     data = read_yaml_file(path, "preset file", PresetError)
     if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
         raise PresetError(f"{path}: a preset needs a 'stages' mapping")
-    from hawkeye_bench.pipelines import all_roles  # pipelines import presets: not at load
-
     known_roles = all_roles()
     unknown_roles = set(data["stages"]) - set(known_roles)
     if unknown_roles:
