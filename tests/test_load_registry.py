@@ -23,7 +23,10 @@ from hawkeye_bench.load.registry import (
 )
 from hawkeye_bench.load.results import STAT_KEYS, build_results, write_outputs
 from hawkeye_bench.reporting.load_inputs import LoadStage
+from hawkeye_bench.reporting.load_levels import CLOSED, LoadLevel
 from hawkeye_bench.reporting.tables import LATENCY_COLUMNS, load_latency_table
+
+CLOSED_C1 = LoadLevel(CLOSED, concurrency=1)
 
 #: the order of load_results.json's definitions and load_table.md's definitions table
 DEFINITIONS_ORDER = [
@@ -145,9 +148,13 @@ def test_builtin_registry_keeps_the_output_layout() -> None:
     assert set(SLO_METRICS) == {"ttft_ms", "ttft_content_ms", "tpot_ms", "e2e_ms"}
     # every built-in table cell is one of the paper's latency columns
     stats = stage_metrics([request(100.0, 4, 1, 0)])
-    load = LoadStage("run", "baseline", 1, "gsm8k", "baseline", True, stats, "raw", [])
+    load = LoadStage(
+        "run", "baseline", 1, "gsm8k", "baseline", True, stats, "raw", [], CLOSED_C1, {}
+    )
     table = load_latency_table([load], str)
-    assert [c for c in table.columns if c.key != "load"] == LATENCY_COLUMNS
+    assert [c for c in table.columns if c.key not in ("load", "level")] == [
+        c for c in LATENCY_COLUMNS if c.key != "concurrency"
+    ]
     keys = {c.key for c in LATENCY_COLUMNS}
     assert {k for k in table.rows[0] if k.startswith(("time_", "ttft_", "tbt_", "tokens_"))} <= keys
     assert table.rows[0]["time_p90_s"] == pytest.approx(0.13)  # e2e_ms in seconds
@@ -176,12 +183,13 @@ def test_a_registered_metric_reaches_every_output(tt10: LoadMetric, tmp_path: Pa
     assert f"| `tt10_ms` | ms | {tt10.definition} |" in markdown
 
     loads = [
-        LoadStage("run", str(s["target"]), 4, "gsm8k", "baseline", True, s, "raw", [])
+        LoadStage("run", str(s["target"]), 4, "gsm8k", "baseline", True, s, "raw", [], CLOSED_C1, s)
         for s in stages
     ]
     table = load_latency_table(loads, str)
-    keys = [c.key for c in table.columns if c.key != "load"]
-    assert keys[: len(LATENCY_COLUMNS) - 2] == [c.key for c in LATENCY_COLUMNS[:-2]]
+    keys = [c.key for c in table.columns if c.key not in ("load", "level")]
+    paper = [c.key for c in LATENCY_COLUMNS[:-2] if c.key != "concurrency"]
+    assert keys[: len(paper)] == paper
     assert keys[-4:] == ["tt10_mean_s", "tt10_p90_s", "speedup", "token_share"]
     assert [c.header for c in table.columns[-4:-2]] == ["tt10 mean s", "tt10 p90 s"]
     by_method = {r["method"]: r for r in table.rows}

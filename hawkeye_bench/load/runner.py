@@ -534,6 +534,7 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
     reasons += transfers
     if run.rate is not None:
         result["rate"] = run.rate
+        result["arrival"] = {"process": plan.arrival, "burstiness": plan.burstiness}
         result["open_loop"] = open_loop_stats(records, run.rate)
         result["open_loop"]["saturation"] = saturation_reasons(result["open_loop"])
         reasons += result["open_loop"]["saturation"]

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.reporting import figures, lm_eval_inputs, provenance, tables
+from hawkeye_bench.reporting import figures, lm_eval_inputs, load_rate_section, provenance, tables
 from hawkeye_bench.reporting.agreement_section import agreement_section
 from hawkeye_bench.reporting.comparison_table import comparison_table
 from hawkeye_bench.reporting.compress_section import compress_section, describe_sweeps
@@ -91,14 +91,18 @@ def latency_section(inputs: Inputs, out: Path, rel: tables.Rel) -> tuple[Section
                 samples,
                 out,
                 "load_latency_cdf.png",
-                "Time per request and TTFT under load, per concurrency (CDF of "
+                "Time per request and TTFT under load, per load level (CDF of "
                 "the measured successful requests).",
                 raw_sources,
             ),
             figures.tbt_by_position(stages, out, rel),
+            load_rate_section.latency_vs_rate(stages, out, rel),
         ):
             if figure is not None:
                 section.figures.append(figure)
+        sustainable = load_rate_section.sustainable_rate_table(inputs.loads, rel)
+        if sustainable.rows:
+            section.tables.append(sustainable)
     else:
         section.missing = NO_LOAD
     if inputs.runs:

@@ -164,7 +164,8 @@ def token_distributions(
 
 # --------------------------------------------------------------------------- latency CDFs
 
-#: concurrency -> series label -> (time per request s, TTFT s)
+#: concurrency (eval runs) or LoadLevel (load stages) -> series label -> (time per request s,
+#: TTFT s)
 LatencySamples = dict[Any, dict[str, tuple[list[float], list[float]]]]
 
 
@@ -185,7 +186,8 @@ def latency_cdfs(
                 data = np.asarray(values[index], dtype=float)
                 if data.size:
                     ax.ecdf(data, label=f"{label} (n={data.size})")
-            ax.set_title(f"{what}, concurrency {concurrency}")
+            group = f"concurrency {concurrency}" if isinstance(concurrency, int) else concurrency
+            ax.set_title(f"{what}, {group}")
             ax.set_xlabel(f"{what} (s)")
             ax.set_ylabel("share of requests ≤ x")
             ax.set_ylim(0, 1.02)
@@ -209,7 +211,7 @@ def load_latency_samples(stages: Sequence[LoadStage]) -> LatencySamples:
         times = [v / 1000 for v in load_metric("e2e_ms").samples(ok)]
         ttfts = [v / 1000 for v in load_metric("ttft_ms").samples(ok)]
         if times or ttfts:
-            samples[stage.concurrency][load_stage_name(stage, stages)] = (times, ttfts)
+            samples[stage.level][load_stage_name(stage, stages)] = (times, ttfts)
     return dict(samples)
 
 
@@ -249,7 +251,7 @@ def tbt_by_position(
             positions.append(np.cumsum(tokens)[1:])  # output position of each later chunk
             gaps.append(np.diff(times) / tokens[1:])
         if positions:
-            curves[f"{load_stage_name(stage, stages)} · c={stage.concurrency}"] = (
+            curves[f"{load_stage_name(stage, stages)} · {stage.level}"] = (
                 np.concatenate(positions),
                 np.concatenate(gaps),
             )

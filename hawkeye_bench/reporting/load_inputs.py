@@ -1,4 +1,4 @@
-"""Load-result stages: one (target, concurrency) of a ``hawkeye-bench load`` folder.
+"""Load-result stages: one (target, load level) of a ``hawkeye-bench load`` folder.
 
 Statistics are recomputed from the stage's raw request files with the load runner's own code
 (:func:`hawkeye_bench.load.metrics.stage_metrics`) when the files are present; otherwise the
@@ -16,7 +16,9 @@ from typing import Any
 
 from hawkeye_bench.load.metrics import stage_metrics
 from hawkeye_bench.load.records import REQUESTS_GLOB, RawRecordError, RequestRecord, load_requests
+from hawkeye_bench.load.runner import stage_level as stage_folder
 from hawkeye_bench.reporting.inputs import LoadResult, ReportInputError
+from hawkeye_bench.reporting.load_levels import TRACE, LoadLevel, load_level
 
 
 @dataclass
@@ -30,17 +32,21 @@ class LoadStage:
     metrics: dict[str, Any]  # stage_metrics() output: "requests", "metrics", ...
     metrics_from: str  # "raw" or "load_results.json"
     sources: list[Path]
+    level: LoadLevel  # what pairs it with the other targets' stages, and names it
+    entry: dict[str, Any]  # the stage as load_results.json stores it (open_loop, sweep_role, ...)
     requests: list[RequestRecord] = field(default_factory=list)  # raw records, if present
 
 
-def _raw_dir(load: LoadResult, stage: dict[str, Any]) -> Path | None:
+def _raw_dir(load: LoadResult, stage: dict[str, Any], level: LoadLevel) -> Path | None:
     """The stage's raw folder: as recorded if it exists, else the runner's layout under it."""
     candidates = []
     if stage.get("raw_dir"):
         recorded = Path(stage["raw_dir"])
         candidates.append(recorded if recorded.is_absolute() else load.path / recorded)
         candidates.append(recorded)
-    candidates.append(load.path / "raw" / str(stage["target"]) / f"c{stage['concurrency']}")
+    rate = level.rate if level.is_open_loop else None
+    folder = stage_folder(level.concurrency, rate, level.mode == TRACE)
+    candidates.append(load.path / "raw" / str(stage["target"]) / folder)
     return next((c for c in candidates if c.is_dir() and any(c.glob(REQUESTS_GLOB))), None)
 
 
@@ -58,10 +64,11 @@ def load_stages(load: LoadResult) -> tuple[list[LoadStage], list[str]]:
             raise ReportInputError(
                 f"{load.results_file}: stage {number} lacks target/concurrency ({exc})"
             ) from exc
+        level = load_level(entry, plan)
         if "failed" in entry:
-            notes.append(f"{load.label}: {target} at c={concurrency} failed: {entry['failed']}")
+            notes.append(f"{load.label}: {target} at {level} failed: {entry['failed']}")
             continue
-        raw = _raw_dir(load, entry)
+        raw = _raw_dir(load, entry, level)
         requests: list[RequestRecord] = []
         if raw is not None:
             try:
@@ -70,7 +77,7 @@ def load_stages(load: LoadResult) -> tuple[list[LoadStage], list[str]]:
                 raise ReportInputError(str(exc)) from exc
             if torn:
                 notes.append(
-                    f"{load.label}: {target} at c={concurrency}: {torn} torn last line(s) "
+                    f"{load.label}: {target} at {level}: {torn} torn last line(s) "
                     f"dropped from the raw files in {raw} (Locust was killed while writing)"
                 )
             metrics, metrics_from = stage_metrics(requests), "raw"
@@ -79,7 +86,7 @@ def load_stages(load: LoadResult) -> tuple[list[LoadStage], list[str]]:
             metrics, metrics_from, sources = entry, "load_results.json", [load.results_file]
         else:
             raise ReportInputError(
-                f"{load.results_file}: stage {target}/c{concurrency} has neither raw request "
+                f"{load.results_file}: stage {target} at {level} has neither raw request "
                 "files nor stored metrics"
             )
         stages.append(
@@ -93,6 +100,8 @@ def load_stages(load: LoadResult) -> tuple[list[LoadStage], list[str]]:
                 metrics=metrics,
                 metrics_from=metrics_from,
                 sources=list(sources),
+                level=level,
+                entry=entry,
                 requests=requests,
             )
         )

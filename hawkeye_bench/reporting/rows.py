@@ -96,7 +96,7 @@ class EvalLatencyRow(LatencyRow):
 
 
 class LoadLatencyRow(LatencyRow):
-    """One stage (target, concurrency) of a load run, or the ``(CoT only)`` view of one.
+    """One stage (target, load level) of a load run, or the ``(CoT only)`` view of one.
 
     Built as: the fields up to ``reliable``, then one cell per statistic of each registered
     load metric with a table column (:class:`LatencyCells` for the built-in ones), then
@@ -104,6 +104,7 @@ class LoadLatencyRow(LatencyRow):
     """
 
     load: str
+    level: str  # the stage's load (LoadLevel.label): what pairs it with the baseline's stage
     measured: int
     errors: int
     baseline_target: str

@@ -352,7 +352,15 @@ def load_latency_columns() -> list[Column]:
                 )
     at = next(i for i, c in enumerate(LATENCY_COLUMNS) if c.key == "speedup")
     load = Column("load", "load run")
-    return [*LATENCY_COLUMNS[:2], load, *LATENCY_COLUMNS[2:at], *extra, *LATENCY_COLUMNS[at:]]
+    level = Column("level", "load")  # in place of c: concurrency, rate and arrivals, or trace
+    return [
+        *LATENCY_COLUMNS[:2],
+        load,
+        level,
+        *LATENCY_COLUMNS[3:at],
+        *extra,
+        *LATENCY_COLUMNS[at:],
+    ]
 
 
 def _load_row(row: Mapping[str, object]) -> LoadLatencyRow:
@@ -374,6 +382,7 @@ def load_latency_rows(stages: Sequence[LoadStage], rel: Rel) -> list[LoadLatency
             "method": stage.target,
             "concurrency": stage.concurrency,
             "load": stage.load_label,
+            "level": stage.level.label,
             "n": counts["ok"],
             "measured": counts["measured"],
             "errors": counts["errors"],
@@ -388,11 +397,12 @@ def load_latency_rows(stages: Sequence[LoadStage], rel: Rel) -> list[LoadLatency
         }
         rows.append(_load_row(row))
     rows += cot_only_load_rows(rows, stages)
-    rows.sort(key=lambda r: (r["load"], r["dataset"], r["concurrency"]))
+    order = {s.level.label: s.level for s in stages}
+    rows.sort(key=lambda r: (r["load"], r["dataset"], order[r["level"]]))
     _with_speedups(
         rows,
         lambda r: r["method"] == r["baseline_target"],
-        lambda r: (r["load"], r["dataset"], r["concurrency"]),
+        lambda r: (r["load"], r["dataset"], r["level"]),
     )
     return rows
 
@@ -432,35 +442,44 @@ def load_latency_table(stages: Sequence[LoadStage], rel: Rel) -> Table[LoadLaten
         "chunks divided by the tokens in the later chunk, pooled over requests; Tokens = "
         "completion tokens per request. Percentiles interpolate the raw samples.",
         "Speedup = the load run's baseline target's mean Time per Req / this row's, at the "
-        "same concurrency. For the pipeline server that is Baseline / Full; its `(CoT only)` "
-        "row is stage 1 alone: each request timed to the server's stage-end marker "
-        "(reasoning_end_ms), with stage 1's tokens and the gaps within stage 1 (a responder "
-        "that also thinks is not counted), giving the paper's headline Baseline / CoT only.",
+        "same load (closed loop: the concurrency; open loop: the requested rate and arrival "
+        "process; a trace: its file and speed). For the pipeline server that is Baseline / "
+        "Full; its `(CoT only)` row is stage 1 alone: each request timed to the server's "
+        "stage-end marker (reasoning_end_ms), with stage 1's tokens and the gaps within "
+        "stage 1 (a responder that also thinks is not counted), giving the paper's headline "
+        "Baseline / CoT only.",
     ]
-    notes += [f"Speedups, {line}." for line in speedup_sentences(rows)]
+    notes += [f"Speedups, {line}." for line in speedup_sentences(rows, lambda r: str(r["level"]))]
     unreliable = [r for r in rows if r["reliable"] is False]
     for row in unreliable:
         notes.append(
-            f"{row['method']} at c={row['concurrency']}: the load runner marked this stage "
+            f"{row['method']} at {row['level']}: the load runner marked this stage "
             "unreliable (see its load_results.json)."
         )
     return Table("latency_load", "Latency under load", load_latency_columns(), rows, notes)
 
 
-def speedup_sentences(rows: Sequence[LatencyRow]) -> list[str]:
-    """One line per (dataset, c) with a baseline: every other method's speedup, as in the paper."""
-    groups: dict[tuple[str, int | None], list[LatencyRow]] = defaultdict(list)
+def _concurrency_level(row: LatencyRow) -> str:
+    return f"c={row['concurrency']}"
+
+
+def speedup_sentences(
+    rows: Sequence[L], level: Callable[[L], str] = _concurrency_level
+) -> list[str]:
+    """One line per (dataset, load level) with a baseline: every other method's speedup, as in
+    the paper."""
+    groups: dict[tuple[str, str], list[L]] = defaultdict(list)
     for row in rows:
         if row["speedup"] is not None and row["method"] != row["speedup_baseline"]:
-            groups[(row["dataset"], row["concurrency"])].append(row)
+            groups[(row["dataset"], level(row))].append(row)
     lines = []
-    for (dataset, concurrency), group in groups.items():
+    for (dataset, load_level), group in groups.items():
         parts = [
             f"{r['speedup_baseline']} / {r['method']} = {r['speedup']:.2f}×"
             + (f" (tokens {r['token_share'] * 100:.1f}% of Baseline's)" if r["token_share"] else "")
             for r in group
         ]
-        lines.append(f"{dataset}, c={concurrency}: " + "; ".join(parts))
+        lines.append(f"{dataset}, {load_level}: " + "; ".join(parts))
     return lines
 
 
