@@ -17,14 +17,14 @@ from hawkeye_bench.commands.pipeline_options import PipelineOptionsError
 from hawkeye_bench.commands.reward import RewardInputError
 from hawkeye_bench.commands.route_arguments import RouteOptionsError
 from hawkeye_bench.commands.sweep_runner import SweepFolderError
-from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.errors import HawkeyeError, RunStopped
 from hawkeye_bench.core.folder_lock import FolderLocked
 from hawkeye_bench.core.secrets import MissingApiKey, remember_secret
 from hawkeye_bench.core.writable import OutputPathError
 from hawkeye_bench.datasets import DatasetError
 from hawkeye_bench.endpoints.client import EndpointUnavailable
 from hawkeye_bench.endpoints.settings import ConfigError
-from hawkeye_bench.eval.health import EndpointStoppedAnswering, ModelServerDied, RunStopped
+from hawkeye_bench.eval.health import EndpointStoppedAnswering, ModelServerDied
 from hawkeye_bench.eval.store import RunStoreError
 from hawkeye_bench.eval.sweep_folder import SweepFileError
 from hawkeye_bench.importing.rows import ImportInputError

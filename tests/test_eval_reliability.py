@@ -12,10 +12,11 @@ from pathlib import Path
 from cli_helpers import CLI, eval_args, read_json, run_cli
 
 from hawkeye_bench.core import child_process
+from hawkeye_bench.core.child_process import describe_exit
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult, Trace
-from hawkeye_bench.eval.health import HealthWatch, ModelServerDied, describe_exit
+from hawkeye_bench.eval.health import HealthWatch, ModelServerDied
 from hawkeye_bench.eval.store import RunStore, effective_status, process_marker
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer, start_subprocess
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hawkeye_bench.core.errors import RunStopped
 from hawkeye_bench.core.folder_lock import FolderLock
 from hawkeye_bench.core.writable import check_writable_folder
-from hawkeye_bench.eval.health import RunStopped
 from hawkeye_bench.judging.config import DEFAULT_CRITERIA
 from hawkeye_bench.judging.plan import JudgeOptions
 from hawkeye_bench.judging.session import JudgeSettings, run_judge

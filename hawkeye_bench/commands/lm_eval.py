@@ -20,9 +20,8 @@ from typing import Any
 
 import yaml
 
-from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.errors import HawkeyeError, RunStopped
 from hawkeye_bench.core.yaml_files import yaml_problem
-from hawkeye_bench.eval.health import RunStopped
 
 HAWKEYE_MODEL = "hawkeye"
 

@@ -22,9 +22,10 @@ from hawkeye_bench.commands.pipeline_options import (
     pipeline_options,
     preset_name_for,
 )
+from hawkeye_bench.core.errors import RunStopped
 from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.endpoints.settings import resolve_endpoints
-from hawkeye_bench.eval.health import HealthWatch, RunStopped
+from hawkeye_bench.eval.health import HealthWatch
 from hawkeye_bench.pipelines import get_pipeline
 from hawkeye_bench.presets import load_preset
 from hawkeye_bench.serve.client_auth import (

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 __all__ = [
     "PARENT_POLL_S",
+    "describe_exit",
     "die_with_parent",
     "from_lasting_thread",
     "popen",
@@ -153,3 +154,15 @@ def _run_jobs(jobs: queue.SimpleQueue[_Job]) -> None:
             future.set_result(start())
         except BaseException as exc:  # handed to the caller, which re-raises it
             future.set_exception(exc)
+
+
+def describe_exit(returncode: int) -> str:
+    """``exit code 3`` or ``signal SIGILL (4)`` for a subprocess return code."""
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    number = -returncode
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = "signal"
+    return f"signal {name} ({number})"

@@ -18,10 +18,20 @@ class HawkeyeError(Exception):
     - 1: the results are in but a threshold failed (``--max-error-rate``); returned by the
       commands, never raised;
     - 2: bad input or a setup that cannot start (the default :attr:`exit_code`);
-    - 3: a run stopped by an outage (:class:`hawkeye_bench.eval.health.RunStopped`); also returned
+    - 3: a run stopped by an outage (:class:`RunStopped`); also returned
       by ``judge`` stopped by a quota or its budget, and by ``load`` with an unmet
       ``--min-goodput``;
     - 130: interrupted (Ctrl-C).
     """
 
     exit_code: int = 2
+
+
+class RunStopped(HawkeyeError):
+    """The run cannot go on; the message says why and how to finish it.
+
+    An outage: a model server the harness started died, an endpoint stopped answering, a
+    ``serve`` worker exited. Runs and the pipeline server both raise it, so it lives here.
+    """
+
+    exit_code = 3

@@ -15,12 +15,11 @@ again); what finished before stays on disk.
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.errors import RunStopped
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.endpoints.replicas import REPLICA_SEPARATOR
 
@@ -28,12 +27,6 @@ T = TypeVar("T")
 
 #: Error types of a stage that mean "the server did not answer at all".
 CONNECTION_ERRORS = frozenset({"connection"})
-
-
-class RunStopped(HawkeyeError):
-    """The run cannot go on; the message says why and how to finish it."""
-
-    exit_code = 3
 
 
 class ModelServerDied(RunStopped):
@@ -53,18 +46,6 @@ class ManagedServer(Protocol):
     def exit_report(self) -> str | None:
         """None while the process runs; else what happened, its log tail and the fix."""
         ...
-
-
-def describe_exit(returncode: int) -> str:
-    """``exit code 3`` or ``signal SIGILL (4)`` for a subprocess return code."""
-    if returncode >= 0:
-        return f"exit code {returncode}"
-    number = -returncode
-    try:
-        name = signal.Signals(number).name
-    except ValueError:
-        name = "signal"
-    return f"signal {name} ({number})"
 
 
 @dataclass

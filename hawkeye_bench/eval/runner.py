@@ -17,14 +17,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.errors import HawkeyeError, RunStopped
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.cost.token_view import summary_cost
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool
 from hawkeye_bench.eval.engine import plan_items, run_items
-from hawkeye_bench.eval.health import HealthWatch, RunStopped
+from hawkeye_bench.eval.health import HealthWatch
 from hawkeye_bench.eval.manifest import environment, now_iso
 from hawkeye_bench.eval.store import RunStore, RunStoreError, process_marker
 from hawkeye_bench.eval.summary import summarize

@@ -24,9 +24,9 @@ from pathlib import Path
 from types import TracebackType
 
 from hawkeye_bench.core import child_process
+from hawkeye_bench.core.child_process import describe_exit
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.endpoints.client import Endpoint
-from hawkeye_bench.eval.health import describe_exit
 
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -43,9 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.core import child_process
+from hawkeye_bench.core.errors import RunStopped
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool
-from hawkeye_bench.eval.health import RunStopped, describe_exit
 from hawkeye_bench.presets import Preset
 from hawkeye_bench.serve.client_auth import DEFAULT_CLIENT_KEY_ENV
 from hawkeye_bench.serve.server import BACKLOG, MAX_BODY_BYTES, SHUTDOWN_TIMEOUT_S, PipelineServer
@@ -252,7 +252,7 @@ class WorkerGroup:
     def _died(self, worker: _Worker, *, serving: bool) -> WorkerDied:
         self._reported.add(worker.index)
         exitcode = worker.process.exitcode
-        how = "no exit status" if exitcode is None else describe_exit(exitcode)
+        how = "no exit status" if exitcode is None else child_process.describe_exit(exitcode)
         when = "while serving" if serving else "while starting"
         cut = "the requests it was serving were cut; " if serving else ""
         return WorkerDied(
@@ -283,7 +283,7 @@ class WorkerGroup:
             elif worker.process.exitcode not in (0, 2) and worker.index not in self._reported:
                 problems.append(
                     f"serve worker {worker.index} (pid {worker.process.pid}) exited with "
-                    f"{describe_exit(worker.process.exitcode)}"
+                    f"{child_process.describe_exit(worker.process.exitcode)}"
                 )
             worker.pipe.close()
             worker.process.close()
