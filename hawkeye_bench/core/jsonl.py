@@ -76,29 +76,51 @@ def read_jsonl(
     JSON object raises ``error`` (a :class:`JsonlError` unless the caller names its own class)
     with ``<path>:<line>: `` at the start of its message.
     """
-    path = Path(path)
-    data = path.read_bytes()
-    pieces = data.split(b"\n")
-    read = JsonlRead(path)
-    for number, piece in enumerate(pieces, start=1):
-        if not piece.strip():
-            continue
-        try:
-            row = json.loads(piece.decode("utf-8"))
-        except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError from a cut character
-            if tolerate_torn_tail and number == len(pieces):  # only the last lacks a newline
-                if repair:
-                    with path.open("r+b") as handle:
-                        handle.truncate(len(data) - len(piece))
-                read.torn = 1
-                return read
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            raise _bad_line(error, path, number, f"malformed JSON: {reason}") from exc
-        if not isinstance(row, dict):
-            raise _bad_line(error, path, number, "expected a JSON object per line")
+    stream = JsonlStream(Path(path), tolerate_torn_tail=tolerate_torn_tail, error=error)
+    read = JsonlRead(stream.path)
+    for number, row in stream.numbered(repair=repair):
         read.rows.append(row)
         read.line_numbers.append(number)
+    read.torn = stream.torn
     return read
+
+
+@dataclass
+class JsonlStream:
+    """:func:`read_jsonl` one row at a time, for files too large to hold: the same rules, and
+    :attr:`torn` is known once :meth:`numbered` is exhausted."""
+
+    path: Path
+    tolerate_torn_tail: bool = True
+    error: type[Exception] = JsonlError
+    torn: int = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (row for _, row in self.numbered())
+
+    def numbered(self, repair: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(line number, row)`` pairs; with ``repair`` a torn last line is cut from the file."""
+        error, path = self.error, self.path
+        offset = 0
+        with path.open("rb") as handle:
+            for number, piece in enumerate(handle, start=1):
+                start, offset = offset, offset + len(piece)
+                if not piece.strip():
+                    continue
+                try:
+                    row = json.loads(piece.decode("utf-8"))
+                except ValueError as exc:  # JSONDecodeError, or a cut character
+                    if self.tolerate_torn_tail and not piece.endswith(b"\n"):  # the last line
+                        if repair:
+                            with path.open("r+b") as writable:
+                                writable.truncate(start)
+                        self.torn = 1
+                        return
+                    reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                    raise _bad_line(error, path, number, f"malformed JSON: {reason}") from exc
+                if not isinstance(row, dict):
+                    raise _bad_line(error, path, number, "expected a JSON object per line")
+                yield number, row
 
 
 class JsonlWriter:
