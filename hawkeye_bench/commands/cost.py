@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.writable import check_writable_folder
-from hawkeye_bench.cost import render
+from hawkeye_bench.cost import render, token_view
 from hawkeye_bench.cost.gpu_view import load_costs
 from hawkeye_bench.cost.prices import POSTER_RATIO, PRESETS, PriceBook, poster_preset
-from hawkeye_bench.cost.token_view import run_costs
+from hawkeye_bench.eval.store import RunStore
 
 COST_MD = "cost.md"
 COST_JSON = "cost.json"
@@ -72,6 +73,28 @@ def _split(inputs: list[Path]) -> tuple[list[Path], list[Path]]:
                 f"{path}: neither an eval run ({RECORDS}) nor a load result ({LOAD_RESULTS})"
             )
     return runs, loads
+
+
+def run_costs(paths: Sequence[Path], books: Sequence[PriceBook]) -> list[token_view.RunCost]:
+    """Token-view costs of run folders; each run's own endpoint prices come after ``books``."""
+    costs = []
+    for path in paths:
+        store = RunStore(path)
+        records = store.load_records()
+        manifest = store.read_manifest() or {}
+        identity = manifest.get("identity") or {}
+        own = PriceBook.from_manifest(manifest, f"{path.name}/manifest.json")
+        costs.append(
+            token_view.run_cost(
+                path.name,
+                records,
+                [*books, own],
+                dataset=identity.get("task"),
+                pipeline=identity.get("pipeline"),
+            )
+        )
+    token_view.compare_with_baselines(costs)
+    return costs
 
 
 def build(inputs: list[Path], books: list[PriceBook]) -> tuple[list[str], dict[str, Any]]:

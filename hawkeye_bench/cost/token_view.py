@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hawkeye_bench import pipelines
@@ -157,30 +156,6 @@ def compare_with_baselines(costs: Sequence[RunCost]) -> None:
         mine, theirs = cost.per_1k_problems, base.per_1k_problems
         if mine is not None and theirs:
             cost.ratio = mine / theirs
-
-
-def run_costs(paths: Sequence[Path], books: Sequence[PriceBook]) -> list[RunCost]:
-    """Token-view costs of run folders; each run's own endpoint prices come after ``books``."""
-    from hawkeye_bench.eval.store import RunStore
-
-    costs = []
-    for path in paths:
-        store = RunStore(path)
-        records = store.load_records()
-        manifest = store.read_manifest() or {}
-        identity = manifest.get("identity") or {}
-        own = PriceBook.from_manifest(manifest, f"{path.name}/manifest.json")
-        costs.append(
-            run_cost(
-                path.name,
-                records,
-                [*books, own],
-                dataset=identity.get("task"),
-                pipeline=identity.get("pipeline"),
-            )
-        )
-    compare_with_baselines(costs)
-    return costs
 
 
 def summary_cost(
