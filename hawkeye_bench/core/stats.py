@@ -60,15 +60,19 @@ def describe(values: Iterable[float | None]) -> dict[str, float | int | None]:
     ``None`` values are counted in ``missing`` and left out; percentiles interpolate linearly
     between the present values. With none present, ``n`` is 0 and the statistics are None.
     """
-    items = list(values)
-    present = np.asarray([v for v in items if v is not None], dtype=float)
+    if isinstance(values, np.ndarray):  # a numeric array has no None: taken as it is, uncopied
+        present, total = values, values.size
+    else:
+        items = list(values)
+        present = np.asarray([v for v in items if v is not None], dtype=float)
+        total = len(items)
     summary: dict[str, float | int | None] = {
         "n": int(present.size),
-        "missing": len(items) - int(present.size),
+        "missing": total - int(present.size),
     }
     if present.size == 0:
         return summary | dict.fromkeys(DISTRIBUTION_STATS)
-    summary["mean"] = float(present.mean())
+    summary["mean"] = float(present.mean(dtype=np.float64))
     for p, value in zip(PERCENTILES, np.percentile(present, PERCENTILES), strict=True):
         summary[f"p{p}"] = float(value)
     summary["min"] = float(present.min())

@@ -18,12 +18,13 @@ import json
 import os
 import re
 import socket
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.core.errors import HawkeyeError
-from hawkeye_bench.core.jsonl import read_jsonl
+from hawkeye_bench.core.jsonl import JsonlStream, read_jsonl
 from hawkeye_bench.load.stream import StreamMeter
 
 SCHEMA_VERSION = 3  # 2: cot_end_ms, cot_end_source; 3: open-loop due times, finished_ms, trace
@@ -162,22 +163,44 @@ def cpu_path(raw_dir: Path, pid: int | None = None, host: str | None = None) -> 
     return raw_dir / f"cpu-{process_label(host, pid)}.jsonl"
 
 
+@dataclass
+class RawRequests:
+    """The request records of every process in a raw folder, read one at a time (a folder may
+    hold more than memory does); :attr:`torn` counts the torn last lines dropped once the
+    iteration is done."""
+
+    raw_dir: Path
+    torn: int = 0
+
+    def files(self) -> list[Path]:
+        files = sorted(self.raw_dir.glob(REQUESTS_GLOB))
+        if not files:
+            raise RawRecordError(f"no {REQUESTS_GLOB} files in {self.raw_dir}")
+        return files
+
+    def __iter__(self) -> Iterator[RequestRecord]:
+        self.torn = 0
+        for path in self.files():
+            stream = JsonlStream(path, error=RawRecordError)
+            for number, data in stream.numbered():
+                yield _request_record(path, number, data)
+            self.torn += stream.torn
+
+
+def by_send_time(records: list[RequestRecord]) -> None:
+    """Sort ``records`` by send time: perf_counter is comparable between processes of one
+    machine only, so the wall clock orders the records of several."""
+    one_host = len({r.host for r in records}) <= 1
+    records.sort(key=lambda r: r.t_send_perf if one_host else r.t_send_wall)
+
+
 def load_requests(raw_dir: Path) -> tuple[list[RequestRecord], int]:
     """All request records of every process in ``raw_dir``, ordered by send time, and the number
     of torn last lines dropped."""
-    files = sorted(raw_dir.glob(REQUESTS_GLOB))
-    if not files:
-        raise RawRecordError(f"no {REQUESTS_GLOB} files in {raw_dir}")
-    records: list[RequestRecord] = []
-    torn = 0
-    for path in files:
-        read = read_jsonl(path, error=RawRecordError)
-        torn += read.torn
-        records += (_request_record(path, n, data) for n, data in read.numbered())
-    # perf_counter is comparable between processes of one machine only
-    one_host = len({r.host for r in records}) <= 1
-    records.sort(key=lambda r: r.t_send_perf if one_host else r.t_send_wall)
-    return records, torn
+    raw = RawRequests(raw_dir)
+    records = list(raw)
+    by_send_time(records)
+    return records, raw.torn
 
 
 def _request_record(path: Path, line_number: int, data: dict[str, Any]) -> RequestRecord:

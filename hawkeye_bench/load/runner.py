@@ -44,14 +44,13 @@ from hawkeye_bench.core.secrets import MissingApiKey, api_key_from_env, redact
 from hawkeye_bench.load import LOCUSTFILE, NEXT_STAGE_EXIT_CODE
 from hawkeye_bench.load.arrivals import ArrivalSpec, trace_rate
 from hawkeye_bench.load.cpu import cpu_summary
-from hawkeye_bench.load.metrics import stage_metrics
+from hawkeye_bench.load.metrics import scan_stage
 from hawkeye_bench.load.open_loop import open_loop_stats, saturation_reasons, trace_stats
 from hawkeye_bench.load.records import (
     CPU_GLOB,
     REQUESTS_GLOB,
     RawRecordError,
     load_cpu_samples,
-    load_requests,
 )
 from hawkeye_bench.load.shipping import TRANSFERS_FILE, transfer_problems
 from hawkeye_bench.load.traces import read_trace
@@ -506,7 +505,10 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
     if run.exit_code not in LOCUST_RAN:
         reasons.append(f"locust exited with code {run.exit_code} (see {run.log_path})")
     try:
-        records, torn_requests = load_requests(run.raw_dir)
+        # one streaming pass; the records (open loop, traces) come back without their chunks
+        open_loop = run.rate is not None or run.trace
+        scan = scan_stage(run.raw_dir, plan.slo, keep_records=open_loop)
+        metrics, records, torn_requests = scan.metrics, scan.records, scan.torn
         cpu_samples, torn_cpu = load_cpu_samples(run.raw_dir)
     except RawRecordError as exc:
         failed = str(exc)
@@ -516,7 +518,7 @@ def analyse_stage(plan: LoadPlan, run: StageRun) -> dict[str, Any]:
         result.update(failed=failed, log_tail=log_tail(run.log_path))
         result.update(reliable=False, unreliable_reasons=[*reasons, "no usable raw records"])
         return result
-    result.update(stage_metrics(records, plan.slo))
+    result.update(metrics)
     # a key echoed by the server is redacted when recorded; this covers older raw files
     errors = Counter[str]()
     for message, count in result["errors_by_message"].items():

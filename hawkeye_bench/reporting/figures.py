@@ -18,7 +18,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from hawkeye_bench.load.registry import load_metric
 from hawkeye_bench.reporting.configs import run_labels, with_config
 from hawkeye_bench.reporting.inputs import EvalRun
 from hawkeye_bench.reporting.load_inputs import LoadStage
@@ -207,9 +206,8 @@ def load_stage_name(stage: LoadStage, stages: Sequence[LoadStage]) -> str:
 def load_latency_samples(stages: Sequence[LoadStage]) -> LatencySamples:
     samples: LatencySamples = defaultdict(dict)
     for stage in stages:
-        ok = [r for r in stage.requests if r.measured and r.error is None]
-        times = [v / 1000 for v in load_metric("e2e_ms").samples(ok)]
-        ttfts = [v / 1000 for v in load_metric("ttft_ms").samples(ok)]
+        e2e_ms, ttft_ms = stage.e2e_ttft_ms  # of the successful measured requests
+        times, ttfts = list(e2e_ms / 1000), list(ttft_ms / 1000)
         if times or ttfts:
             samples[stage.level][load_stage_name(stage, stages)] = (times, ttfts)
     return dict(samples)
@@ -242,32 +240,22 @@ def tbt_by_position(
     curves = {}
     sources: list[str] = []
     for stage in stages:
-        positions, gaps = [], []
-        for record in stage.requests:
-            if not record.measured or record.error is not None or len(record.chunks) < 2:
-                continue
-            times = np.array([c[0] for c in record.chunks], dtype=float)
-            tokens = np.maximum(np.array([c[1] for c in record.chunks], dtype=float), 1)
-            positions.append(np.cumsum(tokens)[1:])  # output position of each later chunk
-            gaps.append(np.diff(times) / tokens[1:])
-        if positions:
-            curves[f"{load_stage_name(stage, stages)} · {stage.level}"] = (
-                np.concatenate(positions),
-                np.concatenate(gaps),
-            )
+        positions, sums, counts = stage.tbt_positions  # summed while the raw files were read
+        if positions.size:
+            curves[f"{load_stage_name(stage, stages)} · {stage.level}"] = (positions, sums, counts)
             sources += [rel(p) for p in stage.sources]
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(PANEL_SIZE[0] * 1.6, PANEL_SIZE[1] * 1.2))
-    for label, (pos, gap) in curves.items():
+    for label, (pos, sums, counts) in curves.items():
         edges = np.linspace(pos.min(), pos.max() + 1, POSITION_BINS + 1)
         which = np.digitize(pos, edges) - 1
         centres, means = [], []
         for b in range(POSITION_BINS):
-            in_bin = gap[which == b]
-            if in_bin.size:
+            in_bin = which == b
+            if counts[in_bin].sum():
                 centres.append((edges[b] + edges[b + 1]) / 2)
-                means.append(in_bin.mean())
+                means.append(sums[in_bin].sum() / counts[in_bin].sum())
         ax.plot(centres, means, marker=".", label=label)
     ax.set_xlabel("output position (tokens)")
     ax.set_ylabel("mean time per token (ms)")

@@ -10,12 +10,14 @@ stops the report with an error naming the file and line.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.load.metrics import stage_metrics
-from hawkeye_bench.load.records import REQUESTS_GLOB, RawRecordError, RequestRecord, load_requests
+import numpy as np
+
+from hawkeye_bench.load.metrics import scan_stage
+from hawkeye_bench.load.records import REQUESTS_GLOB, RawRecordError, RequestRecord
 from hawkeye_bench.load.runner import stage_level as stage_folder
 from hawkeye_bench.reporting.inputs import LoadResult, ReportInputError
 from hawkeye_bench.reporting.load_levels import TRACE, LoadLevel, load_level
@@ -34,7 +36,46 @@ class LoadStage:
     sources: list[Path]
     level: LoadLevel  # what pairs it with the other targets' stages, and names it
     entry: dict[str, Any]  # the stage as load_results.json stores it (open_loop, sweep_role, ...)
-    requests: list[RequestRecord] = field(default_factory=list)  # raw records, if present
+    #: from the raw files, read in one streaming pass (empty without them): the successful
+    #: measured requests' E2E and TTFT (ms), and each later chunk's (output position, time per
+    #: token ms) as :meth:`PositionGaps.arrays` gives them
+    e2e_ttft_ms: tuple[np.ndarray, np.ndarray] = (np.empty(0), np.empty(0))
+    tbt_positions: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+        np.empty(0),
+        np.empty(0),
+        np.empty(0),
+    )
+
+
+class PositionGaps:
+    """Per output position, the sum and count of the time per token (a chunk's gap divided by
+    its tokens) of every later chunk of the successful measured requests, gathered record by
+    record while the raw files are read: memory grows with the longest output, not with the
+    number of chunks."""
+
+    def __init__(self) -> None:
+        self.sums = np.zeros(0)
+        self.counts = np.zeros(0, dtype=np.int64)
+
+    def __call__(self, record: RequestRecord) -> None:
+        if not record.measured or record.error is not None or len(record.chunks) < 2:
+            return
+        times = np.array([c[0] for c in record.chunks], dtype=float)
+        tokens = np.maximum(np.array([c[1] for c in record.chunks], dtype=float), 1)
+        positions = np.cumsum(tokens)[1:].astype(np.int64)  # each later chunk's position
+        if positions[-1] >= self.sums.size:
+            size = int(positions[-1]) + 1
+            self.sums = np.concatenate([self.sums, np.zeros(size - self.sums.size)])
+            self.counts = np.concatenate(
+                [self.counts, np.zeros(size - self.counts.size, dtype=np.int64)]
+            )
+        np.add.at(self.sums, positions, np.diff(times) / tokens[1:])
+        np.add.at(self.counts, positions, 1)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(positions that occur, their summed time per token in ms, their chunk counts)."""
+        present = np.nonzero(self.counts)[0]
+        return present, self.sums[present], self.counts[present]
 
 
 def _raw_dir(load: LoadResult, stage: dict[str, Any], level: LoadLevel) -> Path | None:
@@ -69,18 +110,21 @@ def load_stages(load: LoadResult) -> tuple[list[LoadStage], list[str]]:
             notes.append(f"{load.label}: {target} at {level} failed: {entry['failed']}")
             continue
         raw = _raw_dir(load, entry, level)
-        requests: list[RequestRecord] = []
+        positions = PositionGaps()
+        e2e_ttft = (np.empty(0), np.empty(0))
         if raw is not None:
             try:
-                requests, torn = load_requests(raw)
+                scan = scan_stage(raw, each=positions, keep_records=False)
             except RawRecordError as exc:  # names the file and line
                 raise ReportInputError(str(exc)) from exc
+            metrics, torn, samples = scan.metrics, scan.torn, scan.stats.samples
+            e2e_ttft = (samples["e2e_ms"].array(), samples["ttft_ms"].array())
             if torn:
                 notes.append(
                     f"{load.label}: {target} at {level}: {torn} torn last line(s) "
                     f"dropped from the raw files in {raw} (Locust was killed while writing)"
                 )
-            metrics, metrics_from = stage_metrics(requests), "raw"
+            metrics_from = "raw"
             sources = sorted(raw.glob(REQUESTS_GLOB))
         elif isinstance(entry.get("metrics"), dict) and isinstance(entry.get("requests"), dict):
             metrics, metrics_from, sources = entry, "load_results.json", [load.results_file]
@@ -102,7 +146,8 @@ def load_stages(load: LoadResult) -> tuple[list[LoadStage], list[str]]:
                 sources=list(sources),
                 level=level,
                 entry=entry,
-                requests=requests,
+                e2e_ttft_ms=e2e_ttft,
+                tbt_positions=positions.arrays(),
             )
         )
     return stages, notes
