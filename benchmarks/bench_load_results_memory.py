@@ -42,7 +42,7 @@ def _record(target: str, pid: int, seq: int, chunks: int, rng: random.Random) ->
     ttft = 80.0 + rng.random() * 400.0
     gap = 20.0 if target == "baseline" else 12.0
     reasoning = chunks // 2 if target == "hawkeye" else 0
-    rows = []
+    rows: list[list[Any]] = []
     t = ttft
     for k in range(chunks):
         rows.append([round(t, 4), 1, "r" if k < reasoning else "c", round(rng.random(), 4)])
