@@ -11,7 +11,8 @@
 #   2. hawkeye-bench eval, baseline and hawkeye, on GSM8K and MATH-500 (LIMIT problems,
 #      MAX_TOKENS per stage), from the data mirror in HAWKEYE_DATA_DIR;
 #   3. hawkeye-bench serve twice (--pipeline baseline and --pipeline hawkeye, so both are
-#      measured through the same server path) and a small hawkeye-bench load against both;
+#      measured through the same server path) and a small hawkeye-bench load against both,
+#      closed loop (concurrency) and open loop (two arrival rates);
 #   4. hawkeye-bench judge with the local panel on LIMIT_JUDGE answers of each GSM8K run;
 #   5. hawkeye-bench compress-sweep (the observation study: every role the embedded model, two
 #      shares, the llm and truncate methods) and route-sweep (token-level routing on
@@ -36,6 +37,8 @@ MAX_TOKENS="${MAX_TOKENS:-64}"
 LIMIT_JUDGE="${LIMIT_JUDGE:-2}"
 LOAD_REQUESTS="${LOAD_REQUESTS:-4}"
 LOAD_CONCURRENCY="${LOAD_CONCURRENCY:-1,2}"
+LOAD_RATES="${LOAD_RATES:-0.05,0.1}"
+LOAD_RATE_SECONDS="${LOAD_RATE_SECONDS:-40}"
 IN="$OUT/inputs"
 LOGS="$(mktemp -d)"
 
@@ -121,6 +124,13 @@ PRESET
     --target "hawkeye=http://127.0.0.1:$PIPE_PORT" --concurrency "$LOAD_CONCURRENCY" \
     --requests "$LOAD_REQUESTS" --duration 600 --dataset gsm8k --prompt-limit 8 \
     --max-tokens "$MAX_TOKENS" --model "$MODEL" --out "$IN/load-gsm8k"
+  # open loop: the same two servers at the same arrival rates (Poisson, seeded), for the
+  # latency-against-achieved-rate figure; a rate the embedded model cannot keep is named so
+  "$HB" load --target "baseline=http://127.0.0.1:$BASE_PORT" \
+    --target "hawkeye=http://127.0.0.1:$PIPE_PORT" --rate "$LOAD_RATES" --arrival poisson \
+    --seed 0 --max-concurrency 2 --duration "$LOAD_RATE_SECONDS" --dataset gsm8k \
+    --prompt-limit 8 --max-tokens "$MAX_TOKENS" --model "$MODEL" --out "$IN/load-gsm8k-rate" ||
+    echo "the open-loop load run exited $?: a stage fell behind its rate (see its table)" >&2
 else
   echo "skipping the load run: hawkeye-bench load/serve not available" >&2
 fi

@@ -28,6 +28,8 @@ def test_make_example_runs_every_command_and_writes_every_section(tmp_path: Path
         "LIMIT_JUDGE": "1",
         "LOAD_REQUESTS": "2",
         "LOAD_CONCURRENCY": "1",
+        "LOAD_RATES": "0.2,0.4",
+        "LOAD_RATE_SECONDS": "5",
     }
     result = subprocess.run(
         ["bash", str(ROOT / "reports" / "make_example.sh")],
