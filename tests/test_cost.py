@@ -329,7 +329,7 @@ def test_cost_command_says_when_a_load_stage_is_unreliable(
     assert main(["cost", str(load), "--prices", str(prices), "--out", str(out_dir)]) == 0
     printed = capsys.readouterr().out
     row = next(line for line in printed.splitlines() if line.startswith("| hawkeye (unreliable)"))
-    assert "| 4 |" in row
+    assert "| c=4 |" in row  # the load column: closed loop at concurrency 4
     assert "- unreliable: hawkeye at c=4: the load runner marked this stage unreliable " \
         "(load generator CPU at 100%)" in printed  # fmt: skip
     stages = json.loads((out_dir / "cost.json").read_text())["gpu_view"][0]["stages"]
@@ -349,3 +349,37 @@ def test_a_prices_file_that_is_not_yaml_text_is_a_one_line_error(tmp_path: Path)
     with pytest.raises(PricesError, match=r"not valid YAML: line \d+, column \d+") as caught:
         PriceBook.from_file(broken)
     assert "\n" not in str(caught.value)
+
+
+def test_open_loop_stages_are_priced_at_their_measured_throughput_and_paired_by_rate() -> None:
+    """An open-loop stage sets its own load: X is what it measured, not cap / latency, and it
+    pairs with the baseline at the same rate (every rate stage shares one cap)."""
+    book = PriceBook.from_mapping(
+        {"baseline": {"gpu_hour_usd": 2.0}, "hawkeye": {"gpu_hour_usd": 2.0}}, "test"
+    )
+
+    def stage(target: str, rate: float, measured: float, mean_ms: float) -> dict:
+        return {
+            "target": target,
+            "concurrency": 64,
+            "rate": rate,
+            "throughput": {"requests_per_s": measured},
+            "metrics": {"e2e_ms": {"mean": mean_ms}},
+        }
+
+    results = {
+        "plan": {"baseline": "baseline"},
+        "stages": [
+            stage("baseline", 1.0, 0.98, 4000.0),
+            stage("baseline", 2.0, 1.96, 9000.0),
+            stage("hawkeye", 1.0, 1.0, 1000.0),
+            stage("hawkeye", 2.0, 2.0, 1500.0),
+        ],
+    }
+    costs = {(c.target, c.rate_per_s): c for c in load_costs(results, book)}
+    slow = costs[("baseline", 2.0)]
+    assert slow.throughput == pytest.approx(1.96)  # not 64 / 9 s
+    assert slow.level == "2/s (<= 64 in flight)"
+    assert slow.usd_per_request == pytest.approx(2.0 / (3600 * 1.96))
+    assert costs[("hawkeye", 1.0)].ratio == pytest.approx(0.98 / 1.0)  # same rate: 1/s
+    assert costs[("hawkeye", 2.0)].ratio == pytest.approx(1.96 / 2.0)

@@ -120,6 +120,8 @@ def build(inputs: list[Path], books: list[PriceBook]) -> tuple[list[str], dict[s
                     {
                         "target": s.target,
                         "concurrency": s.concurrency,
+                        "rate_per_s": s.rate_per_s,
+                        "level": s.level,
                         "mean_latency_s": s.mean_latency_s,
                         "throughput": s.throughput,
                         "usd_per_hour": s.usd_per_hour,

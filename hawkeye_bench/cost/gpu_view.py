@@ -1,10 +1,13 @@
 """GPU-time view: USD per request from the throughput a load test measured.
 
 At closed-loop concurrency c with mean time per request W, Little's law gives the throughput
-X = c / W requests per second. The GPUs that serve a target cost Σ USD per hour whether busy or
-not, so one request costs Σ USD/h / (3600 X). Which roles serve a target comes from the price
-book's ``load_targets`` (a target priced under its own name is one role). Placement: each
-``dedicated`` role pays its own GPUs, a ``shared`` role its share of them, and all
+X = c / W requests per second. An open-loop stage (a requested arrival rate) or a trace replay
+sets its own load, so there X is the throughput the stage measured (finished requests per
+second of its window), and stages pair with the baseline at the same rate, not the same cap.
+The GPUs that serve a target cost Σ USD per hour whether busy or not, so one request costs
+Σ USD/h / (3600 X). Which roles serve a target comes from the price book's ``load_targets`` (a
+target priced under its own name is one role). Placement: each ``dedicated`` role pays its own
+GPUs, a ``shared`` role its share of them, and all
 ``colocated`` roles of a target share one set of GPUs (the dearest of their settings), with no
 interference assumed beyond what the measured latency already shows.
 """
@@ -20,6 +23,8 @@ from hawkeye_bench.cost.prices import GpuPrices, PriceBook
 ASSUMPTIONS = (
     "GPU-time view: throughput X = c / mean time per request (Little's law, closed loop at "
     "concurrency c); USD per request = sum of the target's GPU USD per hour / (3600 X)",
+    "open loop and traces: throughput X = the stage's measured requests per second (the load "
+    "it was offered, not a capacity), paired with the baseline at the same rate",
     "placement: dedicated roles pay their own GPUs, co-located roles share one set (the "
     "dearest of their settings; no interference beyond the measured latency), a shared-fleet "
     "role pays its stated share",
@@ -29,15 +34,20 @@ SECONDS_PER_HOUR = 3600.0
 
 @dataclass
 class StageCost:
-    """One load target at one concurrency."""
+    """One load target at one load: a closed-loop concurrency, an open-loop rate or a trace."""
 
     target: str
     concurrency: int
     mean_latency_s: float | None
     roles: tuple[str, ...] = ()
+    #: open loop: the requested arrival rate (requests per second); None for closed loop
+    rate_per_s: float | None = None
+    #: open loop and traces: the throughput the stage measured, which replaces c / W
+    measured_per_s: float | None = None
+    trace: bool = False
     usd_per_hour: float | None = None
     reasons: list[str] = field(default_factory=list)
-    ratio: float | None = None  # vs the baseline target at the same concurrency
+    ratio: float | None = None  # vs the baseline target at the same load
     #: why the load runner marked this stage unreliable (empty: reliable); its price rests on
     #: a latency the runner did not trust, so every view says so beside the number
     unreliable: list[str] = field(default_factory=list)
@@ -47,12 +57,31 @@ class StageCost:
         if not self.unreliable:
             return None
         return (
-            f"{self.target} at c={self.concurrency}: the load runner marked this stage "
+            f"{self.target} at {self.level}: the load runner marked this stage "
             f"unreliable ({'; '.join(self.unreliable)}): its price rests on that latency"
         )
 
     @property
+    def open_loop(self) -> bool:
+        return self.rate_per_s is not None or self.trace
+
+    @property
+    def level(self) -> str:
+        """The stage's load, as it pairs with the baseline: ``c=10``, ``2/s``, ``trace``."""
+        if self.trace:
+            return f"trace (<= {self.concurrency} in flight)"
+        if self.rate_per_s is not None:
+            return f"{self.rate_per_s:g}/s (<= {self.concurrency} in flight)"
+        return f"c={self.concurrency}"
+
+    @property
+    def level_key(self) -> tuple[int, float | None, bool]:
+        return (self.concurrency, self.rate_per_s, self.trace)
+
+    @property
     def throughput(self) -> float | None:
+        if self.open_loop:
+            return self.measured_per_s or None
         if not self.mean_latency_s:
             return None
         return self.concurrency / self.mean_latency_s
@@ -86,9 +115,23 @@ def roles_of(target: str, book: PriceBook) -> tuple[str, ...] | None:
 
 
 def stage_cost(
-    target: str, concurrency: int, mean_latency_s: float | None, book: PriceBook
+    target: str,
+    concurrency: int,
+    mean_latency_s: float | None,
+    book: PriceBook,
+    *,
+    rate_per_s: float | None = None,
+    measured_per_s: float | None = None,
+    trace: bool = False,
 ) -> StageCost:
-    cost = StageCost(target, concurrency, mean_latency_s)
+    cost = StageCost(
+        target,
+        concurrency,
+        mean_latency_s,
+        rate_per_s=rate_per_s,
+        measured_per_s=measured_per_s,
+        trace=trace,
+    )
     roles = roles_of(target, book)
     if roles is None:
         cost.reasons.append(
@@ -104,7 +147,7 @@ def stage_cost(
         else:
             gpu[role] = prices.gpu
     if mean_latency_s is None:
-        cost.reasons.append(f"{target} at c={concurrency}: no time per request measured")
+        cost.reasons.append(f"{target} at {cost.level}: no time per request measured")
     if not cost.reasons:
         cost.usd_per_hour = usd_per_hour(gpu)
     return cost
@@ -117,7 +160,17 @@ def load_costs(results: Mapping[str, Any], book: PriceBook) -> list[StageCost]:
     for stage in stages:
         e2e = ((stage.get("metrics") or {}).get("e2e_ms") or {}).get("mean")
         latency = e2e / 1000.0 if isinstance(e2e, int | float) and e2e > 0 else None
-        cost = stage_cost(stage["target"], int(stage["concurrency"]), latency, book)
+        rate = stage.get("rate")
+        measured = (stage.get("throughput") or {}).get("requests_per_s")
+        cost = stage_cost(
+            stage["target"],
+            int(stage["concurrency"]),
+            latency,
+            book,
+            rate_per_s=float(rate) if isinstance(rate, int | float) else None,
+            measured_per_s=float(measured) if isinstance(measured, int | float) else None,
+            trace=bool(stage.get("trace")),
+        )
         if stage.get("reliable") is False:
             cost.unreliable = [str(r) for r in stage.get("unreliable_reasons") or ()] or [
                 "no reason recorded"
@@ -129,9 +182,9 @@ def load_costs(results: Mapping[str, Any], book: PriceBook) -> list[StageCost]:
 
 
 def compare_stages(costs: Sequence[StageCost], baseline: str | None) -> None:
-    base = {c.concurrency: c for c in costs if c.target == baseline}
+    base = {c.level_key: c for c in costs if c.target == baseline}
     for cost in costs:
-        ref = base.get(cost.concurrency)
+        ref = base.get(cost.level_key)
         if cost.target == baseline or ref is None:
             continue
         mine, theirs = cost.usd_per_request, ref.usd_per_request

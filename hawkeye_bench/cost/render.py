@@ -13,7 +13,7 @@ from hawkeye_bench.cost.token_view import RunCost
 NO_PRICES = "no prices given"
 TOKEN_HEADER = ["run", "dataset", "pipeline", "problems", "correct", "USD / 1k problems",
                 "USD / correct", "vs baseline"]  # fmt: skip
-GPU_HEADER = ["target", "c", "mean s / request", "X (req/s)", "GPU USD / h",
+GPU_HEADER = ["target", "load", "mean s / request", "X (req/s)", "GPU USD / h",
               "USD / 1k requests", "vs baseline"]  # fmt: skip
 
 
@@ -67,7 +67,7 @@ def gpu_cells(cost: StageCost) -> list[str]:
     missing = _missing(cost.reasons)
     return [
         cost.target + (" (unreliable)" if cost.unreliable else ""),
-        str(cost.concurrency),
+        cost.level,
         f"{cost.mean_latency_s:.3f}" if cost.mean_latency_s is not None else "",
         f"{x:.3f}" if x is not None else "",
         usd(cost.usd_per_hour, missing),

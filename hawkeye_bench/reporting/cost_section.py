@@ -33,7 +33,7 @@ COST_COLUMNS = [
 GPU_COLUMNS = [
     Column("load", "load"),
     Column("target", "target"),
-    Column("concurrency", "c", "int"),
+    Column("level", "load level"),
     Column("mean_latency_s", "mean s / request", "float3"),
     Column("throughput", "X (req/s)", "float3"),
     Column("usd_per_hour", "GPU USD / h", "float4"),
@@ -142,6 +142,7 @@ def gpu_table(inputs: Inputs, book: PriceBook, rel: tables.Rel) -> Table[dict[st
                 {
                     "load": load.label,
                     "target": stage.target,
+                    "level": stage.level,
                     "concurrency": stage.concurrency,
                     "mean_latency_s": stage.mean_latency_s,
                     "throughput": stage.throughput,
