@@ -19,18 +19,24 @@ from hawkeye_bench.eval.comparison import (
     compare_scores,
 )
 from hawkeye_bench.pipelines import is_baseline
+from hawkeye_bench.reporting.configs import (
+    CONFIGURATION,
+    baseline_pairings,
+    run_labels,
+    without_empty_configuration,
+)
 from hawkeye_bench.reporting.inputs import EvalRun, LmEvalOutput, LmEvalTask
 from hawkeye_bench.reporting.lm_eval_inputs import dataset_of, doc_scores, pipeline_of
 from hawkeye_bench.reporting.methods import method_name
 from hawkeye_bench.reporting.model import Column, Table
 from hawkeye_bench.reporting.rows import Interval
-from hawkeye_bench.reporting.tables import first_baselines
 
 Rel = Callable[[Path], str]
 
 COLUMNS = [
     Column("dataset", "dataset"),
     Column("method", "method"),
+    Column(CONFIGURATION, "configuration"),
     Column("run", "run"),
     Column("baseline", "baseline run"),
     Column("problems", "paired problems", "int"),
@@ -46,6 +52,7 @@ COLUMNS = [
 class ComparisonRow(TypedDict):
     dataset: str
     method: str
+    configuration: str
     run: str
     baseline: str
     problems: int
@@ -60,11 +67,18 @@ class ComparisonRow(TypedDict):
 
 
 def _row(
-    dataset: str, pipeline: str, run: str, baseline: str, c: AccuracyComparison, sources: list[str]
+    dataset: str,
+    pipeline: str,
+    run: str,
+    baseline: str,
+    c: AccuracyComparison,
+    sources: list[str],
+    configuration: str = "",
 ) -> ComparisonRow:
     return {
         "dataset": dataset,
         "method": method_name(pipeline),
+        "configuration": configuration,
         "run": run,
         "baseline": baseline,
         "problems": c.n_problems,
@@ -83,15 +97,27 @@ def comparison_rows(
     runs: Sequence[EvalRun], lm_evals: Sequence[LmEvalOutput], rel: Rel, margin_pp: float | None
 ) -> list[ComparisonRow]:
     rows: list[ComparisonRow] = []
-    baselines = first_baselines(runs)
+    pairings = baseline_pairings(runs)
+    labels = run_labels(runs)
     for run in runs:
-        base = baselines.get(run.dataset)
-        if is_baseline(run.pipeline) or base is None:
+        pairing = pairings.get(run.path)
+        if pairing is None:
             continue
+        base = pairing.baseline
         result = compare_accuracy(run.records, base.records, margin_pp=margin_pp)
         if result is not None:
             sources = [rel(run.records_file), rel(base.records_file)]
-            rows.append(_row(run.dataset, run.pipeline, run.label, base.label, result, sources))
+            rows.append(
+                _row(
+                    run.dataset,
+                    run.pipeline,
+                    run.label,
+                    pairing.name,
+                    result,
+                    sources,
+                    labels[run.path],
+                )
+            )
     tasks = [task for out in lm_evals for task in out.tasks if task.samples]
     base_tasks: dict[str, LmEvalTask] = {}
     for task in tasks:
@@ -114,7 +140,7 @@ def comparison_rows(
                     sources,
                 )
             )
-    rows.sort(key=lambda r: (r["dataset"], r["method"], r["run"]))
+    rows.sort(key=lambda r: (r["dataset"], r["method"], r["configuration"], r["run"]))
     return rows
 
 
@@ -135,9 +161,17 @@ def comparison_table(
         f"answered (failed items count as wrong), each problem's samples averaged; interval: "
         f"{METHOD}. McNemar p: exact two-sided test on the discordant problems (one sample "
         "per problem).",
+        "Each run is paired with the baseline run of its dataset whose configuration matches "
+        "(the preset and every setting the two share; the baseline's model is one of the "
+        "run's); where none does, with the first baseline given, and the baseline column says "
+        "so.",
         f"Non-inferiority is judged {margin}: non-inferior when the interval's lower end is "
         "above −margin, inferior when its upper end is below it, else not shown.",
     ]
     return Table(
-        "accuracy_vs_baseline", "Accuracy against the baseline (paired)", COLUMNS, rows, notes
+        "accuracy_vs_baseline",
+        "Accuracy against the baseline (paired)",
+        without_empty_configuration(COLUMNS, rows),
+        rows,
+        notes,
     )

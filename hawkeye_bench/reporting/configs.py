@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hawkeye_bench.pipelines import is_baseline
 from hawkeye_bench.reporting.inputs import EvalRun
 from hawkeye_bench.reporting.model import Column
 
@@ -159,6 +160,64 @@ def run_labels(runs: Sequence[EvalRun], hide: Iterable[str] = ()) -> dict[Path, 
         }
         labels.update(differing_labels(group))
     return labels
+
+
+#: facets a baseline is not compared on: it is another pipeline, with its own roles
+_NOT_SHARED = ("pipeline",)
+
+
+@dataclass(frozen=True)
+class BaselinePairing:
+    """The baseline run a pipeline run is compared with, and whether its configuration matches
+    (else it is the first baseline of the dataset, and tables say so)."""
+
+    baseline: EvalRun
+    matched: bool
+
+    @property
+    def name(self) -> str:
+        """The baseline as a table names it: its run, flagged where the configuration differs."""
+        label = self.baseline.label
+        return label if self.matched else f"{label} (configuration not matched)"
+
+
+def _models(config: RunConfig, roles: Iterable[str]) -> set[tuple[str | None, str | None]]:
+    return {(config.get(role), config.get(f"{role} server")) for role in roles}
+
+
+def baseline_matches(run: EvalRun, baseline: EvalRun) -> bool:
+    """Whether ``baseline`` ran the configuration ``run`` is compared against: every facet the
+    two share (the preset, a role of the same name, an option) is equal, and each of the
+    baseline's models (with its server) is one of the run's."""
+    mine, theirs = run_config(run), run_config(baseline)
+    names = {n for n, _ in mine.facets} & {n for n, _ in theirs.facets}
+    if any(mine.get(n) != theirs.get(n) for n in names if n not in _NOT_SHARED):
+        return False
+    base_roles, run_roles = _servers(baseline), _servers(run)
+    return _models(theirs, base_roles) <= _models(mine, run_roles)
+
+
+def pair_baseline(run: EvalRun, baselines: Sequence[EvalRun]) -> BaselinePairing | None:
+    """The first of ``baselines`` whose configuration matches ``run``'s, else the first one
+    (unmatched); None when there is none."""
+    if not baselines:
+        return None
+    found = next((b for b in baselines if baseline_matches(run, b)), None)
+    return BaselinePairing(found, True) if found else BaselinePairing(baselines[0], False)
+
+
+def baseline_pairings(runs: Sequence[EvalRun]) -> dict[Path, BaselinePairing]:
+    """Per pipeline run (by folder), the baseline run of its dataset it is compared with."""
+    baselines: dict[str, list[EvalRun]] = {}
+    for run in runs:
+        if is_baseline(run.pipeline):
+            baselines.setdefault(run.dataset, []).append(run)
+    return {
+        run.path: pairing
+        for run in runs
+        if not is_baseline(run.pipeline)
+        and (pairing := pair_baseline(run, baselines.get(run.dataset, []))) is not None
+    }
 
 
 def with_config(name: str, label: str) -> str:

@@ -226,10 +226,13 @@ class LoadResult:
     path: Path
     results: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    #: the folder's shortest path suffix no other load result given shares (set by
+    #: :func:`read_inputs`; the folder name until then)
+    name: str = ""
 
     @property
     def label(self) -> str:
-        return self.path.name
+        return self.name or self.path.name
 
     @property
     def results_file(self) -> Path:
@@ -449,7 +452,25 @@ def read_inputs(paths: Iterable[str | Path]) -> Inputs:
                 continue
             seen.add(resolved)
             inputs.add(kind.read(path))
+    for items in (inputs.loads, inputs.trainings):
+        names = path_labels([item.path for item in items])
+        for item in items:
+            item.name = names[item.path]
     return inputs
+
+
+def path_labels(paths: Sequence[Path]) -> dict[Path, str]:
+    """Per folder, its shortest trailing path that no other folder of ``paths`` shares (the
+    folder name where that is unique): two ``load`` folders become ``a/load`` and ``b/load``."""
+    parts = {p: Path(p).resolve().parts for p in paths}
+    labels: dict[Path, str] = {}
+    for path, mine in parts.items():
+        others = [o for p, o in parts.items() if p != path and o != mine]
+        size = 1
+        while size < len(mine) and any(o[-size:] == mine[-size:] for o in others):
+            size += 1
+        labels[path] = "/".join(mine[-size:])
+    return labels
 
 
 def relative_to_out(path: Path, out: Path) -> str:

@@ -93,6 +93,8 @@ class EvalLatencyRow(LatencyRow):
 
     run: str
     configuration: str
+    #: the baseline run the speedup divides by (flagged where its configuration differs)
+    baseline_run: str | None
 
 
 class LoadLatencyRow(LatencyRow):

@@ -18,7 +18,13 @@ from hawkeye_bench.eval.summary import summarize
 from hawkeye_bench.load.registry import load_metrics, table_load_metrics
 from hawkeye_bench.pipelines import is_baseline
 from hawkeye_bench.reporting import lm_eval_inputs
-from hawkeye_bench.reporting.configs import run_labels, without_empty_configuration
+from hawkeye_bench.reporting.configs import (
+    baseline_pairings,
+    pair_baseline,
+    run_labels,
+    with_config,
+    without_empty_configuration,
+)
 from hawkeye_bench.reporting.inputs import EvalRun, JudgeOutput, LmEvalOutput
 from hawkeye_bench.reporting.load_inputs import LoadStage
 from hawkeye_bench.reporting.methods import (
@@ -81,35 +87,28 @@ ACCURACY_COLUMNS = [
 ]
 
 
-def first_baselines(runs: Sequence[EvalRun]) -> dict[str, EvalRun]:
-    """The baseline run per dataset (the first given) that the others are compared with."""
-    baselines: dict[str, EvalRun] = {}
-    for run in runs:
-        if is_baseline(run.pipeline):
-            baselines.setdefault(run.dataset, run)
-    return baselines
-
-
 def run_summaries(runs: Sequence[EvalRun]) -> dict[Path, dict[str, Any]]:
     """summary.json's numbers recomputed from each run's records (compression vs its baseline)."""
-    baselines = first_baselines(runs)
+    pairings = baseline_pairings(runs)
     out = {}
     for run in runs:
-        base = None if is_baseline(run.pipeline) else baselines.get(run.dataset)
-        out[run.path] = summarize(run.records, baseline=base.records if base else None)
+        pairing = pairings.get(run.path)
+        base = pairing.baseline.records if pairing else None
+        out[run.path] = summarize(run.records, baseline=base)
     return out
 
 
 def accuracy_rows_from_runs(
     runs: Sequence[EvalRun], summaries: dict[Path, dict[str, Any]], rel: Rel
 ) -> list[AccuracyRow]:
-    baselines = first_baselines(runs)
+    pairings = baseline_pairings(runs)
     labels = run_labels(runs)
     rows: list[AccuracyRow] = []
     for run in runs:
         summary = summaries[run.path]
         acc = summary["accuracy"]
-        base = None if is_baseline(run.pipeline) else baselines.get(run.dataset)
+        pairing = pairings.get(run.path)
+        base = pairing.baseline if pairing else None
         compression = summary.get("compression") or {}
         full = summary["tokens"]["full"]["mean"]
         sources = [rel(run.records_file)]
@@ -130,7 +129,7 @@ def accuracy_rows_from_runs(
                 "full_tokens": full,
                 "compression_percent": compression.get("ratio_percent"),
                 "compression_pairs": compression.get("n_problems"),
-                "compression_vs": base.label if base is not None else None,
+                "compression_vs": pairing.name if pairing is not None else None,
                 "accuracy_per_1k_tokens": accuracy_per_1k(acc["mean"], full),
                 "token_sources": _token_sources(summary),
                 "sources": sources,
@@ -198,6 +197,7 @@ EVAL_LATENCY_COLUMNS = [
     Column("configuration", "configuration"),
     Column("run", "run"),
     *LATENCY_COLUMNS[2:],
+    Column("baseline_run", "vs baseline run"),
 ]
 
 L = TypeVar("L", bound=LatencyRow)
@@ -216,10 +216,33 @@ def _with_speedups(
     (dataset, c))."""
     base = {group(r): r for r in rows if is_baseline(r)}
     for row in rows:
-        ref = base.get(group(row))
-        row["speedup"] = _ratio(ref["time_mean_s"], row["time_mean_s"]) if ref else None
-        row["token_share"] = _ratio(row["tokens_mean"], ref["tokens_mean"]) if ref else None
-        row["speedup_baseline"] = ref["method"] if ref else None
+        _set_speedup(row, base.get(group(row)))
+
+
+def _set_speedup(row: L, ref: LatencyRow | None) -> None:
+    row["speedup"] = _ratio(ref["time_mean_s"], row["time_mean_s"]) if ref else None
+    row["token_share"] = _ratio(row["tokens_mean"], ref["tokens_mean"]) if ref else None
+    row["speedup_baseline"] = ref["method"] if ref else None
+
+
+def _eval_speedups(timed: Sequence[tuple[EvalRun, EvalLatencyRow]]) -> None:
+    """Each pipeline row against the baseline run of its dataset and c whose configuration
+    matches its own (:func:`pair_baseline`; else the first, named as not matched)."""
+    base_rows = {
+        (run.path, row["concurrency"]): row
+        for run, row in timed
+        if is_baseline_method(row["method"])
+    }
+    base_runs = list({run.path: run for run, row in timed if is_baseline(run.pipeline)}.values())
+    for run, row in timed:
+        if is_baseline(run.pipeline):
+            _set_speedup(row, base_rows.get((run.path, row["concurrency"])))
+            continue
+        c = row["concurrency"]
+        same = [b for b in base_runs if b.dataset == run.dataset and (b.path, c) in base_rows]
+        pairing = pair_baseline(run, same)
+        _set_speedup(row, base_rows[(pairing.baseline.path, c)] if pairing else None)
+        row["baseline_run"] = pairing.name if pairing else None
 
 
 def _ms_to_s(dist: dict[str, Any] | None, stat: str) -> float | None:
@@ -229,7 +252,7 @@ def _ms_to_s(dist: dict[str, Any] | None, stat: str) -> float | None:
 
 def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[EvalLatencyRow]:
     """The paper's latency columns from the StageResults of eval runs (client concurrency)."""
-    rows: list[EvalLatencyRow] = []
+    timed: list[tuple[EvalRun, EvalLatencyRow]] = []
     labels = run_labels(runs)
     for run in runs:
         for view in views_for(run.pipeline):
@@ -239,30 +262,32 @@ def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[EvalLatencyRow]
             ttft = describe([t.ttft_s for t in timings if t is not None])
             tokens = describe([t.tokens for t in timings if t is not None])
             all_stages = [s for t in ok for s in stages_of_view(t, view)]
-            rows.append(
-                {
-                    "dataset": run.dataset,
-                    "method": view,
-                    "concurrency": run.concurrency,
-                    "run": run.label,
-                    "configuration": labels[run.path],
-                    "n": int(time["n"] or 0),
-                    "time_mean_s": time["mean"],
-                    "time_p50_s": time["p50"],
-                    "time_p90_s": time["p90"],
-                    "time_p99_s": time["p99"],
-                    "tbt_mean_s": pooled_tbt_s(all_stages) if all_stages else None,
-                    "tokens_mean": tokens["mean"],
-                    "ttft_mean_s": ttft["mean"],
-                    "ttft_p50_s": ttft["p50"],
-                    "ttft_p90_s": ttft["p90"],
-                    "ttft_p99_s": ttft["p99"],
-                    "sources": [rel(run.records_file)],
-                    "speedup": None,
-                    "token_share": None,
-                    "speedup_baseline": None,
-                }
-            )
+            row: EvalLatencyRow = {
+                "dataset": run.dataset,
+                "method": view,
+                "concurrency": run.concurrency,
+                "run": run.label,
+                "configuration": labels[run.path],
+                "n": int(time["n"] or 0),
+                "time_mean_s": time["mean"],
+                "time_p50_s": time["p50"],
+                "time_p90_s": time["p90"],
+                "time_p99_s": time["p99"],
+                "tbt_mean_s": pooled_tbt_s(all_stages) if all_stages else None,
+                "tokens_mean": tokens["mean"],
+                "ttft_mean_s": ttft["mean"],
+                "ttft_p50_s": ttft["p50"],
+                "ttft_p90_s": ttft["p90"],
+                "ttft_p99_s": ttft["p99"],
+                "sources": [rel(run.records_file)],
+                "speedup": None,
+                "token_share": None,
+                "speedup_baseline": None,
+                "baseline_run": None,
+            }
+            timed.append((run, row))
+    _eval_speedups(timed)
+    rows = [row for _, row in timed]
     rows.sort(
         key=lambda r: (
             r["dataset"],
@@ -272,7 +297,6 @@ def eval_latency_rows(runs: Sequence[EvalRun], rel: Rel) -> list[EvalLatencyRow]
             r["run"],
         )
     )
-    _with_speedups(rows, lambda r: is_baseline_method(r["method"]))
     return rows
 
 
@@ -463,6 +487,10 @@ def _concurrency_level(row: LatencyRow) -> str:
     return f"c={row['concurrency']}"
 
 
+def _configuration(row: LatencyRow) -> str:
+    return str(cast(Mapping[str, object], row).get("configuration") or "")
+
+
 def speedup_sentences(
     rows: Sequence[L], level: Callable[[L], str] = _concurrency_level
 ) -> list[str]:
@@ -475,7 +503,8 @@ def speedup_sentences(
     lines = []
     for (dataset, load_level), group in groups.items():
         parts = [
-            f"{r['speedup_baseline']} / {r['method']} = {r['speedup']:.2f}×"
+            f"{r['speedup_baseline']} / {with_config(r['method'], _configuration(r))} = "
+            f"{r['speedup']:.2f}×"
             + (f" (tokens {r['token_share'] * 100:.1f}% of Baseline's)" if r["token_share"] else "")
             for r in group
         ]

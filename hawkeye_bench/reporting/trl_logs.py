@@ -55,10 +55,13 @@ class TrainingLog:
     source: Path  # the file read
     points: list[TrainingPoint]
     notes: list[str] = field(default_factory=list)
+    #: the folder's shortest path suffix no other log given shares (set by the report's
+    #: ``read_inputs``; the folder name until then)
+    name: str = ""
 
     @property
     def label(self) -> str:
-        return self.path.name
+        return self.name or self.path.name
 
     def series(self, key: str) -> list[tuple[int, float]]:
         """(step, value) of every point that logged ``key``."""
