@@ -150,12 +150,16 @@ def compare_with_baselines(costs: Sequence[RunCost]) -> None:
             baselines.setdefault(cost.dataset, cost)
     for cost in costs:
         base = baselines.get(cost.dataset)
-        if cost.is_baseline or base is None:
-            continue
-        cost.baseline = base.label
-        mine, theirs = cost.per_1k_problems, base.per_1k_problems
-        if mine is not None and theirs:
-            cost.ratio = mine / theirs
+        if not cost.is_baseline and base is not None:
+            compare(cost, base)
+
+
+def compare(cost: RunCost, base: RunCost, name: str | None = None) -> None:
+    """Set ``cost``'s ratio to ``base`` (named ``name``, by default its label)."""
+    cost.baseline = name or base.label
+    mine, theirs = cost.per_1k_problems, base.per_1k_problems
+    if mine is not None and theirs:
+        cost.ratio = mine / theirs
 
 
 def summary_cost(

@@ -7,12 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from hawkeye_bench.importing.agreement import DISAGREEMENTS_FILE, agreement
+from hawkeye_bench.reporting.configs import CONFIGURATION, run_labels, without_empty_configuration
 from hawkeye_bench.reporting.inputs import Inputs
 from hawkeye_bench.reporting.model import Column, Section, Table
 from hawkeye_bench.reporting.tables import Rel
 
 COLUMNS = [
     Column("run", "run"),
+    Column(CONFIGURATION, "configuration"),
     Column("task", "task"),
     Column("verdicts", "the file's verdicts"),
     Column("n", "n", "int"),
@@ -27,6 +29,7 @@ COLUMNS = [
 
 def agreement_section(inputs: Inputs, rel: Rel) -> Section | None:
     rows = []
+    labels = run_labels(inputs.runs)
     for run in inputs.runs:
         result = agreement(run.records)
         if result is None:
@@ -36,6 +39,7 @@ def agreement_section(inputs: Inputs, rel: Rel) -> Section | None:
         rows.append(
             {
                 "run": run.label,
+                CONFIGURATION: labels[run.path],
                 "task": run.dataset,
                 "verdicts": source,
                 **result.to_dict(),
@@ -53,5 +57,6 @@ def agreement_section(inputs: Inputs, rel: Rel) -> Section | None:
         "Cohen's kappa (agreement beyond chance). Each disagreeing output is listed, with the "
         "extracted answer and the gold, in the file named per run."
     )
-    section.tables.append(Table("agreement", "Harness vs file verdicts", COLUMNS, rows))
+    columns = without_empty_configuration(COLUMNS, rows)
+    section.tables.append(Table("agreement", "Harness vs file verdicts", columns, rows))
     return section

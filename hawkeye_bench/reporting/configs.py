@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hawkeye_bench.eval.store import RunStore
 from hawkeye_bench.pipelines import is_baseline
-from hawkeye_bench.reporting.inputs import EvalRun
+from hawkeye_bench.reporting.inputs import EvalRun, JudgeOutput, read_json
 from hawkeye_bench.reporting.model import Column
 
 #: the key of a row's configuration label
@@ -218,6 +219,22 @@ def baseline_pairings(runs: Sequence[EvalRun]) -> dict[Path, BaselinePairing]:
         if not is_baseline(run.pipeline)
         and (pairing := pair_baseline(run, baselines.get(run.dataset, []))) is not None
     }
+
+
+def judged_run_labels(judge: JudgeOutput) -> dict[str, str]:
+    """Per run a judgement folder rated (by its label there), what sets its configuration apart,
+    from the manifest beside the records it names (a path as given to ``judge``, or relative
+    to the judgement folder); a run whose manifest is not found has none."""
+    found: dict[str, EvalRun] = {}
+    for entry in judge.summary.get("runs") or []:
+        records = Path(str(entry.get("records") or ""))
+        for folder in (records.parent, judge.path / records.parent):
+            if (folder / RunStore.MANIFEST).is_file():
+                manifest = read_json(folder / RunStore.MANIFEST)
+                found[str(entry.get("label"))] = EvalRun(folder, manifest, [])
+                break
+    labels = run_labels(list(found.values()))
+    return {label: labels[run.path] for label, run in found.items()}
 
 
 def with_config(name: str, label: str) -> str:

@@ -16,11 +16,18 @@ from hawkeye_bench import pipelines
 from hawkeye_bench.cost import gpu_view, token_view
 from hawkeye_bench.cost.prices import PriceBook, RolePrices
 from hawkeye_bench.reporting import tables
+from hawkeye_bench.reporting.configs import (
+    CONFIGURATION,
+    baseline_pairings,
+    run_labels,
+    without_empty_configuration,
+)
 from hawkeye_bench.reporting.inputs import Inputs
 from hawkeye_bench.reporting.model import Column, Section, Table
 
 COST_COLUMNS = [
     Column("run", "run"),
+    Column(CONFIGURATION, "configuration"),
     Column("dataset", "dataset"),
     Column("pipeline", "pipeline"),
     Column("problems", "problems", "int"),
@@ -28,6 +35,7 @@ COST_COLUMNS = [
     Column("usd_per_1k_problems", "USD / 1k problems", "float4"),
     Column("usd_per_correct", "USD / correct", "float4"),
     Column("ratio", "vs baseline (%)", "percent"),
+    Column("baseline", "baseline run"),
     Column("why_unknown", "not priced"),
 ]
 GPU_COLUMNS = [
@@ -68,10 +76,14 @@ def cost_section(inputs: Inputs, rel: tables.Rel) -> Section | None:
         )
         for run in inputs.runs
     ]
-    token_view.compare_with_baselines(costs)
+    by_path = {run.path: cost for run, cost in zip(inputs.runs, costs, strict=True)}
+    for path, pairing in baseline_pairings(inputs.runs).items():
+        token_view.compare(by_path[path], by_path[pairing.baseline.path], pairing.name)
+    labels = run_labels(inputs.runs)
     rows = [
         {
             "run": cost.label,
+            CONFIGURATION: labels[run.path],
             "dataset": cost.dataset,
             "pipeline": cost.pipeline,
             "problems": cost.problems,
@@ -79,6 +91,7 @@ def cost_section(inputs: Inputs, rel: tables.Rel) -> Section | None:
             "usd_per_1k_problems": cost.per_1k_problems,
             "usd_per_correct": cost.per_correct,
             "ratio": cost.ratio,
+            "baseline": cost.baseline,
             "why_unknown": "; ".join(cost.reasons),
             "sources": [rel(run.records_file), rel(run.manifest_file)],
         }
@@ -87,7 +100,13 @@ def cost_section(inputs: Inputs, rel: tables.Rel) -> Section | None:
     section = Section("cost", "Cost")
     section.intro.append(INTRO)
     section.tables.append(
-        Table("cost_tokens", "Token view", COST_COLUMNS, rows, notes=list(token_view.ASSUMPTIONS))
+        Table(
+            "cost_tokens",
+            "Token view",
+            without_empty_configuration(COST_COLUMNS, rows),
+            rows,
+            notes=list(token_view.ASSUMPTIONS),
+        )
     )
     if inputs.loads:
         gpu_book = load_price_book(inputs, books)

@@ -274,6 +274,21 @@ def tbt_by_position(
 # --------------------------------------------------------------------------- judges
 
 
+def _key(row: JudgeScoreRow) -> tuple[str, str]:
+    return (row["judge_output"], row["run"])
+
+
+def judged_series(rows: Sequence[JudgeScoreRow]) -> dict[tuple[str, str], str]:
+    """(judgement folder, run) -> its series name: the run with its configuration label, and
+    the folder where several were given."""
+    outputs = {r["judge_output"] for r in rows}
+    names = {}
+    for row in sorted(rows, key=_key):
+        name = with_config(row["run"], row.get("configuration", ""))
+        names[_key(row)] = f"{name} ({row['judge_output']})" if len(outputs) > 1 else name
+    return names
+
+
 def judge_scores(rows: Sequence[JudgeScoreRow], out: Path) -> Figure | None:
     """Mean score per criterion with its 95% interval, bars per run, one panel per judge."""
     if not rows:
@@ -281,11 +296,11 @@ def judge_scores(rows: Sequence[JudgeScoreRow], out: Path) -> Figure | None:
     judges = sorted({r["judge"] for r in rows}, key=lambda j: (j == "panel", j))
     fig, axes = _grid(len(judges))
     criteria = sorted({r["criterion"] for r in rows})
-    runs = sorted({r["run"] for r in rows})
+    runs = judged_series(rows)
     width = 0.8 / max(len(runs), 1)
     for ax, judge in zip(axes.flat, judges, strict=False):
-        for i, run in enumerate(runs):
-            by_c = {r["criterion"]: r for r in rows if r["judge"] == judge and r["run"] == run}
+        for i, (series, run) in enumerate(runs.items()):
+            by_c = {r["criterion"]: r for r in rows if r["judge"] == judge and _key(r) == series}
             xs = [c + (i - (len(runs) - 1) / 2) * width for c in range(len(criteria))]
             means = [by_c[c]["mean"] if c in by_c else np.nan for c in criteria]
             errs: list[list[float]] = [[], []]
@@ -369,8 +384,8 @@ def judge_radars(rows: Sequence[JudgeScoreRow], out: Path) -> Figure | None:
             ax.set_title(f"judge: {judge} (fewer than 3 criteria)")
             continue
         angles = [2 * np.pi * i / len(criteria) for i in range(len(criteria))]
-        for run in sorted({r["run"] for r in mine}):
-            by_c = {r["criterion"]: r["mean"] for r in mine if r["run"] == run}
+        for series, run in judged_series(mine).items():
+            by_c = {r["criterion"]: r["mean"] for r in mine if _key(r) == series}
             values = [by_c.get(c, np.nan) for c in criteria]
             ax.plot([*angles, angles[0]], [*values, values[0]], marker="o", label=run)
             ax.fill([*angles, angles[0]], [*values, values[0]], alpha=0.1)

@@ -121,6 +121,7 @@ class JudgeScoreRow(TypedDict):
     criterion: str
     judge: str  # a judge's name, or "panel"
     run: str
+    configuration: str  # what sets the run's configuration apart (its manifest's)
     judge_output: str  # the judgement folder
     mean: float
     ci95: Interval

@@ -20,6 +20,7 @@ from hawkeye_bench.pipelines import is_baseline
 from hawkeye_bench.reporting import lm_eval_inputs
 from hawkeye_bench.reporting.configs import (
     baseline_pairings,
+    judged_run_labels,
     pair_baseline,
     run_labels,
     with_config,
@@ -518,6 +519,7 @@ JUDGE_SCORE_COLUMNS = [
     Column("criterion", "criterion"),
     Column("judge", "judge"),
     Column("run", "run"),
+    Column("configuration", "configuration"),
     Column("mean", "mean score [95% CI]", "float2", interval_key="ci95"),
     Column("n_questions", "questions", "int"),
     Column("n_answers", "answers", "int"),
@@ -579,6 +581,7 @@ def judge_score_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[JudgeScore
     rows: list[JudgeScoreRow] = []
     for judge in judges:
         scales = {c.get("name"): c.get("scale") for c in judge.summary.get("criteria", [])}
+        configurations = judged_run_labels(judge)
         for (source, criterion, run), by_problem in judge_score_sets(judge).items():
             clusters = list(by_problem.values())
             n_answers = sum(len(c) for c in clusters)
@@ -588,6 +591,7 @@ def judge_score_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[JudgeScore
                     "criterion": criterion,
                     "judge": source,
                     "run": run,
+                    "configuration": configurations.get(run, ""),
                     "judge_output": judge.label,
                     "mean": sum(sum(c) for c in clusters) / n_answers,
                     "ci95": [low, high],
@@ -663,11 +667,12 @@ LENGTH_BIAS_NOTE = (
 
 
 def judge_score_table(judges: Sequence[JudgeOutput], rel: Rel) -> Table[JudgeScoreRow]:
+    rows = judge_score_rows(judges, rel)
     return Table(
         "judge_scores",
         "Judge scores per criterion, judge and run",
-        JUDGE_SCORE_COLUMNS,
-        judge_score_rows(judges, rel),
+        without_empty_configuration(JUDGE_SCORE_COLUMNS, rows),
+        rows,
         [
             "Mean over answers (samples of a problem averaged as a cluster); 95% interval "
             "from a bootstrap over problems (none with a single problem). `panel` = mean "
