@@ -261,3 +261,224 @@ def test_extra_request_fields_of_a_role_tell_runs_apart(tmp_path: Path) -> None:
     labels = run_labels(runs)
     assert labels[runs[1].path] == 'responder request={"enable_thinking": true}'
     assert labels[runs[0].path] == "responder request={}"
+
+
+# --------------------------------------------------------------------------- the other sections
+
+
+def _figures_of(inputs: list[Path], out: Path, **kwargs: Any) -> tuple[Any, list[Any]]:
+    """The report, and every figure it saved (its axes: titles and legends)."""
+    saved: list[matplotlib.figure.Figure] = []
+    save = matplotlib.figure.Figure.savefig
+
+    def keep(fig: matplotlib.figure.Figure, *args: Any, **kw: Any) -> None:
+        saved.append(fig)
+        save(fig, *args, **kw)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(matplotlib.figure.Figure, "savefig", keep)
+        report = write_report(inputs, out, **kwargs)
+    return report, saved
+
+
+def _legend_texts(figs: list[Any]) -> list[str]:
+    return [
+        t.get_text() for f in figs for ax in f.axes if (g := ax.get_legend()) for t in g.get_texts()
+    ]
+
+
+def _table(report: Any, name: str) -> Any:
+    return next(t for s in report.sections for t in s.tables if t.name == name)
+
+
+def _gsm8k_pair(root: Path, role: str = "responder") -> tuple[Path, Path, Path]:
+    """A baseline and two Hawkeye runs whose ``role`` models differ (A, B)."""
+    base = fx.write_run(
+        root / "gsm8k-baseline",
+        "baseline",
+        "gsm8k",
+        [fx.baseline_record("gsm8k", i) for i in range(4)],
+    )
+    a, b = _pair(
+        root, "hawkeye", "hawkeye", "gsm8k", [fx.hawkeye_record("gsm8k", i) for i in range(4)], role
+    )
+    return base, a, b
+
+
+def _two(rows: list[dict[str, Any]], role: str, key: str = "configuration") -> None:
+    """Two rows, labelled by the two models of ``role``."""
+    assert len(rows) == 2, rows
+    labels = sorted(str(r[key]) for r in rows)
+    assert f"{role}={role}-model-A" in labels[0] and f"{role}={role}-model-B" in labels[1]
+
+
+def test_judge_scores_keep_two_candidates_apart_and_label_them(tmp_path: Path) -> None:
+    """Two judged Hawkeye runs whose responders differ: rows and bars name the responder."""
+    base, a, b = _gsm8k_pair(tmp_path / "runs")
+    judged = fx.write_judgements(tmp_path, [base, a, b])
+    report, figs = _figures_of([judged], tmp_path / "out")
+    table = _table(report, "judge_scores")
+    assert "configuration" in [c.key for c in table.columns]
+    rows = [r for r in table.rows if r["judge"] == "panel" and r["criterion"] == "clarity"]
+    _two([r for r in rows if r["run"] != base.name], "responder")
+    texts = _legend_texts(figs)
+    for model in "AB":
+        assert any(f"[responder=responder-model-{model}]" in t for t in texts), texts
+
+
+def test_cost_rows_keep_two_configurations_apart(tmp_path: Path) -> None:
+    """Token view: two runs whose responders differ are two labelled rows, each against the
+    baseline it is named with; GPU-time view: two load runs in same-named folders are two rows
+    per stage, named by their paths."""
+    base, a, b = _gsm8k_pair(tmp_path / "runs")
+    gpu = {"input": 0, "output": 1.0, "gpu_hour_usd": 2.0, "gpus": 1, "placement": "dedicated"}
+    for run in (base, a, b):
+        store = RunStore(run)
+        manifest = store.read_manifest() or {}
+        for endpoint in manifest["endpoints"].values():
+            endpoint["prices"] = gpu
+        store.write_manifest(manifest)
+    loads = [fx.write_load(tmp_path / side) for side in ("a", "b")]
+    report = write_report([base, a, b, *loads], tmp_path / "out")
+    tokens = _table(report, "cost_tokens")
+    rows = [r for r in tokens.rows if r["pipeline"] == "hawkeye"]
+    _two(rows, "responder")
+    assert {r["baseline"] for r in rows} == {base.name}
+    gpu_rows = _table(report, "cost_gpu").rows
+    stage = [r for r in gpu_rows if r["target"] == "hawkeye" and r["concurrency"] == 1]
+    assert sorted(r["load"] for r in stage) == ["a/load-gsm8k", "b/load-gsm8k"]
+
+
+def test_agreement_rows_of_two_imports_differing_in_model(tmp_path: Path) -> None:
+    from hawkeye_bench.cli import main
+    from hawkeye_bench.datasets import load_problems
+
+    upstream = tmp_path / "upstream.json"
+    upstream.write_text(json.dumps([
+        {"model_output": f"So the answer is \\boxed{{{p.gold}}}.", "answer": f"#### {p.gold}",
+         "score": 1}
+        for p in load_problems("gsm8k", limit=2)
+    ]))  # fmt: skip
+    folders = []
+    for model in "AB":
+        folder = tmp_path / f"imported-{model}"
+        args = ["import", str(upstream), "--task", "gsm8k", "--out", str(folder), "--no-progress"]
+        assert main([*args, "--model", f"model-{model}"]) == 0
+        folders.append(folder)
+    table = _table(write_report(folders, tmp_path / "out"), "agreement")
+    assert "configuration" in [c.key for c in table.columns]
+    labels = sorted(r["configuration"] for r in table.rows)
+    assert len(labels) == 2 and "model-A" in labels[0] and "model-B" in labels[1]
+
+
+def test_training_logs_in_same_named_folders_stay_apart(tmp_path: Path) -> None:
+    """Two TRL logs both in a folder named ``run``: two rows and two lines, named by path."""
+    from test_report_training import write_state
+
+    logs = [
+        write_state(tmp_path / side / "run", [(5, reward, 100.0), (10, reward + 1, 50.0)])
+        for side, reward in (("with-b", 1.0), ("without-b", -1.0))
+    ]
+    report, figs = _figures_of(logs, tmp_path / "out")
+    rows = _table(report, "training").rows
+    assert sorted(r["run"] for r in rows) == ["with-b/run", "without-b/run"]
+    assert {r["reward_first"] for r in rows} == {1.0, -1.0}
+    texts = _legend_texts(figs)
+    assert texts.count("with-b/run") == texts.count("without-b/run") == 2  # CoT length, reward
+
+
+def test_paired_comparison_rows_keep_two_configurations_apart(tmp_path: Path) -> None:
+    base, a, b = _gsm8k_pair(tmp_path / "runs")
+    report = write_report([base, a, b], tmp_path / "out", margin_pp=2.0)
+    table = _table(report, "accuracy_vs_baseline")
+    assert "configuration" in [c.key for c in table.columns]
+    _two(table.rows, "responder")
+    assert {r["baseline"] for r in table.rows} == {base.name}
+
+
+def _rate_load(root: Path, model: str) -> Path:
+    """A load run whose two stages per target are open loop at 1 and 2 requests/s, with a
+    sustainable-rate sweep, against servers of ``model``."""
+    folder = fx.write_load(root)
+    results_file = folder / "load_results.json"
+    results = json.loads(results_file.read_text())
+    for stage in results["stages"]:
+        stage["rate"] = {1: 1.0, 4: 2.0}[stage["concurrency"]]
+    results["plan"]["model"] = model
+    results["sweep"] = {"rates": [1.0, 2.0], "sustainable_per_s": {"baseline": 1.0}}
+    results_file.write_text(json.dumps(results))
+    return folder
+
+
+def test_load_rate_section_keeps_same_named_load_runs_apart(tmp_path: Path) -> None:
+    """Two load runs in folders of one name (a/load-gsm8k, b/load-gsm8k) against servers of
+    two models: one row of panels and one sustainable-rate row each, named by path."""
+    from hawkeye_bench.reporting.load_rate_section import FIGURE_FILE
+
+    loads = [_rate_load(tmp_path / side, f"model-{side}") for side in ("a", "b")]
+    report, figs = _figures_of(loads, tmp_path / "out")
+    sustainable = _table(report, "sustainable_rate").rows
+    assert sorted(r["load"] for r in sustainable) == ["a/load-gsm8k", "b/load-gsm8k"]
+    assert any(f.file == FIGURE_FILE for s in report.sections for f in s.figures)
+    titles = [ax.get_title() for f in figs for ax in f.axes if "TTFT, gsm8k (" in ax.get_title()]
+    assert sorted(titles) == ["TTFT, gsm8k (a/load-gsm8k)", "TTFT, gsm8k (b/load-gsm8k)"]
+    latency = _table(report, "latency_load").rows
+    full = [r for r in latency if r["method"] == "hawkeye" and r["concurrency"] == 1]
+    assert sorted(r["load"] for r in full) == ["a/load-gsm8k", "b/load-gsm8k"]
+
+
+def test_path_labels_are_the_shortest_distinguishing_suffix(tmp_path: Path) -> None:
+    from hawkeye_bench.reporting.inputs import path_labels
+
+    paths = [tmp_path / "x" / "a" / "load", tmp_path / "y" / "a" / "load", tmp_path / "b" / "run"]
+    assert path_labels(paths) == {paths[0]: "x/a/load", paths[1]: "y/a/load", paths[2]: "run"}
+
+
+def test_each_pipeline_run_is_timed_against_the_baseline_of_its_configuration(
+    tmp_path: Path,
+) -> None:
+    """Two baselines (reasoner A, reasoner B, the second twice as slow) and Hawkeye runs with
+    each reasoner: each speedup divides by its own reasoner's baseline; a run whose reasoner
+    has no baseline is compared with the first one, and the table says so."""
+    records = [fx.hawkeye_record("gsm8k", i) for i in range(4)]
+    slow = [fx.baseline_record("gsm8k", i) for i in range(4)]
+    for record in slow:
+        record.trace.stages[0] = replace(
+            record.trace.stages[0], latency_s=2 * record.trace.stages[0].latency_s
+        )
+    bases = {
+        "A": fx.write_run(
+            tmp_path / "base-A",
+            "baseline",
+            "gsm8k",
+            [fx.baseline_record("gsm8k", i) for i in range(4)],
+        ),
+        "B": fx.write_run(tmp_path / "base-B", "baseline", "gsm8k", slow),
+    }
+    hawks = {m: fx.write_run(tmp_path / f"hawk-{m}", "hawkeye", "gsm8k", records) for m in "ABC"}
+    for model, folder in bases.items():
+        _with_model(folder, "single", f"reasoner-{model}")
+    for model, folder in hawks.items():
+        _with_model(folder, "reasoner", f"reasoner-{model}")
+    report = write_report([*bases.values(), *hawks.values()], tmp_path / "out", margin_pp=2.0)
+    rows = _table(report, "latency_eval").rows
+    time = {
+        r["run"]: r["time_mean_s"]
+        for r in rows
+        if r["method"] in ("Baseline (Full)", "Hawkeye (Full)")
+    }
+    full = {r["run"]: r for r in rows if r["method"] == "Hawkeye (Full)"}
+    assert time["base-B"] == pytest.approx(2 * time["base-A"])
+    for model in "AB":
+        row = full[f"hawk-{model}"]
+        assert row["baseline_run"] == f"base-{model}"
+        assert row["speedup"] == pytest.approx(time[f"base-{model}"] / time[f"hawk-{model}"])
+    assert full["hawk-C"]["baseline_run"] == "base-A (configuration not matched)"
+    assert full["hawk-C"]["speedup"] == pytest.approx(time["base-A"] / time["hawk-C"])
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "base-A (configuration not matched)" in md
+    # the paired comparison pairs the same way
+    paired = {r["run"]: r["baseline"] for r in _table(report, "accuracy_vs_baseline").rows}
+    assert paired == {
+        "hawk-A": "base-A", "hawk-B": "base-B", "hawk-C": "base-A (configuration not matched)"
+    }  # fmt: skip
