@@ -309,8 +309,11 @@ def eval_latency_table(runs: Sequence[EvalRun], rel: Rel) -> Table[EvalLatencyRo
         "send to the last token of stage 2. TTFT = send to the first token of the first stage. "
         "Avg TBT = (time after the first token) / (tokens − 1), pooled over the stages and "
         "requests. Tokens = completion tokens of the counted stages.",
-        "Speedup = Baseline mean Time per Req / this row's at the same dataset and c; the "
-        "paper's headline is Baseline / CoT only, end to end it is Baseline / Full.",
+        "Speedup = Baseline mean Time per Req / this row's at the same dataset and c, the "
+        "baseline being the run of this row's configuration (the preset and shared settings "
+        "equal, its model one of this run's); where none matches, the first baseline given, "
+        "and `vs baseline run` says so. The paper's headline is Baseline / CoT only, end to "
+        "end it is Baseline / Full.",
     ]
     rows = eval_latency_rows(runs, rel)
     notes += [f"Speedups, {line}." for line in speedup_sentences(rows)]
