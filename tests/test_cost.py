@@ -247,7 +247,7 @@ def test_cost_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
     assert main(["cost", str(base), str(hawk), "--preset", "poster"]) == 0
     out = capsys.readouterr().out
-    assert "r = 0.1" in out and "28.8%" in out  # (280 + 0.1 x 80) / 1000
+    assert "r = 0.1" in out and "28.8% of b" in out  # (280 + 0.1 x 80) / 1000, of run b
 
 
 def test_cost_command_rejects_other_folders(tmp_path: Path) -> None:

@@ -58,7 +58,8 @@ def token_cells(cost: RunCost) -> list[str]:
         str(cost.correct),
         usd(cost.per_1k_problems, missing),
         usd(cost.per_correct, missing if cost.correct else "no correct answer"),
-        percent(cost.ratio),
+        # the baseline named: a dataset may have several baseline runs
+        percent(cost.ratio) + (f" of {cost.baseline}" if cost.ratio is not None else ""),
     ]
 
 

@@ -143,7 +143,8 @@ def run_cost(
 
 
 def compare_with_baselines(costs: Sequence[RunCost]) -> None:
-    """Set each non-baseline run's ratio to the first baseline run of its dataset."""
+    """Set each non-baseline run's ratio to the first baseline run of its dataset (named in
+    ``baseline``; the report pairs by configuration instead)."""
     baselines: dict[str, RunCost] = {}
     for cost in costs:
         if cost.is_baseline:
