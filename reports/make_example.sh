@@ -128,7 +128,7 @@ PRESET
   # latency-against-achieved-rate figure; a rate the embedded model cannot keep is named so
   "$HB" load --target "baseline=http://127.0.0.1:$BASE_PORT" \
     --target "hawkeye=http://127.0.0.1:$PIPE_PORT" --rate "$LOAD_RATES" --arrival poisson \
-    --seed 0 --max-concurrency 2 --duration "$LOAD_RATE_SECONDS" --dataset gsm8k \
+    --seed 0 --max-concurrency 4 --duration "$LOAD_RATE_SECONDS" --dataset gsm8k \
     --prompt-limit 8 --max-tokens "$MAX_TOKENS" --model "$MODEL" --out "$IN/load-gsm8k-rate" ||
     echo "the open-loop load run exited $?: a stage fell behind its rate (see its table)" >&2
 else

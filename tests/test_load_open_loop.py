@@ -143,6 +143,13 @@ def test_a_stage_that_falls_behind_is_named_not_reported_at_its_rate() -> None:
     assert reason.endswith("the target or this client is saturated")
 
 
+def test_a_short_stage_whose_seeded_draws_ran_fast_says_so() -> None:
+    # asked for 0.05/s; the seeded gaps put 4 requests 1 s apart, the last one sent 1.5 s late
+    records = [_record(i, 100 + 1.0 * i, 1.5 if i == 3 else 0.0, 800.0) for i in range(4)]
+    (reason,) = saturation_reasons(open_loop_stats(records, requested=0.05))
+    assert reason.startswith("achieved 0.67 of 0.05 requests/s (its seeded schedule: 1.0/s)")
+
+
 @pytest.mark.slow
 def test_open_loop_stage_against_the_scripted_server(tmp_path: Path) -> None:
     out = tmp_path / "out"

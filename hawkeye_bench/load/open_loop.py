@@ -94,14 +94,25 @@ def saturation_reasons(stats: dict[str, Any]) -> list[str]:
         return [f"fewer than 2 requests sent: no rate measured (asked for {requested:g}/s)"]
     if not (behind or late):
         return []
-    achieved_text = "–" if achieved is None else f"{achieved:.1f}"
+    achieved_text = "–" if achieved is None else _rate_text(achieved)
     lag_text = "–" if lag_p99 is None else _seconds_or_ms(lag_p99)
     delayed = stats["delayed_by_cap"]
     cap = f"; {delayed} requests waited for --max-concurrency" if delayed else ""
+    # a short stage's seeded draws can run well off the requested rate: say so, so an achieved
+    # rate above the requested one does not read as a contradiction
+    drawn = (
+        f" (its seeded schedule: {_rate_text(scheduled)}/s)"
+        if scheduled and requested and abs(scheduled / requested - 1) > 0.1
+        else ""
+    )
     return [
-        f"achieved {achieved_text} of {requested:g} requests/s; send lag p99 {lag_text}"
+        f"achieved {achieved_text} of {requested:g} requests/s{drawn}; send lag p99 {lag_text}"
         f"{cap}: the target or this client is saturated"
     ]
+
+
+def _rate_text(per_s: float) -> str:
+    return f"{per_s:.1f}" if per_s >= 1 else f"{per_s:.2g}"
 
 
 def trace_stats(records: Sequence[RequestRecord], rows: int) -> dict[str, Any]:
