@@ -172,7 +172,11 @@ def latency_cdfs(
     samples: LatencySamples, out: Path, name: str, caption: str, sources: list[str]
 ) -> Figure | None:
     """CDFs of time per request and TTFT, one row of two panels per concurrency."""
-    groups = [c for c in sorted(samples, key=lambda c: (c is None, c or 0)) if samples[c]]
+    groups = [
+        c
+        for c in sorted(samples, key=lambda c: (c is None, c or 0))
+        if any(times or ttfts for times, ttfts in samples[c].values())  # imported: no times
+    ]
     if not groups:
         return None
     fig, axes = plt.subplots(
@@ -181,17 +185,22 @@ def latency_cdfs(
     for row, concurrency in enumerate(groups):
         for col, (index, what) in enumerate(((0, "time per request"), (1, "TTFT"))):
             ax = axes[row, col]
+            drawn = 0
             for label, values in samples[concurrency].items():
                 data = np.asarray(values[index], dtype=float)
                 if data.size:
                     ax.ecdf(data, label=f"{label} (n={data.size})")
+                    drawn += 1
             group = f"concurrency {concurrency}" if isinstance(concurrency, int) else concurrency
             ax.set_title(f"{what}, {group}")
             ax.set_xlabel(f"{what} (s)")
             ax.set_ylabel("share of requests ≤ x")
             ax.set_ylim(0, 1.02)
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
+            if drawn:
+                ax.legend(fontsize=7)
+            else:  # e.g. imported runs that recorded no times
+                ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
     return Figure(_save(fig, out, name), caption, sources)
 
 
