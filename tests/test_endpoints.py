@@ -6,6 +6,8 @@ import json
 import time
 
 import pytest
+from aiohttp import web
+from server_helpers import serve_routes
 
 from hawkeye_bench.core.secrets import MissingApiKey
 from hawkeye_bench.endpoints.client import Endpoint, EndpointClient, EndpointUnavailable
@@ -385,7 +387,6 @@ async def test_server_that_ignores_stream_true() -> None:
 async def test_empty_stream_without_finish_reason_is_an_error_not_an_empty_answer() -> None:
     """A stream that says [DONE] having delivered nothing (no token, no finish_reason) was
     interrupted; accepting it would record an empty answer as a success."""
-    from aiohttp import web
 
     async def empty_stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -396,21 +397,12 @@ async def test_empty_stream_without_finish_reason_is_an_error_not_an_empty_answe
         await response.write(b"data: [DONE]\n\n")
         return response
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", empty_stream)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        endpoint = Endpoint(base_url=f"http://127.0.0.1:{port}/v1", model="m", max_retries=1)
+    async with serve_routes({"/v1/chat/completions": empty_stream}) as root:
+        endpoint = Endpoint(base_url=f"{root}/v1", model="m", max_retries=1)
         async with EndpointClient(endpoint, backoff_base_s=0.01) as client:
             result = await client.chat(
                 [{"role": "user", "content": "hi"}], role="single", max_tokens=4
             )
-    finally:
-        await runner.cleanup()
     assert result.error_type == "stream_cut"
     assert result.attempts == 2
     assert result.completion_tokens is None

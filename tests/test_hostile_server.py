@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from cli_helpers import eval_args, read_json, read_jsonl, run_cli
-from server_helpers import post
+from server_helpers import post, serve_routes
 
 from hawkeye_bench.core.trace import StageResult
 from hawkeye_bench.endpoints.client import (
@@ -389,21 +389,11 @@ async def test_a_tokenize_endpoint_answering_no_token_ids_is_a_typed_failure(ans
     async def tokenize(request: web.Request) -> web.Response:
         return web.Response(text=answer, content_type="application/json")
 
-    app = web.Application()
-    app.router.add_post("/tokenize", tokenize)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with _client(f"http://127.0.0.1:{port}/v1") as client:
-            client._tokenizer_probed = True  # the endpoint as found by an earlier probe
-            client._tokenizer = _Tokenizer("vllm", f"http://127.0.0.1:{port}/tokenize", 0)
-            with pytest.raises(TokenizeFailed):
-                await client.token_ids("some text")
-    finally:
-        await runner.cleanup()
+    async with serve_routes({"/tokenize": tokenize}) as root, _client(f"{root}/v1") as client:
+        client._tokenizer_probed = True  # the endpoint as found by an earlier probe
+        client._tokenizer = _Tokenizer("vllm", f"{root}/tokenize", 0)
+        with pytest.raises(TokenizeFailed):
+            await client.token_ids("some text")
 
 
 class _FlakyTokenizer:
