@@ -325,7 +325,7 @@ CASES: list[Case] = [
         "import-only-malformed-lines-skipped",
         IMPORT,
         *("{bad_jsonl_only}", "--skip-bad-lines"),
-        expect="no rows",
+        expect="lines is malformed JSON (the first: line 1); nothing to import",
     ),
     case(
         "import-map-names-a-missing-field",

@@ -181,6 +181,11 @@ class _Reading:
         for line in values.bad_lines:
             self.skips.append(Skip(path.name, line, "malformed line", "not JSON"))
         if source is None:
+            if values.bad_lines:  # --skip-bad-lines skipped every line: not an empty file
+                raise ImportInputError(
+                    f"{path}: every one of its {len(values.bad_lines)} lines is malformed JSON "
+                    f"(the first: line {values.bad_lines[0]}); nothing to import"
+                )
             raise ImportInputError(f"{path}: no rows (an empty file)")
         if self.known and (source.sha256, source.bytes) != (values.sha256, values.size):
             raise ImportInputError(f"{path} changed while it was imported; import it again")
