@@ -56,6 +56,16 @@ def test_a_schedule_is_seeded_and_split_between_processes() -> None:
     assert first == [0.0, 0.1]  # the processes interleave evenly
 
 
+def assert_one_line_error(
+    flags: list[str], expected: str, capsys: pytest.CaptureFixture[str], base_url: str
+) -> None:
+    """``load`` with ``flags`` exits 2 with one ``error:`` line holding ``expected``."""
+    code, err = run_main(["load", "--target", f"t={base_url}", "--duration", "1", *flags], capsys)
+    assert code == 2
+    (line,) = [line for line in err.splitlines() if "error:" in line]
+    assert expected in line, err
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
@@ -90,11 +100,7 @@ def test_bad_arrival_specs_are_refused(spec: dict[str, object], message: str) ->
 def test_bad_open_loop_input_is_one_line_before_any_request(
     flags: list[str], expected: str, capsys: pytest.CaptureFixture[str], dead_base_url: str
 ) -> None:
-    code, err = run_main(["load", "--target", f"t={dead_base_url}", "--duration", "1", *flags],
-                         capsys)  # fmt: skip
-    assert code == 2
-    (line,) = [line for line in err.splitlines() if "error:" in line]
-    assert expected in line, err
+    assert_one_line_error(flags, expected, capsys, dead_base_url)
 
 
 def test_the_locust_command_carries_the_schedule(tmp_path: Path) -> None:
@@ -228,11 +234,7 @@ def test_the_sustainable_rate_and_what_fails_a_sweep() -> None:
 def test_bad_sweep_input_is_one_line(
     flags: list[str], expected: str, capsys: pytest.CaptureFixture[str], dead_base_url: str
 ) -> None:
-    code, err = run_main(["load", "--target", f"t={dead_base_url}", "--duration", "1", *flags],
-                         capsys)  # fmt: skip
-    assert code == 2
-    (line,) = [line for line in err.splitlines() if "error:" in line]
-    assert expected in line, err
+    assert_one_line_error(flags, expected, capsys, dead_base_url)
 
 
 @pytest.mark.slow
