@@ -147,8 +147,8 @@ def test_overthinking_counts_words_after_the_first_right_prefix() -> None:
     result = asyncio.run(overthinking(text, "7", "gsm8k", grader))
     assert result is not None
     assert grader.calls == ["We get 5.", "We get 5. Then 7."]
-    assert result["first_correct_at"] == 5 and result["total"] == 11
-    assert result["share_after_first_correct"] == pytest.approx(6 / 11)
+    assert result.first_correct_at == 5 and result.total == 11
+    assert result.share_after_first_correct == pytest.approx(6 / 11)
 
 
 def test_overthinking_grades_at_most_n_prefixes_and_always_the_whole_text() -> None:
@@ -157,8 +157,8 @@ def test_overthinking_grades_at_most_n_prefixes_and_always_the_whole_text() -> N
     assert len(ends) == 4 and ends[-1] == len(text)
     grader = _LastNumberGrader()
     result = asyncio.run(overthinking(text, "nothing", "gsm8k", grader, max_prefixes=4))
-    assert result is not None and result["share_after_first_correct"] is None
-    assert len(grader.calls) == 4 and result["prefixes_graded"] == 4
+    assert result is not None and result.share_after_first_correct is None
+    assert len(grader.calls) == 4 and result.prefixes_graded == 4
 
 
 # -- the pipeline through eval ----------------------------------------------------------------

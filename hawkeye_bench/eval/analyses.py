@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Protocol
 
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import Trace
@@ -57,29 +58,59 @@ def prefix_ends(text: str, max_prefixes: int = MAX_PREFIXES) -> list[int]:
     return [ends[(i + 1) * len(ends) // max_prefixes - 1] for i in range(max_prefixes)]
 
 
+@dataclass
+class Overthinking:
+    """``record.extra["overthinking"]``: how much of one CoT came after its answer was right.
+
+    ``first_correct_at``: the words up to the first prefix graded right (None: none was);
+    ``share_after_first_correct``: the share of the ``total`` words after it.
+    """
+
+    KEY: ClassVar[str] = "overthinking"
+
+    total: int
+    max_prefixes: int = MAX_PREFIXES
+    prefixes_graded: int = 0
+    first_correct_at: int | None = None
+    share_after_first_correct: float | None = None
+    unit: str = "words"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Overthinking:
+        return cls(
+            total=int(data.get("total") or 0),
+            max_prefixes=int(data.get("max_prefixes") or MAX_PREFIXES),
+            prefixes_graded=int(data.get("prefixes_graded") or 0),
+            first_correct_at=data.get("first_correct_at"),
+            share_after_first_correct=data.get("share_after_first_correct"),
+            unit=str(data.get("unit") or "words"),
+        )
+
+    @classmethod
+    def of_record(cls, record: Record) -> Overthinking | None:
+        """The measure a record holds (None: not measured, e.g. a failed item)."""
+        data = record.extra.get(cls.KEY)
+        return cls.from_json(data) if data else None
+
+
 async def overthinking(
     text: str, gold: str, dataset: str, grader: _Grader, *, max_prefixes: int = MAX_PREFIXES
-) -> dict[str, Any] | None:
+) -> Overthinking | None:
     """The overthinking measure of one CoT (None for an empty one); counts in words."""
     if not text.strip():
         return None
     total = len(text.split())
-    ends = prefix_ends(text, max_prefixes)
-    result: dict[str, Any] = {
-        "unit": "words",
-        "total": total,
-        "first_correct_at": None,
-        "share_after_first_correct": None,
-        "prefixes_graded": 0,
-        "max_prefixes": max_prefixes,
-    }
-    for end in ends:
-        result["prefixes_graded"] += 1
+    result = Overthinking(total=total, max_prefixes=max_prefixes)
+    for end in prefix_ends(text, max_prefixes):
+        result.prefixes_graded += 1
         grade: _Grade = await grader.grade_async(text[:end], gold, dataset)
         if grade.correct:
             at = len(text[:end].split())
-            result["first_correct_at"] = at
-            result["share_after_first_correct"] = (total - at) / total
+            result.first_correct_at = at
+            result.share_after_first_correct = (total - at) / total
             break
     return result
 
@@ -93,5 +124,5 @@ async def analyse_record(pipeline: Pipeline, grader: _Grader, record: Record) ->
     extra = dict(await pipeline.analyse(trace, problem.gold, problem.dataset, grader))
     measure = await overthinking(cot_text(trace), problem.gold, problem.dataset, grader)
     if measure is not None:
-        extra["overthinking"] = measure
+        extra[Overthinking.KEY] = measure.to_json()
     return extra

@@ -14,6 +14,7 @@ from typing import Any
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.stats import cluster_bootstrap_ci, describe, pass_at_k, wilson_interval
 from hawkeye_bench.core.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
+from hawkeye_bench.eval.analyses import Overthinking
 from hawkeye_bench.eval.comparison import compare_accuracy
 from hawkeye_bench.pipelines import chunked_roles_of, cot_role_of
 from hawkeye_bench.routing.summary import route_summary
@@ -208,14 +209,12 @@ def summarize(
         },
         "end_to_end_s": describe([end_to_end_s(t) for t in ok_traces]),
     }
-    measured = [r.extra["overthinking"] for r in records if r.extra.get("overthinking")]
+    measured = [m for r in records if (m := Overthinking.of_record(r)) is not None]
     if measured:  # eval.analyses: the CoT's words after the answer was already right
         summary["overthinking"] = {
             "n": len(measured),
-            "n_right_before_end": sum(1 for m in measured if m["first_correct_at"] is not None),
-            "share_after_first_correct": describe(
-                [m["share_after_first_correct"] for m in measured]
-            ),
+            "n_right_before_end": sum(1 for m in measured if m.first_correct_at is not None),
+            "share_after_first_correct": describe([m.share_after_first_correct for m in measured]),
         }
     route = route_summary(records)  # the route pipeline: routed share, uploads, time split
     if route is not None:
