@@ -22,9 +22,9 @@ from hawkeye_bench.load.registry import (
     unregister_load_metric,
 )
 from hawkeye_bench.load.results import STAT_KEYS, build_results, write_outputs
+from hawkeye_bench.reporting.latency_tables import LATENCY_COLUMNS, load_latency_table
 from hawkeye_bench.reporting.load_inputs import LoadStage
 from hawkeye_bench.reporting.load_levels import CLOSED, LoadLevel
-from hawkeye_bench.reporting.tables import LATENCY_COLUMNS, load_latency_table
 
 CLOSED_C1 = LoadLevel(CLOSED, concurrency=1)
 

@@ -8,7 +8,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hawkeye_bench.reporting import figures, lm_eval_inputs, load_rate_section, provenance, tables
+from hawkeye_bench.reporting import (
+    figures,
+    judge_tables,
+    latency_tables,
+    lm_eval_inputs,
+    load_rate_section,
+    provenance,
+    tables,
+)
 from hawkeye_bench.reporting.agreement_section import agreement_section
 from hawkeye_bench.reporting.comparison_table import comparison_table
 from hawkeye_bench.reporting.compress_section import compress_section, describe_sweeps
@@ -83,7 +91,7 @@ def latency_section(inputs: Inputs, out: Path, rel: tables.Rel) -> tuple[Section
         section.missing = NO_LATENCY_AT_ALL
         return section, failed
     if stages:
-        section.tables.append(tables.load_latency_table(stages, rel))
+        section.tables.append(latency_tables.load_latency_table(stages, rel))
         samples = figures.load_latency_samples(stages)
         raw_sources = list(dict.fromkeys(rel(p) for s in stages for p in s.sources))
         for figure in (
@@ -106,7 +114,7 @@ def latency_section(inputs: Inputs, out: Path, rel: tables.Rel) -> tuple[Section
     else:
         section.missing = NO_LOAD
     if inputs.runs:
-        section.tables.append(tables.eval_latency_table(inputs.runs, rel))
+        section.tables.append(latency_tables.eval_latency_table(inputs.runs, rel))
         figure = figures.latency_cdfs(
             figures.eval_latency_samples(inputs.runs),
             out,
@@ -125,9 +133,9 @@ def judge_section(inputs: Inputs, out: Path, rel: tables.Rel) -> Section:
     if not inputs.judgements:
         section.missing = NO_JUDGE
         return section
-    section.intro.append(tables.LENGTH_BIAS_NOTE)
-    scores = tables.judge_score_table(inputs.judgements, rel)
-    section.tables += [scores, *tables.judge_comparison_tables(inputs.judgements, rel)]
+    section.intro.append(judge_tables.LENGTH_BIAS_NOTE)
+    scores = judge_tables.judge_score_table(inputs.judgements, rel)
+    section.tables += [scores, *judge_tables.judge_comparison_tables(inputs.judgements, rel)]
     for figure in (
         figures.judge_scores(scores.rows, out),
         figures.judge_radars(scores.rows, out),
