@@ -14,7 +14,12 @@ from polling import async_wait_until
 from server_helpers import post
 
 from hawkeye_bench.endpoints.client import Endpoint
-from hawkeye_bench.serve.server import BadRequest, PipelineServer, parse_chat_request
+from hawkeye_bench.serve.chat_request import (
+    BadRequest,
+    StageSampling,
+    parse_chat_request,
+)
+from hawkeye_bench.serve.server import PipelineServer
 from hawkeye_bench.testing.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
 
 QUESTION = "What is 2+2?"
@@ -457,8 +462,8 @@ def test_valid_request_parts_and_defaults() -> None:
     assert parsed.question == "the question"
     assert parsed.stream and parsed.include_usage
     assert parsed.stage_params == {
-        "reasoner": {"temperature": 0},
-        "responder": {"temperature": 0, "max_tokens": 7},
+        "reasoner": StageSampling(temperature=0),
+        "responder": StageSampling(temperature=0, max_tokens=7),
     }
 
 
@@ -493,3 +498,28 @@ def test_bad_pipeline_and_stage2_input_are_named() -> None:
         PipelineServer("nope", {})
     with pytest.raises(ValueError, match="valid: full, think-only, answer-masked"):
         PipelineServer("hawkeye", {}, stage2_input="most")
+
+
+def test_stage_params_override_the_shared_fields_per_stage() -> None:
+    raw = json.dumps(
+        {
+            "messages": [{"role": "user", "content": "q"}],
+            "max_tokens": 9,
+            "stop": ["a", "b"],
+            "top_p": 0.9,
+            "stage_params": {
+                "reasoner": {"stop": "r", "temperature": 1.5},
+                "responder": {"stop": "x", "max_tokens": 3},
+            },
+        }
+    ).encode()
+    parsed = parse_chat_request(raw, ROLES)
+    assert parsed.stage_params == {
+        "reasoner": StageSampling(temperature=1.5, top_p=0.9, stop=("r",)),
+        "responder": StageSampling(max_tokens=3, top_p=0.9, stop=("x",)),
+    }
+    assert parse_chat_request(b'{"messages": [{"role": "user", "content": "q"}]}', ROLES) == (
+        parse_chat_request(
+            b'{"messages": [{"role": "user", "content": "q"}], "stage_params": {}}', ROLES
+        )
+    )
