@@ -92,7 +92,7 @@ async def test_tokenize_that_times_out_is_retried_not_dropped_to_chunks(
     config = ScriptedConfig(tokens=5, usage="never", tokenize=False)
     with ScriptedServer(config) as url:
         async with client_for(url) as client:
-            real_count = client._count
+            real_count = client.tokens.count
             timeouts = [2]
 
             async def slow_then_answering(tokenizer, text, **options):  # type: ignore[no-untyped-def]
@@ -101,7 +101,7 @@ async def test_tokenize_that_times_out_is_retried_not_dropped_to_chunks(
                     raise TimeoutError("tokenize queued behind generations")
                 return await real_count(tokenizer, text, **options)
 
-            monkeypatch.setattr(client, "_count", slow_then_answering)
+            monkeypatch.setattr(client.tokens, "count", slow_then_answering)
             result = await client.chat(USER, role="single", max_tokens=64)
     assert timeouts == [0]
     assert (result.token_source, result.completion_tokens) == ("tokenize", 5)
@@ -321,9 +321,9 @@ async def test_real_local_server_counts_exactly_with_its_own_vocabulary(local_se
     # the same count as the server's own tokenizer gives for the same text
     served = Endpoint(base_url=endpoint.base_url, model=endpoint.model)
     async with EndpointClient(served) as client:
-        tokenizer = await client._probe_tokenizer()
+        tokenizer = await client.tokens.probe()
         assert tokenizer is not None and tokenizer.kind == "llama_cpp"
-        assert await client._count(tokenizer, result.content) == result.completion_tokens
+        assert await client.tokens.count(tokenizer, result.content) == result.completion_tokens
 
 
 async def test_error_event_in_stream_is_retried_then_recorded() -> None:

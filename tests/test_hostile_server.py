@@ -24,9 +24,9 @@ from hawkeye_bench.endpoints.client import (
     EndpointClient,
     EndpointUnavailable,
     TokenizeFailed,
-    _retry_after,
-    _Tokenizer,
 )
+from hawkeye_bench.endpoints.retry import retry_after
+from hawkeye_bench.endpoints.token_count import ServerTokenizer
 from hawkeye_bench.endpoints.logprobs import MalformedLogprobs, parse_logprobs_block
 from hawkeye_bench.endpoints.replicas import ReplicaSet
 from hawkeye_bench.pipelines.route import RoutePipeline, RouteSetupError
@@ -257,8 +257,8 @@ async def test_a_cut_stream_and_a_404_are_typed_errors() -> None:
 async def test_a_retry_after_of_nan_is_no_delay_given() -> None:
     # asyncio.sleep(nan) does not return at once: a NaN delay must never reach it
     for headers in ({"Retry-After": "nan"}, {"retry-after-ms": "NaN"}):
-        assert _retry_after(headers) is None
-    assert _retry_after({"Retry-After": "-3"}) == 0.0
+        assert retry_after(headers) is None
+    assert retry_after({"Retry-After": "-3"}) == 0.0
     fault = Fault(kind="status", status=503, retry_after_s=math.nan)
     result = await _chat(ScriptedConfig(faults=[fault]))
     assert result.error_type == "http_503" and result.attempts == 2
@@ -390,8 +390,8 @@ async def test_a_tokenize_endpoint_answering_no_token_ids_is_a_typed_failure(ans
         return web.Response(text=answer, content_type="application/json")
 
     async with serve_routes({"/tokenize": tokenize}) as root, _client(f"{root}/v1") as client:
-        client._tokenizer_probed = True  # the endpoint as found by an earlier probe
-        client._tokenizer = _Tokenizer("vllm", f"{root}/tokenize", 0)
+        client.tokens.probed = True  # the endpoint as found by an earlier probe
+        client.tokens.tokenizer = ServerTokenizer("vllm", f"{root}/tokenize", 0)
         with pytest.raises(TokenizeFailed):
             await client.token_ids("some text")
 

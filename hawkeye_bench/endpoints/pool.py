@@ -27,7 +27,8 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from hawkeye_bench.endpoints.client import Endpoint, EndpointClient, EndpointUnavailable
+from hawkeye_bench.endpoints.client import EndpointClient
+from hawkeye_bench.endpoints.endpoint import Endpoint, EndpointUnavailable, unavailable_among
 from hawkeye_bench.endpoints.replicas import ReplicaSet
 
 #: What the pool gives per role: one client, or a replica set for several base URLs.
@@ -140,10 +141,7 @@ class ClientPool(Mapping[str, PoolClient]):
             *(client.check(_roles_text(roles)) for client, roles in self.groups),
             return_exceptions=True,
         )
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        for failure in failures:
-            if not isinstance(failure, EndpointUnavailable):
-                raise failure
+        failures = unavailable_among(outcomes)
         if len(failures) == 1:
             raise failures[0]
         if failures:

@@ -33,16 +33,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Unpack
 
 from hawkeye_bench.core.stats import describe
 from hawkeye_bench.core.trace import StageResult, TokenSource
-from hawkeye_bench.endpoints.client import Endpoint, EndpointClient, EndpointUnavailable, OnDelta
+from hawkeye_bench.endpoints.call_params import CallParams
+from hawkeye_bench.endpoints.client import EndpointClient
+from hawkeye_bench.endpoints.endpoint import Endpoint, EndpointUnavailable, unavailable_among
+from hawkeye_bench.endpoints.retry import backoff_delay
 
 #: Joins a replica set's URLs into its label, the `endpoint` of a call that found every replica
 #: down (``eval/health.py`` splits it to know which replicas the outage is about).
@@ -66,8 +68,8 @@ REPLICA_FAILURES = frozenset(
     }
 )
 
-#: One call of a client, given the client and the on_delta to pass on.
-_Send = Callable[[EndpointClient, OnDelta | None], Awaitable[StageResult]]
+#: One call of a client, given the client and the parameters to call it with.
+_Send = Callable[[EndpointClient, CallParams], Awaitable[StageResult]]
 
 
 def is_replica_failure(error_type: str | None) -> bool:
@@ -186,10 +188,7 @@ class ReplicaSet:
             *(r.client.check(role, require_model=True) for r in self.replicas),
             return_exceptions=True,
         )
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        for failure in failures:
-            if not isinstance(failure, EndpointUnavailable):
-                raise failure
+        failures = unavailable_among(outcomes)
         if failures:
             raise EndpointUnavailable(
                 f"{len(failures)} of {len(self.replicas)} replicas are not available:\n"
@@ -197,42 +196,14 @@ class ReplicaSet:
             )
 
     async def chat(
-        self,
-        messages: list[dict[str, Any]],
-        *,
-        role: str,
-        max_tokens: int,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        stop: list[str] | str | None = None,
-        extra: dict[str, Any] | None = None,
-        on_delta: OnDelta | None = None,
+        self, messages: list[dict[str, Any]], **params: Unpack[CallParams]
     ) -> StageResult:
         """:meth:`EndpointClient.chat` on the least busy live replica."""
-        return await self._on_replicas(
-            EndpointClient.chat, messages, role, on_delta, max_tokens=max_tokens,
-            temperature=temperature, top_p=top_p, seed=seed, stop=stop, extra=extra,
-        )  # fmt: skip
+        return await self._call(lambda client, sent: client.chat(messages, **sent), params)
 
-    async def complete(
-        self,
-        prompt: str | list[int],
-        *,
-        role: str,
-        max_tokens: int,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        stop: list[str] | str | None = None,
-        extra: dict[str, Any] | None = None,
-        on_delta: OnDelta | None = None,
-    ) -> StageResult:
+    async def complete(self, prompt: str | list[int], **params: Unpack[CallParams]) -> StageResult:
         """:meth:`EndpointClient.complete` on the least busy live replica."""
-        return await self._on_replicas(
-            EndpointClient.complete, prompt, role, on_delta, max_tokens=max_tokens,
-            temperature=temperature, top_p=top_p, seed=seed, stop=stop, extra=extra,
-        )  # fmt: skip
+        return await self._call(lambda client, sent: client.complete(prompt, **sent), params)
 
     async def count_text_tokens(self, text: str) -> tuple[int, TokenSource] | None:
         """:meth:`EndpointClient.count_text_tokens` on the least busy live replica."""
@@ -252,23 +223,9 @@ class ReplicaSet:
         live = [r for r in self.replicas if not r.out] or self.replicas
         return min(live, key=lambda r: r.in_flight)
 
-    async def _on_replicas(
-        self,
-        method: Callable[..., Awaitable[StageResult]],
-        prompt: Any,
-        role: str,
-        on_delta: OnDelta | None,
-        **sampling: Any,
-    ) -> StageResult:
-        """``method`` of :class:`EndpointClient` (``chat`` or ``complete``) with these
-        arguments, sent through :meth:`_call` to the replicas."""
-
-        async def send(client: EndpointClient, forward: OnDelta | None) -> StageResult:
-            return await method(client, prompt, role=role, on_delta=forward, **sampling)
-
-        return await self._call(send, role, on_delta)
-
-    async def _call(self, send: _Send, role: str, on_delta: OnDelta | None) -> StageResult:
+    async def _call(self, send: _Send, params: CallParams) -> StageResult:
+        """Send one call (``send`` with a client and the call's parameters) to the replicas."""
+        on_delta = params.get("on_delta")
         forwarded = False
 
         async def forward(channel: str, text: str) -> None:
@@ -287,12 +244,14 @@ class ReplicaSet:
             if replica is None:  # every replica failed this call: wait, then try them again
                 rounds += 1
                 if rounds > self.endpoint.max_retries:
-                    return self._all_failed(role, failed)
+                    return self._all_failed(params["role"], failed)
                 await asyncio.sleep(self._round_delay(rounds))
                 tried.clear()
                 continue
+            sent = params.copy()
+            sent["on_delta"] = forward if on_delta is not None else None
             try:
-                result = await send(replica.client, forward if on_delta is not None else None)
+                result = await send(replica.client, sent)
             finally:
                 replica.in_flight -= 1
                 self._notify()
@@ -382,8 +341,7 @@ class ReplicaSet:
         return min(self.cooldown_s * 2 ** max(failures - 1, 0), self.cooldown_max_s)
 
     def _round_delay(self, rounds: int) -> float:
-        delay = min(self.backoff_base_s * 2 ** (rounds - 1), self.backoff_max_s)
-        return delay * (1 - 0.25 * random.random())
+        return backoff_delay(rounds, self.backoff_base_s, self.backoff_max_s)
 
     def _all_failed(self, role: str, failed: list[StageResult]) -> StageResult:
         """The last failure, now naming the whole set and what each replica answered."""
