@@ -7,17 +7,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, TypedDict
+from typing import Any, ClassVar, Literal, Protocol, Unpack
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.endpoints.call_params import CallParams
 from hawkeye_bench.pipelines.prompts import Preset, PresetError, StagePrompt
 
 #: Called with (role, channel, text) for each streamed piece; channel is "reasoning" or "content".
 DeltaCallback = Callable[[str, str, str], Awaitable[None] | None]
-
-#: One call's own stream callback, (channel, text): what a StageClient is handed.
-StageDeltaCallback = Callable[[str, str], Awaitable[None] | None]
 
 
 class StageClient(Protocol):
@@ -25,32 +23,10 @@ class StageClient(Protocol):
     (and so a ``ClientPool``'s values) satisfies it as it is."""
 
     async def chat(
-        self,
-        messages: list[dict[str, Any]],
-        *,
-        role: str,
-        max_tokens: int,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        stop: list[str] | str | None = None,
-        extra: dict[str, Any] | None = None,
-        on_delta: StageDeltaCallback | None = None,
+        self, messages: list[dict[str, Any]], **params: Unpack[CallParams]
     ) -> StageResult: ...
 
-    async def complete(
-        self,
-        prompt: str,
-        *,
-        role: str,
-        max_tokens: int,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        stop: list[str] | str | None = None,
-        extra: dict[str, Any] | None = None,
-        on_delta: StageDeltaCallback | None = None,
-    ) -> StageResult: ...
+    async def complete(self, prompt: str, **params: Unpack[CallParams]) -> StageResult: ...
 
 
 class PipelineOptionError(HawkeyeError):
@@ -61,19 +37,6 @@ class AnswerGrader(Protocol):
     """What :meth:`Pipeline.analyse` may grade with (``grading.workers.Grader`` fits)."""
 
     async def grade_async(self, text: str, gold: str, dataset: str) -> Any: ...
-
-
-class _StageCall(TypedDict):
-    """The keyword arguments :meth:`Pipeline.call_stage` passes to a StageClient."""
-
-    role: str
-    max_tokens: int
-    temperature: float | None
-    top_p: float | None
-    seed: int | None
-    stop: list[str] | None
-    extra: dict[str, Any] | None
-    on_delta: StageDeltaCallback | None
 
 
 #: The endpoint APIs a role can be served through.
@@ -232,7 +195,7 @@ class Pipeline(ABC):
         to that role's endpoint."""
         stage = stage or self.preset.stage(role)
         text = stage.render(question, cot)
-        params: _StageCall = {
+        params: CallParams = {
             "role": role,
             "max_tokens": stage.max_tokens,
             "temperature": stage.temperature,
