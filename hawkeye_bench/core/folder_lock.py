@@ -20,7 +20,6 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.writable import OutputPathError, check_writable_folder
@@ -108,12 +107,7 @@ class FolderLock:
     def __enter__(self) -> FolderLock:
         return self.acquire()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
     def _try_lock(self) -> int | None:

@@ -20,7 +20,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 from hawkeye_bench.core.errors import HawkeyeError
@@ -172,12 +171,7 @@ class JsonlWriter:
     def __enter__(self) -> JsonlWriter:
         return self.open()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _open(self) -> IO[bytes]:
