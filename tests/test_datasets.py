@@ -81,18 +81,19 @@ def test_a_dataset_module_is_all_a_new_dataset_needs(
     )
     (tmp_path / "trivia").mkdir()
     (tmp_path / "trivia" / "test.jsonl").write_text('{"q": "2+2?", "a": "4"}\n')
-    from hawkeye_bench.datasets import registry
+    from hawkeye_bench.datasets.registry import DATASETS
 
-    dataset_names()  # the built-ins, before the registry is swapped for a copy this test owns
-    monkeypatch.setattr(registry, "DATASETS", dict(registry.DATASETS))
     monkeypatch.syspath_prepend(str(tmp_path))
     __import__("trivia_numbers")
-    problems = load_problems("trivia", data_dir=tmp_path)
-    assert [(p.id, p.gold) for p in problems] == [("trivia/0", "4")]
-    from hawkeye_bench.grading.workers import grade
+    try:
+        problems = load_problems("trivia", data_dir=tmp_path)
+        assert [(p.id, p.gold) for p in problems] == [("trivia/0", "4")]
+        from hawkeye_bench.grading.workers import grade
 
-    assert grade("so \\boxed{4}", "4", "trivia").correct
-    assert gold_format_of("trivia") == "number"
+        assert grade("so \\boxed{4}", "4", "trivia").correct
+        assert gold_format_of("trivia") == "number"
+    finally:
+        DATASETS.pop("trivia")  # the registry is the process's: leave it as it was
 
 
 def test_ids_follow_the_documented_scheme(data_dir: Path) -> None:

@@ -11,15 +11,15 @@ compares plain numbers and LaTeX differently).
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
-import logging
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Literal
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.problem import Problem
+from hawkeye_bench.core.registry import Registry
 
 ENTRY_POINT_GROUP = "hawkeye_bench.datasets"
 #: Modules of this package that are machinery, not datasets.
@@ -28,7 +28,6 @@ _NOT_DATASETS = frozenset({"registry", "loaders"})
 #: per string), or a multiple-choice letter with its text (``(A) bank``, see grading/choices).
 GoldFormat = Literal["number", "latex", "auto", "choice"]
 RowNormaliser = Callable[[dict[str, Any], int], Problem]
-logger = logging.getLogger(__name__)
 
 
 class DatasetError(HawkeyeError):
@@ -65,47 +64,39 @@ class DatasetSpec:
         return tuple(leaf for part in self.parts for leaf in get_spec(part).leaves())
 
 
-DATASETS: dict[str, DatasetSpec] = {}
-_loaded = False
+def _load_builtins() -> None:
+    """Import every dataset module of this package (each registers its specs)."""
+    package = importlib.import_module("hawkeye_bench.datasets")
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name not in _NOT_DATASETS:
+            importlib.import_module(f"hawkeye_bench.datasets.{module.name}")
+
+
+#: a plugin is a module that calls :func:`register_dataset` when imported
+DATASETS: Registry[DatasetSpec] = Registry(
+    "dataset",
+    attrgetter("name"),
+    builtins=_load_builtins,
+    entry_point_group=ENTRY_POINT_GROUP,
+    error=DatasetError,
+    message="unknown dataset {name!r}; valid names: {valid}",
+)
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    DATASETS[spec.name] = spec
-    return spec
-
-
-def _load() -> dict[str, DatasetSpec]:
-    """Import the built-in dataset modules and the installed plugins (once)."""
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        package = importlib.import_module("hawkeye_bench.datasets")
-        for module in pkgutil.iter_modules(package.__path__):  # every dataset module here
-            if module.name not in _NOT_DATASETS:
-                importlib.import_module(f"hawkeye_bench.datasets.{module.name}")
-        for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                entry.load()
-            except Exception as exc:  # a broken plugin must not break the built-in datasets
-                logger.warning("dataset plugin %s (%s) failed: %s", entry.name, entry.value, exc)
-    return DATASETS
+    return DATASETS.register(spec)
 
 
 def dataset_names() -> list[str]:
     """Names accepted by ``load_problems``."""
-    return list(_load())
+    return DATASETS.names()
 
 
 def get_spec(name: str) -> DatasetSpec:
-    try:
-        return _load()[name]
-    except KeyError:
-        raise DatasetError(
-            f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}"
-        ) from None
+    return DATASETS.lookup(name)
 
 
 def gold_format_of(name: str | None) -> GoldFormat:
     """How dataset ``name`` writes its gold answers ("auto" for an unknown name)."""
-    spec = _load().get(name or "")
+    spec = DATASETS.find(name)
     return spec.gold_format if spec is not None else "auto"

@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
+from hawkeye_bench.core.registry import Registry
 from hawkeye_bench.importing.mapping import FieldMap
 from hawkeye_bench.importing.rows import ImportedRow, ImportInputError
 
@@ -49,39 +51,35 @@ class InputFormat:
     needs_mapping: bool = False
 
 
-FORMATS: dict[str, InputFormat] = {}
-_loaded = False
+def _load_builtins() -> None:
+    for module in FORMAT_MODULES:
+        importlib.import_module(f"hawkeye_bench.importing.{module}")
+
+
+FORMATS: Registry[InputFormat] = Registry(
+    "input format",
+    attrgetter("name"),
+    builtins=_load_builtins,
+    error=ImportInputError,
+    message="unknown --format {name!r}; valid: auto, {valid}",
+)
 
 
 def register_format(spec: InputFormat) -> InputFormat:
-    FORMATS[spec.name] = spec
-    return spec
-
-
-def _load() -> dict[str, InputFormat]:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in FORMAT_MODULES:
-            importlib.import_module(f"hawkeye_bench.importing.{module}")
-    return FORMATS
+    return FORMATS.register(spec)
 
 
 def format_names() -> list[str]:
-    return list(_load())
+    return FORMATS.names()
 
 
 def get_format(name: str) -> InputFormat:
-    try:
-        return _load()[name]
-    except KeyError:
-        valid = ", ".join(["auto", *format_names()])
-        raise ImportInputError(f"unknown --format {name!r}; valid: {valid}") from None
+    return FORMATS.lookup(name)
 
 
 def detect_format(first: Any, where: str) -> InputFormat:
     """The format whose layout ``first`` (a file's first value) has."""
-    for spec in _load().values():
+    for spec in FORMATS.values():
         if spec.detect is not None and spec.detect(first):
             return spec
     keys = ", ".join(sorted(first)[:8]) if isinstance(first, dict) else type(first).__name__

@@ -1,9 +1,10 @@
 """Latency statistics from raw request records, with numpy.
 
 Which statistics exist, and how each is taken from a record, is the load metric registry
-(:mod:`hawkeye_bench.load.registry`); the built-in metrics are registered at the end of this
-module, after the per-record computations they use. Percentiles come from the raw samples
-(linear interpolation), never from Locust's bucketed histograms. Requests are pooled across
+(:mod:`hawkeye_bench.load.registry`; the built-ins are in
+:mod:`hawkeye_bench.load.builtin_metrics`, over the per-record values of
+:mod:`hawkeye_bench.load.request_values`). Percentiles come from the raw samples (linear
+interpolation), never from Locust's bucketed histograms. Requests are pooled across
 processes sample by sample. Only *measured* requests count (sent after the warmup, not cut by
 the load generator); latency figures use the ones that succeeded, failures are counted and
 listed.
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,16 @@ import numpy as np
 
 from hawkeye_bench.core.stats import PERCENTILES, describe
 from hawkeye_bench.load.records import RawRequests, RequestRecord, by_send_time
-from hawkeye_bench.load.registry import (
-    LoadMetric,
-    load_metric,
-    load_metrics,
-    register_load_metric,
-    slo_metric_names,
+from hawkeye_bench.load.registry import load_metric, load_metrics, slo_metric_names
+from hawkeye_bench.load.request_values import (
+    chunk_gaps,
+    cot_end,
+    per_token_gap_source,
+    per_token_gaps,
+    reasoning_end_ms,
+    refused,
+    tpot_ms,
 )
-from hawkeye_bench.load.stream import COT_END_LAST_REASONING, REASONING
 
 #: a chunk gap below this is "near zero": chunks that arrived together (buffering, batching)
 NEAR_ZERO_GAP_MS = 1.0
@@ -50,108 +52,6 @@ def distribution(values: Iterable[float]) -> dict[str, float | int] | None:
 def share_below(values: Sequence[float] | np.ndarray, threshold: float) -> float | None:
     array = np.asarray(values, dtype=float)
     return float((array < threshold).mean()) if array.size else None
-
-
-def _chunk_arrays(record: RequestRecord) -> tuple[np.ndarray, np.ndarray]:
-    if not record.chunks:
-        return np.empty(0), np.empty(0)
-    times = np.fromiter((c[0] for c in record.chunks), dtype=float, count=len(record.chunks))
-    tokens = np.fromiter((c[1] for c in record.chunks), dtype=float, count=len(record.chunks))
-    return times, tokens
-
-
-def chunk_gaps(record: RequestRecord) -> np.ndarray:
-    """Gaps between consecutive token-bearing chunks of one request (ms)."""
-    times, _ = _chunk_arrays(record)
-    return np.diff(times)
-
-
-def per_token_gap_source(record: RequestRecord) -> str:
-    """How the tokens per chunk of one request are known (see :func:`per_token_gaps`)."""
-    if record.chunk_tokens_source == "usage":
-        return "usage"
-    if (
-        record.output_tokens_source == "usage"
-        and record.output_tokens
-        and len(record.chunks) > 0
-        and record.output_tokens != len(record.chunks)
-    ):
-        return "usage_spread"
-    return "chunks"
-
-
-def per_token_gaps(record: RequestRecord) -> tuple[np.ndarray, str]:
-    """Per-token gaps of one request and how the tokens per chunk were known.
-
-    ``usage``: the server's cumulative usage per chunk (exact). ``usage_spread``: only the
-    total is known from usage, spread evenly over the chunks. ``chunks``: one token per chunk.
-    A gap is repeated once per token it covers, so the mean is sum(gaps) / tokens.
-    """
-    times, tokens = _chunk_arrays(record)
-    gaps = np.diff(times)
-    source = per_token_gap_source(record)
-    if not gaps.size:
-        return gaps, source
-    if source == "usage_spread":  # equal weights: every chunk holds the same count
-        return gaps / ((record.output_tokens or 0) / len(record.chunks)), source
-    counts = np.maximum(tokens[1:], 1).astype(int)  # a 0-token delta counts as one token
-    return np.repeat(gaps / counts, counts), source
-
-
-def cot_end(record: RequestRecord) -> tuple[float | None, str | None]:
-    """(send -> end of the chain of thought, its source); records written before the stage
-    marker was read fall back to the last reasoning chunk, like the meter does."""
-    if record.cot_end_ms is not None:
-        return record.cot_end_ms, record.cot_end_source or COT_END_LAST_REASONING
-    times = [c[0] for c in record.chunks if c[2] == REASONING]
-    return (times[-1], COT_END_LAST_REASONING) if times else (None, None)
-
-
-def reasoning_end_ms(record: RequestRecord) -> float | None:
-    return cot_end(record)[0]
-
-
-def cot_tokens(record: RequestRecord) -> int | None:
-    """Tokens of the chain of thought; records written before they were counted: the
-    reasoning tokens."""
-    return record.cot_tokens if record.cot_tokens is not None else record.reasoning_tokens
-
-
-def cot_per_token_gaps(record: RequestRecord) -> np.ndarray:
-    """Per-token gaps within the chain of thought (the chunks up to its end), weighted as
-    :func:`per_token_gaps` weighs them."""
-    gaps, _ = per_token_gaps(record)
-    end, _ = cot_end(record)
-    if end is None:
-        return np.empty(0)
-    if record.cot_chunks is not None:
-        chunks = record.cot_chunks
-    else:  # no marker: the chunks up to the last reasoning one (rows keep 4 decimals)
-        chunks = sum(1 for c in record.chunks if c[0] <= end + 1e-3)
-    if chunks < 2:
-        return np.empty(0)
-    if per_token_gap_source(record) == "usage_spread":
-        return gaps[: chunks - 1]
-    counts = np.maximum(np.array([c[1] for c in record.chunks[1:chunks]], dtype=float), 1)
-    return gaps[: int(counts.astype(int).sum())]
-
-
-def tpot_ms(record: RequestRecord) -> float | None:
-    if record.e2e_ms is None or record.ttft_ms is None or not record.output_tokens:
-        return None
-    if record.output_tokens < 2:
-        return None
-    return (record.e2e_ms - record.ttft_ms) / (record.output_tokens - 1)
-
-
-def delivery_lags(record: RequestRecord) -> list[float]:
-    """Server write -> client read per chunk, for chunks the server stamped (ms)."""
-    return [c[3] for c in record.chunks if len(c) > 3]
-
-
-def refused(record: RequestRecord) -> bool:
-    """The request found no server: its connection was refused (no HTTP response)."""
-    return record.status is None and "refused" in (record.error or "").lower()
 
 
 def request_value(record: RequestRecord, metric: str) -> float | int | None:
@@ -344,143 +244,6 @@ def _error_kind(error: str | None) -> str:
     return (error or "")[:120]
 
 
-# ----------------------------------------------------------------------------- built-in metrics
-
-#: registry order = the order of ``load_results.json`` and of the printed definitions;
-#: ``csv_rank`` keeps the CSV's column order
-BUILTIN_LOAD_METRICS = (
-    LoadMetric(
-        "e2e_ms",
-        "ms",
-        "E2E / Time per Req: send -> last token-bearing chunk",
-        per_request=attrgetter("e2e_ms"),
-        csv_rank=0,
-        table_column="time",
-        table_stats=("mean", *(f"p{p}" for p in PERCENTILES)),
-        slo=True,
-    ),
-    LoadMetric(
-        "e2e_done_ms",
-        "ms",
-        "send -> `data: [DONE]`",
-        per_request=attrgetter("e2e_done_ms"),
-        csv_rank=11,
-    ),
-    LoadMetric(
-        "tt_ack_ms",
-        "ms",
-        "TT_ACK: send -> first SSE chunk of any kind (role-only included)",
-        per_request=attrgetter("tt_ack_ms"),
-        csv_rank=5,
-    ),
-    LoadMetric(
-        "ttft_ms",
-        "ms",
-        "TTFT: send -> first non-empty token chunk (reasoning or content)",
-        per_request=attrgetter("ttft_ms"),
-        csv_rank=1,
-        table_column="ttft",
-        table_stats=("mean", *(f"p{p}" for p in PERCENTILES)),
-        slo=True,
-    ),
-    LoadMetric(
-        "ttft_reasoning_ms",
-        "ms",
-        "TTFT-reasoning: send -> first reasoning token",
-        per_request=attrgetter("ttft_reasoning_ms"),
-        csv_rank=3,
-        cot_only_column="ttft",
-    ),
-    LoadMetric(
-        "ttft_content_ms",
-        "ms",
-        "TTFT-content: send -> first answer (content) token; for Hawkeye the first stage-2 token",
-        per_request=attrgetter("ttft_content_ms"),
-        csv_rank=2,
-        slo=True,
-    ),
-    LoadMetric(
-        "tbt_ms",
-        "ms",
-        "TBT (Avg TBT), per token: each gap between consecutive token-bearing chunks divided by "
-        "the tokens in the later chunk, pooled over requests",
-        pooled=lambda record: per_token_gaps(record)[0],
-        csv_rank=6,
-        table_column="tbt",
-    ),
-    LoadMetric(
-        "cot_tbt_ms",
-        "ms",
-        "CoT TBT, per token: the TBT gaps within the chain of thought (up to its end, see "
-        "reasoning_end_ms), pooled over requests",
-        pooled=cot_per_token_gaps,
-        csv_rank=13,
-        cot_only_column="tbt",
-    ),
-    LoadMetric(
-        "reasoning_end_ms",
-        "ms",
-        "CoT end: send -> last token before the server's `x_hawkeye.stage_end` marker (Hawkeye: "
-        "end of the stage-1 CoT as the client sees it, the paper's 'CoT only' time); without a "
-        "marker, the last reasoning token, which then includes any reasoning of a final stage "
-        "(counted in cot_end_sources)",
-        per_request=reasoning_end_ms,
-        csv_rank=4,
-        cot_only_column="time",
-    ),
-    LoadMetric(
-        "chunk_gap_ms",
-        "ms",
-        "gaps between consecutive token-bearing chunks, pooled (ITL)",
-        pooled=chunk_gaps,
-        csv_rank=7,
-    ),
-    LoadMetric(
-        "tpot_ms",
-        "ms",
-        "TPOT: (E2E - TTFT) / (output tokens - 1), per request",
-        per_request=tpot_ms,
-        csv_rank=8,
-        slo=True,
-    ),
-    LoadMetric(
-        "output_tokens",
-        "tokens",
-        "Tokens: completion tokens per request (usage, else counted)",
-        per_request=attrgetter("output_tokens"),
-        csv_rank=9,
-        table_column="tokens",
-    ),
-    LoadMetric(
-        "reasoning_tokens",
-        "tokens",
-        "reasoning tokens per request: every token streamed as reasoning, a final stage's own "
-        "reasoning included (usage, else counted)",
-        per_request=attrgetter("reasoning_tokens"),
-        csv_rank=10,
-    ),
-    LoadMetric(
-        "cot_tokens",
-        "tokens",
-        "CoT tokens per request: the stages up to the server's `x_hawkeye.stage_end` marker "
-        "(its per-stage usage, else the token chunks before it); without a marker, the "
-        "reasoning tokens",
-        per_request=cot_tokens,
-        csv_rank=14,
-        cot_only_column="tokens",
-    ),
-    LoadMetric(
-        "delivery_lag_ms",
-        "ms",
-        "server write -> client read per chunk (only servers that stamp chunks, e.g. the "
-        "scripted test server)",
-        pooled=delivery_lags,
-        csv_rank=12,
-    ),
-)
-for _metric in BUILTIN_LOAD_METRICS:
-    register_load_metric(_metric)
-
 #: metrics an SLO can bound (per request, milliseconds)
 SLO_METRICS = slo_metric_names()
 
@@ -517,3 +280,30 @@ def scan_stage(
             records.append(record)
     by_send_time(records)
     return StageScan(stats.result(), stats, records, raw.torn)
+
+
+__all__ = [
+    "ERROR_EXAMPLES",
+    "NEAR_ZERO_GAP_MS",
+    "PERCENTILES",
+    "POOLED_DTYPE",
+    "SLO_METRICS",
+    "Samples",
+    "StageScan",
+    "StageStats",
+    "chunk_gaps",
+    "cot_end",
+    "distribution",
+    "goodput",
+    "meets_slo",
+    "per_token_gap_source",
+    "per_token_gaps",
+    "reasoning_end_ms",
+    "refused",
+    "request_counts",
+    "request_value",
+    "scan_stage",
+    "share_below",
+    "stage_metrics",
+    "tpot_ms",
+]

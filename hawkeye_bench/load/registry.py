@@ -8,85 +8,43 @@ the report's latency-under-load table shows it and whether ``--slo`` can bound i
 statistics, the JSON definitions, the CSV columns and that table are all derived from here, so
 adding a metric is one :func:`register_load_metric` call and no other edit.
 
-The built-in metrics are registered by :mod:`hawkeye_bench.load.metrics`, next to the per-record
-computations they use; the accessors below import it first, so they always see them.
+The entry type is :class:`~hawkeye_bench.load.metric_spec.LoadMetric`; the built-in metrics
+(:mod:`hawkeye_bench.load.builtin_metrics`) are registered on first use, before any other.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from operator import attrgetter
 
-import numpy as np
-
-from hawkeye_bench.load.records import RequestRecord
-
-#: one value per request, None when the request has none (e.g. no content token)
-PerRequest = Callable[[RequestRecord], float | int | None]
-#: any number of values per request (e.g. one per chunk gap), pooled over the requests
-Pooled = Callable[[RequestRecord], Sequence[float] | np.ndarray]
-
-_STAT = re.compile(r"n|mean|min|max|p\d+")
+from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.registry import Registry
+from hawkeye_bench.load.builtin_metrics import BUILTIN_LOAD_METRICS
+from hawkeye_bench.load.metric_spec import LoadMetric, PerRequest, Pooled
 
 
-@dataclass(frozen=True)
-class LoadMetric:
-    """One load statistic; give exactly one of ``per_request`` and ``pooled``.
+class UnknownLoadMetric(HawkeyeError, KeyError):
+    """No load metric has this name (a KeyError too, as before the registry type)."""
 
-    The samples of a stage are taken from its successful measured requests, in send order, and
-    summarised by :func:`hawkeye_bench.load.metrics.distribution` (n, mean, p50/p90/p99, min,
-    max) under ``metrics[name]`` of the stage.
-    """
-
-    name: str
-    unit: str  # "ms" or "tokens"; "ms" values are shown in seconds in the report's table
-    definition: str
-    per_request: PerRequest | None = None
-    pooled: Pooled | None = None
-    #: ``<name>_n``, ``_mean``, ``_p50``, ``_p90``, ``_p99`` columns in ``load_table.csv``
-    in_csv: bool = True
-    #: position of those columns among the CSV's metric columns; unranked metrics follow the
-    #: ranked ones in registry order
-    csv_rank: int | None = None
-    #: column key prefix in the report's latency-under-load table: cells ``<column>_<stat>_s``
-    #: (unit ms, converted to seconds) or ``<column>_<stat>``, one per ``table_stats``
-    table_column: str | None = None
-    table_stats: tuple[str, ...] = ("mean",)
-    #: in a reasoning target's "(CoT only)" row of that table, this metric fills that column
-    #: (a column no metric fills there is empty)
-    cot_only_column: str | None = None
-    #: ``--slo NAME=MS`` may bound it (needs ``per_request``)
-    slo: bool = False
-
-    def __post_init__(self) -> None:
-        if (self.per_request is None) == (self.pooled is None):
-            raise ValueError(f"load metric {self.name!r}: give exactly one of per_request, pooled")
-        if self.slo and self.per_request is None:
-            raise ValueError(f"load metric {self.name!r}: an SLO bounds a per-request value")
-        bad = [s for s in self.table_stats if not _STAT.fullmatch(s)]
-        if bad:
-            raise ValueError(f"load metric {self.name!r}: unknown table stats {bad}")
-
-    def value(self, record: RequestRecord) -> float | int | None:
-        """The per-request value of one record (None for a pooled metric)."""
-        return None if self.per_request is None else self.per_request(record)
-
-    def samples(self, records: Iterable[RequestRecord]) -> list[float | int] | np.ndarray:
-        """The metric's raw samples over ``records``: their values, or their pooled arrays."""
-        if self.per_request is not None:
-            return [v for r in records if (v := self.per_request(r)) is not None]
-        assert self.pooled is not None
-        arrays = [np.asarray(self.pooled(r), dtype=float) for r in records]
-        return np.concatenate(arrays) if arrays else np.empty(0)
+    def __str__(self) -> str:  # KeyError's would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
-_REGISTRY: dict[str, LoadMetric] = {}
+def _load_builtins() -> None:
+    for metric in BUILTIN_LOAD_METRICS:
+        _REGISTRY.register(metric)
+
+
+_REGISTRY: Registry[LoadMetric] = Registry(
+    "load metric",
+    attrgetter("name"),
+    builtins=_load_builtins,
+    error=UnknownLoadMetric,
+    message="no load metric {name!r} (known: {valid})",
+)
 
 
 def register_load_metric(metric: LoadMetric, *, replace: bool = False) -> LoadMetric:
     """Add ``metric`` after the registered ones (or, with ``replace``, swap it in place)."""
-    _builtins()
     if metric.name in _REGISTRY and not replace:
         raise ValueError(f"load metric {metric.name!r} is already registered")
     if metric.table_column is not None:
@@ -96,32 +54,21 @@ def register_load_metric(metric: LoadMetric, *, replace: bool = False) -> LoadMe
                     f"load metric {metric.name!r}: table column {metric.table_column!r} "
                     f"is already {other.name!r}'s"
                 )
-    _REGISTRY[metric.name] = metric
-    return metric
+    return _REGISTRY.register(metric)
 
 
 def unregister_load_metric(name: str) -> LoadMetric:
     """Remove a registered metric and return it."""
-    _builtins()
     return _REGISTRY.pop(name)
-
-
-def _builtins() -> None:
-    import hawkeye_bench.load.metrics  # noqa: F401  (registers the built-in metrics)
 
 
 def load_metrics() -> tuple[LoadMetric, ...]:
     """Every registered metric, in registry order (the order of the JSON and the definitions)."""
-    _builtins()
     return tuple(_REGISTRY.values())
 
 
 def load_metric(name: str) -> LoadMetric:
-    _builtins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"no load metric {name!r} (known: {', '.join(_REGISTRY)})") from None
+    return _REGISTRY.lookup(name)
 
 
 def csv_load_metrics() -> tuple[LoadMetric, ...]:
@@ -138,3 +85,18 @@ def table_load_metrics() -> tuple[LoadMetric, ...]:
 def slo_metric_names() -> tuple[str, ...]:
     """The metrics ``--slo`` can bound."""
     return tuple(m.name for m in load_metrics() if m.slo)
+
+
+__all__ = [
+    "LoadMetric",
+    "PerRequest",
+    "Pooled",
+    "UnknownLoadMetric",
+    "csv_load_metrics",
+    "load_metric",
+    "load_metrics",
+    "register_load_metric",
+    "slo_metric_names",
+    "table_load_metrics",
+    "unregister_load_metric",
+]

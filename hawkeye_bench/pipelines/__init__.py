@@ -11,35 +11,22 @@ Everything else (command-line flags and config keys per role, preset validation,
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import inspect
-import logging
 import pkgutil
 
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.registry import Registry
 from hawkeye_bench.pipelines.base import DeltaCallback, Pipeline, RoleSpec, StageClient
 
 ENTRY_POINT_GROUP = "hawkeye_bench.pipelines"
-PIPELINES: dict[str, type[Pipeline]] = {}
-_plugins_loaded = False
-logger = logging.getLogger(__name__)
 
 
 class UnknownPipeline(HawkeyeError, ValueError):
     """A pipeline name that no installed package registers."""
 
 
-def register_pipeline(cls: type[Pipeline]) -> type[Pipeline]:
-    PIPELINES[cls.name] = cls
-    return cls
-
-
-def _load_plugins() -> None:
-    """Register the pipelines of this package's modules and of installed packages (once)."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
+def _load_builtins() -> None:
+    """Register the pipelines of this package's modules."""
     for module_info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
@@ -48,45 +35,45 @@ def _load_plugins() -> None:
                 and "name" in cls.__dict__
                 and cls.__module__ == module.__name__
             ):
-                register_pipeline(cls)
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            cls = entry.load()
-        except Exception as exc:  # a broken plugin must not break the built-in pipelines
-            logger.warning("pipeline plugin %s (%s) failed: %s", entry.name, entry.value, exc)
-            continue
-        if isinstance(cls, type) and issubclass(cls, Pipeline):
-            register_pipeline(cls)
-        else:
-            logger.warning("pipeline plugin %s is not a Pipeline subclass: %r", entry.name, cls)
+                PIPELINES.register(cls)
 
 
-def registered() -> dict[str, type[Pipeline]]:
-    _load_plugins()
+PIPELINES: Registry[type[Pipeline]] = Registry(
+    "pipeline",
+    lambda cls: cls.name,
+    builtins=_load_builtins,
+    entry_point_group=ENTRY_POINT_GROUP,
+    plugin_type=Pipeline,
+    error=UnknownPipeline,
+    message="unknown pipeline {name!r}; valid: {sorted}",
+)
+
+
+def register_pipeline(cls: type[Pipeline]) -> type[Pipeline]:
+    return PIPELINES.register(cls)
+
+
+def registered() -> Registry[type[Pipeline]]:
     return PIPELINES
 
 
 def pipeline_names() -> list[str]:
-    return sorted(registered())
+    return sorted(PIPELINES.names())
 
 
 def get_pipeline(name: str) -> type[Pipeline]:
-    try:
-        return registered()[name]
-    except KeyError:
-        valid = ", ".join(pipeline_names())
-        raise UnknownPipeline(f"unknown pipeline {name!r}; valid: {valid}") from None
+    return PIPELINES.lookup(name)
 
 
 def find_pipeline(name: str | None) -> type[Pipeline] | None:
     """The pipeline class for a name read from a file; None when no installed package has it."""
-    return registered().get(name or "")
+    return PIPELINES.find(name)
 
 
 def all_roles() -> tuple[str, ...]:
     """Every role of every registered pipeline, in registration order, without repeats."""
     roles: dict[str, None] = {}
-    for cls in registered().values():
+    for cls in PIPELINES.values():
         roles.update(dict.fromkeys(cls.roles))
     return tuple(roles)
 
@@ -94,7 +81,7 @@ def all_roles() -> tuple[str, ...]:
 def role_meanings() -> dict[str, str]:
     """Role name -> meaning, for help texts."""
     meanings: dict[str, str] = {}
-    for cls in registered().values():
+    for cls in PIPELINES.values():
         for spec in cls.role_specs:
             meanings.setdefault(spec.name, spec.meaning)
     return meanings
@@ -104,7 +91,7 @@ def single_model_role() -> str | None:
     """The role of the (first registered) one-model baseline: whose prompt a foreign model,
     answering alone, is sent."""
     return next(
-        (cls.roles[0] for cls in registered().values() if cls.is_baseline and len(cls.roles) == 1),
+        (cls.roles[0] for cls in PIPELINES.values() if cls.is_baseline and len(cls.roles) == 1),
         None,
     )
 

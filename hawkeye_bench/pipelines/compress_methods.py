@@ -16,18 +16,17 @@ Built in: ``llm`` (the compressor role), ``truncate`` (the first k share of word
 
 from __future__ import annotations
 
-import importlib.metadata
-import logging
 import math
 import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.registry import Registry
 
 ENTRY_POINT_GROUP = "hawkeye_bench.compress_methods"
-logger = logging.getLogger(__name__)
 
 #: A model-free compression: (cot, kept share, seed) -> compressed text.
 CompressFunction = Callable[[str, float, int], str]
@@ -87,53 +86,38 @@ def _nothing(cot: str, keep: float, seed: int) -> str:
     return ""
 
 
-COMPRESS_METHODS: dict[str, CompressMethod] = {}
-_plugins_loaded = False
-
-
-def register_compress_method(method: CompressMethod) -> CompressMethod:
-    COMPRESS_METHODS[method.name] = method
-    return method
-
-
-for _method in (
+BUILTIN_COMPRESS_METHODS = (
     CompressMethod("llm", "the compressor model, prompted by the preset's compressor stage"),
     CompressMethod("truncate", "the first k share of the CoT's words", truncate),
     CompressMethod("random", "a seeded random k share of the CoT's words, in order", random_drop),
     CompressMethod("full", "anchor: the writer's CoT unchanged", _unchanged, fixed_keep=1.0),
     CompressMethod("none", "anchor: no CoT at all", _nothing, fixed_keep=0.0),
-):
-    register_compress_method(_method)
+)
 
 
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            method = entry.load()
-        except Exception as exc:  # a broken plugin must not break the built-in methods
-            logger.warning("compress method plugin %s failed: %s", entry.name, exc)
-            continue
-        if isinstance(method, CompressMethod):
-            register_compress_method(method)
-        else:
-            logger.warning("compress method plugin %s is not a CompressMethod", entry.name)
+def _load_builtins() -> None:
+    for method in BUILTIN_COMPRESS_METHODS:
+        COMPRESS_METHODS.register(method)
+
+
+COMPRESS_METHODS: Registry[CompressMethod] = Registry(
+    "compress method",
+    attrgetter("name"),
+    builtins=_load_builtins,
+    entry_point_group=ENTRY_POINT_GROUP,
+    plugin_type=CompressMethod,
+    error=UnknownCompressMethod,
+    message="unknown compression method {name!r}; valid: {valid}",
+)
+
+
+def register_compress_method(method: CompressMethod) -> CompressMethod:
+    return COMPRESS_METHODS.register(method)
 
 
 def compress_method_names() -> list[str]:
-    _load_plugins()
-    return list(COMPRESS_METHODS)
+    return COMPRESS_METHODS.names()
 
 
 def get_compress_method(name: str) -> CompressMethod:
-    _load_plugins()
-    try:
-        return COMPRESS_METHODS[name]
-    except KeyError:
-        valid = ", ".join(COMPRESS_METHODS)
-        raise UnknownCompressMethod(
-            f"unknown compression method {name!r}; valid: {valid}"
-        ) from None
+    return COMPRESS_METHODS.lookup(name)

@@ -15,17 +15,16 @@ entry-point group (``name = "module:ROUTER"``, a RouterSpec).
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
-import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.registry import Registry
 
 ENTRY_POINT_GROUP = "hawkeye_bench.routers"
-logger = logging.getLogger(__name__)
 
 
 class UnknownRouter(HawkeyeError, ValueError):
@@ -87,41 +86,23 @@ class RouterSpec:
             )
 
 
-ROUTERS: dict[str, RouterSpec] = {}
-_plugins_loaded = False
+ROUTERS: Registry[RouterSpec] = Registry(
+    "router",
+    attrgetter("name"),
+    builtins=lambda: importlib.import_module("hawkeye_bench.routing.builtin"),
+    entry_point_group=ENTRY_POINT_GROUP,
+    plugin_type=RouterSpec,
+    error=UnknownRouter,
+)
 
 
 def register_router(spec: RouterSpec) -> RouterSpec:
-    ROUTERS[spec.name] = spec
-    return spec
-
-
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    importlib.import_module("hawkeye_bench.routing.builtin")
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            spec = entry.load()
-        except Exception as exc:  # a broken plugin must not break the built-in routers
-            logger.warning("router plugin %s failed: %s", entry.name, exc)
-            continue
-        if isinstance(spec, RouterSpec):
-            register_router(spec)
-        else:
-            logger.warning("router plugin %s is not a RouterSpec", entry.name)
+    return ROUTERS.register(spec)
 
 
 def router_names() -> list[str]:
-    _load_plugins()
-    return list(ROUTERS)
+    return ROUTERS.names()
 
 
 def get_router(name: str) -> RouterSpec:
-    _load_plugins()
-    try:
-        return ROUTERS[name]
-    except KeyError:
-        raise UnknownRouter(f"unknown router {name!r}; valid: {', '.join(ROUTERS)}") from None
+    return ROUTERS.lookup(name)
