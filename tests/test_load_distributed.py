@@ -33,12 +33,14 @@ from hawkeye_bench.load.capacity import (
     stream_event_rate,
     usable_cores,
 )
+from hawkeye_bench.load.cpu import CpuSample
 from hawkeye_bench.load.metrics import chunk_gaps
 from hawkeye_bench.load.records import RequestRecord, read_cpu_samples, read_requests
 from hawkeye_bench.load.runner import LoadPlan, StageRun, Target, analyse_stage, locust_command
 from hawkeye_bench.load.shipping import (
     RAW_MESSAGE,
     TRANSFERS_FILE,
+    RawBatch,
     RawCollector,
     RawShipper,
     transfer_problems,
@@ -132,14 +134,14 @@ def test_shipper_sends_bounded_numbered_batches_and_the_collector_merges(tmp_pat
     shipper = RawShipper(lambda kind, data: sent.append(data), "hostA", 7, batch_records=3)
     for seq in range(7):
         shipper.request({"seq": seq})
-    shipper.cpu({"t": 1.0, "cpu": 10.0})
+    shipper.cpu(CpuSample(t=1.0, cpu=10.0))
     shipper.close()
     assert [len(b["requests"]) for b in sent] == [3, 3, 1]  # never more than the bound
     assert [b["batch"] for b in sent] == [0, 1, 2] and sent[-1]["final"]
     assert sent[-1]["sent_requests"] == 7 and sent[-1]["sent_cpu"] == 1
     collector = RawCollector(tmp_path)
     for batch in sent:
-        collector.receive(batch, "client-a")
+        collector.receive(RawBatch.from_json(batch), "client-a")
     assert collector.finished_clients() == {"client-a"}
     collector.close()
     assert transfer_problems(tmp_path) == []
@@ -162,9 +164,11 @@ def test_lost_batches_and_a_missing_last_batch_are_named(tmp_path: Path) -> None
         shipper.request({"seq": seq})
     shipper.close()
     collector = RawCollector(tmp_path)
-    collector.receive(sent[0])
-    collector.receive(sent[2])  # batch 1 lost
-    other = RawShipper(lambda kind, data: collector.receive(data), "hostC", 3, batch_records=2)
+    collector.receive(RawBatch.from_json(sent[0]))
+    collector.receive(RawBatch.from_json(sent[2]))  # batch 1 lost
+    other = RawShipper(
+        lambda kind, data: collector.receive(RawBatch.from_json(data)), "hostC", 3, batch_records=2
+    )
     other.request({"seq": 0})
     other.flush()  # sent, but the worker never sent its last batch
     collector.close()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
@@ -19,6 +20,97 @@ import psutil
 SAMPLE_INTERVAL_S = 1.0
 SATURATION_PERCENT = 85.0
 SATURATION_SAMPLES = 2
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """One line of ``cpu-<host>-<pid>.jsonl``: this process's CPU over the last interval."""
+
+    t: float  # wall-clock time of the sample
+    cpu: float  # percent of one core
+    interval_s: float | None = None  # the interval it covers (None in files of older versions)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": self.t, "cpu": self.cpu, "interval_s": self.interval_s}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CpuSample:
+        interval = data.get("interval_s")
+        return cls(
+            t=float(data.get("t") or 0.0),
+            cpu=float(data["cpu"]),
+            interval_s=None if interval is None else float(interval),
+        )
+
+
+@dataclass(frozen=True)
+class ProcessCpu:
+    """One load-generating process's CPU over a stage."""
+
+    process: str  # <host>-<pid>
+    samples: int
+    mean_percent: float | None
+    max_percent: float | None
+    saturated: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "process": self.process,
+            "samples": self.samples,
+            "mean_percent": self.mean_percent,
+            "max_percent": self.max_percent,
+            "saturated": self.saturated,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProcessCpu:
+        return cls(
+            process=str(data.get("process") or ""),
+            samples=int(data.get("samples") or 0),
+            mean_percent=_optional_float(data.get("mean_percent")),
+            max_percent=_optional_float(data.get("max_percent")),
+            saturated=bool(data.get("saturated")),
+        )
+
+
+@dataclass(frozen=True)
+class CpuSummary:
+    """The client CPU of one stage (a stage's ``cpu`` in ``load_results.json``)."""
+
+    threshold_percent: float = SATURATION_PERCENT
+    consecutive_samples: int = SATURATION_SAMPLES
+    processes: list[ProcessCpu] = field(default_factory=list)
+    busiest_mean_percent: float | None = None
+    max_percent: float | None = None
+    saturated: bool = False  # some process stayed at or above the threshold
+    sampled: bool = False  # some process has a sample
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "threshold_percent": self.threshold_percent,
+            "consecutive_samples": self.consecutive_samples,
+            "processes": [p.to_json() for p in self.processes],
+            "busiest_mean_percent": self.busiest_mean_percent,
+            "max_percent": self.max_percent,
+            "saturated": self.saturated,
+            "sampled": self.sampled,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CpuSummary:
+        return cls(
+            threshold_percent=float(data.get("threshold_percent", SATURATION_PERCENT)),
+            consecutive_samples=int(data.get("consecutive_samples", SATURATION_SAMPLES)),
+            processes=[ProcessCpu.from_json(p) for p in data.get("processes") or []],
+            busiest_mean_percent=_optional_float(data.get("busiest_mean_percent")),
+            max_percent=_optional_float(data.get("max_percent")),
+            saturated=bool(data.get("saturated")),
+            sampled=bool(data.get("sampled")),
+        )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 class CpuSampler:
@@ -30,7 +122,7 @@ class CpuSampler:
     """
 
     def __init__(
-        self, on_sample: Callable[[dict[str, Any]], None], interval_s: float = SAMPLE_INTERVAL_S
+        self, on_sample: Callable[[CpuSample], None], interval_s: float = SAMPLE_INTERVAL_S
     ) -> None:
         self.on_sample = on_sample
         self.interval_s = interval_s
@@ -51,7 +143,7 @@ class CpuSampler:
             # a final, shorter sample at stop, so a run under a second still has one
             if not stopping or now - last > 0.05:
                 cpu = self._process.cpu_percent(None)
-                self.on_sample({"t": time.time(), "cpu": cpu, "interval_s": round(now - last, 3)})
+                self.on_sample(CpuSample(time.time(), cpu, round(now - last, 3)))
                 last = now
             if stopping:
                 return
@@ -71,30 +163,37 @@ def longest_run_at_or_above(values: Sequence[float], threshold: float) -> int:
     return longest
 
 
-def cpu_summary(samples_by_process: dict[Any, list[dict[str, Any]]]) -> dict[str, Any]:
+def summarize_cpu(samples_by_process: Mapping[Any, Sequence[CpuSample]]) -> CpuSummary:
     """Per-process CPU figures and the saturation verdict for one stage; processes are named
     ``<host>-<pid>``, so a saturated worker of a distributed run is named."""
-    processes: list[dict[str, Any]] = []
+    processes: list[ProcessCpu] = []
     for label, samples in sorted(samples_by_process.items(), key=lambda item: str(item[0])):
-        values = [float(s["cpu"]) for s in samples]
+        values = [s.cpu for s in samples]
         processes.append(
-            {
-                "process": str(label),
-                "samples": len(values),
-                "mean_percent": round(sum(values) / len(values), 1) if values else None,
-                "max_percent": round(max(values), 1) if values else None,
-                "saturated": longest_run_at_or_above(values, SATURATION_PERCENT)
-                >= SATURATION_SAMPLES,
-            }
+            ProcessCpu(
+                process=str(label),
+                samples=len(values),
+                mean_percent=round(sum(values) / len(values), 1) if values else None,
+                max_percent=round(max(values), 1) if values else None,
+                saturated=longest_run_at_or_above(values, SATURATION_PERCENT) >= SATURATION_SAMPLES,
+            )
         )
-    means = [p["mean_percent"] for p in processes if p["mean_percent"] is not None]
-    maxima = [p["max_percent"] for p in processes if p["max_percent"] is not None]
-    return {
-        "threshold_percent": SATURATION_PERCENT,
-        "consecutive_samples": SATURATION_SAMPLES,
-        "processes": processes,
-        "busiest_mean_percent": max(means) if means else None,
-        "max_percent": max(maxima) if maxima else None,
-        "saturated": any(p["saturated"] for p in processes),
-        "sampled": bool(maxima),
+    means = [p.mean_percent for p in processes if p.mean_percent is not None]
+    maxima = [p.max_percent for p in processes if p.max_percent is not None]
+    return CpuSummary(
+        processes=processes,
+        busiest_mean_percent=max(means) if means else None,
+        max_percent=max(maxima) if maxima else None,
+        saturated=any(p.saturated for p in processes),
+        sampled=bool(maxima),
+    )
+
+
+def cpu_summary(samples_by_process: Mapping[Any, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+    """:func:`summarize_cpu` of the samples as read from the ``cpu-*.jsonl`` files, in the form a
+    stage of ``load_results.json`` stores (:meth:`CpuSummary.to_json`)."""
+    samples = {
+        label: [CpuSample.from_json(row) for row in rows]
+        for label, rows in samples_by_process.items()
     }
+    return summarize_cpu(samples).to_json()

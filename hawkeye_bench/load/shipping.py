@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 from hawkeye_bench.core.jsonl import JsonlWriter
+from hawkeye_bench.load.cpu import CpuSample
 from hawkeye_bench.load.records import cpu_path, process_label, requests_path
 
 RAW_MESSAGE = "hawkeye_raw"  # worker -> master: a batch of raw records and CPU samples
@@ -36,12 +37,55 @@ TRANSFERS_FILE = "transfers.json"
 Send = Callable[[str, dict[str, Any]], None]
 
 
+@dataclass
+class RawBatch:
+    """Worker -> master (:data:`RAW_MESSAGE`): one numbered batch of a worker's raw samples.
+
+    ``requests`` are request records already in their JSON form (what the worker's own file
+    would hold), written by the master as they came.
+    """
+
+    host: str
+    pid: int
+    batch: int  # numbered from 0 per worker: a gap is a lost batch
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    cpu: list[CpuSample] = field(default_factory=list)
+    final: bool = False  # the last batch: it carries the totals
+    sent_requests: int = 0  # records sent so far, this batch included
+    sent_cpu: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "pid": self.pid,
+            "batch": self.batch,
+            "requests": self.requests,
+            "cpu": [sample.to_json() for sample in self.cpu],
+            "final": self.final,
+            "sent_requests": self.sent_requests,
+            "sent_cpu": self.sent_cpu,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RawBatch:
+        return cls(
+            host=str(data["host"]),
+            pid=int(data["pid"]),
+            batch=int(data["batch"]),
+            requests=list(data.get("requests") or []),
+            cpu=[CpuSample.from_json(sample) for sample in data.get("cpu") or []],
+            final=bool(data.get("final")),
+            sent_requests=int(data.get("sent_requests") or 0),
+            sent_cpu=int(data.get("sent_cpu") or 0),
+        )
+
+
 class RawSink(Protocol):
     """Where one process's request records and CPU samples go."""
 
     def request(self, row: dict[str, Any]) -> None: ...
 
-    def cpu(self, sample: dict[str, Any]) -> None: ...
+    def cpu(self, sample: CpuSample) -> None: ...
 
     def close(self) -> None: ...
 
@@ -57,8 +101,8 @@ class LocalRawSink:
     def request(self, row: dict[str, Any]) -> None:
         self.requests.write(row)
 
-    def cpu(self, sample: dict[str, Any]) -> None:
-        self.cpu_samples.write(sample)
+    def cpu(self, sample: CpuSample) -> None:
+        self.cpu_samples.write(sample.to_json())
 
     def close(self) -> None:
         self.requests.close()
@@ -90,7 +134,7 @@ class RawShipper:
         self.sent_cpu = 0
         self.finished = False
         self._requests: list[dict[str, Any]] = []
-        self._cpu: list[dict[str, Any]] = []
+        self._cpu: list[CpuSample] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -113,7 +157,7 @@ class RawShipper:
         if full:
             self.flush()
 
-    def cpu(self, sample: dict[str, Any]) -> None:
+    def cpu(self, sample: CpuSample) -> None:
         with self._lock:
             self._cpu.append(sample)
 
@@ -127,19 +171,19 @@ class RawShipper:
                 return
             self.sent_requests += len(requests)
             self.sent_cpu += len(cpu)
-            batch = {
-                "host": self.host,
-                "pid": self.pid,
-                "batch": self.batches,
-                "requests": requests,
-                "cpu": cpu,
-                "final": final,
-                "sent_requests": self.sent_requests,
-                "sent_cpu": self.sent_cpu,
-            }
+            batch = RawBatch(
+                host=self.host,
+                pid=self.pid,
+                batch=self.batches,
+                requests=requests,
+                cpu=cpu,
+                final=final,
+                sent_requests=self.sent_requests,
+                sent_cpu=self.sent_cpu,
+            )
             self.batches += 1
             self.finished = self.finished or final
-        self.send(RAW_MESSAGE, batch)
+        self.send(RAW_MESSAGE, batch.to_json())
 
     def close(self) -> None:
         """Stop the timer and send the rest with the totals; again if asked again (the master
@@ -178,8 +222,14 @@ class Transfer:
             and self.received_cpu == self.sent_cpu
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"complete": self.complete}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Transfer:
+        """A row of ``transfers.json`` (``complete`` is derived again, not read)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class RawCollector:
@@ -191,31 +241,31 @@ class RawCollector:
         self.transfers: dict[str, Transfer] = {}
         self._writers: dict[str, tuple[JsonlWriter, JsonlWriter]] = {}
 
-    def receive(self, batch: dict[str, Any], client_id: str = "") -> None:
-        host, pid = str(batch["host"]), int(batch["pid"])
-        source = process_label(host, pid)
+    def receive(self, batch: RawBatch, client_id: str = "") -> None:
+        pid = batch.pid
+        source = process_label(batch.host, pid)
         transfer = self.transfers.setdefault(source, Transfer(source, client_id))
         if source not in self._writers:
             self._writers[source] = (
-                JsonlWriter(requests_path(self.raw_dir, pid, host)),
-                JsonlWriter(cpu_path(self.raw_dir, pid, host)),
+                JsonlWriter(requests_path(self.raw_dir, pid, batch.host)),
+                JsonlWriter(cpu_path(self.raw_dir, pid, batch.host)),
             )
         requests, cpu = self._writers[source]
-        number = int(batch["batch"])
+        number = batch.batch
         if number > transfer.next_batch:
             transfer.missing_batches += number - transfer.next_batch
         transfer.next_batch = max(transfer.next_batch, number + 1)
         transfer.batches += 1
-        for row in batch["requests"]:
+        for row in batch.requests:
             requests.write(row)
-        for sample in batch["cpu"]:
-            cpu.write(sample)
-        transfer.received_requests += len(batch["requests"])
-        transfer.received_cpu += len(batch["cpu"])
-        if batch.get("final"):
+        for sample in batch.cpu:
+            cpu.write(sample.to_json())
+        transfer.received_requests += len(batch.requests)
+        transfer.received_cpu += len(batch.cpu)
+        if batch.final:
             transfer.final = True
-            transfer.sent_requests = int(batch["sent_requests"])
-            transfer.sent_cpu = int(batch["sent_cpu"])
+            transfer.sent_requests = batch.sent_requests
+            transfer.sent_cpu = batch.sent_cpu
 
     def finished_clients(self) -> set[str]:
         return {t.client_id for t in self.transfers.values() if t.final}
@@ -235,7 +285,7 @@ class RawCollector:
             cpu.close()
         self.raw_dir.mkdir(parents=True, exist_ok=True)
         path = self.raw_dir / TRANSFERS_FILE
-        rows = [t.to_dict() for t in self.transfers.values()]
+        rows = [t.to_json() for t in self.transfers.values()]
         path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
         return path
 
@@ -247,7 +297,7 @@ def transfer_problems(raw_dir: Path) -> list[str]:
         return []
     problems = []
     for row in json.loads(path.read_text(encoding="utf-8")):
-        transfer = Transfer(**{k: v for k, v in row.items() if k != "complete"})
+        transfer = Transfer.from_json(row)
         if transfer.complete:
             continue
         if transfer.lost:
