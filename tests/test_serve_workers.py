@@ -142,7 +142,7 @@ async def test_two_workers_share_the_port_and_each_writes_its_traces(
     for _ in range(5):  # waves of concurrent requests, each on its own connection
         meters += await _concurrent_streams(served.base_url, 16)
         rows = read_serve_traces(traces)
-        if len({row["pid"] for row in rows}) == 2:
+        if len({row.pid for row in rows}) == 2:
             break
     assert all(m.error is None and m.done_ms is not None for m in meters)
     # the marker the load generator uses to end the CoT goes out from every worker
@@ -150,14 +150,14 @@ async def test_two_workers_share_the_port_and_each_writes_its_traces(
 
     rows = _traces_of(traces, len(meters))
     assert len(rows) == len(meters)
-    assert {row["outcome"] for row in rows} == {"ok"}
-    by_pid = {row["pid"]: row["worker"] for row in rows}
+    assert {row.outcome for row in rows} == {"ok"}
+    by_pid = {row.pid: row.worker for row in rows}
     assert len(by_pid) == 2 and set(by_pid) <= pids and sorted(by_pid.values()) == [0, 1]
     assert sorted(p.name for p in traces.iterdir()) == sorted(
         trace_file_name(worker, pid) for pid, worker in by_pid.items()
     )
-    assert [s["role"] for s in rows[0]["trace"]["stages"]] == ["reasoner", "responder"]
-    assert [r["finished_at"] for r in rows] == sorted(r["finished_at"] for r in rows)
+    assert [s.role for s in rows[0].trace.stages] == ["reasoner", "responder"]
+    assert [r.finished_at for r in rows] == sorted(r.finished_at for r in rows)
 
     served.process.send_signal(signal.SIGTERM)
     code, err = _finish_leaving_nothing(served)
@@ -282,13 +282,13 @@ async def test_one_process_writes_its_trace_file(tmp_path: Path) -> None:
     assert "pid" not in health and "worker" not in health  # as before --workers existed
     rows = read_serve_traces(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [trace_file_name(0, os.getpid())]
-    assert [(r["worker"], r["pid"], r["stream"]) for r in rows] == [
+    assert [(r.worker, r.pid, r.stream) for r in rows] == [
         (0, os.getpid(), True),
         (0, os.getpid(), True),
         (0, os.getpid(), False),
     ]
-    assert rows[-1]["id"] == answer["id"]
-    assert rows[-1]["trace"]["stages"][0]["content"] == "tok0 tok1 tok2"
+    assert rows[-1].id == answer["id"]
+    assert rows[-1].trace.stages[0].content == "tok0 tok1 tok2"
 
 
 async def _refused_before(task: asyncio.Task[None], base_url: str) -> bool:

@@ -328,9 +328,9 @@ async def test_every_worker_checks_the_client_key(
         for _ in range(20):  # waves, until both workers have answered keyed requests
             statuses = await _statuses(served.base_url, 8, 8)
             good, bad = good + statuses[0], bad + statuses[1]
-            if len({row["pid"] for row in read_serve_traces(tmp_path)}) == 2:
+            if len({row.pid for row in read_serve_traces(tmp_path)}) == 2:
                 break
-        pids = {row["pid"] for row in read_serve_traces(tmp_path)}
+        pids = {row.pid for row in read_serve_traces(tmp_path)}
     finally:
         code = served.stop()
     assert served.process.stderr is not None

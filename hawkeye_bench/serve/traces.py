@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,46 @@ from hawkeye_bench.core.trace import Trace
 
 TRACE_FILE_GLOB = "serve-traces-*.jsonl"
 Outcome = Literal["ok", "upstream_error", "crashed", "client_disconnect"]
+
+
+@dataclass(frozen=True)
+class ServeTraceLine:
+    """One line of a trace file: a request one server process ran."""
+
+    id: str
+    worker: int
+    pid: int
+    stream: bool
+    outcome: Outcome
+    received_at: float
+    finished_at: float
+    trace: Trace | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "worker": self.worker,
+            "pid": self.pid,
+            "stream": self.stream,
+            "outcome": self.outcome,
+            "received_at": self.received_at,
+            "finished_at": self.finished_at,
+            "trace": None if self.trace is None else self.trace.to_dict(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ServeTraceLine:
+        trace = data.get("trace")
+        return cls(
+            id=data["id"],
+            worker=data.get("worker", 0),
+            pid=data["pid"],
+            stream=data.get("stream", False),
+            outcome=data["outcome"],
+            received_at=data["received_at"],
+            finished_at=data["finished_at"],
+            trace=None if trace is None else Trace.from_dict(trace),
+        )
 
 
 def trace_file_name(worker: int, pid: int) -> str:
@@ -46,28 +87,28 @@ class TraceLog:
         received_at: float,
         trace: Trace | None,
     ) -> None:
-        self._writer.write(
-            {
-                "id": completion_id,
-                "worker": self.worker,
-                "pid": self.pid,
-                "stream": stream,
-                "outcome": outcome,
-                "received_at": received_at,
-                "finished_at": time.time(),
-                "trace": None if trace is None else trace.to_dict(),
-            }
+        line = ServeTraceLine(
+            id=completion_id,
+            worker=self.worker,
+            pid=self.pid,
+            stream=stream,
+            outcome=outcome,
+            received_at=received_at,
+            finished_at=time.time(),
+            trace=trace,
         )
+        self._writer.write(line.to_json())
 
     def close(self) -> None:
         self._writer.close()
 
 
-def read_serve_traces(folder: Path | str) -> list[dict[str, Any]]:
+def read_serve_traces(folder: Path | str) -> list[ServeTraceLine]:
     """Every request of every server process that wrote to ``folder``, by finish time.
 
     A line torn by a killed process is dropped (it is the last of its file); any other bad line
     raises ``JsonlError`` naming the file and line.
     """
-    rows = [row for path in sorted(Path(folder).glob(TRACE_FILE_GLOB)) for row in read_jsonl(path)]
-    return sorted(rows, key=lambda row: row["finished_at"])
+    paths = sorted(Path(folder).glob(TRACE_FILE_GLOB))
+    lines = [ServeTraceLine.from_json(row) for path in paths for row in read_jsonl(path)]
+    return sorted(lines, key=lambda line: line.finished_at)

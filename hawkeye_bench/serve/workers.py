@@ -81,21 +81,32 @@ class ServerSpec:
     client_key: str | None = field(default=None, repr=False)  # each worker checks it
     client_key_env: str = DEFAULT_CLIENT_KEY_ENV
 
-    def build(self, **overrides: Any) -> PipelineServer:
-        arguments: dict[str, Any] = {
-            "preset": self.preset,
-            "stage2_input": self.stage2_input,
-            "host": self.host,
-            "port": self.port,
-            "served_model_name": self.served_model_name,
-            "max_body_bytes": self.max_body_bytes,
-            "trace_dir": self.trace_dir,
-            "options": self.options,
-            "client_key": self.client_key,
-            "client_key_env": self.client_key_env,
-            **overrides,
-        }
-        return PipelineServer(self.pipeline, self.endpoints, **arguments)
+    def build(
+        self,
+        *,
+        sock: socket.socket | None = None,
+        worker: int | None = None,
+        check_endpoints: bool = True,
+    ) -> PipelineServer:
+        """The server this spec describes; a worker passes its shared socket and index (its
+        endpoints were checked once, by the parent)."""
+        return PipelineServer(
+            self.pipeline,
+            self.endpoints,
+            preset=self.preset,
+            stage2_input=self.stage2_input,
+            host=self.host,
+            port=self.port,
+            served_model_name=self.served_model_name,
+            check_endpoints=check_endpoints,
+            max_body_bytes=self.max_body_bytes,
+            sock=sock,
+            worker=worker,
+            trace_dir=self.trace_dir,
+            options=self.options,
+            client_key=self.client_key,
+            client_key_env=self.client_key_env,
+        )
 
 
 def bind_listening_socket(host: str, port: int) -> socket.socket:
