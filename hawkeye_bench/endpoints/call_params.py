@@ -31,10 +31,35 @@ class CallParams(TypedDict, total=False):
     on_delta: OnDelta | None
 
 
-#: The keys of :class:`CallParams` that go into the request body under their own name.
-SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "seed", "stop")
+class CallInput(TypedDict, total=False):
+    """What a call is asked: chat ``messages`` (passed on as they come), or a raw ``prompt``
+    (text or token ids)."""
+
+    messages: list[dict[str, Any]]
+    prompt: str | list[int]
 
 
-def sampling_body(params: CallParams) -> dict[str, Any]:
+class SamplingBody(TypedDict, total=False):
+    """The sampling fields of a request body: those of :class:`CallParams` that are set."""
+
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    stop: list[str] | str
+
+
+def sampling_body(params: CallParams) -> SamplingBody:
     """The sampling parameters actually set, as request-body fields (None: not sent)."""
-    return {key: params.get(key) for key in SAMPLING_KEYS if params.get(key) is not None}
+    body: SamplingBody = {}
+    if (max_tokens := params.get("max_tokens")) is not None:
+        body["max_tokens"] = max_tokens
+    if (temperature := params.get("temperature")) is not None:
+        body["temperature"] = temperature
+    if (top_p := params.get("top_p")) is not None:
+        body["top_p"] = top_p
+    if (seed := params.get("seed")) is not None:
+        body["seed"] = seed
+    if (stop := params.get("stop")) is not None:
+        body["stop"] = stop
+    return body

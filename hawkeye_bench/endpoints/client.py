@@ -41,7 +41,7 @@ import aiohttp
 
 from hawkeye_bench.core.secrets import redact
 from hawkeye_bench.core.trace import StageResult, TokenSource
-from hawkeye_bench.endpoints.call_params import CallParams, OnDelta, sampling_body
+from hawkeye_bench.endpoints.call_params import CallInput, CallParams, OnDelta, sampling_body
 from hawkeye_bench.endpoints.endpoint import Endpoint, EndpointUnavailable
 from hawkeye_bench.endpoints.reply import Reply
 from hawkeye_bench.endpoints.reply_reader import listed_models, read_response
@@ -187,7 +187,7 @@ class EndpointClient:
 
     # -- one call, with retries ----------------------------------------------------------------
 
-    async def _call(self, path: str, inputs: dict[str, Any], params: CallParams) -> StageResult:
+    async def _call(self, path: str, inputs: CallInput, params: CallParams) -> StageResult:
         ep = self.endpoint
         url = f"{ep.base_url.rstrip('/')}/{path}"
         chat = path == "chat/completions"

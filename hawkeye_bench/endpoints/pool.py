@@ -29,6 +29,7 @@ from typing import Any
 
 from hawkeye_bench.endpoints.client import EndpointClient
 from hawkeye_bench.endpoints.endpoint import Endpoint, EndpointUnavailable, unavailable_among
+from hawkeye_bench.endpoints.replica_report import ReplicaSetReport
 from hawkeye_bench.endpoints.replicas import ReplicaSet
 
 #: What the pool gives per role: one client, or a replica set for several base URLs.
@@ -102,14 +103,18 @@ class ClientPool(Mapping[str, PoolClient]):
         """The distinct clients (one per distinct endpoint setting)."""
         return [client for client, _ in self.groups]
 
-    def replica_stats(self) -> list[dict[str, Any]]:
+    def replica_reports(self) -> list[ReplicaSetReport]:
         """Per replica set: the roles it serves and what each replica did (calls, requests,
         errors by type, times taken out, latency); empty when no endpoint has replicas."""
         return [
-            {"roles": list(roles), "replicas": client.stats()}
+            ReplicaSetReport(roles, tuple(client.reports()))
             for client, roles in self.groups
             if isinstance(client, ReplicaSet)
         ]
+
+    def replica_stats(self) -> list[dict[str, Any]]:
+        """:meth:`replica_reports` in their JSON form (the manifest's ``replicas``)."""
+        return [report.to_json() for report in self.replica_reports()]
 
     # -- lifetime ------------------------------------------------------------------------------
 

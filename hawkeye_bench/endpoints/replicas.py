@@ -44,6 +44,7 @@ from hawkeye_bench.core.trace import StageResult, TokenSource
 from hawkeye_bench.endpoints.call_params import CallParams
 from hawkeye_bench.endpoints.client import EndpointClient
 from hawkeye_bench.endpoints.endpoint import Endpoint, EndpointUnavailable, unavailable_among
+from hawkeye_bench.endpoints.replica_report import ReplicaReport
 from hawkeye_bench.endpoints.retry import backoff_delay
 
 #: Joins a replica set's URLs into its label, the `endpoint` of a call that found every replica
@@ -94,17 +95,17 @@ class ReplicaStats:
     probes: int = 0  # GET /models probes while it was out
     latencies_s: list[float | None] = field(default_factory=list)  # of its answered calls
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "calls": self.calls,
-            "requests": self.requests,
-            "errors": sum(self.errors.values()),
-            "error_types": dict(self.errors),
-            "taken_out": self.taken_out,
-            "probes": self.probes,
-            "latency_s": describe(self.latencies_s),
-        }
+    def report(self) -> ReplicaReport:
+        return ReplicaReport(
+            url=self.url,
+            calls=self.calls,
+            requests=self.requests,
+            errors=sum(self.errors.values()),
+            error_types=dict(self.errors),
+            taken_out=self.taken_out,
+            probes=self.probes,
+            latency_s=describe(self.latencies_s),
+        )
 
 
 @dataclass(eq=False)
@@ -213,9 +214,13 @@ class ReplicaSet:
         """:meth:`EndpointClient.token_ids` on the least busy live replica."""
         return await self._least_busy().client.token_ids(text)
 
+    def reports(self) -> list[ReplicaReport]:
+        """Per replica, in the order given: what it did so far (see :class:`ReplicaStats`)."""
+        return [r.stats.report() for r in self.replicas]
+
     def stats(self) -> list[dict[str, Any]]:
-        """Per replica, in the order given: see :class:`ReplicaStats`."""
-        return [r.stats.to_dict() for r in self.replicas]
+        """:meth:`reports` in their JSON form."""
+        return [report.to_json() for report in self.reports()]
 
     # -- routing -------------------------------------------------------------------------------
 
