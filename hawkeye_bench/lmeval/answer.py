@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from hawkeye_bench.core.record import Record
+from hawkeye_bench.lmeval.sidecar import SidecarLine
 
 
 class PipelineAnswer(str):
@@ -43,12 +44,8 @@ class PipelineAnswer(str):
 
     def sidecar_line(self) -> dict[str, Any]:
         """One line of the traces sidecar: the key, then the full record."""
-        return {
-            "task": self.task,
-            "doc_id": self.doc_id,
-            "repeat": self.repeat,
-            **self.record.to_dict(),
-        }
+        line = SidecarLine(self.task, self.doc_id, self.repeat, self.record)
+        return line.to_json()
 
 
 def _rebuild(record: Record, task: str | None, doc_id: int | None, repeat: int) -> PipelineAnswer:

@@ -17,6 +17,7 @@ from hawkeye_bench.core.record import Record
 from hawkeye_bench.endpoints.settings import ConfigError
 from hawkeye_bench.eval.comparison import compare_accuracy
 from hawkeye_bench.eval.store import RunStore, RunStoreError
+from hawkeye_bench.lmeval.sidecar import SidecarLine
 
 
 def load_baseline_records(path: str | Path) -> tuple[Record, ...]:
@@ -34,7 +35,7 @@ def load_baseline_records(path: str | Path) -> tuple[Record, ...]:
         raise ConfigError(f"model_args baseline_run={path}: no such run folder or traces file")
     try:
         rows = read_jsonl(path)
-        return tuple(Record.from_dict(row) for row in rows)
+        return tuple(SidecarLine.from_json(row).record for row in rows)
     except (JsonlError, OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"model_args baseline_run={path}: unreadable: {exc}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -8,9 +8,13 @@ flushed, so an interrupted run keeps everything that finished.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hawkeye_bench.core.jsonl import JsonlWriter
+from hawkeye_bench.core.record import Record
 
 #: File name pattern for a sidecar placed in a folder.
 SIDECAR_NAME = "traces_{stamp}.jsonl"
@@ -31,3 +35,31 @@ class TraceSidecar(JsonlWriter):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, default=str)
+
+
+@dataclass
+class SidecarLine:
+    """One line of the sidecar: the generation's key (lm-eval task, document id, repeat),
+    then its full record, flat (a sidecar line is also read as a Record)."""
+
+    task: str | None
+    doc_id: int | None
+    repeat: int
+    record: Record
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "doc_id": self.doc_id,
+            "repeat": self.repeat,
+            **self.record.to_dict(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SidecarLine:
+        return cls(
+            task=data.get("task"),
+            doc_id=data.get("doc_id"),
+            repeat=int(data.get("repeat") or 0),
+            record=Record.from_dict(dict(data)),
+        )
