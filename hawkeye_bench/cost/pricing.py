@@ -13,7 +13,7 @@ output price when none is given). A cost that cannot be known is None, never a g
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from typing import Any
 
@@ -83,8 +83,11 @@ class Usage:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Usage | None:
-        return cls(**data) if data is not None else None
+    def from_dict(cls, data: Mapping[str, int | None] | None) -> Usage | None:
+        """From :meth:`to_dict`'s form; a key this version does not know is left out."""
+        if data is None:
+            return None
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
     @classmethod
     def from_openai(cls, usage: Mapping[str, Any] | None) -> Usage | None:
