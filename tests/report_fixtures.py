@@ -8,6 +8,7 @@ from pathlib import Path
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.eval.manifest import Manifest
 from hawkeye_bench.eval.store import RunStore
 from hawkeye_bench.judging.answers import load_runs
 from hawkeye_bench.judging.config import Criterion, JudgeSpec
@@ -81,34 +82,36 @@ def write_run(
         store.append(record)
     store.close()
     store.write_manifest(
-        {
-            "kind": "hawkeye-bench-run",
-            "identity": {
-                "task": task,
-                "pipeline": pipeline,
-                "preset": "default",
-                "limit": 4,
-                "samples": samples,
-                "max_tokens": 64,
-            },
-            "config": {"concurrency": EVAL_CONCURRENCY},
-            "endpoints": {
-                r.role: {
-                    "base_url": "http://127.0.0.1:9/v1",
-                    "model": r.model,
-                    "api_key_env": "SECRET_VAR",
-                }
-                for r in records[0].trace.stages
-            },
-            "preset": {"name": "default", "stage2_input": "full"},
-            "dataset": {
-                "dataset": task,
-                "source": "mirror",
-                "files": [{"name": task, "path": "/x", "sha256": "ab" * 32}],
-            },
-            "status": "complete",
-            "git_revision": "0123456789abcdef",
-        }
+        Manifest.from_json(
+            {
+                "kind": "hawkeye-bench-run",
+                "identity": {
+                    "task": task,
+                    "pipeline": pipeline,
+                    "preset": "default",
+                    "limit": 4,
+                    "samples": samples,
+                    "max_tokens": 64,
+                },
+                "config": {"concurrency": EVAL_CONCURRENCY},
+                "endpoints": {
+                    r.role: {
+                        "base_url": "http://127.0.0.1:9/v1",
+                        "model": r.model,
+                        "api_key_env": "SECRET_VAR",
+                    }
+                    for r in records[0].trace.stages
+                },
+                "preset": {"name": "default", "stage2_input": "full"},
+                "dataset": {
+                    "dataset": task,
+                    "source": "mirror",
+                    "files": [{"name": task, "path": "/x", "sha256": "ab" * 32}],
+                },
+                "status": "complete",
+                "git_revision": "0123456789abcdef",
+            }
+        )
     )
     return folder
 

@@ -39,15 +39,15 @@ async def read_response(
     if response.content_type in HTML_CONTENT_TYPES:
         raise await html_page(response)
     if response.content_type == "application/json":  # server ignored stream=True
-        read_whole(read, await response.read(), chat)
-        await forward_whole(read)
+        _read_whole(read, await response.read(), chat)
+        await _forward_whole(read)
         return
     try:
-        await read_stream(read, response, chat)
+        await _read_stream(read, response, chat)
     except TimeoutError:
         raise
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-        raise cut(read, f"{type(exc).__name__}: {exc}") from exc
+        raise _cut(read, f"{type(exc).__name__}: {exc}") from exc
     except aiohttp.http_exceptions.HttpProcessingError as exc:  # LineTooLong
         message = " ".join(str(exc).split())[:ERROR_BODY_CHARS]
         raise AttemptFailed(
@@ -55,7 +55,7 @@ async def read_response(
         ) from exc
 
 
-async def read_stream(read: Reply, response: aiohttp.ClientResponse, chat: bool) -> None:
+async def _read_stream(read: Reply, response: aiohttp.ClientResponse, chat: bool) -> None:
     """Read SSE lines to ``[DONE]``; a stream that ends early without a finish is cut."""
     data_lines = received = 0
     async for line in response.content:
@@ -68,7 +68,7 @@ async def read_stream(read: Reply, response: aiohttp.ClientResponse, chat: bool)
         if payload == b"[DONE]":
             if read.finish_reason is None and not (read.content or read.reasoning):
                 # e.g. llama-cpp-python interrupting a stream for a newer request
-                raise cut(read, "stream ended with [DONE] but no token and no finish_reason")
+                raise _cut(read, "stream ended with [DONE] but no token and no finish_reason")
             return
         try:
             chunk = parse_json(payload)
@@ -95,15 +95,15 @@ async def read_stream(read: Reply, response: aiohttp.ClientResponse, chat: bool)
             )
         try:
             delta = _take_chunk(read, chunk, chat, now)
-        except (WrongShape, MalformedLogprobs) as exc:
+        except (_WrongShape, MalformedLogprobs) as exc:
             raise _malformed(exc, "malformed_sse", "SSE chunk", payload, read) from exc
         if delta is not None and read.on_delta is not None:
             await _forward(read, *delta)
     if not data_lines:
         kind = response.content_type or "no content type"
-        raise cut(read, f"the reply has no SSE data line (HTTP 200, {kind}, {received} bytes)")
+        raise _cut(read, f"the reply has no SSE data line (HTTP 200, {kind}, {received} bytes)")
     if read.finish_reason is None:
-        raise cut(read, "stream ended without a finish_reason or [DONE]")
+        raise _cut(read, "stream ended without a finish_reason or [DONE]")
 
 
 async def _forward(read: Reply, reasoning: str, content: str) -> None:
@@ -120,12 +120,12 @@ async def _forward(read: Reply, reasoning: str, content: str) -> None:
                 raise DeltaCallbackFailed(exc) from exc
 
 
-async def forward_whole(read: Reply) -> None:
+async def _forward_whole(read: Reply) -> None:
     if read.on_delta is not None:
         await _forward(read, "".join(read.reasoning), "".join(read.content))
 
 
-class WrongShape(Exception):
+class _WrongShape(Exception):
     """Valid JSON that is not a completion (chunk): the message says which field is wrong."""
 
 
@@ -133,11 +133,9 @@ def _take_chunk(
     read: Reply, chunk: dict[str, Any], chat: bool, now: float
 ) -> tuple[str, str] | None:
     """Record one parsed chunk; return its (reasoning, content) deltas when it carries text.
-    Raise WrongShape or MalformedLogprobs for a chunk that cannot be read."""
-    if isinstance(chunk.get("usage"), dict):
-        read.usage = ReplyUsage.from_reply(
-            chunk["usage"]
-        )  # cumulative when continuous: the last one wins
+    Raise _WrongShape or MalformedLogprobs for a chunk that cannot be read."""
+    if isinstance(chunk.get("usage"), dict):  # cumulative when continuous: the last one wins
+        read.usage = ReplyUsage.from_reply(chunk["usage"])
     choice = _first_choice(chunk)
     if choice is None:
         return None
@@ -162,7 +160,7 @@ def _take_chunk(
     return reasoning, content
 
 
-def read_whole(read: Reply, raw: bytes, chat: bool) -> None:
+def _read_whole(read: Reply, raw: bytes, chat: bool) -> None:
     """A non-streamed JSON answer: one 'chunk' arriving now; chunk counting means nothing."""
     now = time.perf_counter()
     read.streamed = False
@@ -176,17 +174,17 @@ def read_whole(read: Reply, raw: bytes, chat: bool) -> None:
         ) from exc
     try:
         if not isinstance(data, dict):
-            raise WrongShape(f"the answer is {_kind(data)}, not an object")
+            raise _WrongShape(f"the answer is {_kind(data)}, not an object")
         if data.get("error"):
-            raise WrongShape(f"HTTP 200 carrying an error: {json.dumps(data['error'])[:200]}")
+            raise _WrongShape(f"HTTP 200 carrying an error: {json.dumps(data['error'])[:200]}")
         choice = _first_choice(data)
         if choice is None:
-            raise WrongShape("the answer has no choice")
+            raise _WrongShape("the answer has no choice")
         content, reasoning = _choice_text(choice, chat, "message")
         read.finish_reason = _finish_reason(choice)
         read.token_logprobs = _choice_logprobs(choice, chat)
         _keep_choice_fields(read, choice)
-    except (WrongShape, MalformedLogprobs) as exc:
+    except (_WrongShape, MalformedLogprobs) as exc:
         raise _malformed(exc, "malformed_response", "JSON answer", raw, None) from exc
     read.content, read.reasoning = [content], [reasoning]
     usage = data.get("usage")
@@ -214,9 +212,9 @@ def _first_choice(data: dict[str, Any]) -> dict[str, Any] | None:
     if choices is None or choices == []:
         return None
     if not isinstance(choices, list):
-        raise WrongShape(f"'choices' is {_kind(choices)}, not a list")
+        raise _WrongShape(f"'choices' is {_kind(choices)}, not a list")
     if not isinstance(choices[0], dict):
-        raise WrongShape(f"'choices[0]' is {_kind(choices[0])}, not an object")
+        raise _WrongShape(f"'choices[0]' is {_kind(choices[0])}, not an object")
     return choices[0]
 
 
@@ -228,7 +226,7 @@ def _choice_text(choice: dict[str, Any], chat: bool, message_key: str) -> tuple[
     if message is None:
         return "", ""
     if not isinstance(message, dict):
-        raise WrongShape(f"'{message_key}' is {_kind(message)}, not an object")
+        raise _WrongShape(f"'{message_key}' is {_kind(message)}, not an object")
     content = _text(message, "content")
     return content, _text(message, "reasoning_content") or _text(message, "reasoning")
 
@@ -238,14 +236,14 @@ def _text(container: dict[str, Any], key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise WrongShape(f"'{key}' is {_kind(value)}, not a string")
+        raise _WrongShape(f"'{key}' is {_kind(value)}, not a string")
     return value
 
 
 def _finish_reason(choice: dict[str, Any]) -> str | None:
     value = choice.get("finish_reason")
     if value is not None and not isinstance(value, str):
-        raise WrongShape(f"'finish_reason' is {_kind(value)}, not a string")
+        raise _WrongShape(f"'finish_reason' is {_kind(value)}, not a string")
     return value or None
 
 
@@ -273,7 +271,7 @@ def _malformed(
     return AttemptFailed(error_type, message, retryable=True, partial=read)
 
 
-def cut(read: Reply, message: str) -> AttemptFailed:
+def _cut(read: Reply, message: str) -> AttemptFailed:
     """The failure for a stream that ended (or broke) before its finish."""
     return AttemptFailed("stream_cut", message, retryable=True, partial=read)
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.eval import sweep_folder
+from hawkeye_bench.eval.manifest import Manifest
 from hawkeye_bench.eval.store import RunStore
 from hawkeye_bench.eval.sweep_folder import ACCURACY_COLUMNS, accuracy_cells, write_table
 
@@ -125,15 +126,14 @@ def run_row(
     }
 
 
-def responder_label(manifest: dict[str, Any] | None, run: SweepRun) -> str:
+def responder_label(manifest: Manifest | None, run: SweepRun) -> str:
     """The responder's model name as the run's manifest records it, else its folder name."""
     return role_label(manifest, "responder", run.responder)
 
 
-def role_label(manifest: dict[str, Any] | None, role: str, folder: str = "") -> str:
+def role_label(manifest: Manifest | None, role: str, folder: str = "") -> str:
     """A role's model name as the run's manifest records it, else its folder name."""
-    endpoint = ((manifest or {}).get("endpoints") or {}).get(role) or {}
-    return str(endpoint.get("model") or folder or role)
+    return (manifest.model_of(role) if manifest else None) or folder or role
 
 
 def collect(root: Path, runs: Sequence[SweepRun]) -> tuple[list[dict[str, Any]], list[list[Any]]]:

@@ -17,6 +17,7 @@ from hawkeye_bench.core.jsonl import read_jsonl
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.eval.compress_sweep import SWEEP_FILE, SweepRun, read_sweep_runs
 from hawkeye_bench.eval.route_sweep import SWEEP_FILE as ROUTE_SWEEP_FILE
+from hawkeye_bench.eval.manifest import Manifest
 from hawkeye_bench.eval.store import RunStore, RunStoreError, effective_status
 from hawkeye_bench.eval.sweep_folder import SweepFileError
 from hawkeye_bench.reporting.trl_logs import (
@@ -69,7 +70,7 @@ class EvalRun:
     """A run folder written by ``hawkeye-bench eval``."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest | None  # None: the folder has no manifest.json
     records: list[Record]
     notes: list[str] = field(default_factory=list)
     #: torn last lines left out of records.jsonl (0 or 1)
@@ -83,7 +84,7 @@ class EvalRun:
     def status(self) -> str | None:
         """The manifest's status (``interrupted`` for a dead writer), and ``incomplete`` for a
         run that says it is complete but whose last record is torn."""
-        status = effective_status(self.manifest)
+        status = effective_status(self.manifest) if self.manifest else None
         if not self.torn:
             return status
         if status in (None, "complete"):
@@ -100,7 +101,7 @@ class EvalRun:
 
     @property
     def identity(self) -> dict[str, Any]:
-        return dict(self.manifest.get("identity") or {})
+        return dict(self.manifest.identity) if self.manifest else {}
 
     @property
     def dataset(self) -> str:
@@ -118,13 +119,11 @@ class EvalRun:
 
     @property
     def concurrency(self) -> int | None:
-        value = (self.manifest.get("config") or {}).get("concurrency")
-        return int(value) if value is not None else None
+        return self.manifest.config.concurrency if self.manifest else None
 
     def models(self) -> dict[str, str]:
         """Role -> model name (from the manifest's endpoints, else from the records)."""
-        endpoints = self.manifest.get("endpoints") or {}
-        models = {role: str(e.get("model", "?")) for role, e in endpoints.items()}
+        models = self.manifest.models() if self.manifest else {}
         if not models:
             for record in self.records[:1]:
                 models = {s.role: s.model for s in record.trace.stages}
@@ -143,7 +142,11 @@ def read_eval_run(path: Path) -> EvalRun:
         raise ReportInputError(str(exc)) from exc
     if not records:
         raise ReportInputError(f"{store.records_path}: no records (an empty run)")
-    manifest = read_json(store.manifest_path) if store.manifest_path.is_file() else {}
+    manifest = (
+        Manifest.from_json(read_json(store.manifest_path))
+        if store.manifest_path.is_file()
+        else None
+    )
     notes = [torn_note(store.records_path, len(records))] if store.torn_dropped else []
     return EvalRun(path, manifest, records, notes=notes, torn=store.torn_dropped)
 
