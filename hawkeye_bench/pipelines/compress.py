@@ -5,7 +5,7 @@ Roles: ``writer`` (the large model; told not to give the answer), ``compressor``
 compression method ``llm``; unused by the model-free methods, see ``compress_methods``) and
 ``responder`` (the small model). ``cot_role`` is ``writer``: the "CoT only" column counts the
 CoT as written, which is what every share of a sweep is compressed from; the compressed size is
-per item in ``trace.extra["compress"]``.
+per item in ``trace.extra["compress"]`` (:class:`CompressFacts`).
 
 With a call cache attached, each compression (the compressed text and its token counts) is
 kept there too, keyed by the CoT, method, share and seed but not by the responder: every
@@ -49,6 +49,7 @@ from hawkeye_bench.pipelines.base import (
     StageClient,
 )
 from hawkeye_bench.pipelines.call_cache import CallCache, call_key
+from hawkeye_bench.pipelines.compress_facts import CompressFacts
 from hawkeye_bench.pipelines.compress_methods import (
     CompressMethod,
     get_compress_method,
@@ -134,38 +135,50 @@ class CompressPipeline(Pipeline):
     async def run(
         self, question: str, *, seed: int | None = None, on_delta: DeltaCallback | None = None
     ) -> Trace:
-        hits: list[str] = []
-        info: dict[str, Any] = {
-            "method": self.method.name,
-            "requested_keep": self.keep,
-            "percent_means": self.percent_means,
-            "cache_hits": hits,
-        }
+        facts = CompressFacts(
+            method=self.method.name, requested_keep=self.keep, percent_means=self.percent_means
+        )
         trace = Trace(pipeline=self.name, stage2_input=self.stage2_input)
-        trace.extra["compress"] = info
+        await self._answer(trace, facts, question, seed, on_delta)
+        facts.store(trace)
+        return trace
+
+    async def _answer(
+        self,
+        trace: Trace,
+        facts: CompressFacts,
+        question: str,
+        seed: int | None,
+        on_delta: DeltaCallback | None,
+    ) -> None:
+        """Write, compress, answer: the stages into ``trace``, what happened into ``facts``."""
+        hits = facts.cache_hits
         writer = await self._stage("writer", question, "", seed, on_delta, hits)
         trace.stages.append(writer)
         if not writer.ok:
-            return trace
+            return
         cot = cot_for_stage2(writer, self.stage2_input)
         if self.strip_answer:
             cot = strip_answer(cot)
-            info["stripped_cot"] = cot
+            facts.stripped_cot = cot
         compression = await self._compression(question, cot, seed, on_delta, hits)
         if compression.get("stage") is not None:
             trace.stages.append(StageResult.from_dict(compression["stage"]))
             if not trace.stages[-1].ok:
-                return trace
+                return
         compressed = str(compression["compressed"])
-        info.update({k: v for k, v in compression.items() if k not in ("role", "stage")})
         original, kept = compression["original_tokens"], compression["compressed_tokens"]
-        info["achieved_keep"] = kept / original if original else None
-        info["longer_than_original"] = kept > original
+        facts.refused = bool(compression.get("refused"))
+        facts.compressed = compressed
+        facts.original_tokens, facts.compressed_tokens = original, kept
+        facts.token_source = compression.get("token_source")
+        facts.tokenizer = compression.get("tokenizer")
+        facts.achieved_keep = kept / original if original else None
+        facts.longer_than_original = kept > original
         responder = await self._stage("responder", question, compressed, seed, on_delta, hits)
         trace.stages.append(responder)
-        info["truncated"] = {stage.role: stage.truncated for stage in trace.stages}
+        facts.truncated = {stage.role: stage.truncated for stage in trace.stages}
         trace.final_text = responder.answer
-        return trace
 
     async def _compression(
         self,
@@ -289,7 +302,8 @@ class CompressPipeline(Pipeline):
         writer = trace.stage("writer")
         if writer is None:
             return {}
-        cot = trace.extra.get("compress", {}).get("stripped_cot")
+        facts = CompressFacts.of(trace) or CompressFacts()
+        cot = facts.stripped_cot
         if cot is None:
             cot = cot_for_stage2(writer, trace.stage2_input or self.stage2_input)
         leak = await grader.grade_async(cot, gold, dataset)
@@ -297,7 +311,7 @@ class CompressPipeline(Pipeline):
             "cot_leaks_answer": bool(leak.correct),
             "cot_extracted": leak.extracted,
         }
-        compressed = trace.extra.get("compress", {}).get("compressed")
+        compressed = facts.compressed
         if compressed:
             graded = await grader.grade_async(compressed, gold, dataset)
             result["compressed_leaks_answer"] = bool(graded.correct)

@@ -62,6 +62,7 @@ from hawkeye_bench.routing import (
     get_router,
 )
 from hawkeye_bench.routing.calibrate import CalibrationReply, search_threshold
+from hawkeye_bench.routing.facts import RouteEvent, RouteFacts
 
 #: Option defaults; ``span=1`` is the seed paper's setting (one token per route event).
 DEFAULTS: dict[str, Any] = {
@@ -98,7 +99,7 @@ class _Decoding:
     small_tokens: int = 0
     large_tokens: int | None = 0
     discarded: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[RouteEvent] = field(default_factory=list)
     uploaded: int | None = 0
     cached: list[int | None] = field(default_factory=list)
     small_calls: int = 0
@@ -246,12 +247,12 @@ class RoutePipeline(Pipeline):
                 break
             state.events.append(_event(state, tokens[index], decision, large))
             await self._keep_large(state, large, on_delta)
-        info = self.route_info(state, time.perf_counter() - started)
+        facts = self.route_info(state, time.perf_counter() - started)
         if trace.ok:
             trace.final_text = state.text.strip()
         else:  # never graded as if it were the answer: the record carries the error
-            info["partial_text"] = state.text
-        trace.extra["route"] = info
+            facts.partial_text = state.text
+        facts.store(trace)
         return trace
 
     async def _anchor(
@@ -478,7 +479,7 @@ class RoutePipeline(Pipeline):
 
     # -- per item facts ----------------------------------------------------------------------------
 
-    def route_info(self, state: _Decoding, elapsed_s: float) -> dict[str, Any]:
+    def route_info(self, state: _Decoding, elapsed_s: float) -> RouteFacts:
         """The item's routing facts (``trace.extra["route"]``); a count the servers did not give
         is None."""
         large = state.large_tokens
@@ -486,37 +487,37 @@ class RoutePipeline(Pipeline):
         calls = state.small_calls + state.large_calls
         cached = state.cached
         known_cached = [c for c in cached if c is not None]
-        return {
-            "router": self.router.name,
-            "threshold": self.threshold,
-            "chunk": self.chunk,
-            "span": self.span,
-            "top_logprobs": self.top_logprobs,
-            "prompt_mode": self.prompt_mode,
-            "only": self.only,
-            "rtt_ms": self.rtt_s * 1000,
-            "small_tokens": state.small_tokens,
-            "large_tokens": large,
-            "tokens": total,
-            "routed_share": large / total if large is not None and total else None,
-            "route_events": len(state.events),
-            "events": state.events,
-            "discarded_small_tokens": state.discarded,
-            "uploaded_context_tokens": state.uploaded,
-            "cached_prompt_tokens": sum(known_cached)
+        return RouteFacts(
+            router=self.router.name,
+            threshold=self.threshold,
+            chunk=self.chunk,
+            span=self.span,
+            top_logprobs=self.top_logprobs,
+            prompt_mode=self.prompt_mode,
+            only=self.only,
+            rtt_ms=self.rtt_s * 1000,
+            small_tokens=state.small_tokens,
+            large_tokens=large,
+            tokens=total,
+            routed_share=large / total if large is not None and total else None,
+            route_events=len(state.events),
+            events=list(state.events),
+            discarded_small_tokens=state.discarded,
+            uploaded_context_tokens=state.uploaded,
+            cached_prompt_tokens=sum(known_cached)
             if cached and len(known_cached) == len(cached)
             else None,
-            "small_calls": state.small_calls,
-            "large_calls": state.large_calls,
-            "tokenize_calls": state.tokenize_calls,
-            "calls_per_100_tokens": (100 * calls / total) if total else None,
-            "small_s": state.small_s,
-            "large_s": state.large_s,
-            "delay_s": state.delay_s,
-            "end_to_end_s": elapsed_s,
-            "activated_params_per_token": self._activated(state.small_tokens, large, total),
-            "budget_spent": not state.finished,
-        }
+            small_calls=state.small_calls,
+            large_calls=state.large_calls,
+            tokenize_calls=state.tokenize_calls,
+            calls_per_100_tokens=(100 * calls / total) if total else None,
+            small_s=state.small_s,
+            large_s=state.large_s,
+            delay_s=state.delay_s,
+            end_to_end_s=elapsed_s,
+            activated_params_per_token=self._activated(state.small_tokens, large, total),
+            budget_spent=not state.finished,
+        )
 
     def _activated(self, small: int, large: int | None, total: int | None) -> float | None:
         """(small tokens * P_small + large tokens * P_large) / tokens, when sizes are given."""
@@ -551,17 +552,17 @@ def _first_flagged(
 
 def _event(
     state: _Decoding, token: TokenLogprob, decision: RouteDecision, large: StageResult
-) -> dict[str, Any]:
+) -> RouteEvent:
     """One route event: where (answer token index), what the small model would have written,
     the router's score, and what the large model wrote instead."""
-    return {
-        "position": state.generated,
-        "small_token": token["token"],
-        "score": decision.score,
-        "residual": decision.residual,
-        "large_text": large.content,
-        "large_tokens": large.completion_tokens,
-    }
+    return RouteEvent(
+        position=state.generated,
+        small_token=token["token"],
+        score=decision.score,
+        residual=decision.residual,
+        large_text=large.content,
+        large_tokens=large.completion_tokens,
+    )
 
 
 async def _emit(state: _Decoding, on_delta: DeltaCallback | None, role: str, text: str) -> None:

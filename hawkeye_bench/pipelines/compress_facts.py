@@ -1,0 +1,105 @@
+"""What the compress pipeline records per item: ``trace.extra["compress"]``, typed.
+
+The compress pipeline writes it (:mod:`hawkeye_bench.pipelines.compress`); the compression
+sweep's table and the report's compression section read it through :meth:`CompressFacts.of`.
+The JSON form is the one records always held: the compression's fields (``refused`` to
+``truncated``) only once the compressed CoT was made, ``stripped_cot`` only with
+``strip_answer``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from hawkeye_bench.core.trace import Trace
+
+
+@dataclass
+class CompressFacts:
+    """One item's compression: the method and shares, the compressed text and its counts."""
+
+    KEY: ClassVar[str] = "compress"
+
+    method: str = ""
+    requested_keep: float = 0.0
+    #: how the compressor's ``{percent}`` read: ``kept`` or ``removed``
+    percent_means: str = "kept"
+    #: what was answered from the call cache: roles, and ``compression``
+    cache_hits: list[str] = field(default_factory=list)
+    #: the writer's CoT with its final answer removed (``strip_answer`` only)
+    stripped_cot: str | None = None
+    #: the compressed CoT (None: the item failed before it was made)
+    compressed: str | None = None
+    refused: bool = False
+    original_tokens: int | None = None
+    compressed_tokens: int | None = None
+    #: how the tokens were counted: the tokenizer's source, or ``words``
+    token_source: str | None = None
+    #: the model whose tokenizer counted them (None: counted in words)
+    tokenizer: str | None = None
+    achieved_keep: float | None = None
+    longer_than_original: bool = False
+    #: whether each stage stopped at its token limit, by role
+    truncated: dict[str, bool] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "method": self.method,
+            "requested_keep": self.requested_keep,
+            "percent_means": self.percent_means,
+            "cache_hits": list(self.cache_hits),
+        }
+        if self.stripped_cot is not None:
+            data["stripped_cot"] = self.stripped_cot
+        if self.compressed is None:
+            return data
+        data.update(
+            refused=self.refused,
+            compressed=self.compressed,
+            original_tokens=self.original_tokens,
+            compressed_tokens=self.compressed_tokens,
+            token_source=self.token_source,
+            tokenizer=self.tokenizer,
+            achieved_keep=self.achieved_keep,
+            longer_than_original=self.longer_than_original,
+            truncated=dict(self.truncated),
+        )
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CompressFacts:
+        def number(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        def count(key: str) -> int | None:
+            value = data.get(key)
+            return None if value is None else int(value)
+
+        return cls(
+            method=str(data.get("method") or ""),
+            requested_keep=float(data.get("requested_keep") or 0.0),
+            percent_means=str(data.get("percent_means") or "kept"),
+            cache_hits=[str(hit) for hit in data.get("cache_hits") or []],
+            stripped_cot=data.get("stripped_cot"),
+            compressed=data.get("compressed"),
+            refused=bool(data.get("refused")),
+            original_tokens=count("original_tokens"),
+            compressed_tokens=count("compressed_tokens"),
+            token_source=data.get("token_source"),
+            tokenizer=data.get("tokenizer"),
+            achieved_keep=number("achieved_keep"),
+            longer_than_original=bool(data.get("longer_than_original")),
+            truncated={str(k): bool(v) for k, v in (data.get("truncated") or {}).items()},
+        )
+
+    @classmethod
+    def of(cls, trace: Trace) -> CompressFacts | None:
+        """The facts a trace holds (None: not a compress item)."""
+        data = trace.extra.get(cls.KEY)
+        return cls.from_json(data) if data else None
+
+    def store(self, trace: Trace) -> None:
+        """Write these facts into the trace (its JSON form)."""
+        trace.extra[self.KEY] = self.to_json()
