@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from cli_helpers import CLI, eval_args, read_json, run_cli
@@ -17,6 +18,7 @@ from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.eval.health import HealthWatch, ModelServerDied
+from hawkeye_bench.eval.manifest import Manifest
 from hawkeye_bench.eval.store import RunStore, effective_status, process_marker
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer, start_subprocess
 
@@ -226,7 +228,7 @@ def test_a_killed_run_still_marked_running_is_shown_as_interrupted() -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     mine = process_marker()
-    assert effective_status({"status": "running", "writer": mine}) == "running"
-    dead = {"status": "running", "writer": {**mine, "pid": gone.pid}}
+    assert effective_status(Manifest(status="running", writer=mine)) == "running"
+    dead = Manifest(status="running", writer=replace(mine, pid=gone.pid))
     assert effective_status(dead) == "interrupted"
-    assert effective_status({"status": "complete"}) == "complete"
+    assert effective_status(Manifest(status="complete")) == "complete"

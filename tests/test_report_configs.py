@@ -16,6 +16,7 @@ import report_fixtures as fx
 
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.eval.manifest import Manifest
 from hawkeye_bench.eval.store import RunStore
 from hawkeye_bench.reporting import read_inputs, write_report
 from hawkeye_bench.reporting.configs import differing_labels, run_config, run_labels
@@ -24,8 +25,8 @@ from hawkeye_bench.reporting.configs import differing_labels, run_config, run_la
 def _with_model(folder: Path, role: str, model: str) -> Path:
     """Give ``role`` another model in the run's manifest (the answers stay the same)."""
     store = RunStore(folder)
-    manifest = store.read_manifest() or {}
-    manifest["endpoints"][role]["model"] = model
+    manifest = store.read_manifest() or Manifest()
+    manifest.endpoints[role]["model"] = model
     store.write_manifest(manifest)
     return folder
 
@@ -82,8 +83,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], li
         ),
     ]
     for run in inputs[4:6]:  # aime: several samples per problem
-        manifest = RunStore(run).read_manifest() or {}
-        manifest["identity"]["samples"] = 2
+        manifest = RunStore(run).read_manifest() or Manifest()
+        manifest.identity["samples"] = 2
         RunStore(run).write_manifest(manifest)
     legends: list[list[str]] = []
     save = matplotlib.figure.Figure.savefig
@@ -236,8 +237,8 @@ def test_a_preset_setting_that_differs_is_named(tmp_path: Path) -> None:
     for name, max_tokens in (("short", 128), ("long", 256)):
         folder = fx.write_run(tmp_path / name, "hawkeye", "gsm8k", records)
         store = RunStore(folder)
-        manifest = store.read_manifest() or {}
-        manifest["identity"]["preset"] = {
+        manifest = store.read_manifest() or Manifest()
+        manifest.identity["preset"] = {
             "name": "default",
             "stages": {"responder": {"max_tokens": max_tokens, "template": "x" * 200}},
         }
@@ -254,8 +255,8 @@ def test_extra_request_fields_of_a_role_tell_runs_apart(tmp_path: Path) -> None:
     plain = fx.write_run(tmp_path / "plain", "hawkeye", "gsm8k", records)
     thinking = fx.write_run(tmp_path / "thinking", "hawkeye", "gsm8k", records)
     store = RunStore(thinking)
-    manifest = store.read_manifest() or {}
-    manifest["endpoints"]["responder"]["extra_body"] = {"enable_thinking": True}
+    manifest = store.read_manifest() or Manifest()
+    manifest.endpoints["responder"]["extra_body"] = {"enable_thinking": True}
     store.write_manifest(manifest)
     runs = read_inputs([plain, thinking]).runs
     labels = run_labels(runs)
@@ -334,8 +335,8 @@ def test_cost_rows_keep_two_configurations_apart(tmp_path: Path) -> None:
     gpu = {"input": 0, "output": 1.0, "gpu_hour_usd": 2.0, "gpus": 1, "placement": "dedicated"}
     for run in (base, a, b):
         store = RunStore(run)
-        manifest = store.read_manifest() or {}
-        for endpoint in manifest["endpoints"].values():
+        manifest = store.read_manifest() or Manifest()
+        for endpoint in manifest.endpoints.values():
             endpoint["prices"] = gpu
         store.write_manifest(manifest)
     loads = [fx.write_load(tmp_path / side) for side in ("a", "b")]

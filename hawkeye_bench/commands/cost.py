@@ -13,6 +13,7 @@ from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.cost import render, token_view
 from hawkeye_bench.cost.gpu_view import load_costs
 from hawkeye_bench.cost.prices import POSTER_RATIO, PRESETS, PriceBook, poster_preset
+from hawkeye_bench.eval.manifest import Manifest
 from hawkeye_bench.eval.store import RunStore
 
 COST_MD = "cost.md"
@@ -81,9 +82,9 @@ def run_costs(paths: Sequence[Path], books: Sequence[PriceBook]) -> list[token_v
     for path in paths:
         store = RunStore(path)
         records = store.load_records()
-        manifest = store.read_manifest() or {}
-        identity = manifest.get("identity") or {}
-        own = PriceBook.from_manifest(manifest, f"{path.name}/manifest.json")
+        manifest = store.read_manifest() or Manifest()
+        identity = manifest.identity
+        own = PriceBook.from_manifest(manifest.to_json(), f"{path.name}/manifest.json")
         costs.append(
             token_view.run_cost(
                 path.name,

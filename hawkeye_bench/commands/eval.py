@@ -146,7 +146,9 @@ def plan_from_args(
         max_error_rate=args.max_error_rate,
         max_consecutive_failures=args.max_consecutive_failures,
         progress=not args.no_progress,
-        settings={k: v for k, v in vars(args).items() if k not in ("func", "config_endpoints")},
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        baseline_run=Path(args.baseline_run) if args.baseline_run else None,
         pipeline_options=options,
         cache_dir=cache_dir,
     )

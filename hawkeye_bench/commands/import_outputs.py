@@ -119,12 +119,6 @@ def plan_from_args(args: argparse.Namespace) -> ImportPlan:
         resume=args.resume,
         baseline=baseline,
         progress=not args.no_progress,
-        settings={
-            k: (str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items()
-            if k not in ("func", "files")
-        }
-        | {"files": [str(p) for p in args.files]},
     )
 
 

@@ -25,7 +25,7 @@ from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool
 from hawkeye_bench.eval.engine import plan_items, run_items
 from hawkeye_bench.eval.health import HealthWatch
-from hawkeye_bench.eval.manifest import environment, now_iso
+from hawkeye_bench.eval.manifest import Manifest, RecordedPlan, RoleEndpoint, environment, now_iso
 from hawkeye_bench.eval.store import RunStore, RunStoreError, process_marker
 from hawkeye_bench.eval.summary import summarize
 from hawkeye_bench.eval.summary_table import format_summary
@@ -59,7 +59,11 @@ class EvalPlan:
     max_error_rate: float = 0.1
     max_consecutive_failures: int = 5
     progress: bool = True
-    settings: Mapping[str, Any] = field(default_factory=dict)  # as given, for the manifest
+    #: the overrides ``preset`` has for every stage (None: the preset's own), for the manifest
+    max_tokens: int | None = None
+    temperature: float | None = None
+    #: the baseline's run folder (its records are ``baseline``), for the manifest
+    baseline_run: Path | None = None
     #: options of the pipeline (``--keep``, ``--methods``); part of the run's identity
     pipeline_options: Mapping[str, Any] = field(default_factory=dict)
     #: where a pipeline that caches finished calls keeps them (default: the run folder)
@@ -92,6 +96,33 @@ class EvalPlan:
             "endpoints": {r: _endpoint_identity(e) for r, e in sorted(self.endpoints.items())}
             or "embedded default model",
         }
+
+    def recorded(self, endpoints: Mapping[str, Endpoint]) -> RecordedPlan:
+        """The plan as the manifest records it; ``endpoints``: the roles' resolved servers
+        (the embedded model's included)."""
+        return RecordedPlan(
+            task=self.task,
+            pipeline=self.pipeline.name,
+            preset=self.preset.name,
+            limit=self.limit,
+            samples=self.samples,
+            seed=self.seed,
+            concurrency=self.concurrency,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            stage2_input=self.stage2_input,
+            pipeline_options=dict(self.pipeline_options),
+            roles={
+                role: RoleEndpoint(model=e.model, base_url=e.base_url)
+                for role, e in endpoints.items()
+            },
+            baseline_run=str(self.baseline_run) if self.baseline_run else None,
+            margin_pp=self.margin_pp,
+            max_error_rate=self.max_error_rate,
+            max_consecutive_failures=self.max_consecutive_failures,
+            resume=self.resume,
+            retry_errors=self.retry_errors,
+        )
 
 
 def _endpoint_identity(endpoint: Endpoint) -> dict[str, Any]:
@@ -131,8 +162,8 @@ def prepare_store(plan: EvalPlan) -> tuple[RunStore, list[Record]]:
         return store, []
     if not plan.resume:
         raise RunStoreError(f"{out} already holds a run: add --resume to finish it, or pick --out")
-    manifest = store.read_manifest() or {}
-    differences = _identity_differences(manifest.get("identity") or {}, plan.identity())
+    manifest = store.read_manifest() or Manifest()
+    differences = _identity_differences(manifest.identity, plan.identity())
     if differences:
         raise RunStoreError(
             f"cannot resume {out} with other settings ({'; '.join(differences)}); "
@@ -154,8 +185,8 @@ def load_baseline(path: Path, task: str) -> tuple[Record, ...]:
     store = RunStore(path)
     if not store.has_records():
         raise RunStoreError(f"--baseline-run {path}: not a run folder (no records.jsonl there)")
-    manifest = store.read_manifest() or {}
-    baseline_task = (manifest.get("identity") or {}).get("task")
+    manifest = store.read_manifest() or Manifest()
+    baseline_task = manifest.identity.get("task")
     if baseline_task is not None and baseline_task != task:
         raise RunStoreError(f"--baseline-run {path} is a {baseline_task} run, this is {task}")
     records = tuple(store.load_records())
@@ -170,7 +201,7 @@ async def _execute(
     store: RunStore,
     done: list[Record],
     replicas: list[dict[str, Any]],
-    manifest: dict[str, Any],
+    manifest: Manifest,
 ) -> list[Record]:
     """Run the plan's items; ``replicas`` receives what each replica did (also when the run
     stops); the pipeline's setup (:meth:`Pipeline.prepare`) goes into ``manifest``, written
@@ -188,11 +219,10 @@ async def _execute(
         pipeline = plan.pipeline(plan.preset, pool, stage2_input=plan.stage2_input, **options)
         pipeline.attach_folders(plan.out, plan.cache_dir or plan.out)
         stack.callback(pipeline.close)
-        previous = manifest.get("pipeline_setup") if done else None
+        previous = manifest.pipeline_setup if done else None
         setup = await pipeline.prepare([p.question for p in plan.problems], previous)
-        manifest.pop("pipeline_setup", None)
+        manifest.pipeline_setup = setup
         if setup is not None:
-            manifest["pipeline_setup"] = setup
             store.write_manifest(manifest)
         grader = stack.enter_context(Grader())
         records = list(done)
@@ -236,26 +266,26 @@ def run_eval(plan: EvalPlan) -> int:
     """Run the plan into its folder; the exit code (0, 1 over --max-error-rate, 3 stopped by
     an outage, 130 interrupted). User errors raise HawkeyeError after recording themselves."""
     store, done = prepare_store(plan)
-    setup = (store.read_manifest() or {}).get("pipeline_setup") if done else None
-    manifest: dict[str, Any] = {
-        **({"pipeline_setup": setup} if setup is not None else {}),
-        "kind": "hawkeye-bench-run",
-        "identity": plan.identity(),
-        "config": dict(plan.settings),
-        "started_at": now_iso(),
-        "status": "running",
-        "writer": process_marker(),
-        "resumed_from": len(done) if done else None,
-        **environment(),
-    }
+    before = store.read_manifest() if done else None
+    manifest = Manifest(
+        pipeline_setup=before.pipeline_setup if before else None,
+        identity=plan.identity(),
+        config=plan.recorded(plan.endpoints),
+        started_at=now_iso(),
+        status="running",
+        writer=process_marker(),
+        resumed_from=len(done) if done else None,
+        environment=environment(),
+    )
     status, exit_code = "failed", 2
     out = plan.out
     replicas: list[dict[str, Any]] = []  # per replica set: what each replica did
     try:
         with endpoints_or_local(dict(plan.endpoints), plan.pipeline.roles) as endpoints:
-            manifest["endpoints"] = {role: e.to_dict() for role, e in endpoints.items()}
-            manifest["preset"] = plan.preset.to_dict()
-            manifest["dataset"] = dict(plan.dataset)
+            manifest.config = plan.recorded(endpoints)
+            manifest.endpoints = {role: e.to_dict() for role, e in endpoints.items()}
+            manifest.preset = plan.preset.to_dict()
+            manifest.dataset = dict(plan.dataset)
             store.write_manifest(manifest)
             records = asyncio.run(_execute(plan, endpoints, store, done, replicas, manifest))
             status, exit_code = "complete", 0
@@ -266,19 +296,18 @@ def run_eval(plan: EvalPlan) -> int:
               "finish with the same command plus --resume", file=sys.stderr)  # fmt: skip
     except RunStopped as exc:
         status, exit_code = "stopped", 3
-        manifest["error"] = str(exc)
+        manifest.error = str(exc)
         records = store.load_records()
         print(f"error: {exc}\nrun stopped: {len(records)} records are saved in {out}; once "
               "fixed, finish with the same command plus --resume", file=sys.stderr)  # fmt: skip
     except HawkeyeError as exc:  # printed by the CLI; the manifest records it as well
-        manifest["error"] = str(exc)
+        manifest.error = str(exc)
         raise
     finally:
-        manifest["ended_at"] = now_iso()
-        manifest["status"] = status
-        if replicas:
-            manifest["replicas"] = replicas
-        manifest.pop("writer", None)
+        manifest.ended_at = now_iso()
+        manifest.status = status
+        manifest.replicas = replicas or None
+        manifest.writer = None
         if store.manifest_path.exists() or status == "failed":
             store.write_manifest(manifest)
     summary = summarize(
@@ -288,7 +317,7 @@ def run_eval(plan: EvalPlan) -> int:
     summary["pipeline"] = plan.pipeline.name
     summary["task"] = plan.task
     summary["status"] = status
-    cost = summary_cost(records, manifest, plan.pipeline.name)
+    cost = summary_cost(records, manifest.to_json(), plan.pipeline.name)
     if cost is not None:  # no prices given: no cost key
         summary["cost"] = cost
     store.write_summary(summary)

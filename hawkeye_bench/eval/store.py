@@ -18,6 +18,7 @@ from hawkeye_bench.core.folder_lock import FolderLock
 from hawkeye_bench.core.jsonl import JsonlError, JsonlWriter, read_jsonl, rewrite_jsonl
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.writable import check_writable_folder
+from hawkeye_bench.eval.manifest import Manifest, Writer
 
 
 class RunStoreError(HawkeyeError):
@@ -100,11 +101,13 @@ class RunStore:
         tmp.write_text(text + "\n", encoding="utf-8")
         os.replace(tmp, path)
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
-        self._write_json(self.manifest_path, manifest)
+    def write_manifest(self, manifest: Manifest) -> None:
+        self._write_json(self.manifest_path, manifest.to_json())
 
-    def read_manifest(self) -> dict[str, Any] | None:
-        return self._read_json(self.manifest_path)
+    def read_manifest(self) -> Manifest | None:
+        """The run's manifest; None when the folder has none."""
+        data = self._read_json(self.manifest_path)
+        return None if data is None else Manifest.from_json(data)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         self._write_json(self.summary_path, summary)
@@ -136,20 +139,19 @@ def finite(value: Any) -> Any:
     return value
 
 
-def process_marker() -> dict[str, Any]:
+def process_marker() -> Writer:
     """Who is writing a run now: recorded in the manifest while it runs."""
-    return {"pid": os.getpid(), "host": socket.gethostname()}
+    return Writer.this_process()
 
 
-def effective_status(manifest: dict[str, Any]) -> str | None:
+def effective_status(manifest: Manifest) -> str | None:
     """The manifest's status, except that a run still marked ``running`` whose process is gone
     (killed with SIGKILL, machine rebooted) is ``interrupted``."""
-    status = manifest.get("status")
-    writer = manifest.get("writer") or {}
-    if status != "running" or writer.get("host") != socket.gethostname():
+    status = manifest.status
+    writer = manifest.writer
+    if status != "running" or writer is None or writer.host != socket.gethostname():
         return status
-    pid = writer.get("pid")
-    if isinstance(pid, int) and _process_alive(pid):
+    if _process_alive(writer.pid):
         return status
     return "interrupted"
 

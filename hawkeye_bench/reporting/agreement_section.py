@@ -35,7 +35,8 @@ def agreement_section(inputs: Inputs, rel: Rel) -> Section | None:
         if result is None:
             continue
         listed = Path(run.path) / DISAGREEMENTS_FILE
-        source = (run.manifest.get("import") or {}).get("verdict_source") or "the file's score"
+        imported = (run.manifest.import_ if run.manifest else None) or {}
+        source = imported.get("verdict_source") or "the file's score"
         rows.append(
             {
                 "run": run.label,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hawkeye_bench.eval.manifest import Manifest
 from hawkeye_bench.eval.store import RunStore
 from hawkeye_bench.pipelines import is_baseline
 from hawkeye_bench.reporting.inputs import EvalRun, JudgeOutput, read_json
@@ -62,7 +63,8 @@ def _servers(run: EvalRun) -> dict[str, tuple[str, str, str]]:
     """Role -> (model, server, extra request fields): from the identity where it names them,
     else the manifest."""
     identity = run.identity.get("endpoints")
-    endpoints = identity if isinstance(identity, dict) else run.manifest.get("endpoints") or {}
+    manifest_endpoints = run.manifest.endpoints if run.manifest else {}
+    endpoints = identity if isinstance(identity, dict) else manifest_endpoints
     embedded = isinstance(identity, str)
     found = {
         role: (
@@ -87,8 +89,8 @@ def _preset(run: EvalRun) -> tuple[str, list[tuple[str, str]]]:
             (f"preset {path}", _short(value)) for path, value in _flatten(preset) if path != "name"
         ]
         return str(preset.get("name") or "?"), settings
-    manifest_preset = run.manifest.get("preset") or {}
-    return str(preset or manifest_preset.get("name") or "?"), []
+    manifest_preset = run.manifest.preset_name if run.manifest else None
+    return str(preset or manifest_preset or "?"), []
 
 
 def _flatten(value: Any, path: str = "") -> list[tuple[str, Any]]:
@@ -230,7 +232,7 @@ def judged_run_labels(judge: JudgeOutput) -> dict[str, str]:
         records = Path(str(entry.get("records") or ""))
         for folder in (records.parent, judge.path / records.parent):
             if (folder / RunStore.MANIFEST).is_file():
-                manifest = read_json(folder / RunStore.MANIFEST)
+                manifest = Manifest.from_json(read_json(folder / RunStore.MANIFEST))
                 found[str(entry.get("label"))] = EvalRun(folder, manifest, [])
                 break
     labels = run_labels(list(found.values()))

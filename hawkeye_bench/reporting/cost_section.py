@@ -65,7 +65,9 @@ INTRO = (
 def cost_section(inputs: Inputs, rel: tables.Rel) -> Section | None:
     """The section, or None when no run recorded any prices (the report then has none)."""
     books = {
-        run.path: PriceBook.from_manifest(run.manifest, rel(run.manifest_file))
+        run.path: PriceBook.from_manifest(
+            run.manifest.to_json() if run.manifest else {}, rel(run.manifest_file)
+        )
         for run in inputs.runs
     }
     if not any(book.entries for book in books.values()):

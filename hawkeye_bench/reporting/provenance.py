@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.eval.manifest import Manifest
 from hawkeye_bench.pipelines import cot_role_of
 from hawkeye_bench.reporting.inputs import EvalRun, Inputs, JudgeOutput, LmEvalOutput, LoadResult
 from hawkeye_bench.reporting.lm_eval_inputs import hawkeye_info, model_args
@@ -31,7 +32,8 @@ def _dataset_sha(fingerprint: dict[str, Any] | None) -> str | None:
 
 def eval_run(run: EvalRun, rel: Rel) -> dict[str, Any]:
     identity = run.identity
-    preset = run.manifest.get("preset") or {}
+    manifest = run.manifest or Manifest()
+    preset = manifest.preset or {}
     models = ", ".join(f"{role}={model}" for role, model in run.models().items())
     files = [rel(run.records_file)] + ([rel(run.manifest_file)] if run.manifest else [])
     return {
@@ -41,18 +43,20 @@ def eval_run(run: EvalRun, rel: Rel) -> dict[str, Any]:
             "task": run.dataset,
             "pipeline": run.pipeline,
             "models": models,
-            "preset": preset.get("name") or identity.get("preset"),
+            "preset": manifest.preset_name or identity.get("preset"),
             "stage 2 input": (identity.get("stage2_input") or preset.get("stage2_input"))
             if cot_role_of(run.pipeline) is not None
             else None,
             "items": len(run.records),
             "limit": identity.get("limit"),
             "samples": identity.get("samples"),
-            "max_tokens": (run.manifest.get("config") or {}).get("max_tokens"),
-            "dataset": _dataset_sha(run.manifest.get("dataset")),
+            "max_tokens": manifest.config.max_tokens,
+            "dataset": _dataset_sha(manifest.dataset),
             "status": run.status,
-            "git": (run.manifest.get("git_revision") or "")[:SHA_CHARS] or None,
-            "started": run.manifest.get("started_at"),
+            "git": (manifest.environment.git_revision or "")[:SHA_CHARS] or None
+            if manifest.environment
+            else None,
+            "started": manifest.started_at,
         },
         "files": files,
     }
