@@ -10,6 +10,8 @@ keyword and uses only ``benchmark``/``subjects`` (from the task YAML's ``dataset
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from hawkeye_bench import datasets as benchmarks
@@ -23,34 +25,83 @@ SPLIT = "test"
 DOC_FIELDS = ("id", "dataset", "question", "gold", "subject", "level", "prompt", "metadata")
 
 
+@dataclass(frozen=True)
+class TaskDoc:
+    """One document of a hawkeye_* task as its dataset holds it: the problem, the preset's
+    single-model prompt, and the metadata as JSON text (keys differ between benchmarks, and
+    Arrow needs one schema)."""
+
+    id: str
+    dataset: str
+    question: str
+    gold: str
+    prompt: str = ""
+    subject: str = ""
+    level: Any = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_problem(cls, problem: Problem, prompt: str) -> TaskDoc:
+        metadata = problem.metadata
+        return cls(
+            id=problem.id,
+            dataset=problem.dataset,
+            question=problem.question,
+            gold=problem.gold,
+            prompt=prompt,
+            subject=str(metadata.get("subject") or ""),
+            level=metadata.get("level"),
+            metadata=dict(metadata),
+        )
+
+    def problem(self) -> Problem:
+        return Problem(
+            id=self.id,
+            dataset=self.dataset,
+            question=self.question,
+            gold=self.gold,
+            metadata=dict(self.metadata),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The document's fields (:data:`DOC_FIELDS`), metadata as JSON text."""
+        return {
+            "id": self.id,
+            "dataset": self.dataset,
+            "question": self.question,
+            "gold": self.gold,
+            "subject": self.subject,
+            "level": self.level,
+            "prompt": self.prompt,
+            "metadata": json.dumps(self.metadata, sort_keys=True, default=str),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> TaskDoc | None:
+        """The document as lm-eval hands it back; None for a document of any other task."""
+        if not all(key in doc for key in ("id", "dataset", "question", "gold")):
+            return None
+        raw = doc.get("metadata")
+        return cls(
+            id=str(doc["id"]),
+            dataset=str(doc["dataset"]),
+            question=str(doc["question"]),
+            gold=str(doc["gold"]),
+            prompt=str(doc.get("prompt") or ""),
+            subject=str(doc.get("subject") or ""),
+            level=doc.get("level"),
+            metadata=json.loads(raw) if isinstance(raw, str) and raw else {},
+        )
+
+
 def problem_to_doc(problem: Problem, prompt: str) -> dict[str, Any]:
-    metadata = problem.metadata
-    return {
-        "id": problem.id,
-        "dataset": problem.dataset,
-        "question": problem.question,
-        "gold": problem.gold,
-        "subject": str(metadata.get("subject") or ""),
-        "level": metadata.get("level"),
-        "prompt": prompt,
-        # JSON text: metadata keys differ between benchmarks, and Arrow needs one schema.
-        "metadata": json.dumps(metadata, sort_keys=True, default=str),
-    }
+    return TaskDoc.from_problem(problem, prompt).to_json()
 
 
 def doc_to_problem(doc: dict[str, Any]) -> Problem | None:
     """The Problem behind a hawkeye_* document; None for a document from any other task."""
-    if not all(key in doc for key in ("id", "dataset", "question", "gold")):
-        return None
-    raw = doc.get("metadata")
-    metadata = json.loads(raw) if isinstance(raw, str) and raw else {}
-    return Problem(
-        id=str(doc["id"]),
-        dataset=str(doc["dataset"]),
-        question=str(doc["question"]),
-        gold=str(doc["gold"]),
-        metadata=metadata,
-    )
+    task_doc = TaskDoc.from_json(doc)
+    return task_doc.problem() if task_doc is not None else None
 
 
 def load_split(
