@@ -272,7 +272,7 @@ def write_judgements(root: Path, runs: list[Path]) -> Path:
         ],
         [Criterion(name=c, rubric="rate it") for c in CRITERIA],
         n_resamples=200,
-    )
+    ).to_json()
     summary["panel"] = "test"
     (folder / "judge_summary.json").write_text(json.dumps(summary, indent=2))
     (folder / "judge_table.md").write_text("| table |\n")

@@ -14,7 +14,8 @@ from judging_fakes import FakeBackend, answer_of, fake_judge, scores_reply, writ
 from hawkeye_bench.judging.client import ChatReply, JudgeAPIError, Usage
 from hawkeye_bench.judging.config import JudgeSpec
 from hawkeye_bench.judging.ledger import estimate_prompt_tokens
-from hawkeye_bench.judging.plan import JudgeOptions, rejudge_keys
+from hawkeye_bench.judging.options import JudgeOptions
+from hawkeye_bench.judging.plan import rejudge_keys
 from hawkeye_bench.judging.results import read_results
 from hawkeye_bench.judging.session import (
     EXIT_STOPPED,
@@ -438,6 +439,7 @@ def test_summary_ignores_results_for_criteria_not_asked(workspace: Path) -> None
     from hawkeye_bench.judging.config import load_criteria
     from hawkeye_bench.judging.results import JudgeResult
     from hawkeye_bench.judging.summary import build_summary
+    from hawkeye_bench.judging.summary_file import MeanScore
 
     runs = load_runs([workspace / "baseline", workspace / "hawkeye"])
     criteria = load_criteria(workspace / "judges", ["clarity", "coherence"])
@@ -464,8 +466,9 @@ def test_summary_ignores_results_for_criteria_not_asked(workspace: Path) -> None
         result("hawkeye", "q1", {"conciseness": 9}, repeat=1),
     ]
     summary = build_summary(results, runs, [spec], criteria, n_resamples=200)
-    assert summary["means"]["coherence"]["j1"]["hawkeye"] == {"mean": 8.0, "n": 1}
-    assert summary["means"]["clarity"]["j1"]["hawkeye"] == {"mean": 7.0, "n": 1}
+    assert summary.means["coherence"]["j1"]["hawkeye"] == MeanScore(mean=8.0, n=1)
+    assert summary.means["clarity"]["j1"]["hawkeye"] == MeanScore(mean=7.0, n=1)
+    assert summary.to_json()["means"]["coherence"]["j1"]["hawkeye"] == {"mean": 8.0, "n": 1}
 
 
 def test_a_reply_too_deep_or_too_long_fails_only_its_judgement(workspace: Path) -> None:

@@ -9,7 +9,7 @@ from hawkeye_bench.core.errors import RunStopped
 from hawkeye_bench.core.folder_lock import FolderLock
 from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.judging.config import DEFAULT_CRITERIA
-from hawkeye_bench.judging.plan import JudgeOptions
+from hawkeye_bench.judging.options import JudgeOptions
 from hawkeye_bench.judging.session import JudgeSettings, run_judge
 from hawkeye_bench.judging.stats import N_RESAMPLES
 

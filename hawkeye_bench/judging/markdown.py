@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from hawkeye_bench.core.markdown import markdown_table
 from hawkeye_bench.judging.summary import PANEL
+from hawkeye_bench.judging.summary_file import (
+    Agreement,
+    Consistency,
+    Interval,
+    JudgeCounts,
+    JudgeSummary,
+    LengthBias,
+    Nested,
+    PairwiseEntry,
+)
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -16,47 +26,47 @@ def _signed(value: float | None) -> str:
     return "–" if value is None else f"{value:+.2f}"
 
 
-def _interval(data: dict[str, Any] | None) -> str:
+def _interval(data: Interval | None) -> str:
     if data is None:
         return "–"
-    text = _signed(data["estimate"])
-    if data["low"] is not None and data["high"] is not None:
-        text += f" [{data['low']:+.2f}, {data['high']:+.2f}]"
+    text = _signed(data.estimate)
+    if data.low is not None and data.high is not None:
+        text += f" [{data.low:+.2f}, {data.high:+.2f}]"
     return text
 
 
-def _percent(data: dict[str, Any] | None) -> str:
+def _percent(data: Interval | None) -> str:
     """A relative change as a signed percentage, with its interval."""
     if data is None:
         return "–"
-    text = f"{data['estimate'] * 100:+.1f}%"
-    if data["low"] is not None and data["high"] is not None:
-        text += f" [{data['low'] * 100:+.1f}%, {data['high'] * 100:+.1f}%]"
+    text = f"{data.estimate * 100:+.1f}%"
+    if data.low is not None and data.high is not None:
+        text += f" [{data.low * 100:+.1f}%, {data.high * 100:+.1f}%]"
     return text
 
 
-def render(summary: dict[str, Any]) -> str:
+def render(summary: JudgeSummary) -> str:
     lines = [
         "## Judge ratings",
         "",
         *_scores_section(summary),
-        *_judges_section(summary["judges"]),
-        *_agreement_section(summary["agreement"]),
-        *_self_consistency_section(summary["self_consistency"]),
-        *_length_bias_section(summary["length_bias"]),
-        *_pairwise_section(summary["pairwise"]),
+        *_judges_section(summary.judges),
+        *_agreement_section(summary.agreement),
+        *_self_consistency_section(summary.self_consistency),
+        *_length_bias_section(summary.length_bias),
+        *_pairwise_section(summary.pairwise),
     ]
     return "\n".join(lines) + "\n"
 
 
-def _scores_section(summary: dict[str, Any]) -> list[str]:
+def _scores_section(summary: JudgeSummary) -> list[str]:
     """Paired comparisons when runs share answers, else the mean score per run."""
-    pct = round(summary["confidence"] * 100)
-    comparisons = summary["comparisons"]
+    pct = round(summary.confidence * 100)
+    comparisons = summary.comparisons
     if not comparisons:
         rows = [
-            [c, s, run, _num(v["mean"]), str(v["n"])]
-            for c, by_source in summary["means"].items()
+            [c, s, run, _num(v.mean), str(v.n)]
+            for c, by_source in summary.means.items()
             for s, by_run in by_source.items()
             for run, v in by_run.items()
         ]
@@ -79,16 +89,16 @@ def _scores_section(summary: dict[str, Any]) -> list[str]:
     ]
     rows = [
         [
-            row["criterion"],
-            f"**{PANEL}**" if row["judge"] == PANEL else row["judge"],
-            row["baseline"],
-            row["candidate"],
-            _num(row["mean_baseline"]),
-            _num(row["mean_candidate"]),
-            _interval(row["difference"]),
-            _percent(row.get("relative_improvement")),
-            _interval(row["length_adjusted_difference"]),
-            str(row["n_questions"]),
+            row.criterion,
+            f"**{PANEL}**" if row.judge == PANEL else row.judge,
+            row.baseline,
+            row.candidate,
+            _num(row.mean_baseline),
+            _num(row.mean_candidate),
+            _interval(row.difference),
+            _percent(row.relative_improvement),
+            _interval(row.length_adjusted_difference),
+            str(row.n_questions),
         ]
         for row in comparisons
     ]
@@ -103,15 +113,15 @@ def _scores_section(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-def _judges_section(judges: list[dict[str, Any]]) -> list[str]:
+def _judges_section(judges: Sequence[JudgeCounts]) -> list[str]:
     rows = [
         [
-            j["judge"],
-            j["model"] or "–",
-            j["structured_output"],
-            str(j["results"]),
-            str(j["ok"]),
-            ", ".join(f"{k} {v}" for k, v in j["failures"].items() if v) or "none",
+            j.judge,
+            j.model or "–",
+            j.structured_output,
+            str(j.results),
+            str(j.ok),
+            ", ".join(f"{k} {v}" for k, v in j.failures.items() if v) or "none",
         ]
         for j in judges
     ]
@@ -119,28 +129,27 @@ def _judges_section(judges: list[dict[str, Any]]) -> list[str]:
     return ["", "### Judges", "", *markdown_table(header, rows)]
 
 
-def _agreement_section(agreement: dict[str, Any]) -> list[str]:
-    if all(a["krippendorff_alpha_ordinal"] is None for a in agreement.values()):
+def _agreement_section(agreement: dict[str, Agreement]) -> list[str]:
+    if all(a.krippendorff_alpha_ordinal is None for a in agreement.values()):
         return []
     rows = [
-        [c, _num(a["krippendorff_alpha_ordinal"], 3), str(a["n_answers"])]
-        for c, a in agreement.items()
+        [c, _num(a.krippendorff_alpha_ordinal, 3), str(a.n_answers)] for c, a in agreement.items()
     ]
     header = ["criterion", "Krippendorff α (ordinal)", "answers"]
     return ["", "### Inter-judge agreement", "", *markdown_table(header, rows)]
 
 
-def _self_consistency_section(self_consistency: dict[str, Any]) -> list[str]:
+def _self_consistency_section(self_consistency: Nested[Consistency | None]) -> list[str]:
     if not self_consistency:
         return []
     rows = [
         [
             judge,
             c,
-            str(s["n"]),
-            _num(s["exact_agreement"]),
-            _num(s["mean_abs_diff"]),
-            _num(s["alpha"], 3),
+            str(s.n),
+            _num(s.exact_agreement),
+            _num(s.mean_abs_diff),
+            _num(s.alpha, 3),
         ]
         for judge, by_c in self_consistency.items()
         for c, s in by_c.items()
@@ -150,9 +159,9 @@ def _self_consistency_section(self_consistency: dict[str, Any]) -> list[str]:
     return ["", "### Self-consistency (answers judged twice)", "", *markdown_table(header, rows)]
 
 
-def _length_bias_section(length_bias: dict[str, Any]) -> list[str]:
+def _length_bias_section(length_bias: Nested[LengthBias]) -> list[str]:
     rows = [
-        [s, c, _num(v["spearman_score_vs_chars"]), str(v["n"])]
+        [s, c, _num(v.spearman_score_vs_chars), str(v.n)]
         for s, by_c in length_bias.items()
         for c, v in by_c.items()
     ]
@@ -164,7 +173,7 @@ def _length_bias_section(length_bias: dict[str, Any]) -> list[str]:
     ]
 
 
-def _pairwise_section(pairwise: dict[str, Any]) -> list[str]:
+def _pairwise_section(pairwise: Nested[PairwiseEntry]) -> list[str]:
     if not pairwise:
         return []
     rows = [
@@ -172,16 +181,16 @@ def _pairwise_section(pairwise: dict[str, Any]) -> list[str]:
             pair,
             judge,
             c,
-            str(s["n"]),
-            str(s["wins"]),
-            str(s["losses"]),
-            str(s["ties"]),
-            _num(s["win_rate_adjusted"]),
-            _num(s["flip_rate"]),
+            str(s.n),
+            str(s.wins),
+            str(s.losses),
+            str(s.ties),
+            _num(s.win_rate_adjusted),
+            _num(s.flip_rate),
         ]
         for pair, by_judge in pairwise.items()
         for judge, data in by_judge.items()
-        for c, s in data["criteria"].items()
+        for c, s in data.criteria.items()
     ]
     header = [
         "comparison",

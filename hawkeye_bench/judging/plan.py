@@ -17,6 +17,7 @@ from hawkeye_bench.judging.cache import cache_key
 from hawkeye_bench.judging.client import request_params
 from hawkeye_bench.judging.config import Criterion, JudgeSpec
 from hawkeye_bench.judging.ledger import estimate_prompt_tokens
+from hawkeye_bench.judging.options import JudgeOptions
 from hawkeye_bench.judging.parsing import Leaf
 from hawkeye_bench.judging.prompts import (
     PROMPT_VERSION,
@@ -31,16 +32,6 @@ from hawkeye_bench.judging.results import ResultKey, Task, result_key
 
 #: Cache identity of the embedded judge: its port changes every start, its answers do not.
 EMBEDDED_BASE_URL = "embedded://local"
-
-
-@dataclass(frozen=True)
-class JudgeOptions:
-    show_reference: bool = False
-    show_cot: bool = False
-    pairwise: bool = False
-    rejudge_fraction: float = 0.0
-    limit: int | None = None
-    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,11 +36,13 @@ from hawkeye_bench.judging.config import (
 from hawkeye_bench.judging.engine import EngineOutcome, JudgeEngine
 from hawkeye_bench.judging.ledger import JudgeEstimate, Ledger, prices_known
 from hawkeye_bench.judging.markdown import render
-from hawkeye_bench.judging.plan import EMBEDDED_BASE_URL, JudgeJob, JudgeOptions, build_jobs
+from hawkeye_bench.judging.options import JudgeOptions
+from hawkeye_bench.judging.plan import EMBEDDED_BASE_URL, JudgeJob, build_jobs
 from hawkeye_bench.judging.prompts import PROMPT_VERSION
 from hawkeye_bench.judging.results import JudgeResult, ResultWriter, compact, read_results
 from hawkeye_bench.judging.stats import N_RESAMPLES
 from hawkeye_bench.judging.summary import build_summary
+from hawkeye_bench.judging.summary_file import CallCounts, ExampleRequest, JudgeSummary, RunFacts
 
 JUDGEMENTS_FILE = "judgements.jsonl"
 SUMMARY_FILE = "judge_summary.json"
@@ -169,20 +171,18 @@ def format_estimate(per_judge: dict[str, JudgeEstimate]) -> str:
     return "\n".join(lines)
 
 
-def _example_requests(jobs: Sequence[JudgeJob]) -> dict[str, dict[str, Any]]:
+def _example_requests(jobs: Sequence[JudgeJob]) -> dict[str, ExampleRequest]:
     """The exact first request per judge (no key: the key never enters a job)."""
-    examples: dict[str, dict[str, Any]] = {}
+    examples: dict[str, ExampleRequest] = {}
     for job in jobs:
-        examples.setdefault(
-            job.judge.name,
-            {
-                "base_url": job.judge.base_url,
-                "model": job.judge.model,
-                "api_key_env": job.judge.api_key_env,
-                "messages": job.messages,
-                "params": job.params,
-            },
-        )
+        if job.judge.name not in examples:
+            examples[job.judge.name] = ExampleRequest(
+                base_url=job.judge.base_url,
+                model=job.judge.model,
+                api_key_env=job.judge.api_key_env,
+                messages=job.messages,
+                params=job.params,
+            )
     return examples
 
 
@@ -248,7 +248,7 @@ def run_judge(
             n_resamples=settings.bootstrap_resamples,
             seed=settings.options.seed,
         )
-        summary.update(_run_facts(settings, panel, jobs, outcome, ledger))
+        summary = replace(summary, facts=_run_facts(settings, panel, jobs, outcome, ledger))
     code = _write_outputs(settings.out, summary, outcome, ledger, out, err)
     if code == 0 and (failed := too_many_failures(current, settings.max_error_rate)):
         print(f"error: {failed}", file=err)
@@ -359,27 +359,27 @@ def _run_facts(
     jobs: Sequence[JudgeJob],
     outcome: EngineOutcome,
     ledger: Ledger,
-) -> dict[str, Any]:
+) -> RunFacts:
     """What the summary records about the invocation itself: panel, calls, cost, requests."""
-    return {
-        "panel": panel.name,
-        "prompt_version": PROMPT_VERSION,
-        "options": asdict(settings.options),
-        "calls": {
-            "sent": outcome.calls,
-            "cache_hits": outcome.cache_hits,
-            "reused_from_earlier_run": outcome.reused,
-            "not_sent": outcome.not_sent,
-        },
-        "cost": ledger.to_dict(),
-        "stopped": outcome.stopped,
-        "example_requests": _example_requests(jobs),
-    }
+    return RunFacts(
+        panel=panel.name,
+        prompt_version=PROMPT_VERSION,
+        options=settings.options,
+        calls=CallCounts(
+            sent=outcome.calls,
+            cache_hits=outcome.cache_hits,
+            reused_from_earlier_run=outcome.reused,
+            not_sent=outcome.not_sent,
+        ),
+        cost=ledger.to_dict(),
+        stopped=outcome.stopped,
+        example_requests=_example_requests(jobs),
+    )
 
 
 def _write_outputs(
     out_dir: Path,
-    summary: dict[str, Any],
+    summary: JudgeSummary,
     outcome: EngineOutcome,
     ledger: Ledger,
     out: TextIO,
@@ -387,7 +387,7 @@ def _write_outputs(
 ) -> int:
     """Write the summary and table, print them; EXIT_STOPPED when quota or budget stopped."""
     table = render(summary)
-    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
     (out_dir / TABLE_FILE).write_text(table)
     print(table, file=out)
     print(

@@ -8,28 +8,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import krippendorff
 import numpy as np
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
+from hawkeye_bench.judging.summary_file import Consistency, Interval
+
 CONFIDENCE = 0.95
 N_RESAMPLES = 9999
-
-
-@dataclass
-class Interval:
-    estimate: float
-    low: float | None
-    high: float | None
-    n: int
-    method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _bootstrap(
@@ -174,17 +162,6 @@ def weighted_kappa(a: Sequence[int], b: Sequence[int]) -> float | None:
         return None
     value = cohen_kappa_score(list(a), list(b), weights="quadratic")
     return float(value) if np.isfinite(value) else None
-
-
-@dataclass
-class Consistency:
-    n: int
-    exact_agreement: float
-    mean_abs_diff: float
-    alpha: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def self_consistency(first: Sequence[int], again: Sequence[int]) -> Consistency | None:

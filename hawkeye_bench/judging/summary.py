@@ -13,7 +13,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from itertools import combinations
-from typing import Any, TypeGuard, TypeVar
+from typing import TypeGuard, TypeVar
 
 import numpy as np
 
@@ -23,6 +23,19 @@ from hawkeye_bench.judging.config import Criterion, JudgeSpec
 from hawkeye_bench.judging.pairwise import summarize as summarize_pairs
 from hawkeye_bench.judging.parsing import FAILURE_STATUSES
 from hawkeye_bench.judging.results import JudgeResult
+from hawkeye_bench.judging.summary_file import (
+    Agreement,
+    AgreementPair,
+    Comparison,
+    CriterionInfo,
+    JudgeCounts,
+    JudgedRun,
+    JudgeSummary,
+    LengthBias,
+    MeanScore,
+    Nested,
+    PairwiseEntry,
+)
 
 PANEL = "panel"
 #: (source, criterion, run) -> answer key -> score; source is a judge name or PANEL.
@@ -70,7 +83,7 @@ def _comparison(
     candidate: RunAnswers,
     n_resamples: int,
     seed: int,
-) -> dict[str, Any] | None:
+) -> Comparison | None:
     base_scores = table.get((source, criterion, baseline.label), {})
     cand_scores = table.get((source, criterion, candidate.label), {})
     shared = [
@@ -95,22 +108,24 @@ def _comparison(
         n_resamples=n_resamples,
         seed=seed,
     )
-    return {
-        "candidate": candidate.label,
-        "baseline": baseline.label,
-        "criterion": criterion,
-        "judge": source,
-        "n_questions": len(questions),
-        "n_answers": len(shared),
-        "mean_candidate": float(np.mean(cand)),
-        "mean_baseline": float(np.mean(base)),
-        "difference": diff.to_dict() if diff else None,
-        "relative_improvement": relative.to_dict() if relative else None,
-        "length_adjusted_difference": adjusted.to_dict() if adjusted else None,
-    }
+    return Comparison(
+        candidate=candidate.label,
+        baseline=baseline.label,
+        criterion=criterion,
+        judge=source,
+        n_questions=len(questions),
+        n_answers=len(shared),
+        mean_candidate=float(np.mean(cand)),
+        mean_baseline=float(np.mean(base)),
+        difference=diff,
+        relative_improvement=relative,
+        length_adjusted_difference=adjusted,
+    )
 
 
-def _judge_counts(results: Iterable[JudgeResult], judges: Sequence[JudgeSpec]) -> list[dict]:
+def _judge_counts(
+    results: Iterable[JudgeResult], judges: Sequence[JudgeSpec]
+) -> tuple[JudgeCounts, ...]:
     by_judge: dict[str, Counter[str]] = {j.name: Counter() for j in judges}
     for r in results:
         by_judge.setdefault(r.judge, Counter())[r.status] += 1
@@ -120,24 +135,24 @@ def _judge_counts(results: Iterable[JudgeResult], judges: Sequence[JudgeSpec]) -
         total = sum(counts.values())
         failed = sum(counts[s] for s in FAILURE_STATUSES)
         rows.append(
-            {
-                "judge": spec.name,
-                "model": spec.model,
-                "family": spec.family,
-                "provider": spec.provider,
-                "structured_output": spec.capabilities.structured_output,
-                "results": total,
-                "ok": counts["ok"],
-                "failures": {s: counts[s] for s in FAILURE_STATUSES},
-                "failure_rate": failed / total if total else None,
-            }
+            JudgeCounts(
+                judge=spec.name,
+                model=spec.model,
+                family=spec.family,
+                provider=spec.provider,
+                structured_output=spec.capabilities.structured_output,
+                results=total,
+                ok=counts["ok"],
+                failures={s: counts[s] for s in FAILURE_STATUSES},
+                failure_rate=failed / total if total else None,
+            )
         )
-    return rows
+    return tuple(rows)
 
 
 def _agreement(
     table: ScoreTable, judges: Sequence[str], criterion: str, runs: Sequence[str]
-) -> dict:
+) -> Agreement:
     units = sorted(
         {(run, key) for j in judges for run in runs for key in table.get((j, criterion, run), {})}
     )
@@ -150,43 +165,44 @@ def _agreement(
         both = ~np.isnan(matrix[i]) & ~np.isnan(matrix[k])
         xa, xb = matrix[i, both].astype(int).tolist(), matrix[k, both].astype(int).tolist()
         pairs.append(
-            {
-                "judges": [a, b],
-                "n": int(both.sum()),
-                "kappa_quadratic": stats.weighted_kappa(xa, xb),
-                "spearman": stats.spearman(xa, xb),
-            }
+            AgreementPair(
+                judges=(a, b),
+                n=int(both.sum()),
+                kappa_quadratic=stats.weighted_kappa(xa, xb),
+                spearman=stats.spearman(xa, xb),
+            )
         )
-    return {
-        "krippendorff_alpha_ordinal": stats.krippendorff_alpha(matrix) if len(judges) > 1 else None,
-        "n_answers": len(units),
-        "pairs": pairs,
-    }
+    return Agreement(
+        krippendorff_alpha_ordinal=stats.krippendorff_alpha(matrix) if len(judges) > 1 else None,
+        n_answers=len(units),
+        pairs=tuple(pairs),
+    )
 
 
-def _self_consistency(results: Sequence[JudgeResult], criteria: Sequence[str]) -> dict:
+def _self_consistency(
+    results: Sequence[JudgeResult], criteria: Sequence[str]
+) -> Nested[stats.Consistency | None]:
     # (judge, run, id, sample) -> the scores of the first rating and of a repeat
     first: dict[tuple[str, str, str, int], dict[str, int]] = {}
     again: dict[tuple[str, str, str, int], dict[str, int]] = {}
     for r in results:
         if r.task == "single" and r.ok and _rates_all(r.scores, criteria):
             (first if r.repeat == 0 else again)[(r.judge, r.run, r.id, r.sample)] = r.scores
-    out: dict[str, dict[str, Any]] = defaultdict(dict)
+    out: Nested[stats.Consistency | None] = defaultdict(dict)
     for judge in sorted({k[0] for k in again}):
         keys = [k for k in again if k[0] == judge and k in first]
         for c in criteria:
-            s = stats.self_consistency(
+            out[judge][c] = stats.self_consistency(
                 [first[k][c] for k in keys],
                 [again[k][c] for k in keys],
             )
-            out[judge][c] = s.to_dict() if s else None
     return dict(out)
 
 
 def _length_bias(
     table: ScoreTable, runs: Sequence[RunAnswers], sources: Sequence[str], criteria: Sequence[str]
-) -> dict:
-    out: dict[str, dict[str, Any]] = defaultdict(dict)
+) -> Nested[LengthBias]:
+    out: Nested[LengthBias] = defaultdict(dict)
     for source in sources:
         for c in criteria:
             scores, lengths = [], []
@@ -196,19 +212,16 @@ def _length_bias(
                         continue
                     scores.append(value)
                     lengths.append(len(run.answers[key].text))
-            out[source][c] = {
-                "spearman_score_vs_chars": stats.spearman(scores, lengths),
-                "n": len(scores),
-            }
+            out[source][c] = LengthBias(stats.spearman(scores, lengths), len(scores))
     return dict(out)
 
 
-def _pairwise(results: Sequence[JudgeResult], criteria: Sequence[str]) -> dict:
+def _pairwise(results: Sequence[JudgeResult], criteria: Sequence[str]) -> Nested[PairwiseEntry]:
     orders: dict[tuple, dict[str, JudgeResult]] = defaultdict(dict)
     for r in results:
         if r.task == "pairwise":
             orders[(r.run, r.against, r.judge, r.id, r.sample)][r.order] = r
-    out: dict[str, dict[str, Any]] = defaultdict(dict)
+    out: Nested[PairwiseEntry] = defaultdict(dict)
     for run, against, judge in sorted({k[:3] for k in orders}):
         items = [v for k, v in orders.items() if k[:3] == (run, against, judge)]
         # the verdicts of both orders, for the pairs where both rated every criterion
@@ -220,23 +233,25 @@ def _pairwise(results: Sequence[JudgeResult], criteria: Sequence[str]) -> dict:
             if _rates_all(ab.verdicts, criteria) and _rates_all(ba.verdicts, criteria):
                 complete.append((ab.verdicts, ba.verdicts))
         per_criterion = {
-            c: summarize_pairs((ab[c], ba[c]) for ab, ba in complete).to_dict() for c in criteria
+            c: summarize_pairs((ab[c], ba[c]) for ab, ba in complete) for c in criteria
         }
-        out[f"{run} vs {against}"][judge] = {
-            "pairs": len(items),
-            "pairs_with_failed_order": len(items) - len(complete),
-            "criteria": per_criterion,
-        }
+        out[f"{run} vs {against}"][judge] = PairwiseEntry(
+            pairs=len(items),
+            pairs_with_failed_order=len(items) - len(complete),
+            criteria=per_criterion,
+        )
     return dict(out)
 
 
-def _sign_consistency(comparisons: Sequence[dict], judges: Sequence[str]) -> dict:
+def _sign_consistency(
+    comparisons: Sequence[Comparison], judges: Sequence[str]
+) -> Nested[bool | None]:
     """Per (candidate, criterion): does every judge's difference have the panel's sign?"""
-    out: dict[str, dict[str, bool | None]] = defaultdict(dict)
+    out: Nested[bool | None] = defaultdict(dict)
     by: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for row in comparisons:
-        if row["difference"] is not None:
-            by[(row["candidate"], row["criterion"])][row["judge"]] = row["difference"]["estimate"]
+        if row.difference is not None:
+            by[(row.candidate, row.criterion)][row.judge] = row.difference.estimate
     for (cand, c), values in by.items():
         panel = values.get(PANEL)
         per_judge = [values[j] for j in judges if j in values]
@@ -255,7 +270,7 @@ def build_summary(
     *,
     n_resamples: int = stats.N_RESAMPLES,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> JudgeSummary:
     names = [c.name for c in criteria]
     judge_names = [j.name for j in judges]
     table = _score_table(results, names)
@@ -264,7 +279,7 @@ def build_summary(
     means = {
         c: {
             s: {
-                run: {"mean": float(np.mean(list(v.values()))), "n": len(v)}
+                run: MeanScore(float(np.mean(list(v.values()))), len(v))
                 for run in labels
                 if (v := table.get((s, c, run)))
             }
@@ -272,36 +287,27 @@ def build_summary(
         }
         for c in names
     }
-    comparisons = [
+    comparisons = tuple(
         row
         for cand in runs[1:]
         for c in names
         for s in sources
         if (row := _comparison(table, s, c, runs[0], cand, n_resamples, seed)) is not None
-    ]
-    return {
-        "baseline": labels[0] if labels else None,
-        "runs": [
-            {
-                "label": r.label,
-                "records": str(r.path),
-                "answers": len(r.answers),
-                "skipped_errors": r.skipped_errors,
-            }
-            for r in runs
-        ],
-        "criteria": [
-            {"name": c.name, "version": c.version, "scale": [c.scale.min, c.scale.max]}
-            for c in criteria
-        ],
-        "judges": _judge_counts(results, judges),
-        "means": means,
-        "comparisons": comparisons,
-        "sign_consistent_with_panel": _sign_consistency(comparisons, judge_names),
-        "agreement": {c: _agreement(table, judge_names, c, labels) for c in names},
-        "self_consistency": _self_consistency(results, names),
-        "length_bias": _length_bias(table, runs, sources, names),
-        "pairwise": _pairwise(results, names),
-        "confidence": stats.CONFIDENCE,
-        "bootstrap_resamples": n_resamples,
-    }
+    )
+    return JudgeSummary(
+        baseline=labels[0] if labels else None,
+        runs=tuple(JudgedRun(r.label, str(r.path), len(r.answers), r.skipped_errors) for r in runs),
+        criteria=tuple(
+            CriterionInfo(c.name, c.version, (c.scale.min, c.scale.max)) for c in criteria
+        ),
+        judges=_judge_counts(results, judges),
+        means=means,
+        comparisons=comparisons,
+        sign_consistent_with_panel=_sign_consistency(comparisons, judge_names),
+        agreement={c: _agreement(table, judge_names, c, labels) for c in names},
+        self_consistency=_self_consistency(results, names),
+        length_bias=_length_bias(table, runs, sources, names),
+        pairwise=_pairwise(results, names),
+        confidence=stats.CONFIDENCE,
+        bootstrap_resamples=n_resamples,
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 from hawkeye_bench.core.stats import cluster_bootstrap_ci
+from hawkeye_bench.judging.summary_file import Interval, JudgeSummary
 from hawkeye_bench.reporting.configs import judged_run_labels, without_empty_configuration
 from hawkeye_bench.reporting.inputs import JudgeOutput
 from hawkeye_bench.reporting.model import Column, Table
@@ -79,7 +79,8 @@ def judge_score_sets(judge: JudgeOutput) -> dict[tuple[str, str, str], dict[str,
 def judge_score_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[JudgeScoreRow]:
     rows: list[JudgeScoreRow] = []
     for judge in judges:
-        scales = {c.get("name"): c.get("scale") for c in judge.summary.get("criteria", [])}
+        criteria = JudgeSummary.from_json(judge.summary).criteria
+        scales = {c.name: list(c.scale) for c in criteria}
         configurations = judged_run_labels(judge)
         for (source, criterion, run), by_problem in judge_score_sets(judge).items():
             clusters = list(by_problem.values())
@@ -106,31 +107,31 @@ def judge_score_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[JudgeScore
     return rows
 
 
-def _interval(data: dict[str, Any] | None) -> tuple[float | None, list[float | None]]:
-    if not data:
+def _interval(data: Interval | None) -> tuple[float | None, list[float | None]]:
+    if data is None:
         return None, [None, None]
-    return data.get("estimate"), [data.get("low"), data.get("high")]
+    return data.estimate, [data.low, data.high]
 
 
 def judge_difference_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[JudgeDifferenceRow]:
     rows: list[JudgeDifferenceRow] = []
     for judge in judges:
-        for comp in judge.summary.get("comparisons") or []:
-            diff, diff_ci = _interval(comp.get("difference"))
-            relative, relative_ci = _interval(comp.get("relative_improvement"))
-            adjusted, adjusted_ci = _interval(comp.get("length_adjusted_difference"))
+        for comp in JudgeSummary.from_json(judge.summary).comparisons:
+            diff, diff_ci = _interval(comp.difference)
+            relative, relative_ci = _interval(comp.relative_improvement)
+            adjusted, adjusted_ci = _interval(comp.length_adjusted_difference)
             rows.append(
                 {
-                    "criterion": comp["criterion"],
-                    "judge": comp["judge"],
-                    "comparison": f"{comp['candidate']} − {comp['baseline']}",
+                    "criterion": comp.criterion,
+                    "judge": comp.judge,
+                    "comparison": f"{comp.candidate} − {comp.baseline}",
                     "difference": diff,
                     "difference_ci": diff_ci,
                     "relative": relative,
                     "relative_ci": relative_ci,
                     "length_adjusted": adjusted,
                     "adjusted_ci": adjusted_ci,
-                    "n_questions": comp.get("n_questions"),
+                    "n_questions": comp.n_questions,
                     "sources": [rel(judge.summary_file)],
                 }
             )
@@ -140,14 +141,15 @@ def judge_difference_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[Judge
 def length_bias_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[LengthBiasRow]:
     rows: list[LengthBiasRow] = []
     for judge in judges:
-        for source, per_criterion in (judge.summary.get("length_bias") or {}).items():
+        length_bias = JudgeSummary.from_json(judge.summary).length_bias
+        for source, per_criterion in length_bias.items():
             for criterion, entry in per_criterion.items():
                 rows.append(
                     {
                         "criterion": criterion,
                         "judge": source,
-                        "spearman": entry.get("spearman_score_vs_chars"),
-                        "n": entry.get("n"),
+                        "spearman": entry.spearman_score_vs_chars,
+                        "n": entry.n,
                         "sources": [rel(judge.summary_file)],
                     }
                 )
