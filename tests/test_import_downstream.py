@@ -15,7 +15,7 @@ from judging_fakes import FakeBackend, fake_judge, scores_reply, write_panel
 from hawkeye_bench.cli import main
 from hawkeye_bench.datasets import load_problems
 from hawkeye_bench.eval.store import RunStore
-from hawkeye_bench.importing import runner
+from hawkeye_bench.importing import writing
 from hawkeye_bench.judging.session import JudgeSettings, run_judge
 from hawkeye_bench.reporting.build import write_report
 
@@ -132,8 +132,8 @@ def test_an_interrupted_import_resumes_to_the_same_records(
     whole = tmp_path / "whole"
     assert import_run(whole, path, *args) == 0
 
-    monkeypatch.setattr(runner, "BATCH", 3)
-    real = runner._grade
+    monkeypatch.setattr(writing, "BATCH", 3)
+    real = writing._grade
     calls = []
 
     def interrupted_on_the_second_batch(*a: Any) -> None:
@@ -142,12 +142,12 @@ def test_an_interrupted_import_resumes_to_the_same_records(
             raise KeyboardInterrupt
         real(*a)
 
-    monkeypatch.setattr(runner, "_grade", interrupted_on_the_second_batch)
+    monkeypatch.setattr(writing, "_grade", interrupted_on_the_second_batch)
     out = tmp_path / "cut"
     assert import_run(out, path, *args) == 130
     assert len(RunStore(out).load_records()) == 3
     assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
-    monkeypatch.setattr(runner, "_grade", real)
+    monkeypatch.setattr(writing, "_grade", real)
 
     assert import_run(out, path, *args) == 2  # a second import into it needs --resume
     assert "add --resume" in capsys.readouterr().err

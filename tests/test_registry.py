@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import sys
+import types
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,12 +39,11 @@ class FakeEntryPoint:
 def things(**kwargs: Any) -> tuple[Registry[Thing], list[str]]:
     calls: list[str] = []
 
-    def builtins() -> None:
+    def builtins() -> list[Thing]:
         calls.append("builtins")
-        registry.register(Thing("a", 1))
-        registry.register(Thing("b", 2))
+        return [Thing("a", 1), Thing("b", 2)]
 
-    registry: Registry[Thing] = Registry("thing", lambda t: t.name, builtins=builtins, **kwargs)
+    registry: Registry[Thing] = Registry("thing", builtins=builtins, **kwargs)
     return registry, calls
 
 
@@ -56,7 +58,7 @@ def test_builtins_load_once_on_first_use() -> None:
 
 
 def test_register_comes_after_the_builtins_and_works_as_a_decorator() -> None:
-    registry: Registry[type[Any]] = Registry("kind", lambda cls: cls.__name__.lower())
+    registry: Registry[type[Any]] = Registry("kind", name_of=lambda cls: cls.__name__.lower())
 
     @registry.register
     class Widget:
@@ -95,6 +97,28 @@ def test_it_is_a_mutable_mapping() -> None:
     assert registry.pop("z") == Thing("z")
     del registry["a"]
     assert registry.names() == ["b"]
+
+
+def test_builtin_modules_are_imported_once_and_register_their_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry: Registry[Thing] = Registry("thing", modules=["h2_things_a", "h2_things_b"])
+    for name, thing in (("h2_things_a", "a"), ("h2_things_b", "b")):
+        (tmp_path / f"{name}.py").write_text(
+            "from tests_registry_target import REGISTRY, Thing\n"
+            f"REGISTRY.register(Thing({thing!r}))\n"
+        )
+    target = types.ModuleType("tests_registry_target")
+    target.REGISTRY = registry  # type: ignore[attr-defined]
+    target.Thing = Thing  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tests_registry_target", target)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert registry.names() == ["a", "b"]
+        assert registry.names() == ["a", "b"]  # imported once: nothing registered twice
+    finally:
+        for name in ("h2_things_a", "h2_things_b"):
+            sys.modules.pop(name, None)
 
 
 def test_plugins_load_once_and_a_broken_one_does_not_break_the_builtins(
@@ -186,7 +210,7 @@ def test_a_registry_of_classes_takes_subclasses_from_plugins(
         name = "plugged"
 
     registry: Registry[type[Base]] = Registry(
-        "base", lambda cls: cls.name, entry_point_group="test.bases", plugin_type=Base
+        "base", entry_point_group="test.bases", plugin_type=Base
     )
     entries = [FakeEntryPoint("plugged", Plugged), FakeEntryPoint("other", int)]
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda *, group: entries)

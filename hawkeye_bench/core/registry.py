@@ -10,15 +10,19 @@ that is not an entry, is logged as a warning and skipped: it never breaks the bu
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import logging
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from operator import attrgetter
 from typing import TypeVar
 
 from hawkeye_bench.core.errors import HawkeyeError
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
+#: an entry's name, by default
+BY_NAME: Callable[[object], str] = attrgetter("name")
 
 
 class UnknownName(HawkeyeError, ValueError):
@@ -28,8 +32,10 @@ class UnknownName(HawkeyeError, ValueError):
 class Registry(MutableMapping[str, T]):
     """Entries of one kind by name.
 
-    ``name_of`` gives an entry's name (``register`` files it there). ``builtins`` registers
-    the built-in entries; it runs once, on the first read or registration. With
+    ``name_of`` gives an entry's name (``register`` files it there; default: its ``name``).
+    The built-ins are loaded once, on the first read or registration: the ``modules`` named
+    are imported (each registers its entries), then what ``builtins()`` returns is
+    registered. With
     ``entry_point_group``, the installed plugins of that group are loaded once, after the
     built-ins: with ``plugin_type`` an entry point loads an entry (an instance of it, or a
     subclass for a registry of classes; anything else is a warning), without it a module that
@@ -44,9 +50,10 @@ class Registry(MutableMapping[str, T]):
     def __init__(
         self,
         kind: str,
-        name_of: Callable[[T], str],
         *,
-        builtins: Callable[[], object] | None = None,
+        name_of: Callable[[T], str] = BY_NAME,
+        modules: Iterable[str] | Callable[[], Iterable[str]] = (),
+        builtins: Callable[[], Iterable[T]] | None = None,
         entry_point_group: str | None = None,
         plugin_type: type | None = None,
         error: Callable[[str], Exception] = UnknownName,
@@ -56,6 +63,7 @@ class Registry(MutableMapping[str, T]):
         self.entry_point_group = entry_point_group
         self.plugin_type = plugin_type
         self._name_of = name_of
+        self._modules = modules
         self._builtins = builtins
         self._error = error
         self._message = message
@@ -71,8 +79,10 @@ class Registry(MutableMapping[str, T]):
         if self._loaded:
             return
         self._loaded = True  # first: the built-in modules register while this runs
-        if self._builtins is not None:
-            self._builtins()
+        for module in self._modules() if callable(self._modules) else self._modules:
+            importlib.import_module(module)
+        for entry in self._builtins() if self._builtins is not None else ():
+            self.register(entry)
         if self.entry_point_group is not None:
             self._load_plugins(self.entry_point_group)
 
@@ -88,7 +98,7 @@ class Registry(MutableMapping[str, T]):
             if self.plugin_type is None:
                 continue  # a module that registered its entries on import
             if self._is_entry(loaded):
-                self.register(loaded)  # type: ignore[arg-type]
+                self.register(loaded)
             else:
                 logger.warning(
                     "%s plugin %s is not a %s: %r",

@@ -14,7 +14,6 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any, Literal
 
 from hawkeye_bench.core.errors import HawkeyeError
@@ -64,36 +63,28 @@ class DatasetSpec:
         return tuple(leaf for part in self.parts for leaf in get_spec(part).leaves())
 
 
-def _load_builtins() -> None:
-    """Import every dataset module of this package (each registers its specs)."""
+def _dataset_modules() -> list[str]:
+    """Every dataset module of this package (each registers its specs)."""
     package = importlib.import_module("hawkeye_bench.datasets")
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name not in _NOT_DATASETS:
-            importlib.import_module(f"hawkeye_bench.datasets.{module.name}")
+    found = pkgutil.iter_modules(package.__path__)
+    return [f"{package.__name__}.{m.name}" for m in found if m.name not in _NOT_DATASETS]
 
 
 #: a plugin is a module that calls :func:`register_dataset` when imported
 DATASETS: Registry[DatasetSpec] = Registry(
     "dataset",
-    attrgetter("name"),
-    builtins=_load_builtins,
+    modules=_dataset_modules,
     entry_point_group=ENTRY_POINT_GROUP,
     error=DatasetError,
     message="unknown dataset {name!r}; valid names: {valid}",
 )
-
-
-def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    return DATASETS.register(spec)
+register_dataset = DATASETS.register
+get_spec = DATASETS.lookup
 
 
 def dataset_names() -> list[str]:
     """Names accepted by ``load_problems``."""
     return DATASETS.names()
-
-
-def get_spec(name: str) -> DatasetSpec:
-    return DATASETS.lookup(name)
 
 
 def gold_format_of(name: str | None) -> GoldFormat:

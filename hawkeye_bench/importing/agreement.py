@@ -1,6 +1,6 @@
 """The harness's verdicts against the file's own (the upstream ``score``, lm-eval's metric).
 
-Read from the records (``extra["import"]["verdict"]``), so the summary, the report and anyone
+Read from the records (their ``ImportProvenance``), so the summary, the report and anyone
 re-reading a run folder compute the same numbers. Over the records that carry a file verdict:
 both accuracies, the share of items where the two agree, Cohen's kappa, and each disagreeing
 item (written to ``disagreements.jsonl`` in the run folder).
@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hawkeye_bench.core.record import Record
+from hawkeye_bench.importing.provenance import ImportProvenance
 
 DISAGREEMENTS_FILE = "disagreements.jsonl"
 #: How much of an answer a disagreement shows (the whole text is in records.jsonl).
@@ -21,8 +22,13 @@ ANSWER_CHARS = 300
 
 def file_verdict(record: Record) -> bool | None:
     """The verdict the imported file gave this record's output, if any."""
-    verdict = (record.extra.get("import") or {}).get("verdict")
-    return verdict if isinstance(verdict, bool) else None
+    provenance = ImportProvenance.of_record(record)
+    return provenance.verdict if provenance is not None else None
+
+
+def _where(record: Record) -> str:
+    provenance = ImportProvenance.of_record(record)
+    return provenance.where if provenance is not None else ""
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ def agreement(records: Sequence[Record]) -> Agreement | None:
         Disagreement(
             id=record.problem.id,
             sample=record.sample,
-            where=str((record.extra.get("import") or {}).get("where", "")),
+            where=_where(record),
             file_verdict=verdict,
             harness_verdict=bool(record.correct),
             extracted=record.extracted,

@@ -8,10 +8,8 @@ line holds several samples), raising :class:`RowError` for a line it cannot read
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
 from hawkeye_bench.core.registry import Registry
@@ -51,30 +49,15 @@ class InputFormat:
     needs_mapping: bool = False
 
 
-def _load_builtins() -> None:
-    for module in FORMAT_MODULES:
-        importlib.import_module(f"hawkeye_bench.importing.{module}")
-
-
 FORMATS: Registry[InputFormat] = Registry(
     "input format",
-    attrgetter("name"),
-    builtins=_load_builtins,
+    modules=[f"hawkeye_bench.importing.{module}" for module in FORMAT_MODULES],
     error=ImportInputError,
     message="unknown --format {name!r}; valid: auto, {valid}",
 )
-
-
-def register_format(spec: InputFormat) -> InputFormat:
-    return FORMATS.register(spec)
-
-
-def format_names() -> list[str]:
-    return FORMATS.names()
-
-
-def get_format(name: str) -> InputFormat:
-    return FORMATS.lookup(name)
+register_format = FORMATS.register
+format_names = FORMATS.names
+get_format = FORMATS.lookup
 
 
 def detect_format(first: Any, where: str) -> InputFormat:

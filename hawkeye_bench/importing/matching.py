@@ -149,15 +149,30 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def skipped_summary(skips: Sequence[Skip]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Tally:
+    """How many, and the first few named (``file:line: detail``)."""
+
+    count: int
+    first: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "first": list(self.first)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Tally:
+        return cls(
+            count=int(data.get("count") or 0), first=[str(f) for f in data.get("first") or []]
+        )
+
+    @classmethod
+    def of(cls, named: Sequence[str]) -> Tally:
+        return cls(count=len(named), first=list(named[:NAMED_PER_REASON]))
+
+
+def skipped_summary(skips: Sequence[Skip]) -> dict[str, Tally]:
     """Per reason: how many, and the first few named ``file:line``."""
-    by_reason: dict[str, list[Skip]] = {}
+    by_reason: dict[str, list[str]] = {}
     for skip in skips:
-        by_reason.setdefault(skip.reason, []).append(skip)
-    return {
-        reason: {
-            "count": len(items),
-            "first": [f"{s.where}: {s.detail}" for s in items[:NAMED_PER_REASON]],
-        }
-        for reason, items in by_reason.items()
-    }
+        by_reason.setdefault(skip.reason, []).append(f"{skip.where}: {skip.detail}")
+    return {reason: Tally.of(named) for reason, named in by_reason.items()}

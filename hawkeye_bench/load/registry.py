@@ -14,8 +14,6 @@ The entry type is :class:`~hawkeye_bench.load.metric_spec.LoadMetric`; the built
 
 from __future__ import annotations
 
-from operator import attrgetter
-
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.registry import Registry
 from hawkeye_bench.load.builtin_metrics import BUILTIN_LOAD_METRICS
@@ -29,18 +27,13 @@ class UnknownLoadMetric(HawkeyeError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def _load_builtins() -> None:
-    for metric in BUILTIN_LOAD_METRICS:
-        _REGISTRY.register(metric)
-
-
 _REGISTRY: Registry[LoadMetric] = Registry(
     "load metric",
-    attrgetter("name"),
-    builtins=_load_builtins,
+    builtins=lambda: BUILTIN_LOAD_METRICS,
     error=UnknownLoadMetric,
     message="no load metric {name!r} (known: {valid})",
 )
+load_metric = _REGISTRY.lookup
 
 
 def register_load_metric(metric: LoadMetric, *, replace: bool = False) -> LoadMetric:
@@ -65,10 +58,6 @@ def unregister_load_metric(name: str) -> LoadMetric:
 def load_metrics() -> tuple[LoadMetric, ...]:
     """Every registered metric, in registry order (the order of the JSON and the definitions)."""
     return tuple(_REGISTRY.values())
-
-
-def load_metric(name: str) -> LoadMetric:
-    return _REGISTRY.lookup(name)
 
 
 def csv_load_metrics() -> tuple[LoadMetric, ...]:

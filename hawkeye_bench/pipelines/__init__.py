@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from collections.abc import Iterator
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.registry import Registry
@@ -25,8 +26,8 @@ class UnknownPipeline(HawkeyeError, ValueError):
     """A pipeline name that no installed package registers."""
 
 
-def _load_builtins() -> None:
-    """Register the pipelines of this package's modules."""
+def _builtin_pipelines() -> Iterator[type[Pipeline]]:
+    """The pipelines of this package's modules."""
     for module_info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
@@ -35,22 +36,20 @@ def _load_builtins() -> None:
                 and "name" in cls.__dict__
                 and cls.__module__ == module.__name__
             ):
-                PIPELINES.register(cls)
+                yield cls
 
 
 PIPELINES: Registry[type[Pipeline]] = Registry(
     "pipeline",
-    lambda cls: cls.name,
-    builtins=_load_builtins,
+    builtins=_builtin_pipelines,
     entry_point_group=ENTRY_POINT_GROUP,
     plugin_type=Pipeline,
     error=UnknownPipeline,
     message="unknown pipeline {name!r}; valid: {sorted}",
 )
-
-
-def register_pipeline(cls: type[Pipeline]) -> type[Pipeline]:
-    return PIPELINES.register(cls)
+register_pipeline = PIPELINES.register
+get_pipeline = PIPELINES.lookup
+find_pipeline = PIPELINES.find
 
 
 def registered() -> Registry[type[Pipeline]]:
@@ -59,15 +58,6 @@ def registered() -> Registry[type[Pipeline]]:
 
 def pipeline_names() -> list[str]:
     return sorted(PIPELINES.names())
-
-
-def get_pipeline(name: str) -> type[Pipeline]:
-    return PIPELINES.lookup(name)
-
-
-def find_pipeline(name: str | None) -> type[Pipeline] | None:
-    """The pipeline class for a name read from a file; None when no installed package has it."""
-    return PIPELINES.find(name)
 
 
 def all_roles() -> tuple[str, ...]:

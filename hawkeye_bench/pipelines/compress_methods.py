@@ -21,7 +21,6 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.registry import Registry
@@ -95,29 +94,14 @@ BUILTIN_COMPRESS_METHODS = (
 )
 
 
-def _load_builtins() -> None:
-    for method in BUILTIN_COMPRESS_METHODS:
-        COMPRESS_METHODS.register(method)
-
-
 COMPRESS_METHODS: Registry[CompressMethod] = Registry(
     "compress method",
-    attrgetter("name"),
-    builtins=_load_builtins,
+    builtins=lambda: BUILTIN_COMPRESS_METHODS,
     entry_point_group=ENTRY_POINT_GROUP,
     plugin_type=CompressMethod,
     error=UnknownCompressMethod,
     message="unknown compression method {name!r}; valid: {valid}",
 )
-
-
-def register_compress_method(method: CompressMethod) -> CompressMethod:
-    return COMPRESS_METHODS.register(method)
-
-
-def compress_method_names() -> list[str]:
-    return COMPRESS_METHODS.names()
-
-
-def get_compress_method(name: str) -> CompressMethod:
-    return COMPRESS_METHODS.lookup(name)
+register_compress_method = COMPRESS_METHODS.register
+compress_method_names = COMPRESS_METHODS.names
+get_compress_method = COMPRESS_METHODS.lookup

@@ -14,11 +14,9 @@ entry-point group (``name = "module:ROUTER"``, a RouterSpec).
 
 from __future__ import annotations
 
-import importlib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
 from hawkeye_bench.core.errors import HawkeyeError
@@ -88,21 +86,11 @@ class RouterSpec:
 
 ROUTERS: Registry[RouterSpec] = Registry(
     "router",
-    attrgetter("name"),
-    builtins=lambda: importlib.import_module("hawkeye_bench.routing.builtin"),
+    modules=["hawkeye_bench.routing.builtin"],
     entry_point_group=ENTRY_POINT_GROUP,
     plugin_type=RouterSpec,
     error=UnknownRouter,
 )
-
-
-def register_router(spec: RouterSpec) -> RouterSpec:
-    return ROUTERS.register(spec)
-
-
-def router_names() -> list[str]:
-    return ROUTERS.names()
-
-
-def get_router(name: str) -> RouterSpec:
-    return ROUTERS.lookup(name)
+register_router = ROUTERS.register
+router_names = ROUTERS.names
+get_router = ROUTERS.lookup
