@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hawkeye_bench.judging.markdown import render
+from hawkeye_bench.judging.options import JudgeOptions
 from hawkeye_bench.judging.pairwise import PairwiseSummary
 from hawkeye_bench.judging.summary_file import (
     Comparison,
@@ -86,14 +87,23 @@ def test_an_older_summary_without_later_fields_loads() -> None:
 
 def test_the_parts_round_trip() -> None:
     interval = Interval(0.5, 0.1, 0.9, 12, "BCa")
-    assert Interval.from_json(json.loads(json.dumps(interval.to_json()))) == interval
-    consistency = Consistency(n=4, exact_agreement=0.5, mean_abs_diff=0.75, alpha=None)
-    assert Consistency.from_json(json.loads(json.dumps(consistency.to_json()))) == consistency
-    pairs = PairwiseSummary(n=3, wins=1, losses=1, ties=1, flips=1, flip_rate=1 / 3)
-    assert PairwiseSummary.from_json(json.loads(json.dumps(pairs.to_json()))) == pairs
     comparison = Comparison("c", "b", "clarity", "j", 3, 4, 6.5, 6.0, interval, None, interval)
-    assert Comparison.from_json(json.loads(json.dumps(comparison.to_json()))) == comparison
-    summary = JudgeSummary.from_json(json.loads(OLD_FILES[0].read_text()))
-    assert summary.facts is not None
-    facts = summary.facts
-    assert RunFacts.from_json(json.loads(json.dumps(facts.to_json()))) == facts
+    consistency = Consistency(n=4, exact_agreement=0.5, mean_abs_diff=0.75, alpha=None)
+    pairs = PairwiseSummary(n=3, wins=1, losses=1, ties=1, flips=1, flip_rate=1 / 3)
+    summary = JudgeSummary(
+        baseline="b",
+        comparisons=(comparison,),
+        self_consistency={"j": {"clarity": consistency, "coherence": None}},
+        pairwise={"c vs b": {"j": PairwiseEntry(3, 0, {"clarity": pairs})}},
+        facts=RunFacts(panel="test", options=JudgeOptions(pairwise=True, limit=5)),
+    )
+    data = json.loads(json.dumps(summary.to_json()))
+    assert data["comparisons"][0]["difference"] == {
+        "estimate": 0.5,
+        "low": 0.1,
+        "high": 0.9,
+        "n": 12,
+        "method": "BCa",
+    }
+    assert data["panel"] == "test" and data["options"]["limit"] == 5
+    assert JudgeSummary.from_json(data) == summary

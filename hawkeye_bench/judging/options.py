@@ -1,10 +1,9 @@
-"""What a judge run asks of each answer (``hawkeye-bench judge`` flags), recorded in
-``judge_summary.json`` as ``options``."""
+"""What a judge run asks of each answer (``hawkeye-bench judge`` flags); recorded in
+``judge_summary.json`` as ``options`` (``summary_file.RunFacts``)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -15,12 +14,3 @@ class JudgeOptions:
     rejudge_fraction: float = 0.0
     limit: int | None = None
     seed: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> JudgeOptions:
-        """Options as written; one an older version did not write keeps its default."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})

@@ -8,7 +8,7 @@ disagree the pair is a tie and counts as a flip (the judge changed its mind with
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 Outcome = Literal["win", "loss", "tie"]
@@ -43,14 +43,6 @@ class PairwiseSummary:
     win_rate_adjusted: float | None = None  # (wins + 0.5 ties) / n
     tie_rate: float | None = None
     flip_rate: float | None = None
-
-    def to_json(self) -> dict[str, float | int | None]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, float | int | None]) -> PairwiseSummary:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
 
 
 def summarize(pairs: Iterable[tuple[str, str]]) -> PairwiseSummary:

@@ -2,43 +2,26 @@
 
 ``summary.build_summary`` computes one from the results, ``session`` adds the invocation's
 facts (:class:`RunFacts`) and writes ``to_json()``; ``markdown`` renders it and the report
-reads a folder's file back with :meth:`JudgeSummary.from_json`. ``from_json`` takes what older
-versions wrote: a field they did not write gets its empty value.
+reads a folder's file back with :meth:`JudgeSummary.from_json`. A part's JSON is its fields
+in order (pydantic converts the dataclasses both ways); ``from_json`` takes what older versions
+wrote: a field they did not write gets its default, a key it does not know is left out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
 
 from hawkeye_bench.judging.config import StructuredOutput
 from hawkeye_bench.judging.options import JudgeOptions
 from hawkeye_bench.judging.pairwise import PairwiseSummary
 
 T = TypeVar("T")
-U = TypeVar("U")
 
 #: name -> name -> value: the two-level maps of the summary's sections (see each field)
 Nested = dict[str, dict[str, T]]
-
-
-def _known(cls: Callable[..., U], data: dict[str, Any]) -> U:
-    """``cls`` from the fields of ``data`` it has (a key a newer version added is left out)."""
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def _nested(data: dict[str, dict[str, T]], read: Callable[[T], U]) -> dict[str, dict[str, U]]:
-    return {outer: {inner: read(v) for inner, v in by.items()} for outer, by in data.items()}
-
-
-def _interval(data: Any) -> Interval | None:
-    return None if data is None else Interval.from_json(data)
-
-
-def _interval_json(interval: Interval | None) -> Any:
-    return None if interval is None else interval.to_json()
 
 
 @dataclass
@@ -51,13 +34,6 @@ class Interval:
     n: int
     method: str
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Interval:
-        return cls(data["estimate"], data.get("low"), data.get("high"), data["n"], data["method"])
-
 
 @dataclass
 class Consistency:
@@ -67,13 +43,6 @@ class Consistency:
     exact_agreement: float
     mean_abs_diff: float
     alpha: float | None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Consistency:
-        return cls(data["n"], data["exact_agreement"], data["mean_abs_diff"], data.get("alpha"))
 
 
 @dataclass(frozen=True)
@@ -91,16 +60,8 @@ class CriterionInfo:
     """A criterion as rated: its rubric version and score scale (min, max)."""
 
     name: str
-    version: int
-    scale: tuple[int, int]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "scale": list(self.scale)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CriterionInfo:
-        low, high = data.get("scale") or (1, 10)
-        return cls(name=data["name"], version=data.get("version", 1), scale=(low, high))
+    version: int = 1
+    scale: tuple[int, int] = (1, 10)
 
 
 @dataclass(frozen=True)
@@ -140,30 +101,6 @@ class Comparison:
     relative_improvement: Interval | None = None
     length_adjusted_difference: Interval | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **asdict(self),
-            "difference": _interval_json(self.difference),
-            "relative_improvement": _interval_json(self.relative_improvement),
-            "length_adjusted_difference": _interval_json(self.length_adjusted_difference),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Comparison:
-        return cls(
-            candidate=data["candidate"],
-            baseline=data["baseline"],
-            criterion=data["criterion"],
-            judge=data["judge"],
-            n_questions=data.get("n_questions", 0),
-            n_answers=data.get("n_answers", 0),
-            mean_candidate=data["mean_candidate"],
-            mean_baseline=data["mean_baseline"],
-            difference=_interval(data.get("difference")),
-            relative_improvement=_interval(data.get("relative_improvement")),
-            length_adjusted_difference=_interval(data.get("length_adjusted_difference")),
-        )
-
 
 @dataclass(frozen=True)
 class AgreementPair:
@@ -183,26 +120,6 @@ class Agreement:
     n_answers: int
     pairs: tuple[AgreementPair, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "krippendorff_alpha_ordinal": self.krippendorff_alpha_ordinal,
-            "n_answers": self.n_answers,
-            "pairs": [{**asdict(p), "judges": list(p.judges)} for p in self.pairs],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Agreement:
-        pairs = tuple(
-            AgreementPair(
-                judges=(p["judges"][0], p["judges"][1]),
-                n=p["n"],
-                kappa_quadratic=p.get("kappa_quadratic"),
-                spearman=p.get("spearman"),
-            )
-            for p in data.get("pairs", [])
-        )
-        return cls(data.get("krippendorff_alpha_ordinal"), data.get("n_answers", 0), pairs)
-
 
 @dataclass(frozen=True)
 class LengthBias:
@@ -217,22 +134,6 @@ class PairwiseEntry:
     pairs: int
     pairs_with_failed_order: int
     criteria: dict[str, PairwiseSummary]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "pairs": self.pairs,
-            "pairs_with_failed_order": self.pairs_with_failed_order,
-            "criteria": {c: s.to_json() for c, s in self.criteria.items()},
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PairwiseEntry:
-        criteria = data.get("criteria", {})
-        return cls(
-            pairs=data.get("pairs", 0),
-            pairs_with_failed_order=data.get("pairs_with_failed_order", 0),
-            criteria={c: PairwiseSummary.from_json(s) for c, s in criteria.items()},
-        )
 
 
 @dataclass(frozen=True)
@@ -256,104 +157,54 @@ class CallCounts:
 
 @dataclass(frozen=True)
 class RunFacts:
-    """What the summary records about the invocation itself: panel, calls, cost, requests."""
+    """What the summary records about the invocation itself: panel, calls, cost, requests.
+
+    In the file its fields stand beside the summary's own (after them)."""
 
     panel: str
-    prompt_version: str
-    options: JudgeOptions
-    calls: CallCounts
-    cost: dict[str, object]  # the ledger's own JSON (budget, spent, per judge)
-    stopped: str | None
-    example_requests: dict[str, ExampleRequest]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "panel": self.panel,
-            "prompt_version": self.prompt_version,
-            "options": self.options.to_json(),
-            "calls": asdict(self.calls),
-            "cost": self.cost,
-            "stopped": self.stopped,
-            "example_requests": {k: asdict(v) for k, v in self.example_requests.items()},
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunFacts:
-        return cls(
-            panel=data["panel"],
-            prompt_version=data.get("prompt_version", ""),
-            options=JudgeOptions.from_json(data.get("options", {})),
-            calls=_known(CallCounts, data.get("calls", {})),
-            cost=data.get("cost", {}),
-            stopped=data.get("stopped"),
-            example_requests={
-                k: _known(ExampleRequest, v) for k, v in data.get("example_requests", {}).items()
-            },
-        )
+    prompt_version: str = ""
+    options: JudgeOptions = field(default_factory=JudgeOptions)
+    calls: CallCounts = field(default_factory=CallCounts)
+    cost: dict[str, object] = field(default_factory=dict)  # the ledger's JSON
+    stopped: str | None = None
+    example_requests: dict[str, ExampleRequest] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class JudgeSummary:
     """``judge_summary.json``: scores, paired differences, agreement and length bias."""
 
-    baseline: str | None
-    runs: tuple[JudgedRun, ...]
-    criteria: tuple[CriterionInfo, ...]
-    judges: tuple[JudgeCounts, ...]
+    baseline: str | None = None
+    runs: tuple[JudgedRun, ...] = ()
+    criteria: tuple[CriterionInfo, ...] = ()
+    judges: tuple[JudgeCounts, ...] = ()
     #: criterion -> judge or panel -> run -> mean score
-    means: dict[str, Nested[MeanScore]]
-    comparisons: tuple[Comparison, ...]
+    means: dict[str, Nested[MeanScore]] = field(default_factory=dict)
+    comparisons: tuple[Comparison, ...] = ()
     #: candidate -> criterion -> whether every judge's difference has the panel's sign
-    sign_consistent_with_panel: Nested[bool | None]
-    agreement: dict[str, Agreement]  # criterion -> agreement
-    self_consistency: Nested[Consistency | None]  # judge -> criterion -> ...
-    length_bias: Nested[LengthBias]  # judge or panel -> criterion -> ...
-    pairwise: Nested[PairwiseEntry]  # "run vs against" -> judge -> ...
-    confidence: float
-    bootstrap_resamples: int
-    facts: RunFacts | None = field(default=None)
+    sign_consistent_with_panel: Nested[bool | None] = field(default_factory=dict)
+    agreement: dict[str, Agreement] = field(default_factory=dict)  # criterion -> agreement
+    #: judge -> criterion -> its agreement with itself (None: nothing judged twice)
+    self_consistency: Nested[Consistency | None] = field(default_factory=dict)
+    length_bias: Nested[LengthBias] = field(default_factory=dict)  # judge or panel -> criterion
+    pairwise: Nested[PairwiseEntry] = field(default_factory=dict)  # "run vs against" -> judge
+    confidence: float = 0.95
+    bootstrap_resamples: int = 0
+    facts: RunFacts | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = {
-            "baseline": self.baseline,
-            "runs": [asdict(r) for r in self.runs],
-            "criteria": [c.to_json() for c in self.criteria],
-            "judges": [asdict(j) for j in self.judges],
-            "means": {c: _nested(by, asdict) for c, by in self.means.items()},
-            "comparisons": [c.to_json() for c in self.comparisons],
-            "sign_consistent_with_panel": self.sign_consistent_with_panel,
-            "agreement": {c: a.to_json() for c, a in self.agreement.items()},
-            "self_consistency": _nested(
-                self.self_consistency, lambda s: None if s is None else s.to_json()
-            ),
-            "length_bias": _nested(self.length_bias, asdict),
-            "pairwise": _nested(self.pairwise, PairwiseEntry.to_json),
-            "confidence": self.confidence,
-            "bootstrap_resamples": self.bootstrap_resamples,
-        }
-        return data if self.facts is None else {**data, **self.facts.to_json()}
+        data = _SUMMARY.dump_python(self, mode="json", exclude={"facts"})
+        if self.facts is not None:
+            data.update(_FACTS.dump_python(self.facts, mode="json"))
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JudgeSummary:
-        consistency = data.get("self_consistency", {})
-        return cls(
-            baseline=data.get("baseline"),
-            runs=tuple(_known(JudgedRun, r) for r in data.get("runs", [])),
-            criteria=tuple(CriterionInfo.from_json(c) for c in data.get("criteria", [])),
-            judges=tuple(_known(JudgeCounts, j) for j in data.get("judges", [])),
-            means={
-                c: _nested(by, lambda m: _known(MeanScore, m))
-                for c, by in data.get("means", {}).items()
-            },
-            comparisons=tuple(Comparison.from_json(c) for c in data.get("comparisons") or []),
-            sign_consistent_with_panel=data.get("sign_consistent_with_panel", {}),
-            agreement={c: Agreement.from_json(a) for c, a in data.get("agreement", {}).items()},
-            self_consistency=_nested(
-                consistency, lambda s: None if s is None else Consistency.from_json(s)
-            ),
-            length_bias=_nested(data.get("length_bias") or {}, lambda b: _known(LengthBias, b)),
-            pairwise=_nested(data.get("pairwise", {}), PairwiseEntry.from_json),
-            confidence=data.get("confidence", 0.95),
-            bootstrap_resamples=data.get("bootstrap_resamples", 0),
-            facts=RunFacts.from_json(data) if "panel" in data else None,
-        )
+        own = {f.name for f in fields(cls)} - {"facts"}
+        summary = _SUMMARY.validate_python({k: v for k, v in data.items() if k in own})
+        facts = _FACTS.validate_python(data) if "panel" in data else None
+        return replace(summary, facts=facts)
+
+
+_SUMMARY = TypeAdapter(JudgeSummary)
+_FACTS = TypeAdapter(RunFacts)
