@@ -22,7 +22,7 @@ from typing import Any
 
 from hawkeye_bench.commands.arguments import RepeatedFlag, endpoint_settings
 from hawkeye_bench.commands.eval import build_parser, check_run_flags, default_out, plan_from_args
-from hawkeye_bench.commands.pipeline_options import add_compress_arguments, compress_options
+from hawkeye_bench.commands.pipeline_options import given_options
 from hawkeye_bench.commands.sweep_runner import (
     STOPPED,
     check_sweep_folder,
@@ -46,6 +46,8 @@ from hawkeye_bench.eval.compress_sweep import (
     write_tables,
 )
 from hawkeye_bench.eval.runner import EvalPlan
+from hawkeye_bench.eval.sweep_folder import SweepModel
+from hawkeye_bench.pipelines.compress import CompressOptions
 
 #: The folder of a role when no endpoint is given (the embedded default model).
 EMBEDDED_RESPONDER = "embedded"
@@ -67,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--out.",
         conflict_handler="resolve",  # the responder flags below replace eval's single ones
     )
-    build_parser(parser, (add_compress_arguments,))
+    build_parser(parser, ("compress",))
     group = next(g for g in parser._action_groups if g.title == "endpoints")
     flags = (("url", "base URL"), ("model", "model name"), ("key-env", "API key's env var NAME"))
     for role in SWEPT_ROLES:
@@ -152,6 +154,7 @@ def main(args: argparse.Namespace) -> int:
     # one writer: the runs are not nested under its folder (the layout before several writers)
     by_writer = {w.folder: w for w in writers} if len(writers) > 1 else {"": writers[0]}
     runs = sweep_runs(methods, keeps, list(chosen), list(by_writer))
+    shared = given_options(args, CompressOptions, sweep=True)  # every run's
 
     def plan(run: SweepRun) -> tuple[str, EvalPlan]:
         out = root / "runs" / run.folder
@@ -166,7 +169,7 @@ def main(args: argparse.Namespace) -> int:
             writer_model=writer.model,
             writer_key_env=writer.key_env,
         )
-        options = {"keep": run.keep, "method": run.method, **compress_options(args)}
+        options = {"keep": run.keep, "method": run.method, **shared}
         plan = plan_from_args(one, options=options, out=out, cache_dir=root)
         who = f"{run.writer} -> {run.responder}" if run.writer else run.responder
         return f"{who}: {run.method} keep {run.keep:g}", plan
@@ -174,19 +177,18 @@ def main(args: argparse.Namespace) -> int:
     with lock_sweep(root, "compress-sweep"):
         plans = [plan(run) for run in runs]  # every run checked before the first model call
         listed = list(dict.fromkeys([*read_sweep_runs(root), *runs]))  # an extension keeps the old
-        listed_responders = {r["folder"]: r for r in read_sweep_file(root).get("responders", [])}
+        before = read_sweep_file(root)
+        listed_responders = {r.folder: r for r in before.settings.responders} if before else {}
         for responder in chosen.values():  # an extension keeps the responders run before
-            listed_responders[responder.folder] = {
-                "folder": responder.folder,
-                "model": responder.model,
-                "url": responder.url,
-            }
-        listed_writers = {w["folder"]: w for w in read_sweep_file(root).get("writers", [])}
+            listed_responders[responder.folder] = SweepModel(
+                responder.folder, responder.model, responder.url
+            )
+        listed_writers = {w.folder: w for w in before.settings.writers} if before else {}
         for folder, writer in by_writer.items():
-            listed_writers[folder] = {"folder": folder, "model": writer.model, "url": writer.url}
+            listed_writers[folder] = SweepModel(folder, writer.model, writer.url)
         settings = sweep_settings(
             args,
-            options=compress_options(args),
+            options=shared,
             responders=list(listed_responders.values()),
             writers=list(listed_writers.values()),
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.folder_lock import FolderLock
 from hawkeye_bench.eval.runner import EvalPlan, run_eval
 from hawkeye_bench.eval.store import RunStore
+from hawkeye_bench.eval.sweep_folder import SweepModel, SweepSettings
 
 #: Exit codes of a run that stopped: the runs after it would fail the same way.
 STOPPED = (2, 3, 130)
@@ -33,15 +34,24 @@ def check_sweep_folder(root: Path, sweep_file: str, resume: bool) -> None:
         raise SweepFolderError(f"--resume: {root} holds no sweep ({sweep_file} is missing)")
 
 
-def sweep_settings(args: argparse.Namespace, **more: Any) -> dict[str, Any]:
-    """What every sweep file records of the command line, plus the sweep's own settings."""
-    return {
-        "task": args.task,
-        "limit": args.limit,
-        "preset": args.preset,
-        "seed": args.seed,
-        **more,
-    }
+def sweep_settings(
+    args: argparse.Namespace,
+    *,
+    options: Mapping[str, Any],
+    responders: Sequence[SweepModel] = (),
+    writers: Sequence[SweepModel] = (),
+) -> SweepSettings:
+    """What every sweep file records of the command line, plus the sweep's own settings: the
+    pipeline options its runs share and the models of its swept roles."""
+    return SweepSettings(
+        task=args.task,
+        limit=args.limit,
+        preset=args.preset,
+        seed=args.seed,
+        options=dict(options),
+        responders=list(responders),
+        writers=list(writers),
+    )
 
 
 def lock_sweep(root: Path, command: str) -> FolderLock:

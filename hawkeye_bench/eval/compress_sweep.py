@@ -25,15 +25,22 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from hawkeye_bench.core.record import Record
-from hawkeye_bench.eval import sweep_folder
+from hawkeye_bench.eval.analyses import Overthinking
 from hawkeye_bench.eval.manifest import Manifest
 from hawkeye_bench.eval.store import RunStore
-from hawkeye_bench.eval.sweep_folder import ACCURACY_COLUMNS, accuracy_cells, write_table
+from hawkeye_bench.eval.sweep_folder import (
+    ACCURACY_COLUMNS,
+    AccuracyCells,
+    SweepFile,
+    accuracy_cells,
+    write_table,
+)
+from hawkeye_bench.pipelines.compress_facts import CompressFacts
 
 SWEEP_FILE = "sweep.json"
 DEFAULT_KEEPS = (1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1)
@@ -57,8 +64,40 @@ TABLE_COLUMNS = (
 )
 
 
+class CompressRunCells(TypedDict):
+    """The cells of a compress table's row that name the run and its kept shares."""
+
+    writer: str
+    responder: str
+    method: str
+    kept_requested: float
+    compression_requested: float
+    #: the mean over the items that have one (None: none has)
+    kept_achieved: float | None
+    compression_achieved: float | None
+
+
+class CompressCounts(TypedDict):
+    """The cells of a compress table's row that count what happened to the items."""
+
+    #: items whose writer's CoT already states the gold answer
+    cot_leaks: int
+    refused: int
+    longer_than_original: int
+    #: items with a stage cut at its token limit
+    truncated: int
+    overthinking_share: float | None
+
+
+class CompressRow(CompressRunCells, AccuracyCells, CompressCounts):
+    """One row of the sweep's table: a run's accuracy and compression facts (the order of
+    :data:`TABLE_COLUMNS`)."""
+
+
 @dataclass(frozen=True)
 class SweepRun:
+    """One run of the sweep: a method at a kept share, for one responder and writer."""
+
     method: str
     keep: float
     #: the responder's folder name (its model name, made safe for a path); "" in a sweep
@@ -66,11 +105,51 @@ class SweepRun:
     responder: str = ""
     #: the writer's folder name; "" in a sweep with one writer (its runs are not nested)
     writer: str = ""
+    #: the run's folder as the sweep file lists it, relative to the sweep folder ("": the
+    #: usual ``runs/<folder>``); not part of the run's identity
+    listed_folder: str = field(default="", compare=False, repr=False)
 
     @property
     def folder(self) -> str:
         name = f"{self.method}-keep{self.keep:g}"
         return "/".join(part for part in (self.writer, self.responder, name) if part)
+
+    @property
+    def path_in_sweep(self) -> str:
+        """Where the run's folder is, relative to the sweep folder."""
+        return self.listed_folder or f"runs/{self.folder}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "writer": self.writer,
+            "responder": self.responder,
+            "method": self.method,
+            "keep": self.keep,
+            "folder": f"runs/{self.folder}",
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SweepRun:
+        """A run as sweep.json lists it (KeyError, TypeError or ValueError when it cannot be);
+        an older file's run has no responder or writer."""
+        keep = data["keep"]
+        if isinstance(keep, bool) or not isinstance(keep, int | float):
+            raise ValueError(f"keep must be a number, not {keep!r}")
+        return cls(
+            str(data["method"]),
+            float(keep),
+            str(data.get("responder") or ""),
+            str(data.get("writer") or ""),
+            str(data.get("folder") or ""),
+        )
+
+
+class CompressSweepFile(SweepFile[SweepRun]):
+    """A compress sweep's ``sweep.json``."""
+
+    KIND = "hawkeye-bench-compress-sweep"
+    NAME = SWEEP_FILE
+    RUN = SweepRun
 
 
 def sweep_runs(
@@ -99,15 +178,15 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def run_row(
     records: Sequence[Record], run: SweepRun, responder: str, writer: str = ""
-) -> dict[str, Any]:
+) -> CompressRow:
     """One table row: a run's accuracy and compression facts."""
-    infos = [r.trace.extra.get("compress", {}) for r in records]
-    achieved = [i["achieved_keep"] for i in infos if i.get("achieved_keep") is not None]
+    infos = [info for r in records if (info := CompressFacts.of(r.trace)) is not None]
+    achieved = [i.achieved_keep for i in infos if i.achieved_keep is not None]
     kept_achieved = _mean(achieved)
     overthinking = [
-        o["share_after_first_correct"]
+        o.share_after_first_correct
         for r in records
-        if (o := r.extra.get("overthinking")) and o.get("share_after_first_correct") is not None
+        if (o := Overthinking.of_record(r)) and o.share_after_first_correct is not None
     ]
     return {
         "writer": writer,
@@ -119,9 +198,9 @@ def run_row(
         "compression_achieved": None if kept_achieved is None else 1.0 - kept_achieved,
         **accuracy_cells(records),
         "cot_leaks": sum(1 for r in records if r.extra.get("cot_leaks_answer")),
-        "refused": sum(1 for i in infos if i.get("refused")),
-        "longer_than_original": sum(1 for i in infos if i.get("longer_than_original")),
-        "truncated": sum(1 for i in infos if any((i.get("truncated") or {}).values())),
+        "refused": sum(1 for i in infos if i.refused),
+        "longer_than_original": sum(1 for i in infos if i.longer_than_original),
+        "truncated": sum(1 for i in infos if any(i.truncated.values())),
         "overthinking_share": _mean(overthinking),
     }
 
@@ -136,9 +215,9 @@ def role_label(manifest: Manifest | None, role: str, folder: str = "") -> str:
     return (manifest.model_of(role) if manifest else None) or folder or role
 
 
-def collect(root: Path, runs: Sequence[SweepRun]) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+def collect(root: Path, runs: Sequence[SweepRun]) -> tuple[list[CompressRow], list[list[Any]]]:
     """The table rows and the per-item achieved-share rows of a sweep folder."""
-    rows: list[dict[str, Any]] = []
+    rows: list[CompressRow] = []
     items: list[list[Any]] = []
     for run in runs:
         store = RunStore(root / "runs" / run.folder)
@@ -150,7 +229,7 @@ def collect(root: Path, runs: Sequence[SweepRun]) -> tuple[list[dict[str, Any]],
         writer = role_label(manifest, "writer", run.writer)
         rows.append(run_row(records, run, responder, writer))
         for record in records:
-            info = record.trace.extra.get("compress", {})
+            info = CompressFacts.of(record.trace) or CompressFacts()
             items.append(
                 [
                     writer,
@@ -159,17 +238,17 @@ def collect(root: Path, runs: Sequence[SweepRun]) -> tuple[list[dict[str, Any]],
                     record.problem.id,
                     record.sample,
                     run.keep,
-                    info.get("achieved_keep"),
-                    info.get("original_tokens"),
-                    info.get("compressed_tokens"),
-                    info.get("token_source"),
+                    info.achieved_keep,
+                    info.original_tokens,
+                    info.compressed_tokens,
+                    info.token_source,
                     record.correct,
                 ]
             )
     return rows, items
 
 
-def write_tables(root: Path, rows: Sequence[dict[str, Any]], items: Sequence[list[Any]]) -> str:
+def write_tables(root: Path, rows: Sequence[CompressRow], items: Sequence[list[Any]]) -> str:
     """Write compress_table.md/.csv and achieved.csv; return the markdown."""
     heading = [
         "# Compression sweep",
@@ -201,40 +280,8 @@ def write_tables(root: Path, rows: Sequence[dict[str, Any]], items: Sequence[lis
     return markdown
 
 
-def write_sweep_file(root: Path, runs: Sequence[SweepRun], settings: dict[str, Any]) -> None:
-    listed = [
-        {
-            "writer": r.writer,
-            "responder": r.responder,
-            "method": r.method,
-            "keep": r.keep,
-            "folder": f"runs/{r.folder}",
-        }
-        for r in runs
-    ]
-    sweep_folder.write_sweep_file(
-        root / SWEEP_FILE, "hawkeye-bench-compress-sweep", listed, settings
-    )
-
-
-def read_sweep_file(root: Path) -> dict[str, Any]:
-    """A sweep folder's sweep.json (empty when there is none)."""
-    return sweep_folder.read_sweep_file(root / SWEEP_FILE)
-
-
-def sweep_run_from(entry: Mapping[str, Any]) -> SweepRun:
-    """A run as sweep.json lists it (KeyError, TypeError or ValueError when it cannot be)."""
-    keep = entry["keep"]
-    if isinstance(keep, bool) or not isinstance(keep, int | float):
-        raise ValueError(f"keep must be a number, not {keep!r}")
-    return SweepRun(
-        str(entry["method"]),
-        float(keep),
-        str(entry.get("responder") or ""),
-        str(entry.get("writer") or ""),
-    )
-
-
-def read_sweep_runs(root: Path) -> list[SweepRun]:
-    """The runs a sweep folder's sweep.json lists (empty when there is none)."""
-    return sweep_folder.read_sweep_runs(root / SWEEP_FILE, sweep_run_from)
+#: Write a sweep folder's sweep.json (its runs and what was asked); read it back (None when
+#: there is none), or only its runs (none when there is none).
+write_sweep_file = CompressSweepFile.write_runs
+read_sweep_file = CompressSweepFile.read
+read_sweep_runs = CompressSweepFile.read_runs

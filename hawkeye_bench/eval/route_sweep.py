@@ -20,13 +20,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.stats import describe
-from hawkeye_bench.eval import sweep_folder
 from hawkeye_bench.eval.store import RunStore
-from hawkeye_bench.eval.sweep_folder import ACCURACY_COLUMNS, accuracy_cells, write_table
+from hawkeye_bench.eval.sweep_folder import (
+    ACCURACY_COLUMNS,
+    AccuracyCells,
+    SweepFile,
+    accuracy_cells,
+    write_table,
+)
+from hawkeye_bench.routing.facts import RouteFacts
 from hawkeye_bench.routing.summary import pooled_share, route_facts
 
 SWEEP_FILE = "route_sweep.json"
@@ -50,6 +56,37 @@ TABLE_COLUMNS = (
 )
 
 
+class RouteRunCells(TypedDict):
+    """The cells of a route table's row that name the run."""
+
+    run: str
+    router: str
+    #: a target share's run: the threshold its calibration found
+    threshold: float | None
+
+
+class RouteCostCells(TypedDict):
+    """The cells of a route table's row that measure what routing cost; the per-answer facts
+    are means over the answers."""
+
+    #: large-model tokens / all tokens, pooled over answers
+    routed_share: float | None
+    route_events_mean: float | None
+    tokens_mean: float | None
+    uploaded_context_mean: float | None
+    calls_per_100_tokens_mean: float | None
+    small_s_mean: float | None
+    large_s_mean: float | None
+    delay_s_mean: float | None
+    end_to_end_s_mean: float | None
+    activated_params_per_token: float | None
+
+
+class RouteRow(RouteRunCells, AccuracyCells, RouteCostCells):
+    """One row of the sweep's table: a run's accuracy and routing facts (the order of
+    :data:`TABLE_COLUMNS`)."""
+
+
 @dataclass(frozen=True)
 class RouteRun:
     """One run of the sweep: an anchor (``anchor`` set) or a router at a threshold."""
@@ -68,7 +105,34 @@ class RouteRun:
             return f"{self.router}-s{self.target_share:g}"
         return f"{self.router}-t{self.threshold:g}"
 
-    def options(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "router": self.router,
+            "threshold": self.threshold,
+            "target_share": self.target_share,
+            "anchor": self.anchor,
+            "folder": f"runs/{self.folder}",
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RouteRun:
+        """A run as route_sweep.json lists it (ValueError when it cannot be)."""
+        router, threshold, anchor = data.get("router"), data.get("threshold"), data.get("anchor")
+        share = data.get("target_share")
+        if share is not None and isinstance(router, str) and isinstance(share, int | float):
+            return cls(router, target_share=float(share))
+        if anchor is not None:
+            if anchor not in ANCHORS:
+                raise ValueError(f"anchor must be small or large, not {anchor!r}")
+            return cls(anchor=anchor)
+        if not isinstance(router, str) or isinstance(threshold, bool):
+            raise ValueError(f"a run needs a router name and a threshold, not {dict(data)!r}")
+        if not isinstance(threshold, int | float):
+            raise ValueError(f"threshold must be a number, not {threshold!r}")
+        return cls(router, float(threshold))
+
+    def options(self) -> dict[str, str | float | None]:
+        """The pipeline options of this run (beside those every run of the sweep shares)."""
         if self.anchor is not None:
             return {"only": self.anchor}
         if self.target_share is not None:
@@ -86,12 +150,12 @@ def sweep_runs(
     return list(dict.fromkeys(runs))
 
 
-def _mean(facts: Sequence[dict[str, Any]], key: str) -> float | None:
-    mean = describe([f.get(key) for f in facts])["mean"]
+def _mean(values: Sequence[float | int | None]) -> float | None:
+    mean = describe(values)["mean"]
     return None if mean is None else float(mean)
 
 
-def run_row(records: Sequence[Record], run: RouteRun) -> dict[str, Any]:
+def run_row(records: Sequence[Record], run: RouteRun) -> RouteRow:
     """One table row: a run's accuracy and routing facts."""
     facts = route_facts(records)
     return {
@@ -101,24 +165,24 @@ def run_row(records: Sequence[Record], run: RouteRun) -> dict[str, Any]:
         "threshold": run.threshold if run.target_share is None else _threshold(facts),
         **accuracy_cells(records),
         "routed_share": pooled_share(facts),
-        "route_events_mean": _mean(facts, "route_events"),
-        "tokens_mean": _mean(facts, "tokens"),
-        "uploaded_context_mean": _mean(facts, "uploaded_context_tokens"),
-        "calls_per_100_tokens_mean": _mean(facts, "calls_per_100_tokens"),
-        "small_s_mean": _mean(facts, "small_s"),
-        "large_s_mean": _mean(facts, "large_s"),
-        "delay_s_mean": _mean(facts, "delay_s"),
-        "end_to_end_s_mean": _mean(facts, "end_to_end_s"),
-        "activated_params_per_token": _mean(facts, "activated_params_per_token"),
+        "route_events_mean": _mean([f.route_events for f in facts]),
+        "tokens_mean": _mean([f.tokens for f in facts]),
+        "uploaded_context_mean": _mean([f.uploaded_context_tokens for f in facts]),
+        "calls_per_100_tokens_mean": _mean([f.calls_per_100_tokens for f in facts]),
+        "small_s_mean": _mean([f.small_s for f in facts]),
+        "large_s_mean": _mean([f.large_s for f in facts]),
+        "delay_s_mean": _mean([f.delay_s for f in facts]),
+        "end_to_end_s_mean": _mean([f.end_to_end_s for f in facts]),
+        "activated_params_per_token": _mean([f.activated_params_per_token for f in facts]),
     }
 
 
-def _threshold(facts: Sequence[dict[str, Any]]) -> float | None:
-    found = {f.get("threshold") for f in facts}
+def _threshold(facts: Sequence[RouteFacts]) -> float | None:
+    found = {f.threshold for f in facts}
     return found.pop() if len(found) == 1 else None
 
 
-def collect(root: Path, runs: Sequence[RouteRun]) -> list[dict[str, Any]]:
+def collect(root: Path, runs: Sequence[RouteRun]) -> list[RouteRow]:
     """The table rows of the runs that have records."""
     rows = []
     for run in runs:
@@ -128,7 +192,7 @@ def collect(root: Path, runs: Sequence[RouteRun]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_tables(root: Path, rows: Sequence[dict[str, Any]]) -> str:
+def write_tables(root: Path, rows: Sequence[RouteRow]) -> str:
     """Write route_table.md/.csv; return the markdown."""
     heading = [
         "# Routing sweep",
@@ -141,37 +205,15 @@ def write_tables(root: Path, rows: Sequence[dict[str, Any]]) -> str:
     return write_table(root, "route_table", heading, TABLE_COLUMNS, rows)
 
 
-def write_sweep_file(root: Path, runs: Sequence[RouteRun], settings: dict[str, Any]) -> None:
-    listed = [
-        {
-            "router": r.router,
-            "threshold": r.threshold,
-            "target_share": r.target_share,
-            "anchor": r.anchor,
-            "folder": f"runs/{r.folder}",
-        }
-        for r in runs
-    ]
-    sweep_folder.write_sweep_file(root / SWEEP_FILE, "hawkeye-bench-route-sweep", listed, settings)
+class RouteSweepFile(SweepFile[RouteRun]):
+    """A route sweep's ``route_sweep.json``."""
+
+    KIND = "hawkeye-bench-route-sweep"
+    NAME = SWEEP_FILE
+    RUN = RouteRun
 
 
-def read_sweep_runs(root: Path) -> list[RouteRun]:
-    """The runs a sweep folder's route_sweep.json lists (empty when there is none)."""
-    return sweep_folder.read_sweep_runs(root / SWEEP_FILE, route_run_from)
-
-
-def route_run_from(entry: Mapping[str, Any]) -> RouteRun:
-    """A run as route_sweep.json lists it (ValueError when it cannot be)."""
-    router, threshold, anchor = entry.get("router"), entry.get("threshold"), entry.get("anchor")
-    share = entry.get("target_share")
-    if share is not None and isinstance(router, str) and isinstance(share, int | float):
-        return RouteRun(router, target_share=float(share))
-    if anchor is not None:
-        if anchor not in ("small", "large"):
-            raise ValueError(f"anchor must be small or large, not {anchor!r}")
-        return RouteRun(anchor=anchor)
-    if not isinstance(router, str) or isinstance(threshold, bool):
-        raise ValueError(f"a run needs a router name and a threshold, not {dict(entry)!r}")
-    if not isinstance(threshold, int | float):
-        raise ValueError(f"threshold must be a number, not {threshold!r}")
-    return RouteRun(router, float(threshold))
+#: Write a sweep folder's route_sweep.json (its runs and what was asked); read it back (None when
+#: there is none), or only its runs (none when there is none).
+write_sweep_file = RouteSweepFile.write_runs
+read_sweep_runs = RouteSweepFile.read_runs

@@ -6,36 +6,80 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import matplotlib.pyplot as plt
 
+from hawkeye_bench.eval.compress_sweep import CompressCounts, CompressRunCells
 from hawkeye_bench.reporting.configs import with_config
 from hawkeye_bench.reporting.figures import PANEL_SIZE, _save
 from hawkeye_bench.reporting.model import Figure
+from hawkeye_bench.reporting.rows import Interval, SourcedRow
+
+
+class AccuracyRow(CompressRunCells, CompressCounts):
+    """A row of the accuracy table (one run of the study): the sweep table's row of the run
+    (:class:`~hawkeye_bench.eval.compress_sweep.CompressRow`) with its task and
+    configuration, its interval as one pair, and the files it was read from."""
+
+    task: str
+    #: what else sets the run apart (the writer, the compressor, the preset)
+    configuration: str
+    n: int
+    correct: int
+    accuracy: float | None
+    errors: int
+    accuracy_ci: Interval
+    sources: list[str]
+
+
+class AchievedRow(TypedDict):
+    """A row of the achieved-share table: per task, configuration, method and requested
+    share, the distribution of the achieved kept share over the items (``achieved``: the
+    values, drawn but not shown in the table)."""
+
+    task: str
+    configuration: str
+    method: str
+    kept_requested: float
+    items: int
+    mean: float | int | None
+    p50: float | int | None
+    min: float | int | None
+    max: float | int | None
+    over_request: int
+    tokenizer: str
+    achieved: list[float]
+    sources: list[str]
+
 
 ANCHOR_STYLES = {"full": ("--", "full CoT"), "none": (":", "no CoT")}
 METHOD_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
-def _sources(rows: Sequence[dict[str, Any]]) -> list[str]:
+def _sources(rows: Sequence[SourcedRow]) -> list[str]:
     return list(dict.fromkeys(path for row in rows for path in row["sources"]))
 
 
-def _responder(row: dict[str, Any]) -> str:
+def _responder(row: AccuracyRow) -> str:
     """The responder's name with what else sets its run apart (the writer, ...): one line
     per configuration, never two configurations on one line."""
     return with_config(row["responder"], row.get("configuration", ""))
 
 
-def _x_share(row: dict[str, Any], requested: bool = False) -> float:
+def _x_share(row: AccuracyRow, requested: bool = False) -> float:
     """The kept share a row is drawn at: achieved when measured (unless ``requested``), else
     requested."""
     achieved = None if requested else row.get("kept_achieved")
     return float(achieved if achieved is not None else row["kept_requested"])
 
 
-def accuracy_vs_compression(rows: Sequence[dict[str, Any]], out: Path) -> Figure | None:
+def _accuracy_percent(row: AccuracyRow) -> float:
+    """A drawn row's accuracy in % (only rows with an accuracy are drawn)."""
+    return 100 * (row["accuracy"] or 0.0)
+
+
+def accuracy_vs_compression(rows: Sequence[AccuracyRow], out: Path) -> Figure | None:
     """Per task, two panels with the same lines: x = compression rate (removed share, the
     paper's axis) and x = kept share. One line per responder and method (colour = responder,
     marker = method), with 95% intervals; the responder's full-CoT and no-CoT accuracies are
@@ -53,7 +97,7 @@ def accuracy_vs_compression(rows: Sequence[dict[str, Any]], out: Path) -> Figure
         len(tasks), 3, figsize=(PANEL_SIZE[0] * 3, PANEL_SIZE[1] * len(tasks)), squeeze=False
     )
     for (left, right, grid), task in zip(axes, tasks, strict=True):
-        lines: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        lines: dict[tuple[str, str], list[AccuracyRow]] = defaultdict(list)
         for row in (r for r in usable if r["task"] == task):
             lines[(_responder(row), row["method"])].append(row)
         for ax, removed, requested in (
@@ -66,7 +110,7 @@ def accuracy_vs_compression(rows: Sequence[dict[str, Any]], out: Path) -> Figure
                 if method in ANCHOR_STYLES:
                     style, what = ANCHOR_STYLES[method]
                     ax.axhline(
-                        points[0]["accuracy"] * 100,
+                        _accuracy_percent(points[0]),
                         linestyle=style,
                         color=colour,
                         alpha=0.7,
@@ -76,7 +120,7 @@ def accuracy_vs_compression(rows: Sequence[dict[str, Any]], out: Path) -> Figure
                 points = sorted(points, key=lambda p: _x_share(p, requested))
                 shares = [_x_share(p, requested) for p in points]
                 xs = [100 * (1 - s) if removed else 100 * s for s in shares]
-                ys = [p["accuracy"] * 100 for p in points]
+                ys = [_accuracy_percent(p) for p in points]
                 lows = [100 * (p["accuracy_ci"][0] or 0.0) for p in points]
                 highs = [100 * (p["accuracy_ci"][1] or 1.0) for p in points]
                 # clamp: float rounding can put a bound a hair past the estimate
@@ -118,13 +162,13 @@ def accuracy_vs_compression(rows: Sequence[dict[str, Any]], out: Path) -> Figure
     )
 
 
-def achieved_vs_requested(rows: Sequence[dict[str, Any]], out: Path) -> Figure | None:
+def achieved_vs_requested(rows: Sequence[AchievedRow], out: Path) -> Figure | None:
     """One panel per task and method: the achieved kept share of each item (box per requested
     share) against the requested one; on the diagonal, a method hits its target exactly."""
     usable = [r for r in rows if r["achieved"]]
     if not usable:
         return None
-    panels: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    panels: dict[tuple[str, str], list[AchievedRow]] = defaultdict(list)
     for row in usable:
         panels[(row["task"], with_config(row["method"], row.get("configuration", "")))].append(row)
     cols = min(len(panels), 3)

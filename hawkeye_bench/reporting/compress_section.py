@@ -23,7 +23,9 @@ from hawkeye_bench.eval.compress_sweep import (
     role_label,
     run_row,
 )
+from hawkeye_bench.pipelines.compress_facts import CompressFacts
 from hawkeye_bench.reporting import compress_figures
+from hawkeye_bench.reporting.compress_figures import AccuracyRow, AchievedRow
 from hawkeye_bench.reporting.configs import run_labels, without_empty_configuration
 from hawkeye_bench.reporting.inputs import CompressSweep, EvalRun, Inputs
 from hawkeye_bench.reporting.model import Column, Section, Table
@@ -90,8 +92,8 @@ def compress_runs(inputs: Inputs) -> list[CompressRun]:
     for eval_run in inputs.runs:
         if eval_run.pipeline != "compress":
             continue
-        info = eval_run.records[0].trace.extra.get("compress", {})
-        run = SweepRun(str(info.get("method", "?")), float(info.get("requested_keep", 0.0)))
+        info = CompressFacts.of(eval_run.records[0].trace)
+        run = SweepRun(info.method or "?", info.requested_keep) if info else SweepRun("?", 0.0)
         found.append(CompressRun(run, eval_run, responder_label(eval_run.manifest, run)))
     return found
 
@@ -107,22 +109,12 @@ def _sources(item: CompressRun, rel: Rel) -> list[str]:
 SHOWN_FACETS = ("method", "keep", "responder", "responder server")
 
 
-def accuracy_rows(items: Sequence[CompressRun], rel: Rel) -> list[dict[str, Any]]:
+def accuracy_rows(items: Sequence[CompressRun], rel: Rel) -> list[AccuracyRow]:
     """One row per run: accuracy (Wilson 95% interval) and compression facts, both
     conventions; ordered by task, configuration (what else sets the run apart: the writer, the
     compressor, the preset), responder, anchors first, then method and share."""
     labels = run_labels([item.eval_run for item in items], hide=SHOWN_FACETS)
-    rows = []
-    for item in items:
-        row: dict[str, Any] = {
-            "task": item.eval_run.dataset,
-            "configuration": labels[item.eval_run.path],
-        }
-        writer = role_label(item.eval_run.manifest, "writer", item.run.writer)
-        row.update(run_row(item.eval_run.records, item.run, item.responder, writer))
-        row["accuracy_ci"] = [row.pop("ci95_low"), row.pop("ci95_high")]
-        row["sources"] = _sources(item, rel)
-        rows.append(row)
+    rows = [_accuracy_row(item, labels[item.eval_run.path], rel) for item in items]
     rows.sort(
         key=lambda r: (
             r["task"],
@@ -136,7 +128,36 @@ def accuracy_rows(items: Sequence[CompressRun], rel: Rel) -> list[dict[str, Any]
     return rows
 
 
-def achieved_rows(items: Sequence[CompressRun], rel: Rel) -> list[dict[str, Any]]:
+def _accuracy_row(item: CompressRun, configuration: str, rel: Rel) -> AccuracyRow:
+    """The sweep table's row of one run (its interval as one pair) with its task,
+    configuration and sources."""
+    writer = role_label(item.eval_run.manifest, "writer", item.run.writer)
+    cells = run_row(item.eval_run.records, item.run, item.responder, writer)
+    return {
+        "task": item.eval_run.dataset,
+        "configuration": configuration,
+        "writer": cells["writer"],
+        "responder": cells["responder"],
+        "method": cells["method"],
+        "kept_requested": cells["kept_requested"],
+        "compression_requested": cells["compression_requested"],
+        "kept_achieved": cells["kept_achieved"],
+        "compression_achieved": cells["compression_achieved"],
+        "n": cells["n"],
+        "correct": cells["correct"],
+        "accuracy": cells["accuracy"],
+        "errors": cells["errors"],
+        "cot_leaks": cells["cot_leaks"],
+        "refused": cells["refused"],
+        "longer_than_original": cells["longer_than_original"],
+        "truncated": cells["truncated"],
+        "overthinking_share": cells["overthinking_share"],
+        "accuracy_ci": [cells["ci95_low"], cells["ci95_high"]],
+        "sources": _sources(item, rel),
+    }
+
+
+def achieved_rows(items: Sequence[CompressRun], rel: Rel) -> list[AchievedRow]:
     """Per task, configuration (writer, compressor, ...), method and requested share: the
     distribution of the achieved kept share over the items. A compression every responder of
     a sweep shares is counted once."""
@@ -156,13 +177,13 @@ def achieved_rows(items: Sequence[CompressRun], rel: Rel) -> list[dict[str, Any]
         )
         sources[group] += [s for s in _sources(item, rel) if s not in sources[group]]
         for record in item.eval_run.records:
-            info = record.trace.extra.get("compress", {})
-            if info.get("achieved_keep") is None:
+            info = CompressFacts.of(record.trace)
+            if info is None or info.achieved_keep is None:
                 continue
-            text = (info.get("compressed"), info.get("original_tokens"))
-            shares[group][(record.problem.id, record.sample, *text)] = info["achieved_keep"]
-            counters[group].add(f"{info.get('tokenizer') or '?'} ({info.get('token_source')})")
-    rows = []
+            text = (info.compressed, info.original_tokens)
+            shares[group][(record.problem.id, record.sample, *text)] = info.achieved_keep
+            counters[group].add(f"{info.tokenizer or '?'} ({info.token_source})")
+    rows: list[AchievedRow] = []
     for group in sorted(shares, key=lambda g: (g[0], g[1], g[2], -g[3])):
         task, configuration, method, keep = group
         values = list(shares[group].values())
@@ -243,9 +264,9 @@ def describe_sweeps(inputs: Inputs, rel: Rel) -> list[dict[str, Any]]:
             "kind": "compress sweep",
             "folder": rel(sweep.path),
             "details": {
-                "task": sweep.sweep.get("task"),
-                "preset": sweep.sweep.get("preset"),
-                "limit": sweep.sweep.get("limit"),
+                "task": sweep.sweep.settings.task,
+                "preset": sweep.sweep.settings.preset,
+                "limit": sweep.sweep.settings.limit,
                 "writers": ", ".join(
                     dict.fromkeys(role_label(e.manifest, "writer", r.writer) for r, e in sweep.runs)
                 ),

@@ -15,9 +15,9 @@ from typing import Any
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.jsonl import read_jsonl
 from hawkeye_bench.core.record import Record
-from hawkeye_bench.eval.compress_sweep import SWEEP_FILE, SweepRun, read_sweep_runs
-from hawkeye_bench.eval.route_sweep import SWEEP_FILE as ROUTE_SWEEP_FILE
+from hawkeye_bench.eval.compress_sweep import SWEEP_FILE, CompressSweepFile, SweepRun
 from hawkeye_bench.eval.manifest import Manifest
+from hawkeye_bench.eval.route_sweep import SWEEP_FILE as ROUTE_SWEEP_FILE
 from hawkeye_bench.eval.store import RunStore, RunStoreError, effective_status
 from hawkeye_bench.eval.sweep_folder import SweepFileError
 from hawkeye_bench.reporting.trl_logs import (
@@ -297,8 +297,6 @@ def read_judge(path: Path) -> JudgeOutput:
 
 # --------------------------------------------------------------------------- compress sweeps
 
-SWEEP_KIND = "hawkeye-bench-compress-sweep"
-
 
 @dataclass
 class CompressSweep:
@@ -306,7 +304,7 @@ class CompressSweep:
     (responder, method, kept share) under ``runs/``; a listed run not yet written is left out."""
 
     path: Path
-    sweep: dict[str, Any]
+    sweep: CompressSweepFile
     runs: list[tuple[SweepRun, EvalRun]]
     not_run: list[SweepRun] = field(default_factory=list)
 
@@ -328,18 +326,17 @@ def _is_compress_sweep(path: Path) -> bool:
 
 
 def read_compress_sweep(path: Path) -> CompressSweep:
-    sweep = read_json(path / SWEEP_FILE)
-    if sweep.get("kind") != SWEEP_KIND or not isinstance(sweep.get("runs"), list):
-        raise ReportInputError(
-            f"{path / SWEEP_FILE}: not a compress-sweep file (kind {SWEEP_KIND})"
-        )
-    result = CompressSweep(path=path, sweep=sweep, runs=[])
     try:
-        listed = read_sweep_runs(path)
+        sweep = CompressSweepFile.read(path)
     except SweepFileError as exc:
         raise ReportInputError(str(exc)) from None
-    for entry, run in zip(sweep["runs"], listed, strict=True):
-        folder = path / str(entry.get("folder") or f"runs/{run.folder}")
+    if sweep is None or sweep.kind != CompressSweepFile.KIND:
+        raise ReportInputError(
+            f"{path / SWEEP_FILE}: not a compress-sweep file (kind {CompressSweepFile.KIND})"
+        )
+    result = CompressSweep(path=path, sweep=sweep, runs=[])
+    for run in sweep.runs:
+        folder = path / run.path_in_sweep
         if RunStore(folder).has_records():
             result.runs.append((run, read_eval_run(folder)))
         else:

@@ -11,17 +11,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from hawkeye_bench.eval.route_sweep import RouteRun, run_row
+from hawkeye_bench.eval.route_sweep import RouteCostCells, RouteRun, RouteRunCells, run_row
 from hawkeye_bench.reporting.configs import run_labels, with_config, without_empty_configuration
 from hawkeye_bench.reporting.figures import PANEL_SIZE, _save
 from hawkeye_bench.reporting.inputs import EvalRun, Inputs
 from hawkeye_bench.reporting.model import Column, Figure, Section, Table
+from hawkeye_bench.reporting.rows import Interval
 from hawkeye_bench.reporting.tables import Rel
+from hawkeye_bench.routing.facts import RouteFacts
 
 NO_ROUTE = (
     "No route run (`hawkeye-bench eval --pipeline route` or `hawkeye-bench route-sweep`) was "
@@ -59,12 +61,12 @@ SHOWN_FACETS = ("router", "threshold", "only", "target_share", "calibration_prob
 
 def route_run_of(run: EvalRun) -> RouteRun:
     """The router and threshold (or anchor) a route run ran with, from its records."""
-    info: dict[str, Any] = next(
-        (r.trace.extra["route"] for r in run.records if "route" in r.trace.extra), {}
-    )
-    if info.get("only"):
-        return RouteRun(anchor=str(info["only"]))
-    return RouteRun(info.get("router"), info.get("threshold"), target_share=_target_share(run))
+    info = next((f for r in run.records if (f := RouteFacts.of(r.trace)) is not None), None)
+    if info is None:
+        return RouteRun(target_share=_target_share(run))
+    if info.only:
+        return RouteRun(anchor=info.only)
+    return RouteRun(info.router, info.threshold, target_share=_target_share(run))
 
 
 def _target_share(run: EvalRun) -> float | None:
@@ -72,22 +74,31 @@ def _target_share(run: EvalRun) -> float | None:
     return float(share) if isinstance(share, int | float) else None
 
 
-def route_rows(runs: Sequence[EvalRun], rel: Rel) -> list[dict[str, Any]]:
+class RouteRow(RouteRunCells, RouteCostCells):
+    """A row of the route table (one route run): the sweep table's row of the run
+    (:class:`~hawkeye_bench.eval.route_sweep.RouteRow`) with its task, configuration, anchor
+    and target share, its interval as one pair, the files it was read from, and its gain over
+    the small-only anchor (None without one)."""
+
+    task: str
+    #: what else sets the run apart (the models, the preset, ...)
+    configuration: str
+    anchor: str | None
+    target_share: float | None
+    n: int
+    correct: int
+    accuracy: float | None
+    errors: int
+    accuracy_ci: Interval
+    sources: list[str]
+    gain_vs_small: float | None
+    gain_ci: Interval
+
+
+def route_rows(runs: Sequence[EvalRun], rel: Rel) -> list[RouteRow]:
     """One row per route run, anchors first within a task, then by router and threshold."""
     labels = run_labels(runs, hide=SHOWN_FACETS)
-    rows = []
-    for run in runs:
-        route_run = route_run_of(run)
-        row: dict[str, Any] = {
-            "task": run.dataset,
-            "configuration": labels[run.path],
-            "anchor": route_run.anchor,
-            "target_share": route_run.target_share,
-        }
-        row.update(run_row(run.records, route_run))
-        row["accuracy_ci"] = [row.pop("ci95_low"), row.pop("ci95_high")]
-        row["sources"] = [rel(run.records_file)]
-        rows.append(row)
+    rows = [_route_row(run, labels[run.path], rel) for run in runs]
     _add_gains(rows, runs, rel)
     rows.sort(
         key=lambda r: (
@@ -101,6 +112,39 @@ def route_rows(runs: Sequence[EvalRun], rel: Rel) -> list[dict[str, Any]]:
     return rows
 
 
+def _route_row(run: EvalRun, configuration: str, rel: Rel) -> RouteRow:
+    route_run = route_run_of(run)
+    cells = run_row(run.records, route_run)
+    return {
+        "task": run.dataset,
+        "configuration": configuration,
+        "anchor": route_run.anchor,
+        "target_share": route_run.target_share,
+        "run": cells["run"],
+        "router": cells["router"],
+        "threshold": cells["threshold"],
+        "n": cells["n"],
+        "correct": cells["correct"],
+        "accuracy": cells["accuracy"],
+        "errors": cells["errors"],
+        "routed_share": cells["routed_share"],
+        "route_events_mean": cells["route_events_mean"],
+        "tokens_mean": cells["tokens_mean"],
+        "uploaded_context_mean": cells["uploaded_context_mean"],
+        "calls_per_100_tokens_mean": cells["calls_per_100_tokens_mean"],
+        "small_s_mean": cells["small_s_mean"],
+        "large_s_mean": cells["large_s_mean"],
+        "delay_s_mean": cells["delay_s_mean"],
+        "end_to_end_s_mean": cells["end_to_end_s_mean"],
+        "activated_params_per_token": cells["activated_params_per_token"],
+        "accuracy_ci": [cells["ci95_low"], cells["ci95_high"]],
+        "sources": [rel(run.records_file)],
+        # filled in once every row is known (see _add_gains)
+        "gain_vs_small": None,
+        "gain_ci": [None, None],
+    }
+
+
 def _scores(run: EvalRun) -> dict[str, float]:
     """Per problem, the share of its answers graded correct (failed answers count as wrong)."""
     by_problem: dict[str, list[float]] = defaultdict(list)
@@ -109,7 +153,7 @@ def _scores(run: EvalRun) -> dict[str, float]:
     return {problem: sum(v) / len(v) for problem, v in by_problem.items()}
 
 
-def _add_gains(rows: list[dict[str, Any]], runs: Sequence[EvalRun], rel: Rel) -> None:
+def _add_gains(rows: list[RouteRow], runs: Sequence[EvalRun], rel: Rel) -> None:
     """The seed's headline per row: (acc - acc_small) / acc_small against the small-only anchor
     of the same task and configuration, over the problems both answered, with a paired
     bootstrap 95% interval over problems (None without such an anchor, or at acc_small = 0)."""
@@ -152,15 +196,25 @@ def relative_gain(
     return estimate, float(low), float(high)
 
 
-def _errorbars(ax: Any, points: Sequence[dict[str, Any]], key: str, ci: str, **style: Any) -> None:
+def _errorbars(
+    ax: Any,
+    points: Sequence[RouteRow],
+    key: Literal["accuracy", "gain_vs_small"],
+    ci: Literal["accuracy_ci", "gain_ci"],
+    **style: Any,
+) -> None:
     """``key`` (a share, drawn in %) with its interval ``ci`` against the routed share."""
-    points = [p for p in sorted(points, key=lambda p: p["routed_share"]) if p[key] is not None]
-    if not points:
+    drawn = [
+        (100 * share, 100 * value, p[ci])
+        for p in sorted(points, key=lambda p: p["routed_share"] or 0.0)
+        if (share := p["routed_share"]) is not None and (value := p[key]) is not None
+    ]
+    if not drawn:
         return
-    xs = [100 * p["routed_share"] for p in points]
-    ys = [100 * p[key] for p in points]
-    lows = [y if p[ci][0] is None else 100 * p[ci][0] for y, p in zip(ys, points, strict=True)]
-    highs = [y if p[ci][1] is None else 100 * p[ci][1] for y, p in zip(ys, points, strict=True)]
+    xs = [x for x, _, _ in drawn]
+    ys = [y for _, y, _ in drawn]
+    lows = [y if low is None else 100 * low for _, y, (low, _) in drawn]
+    highs = [y if high is None else 100 * high for _, y, (_, high) in drawn]
     errors = [
         [max(0.0, y - low) for y, low in zip(ys, lows, strict=True)],
         [max(0.0, high - y) for y, high in zip(ys, highs, strict=True)],
@@ -168,7 +222,7 @@ def _errorbars(ax: Any, points: Sequence[dict[str, Any]], key: str, ci: str, **s
     ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, **style)
 
 
-def accuracy_vs_share(rows: Sequence[dict[str, Any]], out: Path) -> Figure | None:
+def accuracy_vs_share(rows: Sequence[RouteRow], out: Path) -> Figure | None:
     """Per task, accuracy (95% intervals) against routed share, one line per router and
     configuration, the anchors as horizontal lines; below it the seed's headline, the relative
     gain over the small-only anchor (paired 95% intervals), against the same share."""
@@ -182,12 +236,13 @@ def accuracy_vs_share(rows: Sequence[dict[str, Any]], out: Path) -> Figure | Non
     )
     for column, task in enumerate(tasks):
         top, bottom = axes[0][column], axes[1][column]
-        lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        lines: dict[str, list[RouteRow]] = defaultdict(list)
         for row in (r for r in usable if r["task"] == task):
             if row["anchor"] in ANCHOR_STYLES:
                 style, label = ANCHOR_STYLES[row["anchor"]]
                 label = with_config(label, row["configuration"])
-                top.axhline(row["accuracy"] * 100, linestyle=style, color="grey", label=label)
+                accuracy = 100 * (row["accuracy"] or 0.0)  # usable rows have one
+                top.axhline(accuracy, linestyle=style, color="grey", label=label)
             elif row.get("routed_share") is not None:
                 lines[with_config(row["router"], row["configuration"])].append(row)
         bottom.axhline(0.0, linestyle="--", color="grey", label="small only")
