@@ -447,16 +447,6 @@ class _Handlers:
         await self.stopping.wait()
         raise asyncio.CancelledError
 
-    def _usage(self, prompt_tokens: int, completion: int, reasoning: int) -> dict[str, Any]:
-        usage: dict[str, Any] = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion,
-            "total_tokens": prompt_tokens + completion,
-        }
-        if reasoning:
-            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
-        return usage
-
     def _chunk_groups(self, reply: _Reply) -> list[tuple[str, str]]:
         """Split the reply into chunks of k words: (channel, text) with channel content/reasoning.
 
@@ -500,7 +490,8 @@ class _Handlers:
             "choices": [choice],
         }
         if cfg.usage != "never":
-            payload["usage"] = self._usage(prompt_tokens, len(reply.words), reply.reasoning_count)
+            usage = ScriptedUsage(prompt_tokens, len(reply.words), reply.reasoning_count)
+            payload["usage"] = usage.to_json()
         return web.json_response(payload)
 
     async def _stream(
@@ -534,7 +525,7 @@ class _Handlers:
             await _sleep_until(start + cfg.ttft_ms / 1000)
             await stream.write([_stream_choice(chat, {}, reply.finish_reason)])
         if send_usage:
-            usage = self._usage(prompt_tokens, stream.emitted, stream.reasoning_emitted)
+            usage = ScriptedUsage(prompt_tokens, stream.emitted, stream.reasoning_emitted)
             await stream.write([], usage)
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
@@ -551,11 +542,11 @@ class _Handlers:
         continuous = continuous and bool(options.get("continuous_usage_stats"))
         return send_usage, continuous
 
-    def _usage_so_far(self, stream: _Stream) -> dict[str, Any] | None:
+    def _usage_so_far(self, stream: _Stream) -> ScriptedUsage | None:
         """The usage a chunk carries under continuous usage stats, else None."""
         if not stream.continuous:
             return None
-        return self._usage(stream.prompt_tokens, stream.emitted, stream.reasoning_emitted)
+        return ScriptedUsage(stream.prompt_tokens, stream.emitted, stream.reasoning_emitted)
 
     async def _stream_tokens(
         self,
@@ -627,6 +618,37 @@ class _Handlers:
         return False
 
 
+@dataclass(frozen=True)
+class ScriptedUsage:
+    """The token counts a reply reports: one word is one token; ``reasoning`` of them are the
+    reasoning channel's (``completion_tokens_details`` only when there are any)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        reasoning = self.reasoning_tokens
+        details = (
+            {"completion_tokens_details": {"reasoning_tokens": reasoning}} if reasoning else {}
+        )
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            **details,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScriptedUsage:
+        details = data.get("completion_tokens_details") or {}
+        return cls(
+            prompt_tokens=data["prompt_tokens"],
+            completion_tokens=data["completion_tokens"],
+            reasoning_tokens=details.get("reasoning_tokens", 0),
+        )
+
+
 @dataclass
 class _Stream:
     """One streamed reply under way: where its chunks go, what they say, tokens sent so far."""
@@ -647,7 +669,7 @@ class _Stream:
             self.reasoning_emitted += tokens
 
     async def write(
-        self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None
+        self, choices: list[dict[str, Any]], usage: ScriptedUsage | None = None
     ) -> None:
         """One ``data:`` line, stamped with the send time (wall clock and perf counter)."""
         chunk: dict[str, Any] = {
@@ -658,7 +680,7 @@ class _Stream:
             "choices": choices,
         }
         if usage is not None:
-            chunk["usage"] = usage
+            chunk["usage"] = usage.to_json()
         chunk["x_sent_at"] = time.time()
         chunk["x_sent_perf"] = time.perf_counter()
         frame = b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
