@@ -17,13 +17,8 @@ import pytest
 
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.datasets import load_problems
-from hawkeye_bench.grading.extraction import (
-    boxed_answer_ending_thinking,
-    chain_result,
-    clock_time_value,
-    plain_number,
-    repeated_boxed_answer,
-)
+from hawkeye_bench.grading.boxes import boxed_answer_ending_thinking, repeated_boxed_answer
+from hawkeye_bench.grading.presentation import chain_result, clock_time_value, plain_number
 from hawkeye_bench.grading.workers import Grade, Grader
 
 

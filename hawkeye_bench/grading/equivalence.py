@@ -18,13 +18,15 @@ from sympy.core.relational import Relational
 
 from hawkeye_bench.core.boxed import last_boxed_content
 from hawkeye_bench.datasets.registry import GoldFormat, gold_format_of
-from hawkeye_bench.grading.choices import grade_choice
-from hawkeye_bench.grading.context import AnswerContext
-from hawkeye_bench.grading.extraction import (
+from hawkeye_bench.grading.boxes import (
     boxed_answer_ending_thinking,
     boxed_spans,
     clean_boxed_answers,
-    clock_time_value,
+    repeated_boxed_answer,
+)
+from hawkeye_bench.grading.choices import grade_choice
+from hawkeye_bench.grading.context import AnswerContext
+from hawkeye_bench.grading.extraction import (
     echoed_think_statement,
     ends_in_plain_prose,
     final_answer_span,
@@ -32,11 +34,11 @@ from hawkeye_bench.grading.extraction import (
     has_math_delimiters,
     join_listed_answers,
     normalise_bare_answer,
-    repeated_boxed_answer,
     strip_thinking,
     text_key,
 )
 from hawkeye_bench.grading.grade import AnswerSource, Grade
+from hawkeye_bench.grading.presentation import clock_time_value
 from hawkeye_bench.grading.prose import prose_answer
 from hawkeye_bench.grading.units import two_unit_values
 

@@ -1,11 +1,13 @@
 r"""Find the final answer in a model's text and normalise how it is written.
 
 Pure string functions, no sympy: they decide *which* part of a completion is the answer (the
-post-think text, or the think block's final boxed answer when the post-think summary was cut)
-and rewrite presentation-only details (thousands separators, LaTeX spacing, currency, units,
-degrees, ordinals, times of day, percent words, ``\text{}`` wrappers, lists joined with words,
-equation chains ending in their result) so that :mod:`hawkeye_bench.grading.equivalence` can hand
-math-verify a clean LaTeX string. Nothing here knows about particular datasets or test cases.
+post-think text, an answer marker's line, the last number of prose) and rewrite
+presentation-only details (thousands separators, currency, percent words, degrees, ``\text{}``
+wrappers, lists joined with words, computations ending in their result) so that
+:mod:`hawkeye_bench.grading.equivalence` can hand math-verify a clean LaTeX string. One value
+with presentation around it is :mod:`~hawkeye_bench.grading.presentation`'s, boxes are
+:mod:`~hawkeye_bench.grading.boxes`'. Nothing here knows about particular datasets or test
+cases.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import re
 
 from hawkeye_bench.core.trace import split_thinking
+from hawkeye_bench.grading.boxes import boxed_spans
+from hawkeye_bench.grading.presentation import chain_result, clean_value, clock_times
 
 # LaTeX commands that show up double-escaped (``\\frac``) when a string went through one JSON or
 # Python-literal escaping too many. A row break ``\\`` followed by one of these is not plausible.
@@ -75,67 +79,7 @@ _TRAILING_TEXT = re.compile(
 )
 _WRAPPER = re.compile(r"^\\(?:text|textnormal|textbf|textit|mbox|mathrm|mathbf|mathit)\s*\{(.*)\}$")
 
-# ----------------------------------------------------------------- presentation around one value
-# These work on a "flattened" answer: ``\text{...}`` wrappers opened, LaTeX spacing commands
-# turned into spaces (``\!`` removed, ``{,}`` read as a comma).
-_ANY_TEXT_WRAPPER = re.compile(
-    r"\\(?:text|textnormal|textrm|textbf|textit|mbox|mathrm|mathbf|mathit|operatorname)"
-    r"\s*\{([^{}]*)\}"
-)
-_LATEX_SPACE = re.compile(
-    r"\\[,;: ]|\\(?:thinspace|enspace|quad|qquad)(?![A-Za-z])|~|[\u2009\u202f\u00a0]"
-)
-# Digits grouped by three (``130 000``, ``2,640``) or plain, optional decimals.
-_FLAT_NUMBER = r"-?(?:\d{1,3}(?:[, ]\d{3})+(?!\d)|\d+)(?:\.\d+)?"
-_CURRENCY_SIGN = r"(?:\\\$|\$|€|£|¥|₹)"
-_DEGREE_SIGN = r"(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°|º|\\degree|\\textdegree|\\circ)"
-_ORDINAL_SUFFIX = r"(?:\^\s*\{\s*(?:st|nd|rd|th)\s*\}|\^\s*(?:st|nd|rd|th)|(?:st|nd|rd|th))"
-_UNIT_WORD = r"[A-Za-z]+\.?(?:\s*\^\s*\{?\s*[23]\s*\}?)?"
-# Unit abbreviations people write glued to the number (``800ml``); any other word must be
-# set apart by a space, or ``5xy`` would lose its variables.
-_GLUED_UNITS = (
-    "ml|cl|dl|cm|mm|km|kg|mg|lbs?|oz|ft|yds?|mph|kph|km/h|hrs?|mins?|secs?|gal|qt|kcal|cal"
-)
-_UNITS = (
-    rf"(?:(?:(?<=\d)(?:{_GLUED_UNITS})(?![A-Za-z])\.?)?"
-    rf"(?:(?:\s+|\s*/\s*|\s+per\s+){_UNIT_WORD}){{0,4}})"
-)
-_DECORATED_NUMBER = re.compile(
-    rf"(?:{_CURRENCY_SIGN}\s*)?(?P<number>{_FLAT_NUMBER})"
-    rf"(?:\s*{_ORDINAL_SUFFIX}(?![A-Za-z]))?"
-    rf"(?P<degree>\s*{_DEGREE_SIGN}(?:\s*(?:[CFK](?![A-Za-z])|celsius|fahrenheit|kelvin))?)?"
-    rf"(?:\s*{_CURRENCY_SIGN})?"
-    rf"(?P<units>{_UNITS})"
-    r"\s*\.?",
-    re.IGNORECASE,
-)
-# Words after a number that change its value or are math, not a unit.
-_NOT_UNITS = {
-    "and", "or", "to", "times", "plus", "minus", "over", "divided", "squared", "cubed",
-    "hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion",
-    "billions", "trillion", "dozen", "dozens", "half", "halves", "quarter", "quarters",
-    "percent", "percentage", "pct", "pi", "ln", "log", "sin", "cos", "tan", "cot", "sec",
-    "csc", "exp", "sqrt", "mod", "sinh", "cosh", "tanh", "infty", "infinity",
-}  # fmt: skip
-_CLOCK_SUFFIX = r"(?:[ap]\.?\s*m\b\.?|o'?\s*clock\b)"
-_CLOCK_TIME = re.compile(
-    rf"(?P<hour>\d{{1,2}})(?::(?P<minute>[0-5]\d))?\s*(?P<suffix>{_CLOCK_SUFFIX})?\s*\.?",
-    re.IGNORECASE,
-)
-_CLOCK_IN_PROSE = re.compile(
-    rf"(?<![\d:.,])(?P<hour>\d{{1,2}})(?::(?P<minute>[0-5]\d))?(?![\d:])"
-    rf"\s*(?P<suffix>{_CLOCK_SUFFIX})?",
-    re.IGNORECASE,
-)
-_CHAIN_OPERATOR = re.compile(r"\s*(?:[-+*/×÷·]|\\times|\\cdot|\\div)\s*")
-_CHAIN_TERM = re.compile(
-    rf"\(?\s*(?:{_CURRENCY_SIGN}\s*)?{_FLAT_NUMBER}(?:\s*\))?(?P<units>{_UNITS})\s*",
-    re.IGNORECASE,
-)
 _CLAUSE_END = re.compile(r"[.;!?](?=\s|$)|,\s+(?=[A-Za-z])")
-_BOXED_OPEN = re.compile(r"\\(?:boxed|fbox|framebox)\s*\{")
-# After the think block's last boxed answer only a short remark may follow (no more numbers).
-_THINK_TAIL_LIMIT = 200
 
 
 def strip_thinking(text: str) -> str:
@@ -196,11 +140,7 @@ def pick_number(
     ``bare_clock``). With ``decimal_comma`` off a comma between digits is never a decimal point
     (``-2,1`` stays a list of two numbers).
     """
-    clocks = []
-    for match in _CLOCK_IN_PROSE.finditer(text):
-        value = _clock_value(match, bare=bare_clock)
-        if value is not None:
-            clocks.append((match.start(), match.end(), value))
+    clocks = clock_times(text, bare=bare_clock)
     candidates = [(start, value) for start, _, value in clocks]
     for match in _NUMBER.finditer(text):
         if any(start <= match.start() < end for start, end, _ in clocks):
@@ -371,192 +311,3 @@ def final_answer_span(
     if bracketed is not None:
         return bracketed
     return pick_number(text, decimal_comma=decimal_comma, bare_clock=bare_clock)
-
-
-# ----------------------------------------------------------------- one value and its presentation
-
-
-def flatten_presentation(answer: str) -> str:
-    r"""``\text{...}`` wrappers opened, LaTeX spacing turned into spaces, ``\!`` dropped.
-
-    ``130\,000\text{ people}`` -> ``130 000 people``; ``2,\!640`` -> ``2,640``; ``14{,}916``
-    -> ``14,916``.
-    """
-    text = answer
-    for _ in range(3):  # \text{\textbf{...}} nests at most a level or two
-        unwrapped = _ANY_TEXT_WRAPPER.sub(lambda m: f" {m.group(1)} ", text)
-        if unwrapped == text:
-            break
-        text = unwrapped
-    text = text.replace("{,}", ",").replace("\\!", "").replace("\u2212", "-")
-    text = _LATEX_SPACE.sub(" ", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def _clock_value(match: re.Match[str], *, bare: bool) -> str | None:
-    hour, minute, suffix = int(match["hour"]), match["minute"], match["suffix"]
-    if suffix is None and not (bare and minute is not None):
-        return None
-    if hour > (12 if suffix else 24):
-        return None
-    minutes = int(minute or 0)
-    return str(hour) if minutes == 0 else rf"\frac{{{hour * 60 + minutes}}}{{60}}"
-
-
-def clock_time_value(answer: str, *, bare: bool = False) -> str | None:
-    r"""A time of day as a number of hours on the clock face, or None.
-
-    ``2:00 pm`` -> ``2``, ``\text{4:30 p.m.}`` -> ``\frac{270}{60}``, ``9\text{ a.m.}`` -> ``9``.
-    Without am/pm or o'clock, ``h:mm`` is a ratio unless ``bare`` (the gold is a plain number or
-    itself a time of day, so a ratio cannot be meant).
-    """
-    match = _CLOCK_TIME.fullmatch(flatten_presentation(answer))
-    return _clock_value(match, bare=bare) if match else None
-
-
-def _are_units(units: str, answer: str) -> bool:
-    """True if the words after a number are units: no value-changing or math words, and no
-    lone letter (a variable) unless the answer set it as text (``\\text{ F}``) or a rate."""
-    words = re.findall(r"[A-Za-z]+", units)
-    if any(word.lower() in _NOT_UNITS for word in words):
-        return False
-    if re.search(r"/|\bper\b", units):
-        return True
-    as_text = {w for m in _ANY_TEXT_WRAPPER.finditer(answer) for w in m.group(1).split()}
-    return all(len(word) > 1 or word in as_text for word in words)
-
-
-def plain_number(answer: str) -> str | None:
-    r"""The number in ``answer`` when everything around it is presentation, else None.
-
-    ``-3°C`` -> ``-3``; ``49 \degree\text{F}`` -> ``49``; ``130\,000\text{ people}`` ->
-    ``130000``; ``2,\!640 \text{\$}`` -> ``2640``; ``6^\text{th}`` -> ``6``; ``800 ml.`` ->
-    ``800``. Not presentation: words that change the value or are math (``5 thousand``,
-    ``28 percent``, ``2 \pi``) and lone letters, which are variables (``3 x``).
-    """
-    return _number_in(flatten_presentation(answer), answer)
-
-
-def _number_in(flat: str, answer: str) -> str | None:
-    match = _DECORATED_NUMBER.fullmatch(flat.strip())
-    if not match or not _are_units(match["units"], answer):
-        return None
-    number = match["number"]
-    if re.match(r"-?0[, ]", number):  # 0,111 is a decimal comma, not thousands
-        return None
-    return number.replace(",", "").replace(" ", "")
-
-
-def _numeric_side(side: str, answer: str) -> bool:
-    """True if ``side`` is numbers (each maybe with unit words) joined by operators."""
-    side = side.strip()
-    position, want_term = 0, True
-    while position < len(side):
-        match = (_CHAIN_TERM if want_term else _CHAIN_OPERATOR).match(side, position)
-        if not match or match.end() == position:
-            return False
-        if want_term and not _are_units(match["units"], answer):
-            return False
-        position, want_term = match.end(), not want_term
-    return not want_term
-
-
-def chain_result(answer: str) -> str | None:
-    """The result of a computation written as an equation chain, or None.
-
-    ``470 cows + 230 chickens = 700 animals`` -> ``700``. Every side but the last must be
-    numbers joined by operators (unit words allowed after each number) and the last side one
-    number, so equations with variables (``x = 3``) never qualify.
-    """
-    flat = flatten_presentation(answer)
-    if "=" not in flat or len(flat) > 400:
-        return None
-    *left_sides, last = flat.split("=")
-    if not all(_numeric_side(side, answer) for side in left_sides):
-        return None
-    return _number_in(last, answer)
-
-
-def clean_value(answer: str, *, bare_clock: bool = False) -> str | None:
-    """One value with presentation around it (a time of day, units, ordinals, spacing, or an
-    equation chain ending in it) as a plain number; None when ``answer`` is not that shape."""
-    return clock_time_value(answer, bare=bare_clock) or plain_number(answer) or chain_result(answer)
-
-
-def boxed_spans(text: str) -> list[tuple[int, int]]:
-    r"""(start, end) of the content of every brace-matched ``\boxed{...}``, outermost only."""
-    spans: list[tuple[int, int]] = []
-    position = 0
-    while (match := _BOXED_OPEN.search(text, position)) is not None:
-        depth = 1
-        for index in range(match.end(), len(text)):
-            char = text[index]
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    spans.append((match.end(), index))
-                    position = index + 1
-                    break
-        else:
-            break  # unbalanced: nothing further is a complete box
-    return spans
-
-
-def clean_boxed_answers(text: str, *, bare_clock: bool = False) -> str:
-    r"""Rewrite each ``\boxed{...}`` that holds one value with presentation around it.
-
-    ``\boxed{2:00 pm}`` -> ``\boxed{2}``, ``\boxed{-3°C}`` -> ``\boxed{-3}``,
-    ``\boxed{10\,000}`` -> ``\boxed{10000}``; other boxes are left for math-verify.
-    """
-    parts: list[str] = []
-    position = 0
-    for start, end in boxed_spans(text):
-        content = text[start:end]
-        cleaned = clean_value(content, bare_clock=bare_clock)
-        if cleaned is not None and cleaned != content.strip():
-            parts += [text[position:start], cleaned]
-            position = end
-    return "".join(parts) + text[position:] if parts else text
-
-
-def _value_key(content: str) -> str:
-    key = flatten_presentation(content)
-    key = re.sub(r"\\(?:left|right|displaystyle)(?![A-Za-z])", "", key)
-    key = re.sub(r"\\[dt]frac(?![A-Za-z])", r"\\frac", key)
-    return re.sub(r"\s+", "", key)
-
-
-def repeated_boxed_answer(text: str) -> str | None:
-    r"""The boxed content when ``text`` boxes the same value more than once and nothing else.
-
-    ``... = \boxed{18}. **Final Answer** \boxed{18}`` is one answer, not the list ``18, 18``.
-    """
-    contents = [text[start:end] for start, end in boxed_spans(text)]
-    if len(contents) < 2 or len({_value_key(content) for content in contents}) > 1:
-        return None
-    return contents[-1].strip()
-
-
-def boxed_answer_ending_thinking(text: str) -> str | None:
-    r"""The think block's final ``\boxed{}`` content when the text after ``</think>`` has none.
-
-    That is a completion whose post-think summary was cut by the token limit after the model
-    had committed to an answer at the end of its closed think block. None when there is no
-    closed think block, when the post-think part has its own box, or when the think block's
-    last box is followed by more working (any digit, or more than a short remark).
-    """
-    if "</think>" not in text:
-        return None
-    thinking, answer = split_thinking(text)
-    if any(marker in answer for marker in ("\\boxed", "\\fbox", "\\framebox")):
-        return None
-    spans = boxed_spans(thinking)
-    if not spans:
-        return None
-    start, end = spans[-1]
-    tail = thinking[end + 1 :]
-    if len(tail) > _THINK_TAIL_LIMIT or re.search(r"\d", tail):
-        return None
-    return thinking[start:end].strip() or None

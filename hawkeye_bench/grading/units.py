@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from hawkeye_bench.grading.extraction import flatten_presentation, plain_number
+from hawkeye_bench.grading.presentation import flatten_presentation, plain_number
 
 #: kind -> unit words -> size in the kind's base unit
 _KINDS: dict[str, dict[tuple[str, ...], float]] = {

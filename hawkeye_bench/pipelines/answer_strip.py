@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from hawkeye_bench.grading.extraction import boxed_spans
+from hawkeye_bench.grading.boxes import boxed_spans
 
 #: a sentence (to its end or the line's) that states the final answer
 _ANSWER_SENTENCE = re.compile(
