@@ -15,8 +15,10 @@ from hawkeye_bench.judging.config import Criterion, JudgeSpec
 from hawkeye_bench.judging.results import JudgeResult
 from hawkeye_bench.judging.summary import build_summary
 from hawkeye_bench.load.metrics import stage_metrics
+from hawkeye_bench.load.plan import PlanDescription
 from hawkeye_bench.load.records import RequestRecord, requests_path
 from hawkeye_bench.load.results import build_results, write_outputs
+from hawkeye_bench.load.stage_result import StageResult as LoadStageResult
 
 BASE_TOKENS = [100, 200, 300, 400]
 BASE_CORRECT = [True, True, False, True]
@@ -204,7 +206,8 @@ def write_load(root: Path) -> Path:
         "max_tokens": 64,
         "warmup_s": 0.0,
     }
-    write_outputs(build_results(plan, stages), folder)
+    typed = [LoadStageResult.from_json(s) for s in stages]
+    write_outputs(build_results(PlanDescription.from_json(plan), typed), folder)
     return folder
 
 

@@ -140,10 +140,10 @@ def test_a_stage_whose_locust_failed_reports_locusts_error(tmp_path: Path) -> No
     raw = tmp_path / "raw"
     raw.mkdir()
     stage = analyse_stage(plan, StageRun(plan.targets[0], 1, raw, log, 2, 1.0))
-    assert stage["failed"].startswith(
+    assert stage.failed is not None and stage.failed.startswith(
         "locust exited with code 2: error: argument -u/--users: invalid int"
     )
-    assert stage["reliable"] is False
+    assert stage.reliable is False
 
 
 def test_a_fractional_duration_gives_locust_whole_seconds(tmp_path: Path) -> None:

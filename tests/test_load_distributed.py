@@ -204,9 +204,9 @@ def test_a_saturated_worker_makes_the_stage_unreliable_and_exit_1(tmp_path: Path
     plan = LoadPlan(targets=[Target("t", "http://x")], concurrencies=[4], out_dir=tmp_path,
                     requests=10)  # fmt: skip
     stage = analyse_stage(plan, StageRun(plan.targets[0], 4, raw, log, 0, 3.0))
-    assert stage["requests"]["ok"] == 10  # both workers' samples, merged
-    assert not stage["reliable"]
-    assert any("hostB-2" in r and "saturated" in r for r in stage["unreliable_reasons"])
+    assert stage.requests.ok == 10  # both workers' samples, merged
+    assert not stage.reliable
+    assert any("hostB-2" in r and "saturated" in r for r in stage.unreliable_reasons)
     assert load_command._load_exit_code([stage]) == 1
 
 

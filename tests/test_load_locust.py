@@ -167,7 +167,7 @@ def test_stream_cut_and_rejected_stream_options(tmp_path: Path, prompts_file: Pa
     cut = [r for r in records if r.error]
     assert len(cut) == 2 and all("stream error" in r.error for r in cut)
     assert all(r.output_tokens == 3 for r in cut)  # what arrived before the cut is kept
-    assert stage["requests"]["errors"] == 2 and stage["requests"]["ok"] >= 6
+    assert stage.requests.errors == 2 and stage.requests.ok >= 6
     later = [r for r in records if r.seq > max(c.seq for c in cut if c.pid == r.pid)]
     assert later and all(r.ok for r in later)  # the next requests succeed
     assert {r.output_tokens_source for r in records if r.ok} == {"chunks"}
@@ -193,8 +193,9 @@ def test_chunks_of_the_wrong_shape_are_counted_failures(tmp_path: Path) -> None:
     assert len(failed) == 5 and all(r.error.startswith(WRONG_SHAPE) for r in failed)
     assert {r.prompt_index for r in failed} == set(range(5))
     assert all(len(r.chunks) == 4 for r in failed)  # read to the end; the hostile chunk is none
-    assert stage["requests"]["errors"] == 5 and stage["requests"]["ok"] >= 10
-    assert sum(stage["errors_by_message"].values()) == 5
+    assert stage.requests.errors == 5 and stage.requests.ok >= 10
+    assert stage.statistics is not None
+    assert sum(stage.statistics.errors_by_message.values()) == 5
 
 
 def test_processes_write_per_pid_files_and_stop_together(
@@ -233,13 +234,13 @@ def test_streams_cut_by_the_load_generator_are_incomplete(
     assert all(len(r.chunks) < 200 and r.error is None for r in cut)
     assert any(len(r.chunks) > 0 for r in cut)  # the long stream, cut after some chunks
     stage = analyse_stage(plan, run)
-    assert stage["requests"]["incomplete"] == len(cut)
-    assert stage["requests"]["measured"] == len(records) - len(cut) >= 1
-    assert stage["metrics"]["output_tokens"]["max"] < 200  # cut streams are not in the stats
+    assert stage.requests.incomplete == len(cut)
+    assert stage.requests.measured == len(records) - len(cut) >= 1
+    assert (stage.stat("output_tokens", "max") or 0) < 200  # cut streams are not in the stats
     # the slowest requests are missing from the figures: not a reliable stage
-    assert stage["reliable"] is False
+    assert stage.reliable is False
     assert any(f"{len(cut)} measured requests were still streaming" in r
-               for r in stage["unreliable_reasons"])  # fmt: skip
+               for r in stage.unreliable_reasons)  # fmt: skip
 
 
 def test_calibrate_command_reports_error_against_truth(tmp_path: Path) -> None:

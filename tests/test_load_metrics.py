@@ -18,8 +18,10 @@ from hawkeye_bench.load.metrics import (
     stage_metrics,
     tpot_ms,
 )
+from hawkeye_bench.load.plan import PlanDescription
 from hawkeye_bench.load.records import RawRecordError, RequestRecord, read_requests
 from hawkeye_bench.load.results import build_results, render_markdown, write_outputs
+from hawkeye_bench.load.stage_result import StageResult
 
 
 def record(
@@ -176,10 +178,12 @@ def test_table_numbers_and_speedup(tmp_path: Path) -> None:
         "warmup_s": 0.0,
     }
     stages = [_stage("baseline", 3000.0, 30), _stage("hawkeye", 1500.0, 12)]
-    results = build_results(plan, stages)
-    (speedup,) = results["speedups"]
-    assert speedup["e2e_speedup"] == pytest.approx(2.0)
-    assert speedup["token_share"] == pytest.approx(12 / 30)
+    results = build_results(
+        PlanDescription.from_json(plan), [StageResult.from_json(s) for s in stages]
+    )
+    (speedup,) = results.speedups
+    assert speedup.e2e_speedup == pytest.approx(2.0)
+    assert speedup.token_share == pytest.approx(12 / 30)
     paths = write_outputs(results, tmp_path)
     markdown = paths["markdown"].read_text()
     assert "| 10 | baseline | 3 / 3 | 0 | 3.000 |" in markdown

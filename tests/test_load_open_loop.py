@@ -13,9 +13,15 @@ from scipy import stats
 
 from hawkeye_bench import cli
 from hawkeye_bench.load.arrivals import ArrivalError, ArrivalSpec, Schedule
-from hawkeye_bench.load.open_loop import in_flight, open_loop_stats, saturation_reasons
+from hawkeye_bench.load.open_loop import (
+    OpenLoopStats,
+    in_flight,
+    open_loop_stats,
+    saturation_reasons,
+)
 from hawkeye_bench.load.records import RequestRecord, read_requests
 from hawkeye_bench.load.runner import LoadPlan, Target, locust_command
+from hawkeye_bench.load.stage_result import Goodput, RequestCounts, StageResult, StageStatistics
 from hawkeye_bench.load.sweep import SweepError, sustainable_rate, sweep_failures, sweep_rates
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
@@ -113,7 +119,8 @@ def test_the_locust_command_carries_the_schedule(tmp_path: Path) -> None:
     command = " ".join(locust_command(plan, plan.targets[0], 64, tmp_path, 8.5))
     assert "-u 64 " in command and "--stage a/r8.5" in command
     assert "--rate 8.5 --arrival gamma --burstiness 0.5 --seed 9" in command
-    assert plan.describe()["open_loop"]["max_concurrency"] == 64
+    open_loop = plan.describe().open_loop
+    assert open_loop is not None and open_loop.max_concurrency == 64
 
 
 def _record(
@@ -130,13 +137,13 @@ def test_open_loop_stats_from_records() -> None:
     # 11 requests due every 0.1 s, each 0.25 s long: 3 in flight at once
     records = [_record(i, 100 + 0.1 * i, 0.001, 250.0) for i in range(11)]
     result = open_loop_stats(records, requested=10.0)
-    assert result["scheduled_per_s"] == pytest.approx(10.0)
-    assert result["achieved_per_s"] == pytest.approx(10.0)
-    assert result["send_lag_ms"]["p99"] == pytest.approx(1.0)
-    assert result["in_flight"]["max"] == 3 and result["delayed_by_cap"] == 0
-    assert saturation_reasons(result) == []
+    assert result.scheduled_per_s == pytest.approx(10.0)
+    assert result.achieved_per_s == pytest.approx(10.0)
+    assert result.stat("send_lag_ms", "p99") == pytest.approx(1.0)
+    assert result.in_flight.max == 3 and result.delayed_by_cap == 0
+    assert saturation_reasons(result) == [] == result.saturation
     flight = in_flight(records, every_s=0.5)
-    assert [n for _, n in flight["series"]][:3] == [1, 3, 3]
+    assert [n for _, n in flight.series][:3] == [1, 3, 3]
 
 
 def test_a_stage_that_falls_behind_is_named_not_reported_at_its_rate() -> None:
@@ -144,6 +151,7 @@ def test_a_stage_that_falls_behind_is_named_not_reported_at_its_rate() -> None:
     records = [_record(i, 100 + 0.01 * i, 0.015 * i, 20.0, queued_ms=15.0 * i) for i in range(200)]
     result = open_loop_stats(records, requested=100.0)
     (reason,) = saturation_reasons(result)
+    assert result.saturation == [reason]
     assert reason.startswith("achieved 40.0 of 100 requests/s; send lag p99 3.0 s")
     assert "199 requests waited for --max-concurrency" in reason
     assert reason.endswith("the target or this client is saturated")
@@ -200,10 +208,12 @@ def test_sweep_rates_are_evenly_spaced_up_to_the_throughput_rate() -> None:
         sweep_rates(1.0, 10.0, 1)
 
 
-def _swept(rate: float, *, saturation: list[str], share: float, reasons: list[str]) -> dict:
-    return {"stage": f"t/r{rate:g}", "target": "t", "rate": rate, "sweep_role": "rate",
-            "open_loop": {"saturation": saturation}, "goodput": {"share": share},
-            "unreliable_reasons": [*saturation, *reasons], "too_many_errors": False}  # fmt: skip
+def _swept(rate: float, *, saturation: list[str], share: float, reasons: list[str]) -> StageResult:
+    statistics = StageStatistics(RequestCounts(), {}, goodput=Goodput({}, share=share))
+    return StageResult(target="t", concurrency=8, stage=f"t/r{rate:g}", rate=rate,
+                       sweep_role="rate", open_loop=OpenLoopStats(saturation=saturation),
+                       statistics=statistics, unreliable_reasons=[*saturation, *reasons],
+                       too_many_errors=False)  # fmt: skip
 
 
 def test_the_sustainable_rate_and_what_fails_a_sweep() -> None:

@@ -97,10 +97,10 @@ def test_stage_with_torn_lines_is_analysed_and_the_count_reported(tmp_path: Path
     assert len(records) == 2 and torn == 1
     plan, run = stage_run(tmp_path, raw)
     stage = analyse_stage(plan, run)
-    assert "failed" not in stage
-    assert stage["requests"]["ok"] == 2
-    assert stage["torn_lines"] == {"requests": 1, "cpu": 1}
-    assert stage["cpu"]["sampled"]
+    assert stage.failed is None
+    assert stage.requests.ok == 2
+    assert stage.torn_lines.to_json() == {"requests": 1, "cpu": 1}
+    assert stage.cpu.sampled
 
 
 @pytest.mark.parametrize(
@@ -118,9 +118,10 @@ def test_other_bad_lines_fail_the_stage_with_file_and_line(
     path = write_raw(raw, tail=tail)
     plan, run = stage_run(tmp_path, raw, exit_code=0)
     stage = analyse_stage(plan, run)  # no exception: the run goes on to the next stage
-    assert stage["failed"].startswith(f"{path}{where}") and what in stage["failed"]
-    assert "\n" not in stage["failed"]
-    assert stage["reliable"] is False
+    assert stage.failed is not None
+    assert stage.failed.startswith(f"{path}{where}") and what in stage.failed
+    assert "\n" not in stage.failed
+    assert stage.reliable is False
 
 
 def test_load_writes_results_when_a_raw_file_is_torn(
@@ -156,7 +157,7 @@ def test_report_drops_a_torn_line_and_names_a_bad_one(tmp_path: Path) -> None:
     raw.write_text(good + good.splitlines()[0][:50])
     stages, notes = load_stages(read_load(folder))
     assert len(stages) == len(fx.LOAD_SHAPES) * len(fx.LOAD_CONCURRENCIES)
-    assert all(s.metrics["requests"]["recorded"] == fx.REQUESTS_PER_STAGE for s in stages)
+    assert all(s.metrics.requests.recorded == fx.REQUESTS_PER_STAGE for s in stages)
     assert any("torn" in note and str(raw.parent) in note for note in notes)
     write_report([folder], tmp_path / "report")  # the report is written
     raw.write_text(good.splitlines()[0][:50] + "\n" + good)

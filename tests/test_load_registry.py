@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hawkeye_bench.load.metrics import SLO_METRICS, goodput, stage_metrics
+from hawkeye_bench.load.plan import PlanDescription
 from hawkeye_bench.load.records import RequestRecord
 from hawkeye_bench.load.registry import (
     LoadMetric,
@@ -22,6 +23,7 @@ from hawkeye_bench.load.registry import (
     unregister_load_metric,
 )
 from hawkeye_bench.load.results import STAT_KEYS, build_results, write_outputs
+from hawkeye_bench.load.stage_result import StageResult, StageStatistics
 from hawkeye_bench.reporting.latency_tables import LATENCY_COLUMNS, load_latency_table
 from hawkeye_bench.reporting.load_inputs import LoadStage
 from hawkeye_bench.reporting.load_levels import CLOSED, LoadLevel
@@ -147,9 +149,10 @@ def test_builtin_registry_keeps_the_output_layout() -> None:
     assert [m.name for m in csv_load_metrics()] == CSV_ORDER
     assert set(SLO_METRICS) == {"ttft_ms", "ttft_content_ms", "tpot_ms", "e2e_ms"}
     # every built-in table cell is one of the paper's latency columns
-    stats = stage_metrics([request(100.0, 4, 1, 0)])
+    stats = StageStatistics.from_json(stage_metrics([request(100.0, 4, 1, 0)]))
+    entry = StageResult("baseline", 1, statistics=stats)
     load = LoadStage(
-        "run", "baseline", 1, "gsm8k", "baseline", True, stats, "raw", [], CLOSED_C1, {}
+        "run", "baseline", 1, "gsm8k", "baseline", True, stats, "raw", [], CLOSED_C1, entry
     )
     table = load_latency_table([load], str)
     assert [c for c in table.columns if c.key not in ("load", "level")] == [
@@ -166,7 +169,8 @@ def test_a_registered_metric_reaches_every_output(tt10: LoadMetric, tmp_path: Pa
     stages = [stage("baseline", 1), stage("hawkeye", 2, cot_end_ms=130.0)]
     assert stages[0]["metrics"]["tt10_ms"]["mean"] == 190.0  # type: ignore[index]
     assert stages[1]["metrics"]["tt10_ms"]["mean"] == 140.0  # type: ignore[index]
-    paths = write_outputs(build_results(PLAN, stages), tmp_path)
+    typed = [StageResult.from_json(s) for s in stages]
+    paths = write_outputs(build_results(PlanDescription.from_json(PLAN), typed), tmp_path)
 
     saved = json.loads(paths["json"].read_text())
     assert list(saved["definitions"]) == [*DEFINITIONS_ORDER, "tt10_ms"]
@@ -183,8 +187,9 @@ def test_a_registered_metric_reaches_every_output(tt10: LoadMetric, tmp_path: Pa
     assert f"| `tt10_ms` | ms | {tt10.definition} |" in markdown
 
     loads = [
-        LoadStage("run", str(s["target"]), 4, "gsm8k", "baseline", True, s, "raw", [], CLOSED_C1, s)
-        for s in stages
+        LoadStage("run", s.target, 4, "gsm8k", "baseline", True, stats, "raw", [], CLOSED_C1, s)
+        for s in typed
+        if (stats := s.statistics) is not None
     ]
     table = load_latency_table(loads, str)
     keys = [c.key for c in table.columns if c.key not in ("load", "level")]
@@ -210,7 +215,7 @@ def test_unregistering_removes_it_everywhere(tt10: LoadMetric) -> None:
     unregister_load_metric(tt10.name)
     try:
         assert "tt10_ms" not in stage_metrics([request(100.0, 12, 1, 0)])["metrics"]
-        assert "tt10_ms" not in build_results(PLAN, [])["definitions"]
+        assert "tt10_ms" not in build_results(PlanDescription.from_json(PLAN), []).definitions
     finally:
         register_load_metric(tt10)  # the fixture removes it again
 

@@ -12,6 +12,7 @@ import pytest
 from hawkeye_bench.commands import load as load_command
 from hawkeye_bench.load.backoff import BACKOFF_FIRST_S, BACKOFF_MAX_S, next_backoff
 from hawkeye_bench.load.metrics import stage_metrics
+from hawkeye_bench.load.plan import PlanDescription
 from hawkeye_bench.load.records import RequestRecord, read_requests
 from hawkeye_bench.load.results import build_results, render_markdown
 from hawkeye_bench.load.runner import (
@@ -22,6 +23,7 @@ from hawkeye_bench.load.runner import (
     locust_command,
     run_stage,
 )
+from hawkeye_bench.load.stage_result import StageResult
 from hawkeye_bench.testing.scripted_server import Fault, ScriptedConfig, ScriptedServer
 
 
@@ -51,7 +53,7 @@ def request(seq: int, error: str | None = None) -> RequestRecord:
     )
 
 
-def stage_from(tmp_path: Path, ok: int, failed: int, **plan_args: object) -> dict[str, object]:
+def stage_from(tmp_path: Path, ok: int, failed: int, **plan_args: object) -> StageResult:
     raw = tmp_path / "raw"
     raw.mkdir(exist_ok=True)
     records = [request(s) for s in range(ok)]
@@ -61,7 +63,7 @@ def stage_from(tmp_path: Path, ok: int, failed: int, **plan_args: object) -> dic
     return stage_from_raw(tmp_path, requests=max(ok, 1), **plan_args)
 
 
-def stage_from_raw(tmp_path: Path, requests: int, **plan_args: object) -> dict[str, object]:
+def stage_from_raw(tmp_path: Path, requests: int, **plan_args: object) -> StageResult:
     """The analysis of the raw files in ``tmp_path/raw`` (Locust exited 1: some failed)."""
     log = tmp_path / "locust.log"
     log.write_text("")
@@ -73,27 +75,27 @@ def stage_from_raw(tmp_path: Path, requests: int, **plan_args: object) -> dict[s
 def test_target_dying_half_way_is_not_reliable(tmp_path: Path) -> None:
     # 150 of 313 succeeded, then the target died: 52 % errors
     stage = stage_from(tmp_path, ok=150, failed=163)
-    assert stage["reliable"] is False and stage["too_many_errors"] is True
-    assert stage["error_share"] == pytest.approx(163 / 313)
-    reasons = " ".join(stage["unreliable_reasons"])  # type: ignore[arg-type]
+    assert stage.reliable is False and stage.too_many_errors is True
+    assert stage.error_share == pytest.approx(163 / 313)
+    reasons = " ".join(stage.unreliable_reasons)
     assert "52.1 % of measured requests failed" in reasons and "--max-error-rate 5.0 %" in reasons
     plan = {"baseline": "t", "targets": [{"name": "t", "url": "http://x"}], "prompts": "p",
             "max_tokens": 8, "model": "m", "requests_per_stage": 150, "warmup_s": 0}  # fmt: skip
-    markdown = render_markdown(build_results(plan, [stage]))  # type: ignore[list-item]
+    markdown = render_markdown(build_results(PlanDescription.from_json(plan), [stage]))
     row = next(line for line in markdown.splitlines() if line.startswith("| 4 | t |"))
     assert "**no**: 52.1 % of measured requests failed" in row  # the table says why
 
 
 def test_error_share_within_the_threshold_is_reliable(tmp_path: Path) -> None:
     stage = stage_from(tmp_path, ok=99, failed=1, max_error_rate=0.05)
-    assert stage["reliable"] is True and stage["too_many_errors"] is False
+    assert stage.reliable is True and stage.too_many_errors is False
     stage = stage_from(tmp_path, ok=99, failed=1, max_error_rate=0.0)
-    assert stage["too_many_errors"] is True
+    assert stage.too_many_errors is True
 
 
 def test_no_success_is_always_a_failure(tmp_path: Path) -> None:
     stage = stage_from(tmp_path, ok=0, failed=3, max_error_rate=1.0)
-    assert stage["too_many_errors"] is True and "no request succeeded" in str(stage)
+    assert stage.too_many_errors is True and "no request succeeded" in stage.error_reasons
 
 
 def test_locust_stops_on_successes_or_as_many_failures(tmp_path: Path) -> None:
@@ -121,7 +123,7 @@ def test_failed_requests_do_not_count_toward_requests(tmp_path: Path) -> None:
     # failures do not count: 5 successes (and any in flight at the stop) plus the 3 failures
     assert sum(r.ok for r in records) >= 5 and sum(not r.ok for r in records) == 3
     stage = analyse_stage(plan, run)
-    assert stage["requests"]["ok"] >= 5 and stage["too_many_errors"] is False
+    assert stage.requests.ok >= 5 and stage.too_many_errors is False
 
 
 @pytest.mark.slow
@@ -162,14 +164,14 @@ def test_a_refusing_target_is_backed_off_and_its_refusals_are_counted(
     plan = LoadPlan(targets=[Target("dead", dead_base_url)], concurrencies=[2], out_dir=tmp_path,
                     duration_s=3, prompts=str(prompts), model="m", stop_timeout_s=5)  # fmt: skip
     stage = analyse_stage(plan, run_stage(plan, plan.targets[0], 2))
-    refused = stage["requests"]["refused"]
+    refused = stage.requests.refused
     # 2 users pausing 0.1, 0.2, 0.4, ... 2 s: a handful of tries each in 3 s (a busy loop sends
     # thousands a second)
     assert 2 <= refused <= 40
-    assert refused == stage["requests"]["recorded"]
-    assert stage["reliable"] is False
+    assert refused == stage.requests.recorded
+    assert stage.reliable is False
     assert any(f"{refused} requests found the target refusing" in r
-               for r in stage["unreliable_reasons"])  # fmt: skip
+               for r in stage.unreliable_reasons)  # fmt: skip
 
 
 def test_a_torn_raw_record_makes_the_stage_unreliable(tmp_path: Path) -> None:
@@ -177,6 +179,6 @@ def test_a_torn_raw_record_makes_the_stage_unreliable(tmp_path: Path) -> None:
     with (tmp_path / "raw" / "requests-1.jsonl").open("a") as raw:
         raw.write('{"t_send_wall": 1')  # a process killed mid-line
     stage = stage_from_raw(tmp_path, requests=5)
-    assert stage["torn_lines"] == {"requests": 1, "cpu": 0}
-    assert stage["reliable"] is False
-    assert "1 raw request records were torn" in " ".join(stage["unreliable_reasons"])
+    assert stage.torn_lines.to_json() == {"requests": 1, "cpu": 0}
+    assert stage.reliable is False
+    assert "1 raw request records were torn" in " ".join(stage.unreliable_reasons)

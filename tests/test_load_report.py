@@ -3,6 +3,7 @@ latency against the achieved rate, the sustainable-rate table."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,11 @@ import pytest
 
 from hawkeye_bench.load.metrics import stage_metrics
 from hawkeye_bench.load.open_loop import open_loop_stats
+from hawkeye_bench.load.plan import PlanDescription
 from hawkeye_bench.load.records import RequestRecord, requests_path
 from hawkeye_bench.load.results import build_results, write_outputs
+from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.sweep import SweepSummary
 from hawkeye_bench.reporting import write_report
 from hawkeye_bench.reporting.load_levels import CLOSED, OPEN, TRACE, LoadLevel, load_level
 from hawkeye_bench.reporting.load_rate_section import FIGURE_FILE
@@ -66,7 +70,8 @@ def _stage(folder: Path, target: str, level: str, **entry: Any) -> dict[str, Any
     }
     stage.update(stage_metrics(records), reliable=True, unreliable_reasons=[])
     if rate:
-        stage["open_loop"] = {**open_loop_stats(records, rate), "saturation": []}
+        on_schedule = dataclasses.replace(open_loop_stats(records, rate), saturation=[])
+        stage["open_loop"] = on_schedule.to_json()
     return stage
 
 
@@ -102,7 +107,14 @@ def sweep_folder(tmp_path: Path) -> Path:
         "throughput_per_s": {"baseline": 4.0, "hawkeye": 6.0},
         "sustainable_per_s": {"baseline": 2.0, "hawkeye": 4.0},
     }  # fmt: skip
-    write_outputs(build_results(plan, stages, sweep), folder)
+    write_outputs(
+        build_results(
+            PlanDescription.from_json(plan),
+            [StageResult.from_json(s) for s in stages],
+            SweepSummary.from_json(sweep),
+        ),
+        folder,
+    )
     return folder
 
 
@@ -166,16 +178,22 @@ def test_a_load_without_two_rates_draws_no_rate_figure(sweep_folder: Path, tmp_p
     assert "sustainable_rate" not in _tables(out)
 
 
+def _level(entry: dict[str, Any], plan: dict[str, Any]) -> LoadLevel:
+    """The level of a stage stored as ``entry`` under a plan stored as ``plan``."""
+    stage = StageResult.from_json({"target": "t", **entry})
+    return load_level(stage, PlanDescription.from_json(plan))
+
+
 def test_levels_of_each_mode_and_of_old_folders() -> None:
     plan: dict[str, Any] = {"open_loop": {"arrival": "constant", "burstiness": 1.0}}
-    assert load_level({"concurrency": 4}, {}) == LoadLevel(CLOSED, concurrency=4)
-    assert str(load_level({"concurrency": 4}, {})) == "concurrency 4"
-    assert load_level({"concurrency": 16, "rate": 10.0}, plan) == LoadLevel(
+    assert _level({"concurrency": 4}, {}) == LoadLevel(CLOSED, concurrency=4)
+    assert str(_level({"concurrency": 4}, {})) == "concurrency 4"
+    assert _level({"concurrency": 16, "rate": 10.0}, plan) == LoadLevel(
         OPEN, rate=10.0, concurrency=16, arrival="constant"
     )
     trace_plan = {"trace": {"file": "/x/mooncake.jsonl", "speed": 2.0}}
-    trace = load_level({"concurrency": 16, "trace": {"rows": 3}}, trace_plan)
+    trace = _level({"concurrency": 16, "trace": {"rows": 3}}, trace_plan)
     assert trace.mode == TRACE and trace.label == "trace mooncake.jsonl ×2"
     # two rates of one cap are two levels; the closed loop at that cap a third
-    levels = {load_level({"concurrency": 16, "rate": r}, plan) for r in (1.0, 2.0)}
-    assert len(levels | {load_level({"concurrency": 16}, plan)}) == 3
+    levels = {_level({"concurrency": 16, "rate": r}, plan) for r in (1.0, 2.0)}
+    assert len(levels | {_level({"concurrency": 16}, plan)}) == 3

@@ -111,7 +111,9 @@ def test_load_table_has_the_cot_only_row() -> None:
     """load_table.md shows a reasoning target's CoT-only view beside its Full row."""
     from report_fixtures import _request
 
+    from hawkeye_bench.load.plan import PlanDescription
     from hawkeye_bench.load.results import build_results, render_markdown
+    from hawkeye_bench.load.stage_result import StageResult
 
     stages = []
     for target in ("baseline", "hawkeye"):
@@ -129,7 +131,8 @@ def test_load_table_has_the_cot_only_row() -> None:
         "baseline": "baseline", "concurrencies": [1], "requests_per_stage": 4, "duration_s": 0,
         "prompts": "gsm8k", "model": "m", "max_tokens": 64, "warmup_s": 0.0,
     }  # fmt: skip
-    markdown = render_markdown(build_results(plan, stages))
+    typed = [StageResult.from_json(s) for s in stages]
+    markdown = render_markdown(build_results(PlanDescription.from_json(plan), typed))
     row = next(line for line in markdown.splitlines() if "| hawkeye (CoT only) |" in line)
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[6] == "3.0"  # Tokens: stage 1's

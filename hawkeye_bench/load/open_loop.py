@@ -11,6 +11,7 @@ never reported as the requested rate.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,107 @@ QUEUED_MS = 1.0
 IN_FLIGHT_EVERY_S = 1.0
 
 
+@dataclass
+class InFlight:
+    """Requests in flight (sent, not yet done), sampled every ``every_s`` seconds from the first
+    send: ``series`` is ``[[seconds, count], ...]``; ``max`` is exact."""
+
+    max: int | None = None
+    mean: float | None = None
+    every_s: float = IN_FLIGHT_EVERY_S
+    series: list[list[float]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InFlight:
+        peak, mean = data.get("max"), data.get("mean")
+        return cls(
+            max=None if peak is None else int(peak),
+            mean=None if mean is None else float(mean),
+            every_s=float(data.get("every_s") or IN_FLIGHT_EVERY_S),
+            series=[list(point) for point in data.get("series") or []],
+        )
+
+
+@dataclass
+class OpenLoopStats:
+    r"""What an open-loop stage (or a trace replay) achieved against its schedule; send lag and
+    queueing are :func:`distribution`\ s (None: no sample)."""
+
+    requested_per_s: float | None = None
+    scheduled_per_s: float | None = None
+    achieved_per_s: float | None = None
+    sent: int = 0
+    send_lag_ms: dict[str, float] | None = None
+    delayed_by_cap: int = 0
+    queued_ms: dict[str, float] | None = None
+    in_flight: InFlight = field(default_factory=InFlight)
+    #: why the stage fell behind its schedule (:func:`saturation_reasons`; none: it kept it)
+    saturation: list[str] = field(default_factory=list)
+
+    def stat(self, name: str, stat: str) -> float | None:
+        """A statistic of ``send_lag_ms`` or ``queued_ms`` (None: no sample)."""
+        dist = self.send_lag_ms if name == "send_lag_ms" else self.queued_ms
+        return None if dist is None else dist.get(stat)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["in_flight"] = self.in_flight.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OpenLoopStats:
+        def rate(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        lag, queued = data.get("send_lag_ms"), data.get("queued_ms")
+        return cls(
+            requested_per_s=rate("requested_per_s"),
+            scheduled_per_s=rate("scheduled_per_s"),
+            achieved_per_s=rate("achieved_per_s"),
+            sent=int(data.get("sent") or 0),
+            send_lag_ms=dict(lag) if isinstance(lag, dict) else None,
+            delayed_by_cap=int(data.get("delayed_by_cap") or 0),
+            queued_ms=dict(queued) if isinstance(queued, dict) else None,
+            in_flight=InFlight.from_json(data.get("in_flight") or {}),
+            saturation=[str(r) for r in data.get("saturation") or []],
+        )
+
+
+@dataclass
+class TraceStats:
+    """A trace replay: rows sent of the trace's, and the lengths the server counted against
+    those asked for."""
+
+    rows: int = 0
+    sent: int = 0
+    input_measured_per_asked: float | None = None
+    output_measured_per_asked: float | None = None
+    ignore_eos_sent: int = 0
+    ignore_eos_refused: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TraceStats:
+        def ratio(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        return cls(
+            rows=int(data.get("rows") or 0),
+            sent=int(data.get("sent") or 0),
+            input_measured_per_asked=ratio("input_measured_per_asked"),
+            output_measured_per_asked=ratio("output_measured_per_asked"),
+            ignore_eos_sent=int(data.get("ignore_eos_sent") or 0),
+            ignore_eos_refused=bool(data.get("ignore_eos_refused")),
+        )
+
+
 def _rate(times: np.ndarray) -> float | None:
     """Requests per second of ``times`` (seconds): (n - 1) / span."""
     if times.size < 2:
@@ -35,68 +137,66 @@ def _rate(times: np.ndarray) -> float | None:
     return (times.size - 1) / span if span > 0 else None
 
 
-def open_loop_stats(records: Sequence[RequestRecord], requested: float | None) -> dict[str, Any]:
+def open_loop_stats(records: Sequence[RequestRecord], requested: float | None) -> OpenLoopStats:
     """Requested, scheduled and achieved rate, send lag, cap delays and in-flight counts of
-    the stage's requests sent after the warmup."""
+    the stage's requests sent after the warmup, and why it fell behind (if it did)."""
     sent = [r for r in records if not r.warmup and r.t_scheduled_wall is not None]
     sends = np.array([r.t_send_wall for r in sent], dtype=float)
     due = np.array([r.t_scheduled_wall for r in sent], dtype=float)
     queued = [r.queued_ms or 0.0 for r in sent]
-    return {
-        "requested_per_s": requested,
-        "scheduled_per_s": _rate(due),
-        "achieved_per_s": _rate(sends),
-        "sent": len(sent),
-        "send_lag_ms": distribution(lag for r in sent if (lag := r.send_lag_ms) is not None),
-        "delayed_by_cap": sum(q > QUEUED_MS for q in queued),
-        "queued_ms": distribution(q for q in queued if q > QUEUED_MS),
-        "in_flight": in_flight(records),
-    }
+    stats = OpenLoopStats(
+        requested_per_s=requested,
+        scheduled_per_s=_rate(due),
+        achieved_per_s=_rate(sends),
+        sent=len(sent),
+        send_lag_ms=distribution(lag for r in sent if (lag := r.send_lag_ms) is not None),
+        delayed_by_cap=sum(q > QUEUED_MS for q in queued),
+        queued_ms=distribution(q for q in queued if q > QUEUED_MS),
+        in_flight=in_flight(records),
+    )
+    stats.saturation = saturation_reasons(stats)
+    return stats
 
 
-def in_flight(
-    records: Sequence[RequestRecord], every_s: float = IN_FLIGHT_EVERY_S
-) -> dict[str, Any]:
-    """Requests in flight (sent, not yet done), sampled every ``every_s`` seconds from the
-    first send: ``series`` is ``[[seconds, count], ...]``; ``max`` is exact."""
+def in_flight(records: Sequence[RequestRecord], every_s: float = IN_FLIGHT_EVERY_S) -> InFlight:
+    """Requests in flight, sampled every ``every_s`` seconds from the first send."""
     spans = [
         (r.t_send_wall, r.t_send_wall + r.finished_ms / 1e3)
         for r in records
         if r.finished_ms is not None
     ]
     if not spans:
-        return {"max": None, "mean": None, "every_s": every_s, "series": []}
+        return InFlight(every_s=every_s)
     starts = np.sort(np.array([s for s, _ in spans]))
     ends = np.sort(np.array([e for _, e in spans]))
     grid = np.arange(starts[0], ends[-1] + every_s, every_s)
     counts = np.searchsorted(starts, grid, "right") - np.searchsorted(ends, grid, "right")
     # exact maximum: the count right after each start
     peak = np.searchsorted(starts, starts, "right") - np.searchsorted(ends, starts, "right")
-    return {
-        "max": int(peak.max()),
-        "mean": float(counts.mean()),
-        "every_s": every_s,
-        "series": [
+    return InFlight(
+        max=int(peak.max()),
+        mean=float(counts.mean()),
+        every_s=every_s,
+        series=[
             [round(float(t - starts[0]), 3), int(n)] for t, n in zip(grid, counts, strict=True)
         ],
-    }
+    )
 
 
-def saturation_reasons(stats: dict[str, Any]) -> list[str]:
+def saturation_reasons(stats: OpenLoopStats) -> list[str]:
     """Why the stage did not run at its rate (none when it did)."""
-    achieved, scheduled = stats["achieved_per_s"], stats["scheduled_per_s"]
-    requested = stats["requested_per_s"] or scheduled or 0.0
-    lag = stats["send_lag_ms"] or {}
-    lag_p99 = lag.get("p99")
+    achieved, scheduled = stats.achieved_per_s, stats.scheduled_per_s
+    requested = stats.requested_per_s or scheduled or 0.0
+    lag_p99 = stats.stat("send_lag_ms", "p99")
     behind = achieved is not None and scheduled and achieved < MIN_RATE_SHARE * scheduled
     late = lag_p99 is not None and lag_p99 > SEND_LAG_P99_LIMIT_MS
-    if stats["sent"] < 2:
+    if stats.sent < 2:
         return [f"fewer than 2 requests sent: no rate measured (asked for {requested:g}/s)"]
     if not (behind or late):
         return []
     achieved_text = "–" if achieved is None else _rate_text(achieved)
     lag_text = "–" if lag_p99 is None else _seconds_or_ms(lag_p99)
-    delayed = stats["delayed_by_cap"]
+    delayed = stats.delayed_by_cap
     cap = f"; {delayed} requests waited for --max-concurrency" if delayed else ""
     # a short stage's seeded draws can run well off the requested rate: say so, so an achieved
     # rate above the requested one does not read as a contradiction
@@ -115,7 +215,7 @@ def _rate_text(per_s: float) -> str:
     return f"{per_s:.1f}" if per_s >= 1 else f"{per_s:.2g}"
 
 
-def trace_stats(records: Sequence[RequestRecord], rows: int) -> dict[str, Any]:
+def trace_stats(records: Sequence[RequestRecord], rows: int) -> TraceStats:
     """A trace replay: rows sent of the trace's, and the lengths asked for against those the
     server counted (prompt tokens from usage: filler words are not exactly one token each)."""
     sent = [r for r in records if r.trace_input_tokens is not None and not r.warmup]
@@ -125,18 +225,18 @@ def trace_stats(records: Sequence[RequestRecord], rows: int) -> dict[str, Any]:
         pairs = [(m, a) for m, a in zip(measured, asked, strict=True) if m and a]
         return sum(m for m, _ in pairs) / sum(a for _, a in pairs) if pairs else None
 
-    return {
-        "rows": rows,
-        "sent": len(sent),
-        "input_measured_per_asked": ratio(
+    return TraceStats(
+        rows=rows,
+        sent=len(sent),
+        input_measured_per_asked=ratio(
             [r.prompt_tokens for r in ok], [r.trace_input_tokens for r in ok]
         ),
-        "output_measured_per_asked": ratio(
+        output_measured_per_asked=ratio(
             [r.output_tokens for r in ok], [r.trace_output_tokens for r in ok]
         ),
-        "ignore_eos_sent": sum(bool(r.ignore_eos) for r in sent),
-        "ignore_eos_refused": any(r.ignore_eos is False for r in sent),
-    }
+        ignore_eos_sent=sum(bool(r.ignore_eos) for r in sent),
+        ignore_eos_refused=any(r.ignore_eos is False for r in sent),
+    )
 
 
 def _seconds_or_ms(ms: float) -> str:

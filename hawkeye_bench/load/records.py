@@ -25,6 +25,7 @@ from typing import Any
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.jsonl import JsonlStream, read_jsonl
+from hawkeye_bench.load.cpu import CpuSample
 from hawkeye_bench.load.stream import StreamMeter
 
 SCHEMA_VERSION = 3  # 2: cot_end_ms, cot_end_source; 3: open-loop due times, finished_ms, trace
@@ -217,18 +218,18 @@ def read_requests(raw_dir: Path) -> list[RequestRecord]:
     return load_requests(raw_dir)[0]
 
 
-def load_cpu_samples(raw_dir: Path) -> tuple[dict[str, list[dict[str, Any]]], int]:
-    """CPU samples per process (``<host>-<pid>``; ``{"t": wall, "cpu": percent}``) and the
-    number of torn last lines dropped."""
-    samples: dict[str, list[dict[str, Any]]] = {}
+def load_cpu_samples(raw_dir: Path) -> tuple[dict[str, list[CpuSample]], int]:
+    """CPU samples per process (``<host>-<pid>``) and the number of torn last lines
+    dropped."""
+    samples: dict[str, list[CpuSample]] = {}
     torn = 0
     for path in sorted(raw_dir.glob(CPU_GLOB)):
         read = read_jsonl(path, error=RawRecordError)
-        samples[path.stem.removeprefix("cpu-")] = read.rows
+        samples[path.stem.removeprefix("cpu-")] = [CpuSample.from_json(row) for row in read.rows]
         torn += read.torn
     return samples, torn
 
 
-def read_cpu_samples(raw_dir: Path) -> dict[str, list[dict[str, Any]]]:
-    """CPU samples per process (``<host>-<pid>``; ``{"t": wall, "cpu": percent}``)."""
+def read_cpu_samples(raw_dir: Path) -> dict[str, list[CpuSample]]:
+    """CPU samples per process (``<host>-<pid>``)."""
     return load_cpu_samples(raw_dir)[0]

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from hawkeye_bench.load.runner import LoadPlan, run_plan
+from hawkeye_bench.load.stage_result import StageResult
 
 MIN_SWEEP_POINTS = 2
 DEFAULT_SWEEP_POINTS = 10
@@ -30,6 +32,40 @@ SYNCHRONOUS, THROUGHPUT, RATE = "synchronous", "throughput", "rate"
 
 class SweepError(ValueError):
     """A sweep that cannot run: too few points, or no rate measured to sweep between."""
+
+
+@dataclass
+class SweepSummary:
+    """A ``--rate sweep``'s findings, the ``sweep`` of ``load_results.json``: per target its
+    synchronous, throughput and sustainable rate (None: not measured, or none of the rates)."""
+
+    points: int
+    rates: list[float] = field(default_factory=list)
+    synchronous_per_s: dict[str, float | None] = field(default_factory=dict)
+    throughput_per_s: dict[str, float | None] = field(default_factory=dict)
+    min_goodput: float | None = None  # the goodput a sustained rate needed (with --slo)
+    sustainable_per_s: dict[str, float | None] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SweepSummary:
+        def per_target(key: str) -> dict[str, float | None]:
+            rates = data.get(key)
+            if not isinstance(rates, dict):
+                return {}
+            return {str(t): None if r is None else float(r) for t, r in rates.items()}
+
+        goodput = data.get("min_goodput")
+        return cls(
+            points=int(data.get("points") or 0),
+            rates=[float(r) for r in data.get("rates") or []],
+            synchronous_per_s=per_target("synchronous_per_s"),
+            throughput_per_s=per_target("throughput_per_s"),
+            min_goodput=None if goodput is None else float(goodput),
+            sustainable_per_s=per_target("sustainable_per_s"),
+        )
 
 
 def sweep_rates(low: float, high: float, points: int) -> list[float]:
@@ -42,13 +78,9 @@ def sweep_rates(low: float, high: float, points: int) -> list[float]:
     return [float(f"{r:.4g}") for r in np.linspace(low, high, points - 1)[1:]]
 
 
-def _measured_rate(stage: dict[str, Any]) -> float | None:
-    return (stage.get("throughput") or {}).get("requests_per_s")
-
-
 def run_sweep(
     plan: LoadPlan, points: int, progress: Callable[[str], None] = print
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[StageResult], SweepSummary]:
     """Run the sweep's stages; (stages in run order, the sweep's summary)."""
     if points < MIN_SWEEP_POINTS:
         raise SweepError(f"a sweep needs at least {MIN_SWEEP_POINTS} points, not {points}")
@@ -56,8 +88,8 @@ def run_sweep(
     closed = dataclasses.replace(plan, rates=[])
     synchronous = run_plan(dataclasses.replace(closed, concurrencies=[1]), progress)
     throughput = run_plan(dataclasses.replace(closed, concurrencies=[cap]), progress)
-    low = [r for s in synchronous if (r := _measured_rate(s)) is not None]
-    high = [r for s in throughput if (r := _measured_rate(s)) is not None]
+    low = [r for s in synchronous if (r := s.requests_per_s) is not None]
+    high = [r for s in throughput if (r := s.requests_per_s) is not None]
     if not low or not high:
         raise SweepError("the synchronous or throughput stage measured no rate")
     rates = sweep_rates(min(low), max(max(high), min(low)), points)
@@ -65,53 +97,50 @@ def run_sweep(
     swept = run_plan(dataclasses.replace(plan, rates=rates), progress) if rates else []
     for role, stages in ((SYNCHRONOUS, synchronous), (THROUGHPUT, throughput), (RATE, swept)):
         for stage in stages:
-            stage["sweep_role"] = role
+            stage.sweep_role = role
     stages = [*synchronous, *throughput, *swept]
     goodput = plan.min_goodput if plan.min_goodput is not None else DEFAULT_SWEEP_GOODPUT
-    summary = {
-        "points": points,
-        "rates": rates,
-        "synchronous_per_s": {s["target"]: _measured_rate(s) for s in synchronous},
-        "throughput_per_s": {s["target"]: _measured_rate(s) for s in throughput},
-        "min_goodput": goodput if plan.slo else None,
-        "sustainable_per_s": {
-            t.name: sustainable_rate([s for s in swept if s["target"] == t.name], plan, goodput)
+    summary = SweepSummary(
+        points=points,
+        rates=rates,
+        synchronous_per_s={s.target: s.requests_per_s for s in synchronous},
+        throughput_per_s={s.target: s.requests_per_s for s in throughput},
+        min_goodput=goodput if plan.slo else None,
+        sustainable_per_s={
+            t.name: sustainable_rate([s for s in swept if s.target == t.name], plan, goodput)
             for t in plan.targets
         },
-    }
+    )
     return stages, summary
 
 
-def sustainable_rate(stages: list[dict[str, Any]], plan: LoadPlan, goodput: float) -> float | None:
+def sustainable_rate(stages: list[StageResult], plan: LoadPlan, goodput: float) -> float | None:
     """The highest rate whose stage kept its schedule, its error share and the goodput."""
-    good = [s["rate"] for s in stages if _sustained(s, plan, goodput)]
+    good = [s.rate for s in stages if s.rate is not None and _sustained(s, plan, goodput)]
     return max(good) if good else None
 
 
-def _sustained(stage: dict[str, Any], plan: LoadPlan, goodput: float) -> bool:
-    if "failed" in stage or stage.get("too_many_errors"):
-        return False
-    if (stage.get("open_loop") or {}).get("saturation"):
+def _sustained(stage: StageResult, plan: LoadPlan, goodput: float) -> bool:
+    if stage.is_failed or stage.too_many_errors or stage.saturation:
         return False
     if plan.slo:
-        share = (stage.get("goodput") or {}).get("share")
+        share = stage.goodput_share
         return share is not None and share >= goodput
     return True
 
 
-def sweep_failures(stages: list[dict[str, Any]]) -> list[str]:
+def sweep_failures(stages: list[StageResult]) -> list[str]:
     """What fails a sweep: a failed stage, an unreliable synchronous or throughput stage, or a
     rate stage unreliable for another reason than falling behind (a lost worker, lost
     records). Saturation, errors and missed SLOs above the knee are the sweep's result."""
     failures = []
     for stage in stages:
-        if "failed" in stage:
-            failures.append(f"{stage['stage']}: {stage['failed']}")
+        if stage.failed is not None:
+            failures.append(f"{stage.stage}: {stage.failed}")
             continue
-        reasons = stage.get("unreliable_reasons") or []
-        if stage.get("sweep_role") == RATE:
-            expected = set((stage.get("open_loop") or {}).get("saturation") or [])
-            expected |= set(stage.get("error_reasons") or [])
+        reasons = stage.unreliable_reasons
+        if stage.sweep_role == RATE:
+            expected = {*stage.saturation, *stage.error_reasons}
             reasons = [r for r in reasons if r not in expected]
-        failures += [f"{stage['stage']}: {r}" for r in reasons]
+        failures += [f"{stage.stage}: {r}" for r in reasons]
     return failures

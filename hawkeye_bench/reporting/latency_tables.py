@@ -272,19 +272,19 @@ def _load_row(row: Mapping[str, object]) -> LoadLatencyRow:
 def load_latency_rows(stages: Sequence[LoadStage], rel: Rel) -> list[LoadLatencyRow]:
     rows: list[LoadLatencyRow] = []
     for stage in stages:
-        counts = stage.metrics["requests"]
+        counts = stage.metrics.requests
         row: dict[str, object] = {
             "dataset": stage.dataset,
             "method": stage.target,
             "concurrency": stage.concurrency,
             "load": stage.load_label,
             "level": stage.level.label,
-            "n": counts["ok"],
-            "measured": counts["measured"],
-            "errors": counts["errors"],
+            "n": counts.ok,
+            "measured": counts.measured,
+            "errors": counts.errors,
             "baseline_target": stage.baseline_target,
             "reliable": stage.reliable,
-            **load_metric_cells(stage.metrics["metrics"]),
+            **load_metric_cells(stage.metrics.metrics),
             "metrics_from": stage.metrics_from,
             "sources": [rel(p) for p in stage.sources],
             "speedup": None,
@@ -313,7 +313,7 @@ def cot_only_load_rows(
     timed_by = [m.name for m in load_metrics() if m.cot_only_column == LOAD_TIME_COLUMN]
     extra: list[LoadLatencyRow] = []
     for row, stage in zip(rows, stages, strict=True):
-        metrics = stage.metrics["metrics"]
+        metrics = stage.metrics.metrics
         if not any(metrics.get(name) for name in timed_by):
             continue
         if row["method"] == row["baseline_target"]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from hawkeye_bench.load.locust_command import stage_level as stage_folder
 from hawkeye_bench.load.metrics import scan_stage
 from hawkeye_bench.load.records import REQUESTS_GLOB, RawRecordError, RequestRecord
-from hawkeye_bench.load.runner import stage_level as stage_folder
+from hawkeye_bench.load.results_json import LoadResults
+from hawkeye_bench.load.stage_result import StageResult, StageStatistics
 from hawkeye_bench.reporting.inputs import LoadResult, ReportInputError
 from hawkeye_bench.reporting.load_levels import TRACE, LoadLevel, load_level
 
@@ -31,11 +32,11 @@ class LoadStage:
     dataset: str
     baseline_target: str
     reliable: bool | None
-    metrics: dict[str, Any]  # stage_metrics() output: "requests", "metrics", ...
+    metrics: StageStatistics
     metrics_from: str  # "raw" or "load_results.json"
     sources: list[Path]
     level: LoadLevel  # what pairs it with the other targets' stages, and names it
-    entry: dict[str, Any]  # the stage as load_results.json stores it (open_loop, sweep_role, ...)
+    entry: StageResult  # the stage as load_results.json stores it (open_loop, sweep_role, ...)
     #: from the raw files, read in one streaming pass (empty without them): the successful
     #: measured requests' E2E and TTFT (ms), and each later chunk's (output position, time per
     #: token ms) as :meth:`PositionGaps.arrays` gives them
@@ -78,69 +79,93 @@ class PositionGaps:
         return present, self.sums[present], self.counts[present]
 
 
-def _raw_dir(load: LoadResult, stage: dict[str, Any], level: LoadLevel) -> Path | None:
+def _raw_dir(load: LoadResult, stage: StageResult, level: LoadLevel) -> Path | None:
     """The stage's raw folder: as recorded if it exists, else the runner's layout under it."""
     candidates = []
-    if stage.get("raw_dir"):
-        recorded = Path(stage["raw_dir"])
+    if stage.raw_dir:
+        recorded = Path(stage.raw_dir)
         candidates.append(recorded if recorded.is_absolute() else load.path / recorded)
         candidates.append(recorded)
     rate = level.rate if level.is_open_loop else None
     folder = stage_folder(level.concurrency, rate, level.mode == TRACE)
-    candidates.append(load.path / "raw" / str(stage["target"]) / folder)
+    candidates.append(load.path / "raw" / stage.target / folder)
     return next((c for c in candidates if c.is_dir() and any(c.glob(REQUESTS_GLOB))), None)
 
 
-def load_stages(load: LoadResult) -> tuple[list[LoadStage], list[str]]:
-    """The stages that produced data, and a note for each that failed."""
-    plan = load.results.get("plan") or {}
-    stages, notes = [], []
+def stored_results(load: LoadResult) -> LoadResults:
+    """The folder's ``load_results.json``, or a ReportInputError naming what is missing."""
     entries = load.results.get("stages")
     if not isinstance(entries, list):
         raise ReportInputError(f"{load.results_file}: no 'stages' list (not a load result)")
+    stages = []
     for number, entry in enumerate(entries, start=1):
         try:
-            target, concurrency = str(entry["target"]), int(entry["concurrency"])
+            stages.append(StageResult.from_json(entry))
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportInputError(
                 f"{load.results_file}: stage {number} lacks target/concurrency ({exc})"
             ) from exc
+    results = LoadResults.from_json({**load.results, "stages": []})
+    results.stages = stages
+    return results
+
+
+def _from_raw(
+    load: LoadResult, entry: StageResult, level: LoadLevel, raw: Path, notes: list[str]
+) -> tuple[StageStatistics, tuple[np.ndarray, np.ndarray], PositionGaps]:
+    """A stage's statistics recomputed from its raw files in one streaming pass, its E2E and
+    TTFT samples and its per-position gaps; a torn last line is noted."""
+    positions = PositionGaps()
+    try:
+        scan = scan_stage(raw, each=positions, keep_records=False)
+    except RawRecordError as exc:  # names the file and line
+        raise ReportInputError(str(exc)) from exc
+    samples = scan.stats.samples
+    if scan.torn:
+        notes.append(
+            f"{load.label}: {entry.target} at {level}: {scan.torn} torn last line(s) "
+            f"dropped from the raw files in {raw} (Locust was killed while writing)"
+        )
+    e2e_ttft = (samples["e2e_ms"].array(), samples["ttft_ms"].array())
+    return StageStatistics.from_json(scan.metrics), e2e_ttft, positions
+
+
+def load_stages(load: LoadResult) -> tuple[list[LoadStage], list[str]]:
+    """The stages that produced data, and a note for each that failed."""
+    stored = stored_results(load)
+    plan = stored.plan
+    stages: list[LoadStage] = []
+    notes: list[str] = []
+    for entry in stored.stages:
         level = load_level(entry, plan)
-        if "failed" in entry:
-            notes.append(f"{load.label}: {target} at {level} failed: {entry['failed']}")
+        if entry.failed is not None:
+            notes.append(f"{load.label}: {entry.target} at {level} failed: {entry.failed}")
             continue
         raw = _raw_dir(load, entry, level)
         positions = PositionGaps()
         e2e_ttft = (np.empty(0), np.empty(0))
         if raw is not None:
-            try:
-                scan = scan_stage(raw, each=positions, keep_records=False)
-            except RawRecordError as exc:  # names the file and line
-                raise ReportInputError(str(exc)) from exc
-            metrics, torn, samples = scan.metrics, scan.torn, scan.stats.samples
-            e2e_ttft = (samples["e2e_ms"].array(), samples["ttft_ms"].array())
-            if torn:
-                notes.append(
-                    f"{load.label}: {target} at {level}: {torn} torn last line(s) "
-                    f"dropped from the raw files in {raw} (Locust was killed while writing)"
-                )
-            metrics_from = "raw"
-            sources = sorted(raw.glob(REQUESTS_GLOB))
-        elif isinstance(entry.get("metrics"), dict) and isinstance(entry.get("requests"), dict):
-            metrics, metrics_from, sources = entry, "load_results.json", [load.results_file]
+            metrics, e2e_ttft, positions = _from_raw(load, entry, level, raw, notes)
+            metrics_from, sources = "raw", sorted(raw.glob(REQUESTS_GLOB))
+        elif entry.statistics is not None:
+            metrics, metrics_from, sources = (
+                entry.statistics,
+                "load_results.json",
+                [load.results_file],
+            )
         else:
             raise ReportInputError(
-                f"{load.results_file}: stage {target} at {level} has neither raw request "
+                f"{load.results_file}: stage {entry.target} at {level} has neither raw request "
                 "files nor stored metrics"
             )
         stages.append(
             LoadStage(
                 load_label=load.label,
-                target=target,
-                concurrency=concurrency,
-                dataset=str(plan.get("prompts", "?")),
-                baseline_target=str(plan.get("baseline", "")),
-                reliable=entry.get("reliable"),
+                target=entry.target,
+                concurrency=entry.concurrency,
+                dataset=plan.prompts or "?",
+                baseline_target=plan.baseline,
+                reliable=entry.reliable,
                 metrics=metrics,
                 metrics_from=metrics_from,
                 sources=list(sources),

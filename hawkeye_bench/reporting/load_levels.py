@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from hawkeye_bench.load.plan import PlanDescription
+from hawkeye_bench.load.stage_result import StageResult
 
 CLOSED, OPEN, TRACE = 0, 1, 2  # the modes, in the order the report lists them
 
@@ -46,28 +48,28 @@ class LoadLevel:
         return self.label
 
 
-def load_level(entry: dict[str, Any], plan: dict[str, Any]) -> LoadLevel:
+def load_level(entry: StageResult, plan: PlanDescription) -> LoadLevel:
     """The level of one ``load_results.json`` stage under its run's plan (old folders, which
     had closed loop only, read as closed loop)."""
-    concurrency = int(entry["concurrency"])
-    if entry.get("trace") and isinstance(plan.get("trace"), dict):
-        trace = plan["trace"]
+    concurrency = entry.concurrency
+    if entry.trace is not None and plan.trace is not None:
         return LoadLevel(
             TRACE,
             concurrency=concurrency,
-            trace_file=str(trace.get("file", "")),
-            trace_speed=float(trace.get("speed", 1.0)),
+            trace_file=plan.trace.file,
+            trace_speed=plan.trace.speed,
         )
-    rate = entry.get("rate")
-    if rate is None:
+    if entry.rate is None:
         return LoadLevel(CLOSED, concurrency=concurrency)
-    recorded = entry.get("arrival") or {}  # the stage's own (a sweep's plan has no rates)
-    open_loop = plan.get("open_loop") or {}
-    arrival = str(recorded.get("process") or open_loop.get("arrival") or "poisson")
-    burstiness = recorded.get("burstiness", open_loop.get("burstiness"))
+    # the stage's own arrival (a sweep's plan has no rates), else the plan's
+    arrival, burstiness = "poisson", None
+    if plan.open_loop is not None:
+        arrival, burstiness = plan.open_loop.arrival or arrival, plan.open_loop.burstiness
+    if entry.arrival is not None:
+        arrival, burstiness = entry.arrival.process or arrival, entry.arrival.burstiness
     return LoadLevel(
         OPEN,
-        rate=float(rate),
+        rate=entry.rate,
         concurrency=concurrency,
         arrival=arrival,
         burstiness=float(burstiness) if arrival == "gamma" and burstiness is not None else 1.0,

@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import matplotlib.pyplot as plt
 
+from hawkeye_bench.load.plan import PlanDescription
+from hawkeye_bench.load.sweep import SweepSummary
 from hawkeye_bench.reporting.figures import PANEL_SIZE, _save
 from hawkeye_bench.reporting.inputs import LoadResult
-from hawkeye_bench.reporting.load_inputs import LoadStage
+from hawkeye_bench.reporting.load_inputs import LoadStage, stored_results
 from hawkeye_bench.reporting.model import Column, Figure, Table
 from hawkeye_bench.reporting.tables import Rel
 
@@ -53,9 +55,9 @@ COLUMNS = [
 
 def achieved_rate(stage: LoadStage) -> float | None:
     """The rate the stage's sends achieved (its requested rate where none was stored)."""
-    stats = stage.entry.get("open_loop") or {}
-    achieved = stats.get("achieved_per_s")
-    return float(achieved) if achieved is not None else stage.level.rate or None
+    stats = stage.entry.open_loop
+    achieved = None if stats is None else stats.achieved_per_s
+    return achieved if achieved is not None else stage.level.rate or None
 
 
 def rate_curves(
@@ -77,8 +79,7 @@ def rate_curves(
 
 
 def _value(stage: LoadStage, metric: str, stat: str) -> float | None:
-    dist = stage.metrics["metrics"].get(metric)
-    value = None if not dist else dist.get(stat)
+    value = stage.metrics.stat(metric, stat)
     return None if value is None else float(value)
 
 
@@ -123,31 +124,30 @@ def latency_vs_rate(stages: Sequence[LoadStage], out: Path, rel: Rel) -> Figure 
     )
 
 
-def _requirement(results: dict[str, Any], sweep: dict[str, Any]) -> str:
-    plan = results.get("plan") or {}
-    parts = ["on schedule", f"errors ≤ {100 * float(plan.get('max_error_rate', 0)):.1f} %"]
-    slo = plan.get("slo")
-    if slo and sweep.get("min_goodput") is not None:
-        bounds = ", ".join(f"{k} ≤ {v:g}" for k, v in slo.items())
-        parts.append(f"goodput ≥ {100 * sweep['min_goodput']:.0f} % ({bounds})")
+def _requirement(plan: PlanDescription, sweep: SweepSummary) -> str:
+    parts = ["on schedule", f"errors ≤ {100 * (plan.max_error_rate or 0.0):.1f} %"]
+    if plan.slo and sweep.min_goodput is not None:
+        bounds = ", ".join(f"{k} ≤ {v:g}" for k, v in plan.slo.items())
+        parts.append(f"goodput ≥ {100 * sweep.min_goodput:.0f} % ({bounds})")
     return "; ".join(parts)
 
 
 def sustainable_rate_table(loads: Sequence[LoadResult], rel: Rel) -> Table[SustainableRateRow]:
     rows: list[SustainableRateRow] = []
     for load in loads:
-        sweep = load.results.get("sweep")
-        if not isinstance(sweep, dict):
+        results = stored_results(load)
+        sweep = results.sweep
+        if sweep is None:
             continue
-        requirement = _requirement(load.results, sweep)
-        rates = ", ".join(f"{r:.3g}" for r in sweep.get("rates") or [])
-        for target, sustainable in (sweep.get("sustainable_per_s") or {}).items():
+        requirement = _requirement(results.plan, sweep)
+        rates = ", ".join(f"{r:.3g}" for r in sweep.rates)
+        for target, sustainable in sweep.sustainable_per_s.items():
             rows.append(
                 {
                     "load": load.label,
-                    "target": str(target),
-                    "synchronous_per_s": (sweep.get("synchronous_per_s") or {}).get(target),
-                    "throughput_per_s": (sweep.get("throughput_per_s") or {}).get(target),
+                    "target": target,
+                    "synchronous_per_s": sweep.synchronous_per_s.get(target),
+                    "throughput_per_s": sweep.throughput_per_s.get(target),
                     "sustainable_per_s": sustainable,
                     "rates": rates,
                     "requirement": requirement,

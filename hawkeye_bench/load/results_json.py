@@ -1,0 +1,168 @@
+"""``load_results.json`` as a type: the plan, the metric definitions, every stage, each target's
+speedup over the baseline at the same load, and the rate sweep's findings.
+
+The speedup of a target is the baseline's mean E2E divided by the target's at the same
+concurrency (the first target is the baseline, as in the paper: Baseline / Hawkeye).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hawkeye_bench.load.plan import PlanDescription
+from hawkeye_bench.load.registry import load_metrics
+from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.sweep import SweepSummary
+
+
+@dataclass
+class Speedup:
+    """One non-baseline target against the baseline at one concurrency (or rate)."""
+
+    concurrency: int
+    rate: float | None
+    target: str
+    baseline: str
+    e2e_speedup: float | None = None
+    #: the paper's headline: Baseline / CoT only (time to the end of the reasoning)
+    cot_speedup: float | None = None
+    ttft_speedup: float | None = None
+    token_share: float | None = None
+    cot_token_share: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Speedup:
+        def ratio(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        rate = data.get("rate")
+        return cls(
+            concurrency=int(data.get("concurrency") or 0),
+            rate=None if rate is None else float(rate),
+            target=str(data.get("target") or ""),
+            baseline=str(data.get("baseline") or ""),
+            e2e_speedup=ratio("e2e_speedup"),
+            cot_speedup=ratio("cot_speedup"),
+            ttft_speedup=ratio("ttft_speedup"),
+            token_share=ratio("token_share"),
+            cot_token_share=ratio("cot_token_share"),
+        )
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def speedups(stages: Sequence[StageResult], baseline: str) -> list[Speedup]:
+    """Per concurrency (or rate) and non-baseline target: E2E and TTFT speedup, token share."""
+    by_key = {(s.concurrency, s.rate, s.target): s for s in stages}
+    rows = []
+    for stage in stages:
+        if stage.target == baseline:
+            continue
+        base = by_key.get((stage.concurrency, stage.rate, baseline))
+        if base is None:
+            continue
+        base_e2e = base.stat("e2e_ms", "mean")
+        base_tokens = base.stat("output_tokens", "mean")
+        rows.append(
+            Speedup(
+                concurrency=stage.concurrency,
+                rate=stage.rate,
+                target=stage.target,
+                baseline=baseline,
+                e2e_speedup=_ratio(base_e2e, stage.stat("e2e_ms", "mean")),
+                cot_speedup=_ratio(base_e2e, stage.stat("reasoning_end_ms", "mean")),
+                ttft_speedup=_ratio(base.stat("ttft_ms", "mean"), stage.stat("ttft_ms", "mean")),
+                token_share=_ratio(stage.stat("output_tokens", "mean"), base_tokens),
+                cot_token_share=_ratio(stage.stat("cot_tokens", "mean"), base_tokens),
+            )
+        )
+    return rows
+
+
+@dataclass
+class MetricDefinition:
+    unit: str
+    definition: str
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MetricDefinition:
+        return cls(unit=str(data.get("unit") or ""), definition=str(data.get("definition") or ""))
+
+
+@dataclass
+class LoadResults:
+    """What ``load_results.json`` holds."""
+
+    created: str
+    plan: PlanDescription
+    definitions: dict[str, MetricDefinition] = field(default_factory=dict)
+    stages: list[StageResult] = field(default_factory=list)
+    speedups: list[Speedup] = field(default_factory=list)
+    sweep: SweepSummary | None = None  # only from --rate sweep
+
+    def speedup_for(self, stage: StageResult) -> Speedup | None:
+        """The stage's speedup over the baseline at its load (None: the baseline itself, or no
+        baseline stage at that load)."""
+        for row in self.speedups:
+            if (row.target, row.concurrency, row.rate) == (
+                stage.target,
+                stage.concurrency,
+                stage.rate,
+            ):
+                return row
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "created": self.created,
+            "plan": self.plan.to_json(),
+            "definitions": {k: d.to_json() for k, d in self.definitions.items()},
+            "stages": [s.to_json() for s in self.stages],
+            "speedups": [s.to_json() for s in self.speedups],
+        }
+        if self.sweep is not None:
+            data["sweep"] = self.sweep.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoadResults:
+        """A stored ``load_results.json``; KeyError, TypeError or ValueError when a stage lacks
+        its target or concurrency."""
+        definitions = data.get("definitions") or {}
+        sweep = data.get("sweep")
+        return cls(
+            created=str(data.get("created") or ""),
+            plan=PlanDescription.from_json(data.get("plan") or {}),
+            definitions={str(k): MetricDefinition.from_json(v) for k, v in definitions.items()},
+            stages=[StageResult.from_json(s) for s in data.get("stages") or []],
+            speedups=[Speedup.from_json(s) for s in data.get("speedups") or []],
+            sweep=SweepSummary.from_json(sweep) if isinstance(sweep, dict) else None,
+        )
+
+
+def build_results(
+    plan: PlanDescription, stages: list[StageResult], sweep: SweepSummary | None = None
+) -> LoadResults:
+    """The results of a run: its stages, with the metric definitions and speedups."""
+    return LoadResults(
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        plan=plan,
+        definitions={m.name: MetricDefinition(m.unit, m.definition) for m in load_metrics()},
+        stages=stages,
+        speedups=speedups(stages, plan.baseline),
+        sweep=sweep,
+    )
