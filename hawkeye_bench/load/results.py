@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
 
 from hawkeye_bench.load.metrics import PERCENTILES
 from hawkeye_bench.load.registry import csv_load_metrics
@@ -23,6 +22,9 @@ TABLE_MD = "load_table.md"
 TABLE_CSV = "load_table.csv"
 #: the statistics of every CSV metric, as columns ``<metric>_<stat>``
 STAT_KEYS = ("n", "mean", *(f"p{p}" for p in PERCENTILES))
+
+#: one row of ``load_table.csv``: column -> cell
+CsvRow = dict[str, str | int | float | bool | None]
 
 __all__ = [
     "RESULTS_FILE",
@@ -39,9 +41,9 @@ __all__ = [
 ]
 
 
-def _stage_columns(stage: StageResult) -> dict[str, Any]:
-    """A stage's identity, verdict and request counts."""
-    row: dict[str, Any] = {
+def _stage_columns(stage: StageResult) -> CsvRow:
+    """A stage's identity, verdict, request counts and metric statistics."""
+    row: CsvRow = {
         "target": stage.target,
         "url": stage.url,
         "concurrency": stage.concurrency,
@@ -57,7 +59,7 @@ def _stage_columns(stage: StageResult) -> dict[str, Any]:
     return row
 
 
-def _open_loop_columns(stage: StageResult) -> dict[str, Any]:
+def _open_loop_columns(stage: StageResult) -> CsvRow:
     flow = stage.open_loop
     if flow is None:
         return {}
@@ -70,7 +72,7 @@ def _open_loop_columns(stage: StageResult) -> dict[str, Any]:
     }
 
 
-def csv_row(results: LoadResults, stage: StageResult) -> dict[str, Any]:
+def csv_row(results: LoadResults, stage: StageResult) -> CsvRow:
     """One stage as a ``load_table.csv`` row."""
     row = _stage_columns(stage)
     speed = results.speedup_for(stage)
@@ -97,7 +99,7 @@ def csv_row(results: LoadResults, stage: StageResult) -> dict[str, Any]:
     return row
 
 
-def csv_rows(results: LoadResults) -> list[dict[str, Any]]:
+def csv_rows(results: LoadResults) -> list[CsvRow]:
     return [csv_row(results, stage) for stage in results.stages]
 
 
