@@ -182,13 +182,11 @@ class SweepFile(Generic[R]):
         if not path.is_file():
             return None
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except SweepFileError as exc:  # what from_json found wrong in the file's JSON
+            raise SweepFileError(f"{path}: {exc}") from None
         except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError
             raise SweepFileError(f"{path}: not valid JSON ({exc})") from None
-        try:
-            return cls.from_json(data)
-        except SweepFileError as exc:
-            raise SweepFileError(f"{path}: {exc}") from None
 
     @classmethod
     def write_runs(cls, root: Path, runs: Sequence[R], settings: SweepSettings) -> None:
@@ -212,6 +210,17 @@ class AccuracyCells(TypedDict):
     ci95_low: float | None
     ci95_high: float | None
     errors: int
+
+
+class ReportedAccuracy(TypedDict):
+    """The accuracy cells as the report's rows hold them: the interval as one pair."""
+
+    n: int
+    correct: int
+    accuracy: float | None
+    errors: int
+    #: [low, high] of the 95% Wilson interval (both None with no answers)
+    accuracy_ci: list[float | None]
 
 
 #: The accuracy columns of every sweep table, as :func:`accuracy_cells` fills them.

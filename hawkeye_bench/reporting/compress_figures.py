@@ -11,13 +11,14 @@ from typing import TypedDict
 import matplotlib.pyplot as plt
 
 from hawkeye_bench.eval.compress_sweep import CompressCounts, CompressRunCells
+from hawkeye_bench.eval.sweep_folder import ReportedAccuracy
 from hawkeye_bench.reporting.configs import with_config
 from hawkeye_bench.reporting.figures import PANEL_SIZE, _save
 from hawkeye_bench.reporting.model import Figure
-from hawkeye_bench.reporting.rows import Interval, SourcedRow
+from hawkeye_bench.reporting.rows import SourcedRow
 
 
-class AccuracyRow(CompressRunCells, CompressCounts):
+class AccuracyRow(CompressRunCells, CompressCounts, ReportedAccuracy):
     """A row of the accuracy table (one run of the study): the sweep table's row of the run
     (:class:`~hawkeye_bench.eval.compress_sweep.CompressRow`) with its task and
     configuration, its interval as one pair, and the files it was read from."""
@@ -25,11 +26,6 @@ class AccuracyRow(CompressRunCells, CompressCounts):
     task: str
     #: what else sets the run apart (the writer, the compressor, the preset)
     configuration: str
-    n: int
-    correct: int
-    accuracy: float | None
-    errors: int
-    accuracy_ci: Interval
     sources: list[str]
 
 

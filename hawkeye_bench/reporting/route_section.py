@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from hawkeye_bench.eval.route_sweep import RouteCostCells, RouteRun, RouteRunCells, run_row
+from hawkeye_bench.eval.sweep_folder import ReportedAccuracy
 from hawkeye_bench.reporting.configs import run_labels, with_config, without_empty_configuration
 from hawkeye_bench.reporting.figures import PANEL_SIZE, _save
 from hawkeye_bench.reporting.inputs import EvalRun, Inputs
@@ -74,7 +75,7 @@ def _target_share(run: EvalRun) -> float | None:
     return float(share) if isinstance(share, int | float) else None
 
 
-class RouteRow(RouteRunCells, RouteCostCells):
+class RouteRow(RouteRunCells, RouteCostCells, ReportedAccuracy):
     """A row of the route table (one route run): the sweep table's row of the run
     (:class:`~hawkeye_bench.eval.route_sweep.RouteRow`) with its task, configuration, anchor
     and target share, its interval as one pair, the files it was read from, and its gain over
@@ -85,11 +86,6 @@ class RouteRow(RouteRunCells, RouteCostCells):
     configuration: str
     anchor: str | None
     target_share: float | None
-    n: int
-    correct: int
-    accuracy: float | None
-    errors: int
-    accuracy_ci: Interval
     sources: list[str]
     gain_vs_small: float | None
     gain_ci: Interval

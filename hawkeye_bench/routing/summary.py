@@ -9,13 +9,29 @@ Items that failed are left out (their error is in the summary's ``errors``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.stats import describe
 from hawkeye_bench.routing.facts import RouteFacts
+
+#: The per-answer facts (attributes of :class:`RouteFacts`) summarised as distributions.
+DESCRIBED = (
+    "routed_share",
+    "route_events",
+    "uploaded_context_tokens",
+    "cached_prompt_tokens",
+    "calls_per_100_tokens",
+    "tokens",
+    "discarded_small_tokens",
+    "small_s",
+    "large_s",
+    "delay_s",
+    "end_to_end_s",
+    "activated_params_per_token",
+)
 
 #: A distribution as ``core.stats.describe`` gives it (n, missing, mean, percentiles, min, max).
 Distribution = dict[str, float | int | None]
@@ -39,8 +55,8 @@ def pooled_share(facts: Sequence[RouteFacts]) -> float | None:
 @dataclass
 class RouteSummary:
     """``summary.json["route"]``: the settings of the run's first answer, how many answers, the
-    pooled routed share and a distribution per per-answer fact (on disk, each under the fact's
-    name)."""
+    pooled routed share, and per fact of :data:`DESCRIBED` its distribution over the answers
+    (on disk, each under the fact's name beside the others)."""
 
     router: str | None = None
     threshold: float | None = None
@@ -51,18 +67,9 @@ class RouteSummary:
     anchor: str | None = None
     n: int = 0
     pooled_routed_share: float | None = None
-    routed_share: Distribution = field(default_factory=dict)
-    route_events: Distribution = field(default_factory=dict)
-    uploaded_context_tokens: Distribution = field(default_factory=dict)
-    cached_prompt_tokens: Distribution = field(default_factory=dict)
-    calls_per_100_tokens: Distribution = field(default_factory=dict)
-    tokens: Distribution = field(default_factory=dict)
-    discarded_small_tokens: Distribution = field(default_factory=dict)
-    small_s: Distribution = field(default_factory=dict)
-    large_s: Distribution = field(default_factory=dict)
-    delay_s: Distribution = field(default_factory=dict)
-    end_to_end_s: Distribution = field(default_factory=dict)
-    activated_params_per_token: Distribution = field(default_factory=dict)
+    #: by fact name (a :class:`RouteFacts` attribute); a fact an older summary did not
+    #: describe is absent
+    distributions: dict[str, Distribution] = field(default_factory=dict)
 
     @classmethod
     def of(cls, records: Sequence[Record]) -> RouteSummary | None:
@@ -71,43 +78,23 @@ class RouteSummary:
         if not facts:
             return None
         first = facts[0]
-
-        def described(fact: Callable[[RouteFacts], float | int | None]) -> Distribution:
-            return describe([fact(f) for f in facts])
-
-        return cls(
-            router=first.router,
-            threshold=first.threshold,
-            chunk=first.chunk,
-            span=first.span,
-            rtt_ms=first.rtt_ms,
-            anchor=first.only,
-            n=len(facts),
-            pooled_routed_share=pooled_share(facts),
-            routed_share=described(lambda f: f.routed_share),
-            route_events=described(lambda f: f.route_events),
-            uploaded_context_tokens=described(lambda f: f.uploaded_context_tokens),
-            cached_prompt_tokens=described(lambda f: f.cached_prompt_tokens),
-            calls_per_100_tokens=described(lambda f: f.calls_per_100_tokens),
-            tokens=described(lambda f: f.tokens),
-            discarded_small_tokens=described(lambda f: f.discarded_small_tokens),
-            small_s=described(lambda f: f.small_s),
-            large_s=described(lambda f: f.large_s),
-            delay_s=described(lambda f: f.delay_s),
-            end_to_end_s=described(lambda f: f.end_to_end_s),
-            activated_params_per_token=described(lambda f: f.activated_params_per_token),
-        )
+        described = {name: describe([getattr(f, name) for f in facts]) for name in DESCRIBED}
+        settings = (first.router, first.threshold, first.chunk, first.span, first.rtt_ms)
+        return cls(*settings, first.only, len(facts), pooled_share(facts), described)
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "distributions"}
+        return data | self.distributions
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RouteSummary:
-        """Tolerant of what an older summary left out (a fact it did not describe: an empty
-        distribution)."""
-        names = {f.name for f in fields(cls)}
+        """Tolerant of what an older summary left out."""
+        names = {f.name for f in fields(cls)} - {"distributions"}
         summary = cls(**{key: value for key, value in data.items() if key in names})
         summary.n = int(summary.n or 0)
+        summary.distributions = {
+            name: dict(value) for name in DESCRIBED if isinstance(value := data.get(name), dict)
+        }
         return summary
 
 
