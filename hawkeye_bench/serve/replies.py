@@ -28,8 +28,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Literal
+
+from pydantic import TypeAdapter
 
 from hawkeye_bench.core.secrets import redact
 from hawkeye_bench.core.trace import StageResult, Trace
@@ -121,42 +123,27 @@ class StageTokens:
     def of(cls, stage: StageResult) -> StageTokens:
         return cls(**{f.name: getattr(stage, f.name) for f in fields(cls)})
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> StageTokens:
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
-
 
 @dataclass(frozen=True)
 class TokenReport:
-    """``x_hawkeye``: where a reply's token counts came from, per stage."""
+    """``x_hawkeye``: where a reply's token counts came from, per stage. Its JSON is its
+    fields in order, each stage's too."""
 
     pipeline: str
-    token_source: str | None
-    approximate: bool
-    stage2_input: str | None
-    stages: tuple[StageTokens, ...]
+    token_source: str | None = None
+    approximate: bool = False
+    stage2_input: str | None = None
+    stages: tuple[StageTokens, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "pipeline": self.pipeline,
-            "token_source": self.token_source,
-            "approximate": self.approximate,
-            "stage2_input": self.stage2_input,
-            "stages": [stage.to_json() for stage in self.stages],
-        }
+        return _TOKEN_REPORT.dump_python(self, mode="json")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TokenReport:
-        return cls(
-            pipeline=data["pipeline"],
-            token_source=data.get("token_source"),
-            approximate=bool(data.get("approximate", False)),
-            stage2_input=data.get("stage2_input"),
-            stages=tuple(StageTokens.from_json(stage) for stage in data.get("stages", [])),
-        )
+        return _TOKEN_REPORT.validate_python(data)
+
+
+_TOKEN_REPORT = TypeAdapter(TokenReport)
 
 
 def _sum_or_none(values: list[int | None]) -> int | None:

@@ -56,7 +56,7 @@ from hawkeye_bench.core.secrets import redact, remember_secret
 from hawkeye_bench.core.trace import Trace
 from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.endpoints.client import Endpoint
-from hawkeye_bench.endpoints.pool import ClientPool
+from hawkeye_bench.endpoints.pool import ClientPool, PoolClient
 from hawkeye_bench.pipelines import Pipeline, get_pipeline
 from hawkeye_bench.presets import STAGE2_INPUTS, Preset, load_preset
 from hawkeye_bench.serve.chat_request import (
@@ -179,7 +179,7 @@ class PipelineServer:
         self.roles = self.pipeline_cls.roles
         self.final_role: AnswerRoles = self.pipeline_cls.answer_roles
         self.stats = ServerStats()
-        self.clients: dict[str, Any] = {}  # role -> the pool's client or replica set
+        self.clients: dict[str, PoolClient] = {}  # role -> the pool's client or replica set
         self._pool: ClientPool | None = None
         self._runner: web.AppRunner | None = None
         # Fail now rather than on the first request.
@@ -194,7 +194,7 @@ class PipelineServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    def _pipeline_for(self, preset: Preset, clients: Mapping[str, Any]) -> Pipeline:
+    def _pipeline_for(self, preset: Preset, clients: Mapping[str, PoolClient]) -> Pipeline:
         return self.pipeline_cls(
             preset, clients, stage2_input=self.stage2_input, options=self.options
         )
