@@ -106,7 +106,7 @@ def plan_from_args(args: argparse.Namespace) -> ImportPlan:
         format=args.format,
         task=args.task,
         problems=tuple(problems),
-        dataset=datasets.dataset_fingerprint(args.task, args.data_dir),
+        dataset=datasets.fingerprint(args.task, args.data_dir),
         out=out,
         pipeline=args.pipeline,
         mapping=mapping,

@@ -9,7 +9,6 @@ Two sources share the dataset's row normaliser:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -35,7 +34,7 @@ def mirror_path(data_dir: Path, name: str) -> Path:
     return data_dir / name / MIRROR_FILE
 
 
-def _existing_mirror_file(data_dir: Path, name: str) -> Path:
+def existing_mirror_file(data_dir: Path, name: str) -> Path:
     path = mirror_path(data_dir, name)
     if not path.is_file():
         raise DatasetError(
@@ -65,7 +64,7 @@ def normalise_rows(spec: DatasetSpec, rows: Iterable[dict[str, Any]], origin: st
 
 
 def _load_mirror(spec: DatasetSpec, data_dir: Path) -> list[Problem]:
-    path = _existing_mirror_file(data_dir, spec.name)
+    path = existing_mirror_file(data_dir, spec.name)
     return normalise_rows(spec, read_jsonl(path), str(path))
 
 
@@ -116,40 +115,3 @@ def load_problems(
             raise DatasetError(f"limit must be >= 0, got {limit}")
         problems = problems[:limit]
     return problems
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def dataset_fingerprint(
-    name: str, data_dir: str | os.PathLike[str] | None = None
-) -> dict[str, Any]:
-    """What a run manifest records to pin the data: mirror file paths and sha256, or hub ids."""
-    spec = get_spec(name)
-    root = resolve_data_dir(data_dir)
-    if root is not None:
-        files = []
-        for leaf in spec.leaves():
-            path = _existing_mirror_file(root, leaf.name)
-            files.append(
-                {"name": leaf.name, "path": str(path.resolve()), "sha256": sha256_file(path)}
-            )
-        return {"dataset": name, "source": "mirror", "files": files}
-    hub_entries = []
-    for leaf in spec.leaves():
-        assert leaf.hub is not None
-        hub_entries.append(
-            {
-                "name": leaf.name,
-                "path": leaf.hub.path,
-                "config": leaf.hub.config,
-                "split": leaf.hub.split,
-                "revision": leaf.hub.revision or "main (unpinned)",
-            }
-        )
-    return {"dataset": name, "source": "hub", "hub": hub_entries}

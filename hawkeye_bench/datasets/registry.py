@@ -22,7 +22,7 @@ from hawkeye_bench.core.registry import Registry
 
 ENTRY_POINT_GROUP = "hawkeye_bench.datasets"
 #: Modules of this package that are machinery, not datasets.
-_NOT_DATASETS = frozenset({"registry", "loaders"})
+_NOT_DATASETS = frozenset({"registry", "loaders", "fingerprint"})
 #: How a dataset writes its gold answers: plain numbers, LaTeX without ``$``, either (decided
 #: per string), or a multiple-choice letter with its text (``(A) bank``, see grading/choices).
 GoldFormat = Literal["number", "latex", "auto", "choice"]

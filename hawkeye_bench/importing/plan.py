@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
+from hawkeye_bench.datasets.fingerprint import DatasetFingerprint
 from hawkeye_bench.importing.mapping import FieldMap
 from hawkeye_bench.importing.matching import MatchBy
 from hawkeye_bench.importing.tokens import TokenizerChoice
@@ -22,7 +21,7 @@ class ImportPlan:
     format: str  # "auto" or a registered format's name
     task: str
     problems: tuple[Problem, ...]
-    dataset: Mapping[str, Any]  # the dataset's fingerprint
+    dataset: DatasetFingerprint
     out: Path
     pipeline: str | None = None  # None: the pipeline whose roles the rows have
     mapping: FieldMap | None = None

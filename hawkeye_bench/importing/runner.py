@@ -57,9 +57,6 @@ def pipeline_for(roles: tuple[str, ...], asked: str | None) -> type[pipelines.Pi
 
 def identity(plan: ImportPlan, found: Scan, pipeline: type[pipelines.Pipeline]) -> dict[str, Any]:
     """What a resumed import must match: the files' bytes and everything that reads them."""
-    dataset = dict(plan.dataset)
-    if dataset.get("source") == "mirror":
-        dataset["files"] = [{k: v for k, v in f.items() if k != "path"} for f in dataset["files"]]
     return {
         "source": "import",
         "task": plan.task,
@@ -71,7 +68,7 @@ def identity(plan: ImportPlan, found: Scan, pipeline: type[pipelines.Pipeline]) 
         "lm_eval_filter": plan.lm_eval_filter,
         "limit": None,
         "samples": max((m.sample + 1 for m in found.matches if m), default=0),
-        "dataset": dataset,
+        "dataset": plan.dataset.identity_json(),
     }
 
 
@@ -125,7 +122,7 @@ def run_import(plan: ImportPlan) -> int:
             "verdict_source": verdict_source(found),
         },
         endpoints={role: {"model": model, "base_url": ""} for role, model in found.models.items()},
-        dataset=dict(plan.dataset),
+        dataset=plan.dataset.to_json(),
         environment=environment(),
     )
     store.write_manifest(manifest)
