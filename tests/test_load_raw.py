@@ -16,6 +16,7 @@ from hawkeye_bench.core.jsonl import read_jsonl
 from hawkeye_bench.load import runner
 from hawkeye_bench.load.records import RawRecordError, RequestRecord, load_requests
 from hawkeye_bench.load.runner import LoadPlan, StageRun, Target, analyse_stage
+from hawkeye_bench.load.stage_result import TornLines
 from hawkeye_bench.reporting import ReportInputError, write_report
 from hawkeye_bench.reporting.inputs import read_load
 from hawkeye_bench.reporting.load_inputs import load_stages
@@ -99,7 +100,7 @@ def test_stage_with_torn_lines_is_analysed_and_the_count_reported(tmp_path: Path
     stage = analyse_stage(plan, run)
     assert stage.failed is None
     assert stage.requests.ok == 2
-    assert stage.torn_lines.to_json() == {"requests": 1, "cpu": 1}
+    assert stage.torn_lines == TornLines(requests=1, cpu=1)
     assert stage.cpu.sampled
 
 

@@ -23,7 +23,7 @@ from hawkeye_bench.load.runner import (
     locust_command,
     run_stage,
 )
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import StageResult, TornLines
 from hawkeye_bench.testing.scripted_server import Fault, ScriptedConfig, ScriptedServer
 
 
@@ -179,6 +179,6 @@ def test_a_torn_raw_record_makes_the_stage_unreliable(tmp_path: Path) -> None:
     with (tmp_path / "raw" / "requests-1.jsonl").open("a") as raw:
         raw.write('{"t_send_wall": 1')  # a process killed mid-line
     stage = stage_from_raw(tmp_path, requests=5)
-    assert stage.torn_lines.to_json() == {"requests": 1, "cpu": 0}
+    assert stage.torn_lines == TornLines(requests=1, cpu=0)
     assert stage.reliable is False
     assert "1 raw request records were torn" in " ".join(stage.unreliable_reasons)

@@ -71,7 +71,7 @@ def _stage(folder: Path, target: str, level: str, **entry: Any) -> dict[str, Any
     stage.update(stage_metrics(records), reliable=True, unreliable_reasons=[])
     if rate:
         on_schedule = dataclasses.replace(open_loop_stats(records, rate), saturation=[])
-        stage["open_loop"] = on_schedule.to_json()
+        stage["open_loop"] = dataclasses.asdict(on_schedule)
     return stage
 
 

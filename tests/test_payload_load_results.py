@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hawkeye_bench.load.cpu import CpuSummary, ProcessCpu
 from hawkeye_bench.load.open_loop import InFlight, OpenLoopStats, TraceStats
 from hawkeye_bench.load.plan import (
@@ -157,15 +159,15 @@ def test_each_part_round_trips_through_json() -> None:
     assert StageResult.from_json(_through_json(_failed_stage().to_json())) == _failed_stage()
     stats = _statistics()
     assert StageStatistics.from_json(_through_json(stats.to_json())) == stats
-    assert stage.open_loop is not None and stage.trace is not None
-    assert OpenLoopStats.from_json(_through_json(stage.open_loop.to_json())) == stage.open_loop
-    assert TraceStats.from_json(_through_json(stage.trace.to_json())) == stage.trace
     plan = _results().plan
     assert PlanDescription.from_json(_through_json(plan.to_json())) == plan
-    trace = TraceReplay("/t/mooncake.jsonl", 2.0, 8)
-    assert TraceReplay.from_json(_through_json(trace.to_json())) == trace
-    open_loop = OpenLoopPlan([1.0, 2.0], "constant", 1.0, 3, 16)
-    assert OpenLoopPlan.from_json(_through_json(open_loop.to_json())) == open_loop
+    replay = PlanDescription(
+        targets=[Target("t", "http://t")],
+        baseline="t",
+        trace=TraceReplay("/t/mooncake.jsonl", 2.0, 8),
+        open_loop=OpenLoopPlan([1.0, 2.0], "constant", 1.0, 3, 16),
+    )
+    assert PlanDescription.from_json(_through_json(replay.to_json())) == replay
     sweep = _results().sweep
     assert sweep is not None
     assert SweepSummary.from_json(_through_json(sweep.to_json())) == sweep
@@ -281,6 +283,15 @@ def test_the_form_written_before_the_types_reads_and_writes_back_unchanged(
 
 
 def test_a_sparse_hand_written_stage_reads_with_defaults() -> None:
-    stage = StageResult.from_json({"target": "t", "concurrency": "4", "rate": 2})
+    stage = StageResult.from_json({"target": "t", "concurrency": "4", "rate": 2, "trace": {}})
     assert stage.concurrency == 4 and stage.rate == 2.0 and stage.statistics is None
     assert stage.requests == RequestCounts() and stage.open_loop is None
+    assert stage.trace is None  # an empty section is no section
+
+
+@pytest.mark.parametrize(
+    "stage", [{"concurrency": 4}, {"target": "t"}, {"target": "t", "concurrency": "x"}, "t"]
+)
+def test_a_stage_without_its_target_or_concurrency_is_refused(stage: Any) -> None:
+    with pytest.raises((KeyError, TypeError, ValueError)):
+        StageResult.from_json(stage)

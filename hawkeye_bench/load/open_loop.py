@@ -11,8 +11,7 @@ never reported as the requested rate.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +27,10 @@ QUEUED_MS = 1.0
 IN_FLIGHT_EVERY_S = 1.0
 
 
+#: one quantity's statistics: n, mean, p50/p90/p99, min, max (None where it has no sample)
+Distribution = dict[str, int | float]
+
+
 @dataclass
 class InFlight:
     """Requests in flight (sent, not yet done), sampled every ``every_s`` seconds from the first
@@ -36,34 +39,20 @@ class InFlight:
     max: int | None = None
     mean: float | None = None
     every_s: float = IN_FLIGHT_EVERY_S
-    series: list[list[float]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> InFlight:
-        peak, mean = data.get("max"), data.get("mean")
-        return cls(
-            max=None if peak is None else int(peak),
-            mean=None if mean is None else float(mean),
-            every_s=float(data.get("every_s") or IN_FLIGHT_EVERY_S),
-            series=[list(point) for point in data.get("series") or []],
-        )
+    series: list[list[int | float]] = field(default_factory=list)
 
 
 @dataclass
 class OpenLoopStats:
-    r"""What an open-loop stage (or a trace replay) achieved against its schedule; send lag and
-    queueing are :func:`distribution`\ s (None: no sample)."""
+    """What an open-loop stage (or a trace replay) achieved against its schedule."""
 
     requested_per_s: float | None = None
     scheduled_per_s: float | None = None
     achieved_per_s: float | None = None
     sent: int = 0
-    send_lag_ms: dict[str, float] | None = None
+    send_lag_ms: Distribution | None = None
     delayed_by_cap: int = 0
-    queued_ms: dict[str, float] | None = None
+    queued_ms: Distribution | None = None
     in_flight: InFlight = field(default_factory=InFlight)
     #: why the stage fell behind its schedule (:func:`saturation_reasons`; none: it kept it)
     saturation: list[str] = field(default_factory=list)
@@ -72,30 +61,6 @@ class OpenLoopStats:
         """A statistic of ``send_lag_ms`` or ``queued_ms`` (None: no sample)."""
         dist = self.send_lag_ms if name == "send_lag_ms" else self.queued_ms
         return None if dist is None else dist.get(stat)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["in_flight"] = self.in_flight.to_json()
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> OpenLoopStats:
-        def rate(key: str) -> float | None:
-            value = data.get(key)
-            return None if value is None else float(value)
-
-        lag, queued = data.get("send_lag_ms"), data.get("queued_ms")
-        return cls(
-            requested_per_s=rate("requested_per_s"),
-            scheduled_per_s=rate("scheduled_per_s"),
-            achieved_per_s=rate("achieved_per_s"),
-            sent=int(data.get("sent") or 0),
-            send_lag_ms=dict(lag) if isinstance(lag, dict) else None,
-            delayed_by_cap=int(data.get("delayed_by_cap") or 0),
-            queued_ms=dict(queued) if isinstance(queued, dict) else None,
-            in_flight=InFlight.from_json(data.get("in_flight") or {}),
-            saturation=[str(r) for r in data.get("saturation") or []],
-        )
 
 
 @dataclass
@@ -109,24 +74,6 @@ class TraceStats:
     output_measured_per_asked: float | None = None
     ignore_eos_sent: int = 0
     ignore_eos_refused: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TraceStats:
-        def ratio(key: str) -> float | None:
-            value = data.get(key)
-            return None if value is None else float(value)
-
-        return cls(
-            rows=int(data.get("rows") or 0),
-            sent=int(data.get("sent") or 0),
-            input_measured_per_asked=ratio("input_measured_per_asked"),
-            output_measured_per_asked=ratio("output_measured_per_asked"),
-            ignore_eos_sent=int(data.get("ignore_eos_sent") or 0),
-            ignore_eos_refused=bool(data.get("ignore_eos_refused")),
-        )
 
 
 def _rate(times: np.ndarray) -> float | None:

@@ -3,7 +3,6 @@ levels, workload and verdict thresholds, and the order its stages run in."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.arrivals import ArrivalSpec
+from hawkeye_bench.load.json_form import dump, load
 
 STARTUP_ALLOWANCE_S = 120.0  # Locust's --run-time clock includes its import and start-up
 DEFAULT_MAX_ERROR_RATE = 0.05
@@ -50,20 +50,9 @@ def parse_targets(specs: Sequence[str]) -> list[Target]:
 class TraceReplay:
     """A trace replay's file, speed and in-flight cap, as the plan records them."""
 
-    file: str
+    file: str = ""
     speed: float = 1.0
     max_concurrency: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TraceReplay:
-        return cls(
-            file=str(data.get("file") or ""),
-            speed=float(data.get("speed") or 1.0),
-            max_concurrency=int(data.get("max_concurrency") or 0),
-        )
 
 
 @dataclass
@@ -71,25 +60,11 @@ class OpenLoopPlan:
     """An open-loop plan's rates, arrival process and in-flight cap, as the plan records
     them."""
 
-    rates: list[float]
+    rates: list[float] = field(default_factory=list)
     arrival: str = "poisson"
     burstiness: float = 1.0
     seed: int = 0
     max_concurrency: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> OpenLoopPlan:
-        burstiness = data.get("burstiness")
-        return cls(
-            rates=[float(r) for r in data.get("rates") or []],
-            arrival=str(data.get("arrival") or "poisson"),
-            burstiness=1.0 if burstiness is None else float(burstiness),
-            seed=int(data.get("seed") or 0),
-            max_concurrency=int(data.get("max_concurrency") or 0),
-        )
 
 
 @dataclass
@@ -97,8 +72,8 @@ class PlanDescription:
     """The ``plan`` of ``load_results.json`` (:meth:`LoadPlan.describe`); fields an older or
     hand-written file lacks read as their defaults."""
 
-    targets: list[Target]
-    baseline: str
+    targets: list[Target] = field(default_factory=list)
+    baseline: str = ""
     concurrencies: list[int] = field(default_factory=list)
     requests_per_stage: int = 0
     duration_s: float = 0.0
@@ -120,46 +95,11 @@ class PlanDescription:
     open_loop: OpenLoopPlan | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["targets"] = [{"name": t.name, "url": t.url} for t in self.targets]
-        data["trace"] = None if self.trace is None else self.trace.to_json()
-        data["open_loop"] = None if self.open_loop is None else self.open_loop.to_json()
-        return data
+        return dump(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PlanDescription:
-        targets = [
-            Target(str(t["name"]), str(t.get("url") or "")) for t in data.get("targets") or []
-        ]
-        trace, open_loop = data.get("trace"), data.get("open_loop")
-        by_concurrency = data.get("processes_by_concurrency")
-        return cls(
-            targets=targets,
-            baseline=str(data.get("baseline") or ""),
-            concurrencies=[int(c) for c in data.get("concurrencies") or []],
-            requests_per_stage=int(data.get("requests_per_stage") or 0),
-            duration_s=float(data.get("duration_s") or 0.0),
-            prompts=str(data.get("prompts") or ""),
-            prompt_limit=data.get("prompt_limit"),
-            model=str(data.get("model") or ""),
-            max_tokens=data.get("max_tokens"),
-            temperature=data.get("temperature"),
-            warmup_s=float(data.get("warmup_s") or 0.0),
-            processes=int(data.get("processes") or 0),
-            processes_by_concurrency=(
-                {int(c): int(n) for c, n in by_concurrency.items()}
-                if isinstance(by_concurrency, dict)
-                else None
-            ),
-            master=bool(data.get("master")),
-            expect_workers=data.get("expect_workers"),
-            api_key_env=data.get("api_key_env"),
-            slo=data.get("slo") or None,
-            min_goodput=data.get("min_goodput"),
-            max_error_rate=data.get("max_error_rate"),
-            trace=TraceReplay.from_json(trace) if isinstance(trace, dict) else None,
-            open_loop=OpenLoopPlan.from_json(open_loop) if isinstance(open_loop, dict) else None,
-        )
+    def from_json(cls, data: object) -> PlanDescription:
+        return load(cls, data)
 
 
 @dataclass

@@ -8,6 +8,7 @@ Every number in the table is read from the stage statistics, which come from raw
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def _stage_columns(stage: StageResult) -> CsvRow:
         "failed": stage.failed or "",
     }
     if stage.statistics is not None:
-        row.update(stage.statistics.requests.to_json())
+        row.update(dataclasses.asdict(stage.statistics.requests))
     for metric in csv_load_metrics():
         for stat in STAT_KEYS:
             row[f"{metric.name}_{stat}"] = stage.stat(metric.name, stat)

@@ -7,11 +7,13 @@ concurrency (the first target is the baseline, as in the paper: Baseline / Hawke
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
+from hawkeye_bench.load.json_form import dump, load
 from hawkeye_bench.load.plan import PlanDescription
 from hawkeye_bench.load.registry import load_metrics
 from hawkeye_bench.load.stage_result import StageResult
@@ -32,28 +34,6 @@ class Speedup:
     ttft_speedup: float | None = None
     token_share: float | None = None
     cot_token_share: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Speedup:
-        def ratio(key: str) -> float | None:
-            value = data.get(key)
-            return None if value is None else float(value)
-
-        rate = data.get("rate")
-        return cls(
-            concurrency=int(data.get("concurrency") or 0),
-            rate=None if rate is None else float(rate),
-            target=str(data.get("target") or ""),
-            baseline=str(data.get("baseline") or ""),
-            e2e_speedup=ratio("e2e_speedup"),
-            cot_speedup=ratio("cot_speedup"),
-            ttft_speedup=ratio("ttft_speedup"),
-            token_share=ratio("token_share"),
-            cot_token_share=ratio("cot_token_share"),
-        )
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -92,23 +72,18 @@ def speedups(stages: Sequence[StageResult], baseline: str) -> list[Speedup]:
 
 @dataclass
 class MetricDefinition:
-    unit: str
-    definition: str
+    """A load metric's unit and meaning, as the results file explains it."""
 
-    def to_json(self) -> dict[str, str]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> MetricDefinition:
-        return cls(unit=str(data.get("unit") or ""), definition=str(data.get("definition") or ""))
+    unit: str = ""
+    definition: str = ""
 
 
 @dataclass
 class LoadResults:
     """What ``load_results.json`` holds."""
 
-    created: str
-    plan: PlanDescription
+    created: str = ""
+    plan: PlanDescription = field(default_factory=PlanDescription)
     definitions: dict[str, MetricDefinition] = field(default_factory=dict)
     stages: list[StageResult] = field(default_factory=list)
     speedups: list[Speedup] = field(default_factory=list)
@@ -127,31 +102,19 @@ class LoadResults:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "created": self.created,
-            "plan": self.plan.to_json(),
-            "definitions": {k: d.to_json() for k, d in self.definitions.items()},
-            "stages": [s.to_json() for s in self.stages],
-            "speedups": [s.to_json() for s in self.speedups],
-        }
-        if self.sweep is not None:
-            data["sweep"] = self.sweep.to_json()
+        data = dump(dataclasses.replace(self, stages=[]))
+        data["stages"] = [s.to_json() for s in self.stages]
+        if self.sweep is None:
+            del data["sweep"]
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LoadResults:
-        """A stored ``load_results.json``; KeyError, TypeError or ValueError when a stage lacks
-        its target or concurrency."""
-        definitions = data.get("definitions") or {}
-        sweep = data.get("sweep")
-        return cls(
-            created=str(data.get("created") or ""),
-            plan=PlanDescription.from_json(data.get("plan") or {}),
-            definitions={str(k): MetricDefinition.from_json(v) for k, v in definitions.items()},
-            stages=[StageResult.from_json(s) for s in data.get("stages") or []],
-            speedups=[Speedup.from_json(s) for s in data.get("speedups") or []],
-            sweep=SweepSummary.from_json(sweep) if isinstance(sweep, dict) else None,
-        )
+        """A stored ``load_results.json``; a KeyError, TypeError or ValueError when a part of it
+        is malformed (a stage without its target or concurrency)."""
+        results = load(cls, {**data, "stages": []})
+        results.stages = [StageResult.from_json(s) for s in data.get("stages") or []]
+        return results
 
 
 def build_results(

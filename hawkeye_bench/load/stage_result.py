@@ -10,32 +10,12 @@ older file lacks read as empty.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, TypeGuard
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from hawkeye_bench.load.cpu import CpuSummary
-from hawkeye_bench.load.open_loop import OpenLoopStats, TraceStats
-
-#: one metric's statistics: n, mean, p50/p90/p99, min, max (None: no samples)
-Distribution = dict[str, float]
-
-
-def _numbers(data: object) -> dict[str, float]:
-    """A JSON object of numbers as stored (an int stays an int)."""
-    return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def _counts(data: object) -> dict[str, int]:
-    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def _object(value: object) -> TypeGuard[dict[str, Any]]:
-    """A non-empty JSON object (an empty one, like a missing one, means "not this kind")."""
-    return isinstance(value, dict) and bool(value)
-
-
-def _optional_float(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
+from hawkeye_bench.load.json_form import dump, load
+from hawkeye_bench.load.open_loop import Distribution, OpenLoopStats, TraceStats
 
 
 @dataclass
@@ -51,13 +31,6 @@ class RequestCounts:
     errors: int = 0
     refused: int = 0
 
-    def to_json(self) -> dict[str, int]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RequestCounts:
-        return cls(**{f.name: int(data.get(f.name) or 0) for f in fields(cls)})
-
 
 @dataclass
 class Throughput:
@@ -67,42 +40,24 @@ class Throughput:
     requests_per_s: float | None = None
     output_tokens_per_s: float | None = None
 
-    def to_json(self) -> dict[str, float | None]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Throughput:
-        return cls(**{f.name: _optional_float(data.get(f.name)) for f in fields(cls)})
-
 
 @dataclass
 class Goodput:
     """Measured requests that met every SLO bound (metric -> ms), and their share."""
 
-    slo: dict[str, float]
+    slo: dict[str, float] = field(default_factory=dict)
     good: int = 0
     measured: int = 0
     share: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Goodput:
-        return cls(
-            slo=_numbers(data.get("slo")),
-            good=int(data.get("good") or 0),
-            measured=int(data.get("measured") or 0),
-            share=_optional_float(data.get("share")),
-        )
-
 
 @dataclass
 class StageStatistics:
-    """The statistics of one stage from its raw request records."""
+    """The statistics of one stage from its raw request records
+    (:func:`hawkeye_bench.load.metrics.scan_stage`)."""
 
-    requests: RequestCounts
-    metrics: dict[str, Distribution | None]  # metric name -> statistics
+    requests: RequestCounts = field(default_factory=RequestCounts)
+    metrics: dict[str, Distribution | None] = field(default_factory=dict)  # metric name ->
     token_sources: dict[str, int] = field(default_factory=dict)
     tbt_token_sources: dict[str, int] = field(default_factory=dict)
     cot_end_sources: dict[str, int] = field(default_factory=dict)
@@ -118,37 +73,14 @@ class StageStatistics:
         return None if dist is None else dist.get(stat)
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "requests": self.requests.to_json(),
-            "metrics": self.metrics,
-            "token_sources": self.token_sources,
-            "tbt_token_sources": self.tbt_token_sources,
-            "cot_end_sources": self.cot_end_sources,
-            "near_zero_gap_ms": self.near_zero_gap_ms,
-            "near_zero_gap_share": self.near_zero_gap_share,
-            "throughput": self.throughput.to_json(),
-            "errors_by_message": self.errors_by_message,
-        }
-        if self.goodput is not None:
-            data["goodput"] = self.goodput.to_json()
+        data = dump(self)
+        if self.goodput is None:
+            del data["goodput"]
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> StageStatistics:
-        metrics = data.get("metrics") or {}
-        goodput = data.get("goodput")
-        return cls(
-            requests=RequestCounts.from_json(data.get("requests") or {}),
-            metrics={str(k): None if v is None else _numbers(v) for k, v in metrics.items()},
-            token_sources=_counts(data.get("token_sources")),
-            tbt_token_sources=_counts(data.get("tbt_token_sources")),
-            cot_end_sources=_counts(data.get("cot_end_sources")),
-            near_zero_gap_ms=_optional_float(data.get("near_zero_gap_ms")),
-            near_zero_gap_share=_optional_float(data.get("near_zero_gap_share")),
-            throughput=Throughput.from_json(data.get("throughput") or {}),
-            errors_by_message=_counts(data.get("errors_by_message")),
-            goodput=Goodput.from_json(goodput) if isinstance(goodput, dict) else None,
-        )
+    def from_json(cls, data: object) -> StageStatistics:
+        return load(cls, data)
 
     @classmethod
     def stored_in(cls, data: dict[str, Any]) -> StageStatistics | None:
@@ -169,13 +101,6 @@ class TornLines:
     def total(self) -> int:
         return self.requests + self.cpu
 
-    def to_json(self) -> dict[str, int]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TornLines:
-        return cls(requests=int(data.get("requests") or 0), cpu=int(data.get("cpu") or 0))
-
 
 @dataclass
 class Arrival:
@@ -184,16 +109,19 @@ class Arrival:
     process: str = "poisson"
     burstiness: float = 1.0
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Arrival:
-        burstiness = data.get("burstiness")
-        return cls(
-            process=str(data.get("process") or "poisson"),
-            burstiness=1.0 if burstiness is None else float(burstiness),
-        )
+#: the stage's keys in ``load_results.json`` around its statistics, in order; those in
+#: :data:`_LEFT_OUT_WHEN_NONE` are written only when set
+_IDENTITY = ("target", "url", "concurrency", "stage", "locust_exit_code", "seconds", "raw_dir",
+             "locust_log")  # fmt: skip
+_MEASURED = ("torn_lines", "cpu", "load_processes", "raw_transfer_problems", "rate", "arrival",
+             "open_loop", "trace", "error_share", "too_many_errors", "error_reasons")  # fmt: skip
+_VERDICT = ("failed", "log_tail", "reliable", "unreliable_reasons", "slo_met", "sweep_role")
+_LEFT_OUT_WHEN_NONE = frozenset(
+    ("rate", "arrival", "open_loop", "trace", "failed", "log_tail", "slo_met", "sweep_role")
+)
+#: sections an empty object stands for as well as a missing one
+_SECTIONS = ("arrival", "open_loop", "trace")
 
 
 @dataclass
@@ -256,87 +184,22 @@ class StageResult:
         return [] if self.open_loop is None else self.open_loop.saturation
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "target": self.target,
-            "url": self.url,
-            "concurrency": self.concurrency,
-            "stage": self.stage,
-            "locust_exit_code": self.locust_exit_code,
-            "seconds": self.seconds,
-            "raw_dir": self.raw_dir,
-            "locust_log": self.locust_log,
-        }
+        full = dump(self)
+        keys = [*_IDENTITY, *(_MEASURED if self.statistics is not None else ()), *_VERDICT]
+        data = {k: full[k] for k in _IDENTITY}
         if self.statistics is not None:
             data.update(self.statistics.to_json())
-            data.update(self._measured_json())
-        if self.failed is not None:
-            data["failed"] = self.failed
-        if self.log_tail is not None:
-            data["log_tail"] = self.log_tail
-        data["reliable"] = self.reliable
-        data["unreliable_reasons"] = self.unreliable_reasons
-        if self.slo_met is not None:
-            data["slo_met"] = self.slo_met
-        if self.sweep_role is not None:
-            data["sweep_role"] = self.sweep_role
-        return data
-
-    def _measured_json(self) -> dict[str, Any]:
-        """What the runner found beside the statistics of a stage that produced records."""
-        data: dict[str, Any] = {
-            "torn_lines": self.torn_lines.to_json(),
-            "cpu": self.cpu.to_json(),
-            "load_processes": self.load_processes,
-            "raw_transfer_problems": self.raw_transfer_problems,
-        }
-        if self.rate is not None:
-            data["rate"] = self.rate
-        if self.arrival is not None:
-            data["arrival"] = self.arrival.to_json()
-        if self.open_loop is not None:
-            data["open_loop"] = self.open_loop.to_json()
-        if self.trace is not None:
-            data["trace"] = self.trace.to_json()
-        data.update(
-            error_share=self.error_share,
-            too_many_errors=self.too_many_errors,
-            error_reasons=self.error_reasons,
-        )
-        return data
+        data.update((k, full[k]) for k in keys[len(_IDENTITY) :])
+        return {k: v for k, v in data.items() if v is not None or k not in _LEFT_OUT_WHEN_NONE}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StageResult:
-        """A stored stage; KeyError, TypeError or ValueError when it lacks its target or
-        concurrency."""
-        rate, arrival = data.get("rate"), data.get("arrival")
-        open_loop, trace = data.get("open_loop"), data.get("trace")
-        failed, log_tail = data.get("failed"), data.get("log_tail")
-        seconds, exit_code = data.get("seconds"), data.get("locust_exit_code")
-        return cls(
-            target=str(data["target"]),
-            concurrency=int(data["concurrency"]),
-            url=str(data.get("url") or ""),
-            stage=str(data.get("stage") or ""),
-            locust_exit_code=None if exit_code is None else int(exit_code),
-            seconds=_optional_float(seconds),
-            raw_dir=str(data.get("raw_dir") or ""),
-            locust_log=str(data.get("locust_log") or ""),
-            statistics=StageStatistics.stored_in(data),
-            torn_lines=TornLines.from_json(data.get("torn_lines") or {}),
-            cpu=CpuSummary.from_json(data.get("cpu") or {}),
-            load_processes=int(data.get("load_processes") or 0),
-            raw_transfer_problems=[str(p) for p in data.get("raw_transfer_problems") or []],
-            rate=_optional_float(rate),
-            arrival=Arrival.from_json(arrival) if isinstance(arrival, dict) else None,
-            open_loop=OpenLoopStats.from_json(open_loop) if _object(open_loop) else None,
-            trace=TraceStats.from_json(trace) if _object(trace) else None,
-            error_share=_optional_float(data.get("error_share")),
-            too_many_errors=bool(data.get("too_many_errors")),
-            error_reasons=[str(r) for r in data.get("error_reasons") or []],
-            failed=None if failed is None else str(failed),
-            log_tail=None if log_tail is None else str(log_tail),
-            reliable=data.get("reliable"),
-            unreliable_reasons=[str(r) for r in data.get("unreliable_reasons") or []],
-            slo_met=data.get("slo_met"),
-            sweep_role=data.get("sweep_role"),
-        )
+        """A stored stage; a ValueError (pydantic's ValidationError) when it lacks its target
+        or concurrency or holds a value of the wrong type."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a stage is a JSON object, not {type(data).__name__}")
+        own = {f.name for f in fields(cls)} - {"statistics", *_SECTIONS}
+        stage = {k: v for k, v in data.items() if k in own}
+        stage.update((k, data[k]) for k in _SECTIONS if data.get(k))
+        stage["statistics"] = StageStatistics.stored_in(data)
+        return load(cls, stage)

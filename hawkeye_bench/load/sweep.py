@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hawkeye_bench.load.json_form import dump, load
 from hawkeye_bench.load.runner import LoadPlan, run_plan
 from hawkeye_bench.load.stage_result import StageResult
 
@@ -39,7 +40,7 @@ class SweepSummary:
     """A ``--rate sweep``'s findings, the ``sweep`` of ``load_results.json``: per target its
     synchronous, throughput and sustainable rate (None: not measured, or none of the rates)."""
 
-    points: int
+    points: int = 0
     rates: list[float] = field(default_factory=list)
     synchronous_per_s: dict[str, float | None] = field(default_factory=dict)
     throughput_per_s: dict[str, float | None] = field(default_factory=dict)
@@ -47,25 +48,11 @@ class SweepSummary:
     sustainable_per_s: dict[str, float | None] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return dump(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SweepSummary:
-        def per_target(key: str) -> dict[str, float | None]:
-            rates = data.get(key)
-            if not isinstance(rates, dict):
-                return {}
-            return {str(t): None if r is None else float(r) for t, r in rates.items()}
-
-        goodput = data.get("min_goodput")
-        return cls(
-            points=int(data.get("points") or 0),
-            rates=[float(r) for r in data.get("rates") or []],
-            synchronous_per_s=per_target("synchronous_per_s"),
-            throughput_per_s=per_target("throughput_per_s"),
-            min_goodput=None if goodput is None else float(goodput),
-            sustainable_per_s=per_target("sustainable_per_s"),
-        )
+    def from_json(cls, data: object) -> SweepSummary:
+        return load(cls, data)
 
 
 def sweep_rates(low: float, high: float, points: int) -> list[float]:
