@@ -47,7 +47,7 @@ from hawkeye_bench.load.calibrate import (
     split_cores,
 )
 from hawkeye_bench.load.capacity import usable_cores
-from hawkeye_bench.load.cpu import CpuSampler, cpu_summary
+from hawkeye_bench.load.cpu import CpuSampler, summarize_cpu
 from hawkeye_bench.load.metrics import stage_metrics
 from hawkeye_bench.load.records import RequestRecord, read_cpu_samples, read_requests
 from hawkeye_bench.load.shipping import LocalRawSink
@@ -129,7 +129,7 @@ def reference_client(
         process.terminate()
         process.wait()
     stage = stage_metrics(read_requests(raw_dir))
-    stage.update(concurrency=concurrency, cpu=cpu_summary(read_cpu_samples(raw_dir)))
+    stage.update(concurrency=concurrency, cpu=summarize_cpu(read_cpu_samples(raw_dir)).to_json())
     evaluation = evaluate(stage, raw_dir, truth, tol)
     evaluation["machine"]["server_cpu_percent"] = server_cpu
     return evaluation

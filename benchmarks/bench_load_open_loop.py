@@ -73,31 +73,30 @@ def run_case(
     print(f"{name}: {arrival} at {rate:g} requests/s for {duration_s:g} s", flush=True)
     run = run_stage(plan, plan.targets[0], CAP, rate=rate)
     stage = analyse_stage(plan, run)
-    if "failed" in stage:
-        raise RuntimeError(f"{name}: {stage['failed']}")
+    if stage.failed is not None or stage.open_loop is None:
+        raise RuntimeError(f"{name}: {stage.failed or 'no open-loop figures'}")
     records = [r for r in read_requests(run.raw_dir) if not r.warmup]
     sends = np.sort(np.array([r.t_send_perf for r in records]))
     due = np.sort(np.array([r.t_scheduled_perf for r in records], dtype=float))
-    open_loop = stage["open_loop"]
-    lag = open_loop["send_lag_ms"] or {}
+    open_loop = stage.open_loop
+    achieved, scheduled = open_loop.achieved_per_s or 0.0, open_loop.scheduled_per_s
     return {
         "case": name,
         "arrival": arrival,
         "requested_per_s": rate,
-        "achieved_per_s": open_loop["achieved_per_s"],
-        "scheduled_per_s": open_loop["scheduled_per_s"],
-        "achieved_error": open_loop["achieved_per_s"] / rate - 1,
-        "achieved_vs_schedule_error": open_loop["achieved_per_s"] / open_loop["scheduled_per_s"]
-        - 1,
-        "sent": open_loop["sent"],
-        "send_lag_p50_ms": lag.get("p50"),
-        "send_lag_p99_ms": lag.get("p99"),
-        "delayed_by_cap": open_loop["delayed_by_cap"],
-        "in_flight_max": open_loop["in_flight"]["max"],
-        "client_cpu_max_percent": (stage.get("cpu") or {}).get("max_percent"),
-        "errors": stage["requests"]["errors"],
-        "reliable": stage["reliable"],
-        "unreliable_reasons": stage["unreliable_reasons"],
+        "achieved_per_s": open_loop.achieved_per_s,
+        "scheduled_per_s": scheduled,
+        "achieved_error": achieved / rate - 1,
+        "achieved_vs_schedule_error": achieved / scheduled - 1 if scheduled else None,
+        "sent": open_loop.sent,
+        "send_lag_p50_ms": open_loop.stat("send_lag_ms", "p50"),
+        "send_lag_p99_ms": open_loop.stat("send_lag_ms", "p99"),
+        "delayed_by_cap": open_loop.delayed_by_cap,
+        "in_flight_max": open_loop.in_flight.max,
+        "client_cpu_max_percent": stage.cpu.max_percent,
+        "errors": stage.requests.errors,
+        "reliable": stage.reliable,
+        "unreliable_reasons": stage.unreliable_reasons,
         "gaps": {"sent": np.diff(sends), "due": np.diff(due)},
     }
 

@@ -70,6 +70,7 @@ def _record(target: str, pid: int, seq: int, chunks: int, rng: random.Random) ->
 
 def build_folder(folder: Path, size_bytes: int, chunks: int) -> int:
     """Write the raw files and load_results.json; the raw bytes written."""
+    from hawkeye_bench.load.plan import PlanDescription
     from hawkeye_bench.load.results import build_results, write_outputs
 
     rng = random.Random(7)
@@ -99,7 +100,8 @@ def build_folder(folder: Path, size_bytes: int, chunks: int) -> int:
         "warmup_s": 0.0, "slo": {"ttft_ms": 400.0}, "max_error_rate": 0.05,
     }  # fmt: skip
     (folder / "plan.json").write_text(json.dumps({"plan": plan, "stages": stages}))
-    write_outputs(build_results(plan, []), folder)  # replaced by the load mode's tables
+    # replaced by the load mode's tables
+    write_outputs(build_results(PlanDescription.from_json(plan), []), folder)
     return written
 
 
@@ -113,8 +115,10 @@ def run_mode(mode: str, folder: Path) -> dict[str, Any]:
 
     from hawkeye_bench.core.jsonl import read_jsonl
     from hawkeye_bench.load.metrics import scan_stage, stage_metrics
+    from hawkeye_bench.load.plan import PlanDescription
     from hawkeye_bench.load.records import REQUESTS_GLOB, RequestRecord
     from hawkeye_bench.load.results import build_results, write_outputs
+    from hawkeye_bench.load.stage_result import StageResult
     from hawkeye_bench.reporting import write_report
 
     saved = json.loads((folder / "plan.json").read_text())
@@ -124,7 +128,8 @@ def run_mode(mode: str, folder: Path) -> dict[str, Any]:
         for stage in stages:
             scan = scan_stage(Path(stage["raw_dir"]), plan["slo"], keep_records=False)
             stage.update(scan.metrics)
-        write_outputs(build_results(plan, stages), folder)
+        typed = [StageResult.from_json(stage) for stage in stages]
+        write_outputs(build_results(PlanDescription.from_json(plan), typed), folder)
     elif mode == "report":
         write_report([folder], folder / "report")
     elif mode == "held":

@@ -100,16 +100,16 @@ def run(
         watch.stop.set()
         thread.join()
     stage = analyse_stage(plan, stage_run)
-    if "failed" in stage:
-        raise SystemExit(f"{name}: {stage['failed']}")
+    if stage.failed is not None:
+        raise SystemExit(f"{name}: {stage.failed}")
     measured = evaluate(stage, stage_run.raw_dir, truth, Tolerances())["measured"]
-    in_flight = ((stage.get("open_loop") or {}).get("in_flight") or {}).get("max")
+    in_flight = None if stage.open_loop is None else stage.open_loop.in_flight.max
     streams = watch.peak_sockets or None
     return {
         "stage": name,
-        "processes": stage.get("load_processes"),
+        "processes": stage.load_processes,
         "requests_ok": measured["requests_ok"],
-        "errors": stage["requests"]["errors"],
+        "errors": stage.requests.errors,
         "ttft_p50_error_ms": measured["ttft_p50_ms"] - truth.ttft_ms,
         # the server's own first-token write (its stamp) against the script: a server late
         # under a burst of arrivals, not a client that read late
