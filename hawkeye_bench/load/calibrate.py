@@ -17,55 +17,36 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import psutil
 
 from hawkeye_bench.load import LOCUSTFILE
+from hawkeye_bench.load.calibration_result import (
+    Evaluation,
+    Tolerances,
+    Truth,
+    evaluate,
+    machine_load,
+    render,
+)
 from hawkeye_bench.load.capacity import Capacity, new_capacity
-from hawkeye_bench.load.metrics import chunk_gaps, distribution, share_below
-from hawkeye_bench.load.records import read_requests
 from hawkeye_bench.load.runner import LoadPlan, Target, analyse_stage, run_stage
-from hawkeye_bench.testing.scripted_server import ScriptedConfig, start_subprocess
+from hawkeye_bench.testing.scripted_server import start_subprocess
 
-#: a gap below this fraction of the configured gap counts as near zero
-NEAR_ZERO_FRACTION = 0.1
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """Pass limits (lag uses the shared-machine/CI limit)."""
-
-    ttft_p50_ms: float = 3.0
-    tbt_mean_fraction: float = 0.01
-    near_zero_share: float = 0.01
-    lag_p99_ms: float = 5.0
-
-
-@dataclass(frozen=True)
-class Truth:
-    ttft_ms: float = 100.0
-    gap_ms: float = 20.0
-    tokens: int = 64
-    tokens_per_chunk: int = 1
-
-    def server_config(self) -> ScriptedConfig:
-        return ScriptedConfig(
-            ttft_ms=self.ttft_ms,
-            gap_ms=self.gap_ms,
-            tokens=self.tokens,
-            tokens_per_chunk=self.tokens_per_chunk,
-            role_chunk=True,
-            usage="requested",
-            continuous_usage_stats=True,
-        )
-
-    def e2e_ms(self) -> float:
-        chunks = -(-self.tokens // self.tokens_per_chunk)
-        return self.ttft_ms + (chunks - 1) * self.gap_ms
+__all__ = [
+    "Evaluation",
+    "Tolerances",
+    "Truth",
+    "calibrate",
+    "evaluate",
+    "machine_load",
+    "measure_ceiling",
+    "render",
+    "split_cores",
+    "within_lag_bound",
+    "write_calibration_prompts",
+]
 
 
 def split_cores(server_processes: int = 1) -> tuple[set[int] | None, set[int] | None]:
@@ -78,138 +59,10 @@ def split_cores(server_processes: int = 1) -> tuple[set[int] | None, set[int] | 
     return set(cores[-server:]), set(cores[:-server])
 
 
-def machine_load() -> dict[str, Any]:
-    """Load average and cores: calibration on a busy machine measures the machine too."""
-    one, five, _ = os.getloadavg()
-    return {"load_1min": one, "load_5min": five, "cores": os.cpu_count()}
-
-
 def write_calibration_prompts(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('{"messages": [{"role": "user", "content": "calibration"}]}\n')
     return path
-
-
-def _check(name: str, measured: float | None, limit: float, text: str) -> dict[str, Any]:
-    return {
-        "check": name,
-        "measured": measured,
-        "limit": limit,
-        "passed": measured is not None and measured <= limit,
-        "text": text,
-    }
-
-
-def evaluate(stage: dict[str, Any], raw_dir: Path, truth: Truth, tol: Tolerances) -> dict[str, Any]:
-    """Measured vs configured for one concurrency, with pass/fail per check."""
-    records = [r for r in read_requests(raw_dir) if r.measured and r.error is None]
-    gaps = np.concatenate([chunk_gaps(r) for r in records]) if records else np.empty(0)
-    # the server's own first-token write, relative to our send (measured TTFT minus its lag):
-    # separates "the server was late" (e.g. a busy machine) from "the client measured late"
-    first = [r.chunks[0] for r in records if r.chunks and len(r.chunks[0]) > 3]
-    server_ttft = distribution(c[0] - c[3] for c in first)
-    first_lag = distribution(c[3] for c in first)
-    near_zero = share_below(gaps, NEAR_ZERO_FRACTION * truth.gap_ms)
-    checks = _calibration_checks(stage, server_ttft, near_zero, truth, tol)
-    window = (stage.get("throughput") or {}).get("window_s")
-    events = sum(len(r.chunks) for r in records)
-    measured = _measured(stage, server_ttft, first_lag, near_zero)
-    measured["events_per_s"] = events / window if window else None
-    # the same gaps between the server's own writes: near-zero gaps there mean the server
-    # wrote in bursts (it could not keep its schedule), not that the client read late
-    server_gaps = [
-        np.diff([c[0] - c[3] for c in r.chunks])
-        for r in records
-        if r.chunks and all(len(c) > 3 for c in r.chunks)
-    ]
-    server_gap_array = np.concatenate(server_gaps) if server_gaps else np.empty(0)
-    measured["server_near_zero_gap_share"] = share_below(
-        server_gap_array, NEAR_ZERO_FRACTION * truth.gap_ms
-    )
-    return {
-        "concurrency": stage["concurrency"],
-        "truth": truth.__dict__ | {"e2e_ms": truth.e2e_ms()},
-        "measured": measured,
-        "checks": checks,
-        "passed": all(c["passed"] for c in checks),
-        "machine": machine_load(),
-        "stage": stage,
-    }
-
-
-def _calibration_checks(
-    stage: dict[str, Any],
-    server_ttft: dict[str, float | int] | None,
-    near_zero: float | None,
-    truth: Truth,
-    tol: Tolerances,
-) -> list[dict[str, Any]]:
-    metrics = stage.get("metrics") or {}
-    ttft = metrics.get("ttft_ms") or {}
-    tbt = metrics.get("tbt_ms") or {}  # per token: gap / tokens in the chunk
-    lag = metrics.get("delivery_lag_ms") or {}
-    ttft_error = abs(ttft["p50"] - truth.ttft_ms) if ttft else None
-    # the measurement's own error: what we measured vs when the server really wrote the token
-    ttft_vs_server = abs(ttft["p50"] - server_ttft["p50"]) if ttft and server_ttft else None
-    token_gap = truth.gap_ms / truth.tokens_per_chunk
-    tbt_error = abs(tbt["mean"] - token_gap) / token_gap if tbt else None
-    counts = stage.get("requests") or {}
-    cpu = stage.get("cpu") or {}
-    return [
-        _check("ttft_p50_error_ms", ttft_error, tol.ttft_p50_ms, "|TTFT p50 - configured|"),
-        _check(
-            "ttft_p50_vs_server_ms",
-            ttft_vs_server,
-            tol.ttft_p50_ms,
-            "|TTFT p50 - server's first-token write p50| (both from our send)",
-        ),
-        _check("tbt_mean_error", tbt_error, tol.tbt_mean_fraction, "|mean TBT - truth| / truth"),
-        _check(
-            "near_zero_gap_share",
-            near_zero,
-            tol.near_zero_share,
-            f"share of gaps < {NEAR_ZERO_FRACTION * truth.gap_ms:g} ms",
-        ),
-        _check("delivery_lag_p99_ms", lag.get("p99"), tol.lag_p99_ms, "server write -> read p99"),
-        _check("errors", counts.get("errors"), 0, "failed measured requests"),
-        _check(
-            "client_cpu_saturated",
-            float(bool(cpu.get("saturated"))) if cpu.get("sampled") else None,
-            0,
-            "load generator saturated (1 = yes)",
-        ),
-    ]
-
-
-def _measured(
-    stage: dict[str, Any],
-    server_ttft: dict[str, float | int] | None,
-    first_lag: dict[str, float | int] | None,
-    near_zero: float | None,
-) -> dict[str, Any]:
-    metrics = stage.get("metrics") or {}
-    ttft = metrics.get("ttft_ms") or {}
-    tbt = metrics.get("tbt_ms") or {}
-    lag = metrics.get("delivery_lag_ms") or {}
-    counts = stage.get("requests") or {}
-    cpu = stage.get("cpu") or {}
-    return {
-        "ttft_p50_ms": ttft.get("p50"),
-        "ttft_p99_ms": ttft.get("p99"),
-        "tbt_mean_ms": tbt.get("mean"),
-        "tbt_p50_ms": tbt.get("p50"),
-        "tbt_p99_ms": tbt.get("p99"),
-        "e2e_p50_ms": (metrics.get("e2e_ms") or {}).get("p50"),
-        "tt_ack_p50_ms": (metrics.get("tt_ack_ms") or {}).get("p50"),
-        "server_ttft_p50_ms": server_ttft["p50"] if server_ttft else None,
-        "first_token_lag_p50_ms": first_lag["p50"] if first_lag else None,
-        "lag_p50_ms": lag.get("p50"),
-        "lag_p99_ms": lag.get("p99"),
-        "near_zero_gap_share": near_zero,
-        "requests_ok": counts.get("ok"),
-        "client_cpu_mean_percent": cpu.get("busiest_mean_percent"),
-        "client_cpu_max_percent": cpu.get("max_percent"),
-    }
 
 
 def calibrate(
@@ -225,8 +78,8 @@ def calibrate(
     pin_cores: bool = True,
     progress: Callable[[str], None] = print,
     server_processes: int = 1,
-    stop_when: Callable[[dict[str, Any]], bool] | None = None,
-) -> list[dict[str, Any]]:
+    stop_when: Callable[[Evaluation], bool] | None = None,
+) -> list[Evaluation]:
     """Run the calibration at each concurrency; one evaluation per concurrency (up to the first
     that ``stop_when`` accepts)."""
     truth = truth or Truth()
@@ -270,12 +123,12 @@ def calibrate(
             # percent of one core, all server processes together
             server_cpu = sum(watched.cpu_percent(None) for watched in server_processes_now)
             stage = analyse_stage(plan, run)
-            if "failed" in stage:
-                raise RuntimeError(f"calibration at c={concurrency} failed: {stage['failed']}")
+            if stage.failed is not None:
+                raise RuntimeError(f"calibration at c={concurrency} failed: {stage.failed}")
             evaluation = evaluate(stage, run.raw_dir, truth, tolerances)
-            evaluation["machine"]["server_cpu_percent"] = server_cpu
-            evaluation["machine"]["server_rss_mb"] = _rss_mb(server)
-            evaluation["processes"] = processes
+            evaluation.machine.server_cpu_percent = server_cpu
+            evaluation.machine.server_rss_mb = _rss_mb(server)
+            evaluation.processes = processes
             evaluations.append(evaluation)
             if stop_when is not None and stop_when(evaluation):
                 break
@@ -290,13 +143,11 @@ def _rss_mb(process: psutil.Process) -> float:
     return sum(p.memory_info().rss for p in processes) / 2**20
 
 
-def within_lag_bound(evaluation: dict[str, Any], bound_ms: float) -> bool:
+def within_lag_bound(evaluation: Evaluation, bound_ms: float) -> bool:
     """Read on time: delivery lag p99 under the bound, no error, client CPU not saturated."""
-    measured = evaluation["measured"]
-    lag = measured["lag_p99_ms"]
-    cpu = evaluation["stage"].get("cpu") or {}
-    errors = (evaluation["stage"].get("requests") or {}).get("errors")
-    return lag is not None and lag < bound_ms and not cpu.get("saturated") and not errors
+    lag, stage = evaluation.measured.lag_p99_ms, evaluation.stage
+    saturated, errors = stage.cpu.saturated, stage.requests.errors
+    return lag is not None and lag < bound_ms and not saturated and not errors
 
 
 def measure_ceiling(
@@ -308,13 +159,13 @@ def measure_ceiling(
     truth: Truth | None = None,
     pin_cores: bool = True,
     progress: Callable[[str], None] = print,
-) -> tuple[Capacity | None, list[dict[str, Any]]]:
+) -> tuple[Capacity | None, list[Evaluation]]:
     """One load process at rising concurrency (stopping after two in a row miss the lag bound:
     on a shared machine one miss can be noise): the highest events/s read with lag p99 <
     ``bound_ms``, and every evaluation."""
     misses = [0]
 
-    def two_misses_in_a_row(evaluation: dict[str, Any]) -> bool:
+    def two_misses_in_a_row(evaluation: Evaluation) -> bool:
         misses[0] = 0 if within_lag_bound(evaluation, bound_ms) else misses[0] + 1
         return misses[0] >= 2
 
@@ -328,17 +179,14 @@ def measure_ceiling(
         stop_when=two_misses_in_a_row,
     )
     good = [
-        ev
+        (ev.measured.events_per_s, ev)
         for ev in evaluations
-        if within_lag_bound(ev, bound_ms) and ev["measured"]["events_per_s"] is not None
+        if within_lag_bound(ev, bound_ms) and ev.measured.events_per_s is not None
     ]
     if not good:
         return None, evaluations
-    best = max(good, key=lambda ev: ev["measured"]["events_per_s"])
-    measured = best["measured"]
-    capacity = new_capacity(
-        measured["events_per_s"], measured["lag_p99_ms"], best["concurrency"], bound_ms
-    )
+    events_per_s, best = max(good, key=lambda pair: pair[0])
+    capacity = new_capacity(events_per_s, best.measured.lag_p99_ms, best.concurrency, bound_ms)
     return capacity, evaluations
 
 
@@ -349,45 +197,3 @@ def _stop(process: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-def render(evaluations: list[dict[str, Any]]) -> str:
-    """Measured vs configured, one block per concurrency."""
-    lines = []
-    for ev in evaluations:
-        truth, m = ev["truth"], ev["measured"]
-        verdict = "PASS" if ev["passed"] else "FAIL"
-        lines += [
-            f"concurrency {ev['concurrency']}: {verdict} ({m['requests_ok']} requests)",
-            f"  TTFT p50      {_f(m['ttft_p50_ms'])} ms   (configured {truth['ttft_ms']:g} ms; "
-            f"p99 {_f(m['ttft_p99_ms'])} ms; TT_ACK p50 {_f(m['tt_ack_p50_ms'])} ms)",
-            f"  TBT mean      {_f(m['tbt_mean_ms'], 3)} ms  (configured "
-            f"{truth['gap_ms'] / truth['tokens_per_chunk']:g} ms per token; "
-            f"p50 {_f(m['tbt_p50_ms'])}, p99 {_f(m['tbt_p99_ms'])} ms)",
-            f"  server TTFT   {_f(m['server_ttft_p50_ms'])} ms p50 (its first-token write after "
-            f"our send; first-token lag p50 {_f(m['first_token_lag_p50_ms'], 3)} ms)",
-            f"  E2E p50       {_f(m['e2e_p50_ms'])} ms   (ideal {truth['e2e_ms']:g} ms)",
-            f"  near-zero gaps {_f(_pct(m['near_zero_gap_share']), 2)} %",
-            f"  delivery lag  p50 {_f(m['lag_p50_ms'], 3)} ms, p99 {_f(m['lag_p99_ms'], 3)} ms "
-            f"({_f(m.get('events_per_s'), 0)} streamed events/s read)",
-            f"  client CPU    mean {_f(m['client_cpu_mean_percent'], 0)} %, "
-            f"max {_f(m['client_cpu_max_percent'], 0)} %",
-            f"  machine       load average {ev['machine']['load_1min']:.1f} "
-            f"on {ev['machine']['cores']} cores; scripted server CPU "
-            f"{_f(ev['machine'].get('server_cpu_percent'), 0)} % (stage average)",
-        ]
-        for check in ev["checks"]:
-            mark = "ok  " if check["passed"] else "FAIL"
-            lines.append(
-                f"  [{mark}] {check['check']}: {_f(check['measured'], 4)} "
-                f"(limit {check['limit']:g}; {check['text']})"
-            )
-    return "\n".join(lines)
-
-
-def _pct(value: float | None) -> float | None:
-    return None if value is None else value * 100
-
-
-def _f(value: float | None, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"

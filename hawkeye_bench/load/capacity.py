@@ -43,8 +43,22 @@ class Capacity:
     cores: int
     measured: str  # ISO time
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Capacity:
+        """A kept ceiling; one without its host reads as another host's."""
+        lag = data.get("lag_p99_ms")
+        return cls(
+            events_per_s=float(data["events_per_s"]),
+            lag_p99_bound_ms=float(data.get("lag_p99_bound_ms") or 0.0),
+            lag_p99_ms=None if lag is None else float(lag),
+            concurrency=int(data.get("concurrency") or 0),
+            host=str(data.get("host") or ""),
+            cores=int(data.get("cores") or 0),
+            measured=str(data.get("measured") or ""),
+        )
 
 
 def usable_cores() -> int:
@@ -62,7 +76,7 @@ def capacity_path() -> Path:
 def save_capacity(capacity: Capacity, path: Path | None = None) -> Path:
     path = path or capacity_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(capacity.to_dict(), indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(capacity.to_json(), indent=2) + "\n", encoding="utf-8")
     return path
 
 
@@ -71,7 +85,7 @@ def read_capacity(path: Path | None = None) -> Capacity | None:
     path = path or capacity_path()
     if not path.is_file():
         return None
-    capacity = Capacity(**json.loads(path.read_text(encoding="utf-8")))
+    capacity = Capacity.from_json(json.loads(path.read_text(encoding="utf-8")))
     return capacity if capacity.host == host_name() else None
 
 
