@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from hawkeye_bench.core.problem import Problem
-from hawkeye_bench.lmeval.docs import DOC_FIELDS, TaskDoc, doc_to_problem, problem_to_doc
+from hawkeye_bench.lmeval.docs import DOC_FIELDS, TaskDoc, doc_to_problem
 
 PROBLEM = Problem(
     id="math-7",
@@ -22,7 +22,7 @@ def test_a_task_doc_round_trips_through_json() -> None:
 
 
 def test_the_document_keeps_its_fields_and_gives_back_the_problem() -> None:
-    written = problem_to_doc(PROBLEM, "prompt")
+    written = TaskDoc.from_problem(PROBLEM, "prompt").to_json()
     assert tuple(written) == DOC_FIELDS
     assert (written["subject"], written["level"]) == ("Algebra", 2)
     assert written["metadata"] == json.dumps(PROBLEM.metadata, sort_keys=True)

@@ -94,10 +94,6 @@ class TaskDoc:
         )
 
 
-def problem_to_doc(problem: Problem, prompt: str) -> dict[str, Any]:
-    return TaskDoc.from_problem(problem, prompt).to_json()
-
-
 def doc_to_problem(doc: dict[str, Any]) -> Problem | None:
     """The Problem behind a hawkeye_* document; None for a document from any other task."""
     task_doc = TaskDoc.from_json(doc)
@@ -125,5 +121,5 @@ def load_split(
     if not problems:
         wanted = f" with subjects {subjects}" if subjects else ""
         raise benchmarks.DatasetError(f"dataset {benchmark!r}{wanted} has no problems")
-    docs = [problem_to_doc(p, template.render(p.question)) for p in problems]
+    docs = [TaskDoc.from_problem(p, template.render(p.question)).to_json() for p in problems]
     return {SPLIT: hf_datasets.Dataset.from_list(docs)}
