@@ -51,6 +51,7 @@ from hawkeye_bench.load.cpu import CpuSampler, summarize_cpu
 from hawkeye_bench.load.metrics import stage_metrics
 from hawkeye_bench.load.records import RequestRecord, read_cpu_samples, read_requests
 from hawkeye_bench.load.shipping import LocalRawSink
+from hawkeye_bench.load.stage_result import StageResult
 from hawkeye_bench.load.stream import StreamMeter
 from hawkeye_bench.testing.scripted_server import start_subprocess
 
@@ -130,9 +131,11 @@ def reference_client(
         process.wait()
     stage = stage_metrics(read_requests(raw_dir))
     stage.update(concurrency=concurrency, cpu=summarize_cpu(read_cpu_samples(raw_dir)).to_json())
-    evaluation = evaluate(stage, raw_dir, truth, tol)
-    evaluation["machine"]["server_cpu_percent"] = server_cpu
-    return evaluation
+    evaluation = evaluate(
+        StageResult.from_json({"target": "aiohttp", **stage}), raw_dir, truth, tol
+    )
+    evaluation.machine.server_cpu_percent = server_cpu
+    return evaluation.to_json()
 
 
 def _f(value: float | None, digits: int = 2) -> str:
@@ -210,9 +213,10 @@ def print_ceiling(
     bound_ms: float, out: Path, pin: bool, concurrencies: list[int], requests_per_user: int
 ) -> None:
     """One load process at rising concurrency: the events/s it reads with lag p99 < bound."""
-    capacity, evaluations = measure_ceiling(
+    capacity, runs = measure_ceiling(
         concurrencies, out, bound_ms=bound_ms, pin_cores=pin, requests_per_user=requests_per_user
     )
+    evaluations = [ev.to_json() for ev in runs]
     print()
     print(f"Ceiling of one load process (delivery lag p99 < {bound_ms:g} ms, CPU not saturated):")
     print()
@@ -298,7 +302,7 @@ def main() -> int:
             truth=truth,
             tolerances=tolerances,
             pin_cores=pin,
-        )[0]
+        )[0].to_json()
         naive = None
         if not args.skip_naive:
             naive = calibrate(
@@ -309,7 +313,7 @@ def main() -> int:
                 tolerances=tolerances,
                 locustfile=NAIVE_LOCUSTFILE,
                 pin_cores=pin,
-            )[0]
+            )[0].to_json()
         reference = None
         if not args.skip_reference:
             reference = reference_client(

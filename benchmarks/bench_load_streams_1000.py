@@ -102,7 +102,7 @@ def run(
     stage = analyse_stage(plan, stage_run)
     if stage.failed is not None:
         raise SystemExit(f"{name}: {stage.failed}")
-    measured = evaluate(stage, stage_run.raw_dir, truth, Tolerances())["measured"]
+    measured = evaluate(stage, stage_run.raw_dir, truth, Tolerances()).measured.to_json()
     in_flight = None if stage.open_loop is None else stage.open_loop.in_flight.max
     streams = watch.peak_sockets or None
     return {
@@ -126,8 +126,8 @@ def run(
             (watch.peak_rss_mb - watch.least_rss_mb) * 1024 / streams if streams else None
         ),
         "client_cpu_max_percent": measured["client_cpu_max_percent"],
-        "reliable": stage["reliable"],
-        "unreliable_reasons": stage["unreliable_reasons"],
+        "reliable": stage.reliable,
+        "unreliable_reasons": stage.unreliable_reasons,
     }
 
 

@@ -15,7 +15,6 @@ from hawkeye_bench.commands.lm_eval import LmEvalArgumentError, TaskFileError
 from hawkeye_bench.commands.load import DistributedSetupError
 from hawkeye_bench.commands.pipeline_options import PipelineOptionsError
 from hawkeye_bench.commands.reward import RewardInputError
-from hawkeye_bench.commands.route_arguments import RouteOptionsError
 from hawkeye_bench.commands.sweep_runner import SweepFolderError
 from hawkeye_bench.core.errors import HawkeyeError, RunStopped
 from hawkeye_bench.core.folder_lock import FolderLocked
@@ -72,7 +71,6 @@ USER_ERRORS = [
     PipelineOptionsError,
     SweepFolderError,
     UnknownCompressMethod,
-    RouteOptionsError,
     RouteSetupError,
     TokenizerMismatch,
     UnknownRouter,

@@ -315,12 +315,12 @@ def test_a_plugin_router_is_one_registered_spec(
 
 
 def test_route_user_errors_exit_2() -> None:
-    from hawkeye_bench.commands.route_arguments import RouteOptionsError
+    from hawkeye_bench.commands.pipeline_options import PipelineOptionsError
     from hawkeye_bench.core.errors import HawkeyeError
     from hawkeye_bench.pipelines.route import RouteSetupError, TokenizerMismatch
     from hawkeye_bench.routing import UnknownRouter
 
-    for cls in (RouteOptionsError, RouteSetupError, TokenizerMismatch, UnknownRouter):
+    for cls in (PipelineOptionsError, RouteSetupError, TokenizerMismatch, UnknownRouter):
         assert issubclass(cls, HawkeyeError) and cls.exit_code == 2
 
 

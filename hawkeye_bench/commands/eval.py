@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,6 @@ from hawkeye_bench.commands.arguments import (
     endpoint_settings,
 )
 from hawkeye_bench.commands.pipeline_options import (
-    ALL_OPTION_ARGUMENTS,
-    OptionArguments,
     add_pipeline_option_arguments,
     pipeline_options,
     preset_name_for,
@@ -31,9 +29,9 @@ from hawkeye_bench.presets import load_preset
 
 
 def build_parser(
-    parser: argparse.ArgumentParser, option_groups: tuple[OptionArguments, ...] | None = None
+    parser: argparse.ArgumentParser, pipelines: Sequence[str] | None = None
 ) -> argparse.ArgumentParser:
-    """eval's flags; ``option_groups``: only these pipelines' run-option flags (a sweep's)."""
+    """eval's flags; ``pipelines``: only these pipelines' run-option flags (a sweep's)."""
     from hawkeye_bench.core.ranges import non_negative_float, positive_int, share
 
     parser.add_argument(
@@ -88,7 +86,7 @@ def build_parser(
         "(it stopped answering); --resume finishes the run (default: %(default)s)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_pipeline_option_arguments(parser, option_groups or ALL_OPTION_ARGUMENTS)
+    add_pipeline_option_arguments(parser, pipelines)
     add_endpoint_arguments(parser)
     parser.set_defaults(func=main)
     return parser
@@ -117,8 +115,7 @@ def plan_from_args(
     check_run_flags(args)
     pipeline = get_pipeline(args.pipeline)
     check_role_flags(args, pipeline.name, pipeline.roles)
-    options = dict(options) if options is not None else pipeline_options(args)
-    pipeline.check_options(options)
+    options = pipeline.check_options(pipeline_options(args) if options is None else options)
     preset = load_preset(preset_name_for(pipeline, args.preset, args.task)).with_overrides(
         max_tokens=args.max_tokens, temperature=args.temperature
     )

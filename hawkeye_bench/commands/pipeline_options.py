@@ -1,99 +1,123 @@
-"""The flags of a pipeline's run options (``--keep``, ``--methods``, the route flags) and the
-options they give; ``eval`` and ``serve`` share them, so a pipeline serves as it evaluates."""
+"""The flags of the pipelines' run options, derived from each pipeline's ``options``
+(:mod:`hawkeye_bench.pipelines.options`): ``eval`` and ``serve`` take every pipeline's, so a
+pipeline serves as it evaluates; a sweep command takes its pipeline's, with lists.
+
+An option's flag is ``--<name>`` unless the option names another (``--methods``,
+``--chunk-tokens``, ``--prompt-ids``, ``--anchor``); its ``--config`` key is the flag's long
+name. A ``sweeps`` option's flag takes a comma-separated list: a sweep runs each value, a run
+takes one.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hawkeye_bench.commands.arguments import comma_list
-from hawkeye_bench.commands.route_arguments import add_route_arguments, route_options
 from hawkeye_bench.core.errors import HawkeyeError
-from hawkeye_bench.pipelines import Pipeline
+from hawkeye_bench.pipelines import PIPELINES, Pipeline
+from hawkeye_bench.pipelines.options import PipelineOption, PipelineOptions
 
 
 class PipelineOptionsError(HawkeyeError):
     """Pipeline options that one run cannot take as given."""
 
 
-def share_list(text: str) -> list[float]:
-    """Comma-separated shares from 0 to 1."""
-    from hawkeye_bench.core.ranges import share
+def _list_of(convert: Callable[[str], Any]) -> Callable[[str], list[Any]]:
+    def parse(text: str) -> list[Any]:
+        return comma_list(text, convert)
 
-    return comma_list(text, share)
-
-
-def name_list(text: str) -> list[str]:
-    return comma_list(text, str)
+    parse.__name__ = f"list of {getattr(convert, '__name__', 'values')}"
+    return parse
 
 
-def add_compress_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--keep",
-        type=share_list,
-        help="compress pipeline: share of the CoT's tokens to keep, 0 to 1 (compress-sweep: "
-        "several, comma-separated; default 0.3)",
-    )
-    parser.add_argument(
-        "--methods",
-        type=name_list,
-        help="compress pipeline: compression method (llm, truncate, random, full, none; "
-        "compress-sweep: several, comma-separated; default llm)",
-    )
-    parser.add_argument(
-        "--strip-answer",
-        action="store_true",
-        default=None,
-        help="compress pipeline: remove the final answer (boxes, answer statements) from the "
-        "writer's CoT before compressing it (the record keeps both texts)",
-    )
-    parser.add_argument(
-        "--percent-means",
-        choices=["kept", "removed"],
-        help="compress pipeline: what the compressor prompt's {percent} is, the kept share "
-        "(default) or the removed share (compression rate); recorded in the run",
-    )
+def _help(spec: PipelineOption, sweep_command: str) -> str:
+    """The option's help with its default, and what a sweep takes."""
+    parts = [spec.help]
+    if spec.switch is None and spec.default is not None:
+        parts.append(f"default {spec.default}")
+    if spec.sweeps and sweep_command:
+        parts.append(f"{sweep_command}: several, comma-separated")
+    return "; ".join(parts).replace("%", "%%")
 
 
-def compress_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The compress options every run of a sweep shares (those given)."""
-    given = {
-        "strip_answer": getattr(args, "strip_answer", None),
-        "percent_means": getattr(args, "percent_means", None),
-    }
-    return {key: value for key, value in given.items() if value is not None}
+def _add_flag(group: Any, spec: PipelineOption, sweep_command: str) -> None:
+    help = _help(spec, sweep_command)
+    if spec.switch is not None:
+        group.add_argument(spec.flag, dest=spec.dest, action="store_true", default=None, help=help)
+    elif spec.sweeps:
+        group.add_argument(spec.flag, dest=spec.dest, type=_list_of(spec.kind.from_text), help=help)
+    else:
+        choices = list(spec.kind.choices) or None
+        group.add_argument(
+            spec.flag, dest=spec.dest, type=spec.kind.from_text, choices=choices, help=help
+        )
 
 
-#: Each adds the flags of one pipeline's run options.
-OptionArguments = Callable[[argparse.ArgumentParser], None]
-ALL_OPTION_ARGUMENTS: tuple[OptionArguments, ...] = (add_compress_arguments, add_route_arguments)
+def option_sets(pipelines: Sequence[str] | None = None) -> list[type[Pipeline]]:
+    """The pipelines whose option flags a command takes (default: every registered one)."""
+    if pipelines is None:
+        return list(PIPELINES.values())
+    return [PIPELINES.lookup(name) for name in pipelines]
 
 
 def add_pipeline_option_arguments(
-    parser: argparse.ArgumentParser, groups: tuple[OptionArguments, ...] = ALL_OPTION_ARGUMENTS
+    parser: argparse.ArgumentParser, pipelines: Sequence[str] | None = None
 ) -> None:
-    """The run-option flags of ``groups`` (default: every pipeline's)."""
-    for add in groups:
-        add(parser)
+    """The run-option flags of ``pipelines`` (default: every registered pipeline's), a group
+    per pipeline; an option two pipelines share has one flag."""
+    seen: set[str] = set()
+    for cls in option_sets(pipelines):
+        specs = [spec for spec in cls.options.specs() if spec.dest not in seen]
+        if not specs:
+            continue
+        group = parser.add_argument_group(f"{cls.name} pipeline ({cls.display_name})")
+        for spec in specs:
+            _add_flag(group, spec, cls.options.sweep_command)
+            seen.add(spec.dest)
+
+
+def _given(args: argparse.Namespace, spec: PipelineOption) -> Any:
+    """The value the flag (or the config file) gives, None when it gives none; a list for a
+    ``sweeps`` option's flag."""
+    value = getattr(args, spec.dest, None)
+    if spec.switch is None or value is None:
+        return value
+    if isinstance(spec.switch, bool):
+        return bool(value)  # a config file's false is given as false
+    return spec.switch if value else None
+
+
+def given_options(
+    args: argparse.Namespace, options: type[PipelineOptions], *, sweep: bool = False
+) -> dict[str, Any]:
+    """The options of ``options`` that the flags give. ``sweep``: leave out those a sweep
+    runs several values of (it runs each)."""
+    found: dict[str, Any] = {}
+    for spec in options.specs():
+        value = _given(args, spec)
+        if value is None or (sweep and spec.sweeps):
+            continue
+        if spec.sweeps:
+            if len(value) > 1:
+                raise PipelineOptionsError(
+                    f"one run takes one {spec.flag} value, got {len(value)}; "
+                    f"hawkeye-bench {options.sweep_command} runs several"
+                )
+            value = value[0]
+        found[spec.name] = value
+    return found
 
 
 def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The pipeline options of one run: ``--keep`` and ``--methods`` (one value each) and the
-    route flags given."""
-    options: dict[str, Any] = {}
-    for flag, attribute, key in (("--keep", "keep", "keep"), ("--methods", "methods", "method")):
-        values = getattr(args, attribute, None)
-        if values and len(values) > 1:
-            raise PipelineOptionsError(
-                f"one run takes one {flag} value, got {len(values)}; "
-                "hawkeye-bench compress-sweep runs several"
-            )
-        if values:
-            options[key] = values[0]
-    options.update(compress_options(args))
-    options.update(route_options(args))
-    return options
+    """The pipeline options of one run: every option flag given (one value each), whichever
+    pipeline takes it; the pipeline's ``check_options`` refuses those it does not take."""
+    found: dict[str, Any] = {}
+    for cls in option_sets():
+        for name, value in given_options(args, cls.options).items():
+            found.setdefault(name, value)
+    return found
 
 
 def preset_name_for(pipeline: type[Pipeline], preset: str, task: str | None = None) -> str:

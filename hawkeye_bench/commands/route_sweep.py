@@ -13,14 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hawkeye_bench.commands.arguments import FlagsError
+from hawkeye_bench.commands.arguments import comma_list
 from hawkeye_bench.commands.eval import build_parser, check_run_flags, default_out, plan_from_args
-from hawkeye_bench.commands.pipeline_options import name_list
-from hawkeye_bench.commands.route_arguments import (
-    add_route_arguments,
-    route_options,
-    threshold_list,
-)
+from hawkeye_bench.commands.pipeline_options import given_options
 from hawkeye_bench.commands.sweep_runner import (
     STOPPED,
     check_sweep_folder,
@@ -29,6 +24,7 @@ from hawkeye_bench.commands.sweep_runner import (
     run_in_turn,
     sweep_settings,
 )
+from hawkeye_bench.core.ranges import non_negative_float
 from hawkeye_bench.eval.route_sweep import (
     DEFAULT_THRESHOLDS,
     SWEEP_FILE,
@@ -40,6 +36,7 @@ from hawkeye_bench.eval.route_sweep import (
     write_tables,
 )
 from hawkeye_bench.eval.runner import EvalPlan
+from hawkeye_bench.pipelines.route_options import RouteOptions
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,29 +47,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "small-only and large-only anchors on the same prompts) and write route_table.md/.csv "
         "into --out.",
     )
-    build_parser(parser, (add_route_arguments,))
+    build_parser(parser, ("route",))
     parser.add_argument(
         "--random-rates",
-        type=threshold_list,
+        type=rate_list,
         help="also run the random router (the control) at these rates, comma-separated",
     )
     parser.set_defaults(func=main, pipeline="route")
 
 
+def rate_list(text: str) -> list[float]:
+    """Comma-separated rates, each a finite number >= 0."""
+    return comma_list(text, non_negative_float)
+
+
 def main(args: argparse.Namespace) -> int:
     check_run_flags(args)
-    try:
-        routers = name_list(args.router or "top1")
-    except argparse.ArgumentTypeError as exc:
-        raise FlagsError(f"--router: {exc}") from None
+    routers = list(dict.fromkeys(args.router or [RouteOptions.router]))
     shares = list(dict.fromkeys(args.target_share or ()))
     thresholds = list(dict.fromkeys(args.threshold or ([] if shares else DEFAULT_THRESHOLDS)))
     root = Path(args.out) if args.out else default_out(args.task, "route-sweep")
     check_sweep_folder(root, SWEEP_FILE, args.resume)
     runs = sweep_runs(routers, thresholds, shares)
     runs += [RouteRun("random", rate) for rate in args.random_rates or ()]
-    shared = route_options(args, sweep=True)
-    shared.pop("router", None)
+    shared = given_options(args, RouteOptions, sweep=True)  # every run's
 
     def plan(run: RouteRun) -> tuple[str, EvalPlan]:
         out = root / "runs" / run.folder

@@ -203,8 +203,7 @@ def _run_workers(spec: ServerSpec, workers: int) -> RunStopped | None:
 def main(args: argparse.Namespace) -> int:
     pipeline_cls = get_pipeline(args.pipeline)
     check_role_flags(args, pipeline_cls.name, pipeline_cls.roles)
-    options = pipeline_options(args)
-    pipeline_cls.check_options(options)
+    options = pipeline_cls.check_options(pipeline_options(args))
     preset = load_preset(preset_name_for(pipeline_cls, args.preset))
     resolved = resolve_endpoints(endpoint_settings(args), pipeline_cls.roles)
     client_key_env = args.client_key_env or DEFAULT_CLIENT_KEY_ENV

@@ -177,12 +177,7 @@ class HawkeyeLM(LM):
         self.graded: list[Record] = []  # this model's graded records, for the comparison
         self.pipeline_cls: type[Pipeline] = get_pipeline(str(pipeline))
         # the pipeline's run options (compress: keep, method; route: router, threshold, ...)
-        self.options = {
-            name: lm_eval_args.pop(name)
-            for name in sorted(self.pipeline_cls.option_names)
-            if name in lm_eval_args
-        }
-        self.pipeline_cls.check_options(self.options)
+        self.options = self.pipeline_cls.check_options(self.pipeline_cls.options.take(lm_eval_args))
         role_args = self._take_role_args(lm_eval_args)
         if stage2_input is not None and stage2_input not in STAGE2_INPUTS:
             raise ConfigError(

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, Unpack
 
-from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.endpoints.call_params import CallParams
+from hawkeye_bench.pipelines.options import PipelineOptionError as PipelineOptionError
+from hawkeye_bench.pipelines.options import PipelineOptions
 from hawkeye_bench.pipelines.prompts import Preset, PresetError, StagePrompt
 
 #: Called with (role, channel, text) for each streamed piece; channel is "reasoning" or "content".
@@ -27,10 +28,6 @@ class StageClient(Protocol):
     ) -> StageResult: ...
 
     async def complete(self, prompt: str, **params: Unpack[CallParams]) -> StageResult: ...
-
-
-class PipelineOptionError(HawkeyeError):
-    """A pipeline option (``--keep``, ``--methods``) the pipeline does not take, or a bad value."""
 
 
 class AnswerGrader(Protocol):
@@ -76,8 +73,9 @@ class Pipeline(ABC):
     role_specs: ClassVar[tuple[RoleSpec, ...]]
     cot_role: ClassVar[str | None] = None
     is_baseline: ClassVar[bool] = False
-    #: the run options (``eval --keep ...``) this pipeline takes; others are refused
-    option_names: ClassVar[frozenset[str]] = frozenset()
+    #: the run options (``eval --keep ...``) this pipeline takes, one field each; others are
+    #: refused (:mod:`hawkeye_bench.pipelines.options`)
+    options: ClassVar[type[PipelineOptions]] = PipelineOptions
     #: the preset ``eval`` uses when none is named (``default`` holds no stage for its roles)
     default_preset: ClassVar[str] = "default"
     #: a dataset whose questions need another prompt format: {dataset: preset} (``eval``)
@@ -104,15 +102,11 @@ class Pipeline(ABC):
             cls.display_name = cls.name
 
     @classmethod
-    def check_options(cls, options: Mapping[str, Any]) -> None:
-        """Raise PipelineOptionError for an option this pipeline does not take (a pipeline with
-        options also checks their values)."""
-        unknown = sorted(set(options) - cls.option_names)
-        if unknown:
-            takes = ", ".join(sorted(cls.option_names)) or "none"
-            raise PipelineOptionError(
-                f"pipeline {cls.name!r} takes no option {', '.join(unknown)} (it takes: {takes})"
-            )
+    def check_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The options given, checked: the one validation (``__init__`` uses it; a command
+        calls it early, before any model server starts). PipelineOptionError for an option
+        this pipeline does not take or a bad value."""
+        return cls.options.check(options, cls.name)
 
     @classmethod
     def final_role(cls) -> str:
@@ -130,7 +124,7 @@ class Pipeline(ABC):
         stage2_input: str | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.check_options(options or {})
+        given = self.check_options(options or {})
         missing = [role for role in self.roles if role not in clients]
         if missing:
             raise ValueError(f"pipeline {self.name!r} needs endpoints for roles {missing}")
@@ -144,12 +138,15 @@ class Pipeline(ABC):
         self.preset = preset
         self.clients = clients
         self.stage2_input = stage2_input or preset.stage2_input
-        self.options: Mapping[str, Any] = dict(options or {})
+        #: the options given (the run's identity), and all of them resolved with the defaults
+        self.given_options: Mapping[str, Any] = given
+        self.settings: PipelineOptions = self.options(**given)
         self.configure()
 
     def configure(self) -> None:
         """Called at the end of ``__init__``, the options checked: a pipeline with options
-        reads them (``self.options``) and sets up its own state here; nothing here."""
+        reads them (``self.settings``, its ``options`` class) and sets up its own state here;
+        nothing here."""
         return None
 
     def attach_folders(self, run_dir: Path, cache_dir: Path) -> None:

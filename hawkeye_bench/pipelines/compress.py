@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.pipelines.answer_strip import strip_answer
@@ -44,7 +44,6 @@ from hawkeye_bench.pipelines.base import (
     AnswerGrader,
     DeltaCallback,
     Pipeline,
-    PipelineOptionError,
     RoleSpec,
     StageClient,
 )
@@ -55,6 +54,14 @@ from hawkeye_bench.pipelines.compress_methods import (
     get_compress_method,
     kept_count,
 )
+from hawkeye_bench.pipelines.options import (
+    PipelineOptions,
+    boolean,
+    choice,
+    option,
+    registered,
+    share_kind,
+)
 from hawkeye_bench.pipelines.prompts import StagePrompt
 from hawkeye_bench.pipelines.stage2_input import cot_for_stage2
 
@@ -64,6 +71,37 @@ PERCENT_MEANS = ("kept", "removed")
 DEFAULT_METHOD = "llm"
 #: How a compressor's refusal starts (checked on the first words, case-insensitive).
 REFUSAL = re.compile(r"^\s*(i'?m sorry|i am sorry|sorry,|i can(?:'|no)t|i cannot|as an ai)", re.I)
+
+
+@dataclass(frozen=True)
+class CompressOptions(PipelineOptions):
+    """The compress pipeline's run options (see the module docstring)."""
+
+    sweep_command: ClassVar[str] = "compress-sweep"
+
+    keep: float = option(
+        share_kind(), DEFAULT_KEEP, "share of the CoT's tokens to keep", sweeps=True
+    )
+    method: str = option(
+        registered("a compression method", get_compress_method),
+        DEFAULT_METHOD,
+        "compression method: llm, truncate, random, full, none, or a plugin's",
+        flag="--methods",
+        sweeps=True,
+    )
+    strip_answer: bool = option(
+        boolean(),
+        False,
+        "remove the final answer (boxes, answer statements) from the writer's CoT before "
+        "compressing it (the record keeps both texts)",
+        switch=True,
+    )
+    percent_means: str = option(
+        choice(*PERCENT_MEANS),
+        PERCENT_MEANS[0],
+        "what the compressor prompt's {percent} is, the kept share or the removed share "
+        "(compression rate); recorded in the run",
+    )
 
 
 def endpoint_key(client: StageClient) -> dict[str, Any]:
@@ -97,33 +135,17 @@ class CompressPipeline(Pipeline):
         RoleSpec("responder", "the small model: turns the question and the CoT into the answer"),
     )
     cot_role = "writer"
-    option_names = frozenset({"keep", "method", "strip_answer", "percent_means"})
+    options = CompressOptions
+    settings: CompressOptions
     default_preset = "compress"
 
     def configure(self) -> None:
-        keep = float(self.options.get("keep", DEFAULT_KEEP))
-        self.method: CompressMethod = get_compress_method(
-            str(self.options.get("method", DEFAULT_METHOD))
-        )
-        self.keep = self.method.fixed_keep if self.method.fixed_keep is not None else keep
-        self.strip_answer = bool(self.options.get("strip_answer", False))
-        self.percent_means = str(self.options.get("percent_means", PERCENT_MEANS[0]))
+        self.method: CompressMethod = get_compress_method(self.settings.method)
+        fixed = self.method.fixed_keep
+        self.keep = fixed if fixed is not None else float(self.settings.keep)
+        self.strip_answer = self.settings.strip_answer
+        self.percent_means = self.settings.percent_means
         self.cache: CallCache | None = None
-
-    @classmethod
-    def check_options(cls, options: Mapping[str, Any]) -> None:
-        super().check_options(options)
-        keep = options.get("keep", DEFAULT_KEEP)
-        if not isinstance(keep, int | float) or not 0.0 <= keep <= 1.0:
-            raise PipelineOptionError(f"keep must be a share from 0 to 1, not {keep!r}")
-        get_compress_method(str(options.get("method", DEFAULT_METHOD)))
-        if not isinstance(options.get("strip_answer", False), bool):
-            raise PipelineOptionError("strip_answer must be true or false")
-        if options.get("percent_means", PERCENT_MEANS[0]) not in PERCENT_MEANS:
-            raise PipelineOptionError(
-                f"percent_means must be one of {', '.join(PERCENT_MEANS)}, "
-                f"not {options.get('percent_means')!r}"
-            )
 
     def attach_folders(self, run_dir: Path, cache_dir: Path) -> None:
         self.cache = CallCache(cache_dir)

@@ -41,43 +41,25 @@ import asyncio
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.trace import StageResult, TokenLogprob, Trace
 from hawkeye_bench.endpoints.client import TokenizeFailed
-from hawkeye_bench.pipelines.base import (
-    DeltaCallback,
-    Pipeline,
-    PipelineOptionError,
-    RoleSpec,
-)
+from hawkeye_bench.pipelines.base import DeltaCallback, Pipeline, RoleSpec
 from hawkeye_bench.pipelines.prompts import StagePrompt
-from hawkeye_bench.routing import (
-    ReplyView,
-    RouteDecision,
-    RouterSpec,
-    UnknownRouter,
-    get_router,
+from hawkeye_bench.pipelines.route_decoding import (
+    Decoding,
+    emit,
+    first_flagged,
+    reply_choice,
+    route_event,
 )
+from hawkeye_bench.pipelines.route_options import RouteOptions
+from hawkeye_bench.routing import RouteDecision, RouterSpec, get_router
 from hawkeye_bench.routing.calibrate import CalibrationReply, search_threshold
-from hawkeye_bench.routing.facts import RouteEvent, RouteFacts
+from hawkeye_bench.routing.facts import RouteFacts
 
-#: Option defaults; ``span=1`` is the seed paper's setting (one token per route event).
-DEFAULTS: dict[str, Any] = {
-    "router": "top1",
-    "chunk": 8,
-    "span": 1,
-    "top_logprobs": 5,
-    "rtt_ms": 0.0,
-    "prompt_mode": "text",
-}
-PROMPT_MODES = ("text", "tokens")
-#: the questions a target share is calibrated on (the run's first)
-CALIBRATION_PROBLEMS = 8
-#: ``only``: an anchor run, one call of the whole budget to one model on the same prompt
-ANCHOR_ROLES = ("small", "large")
 #: The text both servers must tokenize to the same ids before token-id prompts are used.
 TOKENIZER_PROBE = "Routing probe: 12,345 tokens; naïve café ü → ∑ (x²)!"
 
@@ -88,35 +70,6 @@ class TokenizerMismatch(HawkeyeError):
 
 class RouteSetupError(HawkeyeError):
     """The route pipeline cannot run with these endpoints (e.g. no tokenize endpoint)."""
-
-
-@dataclass
-class _Decoding:
-    """One item's decoding under way."""
-
-    prompt: str
-    pieces: list[str] = field(default_factory=list)
-    small_tokens: int = 0
-    large_tokens: int | None = 0
-    discarded: int = 0
-    events: list[RouteEvent] = field(default_factory=list)
-    uploaded: int | None = 0
-    cached: list[int | None] = field(default_factory=list)
-    small_calls: int = 0
-    large_calls: int = 0
-    tokenize_calls: int = 0
-    small_s: float = 0.0
-    large_s: float = 0.0
-    delay_s: float = 0.0
-    finished: bool = False
-
-    @property
-    def text(self) -> str:
-        return "".join(self.pieces)
-
-    @property
-    def generated(self) -> int:
-        return self.small_tokens + (self.large_tokens or 0)
 
 
 class RoutePipeline(Pipeline):
@@ -130,17 +83,8 @@ class RoutePipeline(Pipeline):
         RoleSpec("small", "the small (on-device) model that decodes", ("completion",)),
         RoleSpec("large", "the large (cloud) model that writes the routed tokens", ("completion",)),
     )
-    option_names = frozenset(
-        {
-            *DEFAULTS,
-            "threshold",
-            "only",
-            "small_params",
-            "large_params",
-            "target_share",
-            "calibration_problems",
-        }
-    )
+    options = RouteOptions
+    settings: RouteOptions
     default_preset = "route"
     dataset_presets: ClassVar[Mapping[str, str]] = {"commonsenseqa": "route-commonsenseqa"}
     #: every role's text is part of the answer (``serve`` streams it all as content)
@@ -149,61 +93,23 @@ class RoutePipeline(Pipeline):
     chunked_roles = ("small", "large")
 
     def configure(self) -> None:
-        settings = {**DEFAULTS, **self.options}
-        self.router: RouterSpec = get_router(str(settings["router"]))
-        self.threshold = float(settings.get("threshold", self.router.default_threshold))
-        self.chunk = int(settings["chunk"])
-        self.span = int(settings["span"])
-        self.top_logprobs = int(settings["top_logprobs"])
-        self.rtt_s = float(settings["rtt_ms"]) / 1000
-        self.prompt_mode = str(settings["prompt_mode"])
-        self.small_params = settings.get("small_params")
-        self.large_params = settings.get("large_params")
-        self.only: str | None = settings.get("only")
-        self.target_share: float | None = settings.get("target_share")
-        self.calibration_problems = int(settings.get("calibration_problems", CALIBRATION_PROBLEMS))
+        settings = self.settings
+        self.router: RouterSpec = get_router(settings.router)
+        threshold = settings.threshold
+        self.threshold = float(self.router.default_threshold if threshold is None else threshold)
+        self.chunk = settings.chunk
+        self.span = settings.span
+        self.top_logprobs = settings.top_logprobs
+        self.rtt_s = float(settings.rtt_ms) / 1000
+        self.prompt_mode = settings.prompt_mode
+        self.small_params = settings.small_params
+        self.large_params = settings.large_params
+        self.only = settings.only
+        self.target_share = settings.target_share
+        self.calibration_problems = settings.calibration_problems
         self._calibrated = False
         self._shared_tokenizer: bool | None = None
         self._tokenizer_lock = asyncio.Lock()
-
-    @classmethod
-    def check_options(cls, options: Mapping[str, Any]) -> None:
-        super().check_options(options)
-        try:
-            router = get_router(str(options.get("router", DEFAULTS["router"])))
-            router.check_threshold(float(options.get("threshold", router.default_threshold)))
-        except UnknownRouter as exc:
-            raise PipelineOptionError(str(exc)) from None
-        for key, low in (("chunk", 1), ("span", 1), ("top_logprobs", 1)):
-            value = options.get(key, DEFAULTS[key])
-            if not isinstance(value, int) or value < low:
-                raise PipelineOptionError(f"{key} must be an integer >= {low}, not {value!r}")
-        for key in ("rtt_ms", "small_params", "large_params"):
-            value = options.get(key, 0.0)
-            if not isinstance(value, int | float) or value < 0:
-                raise PipelineOptionError(f"{key} must be a number >= 0, not {value!r}")
-        share = options.get("target_share")
-        if share is not None:
-            if "threshold" in options:
-                raise PipelineOptionError("give a threshold or a target share, not both")
-            if not isinstance(share, int | float) or not 0 < share < 1:
-                raise PipelineOptionError(
-                    f"target_share must be above 0 and below 1, not {share!r}"
-                )
-        problems = options.get("calibration_problems", CALIBRATION_PROBLEMS)
-        if not isinstance(problems, int) or problems < 1:
-            raise PipelineOptionError(
-                f"calibration_problems must be an integer >= 1, not {problems!r}"
-            )
-        if options.get("only") not in (None, *ANCHOR_ROLES):
-            raise PipelineOptionError(
-                f"only must be small or large (an anchor run), not {options.get('only')!r}"
-            )
-        if options.get("prompt_mode", "text") not in PROMPT_MODES:
-            raise PipelineOptionError(
-                f"prompt_mode must be one of {', '.join(PROMPT_MODES)}, "
-                f"not {options.get('prompt_mode')!r}"
-            )
 
     async def run(
         self, question: str, *, seed: int | None = None, on_delta: DeltaCallback | None = None
@@ -217,7 +123,7 @@ class RoutePipeline(Pipeline):
         if self.prompt_mode == "tokens":
             await self._check_shared_tokenizer()
         decide = self.router.build(self.threshold, random.Random(f"{seed}:{question}"))
-        state = _Decoding(prompt=small_stage.render(question, ""))
+        state = Decoding(prompt=small_stage.render(question, ""))
         trace = Trace(pipeline=self.name)
         started = time.perf_counter()
         budget = small_stage.max_tokens
@@ -233,8 +139,8 @@ class RoutePipeline(Pipeline):
                 small.error = "the small model's first chunk was empty: no answer to grade"
                 small.error_type = "empty_first_chunk"
                 break
-            view = _reply_choice(small) if self.router.reads_choice else None
-            flagged = _first_flagged(tokens, decide, view)
+            view = reply_choice(small) if self.router.reads_choice else None
+            flagged = first_flagged(tokens, decide, view)
             await self._keep_small(state, small, tokens, flagged, on_delta)
             if flagged is None:
                 state.finished = small.finish_reason != "length" or not tokens
@@ -245,7 +151,7 @@ class RoutePipeline(Pipeline):
             trace.stages.append(large)
             if not large.ok:
                 break
-            state.events.append(_event(state, tokens[index], decision, large))
+            state.events.append(route_event(state, tokens[index], decision, large))
             await self._keep_large(state, large, on_delta)
         facts = self.route_info(state, time.perf_counter() - started)
         if trace.ok:
@@ -257,7 +163,7 @@ class RoutePipeline(Pipeline):
 
     async def _anchor(
         self,
-        state: _Decoding,
+        state: Decoding,
         trace: Trace,
         small_stage: StagePrompt,
         large_stage: StagePrompt,
@@ -277,7 +183,7 @@ class RoutePipeline(Pipeline):
                 state.small_tokens = result.completion_tokens or 0
                 if result.completion_tokens is None:
                     state.large_tokens = None  # the share is unknown without a count
-                await _emit(state, on_delta, "small", result.content)
+                await emit(state, on_delta, "small", result.content)
             return
         result = await self._large_call(state, large_stage, seed, budget)
         trace.stages.append(result)
@@ -311,7 +217,7 @@ class RoutePipeline(Pipeline):
         ]
         replies = [
             CalibrationReply(
-                r.token_logprobs, _reply_choice(r) if self.router.reads_choice else None
+                r.token_logprobs, reply_choice(r) if self.router.reads_choice else None
             )
             for r in await asyncio.gather(*calls)
             if r.ok and r.token_logprobs
@@ -329,7 +235,7 @@ class RoutePipeline(Pipeline):
     # -- the two kinds of call -----------------------------------------------------------------
 
     async def _small_call(
-        self, state: _Decoding, stage: StagePrompt, seed: int | None, budget: int
+        self, state: Decoding, stage: StagePrompt, seed: int | None, budget: int
     ) -> StageResult:
         max_tokens = min(self.chunk, budget - state.generated)
         extra = {**stage.extra_body, "logprobs": self.top_logprobs}
@@ -343,7 +249,7 @@ class RoutePipeline(Pipeline):
         return result
 
     async def _large_call(
-        self, state: _Decoding, stage: StagePrompt, seed: int | None, max_tokens: int
+        self, state: Decoding, stage: StagePrompt, seed: int | None, max_tokens: int
     ) -> StageResult:
         if self.rtt_s:
             began = time.perf_counter()
@@ -360,7 +266,7 @@ class RoutePipeline(Pipeline):
     async def _complete(
         self,
         role: str,
-        state: _Decoding,
+        state: Decoding,
         stage: StagePrompt,
         seed: int | None,
         max_tokens: int,
@@ -396,7 +302,7 @@ class RoutePipeline(Pipeline):
             extra=dict(extra) or None,
         )
 
-    async def _count_upload(self, state: _Decoding, large: StageResult) -> None:
+    async def _count_upload(self, state: Decoding, large: StageResult) -> None:
         """Add the prefix the large model was sent: its usage, else its tokenizer's count."""
         state.cached.append(large.cached_prompt_tokens)
         sent = large.prompt_tokens
@@ -414,7 +320,7 @@ class RoutePipeline(Pipeline):
 
     async def _keep_small(
         self,
-        state: _Decoding,
+        state: Decoding,
         small: StageResult,
         tokens: list[TokenLogprob],
         flagged: tuple[int, RouteDecision] | None,
@@ -430,16 +336,16 @@ class RoutePipeline(Pipeline):
         small.token_source = "logprobs"
         small.token_logprobs = None  # the decisions are in the route events; keep records small
         small.choice_fields = None
-        await _emit(state, on_delta, "small", text)
+        await emit(state, on_delta, "small", text)
 
     async def _keep_large(
-        self, state: _Decoding, large: StageResult, on_delta: DeltaCallback | None
+        self, state: Decoding, large: StageResult, on_delta: DeltaCallback | None
     ) -> None:
         count = large.completion_tokens
         state.large_tokens = (
             None if count is None or state.large_tokens is None else (state.large_tokens + count)
         )
-        await _emit(state, on_delta, "large", large.content)
+        await emit(state, on_delta, "large", large.content)
         if large.finish_reason == "stop" or not large.content:
             state.finished = True
 
@@ -479,7 +385,7 @@ class RoutePipeline(Pipeline):
 
     # -- per item facts ----------------------------------------------------------------------------
 
-    def route_info(self, state: _Decoding, elapsed_s: float) -> RouteFacts:
+    def route_info(self, state: Decoding, elapsed_s: float) -> RouteFacts:
         """The item's routing facts (``trace.extra["route"]``); a count the servers did not give
         is None."""
         large = state.large_tokens
@@ -524,53 +430,3 @@ class RoutePipeline(Pipeline):
         if self.small_params is None or self.large_params is None or not total or large is None:
             return None
         return (small * float(self.small_params) + large * float(self.large_params)) / total
-
-
-def _reply_choice(small: StageResult) -> dict[str, Any]:
-    """The small reply's choice as a router that reads it sees it (see ``ReplyView``)."""
-    return {
-        **(small.choice_fields or {}),
-        "text": small.content,
-        "finish_reason": small.finish_reason,
-        "logprobs": small.token_logprobs or [],
-    }
-
-
-def _first_flagged(
-    tokens: list[TokenLogprob], decide: Any, choice: Mapping[str, Any] | None = None
-) -> tuple[int, RouteDecision] | None:
-    """The first token the router flags, with its decision (a router that reads the choice
-    gets it with each token)."""
-    for index, token in enumerate(tokens):
-        decision: RouteDecision = (
-            decide(token) if choice is None else decide(token, ReplyView(index, choice))
-        )
-        if decision.flagged:
-            return index, decision
-    return None
-
-
-def _event(
-    state: _Decoding, token: TokenLogprob, decision: RouteDecision, large: StageResult
-) -> RouteEvent:
-    """One route event: where (answer token index), what the small model would have written,
-    the router's score, and what the large model wrote instead."""
-    return RouteEvent(
-        position=state.generated,
-        small_token=token["token"],
-        score=decision.score,
-        residual=decision.residual,
-        large_text=large.content,
-        large_tokens=large.completion_tokens,
-    )
-
-
-async def _emit(state: _Decoding, on_delta: DeltaCallback | None, role: str, text: str) -> None:
-    """Add decided text to the answer and stream it."""
-    if not text:
-        return
-    state.pieces.append(text)
-    if on_delta is not None:
-        pending = on_delta(role, "content", text)
-        if pending is not None:
-            await pending
