@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import pytest
 
 from hawkeye_bench.rewards import AsyncHawkeyeReward, HawkeyeReward
-from hawkeye_bench.rewards.hawkeye import length_penalty
+from hawkeye_bench.rewards.hawkeye_terms import length_penalty
 from hawkeye_bench.testing.scripted_server import Fault, ReplyRule, ScriptedConfig, ScriptedServer
 
 RESPONDER = {"base_url": "http://127.0.0.1:9/v1", "model": "unused", "max_retries": 0}

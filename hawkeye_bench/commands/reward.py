@@ -41,7 +41,7 @@ from hawkeye_bench.rewards import (
     SoftOverlongPunishment,
     ThinkFormatReward,
 )
-from hawkeye_bench.rewards.hawkeye import VARIANTS, VariantName, length_penalty
+from hawkeye_bench.rewards.hawkeye_terms import VARIANTS, VariantName, length_penalty
 
 REWARDS = ("hawkeye", "hawkeye-self", "kimi", "cosine", "overlong", "think")
 REWARDS_JSONL = "rewards.jsonl"

@@ -40,12 +40,10 @@ import inspect
 import logging
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
 
 from hawkeye_bench.core.trace import StageResult
-from hawkeye_bench.datasets.gsm8k import gsm8k_gold
 from hawkeye_bench.endpoints.call_params import CallParams
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool, PoolClient
@@ -58,115 +56,20 @@ from hawkeye_bench.rewards.base import (
     finite_number,
     missing_gold,
 )
+from hawkeye_bench.rewards.hawkeye_terms import (
+    VariantName,
+    column,
+    gold_answer,
+    length_penalty,
+    mean_of,
+    prompt_text,
+    variant_spec,
+)
+from hawkeye_bench.rewards.loop_thread import LoopThread
 
 log = logging.getLogger(__name__)
 
-VariantName = Literal["paper", "upstream"]
-VARIANTS: tuple[VariantName, ...] = ("paper", "upstream")
-T = TypeVar("T")
 Tokenizer = Callable[[str], Any]  # text -> token ids (a sequence) or a count
-
-
-@dataclass(frozen=True)
-class Variant:
-    """How one variant measures lengths and finds its reference and gold."""
-
-    name: VariantName
-    unit: Literal["tokens", "words"]
-    reference_columns: tuple[str, ...]  # the first one present is used
-    gold_columns: tuple[str, ...]
-    floor_target: bool  # the target length is rounded down to a whole number
-
-
-PAPER = Variant(
-    "paper",
-    "tokens",
-    ("original_cot_tokens", "original_cot"),
-    ("gold", "answer"),
-    floor_target=False,
-)
-UPSTREAM = Variant("upstream", "words", ("answer",), ("answer", "gold"), floor_target=True)
-
-
-def variant_spec(name: str) -> Variant:
-    if name == "paper":
-        return PAPER
-    if name == "upstream":
-        return UPSTREAM
-    raise ValueError(f"unknown Hawkeye reward variant {name!r}; valid: {', '.join(VARIANTS)}")
-
-
-def gold_answer(value: Any) -> str:
-    """The answer in a gold column: GSM8K's rationale ``... #### 18`` gives ``18``."""
-    text = str(value)
-    return gsm8k_gold(text) if "####" in text else text.strip()
-
-
-def length_penalty(
-    size: float, reference: float, *, alpha: float, penalty: float, floor_target: bool = False
-) -> float:
-    """``λ·max(0, size − α·reference)²`` (target rounded down when ``floor_target``)."""
-    target = alpha * reference
-    if floor_target:
-        target = float(int(target))
-    return penalty * max(0.0, size - target) ** 2
-
-
-def _prompt_text(prompt: Any) -> str:
-    """The question of a standard (string) or conversational (messages) prompt: the last user
-    message."""
-    if prompt is None:
-        return ""
-    if isinstance(prompt, str):
-        return prompt
-    users = [m for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
-    chosen = users[-1] if users else (prompt[-1] if prompt else {})
-    return str(chosen.get("content") or "") if isinstance(chosen, dict) else str(chosen)
-
-
-def _column(columns: Mapping[str, Any], names: Sequence[str], n: int) -> list[Any] | None:
-    for name in names:
-        values = columns.get(name)
-        if values is not None:
-            if len(values) != n:
-                raise ValueError(f"column {name!r} has {len(values)} values for {n} completions")
-            return list(values)
-    return None
-
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
-
-
-class _LoopThread:
-    """A private event loop in a daemon thread, for the synchronous call, with the responder's
-    client pool kept open on it between calls."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="hawkeye-reward", daemon=True
-        )
-        self.pool: ClientPool | None = None
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def shutdown(self) -> None:
-        """Close the pool and stop the thread (also when the reward is dropped unclosed)."""
-        pool, self.pool = self.pool, None
-        if threading.current_thread() is self.thread:  # collected on its own loop: no waiting
-            if pool is not None:
-                self.loop.create_task(pool.close())
-            self.loop.call_soon(self.loop.stop)
-            return
-        if pool is not None:
-            self.run(pool.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
 
 class HawkeyeReward(Reward):
@@ -230,7 +133,7 @@ class HawkeyeReward(Reward):
         self.grade_failures = 0
         self.missing_reference = 0
         self.missing_gold = 0
-        self._loop_thread: _LoopThread | None = None
+        self._loop_thread: LoopThread | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._lock = threading.Lock()
 
@@ -270,7 +173,7 @@ class HawkeyeReward(Reward):
         _prompts, _completions, _completion_ids, _columns = batch.unpack()
         with self._lock:
             if self._loop_thread is None:
-                self._loop_thread = _LoopThread()
+                self._loop_thread = LoopThread()
                 # a reward dropped without close() still closes its sessions and thread
                 self._finalizer = weakref.finalize(self, self._loop_thread.shutdown)
             runner = self._loop_thread
@@ -294,16 +197,16 @@ class HawkeyeReward(Reward):
         texts = [completion_text(c) for c in completions]
         sizes = self.lengths(texts, completion_ids)
         references = self.references(columns, n)
-        golds = _column(columns, self.gold_columns, n)
+        golds = column(columns, self.gold_columns, n)
         if golds is None:
             raise ValueError(
                 f"{self.__name__} needs the gold answers: a dataset column "
                 f"({' or '.join(self.gold_columns)})"
             )
-        questions = _column(columns, (self.question_column,), n) if self.question_column else None
+        questions = column(columns, (self.question_column,), n) if self.question_column else None
         if questions is None:
-            questions = [_prompt_text(p) for p in prompts]
-        datasets = _column(columns, (self.dataset_column,), n) or [None] * n
+            questions = [prompt_text(p) for p in prompts]
+        datasets = column(columns, (self.dataset_column,), n) or [None] * n
         em = await self.exact_match([str(q) for q in questions], texts, golds, datasets)
         penalties = [
             None
@@ -347,7 +250,7 @@ class HawkeyeReward(Reward):
 
     def references(self, columns: Mapping[str, Any], n: int) -> list[float | None]:
         """Each sample's reference length: a number as given, a text measured in the unit."""
-        values = _column(columns, self.reference_columns, n)
+        values = column(columns, self.reference_columns, n)
         if values is None:
             raise ValueError(
                 f"{self.__name__} needs the reference length: a dataset column "
@@ -469,7 +372,7 @@ class HawkeyeReward(Reward):
             log_extra(f"{prefix}/penalty", penalties)
         if callable(log_metric):
             for name, values in (("em", em), ("length", sizes), ("penalty", penalties)):
-                mean = _mean(values)
+                mean = mean_of(values)
                 if mean is not None:
                     log_metric(f"{prefix}/{name}_mean", mean)
             log_metric(f"{prefix}/failed", float(sum(r is None for r in rewards)))
