@@ -65,10 +65,8 @@ from hawkeye_bench.pipelines.options import (
 from hawkeye_bench.pipelines.prompts import StagePrompt
 from hawkeye_bench.pipelines.stage2_input import cot_for_stage2
 
-DEFAULT_KEEP = 0.3
 #: how the compressor's ``{percent}`` reads: the kept share (default) or the removed share
 PERCENT_MEANS = ("kept", "removed")
-DEFAULT_METHOD = "llm"
 #: How a compressor's refusal starts (checked on the first words, case-insensitive).
 REFUSAL = re.compile(r"^\s*(i'?m sorry|i am sorry|sorry,|i can(?:'|no)t|i cannot|as an ai)", re.I)
 
@@ -79,12 +77,10 @@ class CompressOptions(PipelineOptions):
 
     sweep_command: ClassVar[str] = "compress-sweep"
 
-    keep: float = option(
-        share_kind(), DEFAULT_KEEP, "share of the CoT's tokens to keep", sweeps=True
-    )
+    keep: float = option(share_kind(), 0.3, "share of the CoT's tokens to keep", sweeps=True)
     method: str = option(
         registered("a compression method", get_compress_method),
-        DEFAULT_METHOD,
+        "llm",
         "compression method: llm, truncate, random, full, none, or a plugin's",
         flag="--methods",
         sweeps=True,

@@ -13,9 +13,10 @@ Prompts are text by default: each model re-tokenizes the prefix. ``prompt_mode=t
 token ids instead (the prefix tokenized by the small server's tokenize endpoint), allowed only
 when both servers tokenize a probe text to the same ids; otherwise the run is refused.
 
-Options (``eval --router top1 --threshold 0.5 --chunk-tokens 8 --span-tokens 1 --rtt-ms 40``):
-``router``, ``threshold``, ``chunk``, ``span``, ``top_logprobs``, ``rtt_ms`` (a fixed delay
-before each large call, emulating a device-to-cloud link), ``prompt_mode``, and the model sizes
+Options (``eval --router top1 --threshold 0.5 --chunk-tokens 8 --span-tokens 1 --rtt-ms 40``;
+declared in :mod:`hawkeye_bench.pipelines.route_options`): ``router``, ``threshold``,
+``chunk``, ``span``, ``top_logprobs``, ``rtt_ms`` (a fixed delay before each large call,
+emulating a device-to-cloud link), ``prompt_mode``, and the model sizes
 ``small_params``/``large_params`` (any unit, e.g. billions) for activated parameters per token.
 ``target_share`` (instead of ``threshold``) finds, before the run, the threshold that flags
 that share of the small model's own tokens on the first ``calibration_problems`` questions
@@ -25,8 +26,9 @@ that share of the small model's own tokens on the first ``calibration_problems``
 The trace holds one stage per call, in order. A small stage's ``content`` is the part of its
 reply that entered the answer and ``completion_tokens`` counts those tokens (``token_source``
 ``logprobs``); what it wrote past the routed token is counted in ``trace.extra["route"]``
-(``discarded_small_tokens``), with the routed share, route events, uploaded context, cached
-prompt tokens, call counts and the time split (see :meth:`RoutePipeline.route_info`). A failed
+(:class:`~hawkeye_bench.routing.facts.RouteFacts`: ``discarded_small_tokens``), with the routed
+share, route events, uploaded context, cached prompt tokens, call counts and the time split
+(see :meth:`RoutePipeline.route_info`). A failed
 call ends the item with that call's error (a typed ``error_type``); a small reply without
 logprobs is the error ``missing_logprobs``, one with unusable logprobs (null, NaN, positive,
 lists of different lengths) the client's ``malformed_logprobs``, never a routing decision;

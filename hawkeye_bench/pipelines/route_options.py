@@ -20,8 +20,6 @@ from hawkeye_bench.pipelines.options import (
 from hawkeye_bench.routing import UnknownRouter, get_router
 
 PROMPT_MODES = ("text", "tokens")
-#: the questions a target share is calibrated on (the run's first)
-CALIBRATION_PROBLEMS = 8
 #: ``only``: an anchor run, one call of the whole budget to one model on the same prompt
 ANCHOR_ROLES = ("small", "large")
 #: The most top-k alternatives servers return by default (vLLM's --max-logprobs is 20).
@@ -56,7 +54,7 @@ class RouteOptions(PipelineOptions):
         sweeps=True,
     )
     calibration_problems: int = option(
-        integer(1), CALIBRATION_PROBLEMS, "--target-share: the first N questions to calibrate on"
+        integer(1), 8, "--target-share: the first N questions (the run's first) to calibrate on"
     )
     chunk: int = option(integer(1), 8, "tokens per small-model call", flag="--chunk-tokens")
     span: int = option(
