@@ -292,13 +292,13 @@ def test_reward_command_scores_a_run_with_both_variants(tmp_path, capsys) -> Non
 
 
 def test_disagreement_within_problem_groups() -> None:
-    from hawkeye_bench.commands.reward import disagreement
+    from hawkeye_bench.commands.reward_scores import Disagreement, disagreement
 
     a, b = [1.0, 0.0, -1.0, 2.0], [0.0, 1.0, -1.0, 3.0]
     d = disagreement(a, b, ["p", "p", "r", "r"])
     # p: (1 > 0) vs (0 < 1) flipped; r: same order; signs: 1/0, 0/1 differ
-    assert d == {"samples": 4, "sign_differs": 0.5, "pairs": 2, "pairs_within": "problem",
-                 "ranking_differs": 0.5}  # fmt: skip
+    assert d == Disagreement(samples=4, sign_differs=0.5, pairs=2, pairs_within="problem",
+                             ranking_differs=0.5)  # fmt: skip
 
 
 def test_reward_command_on_a_folder_without_records(tmp_path, capsys) -> None:

@@ -15,7 +15,7 @@ import asyncio
 import itertools
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from hawkeye_bench.commands.arguments import (
     check_role_flags,
     endpoint_settings,
 )
+from hawkeye_bench.commands.reward_scores import Scores, disagreement
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.jsonl import read_jsonl, rewrite_jsonl
 from hawkeye_bench.core.ranges import int_at_least, non_negative_float, share
@@ -130,30 +131,6 @@ class Inputs:
     #: the responder's endpoint by role; empty: the embedded model (or no Hawkeye reward)
     endpoints: dict[str, Endpoint]
     out: Path
-
-
-@dataclass
-class Scores:
-    """Each reward's values, one per sample (None: not scored)."""
-
-    values: dict[str, list[float | None]] = field(default_factory=dict)
-    extra: dict[str, list[Any]] = field(default_factory=dict)
-    responder_calls: int = 0
-    responder_failures: int = 0
-
-    def failed_calls(self, max_error_rate: float | None) -> str | None:
-        """Why the responder's failures fail the command (all failed, or too many); or None."""
-        calls, failed = self.responder_calls, self.responder_failures
-        if not calls or not failed:
-            return None
-        if failed == calls:
-            return f"every responder call failed ({failed}); no Hawkeye reward was computed"
-        if max_error_rate is not None and failed / calls > max_error_rate:
-            return (
-                f"{failed} of {calls} responder calls failed ({failed / calls:.1%}, above "
-                f"--max-error-rate {max_error_rate:.1%})"
-            )
-        return None
 
 
 def policy_stage(record: Record) -> StageResult | None:
@@ -322,36 +299,6 @@ def other_scores(samples: Sequence[Sample], name: str, args: argparse.Namespace)
     return out
 
 
-def _sign(value: float) -> int:
-    return (value > 0) - (value < 0)
-
-
-def disagreement(
-    a: Sequence[float | None], b: Sequence[float | None], groups: Sequence[str]
-) -> dict[str, Any]:
-    """Share of samples whose sign differs; share of pairs ranked the other way (pairs of
-    samples of one problem when any problem has several, else all pairs)."""
-    both = [i for i in range(len(a)) if a[i] is not None and b[i] is not None]
-    signs = sum(_sign(a[i]) != _sign(b[i]) for i in both)  # type: ignore[arg-type]
-    per_problem = len({groups[i] for i in both}) < len(both)
-    pairs = [
-        (i, j)
-        for i, j in itertools.combinations(both, 2)
-        if not per_problem or groups[i] == groups[j]
-    ]
-    flipped = sum(
-        _sign(a[i] - a[j]) * _sign(b[i] - b[j]) < 0  # type: ignore[operator]
-        for i, j in pairs
-    )
-    return {
-        "samples": len(both),
-        "sign_differs": signs / len(both) if both else None,
-        "pairs": len(pairs),
-        "pairs_within": "problem" if per_problem else "run",
-        "ranking_differs": flipped / len(pairs) if pairs else None,
-    }
-
-
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
@@ -401,15 +348,13 @@ def main(args: argparse.Namespace) -> int:
             hawkeye_scores(inputs, args, scores, notes, with_responder=name == "hawkeye")
         else:
             scores.values[name] = other_scores(samples, name, args)
-    rows = []
-    for i, sample in enumerate(samples):
-        row: dict[str, Any] = {"id": sample.record.problem.id, "sample": sample.record.sample}
-        row["completion_tokens"] = sample.tokens
-        row.update({k: v[i] for k, v in scores.extra.items()})
-        row.update({k: v[i] for k, v in scores.values.items()})
-        rows.append(row)
+    rows = scores.rows(
+        [s.record.problem.id for s in samples],
+        [s.record.sample for s in samples],
+        [s.tokens for s in samples],
+    )
     out = inputs.out
-    rewrite_jsonl(out, rows)
+    rewrite_jsonl(out, [row.to_json() for row in rows])
     print(f"{len(samples)} samples from {args.run}")
     for name, values in scores.values.items():
         present = [v for v in values if v is not None]
@@ -421,9 +366,9 @@ def main(args: argparse.Namespace) -> int:
     for left, right in itertools.combinations(scores.values, 2):
         d = disagreement(scores.values[left], scores.values[right], groups)
         print(
-            f"  {left} vs {right}: sign differs {_fmt(d['sign_differs'])} of {d['samples']}, "
-            f"ranking differs {_fmt(d['ranking_differs'])} of {d['pairs']} pairs "
-            f"(within {d['pairs_within']})"
+            f"  {left} vs {right}: sign differs {_fmt(d.sign_differs)} of {d.samples}, "
+            f"ranking differs {_fmt(d.ranking_differs)} of {d.pairs} pairs "
+            f"(within {d.pairs_within})"
         )
     for note in dict.fromkeys(notes):
         print(f"note: {note}")
