@@ -2,8 +2,8 @@
 
 Pipelines, datasets, token routers, compression methods, load metrics and import formats are
 each a :class:`Registry`: entries by name in registration order, the built-ins loaded on first
-use (a ``builtins`` callable, typically importing the modules that register them), then the
-entry-point plugins of one group, loaded once. A plugin that fails to load, or loads something
+use (modules that register their entries when imported, or a function returning them), then
+the entry-point plugins of one group, loaded once. A plugin that fails to load, or loads something
 that is not an entry, is logged as a warning and skipped: it never breaks the built-ins.
 :meth:`Registry.lookup` raises the registry's user error, naming the valid names.
 """
@@ -34,9 +34,8 @@ class Registry(MutableMapping[str, T]):
 
     ``name_of`` gives an entry's name (``register`` files it there; default: its ``name``).
     The built-ins are loaded once, on the first read or registration: the ``modules`` named
-    are imported (each registers its entries), then what ``builtins()`` returns is
-    registered. With
-    ``entry_point_group``, the installed plugins of that group are loaded once, after the
+    are imported (each registers its entries), then what ``builtins()`` returns is registered.
+    With ``entry_point_group``, the installed plugins of that group are loaded once, after the
     built-ins: with ``plugin_type`` an entry point loads an entry (an instance of it, or a
     subclass for a registry of classes; anything else is a warning), without it a module that
     registers its entries itself when imported. :meth:`lookup` raises ``error(message)``,
