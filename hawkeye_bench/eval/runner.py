@@ -82,7 +82,8 @@ class EvalPlan:
             dataset["files"] = [
                 {k: v for k, v in f.items() if k != "path"} for f in dataset["files"]
             ]
-        options = {"pipeline_options": dict(self.pipeline_options)} if self.pipeline_options else {}
+        given = self.pipeline.options.identity(self.pipeline_options)  # the options that name it
+        options = {"pipeline_options": given} if given else {}
         return {
             **options,
             "task": self.task,
