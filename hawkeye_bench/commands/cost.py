@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.cost import render, token_view
-from hawkeye_bench.cost.gpu_view import load_costs
+from hawkeye_bench.cost.gpu_view import StageCost, load_costs
 from hawkeye_bench.cost.prices import POSTER_RATIO, PRESETS, PriceBook, poster_preset
 from hawkeye_bench.eval.manifest import Manifest
 from hawkeye_bench.eval.store import RunStore
@@ -98,55 +99,153 @@ def run_costs(paths: Sequence[Path], books: Sequence[PriceBook]) -> list[token_v
     return costs
 
 
-def build(inputs: list[Path], books: list[PriceBook]) -> tuple[list[str], dict[str, Any]]:
-    """The cost markdown lines and JSON object for ``inputs``."""
+@dataclass(frozen=True)
+class GpuCostRow:
+    """One load stage's GPU-time cost, as ``cost.json``'s ``gpu_view`` lists it."""
+
+    target: str
+    concurrency: int
+    rate_per_s: float | None
+    level: str  # the load it pairs with the baseline at: c=10, 2/s, trace
+    mean_latency_s: float | None
+    throughput: float | None  # requests per second
+    usd_per_hour: float | None
+    usd_per_1k_requests: float | None
+    ratio: float | None  # vs the baseline target at the same load
+    why_unknown: list[str] = field(default_factory=list)
+    unreliable_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def reliable(self) -> bool:
+        return not self.unreliable_reasons
+
+    @classmethod
+    def of(cls, stage: StageCost) -> GpuCostRow:
+        return cls(
+            target=stage.target,
+            concurrency=stage.concurrency,
+            rate_per_s=stage.rate_per_s,
+            level=stage.level,
+            mean_latency_s=stage.mean_latency_s,
+            throughput=stage.throughput,
+            usd_per_hour=stage.usd_per_hour,
+            usd_per_1k_requests=stage.usd_per_1k_requests,
+            ratio=stage.ratio,
+            why_unknown=list(stage.reasons),
+            unreliable_reasons=list(stage.unreliable),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "concurrency": self.concurrency,
+            "rate_per_s": self.rate_per_s,
+            "level": self.level,
+            "mean_latency_s": self.mean_latency_s,
+            "throughput": self.throughput,
+            "usd_per_hour": self.usd_per_hour,
+            "usd_per_1k_requests": self.usd_per_1k_requests,
+            "ratio": self.ratio,
+            "why_unknown": self.why_unknown,
+            "reliable": self.reliable,
+            "unreliable_reasons": self.unreliable_reasons,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GpuCostRow:
+        return cls(
+            target=str(data.get("target") or ""),
+            concurrency=int(data.get("concurrency") or 0),
+            rate_per_s=_optional_float(data.get("rate_per_s")),
+            level=str(data.get("level") or ""),
+            mean_latency_s=_optional_float(data.get("mean_latency_s")),
+            throughput=_optional_float(data.get("throughput")),
+            usd_per_hour=_optional_float(data.get("usd_per_hour")),
+            usd_per_1k_requests=_optional_float(data.get("usd_per_1k_requests")),
+            ratio=_optional_float(data.get("ratio")),
+            why_unknown=[str(r) for r in data.get("why_unknown") or []],
+            unreliable_reasons=[str(r) for r in data.get("unreliable_reasons") or []],
+        )
+
+
+@dataclass(frozen=True)
+class LoadCost:
+    """One load-result folder's stages in ``cost.json``'s ``gpu_view``."""
+
+    load: str  # the folder's name
+    stages: list[GpuCostRow] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"load": self.load, "stages": [row.to_json() for row in self.stages]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoadCost:
+        rows = [GpuCostRow.from_json(s) for s in data.get("stages") or []]
+        return cls(load=str(data.get("load") or ""), stages=rows)
+
+
+@dataclass
+class CostReport:
+    """``cost.json``: the prices used, their notes, and each view's rows."""
+
+    prices: list[str]
+    notes: list[str]
+    #: one row per run (``cost.render.token_row``: report.json's form)
+    token_view: list[dict[str, Any]] = field(default_factory=list)
+    gpu_view: list[LoadCost] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prices": self.prices,
+            "notes": self.notes,
+            "token_view": self.token_view,
+            "gpu_view": [load.to_json() for load in self.gpu_view],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CostReport:
+        return cls(
+            prices=[str(p) for p in data.get("prices") or []],
+            notes=[str(n) for n in data.get("notes") or []],
+            token_view=list(data.get("token_view") or []),
+            gpu_view=[LoadCost.from_json(load) for load in data.get("gpu_view") or []],
+        )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def build(inputs: list[Path], books: list[PriceBook]) -> tuple[list[str], CostReport]:
+    """The cost markdown lines and ``cost.json``'s report for ``inputs``."""
     runs, loads = _split(inputs)
     sources = [b.source for b in books] + ["each run's endpoint prices (manifest.json)"]
     notes = [n for b in books for n in b.notes]
     lines = ["# Cost", "", *(f"> {n}" for n in notes), *([""] if notes else [])]
-    data: dict[str, Any] = {"prices": sources, "notes": notes, "token_view": [], "gpu_view": []}
+    report = CostReport(prices=sources, notes=notes)
     if runs:
         costs = run_costs(runs, books)
         lines += [*render.token_markdown(costs, sources), ""]
-        data["token_view"] = [render.token_row(c) for c in costs]
+        report.token_view = [render.token_row(c) for c in costs]
     book = books[0] if books else PriceBook()
     for path in loads:
         results = json.loads((path / LOAD_RESULTS).read_text(encoding="utf-8"))
         stages = load_costs(results, book)
         lines += [*render.gpu_markdown(path.name, stages, [b.source for b in books]), ""]
-        data["gpu_view"].append(
-            {
-                "load": path.name,
-                "stages": [
-                    {
-                        "target": s.target,
-                        "concurrency": s.concurrency,
-                        "rate_per_s": s.rate_per_s,
-                        "level": s.level,
-                        "mean_latency_s": s.mean_latency_s,
-                        "throughput": s.throughput,
-                        "usd_per_hour": s.usd_per_hour,
-                        "usd_per_1k_requests": s.usd_per_1k_requests,
-                        "ratio": s.ratio,
-                        "why_unknown": s.reasons,
-                        "reliable": not s.unreliable,
-                        "unreliable_reasons": s.unreliable,
-                    }
-                    for s in stages
-                ],
-            }
-        )
-    return lines, data
+        report.gpu_view.append(LoadCost(path.name, [GpuCostRow.of(s) for s in stages]))
+    return lines, report
 
 
 def main(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_writable_folder(args.out, "--out folder")
-    lines, data = build(list(args.inputs), price_books(args))
+    lines, report = build(list(args.inputs), price_books(args))
     text = "\n".join(lines).rstrip() + "\n"
     print(text, end="")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / COST_MD).write_text(text, encoding="utf-8")
-        (args.out / COST_JSON).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        (args.out / COST_JSON).write_text(
+            json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8"
+        )
     return 0
