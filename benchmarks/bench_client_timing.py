@@ -25,7 +25,8 @@ import numpy as np
 
 from hawkeye_bench.core.trace import StageResult
 from hawkeye_bench.endpoints.client import Endpoint, EndpointClient
-from hawkeye_bench.load.calibrate import machine_load, split_cores
+from hawkeye_bench.load.calibrate import split_cores
+from hawkeye_bench.load.calibration_result import MachineLoad
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, start_subprocess
 
 TTFT_GOAL_MS = 3.0
@@ -88,7 +89,7 @@ def main() -> int:
         f"EndpointClient timing: {len(ok)} calls at concurrency {args.concurrency} against "
         f"TTFT {args.ttft_ms:g} ms, gap {args.gap_ms:g} ms, {args.tokens} tokens "
         f"(cores: server {sorted(server_cpus or [])}, client {sorted(client_cpus or [])}; "
-        f"load {machine_load()['load_1min']:.2f})"
+        f"load {MachineLoad.now().load_1min:.2f})"
     )
     print(_row("TTFT error", ttft_error, "ms", f"|p50| <= {TTFT_GOAL_MS:g} ms"))
     print(_row("latency error", latency_error, "ms", f"|p50| <= {LATENCY_GOAL_MS:g} ms"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hawkeye_bench.load.cpu import cpu_summary
+from hawkeye_bench.load.cpu import CpuSample, summarize_cpu
 from hawkeye_bench.load.metrics import (
     distribution,
     goodput,
@@ -125,12 +125,12 @@ def test_near_zero_share_flags_buffered_delivery() -> None:
 
 
 def test_cpu_saturation_needs_consecutive_samples() -> None:
-    spiky = {1: [{"cpu": 95.0}, {"cpu": 20.0}, {"cpu": 95.0}]}
-    busy = {1: [{"cpu": 30.0}], 2: [{"cpu": 90.0}, {"cpu": 88.0}]}
-    assert not cpu_summary(spiky)["saturated"]
-    summary = cpu_summary(busy)
-    assert summary["saturated"] and summary["max_percent"] == 90.0
-    assert not cpu_summary({})["sampled"]
+    spiky = {1: [CpuSample(0, 95.0), CpuSample(1, 20.0), CpuSample(2, 95.0)]}
+    busy = {1: [CpuSample(0, 30.0)], 2: [CpuSample(0, 90.0), CpuSample(1, 88.0)]}
+    assert not summarize_cpu(spiky).saturated
+    summary = summarize_cpu(busy)
+    assert summary.saturated and summary.max_percent == 90.0
+    assert not summarize_cpu({}).sampled
 
 
 def test_read_requests_merges_process_files(tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ def _stage(target: str, e2e: float, tokens: int) -> dict[str, object]:
         url=f"http://{target}",
         concurrency=10,
         stage=f"{target}/c10",
-        cpu=cpu_summary({1: [{"cpu": 10.0}]}),
+        cpu=summarize_cpu({1: [CpuSample(0, 10.0)]}).to_json(),
         reliable=True,
         unreliable_reasons=[],
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hawkeye_bench.load.cpu import CpuSample, CpuSummary, ProcessCpu, cpu_summary, summarize_cpu
+from hawkeye_bench.load.cpu import CpuSample, CpuSummary, ProcessCpu, summarize_cpu
 from hawkeye_bench.load.locustfile_workload import Workload, WorkloadMessage
 from hawkeye_bench.load.shipping import RawBatch, Transfer
 from hawkeye_bench.load.traces import TraceRow
@@ -93,7 +93,20 @@ def test_cpu_sample_and_summary_round_trip() -> None:
     assert summary.saturated and summary.sampled
     assert summary.processes[0] == ProcessCpu("h-1", 2, 92.5, 95.0, True)
     assert CpuSummary.from_json(_through_json(summary.to_json())) == summary
-    # the stored form (what load_results.json holds) is what cpu_summary returned before
-    stored = cpu_summary({"h-1": [{"t": 0, "cpu": 90.0}, {"t": 1, "cpu": 95.0}], "h-2": []})
-    assert stored == summary.to_json()
+    # the stored form (a stage's cpu in load_results.json), as written before it was typed
+    old = {
+        "threshold_percent": 85.0,
+        "consecutive_samples": 2,
+        "processes": [
+            {"process": "h-1", "samples": 2, "mean_percent": 92.5, "max_percent": 95.0,
+             "saturated": True},
+            {"process": "h-2", "samples": 0, "mean_percent": None, "max_percent": None,
+             "saturated": False},
+        ],
+        "busiest_mean_percent": 92.5,
+        "max_percent": 95.0,
+        "saturated": True,
+        "sampled": True,
+    }  # fmt: skip
+    assert summary.to_json() == old and CpuSummary.from_json(old) == summary
     assert CpuSummary.from_json({}) == CpuSummary()

@@ -27,7 +27,6 @@ from hawkeye_bench.load.calibration_result import (
     Tolerances,
     Truth,
     evaluate,
-    machine_load,
     render,
 )
 from hawkeye_bench.load.capacity import Capacity, new_capacity
@@ -40,7 +39,6 @@ __all__ = [
     "Truth",
     "calibrate",
     "evaluate",
-    "machine_load",
     "measure_ceiling",
     "render",
     "split_cores",

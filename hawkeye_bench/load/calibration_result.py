@@ -5,7 +5,6 @@ that judge it, and its text rendering."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,7 @@ class Truth:
         return asdict(self) | {"e2e_ms": self.e2e_ms()}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Truth:
+    def from_json(cls, data: dict[str, Any]) -> Truth:
         default = cls()
         return cls(
             ttft_ms=float(data.get("ttft_ms", default.ttft_ms)),
@@ -88,7 +87,7 @@ class Check:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Check:
+    def from_json(cls, data: dict[str, Any]) -> Check:
         measured = data.get("measured")
         return cls(
             check=str(data.get("check") or ""),
@@ -127,7 +126,7 @@ class Measured:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Measured:
+    def from_json(cls, data: dict[str, Any]) -> Measured:
         return cls(**{f.name: data.get(f.name) for f in fields(cls)})
 
 
@@ -159,7 +158,7 @@ class MachineLoad:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> MachineLoad:
+    def from_json(cls, data: dict[str, Any]) -> MachineLoad:
         cores, cpu, rss = (
             data.get("cores"),
             data.get("server_cpu_percent"),
@@ -208,7 +207,7 @@ class Evaluation:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Evaluation:
+    def from_json(cls, data: dict[str, Any]) -> Evaluation:
         processes = data.get("processes")
         return cls(
             concurrency=int(data["concurrency"]),
@@ -219,11 +218,6 @@ class Evaluation:
             stage=StageResult.from_json(data["stage"]),
             processes=None if processes is None else int(processes),
         )
-
-
-def machine_load() -> dict[str, Any]:
-    """Load average and cores: calibration on a busy machine measures the machine too."""
-    return MachineLoad.now().to_json()
 
 
 def evaluate(stage: StageResult, raw_dir: Path, truth: Truth, tol: Tolerances) -> Evaluation:

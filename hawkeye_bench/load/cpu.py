@@ -34,7 +34,7 @@ class CpuSample:
         return {"t": self.t, "cpu": self.cpu, "interval_s": self.interval_s}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CpuSample:
+    def from_json(cls, data: dict[str, Any]) -> CpuSample:
         interval = data.get("interval_s")
         return cls(
             t=float(data.get("t") or 0.0),
@@ -63,7 +63,7 @@ class ProcessCpu:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ProcessCpu:
+    def from_json(cls, data: dict[str, Any]) -> ProcessCpu:
         return cls(
             process=str(data.get("process") or ""),
             samples=int(data.get("samples") or 0),
@@ -97,7 +97,7 @@ class CpuSummary:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CpuSummary:
+    def from_json(cls, data: dict[str, Any]) -> CpuSummary:
         return cls(
             threshold_percent=float(data.get("threshold_percent", SATURATION_PERCENT)),
             consecutive_samples=int(data.get("consecutive_samples", SATURATION_SAMPLES)),
@@ -187,13 +187,3 @@ def summarize_cpu(samples_by_process: Mapping[Any, Sequence[CpuSample]]) -> CpuS
         saturated=any(p.saturated for p in processes),
         sampled=bool(maxima),
     )
-
-
-def cpu_summary(samples_by_process: Mapping[Any, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
-    """:func:`summarize_cpu` of the samples as read from the ``cpu-*.jsonl`` files, in the form a
-    stage of ``load_results.json`` stores (:meth:`CpuSummary.to_json`)."""
-    samples = {
-        label: [CpuSample.from_json(row) for row in rows]
-        for label, rows in samples_by_process.items()
-    }
-    return summarize_cpu(samples).to_json()
