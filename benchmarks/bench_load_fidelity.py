@@ -96,7 +96,7 @@ async def _reference_users(
                         break
             record.fill_from(meter)
             record.error = meter.error
-            out.request(record.to_dict())
+            out.request(record)
             measured += not record.warmup
 
     connector = aiohttp.TCPConnector(limit=0)

@@ -9,6 +9,7 @@ records exactly once, and the timing matches its script.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -133,7 +134,7 @@ def test_shipper_sends_bounded_numbered_batches_and_the_collector_merges(tmp_pat
     sent: list[dict[str, Any]] = []
     shipper = RawShipper(lambda kind, data: sent.append(data), "hostA", 7, batch_records=3)
     for seq in range(7):
-        shipper.request({"seq": seq})
+        shipper.request(_record(seq, 7, "hostA"))
     shipper.cpu(CpuSample(t=1.0, cpu=10.0))
     shipper.close()
     assert [len(b["requests"]) for b in sent] == [3, 3, 1]  # never more than the bound
@@ -152,7 +153,7 @@ def test_shipper_sends_bounded_numbered_batches_and_the_collector_merges(tmp_pat
     long: list[dict[str, Any]] = []
     by_chunks = RawShipper(lambda kind, data: long.append(data), "h", 1, batch_chunks=100)
     for seq in range(4):
-        by_chunks.request({"seq": seq, "chunks": [[1.0, 1, "c"]] * 60})
+        by_chunks.request(dataclasses.replace(_record(seq, 1, "h"), chunks=[[1.0, 1, "c"]] * 60))
     by_chunks.close()
     assert [len(b["requests"]) for b in long] == [2, 2, 0]  # long replies fill a batch first
 
@@ -161,7 +162,7 @@ def test_lost_batches_and_a_missing_last_batch_are_named(tmp_path: Path) -> None
     sent: list[dict[str, Any]] = []
     shipper = RawShipper(lambda kind, data: sent.append(data), "hostB", 9, batch_records=2)
     for seq in range(5):
-        shipper.request({"seq": seq})
+        shipper.request(_record(seq, 9, "hostB"))
     shipper.close()
     collector = RawCollector(tmp_path)
     collector.receive(RawBatch.from_json(sent[0]))
@@ -169,7 +170,7 @@ def test_lost_batches_and_a_missing_last_batch_are_named(tmp_path: Path) -> None
     other = RawShipper(
         lambda kind, data: collector.receive(RawBatch.from_json(data)), "hostC", 3, batch_records=2
     )
-    other.request({"seq": 0})
+    other.request(_record(0, 3, "hostC"))
     other.flush()  # sent, but the worker never sent its last batch
     collector.close()
     problems = transfer_problems(tmp_path)

@@ -67,7 +67,7 @@ class ChatStreamUser(FastHttpUser):
                 record = self._one_request(state, prompt_index, due)
                 if record is not None:
                     break
-            state.raw.request(record.to_dict())
+            state.raw.request(record)
             if record.measured:
                 count_measured(self.environment, state, record.ok)
         finally:
@@ -156,7 +156,7 @@ class ChatStreamUser(FastHttpUser):
             record.fill_from(meter)
             record.finished_ms = (time.perf_counter() - t_send) * 1e3
             record.incomplete = True
-            state.raw.request(record.to_dict())
+            state.raw.request(record)
             raise
         return record
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from hawkeye_bench.core.jsonl import JsonlWriter
 from hawkeye_bench.load.cpu import CpuSample
-from hawkeye_bench.load.records import cpu_path, process_label, requests_path
+from hawkeye_bench.load.records import RequestRecord, cpu_path, process_label, requests_path
 
 RAW_MESSAGE = "hawkeye_raw"  # worker -> master: a batch of raw records and CPU samples
 FLUSH_MESSAGE = "hawkeye_flush"  # master -> worker: stop your users and send the rest
@@ -83,7 +83,7 @@ class RawBatch:
 class RawSink(Protocol):
     """Where one process's request records and CPU samples go."""
 
-    def request(self, row: dict[str, Any]) -> None: ...
+    def request(self, record: RequestRecord) -> None: ...
 
     def cpu(self, sample: CpuSample) -> None: ...
 
@@ -98,8 +98,8 @@ class LocalRawSink:
         self.cpu_samples = JsonlWriter(cpu_path(raw_dir))
         self.path = self.requests.path
 
-    def request(self, row: dict[str, Any]) -> None:
-        self.requests.write(row)
+    def request(self, record: RequestRecord) -> None:
+        self.requests.write(record.to_dict())
 
     def cpu(self, sample: CpuSample) -> None:
         self.cpu_samples.write(sample.to_json())
@@ -149,10 +149,10 @@ class RawShipper:
         while not self._stop.wait(self.interval_s):
             self.flush()
 
-    def request(self, row: dict[str, Any]) -> None:
+    def request(self, record: RequestRecord) -> None:
         with self._lock:
-            self._requests.append(row)
-            self._chunks += len(row.get("chunks") or ())
+            self._requests.append(record.to_dict())
+            self._chunks += len(record.chunks)
             full = len(self._requests) >= self.batch_records or self._chunks >= self.batch_chunks
         if full:
             self.flush()
