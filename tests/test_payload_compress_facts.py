@@ -69,3 +69,20 @@ def test_compress_facts_of_a_trace() -> None:
     facts.store(trace)
     assert trace.extra["compress"] == facts.to_json()
     assert CompressFacts.of(Trace.from_dict(json.loads(json.dumps(trace.to_dict())))) == facts
+
+
+def test_a_compression_round_trips_through_json_and_reads_a_cache_line() -> None:
+    from hawkeye_bench.core.trace import StageResult
+    from hawkeye_bench.pipelines.compress_facts import Compression
+
+    stage = StageResult(role="compressor", model="m", content="16 eggs", completion_tokens=3)
+    made = Compression(stage=stage, refused=False, compressed="16 eggs", original_tokens=10,
+                       compressed_tokens=3, token_source="tokenize", tokenizer="m")  # fmt: skip
+    assert Compression.from_json(json.loads(json.dumps(made.to_json()))) == made
+    failed = Compression(stage=StageResult(role="compressor", model="m", error="boom"))
+    assert Compression.from_json(json.loads(json.dumps(failed.to_json()))) == failed
+    old = {"role": "compression", "stage": None, "refused": False, "compressed": "Janet",
+           "original_tokens": 4, "compressed_tokens": 1, "token_source": "words",
+           "tokenizer": None}  # fmt: skip
+    assert Compression.from_json(old).to_json() == old
+    assert list(Compression.from_json(old).to_json()) == list(old)

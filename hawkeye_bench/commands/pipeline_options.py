@@ -17,7 +17,7 @@ from typing import Any
 from hawkeye_bench.commands.arguments import comma_list
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.pipelines import PIPELINES, Pipeline
-from hawkeye_bench.pipelines.options import PipelineOption, PipelineOptions
+from hawkeye_bench.pipelines.options import OptionValues, PipelineOption, PipelineOptions
 
 
 class PipelineOptionsError(HawkeyeError):
@@ -91,10 +91,10 @@ def _given(args: argparse.Namespace, spec: PipelineOption) -> Any:
 
 def given_options(
     args: argparse.Namespace, options: type[PipelineOptions], *, sweep: bool = False
-) -> dict[str, Any]:
+) -> OptionValues:
     """The options of ``options`` that the flags give. ``sweep``: leave out those a sweep
     runs several values of (it runs each)."""
-    found: dict[str, Any] = {}
+    found: OptionValues = {}
     for spec in options.specs():
         value = _given(args, spec)
         if value is None or (sweep and spec.sweeps):
@@ -110,10 +110,10 @@ def given_options(
     return found
 
 
-def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
+def pipeline_options(args: argparse.Namespace) -> OptionValues:
     """The pipeline options of one run: every option flag given (one value each), whichever
     pipeline takes it; the pipeline's ``check_options`` refuses those it does not take."""
-    found: dict[str, Any] = {}
+    found: OptionValues = {}
     for cls in option_sets():
         for name, value in given_options(args, cls.options).items():
             found.setdefault(name, value)

@@ -11,8 +11,8 @@ from typing import Any, ClassVar, Literal, Protocol, Unpack
 
 from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.endpoints.call_params import CallParams
+from hawkeye_bench.pipelines.options import OptionValues, PipelineOptions
 from hawkeye_bench.pipelines.options import PipelineOptionError as PipelineOptionError
-from hawkeye_bench.pipelines.options import PipelineOptions
 from hawkeye_bench.pipelines.prompts import Preset, PresetError, StagePrompt
 
 #: Called with (role, channel, text) for each streamed piece; channel is "reasoning" or "content".
@@ -102,7 +102,7 @@ class Pipeline(ABC):
             cls.display_name = cls.name
 
     @classmethod
-    def check_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+    def check_options(cls, options: Mapping[str, object]) -> OptionValues:
         """The options given, checked: the one validation (``__init__`` uses it; a command
         calls it early, before any model server starts). PipelineOptionError for an option
         this pipeline does not take or a bad value."""
@@ -139,7 +139,7 @@ class Pipeline(ABC):
         self.clients = clients
         self.stage2_input = stage2_input or preset.stage2_input
         #: the options given (the run's identity), and all of them resolved with the defaults
-        self.given_options: Mapping[str, Any] = given
+        self.given_options: OptionValues = given
         self.settings: PipelineOptions = self.options(**given)
         self.configure()
 

@@ -48,7 +48,7 @@ from hawkeye_bench.pipelines.base import (
     StageClient,
 )
 from hawkeye_bench.pipelines.call_cache import CallCache, call_key
-from hawkeye_bench.pipelines.compress_facts import CompressFacts
+from hawkeye_bench.pipelines.compress_facts import CompressFacts, Compression
 from hawkeye_bench.pipelines.compress_methods import (
     CompressMethod,
     get_compress_method,
@@ -180,17 +180,17 @@ class CompressPipeline(Pipeline):
             cot = strip_answer(cot)
             facts.stripped_cot = cot
         compression = await self._compression(question, cot, seed, on_delta, hits)
-        if compression.get("stage") is not None:
-            trace.stages.append(StageResult.from_dict(compression["stage"]))
-            if not trace.stages[-1].ok:
-                return
-        compressed = str(compression["compressed"])
-        original, kept = compression["original_tokens"], compression["compressed_tokens"]
-        facts.refused = bool(compression.get("refused"))
+        if compression.stage is not None:
+            trace.stages.append(compression.stage)
+        if compression.compressed is None:  # the compressor's call failed
+            return
+        compressed = compression.compressed
+        original, kept = compression.original_tokens, compression.compressed_tokens
+        facts.refused = compression.refused
         facts.compressed = compressed
         facts.original_tokens, facts.compressed_tokens = original, kept
-        facts.token_source = compression.get("token_source")
-        facts.tokenizer = compression.get("tokenizer")
+        facts.token_source = compression.token_source
+        facts.tokenizer = compression.tokenizer
         facts.achieved_keep = kept / original if original else None
         facts.longer_than_original = kept > original
         responder = await self._stage("responder", question, compressed, seed, on_delta, hits)
@@ -205,38 +205,34 @@ class CompressPipeline(Pipeline):
         seed: int | None,
         on_delta: DeltaCallback | None,
         hits: list[str],
-    ) -> dict[str, Any]:
+    ) -> Compression:
         """The compressed CoT with its token counts (and the compressor's stage, for ``llm``),
         made once per CoT, method, share and seed: every responder of a sweep reads the same
         one, counted by the tokenizer of the responder that made it first (recorded)."""
 
-        async def compute() -> tuple[dict[str, Any], bool]:
+        async def make() -> Compression:
             original, source, tokenizer = await self._count(cot)
-            row: dict[str, Any] = {"role": "compression", "stage": None}
+            made = Compression(original_tokens=original, token_source=source, tokenizer=tokenizer)
             if self.method.function is None:
-                stage = await self._stage(
+                made.stage = await self._stage(
                     "compressor", question, cot, seed, on_delta, hits, self._compressor(original)
                 )
-                row["stage"] = stage.to_dict()
-                if not stage.ok:
-                    return row, False
-                compressed = stage.answer.strip()
-                row["refused"] = looks_refused(compressed)
+                if not made.stage.ok:
+                    return made
+                compressed = made.stage.answer.strip()
+                made.refused = looks_refused(compressed)
             else:
                 compressed = self.method.function(cot, self.keep, seed or 0)
-                row["refused"] = False
-            kept, _, _ = await self._count(compressed, source)
-            row.update(
-                compressed=compressed,
-                original_tokens=original,
-                compressed_tokens=kept,
-                token_source=source,
-                tokenizer=tokenizer,
-            )
-            return row, True
+            made.compressed = compressed
+            made.compressed_tokens, _, _ = await self._count(compressed, source)
+            return made
+
+        async def compute() -> tuple[dict[str, Any], bool]:
+            made = await make()
+            return made.to_json(), made.compressed is not None
 
         if self.cache is None:
-            return (await compute())[0]
+            return await make()
         fields: dict[str, Any] = {
             "step": "compression",
             "method": self.method.name,
@@ -255,7 +251,7 @@ class CompressPipeline(Pipeline):
         row, hit = await self.cache.get_or_compute(call_key(fields), compute)
         if hit:
             hits.append("compression")
-        return row
+        return Compression.from_json(row)
 
     def _compressor(self, original_tokens: int) -> StagePrompt:
         """The compressor's stage with ``{percent}`` and ``{budget}`` filled in."""

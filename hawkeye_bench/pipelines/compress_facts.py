@@ -1,4 +1,5 @@
-"""What the compress pipeline records per item: ``trace.extra["compress"]``, typed.
+"""What the compress pipeline records per item: ``trace.extra["compress"]``, typed; and one
+compression as the call cache keeps it (:class:`Compression`).
 
 The compress pipeline writes it (:mod:`hawkeye_bench.pipelines.compress`); the compression
 sweep's table and the report's compression section read it through :meth:`CompressFacts.of`.
@@ -12,7 +13,55 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from hawkeye_bench.core.trace import Trace
+from hawkeye_bench.core.trace import StageResult, Trace
+
+
+@dataclass
+class Compression:
+    """One compressed CoT with its token counts (and the compressor's stage, for ``llm``): a
+    ``compression`` line of ``call_cache.jsonl``, shared by every responder of a sweep. No
+    ``compressed`` text: the compressor's call failed (such a row is never stored)."""
+
+    stage: StageResult | None = None
+    refused: bool = False
+    compressed: str | None = None
+    original_tokens: int = 0
+    compressed_tokens: int = 0
+    #: how the tokens were counted: the tokenizer's source, or ``words``
+    token_source: str | None = None
+    #: the model whose tokenizer counted them (None: counted in words)
+    tokenizer: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "role": "compression",
+            "stage": None if self.stage is None else self.stage.to_dict(),
+        }
+        if self.compressed is None:
+            return data
+        data.update(
+            refused=self.refused,
+            compressed=self.compressed,
+            original_tokens=self.original_tokens,
+            compressed_tokens=self.compressed_tokens,
+            token_source=self.token_source,
+            tokenizer=self.tokenizer,
+        )
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Compression:
+        stage = data.get("stage")
+        compressed = data.get("compressed")
+        return cls(
+            stage=None if stage is None else StageResult.from_dict(stage),
+            refused=bool(data.get("refused")),
+            compressed=None if compressed is None else str(compressed),
+            original_tokens=int(data.get("original_tokens") or 0),
+            compressed_tokens=int(data.get("compressed_tokens") or 0),
+            token_source=data.get("token_source"),
+            tokenizer=data.get("tokenizer"),
+        )
 
 
 @dataclass

@@ -17,7 +17,7 @@ import contextlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.ranges import (
@@ -27,6 +27,12 @@ from hawkeye_bench.core.ranges import (
     positive_float,
     share,
 )
+
+#: One option's value, as a flag, a config file or model_args give it once checked, and as the
+#: manifest records it.
+OptionValue = str | int | float | bool
+#: The options given to one run, by name.
+OptionValues = dict[str, OptionValue]
 
 
 class PipelineOptionError(HawkeyeError):
@@ -138,7 +144,7 @@ class PipelineOption:
         """The flag's attribute on the parsed command line (and its config-file key)."""
         return self.flag.removeprefix("--").replace("-", "_")
 
-    def check(self, value: Any) -> Any:
+    def check(self, value: object) -> OptionValue:
         """The value checked (a text read as the flag would read it); PipelineOptionError
         (or the registry's error for an unknown name) when it is not one of the kind's."""
         if isinstance(value, str) and self.kind.from_text is not str:
@@ -148,10 +154,10 @@ class PipelineOption:
             raise PipelineOptionError(f"{self.name} must be {self.kind.what}, not {value!r}")
         if self.kind.lookup is not None:
             try:
-                self.kind.lookup(value)
+                self.kind.lookup(str(value))
             except HawkeyeError as exc:
                 raise PipelineOptionError(str(exc)) from None
-        return value
+        return cast(OptionValue, value)  # a value the kind accepts is one of these
 
 
 @dataclass(frozen=True)
@@ -216,7 +222,7 @@ class PipelineOptions:
         return frozenset(spec.name for spec in fields(cls))
 
     @classmethod
-    def check(cls, given: Mapping[str, Any], pipeline: str = "") -> dict[str, Any]:
+    def check(cls, given: Mapping[str, object], pipeline: str = "") -> OptionValues:
         """The options given, each checked (texts read as their flags read them): the one
         validation. An option this pipeline does not take is refused, naming those it takes;
         so is a combination the options refuse together (:meth:`check_together`)."""
@@ -232,23 +238,23 @@ class PipelineOptions:
         return checked
 
     @classmethod
-    def resolve(cls, given: Mapping[str, Any], pipeline: str = "") -> Self:
+    def resolve(cls, given: Mapping[str, object], pipeline: str = "") -> Self:
         """The options given, checked, with the defaults of the others."""
         return cls(**cls.check(given, pipeline))
 
     @classmethod
-    def identity(cls, given: Mapping[str, Any]) -> dict[str, Any]:
+    def identity(cls, given: Mapping[str, OptionValue]) -> OptionValues:
         """The part of the options given that names the run (folders, cache keys, reports)."""
         kept = {spec.name for spec in cls.specs() if spec.identity}
         return {name: value for name, value in given.items() if name in kept}
 
     @classmethod
-    def take(cls, values: dict[str, Any]) -> dict[str, Any]:
+    def take(cls, values: dict[str, object]) -> dict[str, object]:
         """Remove this pipeline's options from ``values`` (lm-eval's model_args) and return
         them, unchecked."""
         return {name: values.pop(name) for name in sorted(cls.names()) if name in values}
 
-    def check_together(self, given: Mapping[str, Any]) -> None:
+    def check_together(self, given: Mapping[str, OptionValue]) -> None:
         """Refuse options that do not go together (``given``: those given); none here."""
         return None
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from hawkeye_bench.pipelines.options import (
+    OptionValue,
     PipelineOptionError,
     PipelineOptions,
     choice,
@@ -88,7 +89,7 @@ class RouteOptions(PipelineOptions):
         number(positive=True), None, "large model size (same unit as small)"
     )
 
-    def check_together(self, given: Mapping[str, Any]) -> None:
+    def check_together(self, given: Mapping[str, OptionValue]) -> None:
         """The threshold in the router's range; a threshold or a target share, not both."""
         router = get_router(self.router)
         try:

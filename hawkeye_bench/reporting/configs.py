@@ -228,12 +228,12 @@ def judged_run_labels(judge: JudgeOutput) -> dict[str, str]:
     from the manifest beside the records it names (a path as given to ``judge``, or relative
     to the judgement folder); a run whose manifest is not found has none."""
     found: dict[str, EvalRun] = {}
-    for entry in judge.summary.get("runs") or []:
-        records = Path(str(entry.get("records") or ""))
+    for entry in judge.judge_summary.runs:
+        records = Path(entry.records)
         for folder in (records.parent, judge.path / records.parent):
             if (folder / RunStore.MANIFEST).is_file():
                 manifest = Manifest.from_json(read_json(folder / RunStore.MANIFEST))
-                found[str(entry.get("label"))] = EvalRun(folder, manifest, [])
+                found[entry.label] = EvalRun(folder, manifest, [])
                 break
     labels = run_labels(list(found.values()))
     return {label: labels[run.path] for label, run in found.items()}

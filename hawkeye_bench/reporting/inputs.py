@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from hawkeye_bench.eval.manifest import Manifest
 from hawkeye_bench.eval.route_sweep import SWEEP_FILE as ROUTE_SWEEP_FILE
 from hawkeye_bench.eval.store import RunStore, RunStoreError, effective_status
 from hawkeye_bench.eval.sweep_folder import SweepFileError
+from hawkeye_bench.judging.summary_file import JudgeSummary
 from hawkeye_bench.reporting.trl_logs import (
     TRAINER_STATE,
     TrainingLog,
@@ -272,6 +274,11 @@ class JudgeOutput:
     @property
     def summary_file(self) -> Path:
         return self.path / JUDGE_SUMMARY
+
+    @cached_property
+    def judge_summary(self) -> JudgeSummary:
+        """``summary`` (the file's JSON) read through its type."""
+        return JudgeSummary.from_json(self.summary)
 
     @property
     def judgements_file(self) -> Path:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from hawkeye_bench.core.stats import cluster_bootstrap_ci
-from hawkeye_bench.judging.summary_file import Interval, JudgeSummary
+from hawkeye_bench.judging.summary_file import Interval
 from hawkeye_bench.reporting.configs import judged_run_labels, without_empty_configuration
 from hawkeye_bench.reporting.inputs import JudgeOutput
 from hawkeye_bench.reporting.model import Column, Table
@@ -79,8 +79,7 @@ def judge_score_sets(judge: JudgeOutput) -> dict[tuple[str, str, str], dict[str,
 def judge_score_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[JudgeScoreRow]:
     rows: list[JudgeScoreRow] = []
     for judge in judges:
-        criteria = JudgeSummary.from_json(judge.summary).criteria
-        scales = {c.name: list(c.scale) for c in criteria}
+        scales = {c.name: list(c.scale) for c in judge.judge_summary.criteria}
         configurations = judged_run_labels(judge)
         for (source, criterion, run), by_problem in judge_score_sets(judge).items():
             clusters = list(by_problem.values())
@@ -116,7 +115,7 @@ def _interval(data: Interval | None) -> tuple[float | None, list[float | None]]:
 def judge_difference_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[JudgeDifferenceRow]:
     rows: list[JudgeDifferenceRow] = []
     for judge in judges:
-        for comp in JudgeSummary.from_json(judge.summary).comparisons:
+        for comp in judge.judge_summary.comparisons:
             diff, diff_ci = _interval(comp.difference)
             relative, relative_ci = _interval(comp.relative_improvement)
             adjusted, adjusted_ci = _interval(comp.length_adjusted_difference)
@@ -141,8 +140,7 @@ def judge_difference_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[Judge
 def length_bias_rows(judges: Sequence[JudgeOutput], rel: Rel) -> list[LengthBiasRow]:
     rows: list[LengthBiasRow] = []
     for judge in judges:
-        length_bias = JudgeSummary.from_json(judge.summary).length_bias
-        for source, per_criterion in length_bias.items():
+        for source, per_criterion in judge.judge_summary.length_bias.items():
             for criterion, entry in per_criterion.items():
                 rows.append(
                     {
