@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.arrivals import ArrivalSpec
-from hawkeye_bench.load.json_form import dump, load
 
 STARTUP_ALLOWANCE_S = 120.0  # Locust's --run-time clock includes its import and start-up
 DEFAULT_MAX_ERROR_RATE = 0.05
@@ -68,7 +67,7 @@ class OpenLoopPlan:
 
 
 @dataclass
-class PlanDescription:
+class PlanDescription(JsonPayload):
     """The ``plan`` of ``load_results.json`` (:meth:`LoadPlan.describe`); fields an older or
     hand-written file lacks read as their defaults."""
 
@@ -93,13 +92,6 @@ class PlanDescription:
     max_error_rate: float | None = None
     trace: TraceReplay | None = None
     open_loop: OpenLoopPlan | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return dump(self)
-
-    @classmethod
-    def from_json(cls, data: object) -> PlanDescription:
-        return load(cls, data)
 
 
 @dataclass

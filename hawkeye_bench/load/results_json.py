@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hawkeye_bench.load.json_form import dump, load
+from hawkeye_bench.core.json_form import dump, load
 from hawkeye_bench.load.plan import PlanDescription
 from hawkeye_bench.load.registry import load_metrics
 from hawkeye_bench.load.stage_result import StageResult

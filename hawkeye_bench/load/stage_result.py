@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from hawkeye_bench.core.json_form import JsonPayload, dump, load
 from hawkeye_bench.load.cpu import CpuSummary
-from hawkeye_bench.load.json_form import dump, load
 from hawkeye_bench.load.open_loop import Distribution, OpenLoopStats, TraceStats
 
 
@@ -52,9 +52,11 @@ class Goodput:
 
 
 @dataclass
-class StageStatistics:
+class StageStatistics(JsonPayload):
     """The statistics of one stage from its raw request records
     (:func:`hawkeye_bench.load.metrics.scan_stage`)."""
+
+    OMITTED_WHEN_NONE = frozenset({"goodput"})
 
     requests: RequestCounts = field(default_factory=RequestCounts)
     metrics: dict[str, Distribution | None] = field(default_factory=dict)  # metric name ->
@@ -71,16 +73,6 @@ class StageStatistics:
         """One statistic of one metric (None: not measured)."""
         dist = self.metrics.get(metric)
         return None if dist is None else dist.get(stat)
-
-    def to_json(self) -> dict[str, Any]:
-        data = dump(self)
-        if self.goodput is None:
-            del data["goodput"]
-        return data
-
-    @classmethod
-    def from_json(cls, data: object) -> StageStatistics:
-        return load(cls, data)
 
     @classmethod
     def stored_in(cls, data: dict[str, Any]) -> StageStatistics | None:

@@ -17,11 +17,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from hawkeye_bench.load.json_form import dump, load
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.load.runner import LoadPlan, run_plan
 from hawkeye_bench.load.stage_result import StageResult
 
@@ -36,7 +35,7 @@ class SweepError(ValueError):
 
 
 @dataclass
-class SweepSummary:
+class SweepSummary(JsonPayload):
     """A ``--rate sweep``'s findings, the ``sweep`` of ``load_results.json``: per target its
     synchronous, throughput and sustainable rate (None: not measured, or none of the rates)."""
 
@@ -46,13 +45,6 @@ class SweepSummary:
     throughput_per_s: dict[str, float | None] = field(default_factory=dict)
     min_goodput: float | None = None  # the goodput a sustained rate needed (with --slo)
     sustainable_per_s: dict[str, float | None] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return dump(self)
-
-    @classmethod
-    def from_json(cls, data: object) -> SweepSummary:
-        return load(cls, data)
 
 
 def sweep_rates(low: float, high: float, points: int) -> list[float]:
