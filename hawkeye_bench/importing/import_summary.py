@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.importing.agreement import DISAGREEMENTS_FILE, Agreement
 from hawkeye_bench.importing.matching import Tally, skipped_summary
@@ -23,12 +23,14 @@ NO_COUNT_NOTE = (
 
 
 @dataclass(frozen=True)
-class TokenCounts:
+class TokenCounts(JsonPayload):
     """Where the stages' counts came from (``sources``: source -> stages, ``missing`` among
     them), the tokenizer named, and a note when some count is missing."""
 
-    sources: dict[str, int]
-    missing: int
+    OMITTED_WHEN_NONE = frozenset({"tokenizer", "note"})
+
+    sources: dict[str, int] = field(default_factory=dict)
+    missing: int = 0
     tokenizer: dict[str, str] | None = None  # TokenizerChoice.to_dict()
     note: str | None = None
 
@@ -44,36 +46,19 @@ class TokenCounts:
             note=NO_COUNT_NOTE.format(missing=missing, stages=len(stages)) if missing else None,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        given = {"tokenizer": self.tokenizer, "note": self.note}
-        return {
-            "sources": dict(self.sources),
-            "missing": self.missing,
-            **{key: value for key, value in given.items() if value is not None},
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TokenCounts:
-        return cls(
-            sources={str(k): int(v) for k, v in (data.get("sources") or {}).items()},
-            missing=int(data.get("missing") or 0),
-            tokenizer=data.get("tokenizer"),
-            note=data.get("note"),
-        )
-
 
 @dataclass(frozen=True)
-class ImportSummary:
-    """``summary.json["import"]``."""
+class ImportSummary(JsonPayload):
+    """``summary.json["import"]``; a part an older summary lacks reads as empty."""
 
-    files: list[FileFacts]
-    rows: int
-    records: int
-    matched_by: dict[str, int]
-    skipped: dict[str, Tally]
-    skipped_file: str | None
-    gold_differs: Tally
-    token_counts: TokenCounts
+    files: list[FileFacts] = field(default_factory=list)
+    rows: int = 0
+    records: int = 0
+    matched_by: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, Tally] = field(default_factory=dict)
+    skipped_file: str | None = None
+    gold_differs: Tally = field(default_factory=Tally)
+    token_counts: TokenCounts = field(default_factory=TokenCounts)
 
     @classmethod
     def of(
@@ -92,34 +77,6 @@ class ImportSummary:
             skipped_file=skipped_path.name if found.skips else None,
             gold_differs=Tally.of(found.gold_differs),
             token_counts=TokenCounts.of(records, tokenizer),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "files": [f.to_json() for f in self.files],
-            "rows": self.rows,
-            "records": self.records,
-            "matched_by": dict(self.matched_by),
-            "skipped": {reason: tally.to_json() for reason, tally in self.skipped.items()},
-            "skipped_file": self.skipped_file,
-            "gold_differs": self.gold_differs.to_json(),
-            "token_counts": self.token_counts.to_json(),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ImportSummary:
-        return cls(
-            files=[FileFacts.from_json(f) for f in data.get("files") or []],
-            rows=int(data.get("rows") or 0),
-            records=int(data.get("records") or 0),
-            matched_by={str(k): int(v) for k, v in (data.get("matched_by") or {}).items()},
-            skipped={
-                str(reason): Tally.from_json(tally)
-                for reason, tally in (data.get("skipped") or {}).items()
-            },
-            skipped_file=data.get("skipped_file"),
-            gold_differs=Tally.from_json(data.get("gold_differs") or {}),
-            token_counts=TokenCounts.from_json(data.get("token_counts") or {}),
         )
 
 

@@ -12,10 +12,11 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from hawkeye_bench.core.boxed import last_boxed_content
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.datasets.gsm8k import gsm8k_gold
 from hawkeye_bench.importing.rows import ImportedRow
@@ -150,20 +151,11 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 @dataclass(frozen=True)
-class Tally:
+class Tally(JsonPayload):
     """How many, and the first few named (``file:line: detail``)."""
 
-    count: int
-    first: list[str]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"count": self.count, "first": list(self.first)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Tally:
-        return cls(
-            count=int(data.get("count") or 0), first=[str(f) for f in data.get("first") or []]
-        )
+    count: int = 0
+    first: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, named: Sequence[str]) -> Tally:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.importing.formats import (
     FormatOptions,
     InputFormat,
@@ -24,29 +25,15 @@ from hawkeye_bench.importing.rows import ImportedRow, ImportInputError, PassedLi
 
 
 @dataclass(frozen=True)
-class FileFacts:
+class FileFacts(JsonPayload):
     """An imported file as the manifest and summary name it (the ``files`` lists)."""
 
-    path: str
-    name: str
-    format: str
-    layout: str  # "jsonl" or "json list"
-    sha256: str
-    bytes: int
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FileFacts:
-        return cls(
-            path=str(data.get("path") or ""),
-            name=str(data.get("name") or ""),
-            format=str(data.get("format") or ""),
-            layout=str(data.get("layout") or ""),
-            sha256=str(data.get("sha256") or ""),
-            bytes=int(data.get("bytes") or 0),
-        )
+    path: str = ""
+    name: str = ""
+    format: str = ""
+    layout: str = ""  # "jsonl" or "json list"
+    sha256: str = ""
+    bytes: int = 0
 
 
 @dataclass
