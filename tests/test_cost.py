@@ -299,14 +299,14 @@ def test_summary_cost_token_view_or_nothing() -> None:
     cost = summary_cost(records, priced, "hawkeye")
     assert cost is not None
     # reasoner: 200 x 1 + 200 x 2 = 600; responder: 400 x 0.5 + 40 x 1 = 240 (per 1M tokens)
-    assert cost["usd"] == pytest.approx(840e-6)
-    assert cost["usd_per_1k_problems"] == pytest.approx(840e-6 / 2 * 1000)
-    assert cost["usd_per_correct"] == pytest.approx(840e-6) and cost["not_priced"] == []
+    assert cost.usd == pytest.approx(840e-6)
+    assert cost.usd_per_1k_problems == pytest.approx(840e-6 / 2 * 1000)
+    assert cost.usd_per_correct == pytest.approx(840e-6) and cost.not_priced == []
     assert "USD 0.42 / 1k problems" in cost_line(cost)
     del priced["endpoints"]["responder"]["prices"]
     half = summary_cost(records, priced, "hawkeye")
-    assert half is not None and half["usd"] is None
-    assert half["not_priced"] == ["responder: no prices given"]
+    assert half is not None and half.usd is None
+    assert half.not_priced == ["responder: no prices given"]
     assert "not priced: responder: no prices given" in cost_line(half)
     del priced["endpoints"]["reasoner"]["prices"]
     assert summary_cost(records, priced, "hawkeye") is None

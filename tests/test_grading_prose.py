@@ -328,7 +328,7 @@ def test_the_engine_gives_the_grader_the_question_and_records_ambiguity(
     cut = _record(problems, "gsm8k/0", ECHOED.format(answer=18), "length")
     assert cut.correct is False and cut.extracted is None
     summary = summarize([right, unsure, echoed, cut])
-    assert summary["ambiguous_extractions"] == 1
+    assert summary.ambiguous_extractions == 1
     assert "note: 1 answers were ambiguous" in format_summary(summary)
 
 

@@ -389,7 +389,7 @@ def test_chunked_calls_that_end_by_design_are_not_truncation() -> None:
         problem = Problem(id=f"p{i}", dataset="d", question="q", gold="1")
         return Record(problem, 0, Trace("route", stages, final_text="w"), correct=True)
 
-    stages = summarize([record(0, "stop"), record(1, "length")])["stages"]
+    stages = summarize([record(0, "stop"), record(1, "length")]).to_json()["stages"]
     assert stages["small"]["truncated_share"] == 1 / 4  # item 1's last call only
     assert stages["large"]["truncated_share"] == 0
 

@@ -67,7 +67,7 @@ def test_accuracy_tokens_latency_and_errors() -> None:
         hawkeye_record("b", 300, 40, correct=False),
         hawkeye_record("c", 200, 30, correct=True, error="boom"),
     ]
-    summary = summarize(records)
+    summary = summarize(records).to_json()
     acc = summary["accuracy"]
     assert acc["correct"] == 1 and acc["n"] == 3 and acc["n_graded"] == 2
     assert acc["mean"] == pytest.approx(1 / 3)
@@ -88,7 +88,7 @@ def test_accuracy_tokens_latency_and_errors() -> None:
 
 
 def test_missing_token_counts_are_missing_not_zero() -> None:
-    summary = summarize([hawkeye_record("a", None, 20, correct=True)])
+    summary = summarize([hawkeye_record("a", None, 20, correct=True)]).to_json()
     assert summary["tokens"]["cot_only"]["n"] == 0
     assert summary["tokens"]["cot_only"]["missing"] == 1
     assert summary["tokens"]["full"]["mean"] is None
@@ -105,7 +105,7 @@ def test_one_distribution_summary_with_the_same_keys_everywhere() -> None:
     assert distribution([4.0, 1.0, 3.0, 2.0]) == {
         k: v for k, v in summary.items() if k != "missing"
     }
-    stage = summarize([hawkeye_record("a", 10, 20, correct=True)])["stages"]["reasoner"]
+    stage = summarize([hawkeye_record("a", 10, 20, correct=True)]).to_json()["stages"]["reasoner"]
     assert list(stage["latency_s"]) == keys
 
 
@@ -115,7 +115,7 @@ def test_compression_ratio_is_paired_by_problem() -> None:
         hawkeye_record("b", 300, 10, correct=True),
     ]
     baseline = [baseline_record("a", 400), baseline_record("b", 400), baseline_record("z", 9999)]
-    comp = summarize(hawkeye, baseline=baseline)["compression"]
+    comp = summarize(hawkeye, baseline=baseline).to_json()["compression"]
     assert comp["n_problems"] == 2
     assert comp["ratio_percent"] == pytest.approx((1 - 200 / 400) * 100)
 
@@ -125,7 +125,7 @@ def test_repeats_give_avg_at_k_pass_at_k_and_a_cluster_interval() -> None:
         hawkeye_record("a", 1, 1, correct=c, sample=i)
         for i, c in enumerate([True, False, False, False])
     ] + [hawkeye_record("b", 1, 1, correct=False, sample=i) for i in range(4)]
-    acc = summarize(records)["accuracy"]
+    acc = summarize(records).to_json()["accuracy"]
     assert acc["samples_per_problem"] == 4
     assert acc["avg@4"] == pytest.approx(0.125)
     assert acc["pass@k"]["1"] == pytest.approx(0.125)
@@ -182,7 +182,7 @@ def test_end_to_end_counts_items_with_a_zero_token_call() -> None:
         _route_trace((100.0, 0.1, 2.0, 2.1), (103.0, None, None, None)),
     ]
     records = [Record(problem, i, t, correct=True) for i, t in enumerate(traces)]
-    e2e = summarize(records)["end_to_end_s"]
+    e2e = summarize(records).to_json()["end_to_end_s"]
     assert e2e["n"] == 4 and e2e["missing"] == 0
     assert e2e["mean"] == pytest.approx((5.0 + 6.5 + 33.0 + 3.0) / 4)
 
@@ -191,7 +191,7 @@ def test_end_to_end_unknown_only_without_any_send_time() -> None:
     # an imported stage with no timings: nothing says when it ran
     untimed = _route_trace((0.0, None, 1.0, None), (0.0, None, None, None))
     problem = Problem(id="p", dataset="gsm8k", question="q", gold="1")
-    e2e = summarize([Record(problem, 0, untimed, correct=True)])["end_to_end_s"]
+    e2e = summarize([Record(problem, 0, untimed, correct=True)]).to_json()["end_to_end_s"]
     assert e2e["n"] == 0 and e2e["missing"] == 1
 
 

@@ -163,26 +163,66 @@ def compare(cost: RunCost, base: RunCost, name: str | None = None) -> None:
         cost.ratio = mine / theirs
 
 
+@dataclass
+class SummaryCost:
+    """The ``cost`` object of an eval run's ``summary.json``: the token view from the prices its
+    endpoints carried. ``usd`` None: not priced, with the reasons in ``not_priced``."""
+
+    prices: str
+    usd: float | None = None
+    problems: int | None = None
+    correct: int | None = None
+    usd_per_1k_problems: float | None = None
+    usd_per_correct: float | None = None
+    not_priced: list[str] = field(default_factory=list)
+    assumptions: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prices": self.prices,
+            "problems": self.problems,
+            "correct": self.correct,
+            "usd": self.usd,
+            "usd_per_1k_problems": self.usd_per_1k_problems,
+            "usd_per_correct": self.usd_per_correct,
+            "not_priced": list(self.not_priced),
+            "assumptions": list(self.assumptions),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SummaryCost:
+        return cls(
+            prices=str(data.get("prices") or ""),
+            usd=data.get("usd"),
+            problems=data.get("problems"),
+            correct=data.get("correct"),
+            usd_per_1k_problems=data.get("usd_per_1k_problems"),
+            usd_per_correct=data.get("usd_per_correct"),
+            not_priced=list(data.get("not_priced") or []),
+            assumptions=list(data.get("assumptions") or []),
+        )
+
+
 def summary_cost(
     records: Sequence[Record], manifest: Mapping[str, Any], pipeline: str | None = None
-) -> dict[str, Any] | None:
-    """The ``cost`` object of an eval run's ``summary.json``: the token view from the prices its
-    endpoints carried. None when no endpoint carried prices (the summary then has no ``cost``
-    key: a price-less run never shows a made-up number)."""
+) -> SummaryCost | None:
+    """The run's :class:`SummaryCost` from ``manifest`` (its JSON form); None when no endpoint
+    carried prices (the summary then has no ``cost`` key: a price-less run never shows a
+    made-up number)."""
     try:
         book = PriceBook.from_manifest(manifest, "manifest.json")
     except PricesError as exc:
-        return {"usd": None, "not_priced": [str(exc)], "prices": "endpoint prices"}
+        return SummaryCost(prices="endpoint prices", not_priced=[str(exc)])
     if not book.entries:
         return None
     cost = run_cost("run", records, [book], pipeline=pipeline)
-    return {
-        "prices": "endpoint prices (manifest.json)",
-        "problems": cost.problems,
-        "correct": cost.correct,
-        "usd": cost.usd,
-        "usd_per_1k_problems": cost.per_1k_problems,
-        "usd_per_correct": cost.per_correct,
-        "not_priced": cost.reasons,
-        "assumptions": list(ASSUMPTIONS[:2]),
-    }
+    return SummaryCost(
+        prices="endpoint prices (manifest.json)",
+        problems=cost.problems,
+        correct=cost.correct,
+        usd=cost.usd,
+        usd_per_1k_problems=cost.per_1k_problems,
+        usd_per_correct=cost.per_correct,
+        not_priced=list(cost.reasons),
+        assumptions=list(ASSUMPTIONS[:2]),
+    )

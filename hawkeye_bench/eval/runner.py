@@ -314,19 +314,16 @@ def run_eval(plan: EvalPlan) -> int:
     summary = summarize(
         records, baseline=plan.baseline, replicas=replicas, margin_pp=plan.margin_pp
     )
-    summary["run"] = str(out)
-    summary["pipeline"] = plan.pipeline.name
-    summary["task"] = plan.task
-    summary["status"] = status
-    cost = summary_cost(records, manifest.to_json(), plan.pipeline.name)
-    if cost is not None:  # no prices given: no cost key
-        summary["cost"] = cost
+    summary.run, summary.pipeline, summary.task = str(out), plan.pipeline.name, plan.task
+    summary.status = status
+    # no prices given: no cost key
+    summary.cost = summary_cost(records, manifest.to_json(), plan.pipeline.name)
     store.write_summary(summary)
     print(format_summary(summary))
     if exit_code:
         return exit_code
-    if summary["errors"]["share"] > plan.max_error_rate:
-        print(f"error: {summary['errors']['share']:.1%} of items failed "
+    if summary.errors.share > plan.max_error_rate:
+        print(f"error: {summary.errors.share:.1%} of items failed "
               f"(--max-error-rate {plan.max_error_rate:.1%})", file=sys.stderr)  # fmt: skip
         return 1
     return 0

@@ -19,6 +19,7 @@ from hawkeye_bench.core.jsonl import JsonlError, JsonlWriter, read_jsonl, rewrit
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.eval.manifest import Manifest, Writer
+from hawkeye_bench.eval.summary_types import RunSummary
 
 
 class RunStoreError(HawkeyeError):
@@ -109,11 +110,13 @@ class RunStore:
         data = self._read_json(self.manifest_path)
         return None if data is None else Manifest.from_json(data)
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        self._write_json(self.summary_path, summary)
+    def write_summary(self, summary: RunSummary) -> None:
+        self._write_json(self.summary_path, summary.to_json())
 
-    def read_summary(self) -> dict[str, Any] | None:
-        return self._read_json(self.summary_path)
+    def read_summary(self) -> RunSummary | None:
+        """The run's summary; None when the folder has none (a run not finished)."""
+        data = self._read_json(self.summary_path)
+        return None if data is None else RunSummary.from_json(data)
 
     def _read_json(self, path: Path) -> dict[str, Any] | None:
         """The JSON object in ``path``; None when there is no such file."""

@@ -6,8 +6,8 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
+from hawkeye_bench.eval.summary_types import RunSummary
 from hawkeye_bench.reporting import (
     figures,
     judge_tables,
@@ -23,7 +23,7 @@ from hawkeye_bench.reporting.compress_section import compress_section, describe_
 from hawkeye_bench.reporting.cost_section import cost_section
 from hawkeye_bench.reporting.inputs import Inputs, read_inputs
 from hawkeye_bench.reporting.load_inputs import all_load_stages
-from hawkeye_bench.reporting.model import Report, Section
+from hawkeye_bench.reporting.model import InputEntry, Report, Section
 from hawkeye_bench.reporting.render import render
 from hawkeye_bench.reporting.route_section import route_section
 from hawkeye_bench.reporting.trl_section import training_section
@@ -61,7 +61,7 @@ def _relative(out: Path) -> tables.Rel:
 
 def accuracy_section(
     inputs: Inputs,
-    summaries: dict[Path, dict[str, Any]],
+    summaries: dict[Path, RunSummary],
     out: Path,
     rel: tables.Rel,
     margin_pp: float | None = None,
@@ -146,7 +146,7 @@ def judge_section(inputs: Inputs, out: Path, rel: tables.Rel) -> Section:
 
 
 def pass_at_k_section(
-    inputs: Inputs, summaries: dict[Path, dict[str, Any]], out: Path, rel: tables.Rel
+    inputs: Inputs, summaries: dict[Path, RunSummary], out: Path, rel: tables.Rel
 ) -> Section:
     section = Section("pass_at_k", "avg@k and pass@k")
     rows = tables.pass_at_k_rows(inputs.runs, summaries, rel)
@@ -185,7 +185,7 @@ def build_report(
     agreement = agreement_section(inputs, rel)
     if agreement is not None:  # only for imported runs that carry their file's verdicts
         report.sections.append(agreement)
-    report.provenance += describe_sweeps(inputs, rel)
+    report.provenance += [InputEntry.from_json(entry) for entry in describe_sweeps(inputs, rel)]
     cost = cost_section(inputs, rel)
     if cost is not None:  # only when a run or load result has prices
         report.sections.append(cost)

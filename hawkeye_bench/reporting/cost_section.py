@@ -10,7 +10,6 @@ GPU prices the section says so; it never makes a number up.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from hawkeye_bench import pipelines
 from hawkeye_bench.cost import gpu_view, token_view
@@ -24,6 +23,7 @@ from hawkeye_bench.reporting.configs import (
 )
 from hawkeye_bench.reporting.inputs import Inputs
 from hawkeye_bench.reporting.model import Column, Section, Table
+from hawkeye_bench.reporting.rows import GpuCostRow, TokenCostRow
 
 COST_COLUMNS = [
     Column("run", "run"),
@@ -82,10 +82,10 @@ def cost_section(inputs: Inputs, rel: tables.Rel) -> Section | None:
     for path, pairing in baseline_pairings(inputs.runs).items():
         token_view.compare(by_path[path], by_path[pairing.baseline.path], pairing.name)
     labels = run_labels(inputs.runs)
-    rows = [
+    rows: list[TokenCostRow] = [
         {
             "run": cost.label,
-            CONFIGURATION: labels[run.path],
+            "configuration": labels[run.path],
             "dataset": cost.dataset,
             "pipeline": cost.pipeline,
             "problems": cost.problems,
@@ -152,8 +152,8 @@ def placement_notes(book: PriceBook) -> list[str]:
     return notes
 
 
-def gpu_table(inputs: Inputs, book: PriceBook, rel: tables.Rel) -> Table[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+def gpu_table(inputs: Inputs, book: PriceBook, rel: tables.Rel) -> Table[GpuCostRow]:
+    rows: list[GpuCostRow] = []
     unreliable: list[str] = []
     for load in inputs.loads:
         for stage in gpu_view.load_costs(load.results, book):

@@ -478,21 +478,3 @@ def path_labels(paths: Sequence[Path]) -> dict[Path, str]:
             size += 1
         labels[path] = "/".join(mine[-size:])
     return labels
-
-
-def relative_to_out(path: Path, out: Path) -> str:
-    """``path`` as written in the report: relative to the report folder where possible."""
-    try:
-        return str(Path(_relpath(path.resolve(), out.resolve())))
-    except ValueError:
-        return str(path)
-
-
-def _relpath(path: Path, start: Path) -> str:
-    import os
-
-    return os.path.relpath(path, start)
-
-
-def input_paths(items: Sequence[Any]) -> list[Path]:
-    return [item.path for item in items]

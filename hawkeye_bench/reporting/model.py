@@ -57,11 +57,37 @@ class Section:
     missing: str | None = None
 
 
+#: a detail of an input as the Inputs table shows it (None or "": not shown)
+Detail = str | int | float | None
+
+
+@dataclass
+class InputEntry:
+    """One row of the report's Inputs table: what an input folder is, and its files."""
+
+    kind: str
+    folder: str
+    details: dict[str, Detail]
+    files: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InputEntry:
+        return cls(
+            kind=str(data.get("kind") or ""),
+            folder=str(data.get("folder") or ""),
+            details=dict(data.get("details") or {}),
+            files=[str(f) for f in data.get("files") or []],
+        )
+
+
 @dataclass
 class Report:
     title: str
     out: Path
-    provenance: list[dict[str, Any]] = field(default_factory=list)
+    provenance: list[InputEntry] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -69,7 +95,7 @@ class Report:
         """Every file a number was read from, in first-use order (S1, S2, ...)."""
         seen: dict[str, None] = {}
         for entry in self.provenance:
-            for path in entry.get("files", []):
+            for path in entry.files:
                 seen.setdefault(path, None)
         for section in self.sections:
             for table in section.tables:
@@ -85,7 +111,7 @@ class Report:
         return {
             "title": self.title,
             "sources": self.sources(),
-            "provenance": self.provenance,
+            "provenance": [entry.to_json() for entry in self.provenance],
             "sections": [asdict(s) for s in self.sections],
             "notes": self.notes,
         }

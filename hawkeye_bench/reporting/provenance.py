@@ -11,6 +11,7 @@ from hawkeye_bench.eval.manifest import Manifest
 from hawkeye_bench.pipelines import cot_role_of
 from hawkeye_bench.reporting.inputs import EvalRun, Inputs, JudgeOutput, LmEvalOutput, LoadResult
 from hawkeye_bench.reporting.lm_eval_inputs import hawkeye_info, model_args
+from hawkeye_bench.reporting.model import InputEntry
 from hawkeye_bench.reporting.trl_logs import TrainingLog
 
 Rel = Callable[[Path], str]
@@ -30,16 +31,16 @@ def _dataset_sha(fingerprint: dict[str, Any] | None) -> str | None:
     return ", ".join(f"{h.get('path')}@{h.get('revision')}" for h in hub) or None
 
 
-def eval_run(run: EvalRun, rel: Rel) -> dict[str, Any]:
+def eval_run(run: EvalRun, rel: Rel) -> InputEntry:
     identity = run.identity
     manifest = run.manifest or Manifest()
     preset = manifest.preset or {}
     models = ", ".join(f"{role}={model}" for role, model in run.models().items())
     files = [rel(run.records_file)] + ([rel(run.manifest_file)] if run.manifest else [])
-    return {
-        "kind": "eval run",
-        "folder": rel(run.path),
-        "details": {
+    return InputEntry(
+        kind="eval run",
+        folder=rel(run.path),
+        details={
             "task": run.dataset,
             "pipeline": run.pipeline,
             "models": models,
@@ -58,11 +59,11 @@ def eval_run(run: EvalRun, rel: Rel) -> dict[str, Any]:
             else None,
             "started": manifest.started_at,
         },
-        "files": files,
-    }
+        files=files,
+    )
 
 
-def lm_eval_output(output: LmEvalOutput, rel: Rel) -> dict[str, Any]:
+def lm_eval_output(output: LmEvalOutput, rel: Rel) -> InputEntry:
     config = output.tasks[0].config if output.tasks else {}
     args = {
         k: v
@@ -74,10 +75,10 @@ def lm_eval_output(output: LmEvalOutput, rel: Rel) -> dict[str, Any]:
     date = output.meta.get("date")
     if isinstance(date, int | float):
         date = dt.datetime.fromtimestamp(date, dt.UTC).isoformat(timespec="seconds")
-    return {
-        "kind": "lm-eval output",
-        "folder": rel(output.path),
-        "details": {
+    return InputEntry(
+        kind="lm-eval output",
+        folder=rel(output.path),
+        details={
             "tasks": ", ".join(t.task for t in output.tasks),
             "model": config.get("model"),
             "model_args": ", ".join(f"{k}={v}" for k, v in args.items()) or None,
@@ -88,17 +89,17 @@ def lm_eval_output(output: LmEvalOutput, rel: Rel) -> dict[str, Any]:
             "lm_eval": output.meta.get("lm_eval_version"),
             "date": date,
         },
-        "files": list(dict.fromkeys(rel(t.results_file) for t in output.tasks)),
-    }
+        files=list(dict.fromkeys(rel(t.results_file) for t in output.tasks)),
+    )
 
 
-def load_result(load: LoadResult, rel: Rel) -> dict[str, Any]:
+def load_result(load: LoadResult, rel: Rel) -> InputEntry:
     plan = load.results.get("plan") or {}
     targets = ", ".join(f"{t.get('name')}={t.get('url')}" for t in plan.get("targets", []))
-    return {
-        "kind": "load result",
-        "folder": rel(load.path),
-        "details": {
+    return InputEntry(
+        kind="load result",
+        folder=rel(load.path),
+        details={
             "targets": targets,
             "baseline": plan.get("baseline"),
             "concurrencies": plan.get("concurrencies"),
@@ -109,20 +110,20 @@ def load_result(load: LoadResult, rel: Rel) -> dict[str, Any]:
             "warmup s": plan.get("warmup_s"),
             "created": load.results.get("created"),
         },
-        "files": [rel(load.results_file)],
-    }
+        files=[rel(load.results_file)],
+    )
 
 
-def judge_output(judge: JudgeOutput, rel: Rel) -> dict[str, Any]:
+def judge_output(judge: JudgeOutput, rel: Rel) -> InputEntry:
     summary = judge.summary
     judges = ", ".join(
         f"{j.get('judge')}={j.get('model')} ({j.get('ok')}/{j.get('results')} judgements ok)"
         for j in summary.get("judges", [])
     )
-    return {
-        "kind": "judgements",
-        "folder": rel(judge.path),
-        "details": {
+    return InputEntry(
+        kind="judgements",
+        folder=rel(judge.path),
+        details={
             "panel": summary.get("panel"),
             "judges": judges,
             "criteria": ", ".join(c.get("name", "?") for c in summary.get("criteria", [])),
@@ -130,25 +131,25 @@ def judge_output(judge: JudgeOutput, rel: Rel) -> dict[str, Any]:
             "baseline": summary.get("baseline"),
             "prompt version": summary.get("prompt_version"),
         },
-        "files": [rel(judge.summary_file), rel(judge.judgements_file)],
-    }
+        files=[rel(judge.summary_file), rel(judge.judgements_file)],
+    )
 
 
-def training_log(log: TrainingLog, rel: Rel) -> dict[str, Any]:
+def training_log(log: TrainingLog, rel: Rel) -> InputEntry:
     steps = [p.step for p in log.points]
-    return {
-        "kind": "TRL training log",
-        "folder": rel(log.path),
-        "details": {
+    return InputEntry(
+        kind="TRL training log",
+        folder=rel(log.path),
+        details={
             "reward functions": ", ".join(log.reward_functions),
             "logged entries": len(log.points),
             "steps": f"{min(steps)} to {max(steps)}" if steps else None,
         },
-        "files": [rel(log.source)],
-    }
+        files=[rel(log.source)],
+    )
 
 
-def describe_inputs(inputs: Inputs, rel: Rel) -> list[dict[str, Any]]:
+def describe_inputs(inputs: Inputs, rel: Rel) -> list[InputEntry]:
     return [
         *(eval_run(r, rel) for r in inputs.runs),
         *(lm_eval_output(o, rel) for o in inputs.lm_evals),

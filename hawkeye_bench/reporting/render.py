@@ -53,9 +53,9 @@ def render_table(table: Table, source_ids: dict[str, str]) -> list[str]:
 def _provenance(report: Report, source_ids: dict[str, str]) -> list[str]:
     rows = []
     for entry in report.provenance:
-        details = "; ".join(f"{k}: {v}" for k, v in entry["details"].items() if v not in (None, ""))
-        files = ", ".join(source_ids[f] for f in entry.get("files", []))
-        rows.append([entry["kind"], f"`{entry['folder']}`", details, files])
+        details = "; ".join(f"{k}: {v}" for k, v in entry.details.items() if v not in (None, ""))
+        files = ", ".join(source_ids[f] for f in entry.files)
+        rows.append([entry.kind, f"`{entry.folder}`", details, files])
     header = ["kind", "folder", "what it is", "files"]
     return ["## Inputs", "", *markdown_table(header, rows), ""]
 

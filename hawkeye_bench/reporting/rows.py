@@ -167,3 +167,40 @@ class PassAtKRow(TypedDict):
     avg_at_k: float | None
     pass_at: dict[int, float | None]  # j -> pass@j
     sources: list[str]
+
+
+# --------------------------------------------------------------------------- cost
+
+
+class TokenCostRow(TypedDict):
+    """One eval run in the token view (``cost/token_view.py``'s RunCost)."""
+
+    run: str
+    configuration: NotRequired[str]
+    dataset: str | None
+    pipeline: str | None
+    problems: int
+    correct: int
+    usd_per_1k_problems: float | None
+    usd_per_correct: float | None
+    ratio: float | None
+    baseline: str | None
+    why_unknown: str
+    sources: list[str]
+
+
+class GpuCostRow(TypedDict):
+    """One load stage in the GPU-time view (``cost/gpu_view.py``'s StageCost)."""
+
+    load: str
+    target: str
+    level: str
+    concurrency: int
+    mean_latency_s: float | None
+    throughput: float | None
+    usd_per_hour: float | None
+    usd_per_request: float | None
+    usd_per_1k_requests: float | None
+    ratio: float | None
+    why_unknown: str
+    sources: list[str]

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from hawkeye_bench.eval.summary import summarize
+from hawkeye_bench.eval.summary_types import RunSummary
 from hawkeye_bench.reporting import lm_eval_inputs
 from hawkeye_bench.reporting.configs import (
     baseline_pairings,
@@ -29,10 +29,10 @@ from hawkeye_bench.reporting.rows import AccuracyRow, PassAtKRow
 Rel = Callable[[Path], str]  # how a file is named in the report
 
 
-def _token_sources(summary: dict[str, Any]) -> str:
+def _token_sources(summary: RunSummary) -> str:
     counts: dict[str, int] = defaultdict(int)
-    for stage in summary["stages"].values():
-        for source, n in stage["token_sources"].items():
+    for stage in summary.stages.values():
+        for source, n in stage.token_sources.items():
             counts[source] += n
     text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     return text + " (approximate)" if counts.get("chunks") else text
@@ -58,7 +58,7 @@ ACCURACY_COLUMNS = [
 ]
 
 
-def run_summaries(runs: Sequence[EvalRun]) -> dict[Path, dict[str, Any]]:
+def run_summaries(runs: Sequence[EvalRun]) -> dict[Path, RunSummary]:
     """summary.json's numbers recomputed from each run's records (compression vs its baseline)."""
     pairings = baseline_pairings(runs)
     out = {}
@@ -70,18 +70,18 @@ def run_summaries(runs: Sequence[EvalRun]) -> dict[Path, dict[str, Any]]:
 
 
 def accuracy_rows_from_runs(
-    runs: Sequence[EvalRun], summaries: dict[Path, dict[str, Any]], rel: Rel
+    runs: Sequence[EvalRun], summaries: dict[Path, RunSummary], rel: Rel
 ) -> list[AccuracyRow]:
     pairings = baseline_pairings(runs)
     labels = run_labels(runs)
     rows: list[AccuracyRow] = []
     for run in runs:
         summary = summaries[run.path]
-        acc = summary["accuracy"]
+        acc = summary.accuracy
         pairing = pairings.get(run.path)
         base = pairing.baseline if pairing else None
-        compression = summary.get("compression") or {}
-        full = summary["tokens"]["full"]["mean"]
+        compression = summary.vs_baseline.compression if summary.vs_baseline else None
+        full = summary.tokens.full.get("mean")
         sources = [rel(run.records_file)]
         if base is not None:
             sources.append(rel(base.records_file))
@@ -91,17 +91,17 @@ def accuracy_rows_from_runs(
                 "method": method_name(run.pipeline),
                 "configuration": labels[run.path],
                 "run": run.label,
-                "n": acc["n"],
-                "accuracy": acc["mean"],
-                "accuracy_ci": acc["ci95"],
-                "ci_method": acc["ci_method"],
-                "errors": summary["errors"]["count"],
-                "cot_only_tokens": summary["tokens"]["cot_only"]["mean"],
+                "n": acc.n,
+                "accuracy": acc.mean,
+                "accuracy_ci": list(acc.ci95),
+                "ci_method": acc.ci_method,
+                "errors": summary.errors.count,
+                "cot_only_tokens": summary.tokens.cot_only.get("mean"),
                 "full_tokens": full,
-                "compression_percent": compression.get("ratio_percent"),
-                "compression_pairs": compression.get("n_problems"),
+                "compression_percent": compression.ratio_percent if compression else None,
+                "compression_pairs": compression.n_problems if compression else None,
                 "compression_vs": pairing.name if pairing is not None else None,
-                "accuracy_per_1k_tokens": accuracy_per_1k(acc["mean"], full),
+                "accuracy_per_1k_tokens": accuracy_per_1k(acc.mean, full),
                 "token_sources": _token_sources(summary),
                 "sources": sources,
             }
@@ -111,7 +111,7 @@ def accuracy_rows_from_runs(
 
 def accuracy_table(
     runs: Sequence[EvalRun],
-    summaries: dict[Path, dict[str, Any]],
+    summaries: dict[Path, RunSummary],
     lm_evals: Sequence[LmEvalOutput],
     rel: Rel,
 ) -> Table[AccuracyRow]:
@@ -144,13 +144,13 @@ def accuracy_table(
 
 
 def pass_at_k_rows(
-    runs: Sequence[EvalRun], summaries: dict[Path, dict[str, Any]], rel: Rel
+    runs: Sequence[EvalRun], summaries: dict[Path, RunSummary], rel: Rel
 ) -> list[PassAtKRow]:
     rows: list[PassAtKRow] = []
     labels = run_labels(runs)
     for run in runs:
-        acc = summaries[run.path]["accuracy"]
-        k = acc.get("samples_per_problem")
+        acc = summaries[run.path].accuracy
+        k = acc.samples_per_problem
         if not k:
             continue
         rows.append(
@@ -160,9 +160,9 @@ def pass_at_k_rows(
                 "configuration": labels[run.path],
                 "run": run.label,
                 "k": k,
-                "problems": summaries[run.path]["n_problems"],
-                "avg_at_k": acc.get(f"avg@{k}"),
-                "pass_at": {int(j): v for j, v in (acc.get("pass@k") or {}).items()},
+                "problems": summaries[run.path].n_problems,
+                "avg_at_k": acc.avg_at_k,
+                "pass_at": {int(j): v for j, v in (acc.pass_at or {}).items()},
                 "sources": [rel(run.records_file)],
             }
         )
