@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, Self, TypedDict, TypeVar
 
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.json_form import JsonFormError, JsonPayload
 from hawkeye_bench.core.markdown import markdown_table
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.stats import wilson_interval
@@ -22,24 +23,12 @@ class SweepFileError(HawkeyeError):
 
 
 @dataclass(frozen=True)
-class SweepModel:
+class SweepModel(JsonPayload):
     """One model a sweep runs in a role (a writer, a responder): its folder name, as given."""
 
     folder: str
     model: str | None = None
     url: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"folder": self.folder, "model": self.model, "url": self.url}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SweepModel:
-        model, url = data.get("model"), data.get("url")
-        return cls(
-            str(data["folder"]),
-            None if model is None else str(model),
-            None if url is None else str(url),
-        )
 
 
 @dataclass
@@ -94,10 +83,12 @@ def _models(data: Mapping[str, Any], name: str) -> list[SweepModel]:
     listed = data.get(name) or []
     if not isinstance(listed, list) or not all(isinstance(m, dict) for m in listed):
         raise ValueError(f"{name}: expected a list of objects")
+    if any("folder" not in m for m in listed):
+        raise ValueError(f"{name}: an entry without 'folder'")
     try:
         return [SweepModel.from_json(m) for m in listed]
-    except KeyError as exc:
-        raise ValueError(f"{name}: an entry without {exc.args[0]!r}") from None
+    except JsonFormError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 class SweepRunEntry(Protocol):
