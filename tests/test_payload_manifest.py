@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hawkeye_bench.endpoints.replica_report import ReplicaReport, ReplicaSetReport
 from hawkeye_bench.eval.manifest import (
     Environment,
     Manifest,
@@ -47,7 +48,7 @@ def _manifest() -> Manifest:
         preset={"name": "default", "stages": {}},
         dataset={"dataset": "gsm8k", "source": "hub"},
         pipeline_setup={"threshold": 0.5},
-        replicas=[{"endpoint": "big", "replicas": []}],
+        replicas=[ReplicaSetReport(("reasoner",), (ReplicaReport("http://a/v1", calls=3),))],
         import_={"match": "id"},
         environment=Environment(
             versions={"python": "3.12"},

