@@ -280,7 +280,9 @@ def variant_values(
     return values
 
 
-def other_scores(samples: Sequence[Sample], name: str, args: argparse.Namespace) -> list[Any]:
+def other_scores(
+    samples: Sequence[Sample], name: str, args: argparse.Namespace
+) -> list[float | None]:
     rewards: dict[str, Callable[..., list[float | None]]] = {
         "kimi": KimiLengthReward(),
         "cosine": CosineScaledReward(args.max_length),

@@ -18,7 +18,7 @@ class Scores:
     """Each reward's values, one per sample (None: not scored)."""
 
     values: dict[str, list[float | None]] = field(default_factory=dict)
-    extra: dict[str, list[Any]] = field(default_factory=dict)
+    extra: dict[str, list[float | None]] = field(default_factory=dict)  # terms: EM
     responder_calls: int = 0
     responder_failures: int = 0
 
@@ -60,7 +60,7 @@ class RewardRow:
     id: str
     sample: int
     completion_tokens: int | None
-    scores: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, float | None] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         head = {"id": self.id, "sample": self.sample, "completion_tokens": self.completion_tokens}
@@ -73,7 +73,9 @@ class RewardRow:
             id=str(data["id"]),
             sample=int(data.get("sample") or 0),
             completion_tokens=None if tokens is None else int(tokens),
-            scores={k: v for k, v in data.items() if k not in ROW_KEYS},
+            scores={
+                k: None if v is None else float(v) for k, v in data.items() if k not in ROW_KEYS
+            },
         )
 
 
