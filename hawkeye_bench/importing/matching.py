@@ -12,8 +12,8 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal
 
 from hawkeye_bench.core.boxed import last_boxed_content
 from hawkeye_bench.core.json_form import JsonPayload
@@ -59,16 +59,13 @@ def gold_differs(file_gold: str | None, problem: Problem) -> bool:
 
 
 @dataclass(frozen=True)
-class Skip:
-    """A row (or line) that became no record, and why."""
+class Skip(JsonPayload):
+    """A row (or line) that became no record, and why (a line of import_skipped.jsonl)."""
 
     file: str
     line: int
     reason: str  # "malformed line", "unreadable line", "unmatched", "duplicate", ...
     detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @property
     def where(self) -> str:

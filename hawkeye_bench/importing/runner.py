@@ -128,7 +128,7 @@ def run_import(plan: ImportPlan) -> int:
     store.write_manifest(manifest)
     skipped_path = plan.out / SKIPPED_FILE
     if found.skips:
-        rewrite_jsonl(skipped_path, (s.to_dict() for s in found.skips))
+        rewrite_jsonl(skipped_path, (s.to_json() for s in found.skips))
     status, exit_code = "failed", 2
     try:
         records = write_records(plan, found, pipeline, store, done, counter)

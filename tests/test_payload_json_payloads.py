@@ -1,0 +1,70 @@
+"""Payloads that became core.json_form JsonPayloads round-trip through JSON, and the JSON the
+hand-written methods wrote before still loads and writes back the same."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from hawkeye_bench.core.json_form import JsonFormError
+from hawkeye_bench.eval.sweep_folder import SweepModel
+from hawkeye_bench.importing.import_summary import TokenCounts
+from hawkeye_bench.importing.matching import Skip, Tally
+from hawkeye_bench.importing.scan import FileFacts
+from hawkeye_bench.load.plan import PlanDescription, Target
+from hawkeye_bench.load.records import RequestRecord
+from hawkeye_bench.load.stage_result import Goodput, StageStatistics
+from hawkeye_bench.load.sweep import SweepSummary
+
+
+def through_json(data: dict[str, Any]) -> Any:
+    return json.loads(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        Skip("o.jsonl", 3, "unmatched", "no problem has id 'x'"),
+        Tally(2, ["o.jsonl:1: a", "o.jsonl:2: b"]),
+        FileFacts("/d/o.jsonl", "o.jsonl", "generic", "jsonl", "ab" * 32, 120),
+        TokenCounts({"usage": 3}, 0),
+        TokenCounts({"missing": 1}, 1, {"kind": "gguf", "where": "m"}, "1 of 1 ..."),
+        SweepModel("small-a", "small-a", "http://a"),
+        SweepModel("big"),
+        SweepSummary(3, [1.5, 3.0], {"a": 1.0}, {"a": 3.5}, None, {"a": None}),
+        PlanDescription([Target("a", "http://a")], "a", [1, 4], processes_by_concurrency={4: 2}),
+        StageStatistics(goodput=Goodput({"e2e_ms": 500.0}, 3, 4, 0.75)),
+        StageStatistics(),
+    ],
+    ids=lambda payload: type(payload).__name__,
+)
+def test_a_payload_round_trips_through_json(payload: Any) -> None:
+    assert type(payload).from_json(through_json(payload.to_json())) == payload
+
+
+def test_the_forms_the_hand_written_methods_wrote_still_load_and_write_back() -> None:
+    written: list[tuple[Any, dict[str, Any]]] = [
+        (Skip, {"file": "o.jsonl", "line": 3, "reason": "duplicate", "detail": "id 'x' again"}),
+        (Tally, {"count": 0, "first": []}),
+        (TokenCounts, {"sources": {"usage": 2}, "missing": 0}),
+        (SweepModel, {"folder": "big", "model": None, "url": None}),
+        (FileFacts, {"path": "/p", "name": "p", "format": "generic", "layout": "json list",
+                     "sha256": "00", "bytes": 9}),
+    ]  # fmt: skip
+    for cls, data in written:
+        assert cls.from_json(data).to_json() == data
+
+
+def test_a_statistics_without_goodput_leaves_it_out() -> None:
+    assert "goodput" not in StageStatistics().to_json()
+    assert StageStatistics.from_json(StageStatistics().to_json()).goodput is None
+
+
+def test_a_request_record_line_round_trips_and_a_bad_value_is_refused() -> None:
+    record = RequestRecord(1.5, 2.25, 7, 0, stage="s", status=200, chunks=[[1.0, 2, "r"]])
+    assert RequestRecord.from_dict(json.loads(record.to_json())) == record
+    assert RequestRecord.from_dict({**record.to_dict(), "added_later": 1}) == record
+    with pytest.raises(JsonFormError, match="status"):
+        RequestRecord.from_dict({**record.to_dict(), "status": "teapot"})
