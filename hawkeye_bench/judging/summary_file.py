@@ -3,8 +3,9 @@
 ``summary.build_summary`` computes one from the results, ``session`` adds the invocation's
 facts (:class:`RunFacts`) and writes ``to_json()``; ``markdown`` renders it and the report
 reads a folder's file back with :meth:`JudgeSummary.from_json`. A part's JSON is its fields
-in order (pydantic converts the dataclasses both ways); ``from_json`` takes what older versions
-wrote: a field they did not write gets its default, a key it does not know is left out.
+in order (:mod:`hawkeye_bench.core.json_form` converts the dataclasses both ways);
+``from_json`` takes what older versions wrote: a field they did not write gets its default, a
+key it does not know is left out.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter
-
+from hawkeye_bench.core.json_form import dump, load
 from hawkeye_bench.judging.config import StructuredOutput
 from hawkeye_bench.judging.options import JudgeOptions
 from hawkeye_bench.judging.pairwise import PairwiseSummary
@@ -193,18 +193,18 @@ class JudgeSummary:
     facts: RunFacts | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = _SUMMARY.dump_python(self, mode="json", exclude={"facts"})
+        """The summary's fields, then the facts' beside them (not nested)."""
+        data = dump(replace(self, facts=None))
+        del data["facts"]
         if self.facts is not None:
-            data.update(_FACTS.dump_python(self.facts, mode="json"))
+            data.update(dump(self.facts))
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JudgeSummary:
+        """The file's JSON read back; a JsonFormError (a ValueError) for a part of the wrong
+        type."""
         own = {f.name for f in fields(cls)} - {"facts"}
-        summary = _SUMMARY.validate_python({k: v for k, v in data.items() if k in own})
-        facts = _FACTS.validate_python(data) if "panel" in data else None
+        summary = load(cls, {k: v for k, v in data.items() if k in own})
+        facts = load(RunFacts, data) if "panel" in data else None
         return replace(summary, facts=facts)
-
-
-_SUMMARY = TypeAdapter(JudgeSummary)
-_FACTS = TypeAdapter(RunFacts)

@@ -31,8 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from pydantic import TypeAdapter
-
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.core.secrets import redact
 from hawkeye_bench.core.trace import StageResult, Trace
 
@@ -125,7 +124,7 @@ class StageTokens:
 
 
 @dataclass(frozen=True)
-class TokenReport:
+class TokenReport(JsonPayload):
     """``x_hawkeye``: where a reply's token counts came from, per stage. Its JSON is its
     fields in order, each stage's too."""
 
@@ -134,16 +133,6 @@ class TokenReport:
     approximate: bool = False
     stage2_input: str | None = None
     stages: tuple[StageTokens, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return _TOKEN_REPORT.dump_python(self, mode="json")
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TokenReport:
-        return _TOKEN_REPORT.validate_python(data)
-
-
-_TOKEN_REPORT = TypeAdapter(TokenReport)
 
 
 def _sum_or_none(values: list[int | None]) -> int | None:
