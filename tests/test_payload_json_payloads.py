@@ -4,6 +4,7 @@ hand-written methods wrote before still loads and writes back the same."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from hawkeye_bench.load.plan import PlanDescription, Target
 from hawkeye_bench.load.records import RequestRecord
 from hawkeye_bench.load.stage_result import Goodput, StageStatistics
 from hawkeye_bench.load.sweep import SweepSummary
+from hawkeye_bench.reporting.inputs import LoadResult, ReportInputError
+from hawkeye_bench.reporting.load_inputs import stored_results
 
 
 def through_json(data: dict[str, Any]) -> Any:
@@ -68,3 +71,10 @@ def test_a_request_record_line_round_trips_and_a_bad_value_is_refused() -> None:
     assert RequestRecord.from_dict({**record.to_dict(), "added_later": 1}) == record
     with pytest.raises(JsonFormError, match="status"):
         RequestRecord.from_dict({**record.to_dict(), "status": "teapot"})
+
+
+def test_a_load_result_whose_plan_is_malformed_is_one_report_error(tmp_path: Path) -> None:
+    bad = LoadResult(tmp_path, {"stages": [], "plan": {"concurrencies": "many"}})
+    with pytest.raises(ReportInputError, match=r"load_results\.json: not a LoadResults: ") as e:
+        stored_results(bad)
+    assert "plan.concurrencies" in str(e.value) and "\n" not in str(e.value)

@@ -105,7 +105,10 @@ def stored_results(load: LoadResult) -> LoadResults:
             raise ReportInputError(
                 f"{load.results_file}: stage {number} lacks target/concurrency ({exc})"
             ) from exc
-    results = LoadResults.from_json({**load.results, "stages": []})
+    try:
+        results = LoadResults.from_json({**load.results, "stages": []})
+    except ValueError as exc:  # core.json_form's JsonFormError: one line naming the field
+        raise ReportInputError(f"{load.results_file}: {exc}") from None
     results.stages = stages
     return results
 
