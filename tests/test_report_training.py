@@ -73,8 +73,8 @@ def test_two_runs_give_the_posters_two_training_figures(tmp_path: Path) -> None:
         assert (tmp_path / "report" / name).stat().st_size > 1000
     md = (tmp_path / "report" / "report.md").read_text()
     assert "Training (TRL GRPO logs)" in md and "training_reward.png" in md
-    (entry,) = [p for p in report.provenance if p["folder"] == "../with-b"]
-    assert entry["kind"] == "TRL training log" and entry["details"]["steps"] == "5 to 15"
+    (entry,) = [p for p in report.provenance if p.folder == "../with-b"]
+    assert entry.kind == "TRL training log" and entry.details["steps"] == "5 to 15"
 
 
 def test_evaluation_entries_are_not_drawn(tmp_path: Path) -> None:
