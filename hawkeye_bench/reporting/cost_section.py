@@ -22,6 +22,7 @@ from hawkeye_bench.reporting.configs import (
     without_empty_configuration,
 )
 from hawkeye_bench.reporting.inputs import Inputs
+from hawkeye_bench.reporting.load_inputs import stored_results
 from hawkeye_bench.reporting.model import Column, Section, Table
 from hawkeye_bench.reporting.rows import GpuCostRow, TokenCostRow
 
@@ -127,8 +128,8 @@ def load_price_book(inputs: Inputs, books: dict[Path, PriceBook]) -> PriceBook:
             entries.setdefault(role, prices)
     targets: dict[str, tuple[str, ...]] = {}
     for load in inputs.loads:
-        for stage in load.results.get("stages") or []:
-            cls = pipelines.find_pipeline(str(stage.get("target")))
+        for stage in stored_results(load).stages:
+            cls = pipelines.find_pipeline(stage.target)
             if cls is not None:
                 targets[cls.name] = tuple(cls.roles)
     return PriceBook(entries=entries, source="the eval runs' endpoint prices", load_targets=targets)
