@@ -115,21 +115,21 @@ def load_result(load: LoadResult, rel: Rel) -> InputEntry:
 
 
 def judge_output(judge: JudgeOutput, rel: Rel) -> InputEntry:
-    summary = judge.summary
+    summary = judge.judge_summary
     judges = ", ".join(
-        f"{j.get('judge')}={j.get('model')} ({j.get('ok')}/{j.get('results')} judgements ok)"
-        for j in summary.get("judges", [])
+        f"{j.judge}={j.model} ({j.ok}/{j.results} judgements ok)" for j in summary.judges
     )
+    facts = summary.facts
     return InputEntry(
         kind="judgements",
         folder=rel(judge.path),
         details={
-            "panel": summary.get("panel"),
+            "panel": facts.panel if facts else None,
             "judges": judges,
-            "criteria": ", ".join(c.get("name", "?") for c in summary.get("criteria", [])),
-            "runs judged": ", ".join(r.get("label", "?") for r in summary.get("runs", [])),
-            "baseline": summary.get("baseline"),
-            "prompt version": summary.get("prompt_version"),
+            "criteria": ", ".join(c.name for c in summary.criteria),
+            "runs judged": ", ".join(r.label for r in summary.runs),
+            "baseline": summary.baseline,
+            "prompt version": (facts.prompt_version or None) if facts else None,
         },
         files=[rel(judge.summary_file), rel(judge.judgements_file)],
     )
