@@ -86,3 +86,18 @@ def test_a_compression_round_trips_through_json_and_reads_a_cache_line() -> None
            "tokenizer": None}  # fmt: skip
     assert Compression.from_json(old).to_json() == old
     assert list(Compression.from_json(old).to_json()) == list(old)
+
+
+def test_answer_leaks_round_trip_and_read_a_record() -> None:
+    from hawkeye_bench.core.problem import Problem
+    from hawkeye_bench.core.record import Record
+    from hawkeye_bench.pipelines.compress_facts import AnswerLeaks
+
+    for leaks in (AnswerLeaks(True, "16", False), AnswerLeaks(False, None)):
+        assert AnswerLeaks.from_json(json.loads(json.dumps(leaks.to_json()))) == leaks
+    old = {"cot_leaks_answer": True, "cot_extracted": "16", "compressed_leaks_answer": True}
+    assert AnswerLeaks.from_json(old).to_json() == old
+    problem = Problem(id="p", dataset="gsm8k", question="q", gold="16")
+    record = Record(problem, 0, Trace("compress"), extra={**old, "overthinking": {}})
+    assert AnswerLeaks.of_record(record) == AnswerLeaks(True, "16", True)
+    assert AnswerLeaks.of_record(Record(problem, 0, Trace("compress"))) is None

@@ -48,7 +48,7 @@ from hawkeye_bench.pipelines.base import (
     StageClient,
 )
 from hawkeye_bench.pipelines.call_cache import CallCache, call_key
-from hawkeye_bench.pipelines.compress_facts import CompressFacts, Compression
+from hawkeye_bench.pipelines.compress_facts import AnswerLeaks, CompressFacts, Compression
 from hawkeye_bench.pipelines.compress_methods import (
     CompressMethod,
     get_compress_method,
@@ -321,14 +321,10 @@ class CompressPipeline(Pipeline):
         if cot is None:
             cot = cot_for_stage2(writer, trace.stage2_input or self.stage2_input)
         leak = await grader.grade_async(cot, gold, dataset)
-        result: dict[str, Any] = {
-            "cot_leaks_answer": bool(leak.correct),
-            "cot_extracted": leak.extracted,
-        }
-        compressed = facts.compressed
-        if compressed:
-            graded = await grader.grade_async(compressed, gold, dataset)
-            result["compressed_leaks_answer"] = bool(graded.correct)
-        elif compressed is not None:
-            result["compressed_leaks_answer"] = False
-        return result
+        compressed_leaks: bool | None = None
+        if facts.compressed:
+            graded = await grader.grade_async(facts.compressed, gold, dataset)
+            compressed_leaks = bool(graded.correct)
+        elif facts.compressed is not None:
+            compressed_leaks = False
+        return AnswerLeaks(bool(leak.correct), leak.extracted, compressed_leaks).to_json()

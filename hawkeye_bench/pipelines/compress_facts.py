@@ -1,4 +1,5 @@
-"""What the compress pipeline records per item: ``trace.extra["compress"]``, typed; and one
+"""What the compress pipeline records per item: ``trace.extra["compress"]``, typed; whether
+the CoT already held the gold answer (:class:`AnswerLeaks`, in the record's ``extra``); and one
 compression as the call cache keeps it (:class:`Compression`).
 
 The compress pipeline writes it (:mod:`hawkeye_bench.pipelines.compress`); the compression
@@ -13,7 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult, Trace
+
+#: What a compression made, in its JSON order: a cache line's fields and a record's.
+COMPRESSION_FIELDS = (
+    "refused",
+    "compressed",
+    "original_tokens",
+    "compressed_tokens",
+    "token_source",
+    "tokenizer",
+)
 
 
 @dataclass
@@ -37,16 +49,8 @@ class Compression:
             "role": "compression",
             "stage": None if self.stage is None else self.stage.to_dict(),
         }
-        if self.compressed is None:
-            return data
-        data.update(
-            refused=self.refused,
-            compressed=self.compressed,
-            original_tokens=self.original_tokens,
-            compressed_tokens=self.compressed_tokens,
-            token_source=self.token_source,
-            tokenizer=self.tokenizer,
-        )
+        if self.compressed is not None:
+            data.update({name: getattr(self, name) for name in COMPRESSION_FIELDS})
         return data
 
     @classmethod
@@ -103,13 +107,8 @@ class CompressFacts:
             data["stripped_cot"] = self.stripped_cot
         if self.compressed is None:
             return data
+        data.update({name: getattr(self, name) for name in COMPRESSION_FIELDS})
         data.update(
-            refused=self.refused,
-            compressed=self.compressed,
-            original_tokens=self.original_tokens,
-            compressed_tokens=self.compressed_tokens,
-            token_source=self.token_source,
-            tokenizer=self.tokenizer,
             achieved_keep=self.achieved_keep,
             longer_than_original=self.longer_than_original,
             truncated=dict(self.truncated),
@@ -152,3 +151,39 @@ class CompressFacts:
     def store(self, trace: Trace) -> None:
         """Write these facts into the trace (its JSON form)."""
         trace.extra[self.KEY] = self.to_json()
+
+
+@dataclass(frozen=True)
+class AnswerLeaks:
+    """Whether the writer's CoT (the stripped one, with ``strip_answer``) and the compressed
+    CoT already hold the gold answer, graded like an answer: the compress pipeline's
+    ``analyse``, whose keys sit at the top of the record's ``extra``."""
+
+    cot_leaks_answer: bool
+    #: the answer the grader found in the CoT
+    cot_extracted: str | None = None
+    #: None: no compressed CoT was made
+    compressed_leaks_answer: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "cot_leaks_answer": self.cot_leaks_answer,
+            "cot_extracted": self.cot_extracted,
+        }
+        if self.compressed_leaks_answer is not None:
+            data["compressed_leaks_answer"] = self.compressed_leaks_answer
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AnswerLeaks:
+        compressed = data.get("compressed_leaks_answer")
+        return cls(
+            cot_leaks_answer=bool(data.get("cot_leaks_answer")),
+            cot_extracted=data.get("cot_extracted"),
+            compressed_leaks_answer=None if compressed is None else bool(compressed),
+        )
+
+    @classmethod
+    def of_record(cls, record: Record) -> AnswerLeaks | None:
+        """What a record holds (None: not checked, e.g. not a compress item or a failed one)."""
+        return cls.from_json(record.extra) if "cot_leaks_answer" in record.extra else None
