@@ -25,10 +25,10 @@ from hawkeye_bench.endpoints.client import (
     EndpointUnavailable,
     TokenizeFailed,
 )
-from hawkeye_bench.endpoints.retry import retry_after
-from hawkeye_bench.endpoints.token_count import ServerTokenizer
 from hawkeye_bench.endpoints.logprobs import MalformedLogprobs, parse_logprobs_block
 from hawkeye_bench.endpoints.replicas import ReplicaSet
+from hawkeye_bench.endpoints.retry import retry_after
+from hawkeye_bench.endpoints.token_count import ServerTokenizer
 from hawkeye_bench.pipelines.route import RoutePipeline, RouteSetupError
 from hawkeye_bench.presets import load_preset
 from hawkeye_bench.rewards import HawkeyeReward
