@@ -36,6 +36,7 @@ def through_json(data: dict[str, Any]) -> Any:
         TokenCounts({"missing": 1}, 1, {"kind": "gguf", "where": "m"}, "1 of 1 ..."),
         SweepModel("small-a", "small-a", "http://a"),
         SweepModel("big"),
+        SweepModel("small-a", "small-a", ["http://a1", "http://a2"]),
         SweepSummary(3, [1.5, 3.0], {"a": 1.0}, {"a": 3.5}, None, {"a": None}),
         PlanDescription([Target("a", "http://a")], "a", [1, 4], processes_by_concurrency={4: 2}),
         StageStatistics(goodput=Goodput({"e2e_ms": 500.0}, 3, 4, 0.75)),
@@ -53,6 +54,7 @@ def test_the_forms_the_hand_written_methods_wrote_still_load_and_write_back() ->
         (Tally, {"count": 0, "first": []}),
         (TokenCounts, {"sources": {"usage": 2}, "missing": 0}),
         (SweepModel, {"folder": "big", "model": None, "url": None}),
+        (SweepModel, {"folder": "s", "model": "s", "url": ["http://a1", "http://a2"]}),
         (FileFacts, {"path": "/p", "name": "p", "format": "generic", "layout": "json list",
                      "sha256": "00", "bytes": 9}),
     ]  # fmt: skip

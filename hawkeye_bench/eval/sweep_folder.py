@@ -28,7 +28,8 @@ class SweepModel(JsonPayload):
 
     folder: str
     model: str | None = None
-    url: str | None = None
+    #: where it is served: one base URL, or a list (a --endpoint given several replica URLs)
+    url: str | list[str] | None = None
 
 
 @dataclass
