@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import computed_field
+
 from hawkeye_bench.core.errors import HawkeyeError
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.cost import render, token_view
 from hawkeye_bench.cost.gpu_view import StageCost, load_costs
@@ -100,23 +103,25 @@ def run_costs(paths: Sequence[Path], books: Sequence[PriceBook]) -> list[token_v
 
 
 @dataclass(frozen=True)
-class GpuCostRow:
+class GpuCostRow(JsonPayload):
     """One load stage's GPU-time cost, as ``cost.json``'s ``gpu_view`` lists it."""
 
-    target: str
-    concurrency: int
-    rate_per_s: float | None
-    level: str  # the load it pairs with the baseline at: c=10, 2/s, trace
-    mean_latency_s: float | None
-    throughput: float | None  # requests per second
-    usd_per_hour: float | None
-    usd_per_1k_requests: float | None
-    ratio: float | None  # vs the baseline target at the same load
+    target: str = ""
+    concurrency: int = 0
+    rate_per_s: float | None = None
+    level: str = ""  # the load it pairs with the baseline at: c=10, 2/s, trace
+    mean_latency_s: float | None = None
+    throughput: float | None = None  # requests per second
+    usd_per_hour: float | None = None
+    usd_per_1k_requests: float | None = None
+    ratio: float | None = None  # vs the baseline target at the same load
     why_unknown: list[str] = field(default_factory=list)
     unreliable_reasons: list[str] = field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def reliable(self) -> bool:
+        """Written with the row (after ``unreliable_reasons``); derived again when read."""
         return not self.unreliable_reasons
 
     @classmethod
@@ -135,85 +140,24 @@ class GpuCostRow:
             unreliable_reasons=list(stage.unreliable),
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "concurrency": self.concurrency,
-            "rate_per_s": self.rate_per_s,
-            "level": self.level,
-            "mean_latency_s": self.mean_latency_s,
-            "throughput": self.throughput,
-            "usd_per_hour": self.usd_per_hour,
-            "usd_per_1k_requests": self.usd_per_1k_requests,
-            "ratio": self.ratio,
-            "why_unknown": self.why_unknown,
-            "reliable": self.reliable,
-            "unreliable_reasons": self.unreliable_reasons,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> GpuCostRow:
-        return cls(
-            target=str(data.get("target") or ""),
-            concurrency=int(data.get("concurrency") or 0),
-            rate_per_s=_optional_float(data.get("rate_per_s")),
-            level=str(data.get("level") or ""),
-            mean_latency_s=_optional_float(data.get("mean_latency_s")),
-            throughput=_optional_float(data.get("throughput")),
-            usd_per_hour=_optional_float(data.get("usd_per_hour")),
-            usd_per_1k_requests=_optional_float(data.get("usd_per_1k_requests")),
-            ratio=_optional_float(data.get("ratio")),
-            why_unknown=[str(r) for r in data.get("why_unknown") or []],
-            unreliable_reasons=[str(r) for r in data.get("unreliable_reasons") or []],
-        )
-
 
 @dataclass(frozen=True)
-class LoadCost:
+class LoadCost(JsonPayload):
     """One load-result folder's stages in ``cost.json``'s ``gpu_view``."""
 
-    load: str  # the folder's name
+    load: str = ""  # the folder's name
     stages: list[GpuCostRow] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"load": self.load, "stages": [row.to_json() for row in self.stages]}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LoadCost:
-        rows = [GpuCostRow.from_json(s) for s in data.get("stages") or []]
-        return cls(load=str(data.get("load") or ""), stages=rows)
 
 
 @dataclass
-class CostReport:
+class CostReport(JsonPayload):
     """``cost.json``: the prices used, their notes, and each view's rows."""
 
-    prices: list[str]
-    notes: list[str]
+    prices: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     #: one row per run (``cost.render.token_row``: report.json's form)
     token_view: list[dict[str, Any]] = field(default_factory=list)
     gpu_view: list[LoadCost] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "prices": self.prices,
-            "notes": self.notes,
-            "token_view": self.token_view,
-            "gpu_view": [load.to_json() for load in self.gpu_view],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CostReport:
-        return cls(
-            prices=[str(p) for p in data.get("prices") or []],
-            notes=[str(n) for n in data.get("notes") or []],
-            token_view=list(data.get("token_view") or []),
-            gpu_view=[LoadCost.from_json(load) for load in data.get("gpu_view") or []],
-        )
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def build(inputs: list[Path], books: list[PriceBook]) -> tuple[list[str], CostReport]:

@@ -5,12 +5,13 @@ that judge it, and its text rendering."""
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hawkeye_bench.core.json_form import JsonPayload, dump
 from hawkeye_bench.load.metrics import chunk_gaps, distribution, share_below
 from hawkeye_bench.load.records import read_requests
 from hawkeye_bench.load.stage_result import StageResult
@@ -31,8 +32,9 @@ class Tolerances:
 
 
 @dataclass(frozen=True)
-class Truth:
-    """What the scripted server is told to send."""
+class Truth(JsonPayload):
+    """What the scripted server is told to send (its JSON also holds the end-to-end time it
+    implies; reading drops it)."""
 
     ttft_ms: float = 100.0
     gap_ms: float = 20.0
@@ -56,50 +58,26 @@ class Truth:
 
     def to_json(self) -> dict[str, Any]:
         """The configured values and the ideal end-to-end time they imply."""
-        return asdict(self) | {"e2e_ms": self.e2e_ms()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Truth:
-        default = cls()
-        return cls(
-            ttft_ms=float(data.get("ttft_ms", default.ttft_ms)),
-            gap_ms=float(data.get("gap_ms", default.gap_ms)),
-            tokens=int(data.get("tokens", default.tokens)),
-            tokens_per_chunk=int(data.get("tokens_per_chunk", default.tokens_per_chunk)),
-        )
+        return dump(self) | {"e2e_ms": self.e2e_ms()}
 
 
 @dataclass(frozen=True)
-class Check:
+class Check(JsonPayload):
     """One pass/fail check of a calibration: the measured value against its limit."""
 
-    check: str
-    measured: float | None
-    limit: float
-    passed: bool
-    text: str
+    check: str = ""
+    measured: float | None = None
+    limit: float = 0.0
+    passed: bool = False
+    text: str = ""
 
     @classmethod
     def of(cls, name: str, measured: float | None, limit: float, text: str) -> Check:
         return cls(name, measured, limit, measured is not None and measured <= limit, text)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Check:
-        measured = data.get("measured")
-        return cls(
-            check=str(data.get("check") or ""),
-            measured=None if measured is None else float(measured),
-            limit=float(data.get("limit") or 0),
-            passed=bool(data.get("passed")),
-            text=str(data.get("text") or ""),
-        )
-
 
 @dataclass
-class Measured:
+class Measured(JsonPayload):
     """The figures a calibration read (None: not measured)."""
 
     ttft_p50_ms: float | None = None
@@ -122,21 +100,17 @@ class Measured:
     #: near-zero gaps between the server's own writes: it wrote in bursts
     server_near_zero_gap_share: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Measured:
-        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
-
 
 @dataclass
-class MachineLoad:
-    """The machine while it calibrated: a busy machine is measured too."""
+class MachineLoad(JsonPayload):
+    """The machine while it calibrated: a busy machine is measured too (the scripted server's
+    figures are written only when measured)."""
 
-    load_1min: float
-    load_5min: float
-    cores: int | None
+    OMITTED_WHEN_NONE = frozenset({"server_cpu_percent", "server_rss_mb"})
+
+    load_1min: float = 0.0
+    load_5min: float = 0.0
+    cores: int | None = None
     server_cpu_percent: float | None = None  # the scripted server's, over the stage
     server_rss_mb: float | None = None
 
@@ -145,37 +119,13 @@ class MachineLoad:
         one, five, _ = os.getloadavg()
         return cls(one, five, os.cpu_count())
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "load_1min": self.load_1min,
-            "load_5min": self.load_5min,
-            "cores": self.cores,
-        }
-        if self.server_cpu_percent is not None:
-            data["server_cpu_percent"] = self.server_cpu_percent
-        if self.server_rss_mb is not None:
-            data["server_rss_mb"] = self.server_rss_mb
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> MachineLoad:
-        cores, cpu, rss = (
-            data.get("cores"),
-            data.get("server_cpu_percent"),
-            data.get("server_rss_mb"),
-        )
-        return cls(
-            load_1min=float(data.get("load_1min") or 0.0),
-            load_5min=float(data.get("load_5min") or 0.0),
-            cores=None if cores is None else int(cores),
-            server_cpu_percent=None if cpu is None else float(cpu),
-            server_rss_mb=None if rss is None else float(rss),
-        )
-
 
 @dataclass
 class Evaluation:
-    """Measured vs configured at one concurrency, with pass/fail per check."""
+    """Measured vs configured at one concurrency, with pass/fail per check.
+
+    Its JSON stays written by hand: the derived ``passed`` sits between ``checks`` and
+    ``machine``, and ``processes`` is left out when unknown."""
 
     concurrency: int
     truth: Truth

@@ -19,10 +19,12 @@ import math
 import os
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.load.endpoint import EndpointError
 from hawkeye_bench.load.records import host_name
 from hawkeye_bench.load.stream import StreamMeter
@@ -32,33 +34,24 @@ PROBE_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
-class Capacity:
-    """One load process's measured ceiling on this machine."""
+class Capacity(JsonPayload):
+    """One load process's measured ceiling on this machine; a kept ceiling without its host
+    reads as another host's."""
 
     events_per_s: float  # streamed events per second read with lag p99 under the bound
-    lag_p99_bound_ms: float
-    lag_p99_ms: float | None  # at the ceiling
-    concurrency: int  # the calibration concurrency that reached it
-    host: str
-    cores: int
-    measured: str  # ISO time
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    lag_p99_bound_ms: float = 0.0
+    lag_p99_ms: float | None = None  # at the ceiling
+    concurrency: int = 0  # the calibration concurrency that reached it
+    host: str = ""
+    cores: int = 0
+    measured: str = ""  # ISO time
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Capacity:
-        """A kept ceiling; one without its host reads as another host's."""
-        lag = data.get("lag_p99_ms")
-        return cls(
-            events_per_s=float(data["events_per_s"]),
-            lag_p99_bound_ms=float(data.get("lag_p99_bound_ms") or 0.0),
-            lag_p99_ms=None if lag is None else float(lag),
-            concurrency=int(data.get("concurrency") or 0),
-            host=str(data.get("host") or ""),
-            cores=int(data.get("cores") or 0),
-            measured=str(data.get("measured") or ""),
-        )
+    def from_json(cls, data: object) -> Capacity:
+        """A kept ceiling; one without ``events_per_s`` is a KeyError, as it always was."""
+        if not isinstance(data, Mapping) or "events_per_s" not in data:
+            raise KeyError("events_per_s")
+        return super().from_json(data)
 
 
 def usable_cores() -> int:

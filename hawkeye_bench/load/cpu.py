@@ -17,64 +17,35 @@ from typing import Any
 
 import psutil
 
+from hawkeye_bench.core.json_form import JsonPayload
+
 SAMPLE_INTERVAL_S = 1.0
 SATURATION_PERCENT = 85.0
 SATURATION_SAMPLES = 2
 
 
 @dataclass(frozen=True)
-class CpuSample:
+class CpuSample(JsonPayload):
     """One line of ``cpu-<host>-<pid>.jsonl``: this process's CPU over the last interval."""
 
     t: float  # wall-clock time of the sample
     cpu: float  # percent of one core
     interval_s: float | None = None  # the interval it covers (None in files of older versions)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"t": self.t, "cpu": self.cpu, "interval_s": self.interval_s}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CpuSample:
-        interval = data.get("interval_s")
-        return cls(
-            t=float(data.get("t") or 0.0),
-            cpu=float(data["cpu"]),
-            interval_s=None if interval is None else float(interval),
-        )
-
 
 @dataclass(frozen=True)
-class ProcessCpu:
+class ProcessCpu(JsonPayload):
     """One load-generating process's CPU over a stage."""
 
-    process: str  # <host>-<pid>
-    samples: int
-    mean_percent: float | None
-    max_percent: float | None
-    saturated: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "process": self.process,
-            "samples": self.samples,
-            "mean_percent": self.mean_percent,
-            "max_percent": self.max_percent,
-            "saturated": self.saturated,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ProcessCpu:
-        return cls(
-            process=str(data.get("process") or ""),
-            samples=int(data.get("samples") or 0),
-            mean_percent=_optional_float(data.get("mean_percent")),
-            max_percent=_optional_float(data.get("max_percent")),
-            saturated=bool(data.get("saturated")),
-        )
+    process: str = ""  # <host>-<pid>
+    samples: int = 0
+    mean_percent: float | None = None
+    max_percent: float | None = None
+    saturated: bool = False
 
 
 @dataclass(frozen=True)
-class CpuSummary:
+class CpuSummary(JsonPayload):
     """The client CPU of one stage (a stage's ``cpu`` in ``load_results.json``)."""
 
     threshold_percent: float = SATURATION_PERCENT
@@ -84,33 +55,6 @@ class CpuSummary:
     max_percent: float | None = None
     saturated: bool = False  # some process stayed at or above the threshold
     sampled: bool = False  # some process has a sample
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "threshold_percent": self.threshold_percent,
-            "consecutive_samples": self.consecutive_samples,
-            "processes": [p.to_json() for p in self.processes],
-            "busiest_mean_percent": self.busiest_mean_percent,
-            "max_percent": self.max_percent,
-            "saturated": self.saturated,
-            "sampled": self.sampled,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CpuSummary:
-        return cls(
-            threshold_percent=float(data.get("threshold_percent", SATURATION_PERCENT)),
-            consecutive_samples=int(data.get("consecutive_samples", SATURATION_SAMPLES)),
-            processes=[ProcessCpu.from_json(p) for p in data.get("processes") or []],
-            busiest_mean_percent=_optional_float(data.get("busiest_mean_percent")),
-            max_percent=_optional_float(data.get("max_percent")),
-            saturated=bool(data.get("saturated")),
-            sampled=bool(data.get("sampled")),
-        )
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 class CpuSampler:

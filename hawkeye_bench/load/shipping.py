@@ -19,10 +19,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import computed_field
+
+from hawkeye_bench.core.json_form import JsonPayload, dump
 from hawkeye_bench.core.jsonl import JsonlWriter
 from hawkeye_bench.load.cpu import CpuSample
 from hawkeye_bench.load.records import RequestRecord, cpu_path, process_label, requests_path
@@ -38,7 +41,7 @@ Send = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
-class RawBatch:
+class RawBatch(JsonPayload):
     """Worker -> master (:data:`RAW_MESSAGE`): one numbered batch of a worker's raw samples.
 
     ``requests`` are request records already in their JSON form (what the worker's own file
@@ -55,29 +58,9 @@ class RawBatch:
     sent_cpu: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "pid": self.pid,
-            "batch": self.batch,
-            "requests": self.requests,
-            "cpu": [sample.to_json() for sample in self.cpu],
-            "final": self.final,
-            "sent_requests": self.sent_requests,
-            "sent_cpu": self.sent_cpu,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RawBatch:
-        return cls(
-            host=str(data["host"]),
-            pid=int(data["pid"]),
-            batch=int(data["batch"]),
-            requests=list(data.get("requests") or []),
-            cpu=[CpuSample.from_json(sample) for sample in data.get("cpu") or []],
-            final=bool(data.get("final")),
-            sent_requests=int(data.get("sent_requests") or 0),
-            sent_cpu=int(data.get("sent_cpu") or 0),
-        )
+        """The batch's JSON; its records go as they are (already JSON: not walked again on the
+        worker's hot path)."""
+        return dump(replace(self, requests=[])) | {"requests": self.requests}
 
 
 class RawSink(Protocol):
@@ -196,7 +179,7 @@ class RawShipper:
 
 
 @dataclass
-class Transfer:
+class Transfer(JsonPayload):
     """What the master received from one worker process."""
 
     source: str  # <host>-<pid>
@@ -212,8 +195,10 @@ class Transfer:
     #: the master lost the worker mid-stage (no heartbeat): the stage was ended early
     lost: bool = False
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def complete(self) -> bool:
+        """Written with the row; derived again, not read, when read back."""
         return (
             not self.lost
             and self.final
@@ -221,15 +206,6 @@ class Transfer:
             and self.received_requests == self.sent_requests
             and self.received_cpu == self.sent_cpu
         )
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"complete": self.complete}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Transfer:
-        """A row of ``transfers.json`` (``complete`` is derived again, not read)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class RawCollector:
