@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -19,6 +19,3 @@ class Problem:
     question: str
     gold: str
     metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
