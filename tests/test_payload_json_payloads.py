@@ -10,6 +10,15 @@ from typing import Any
 import pytest
 
 from hawkeye_bench.core.json_form import JsonFormError
+from hawkeye_bench.cost.token_view import SummaryCost
+from hawkeye_bench.eval.analyses import Overthinking
+from hawkeye_bench.eval.manifest import RoleEndpoint
+from hawkeye_bench.eval.summary_types import (
+    ErrorSummary,
+    OverthinkingSummary,
+    StageSummary,
+    TokenSummary,
+)
 from hawkeye_bench.eval.sweep_folder import SweepModel
 from hawkeye_bench.importing.import_summary import TokenCounts
 from hawkeye_bench.importing.matching import Skip, Tally
@@ -41,6 +50,13 @@ def through_json(data: dict[str, Any]) -> Any:
         PlanDescription([Target("a", "http://a")], "a", [1, 4], processes_by_concurrency={4: 2}),
         StageStatistics(goodput=Goodput({"e2e_ms": 500.0}, 3, 4, 0.75)),
         StageStatistics(),
+        ErrorSummary(2, 0.5, {"timeout": 2}),
+        StageSummary(4, 1, {"mean": 10.5, "n": 3}, {"mean": 7}, {"usage": 3}, 0.25, {}, {"p50": 1}),
+        TokenSummary({"mean": 3.5}, {"mean": 9, "max": None}),
+        OverthinkingSummary(3, 2, {"mean": 0.4}),
+        Overthinking(120, 4, 4, 30, 0.75),
+        RoleEndpoint("big", "http://a/v1"),
+        SummaryCost("endpoint prices", 4, 3, 1.0, 250.0, 0.33, ["x"], ["y"]),
     ],
     ids=lambda payload: type(payload).__name__,
 )
@@ -55,11 +71,25 @@ def test_the_forms_the_hand_written_methods_wrote_still_load_and_write_back() ->
         (TokenCounts, {"sources": {"usage": 2}, "missing": 0}),
         (SweepModel, {"folder": "big", "model": None, "url": None}),
         (SweepModel, {"folder": "s", "model": "s", "url": ["http://a1", "http://a2"]}),
+        (ErrorSummary, {"count": 0, "share": 0.0, "by_type": {}}),
+        (StageSummary, {"calls": 2, "errors": 0, "completion_tokens": {"mean": 5, "p90": 6.5},
+                        "prompt_tokens": {}, "token_sources": {"usage": 2},
+                        "truncated_share": None, "ttft_s": {}, "latency_s": {"mean": 0.5}}),
+        (TokenSummary, {"cot_only": {}, "full": {"mean": 12}}),
+        (OverthinkingSummary, {"n": 1, "n_right_before_end": 0, "share_after_first_correct": {}}),
+        (Overthinking, {"total": 20, "max_prefixes": 4, "prefixes_graded": 4,
+                        "first_correct_at": None, "share_after_first_correct": None,
+                        "unit": "words"}),
+        (RoleEndpoint, {"model": "m", "base_url": ""}),
+        (SummaryCost, {"prices": "endpoint prices", "problems": None, "correct": None,
+                       "usd": None, "usd_per_1k_problems": None, "usd_per_correct": None,
+                       "not_priced": ["no price for m"], "assumptions": []}),
         (FileFacts, {"path": "/p", "name": "p", "format": "generic", "layout": "json list",
                      "sha256": "00", "bytes": 9}),
     ]  # fmt: skip
     for cls, data in written:
         assert cls.from_json(data).to_json() == data
+        assert list(cls.from_json(data).to_json()) == list(data)  # the keys' order too
 
 
 def test_a_statistics_without_goodput_leaves_it_out() -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hawkeye_bench import pipelines
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.cost.prices import PriceBook, PricesError
 from hawkeye_bench.cost.pricing import TokenPrices, Usage, cost_usd
@@ -164,43 +165,18 @@ def compare(cost: RunCost, base: RunCost, name: str | None = None) -> None:
 
 
 @dataclass
-class SummaryCost:
+class SummaryCost(JsonPayload):
     """The ``cost`` object of an eval run's ``summary.json``: the token view from the prices its
     endpoints carried. ``usd`` None: not priced, with the reasons in ``not_priced``."""
 
-    prices: str
-    usd: float | None = None
+    prices: str = ""
     problems: int | None = None
     correct: int | None = None
+    usd: float | None = None
     usd_per_1k_problems: float | None = None
     usd_per_correct: float | None = None
     not_priced: list[str] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "prices": self.prices,
-            "problems": self.problems,
-            "correct": self.correct,
-            "usd": self.usd,
-            "usd_per_1k_problems": self.usd_per_1k_problems,
-            "usd_per_correct": self.usd_per_correct,
-            "not_priced": list(self.not_priced),
-            "assumptions": list(self.assumptions),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SummaryCost:
-        return cls(
-            prices=str(data.get("prices") or ""),
-            usd=data.get("usd"),
-            problems=data.get("problems"),
-            correct=data.get("correct"),
-            usd_per_1k_problems=data.get("usd_per_1k_problems"),
-            usd_per_correct=data.get("usd_per_correct"),
-            not_priced=list(data.get("not_priced") or []),
-            assumptions=list(data.get("assumptions") or []),
-        )
 
 
 def summary_cost(

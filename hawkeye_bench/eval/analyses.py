@@ -13,9 +13,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import Trace
 from hawkeye_bench.pipelines import Pipeline, cot_role_of
@@ -59,7 +60,7 @@ def prefix_ends(text: str, max_prefixes: int = MAX_PREFIXES) -> list[int]:
 
 
 @dataclass
-class Overthinking:
+class Overthinking(JsonPayload):
     """``record.extra["overthinking"]``: how much of one CoT came after its answer was right.
 
     ``first_correct_at``: the words up to the first prefix graded right (None: none was);
@@ -68,26 +69,12 @@ class Overthinking:
 
     KEY: ClassVar[str] = "overthinking"
 
-    total: int
+    total: int = 0
     max_prefixes: int = MAX_PREFIXES
     prefixes_graded: int = 0
     first_correct_at: int | None = None
     share_after_first_correct: float | None = None
     unit: str = "words"
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Overthinking:
-        return cls(
-            total=int(data.get("total") or 0),
-            max_prefixes=int(data.get("max_prefixes") or MAX_PREFIXES),
-            prefixes_graded=int(data.get("prefixes_graded") or 0),
-            first_correct_at=data.get("first_correct_at"),
-            share_after_first_correct=data.get("share_after_first_correct"),
-            unit=str(data.get("unit") or "words"),
-        )
 
     @classmethod
     def of_record(cls, record: Record) -> Overthinking | None:

@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.endpoints.replica_report import ReplicaSetReport
 
 TRACKED_PACKAGES = (
@@ -140,18 +141,11 @@ class Writer:
 
 
 @dataclass(frozen=True)
-class RoleEndpoint:
+class RoleEndpoint(JsonPayload):
     """Which model served a role, and where (never its key)."""
 
-    model: str
-    base_url: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"model": self.model, "base_url": self.base_url}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RoleEndpoint:
-        return cls(model=str(data.get("model") or ""), base_url=str(data.get("base_url") or ""))
+    model: str = ""
+    base_url: str = ""
 
 
 #: names that manifests written before :class:`RecordedPlan` used in ``config`` (the flags)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.cost.token_view import SummaryCost
 from hawkeye_bench.endpoints.replica_report import ReplicaSetReport
 from hawkeye_bench.eval.comparison import AccuracyComparison
@@ -89,102 +90,44 @@ class AccuracySummary:
 
 
 @dataclass
-class ErrorSummary:
+class ErrorSummary(JsonPayload):
     """``errors``: failed items, by the error type of their first failed stage."""
 
     count: int = 0
     share: float = 0.0
     by_type: dict[str, int] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"count": self.count, "share": self.share, "by_type": dict(self.by_type)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ErrorSummary:
-        return cls(
-            count=int(data.get("count") or 0),
-            share=float(data.get("share") or 0.0),
-            by_type=dict(data.get("by_type") or {}),
-        )
-
 
 @dataclass
-class StageSummary:
+class StageSummary(JsonPayload):
     """One role's calls in ``stages``: counts, tokens with their sources, cut-short share,
     TTFT and latency."""
 
-    calls: int
-    errors: int
-    completion_tokens: Distribution
-    prompt_tokens: Distribution
-    token_sources: dict[str, int]
-    truncated_share: float | None
-    ttft_s: Distribution
-    latency_s: Distribution
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "calls": self.calls,
-            "errors": self.errors,
-            "completion_tokens": self.completion_tokens,
-            "prompt_tokens": self.prompt_tokens,
-            "token_sources": dict(self.token_sources),
-            "truncated_share": self.truncated_share,
-            "ttft_s": self.ttft_s,
-            "latency_s": self.latency_s,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> StageSummary:
-        return cls(
-            calls=int(data.get("calls") or 0),
-            errors=int(data.get("errors") or 0),
-            completion_tokens=dict(data.get("completion_tokens") or {}),
-            prompt_tokens=dict(data.get("prompt_tokens") or {}),
-            token_sources=dict(data.get("token_sources") or {}),
-            truncated_share=data.get("truncated_share"),
-            ttft_s=dict(data.get("ttft_s") or {}),
-            latency_s=dict(data.get("latency_s") or {}),
-        )
+    calls: int = 0
+    errors: int = 0
+    completion_tokens: Distribution = field(default_factory=dict)
+    prompt_tokens: Distribution = field(default_factory=dict)
+    token_sources: dict[str, int] = field(default_factory=dict)
+    truncated_share: float | None = None
+    ttft_s: Distribution = field(default_factory=dict)
+    latency_s: Distribution = field(default_factory=dict)
 
 
 @dataclass
-class TokenSummary:
+class TokenSummary(JsonPayload):
     """``tokens``: the paper's CoT-only and Full completion tokens per answered item."""
 
-    cot_only: Distribution
-    full: Distribution
-
-    def to_json(self) -> dict[str, Any]:
-        return {"cot_only": self.cot_only, "full": self.full}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TokenSummary:
-        return cls(cot_only=dict(data.get("cot_only") or {}), full=dict(data.get("full") or {}))
+    cot_only: Distribution = field(default_factory=dict)
+    full: Distribution = field(default_factory=dict)
 
 
 @dataclass
-class OverthinkingSummary:
+class OverthinkingSummary(JsonPayload):
     """``overthinking``: over the items measured (``eval.analyses.Overthinking``)."""
 
-    n: int
-    n_right_before_end: int
-    share_after_first_correct: Distribution
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "n_right_before_end": self.n_right_before_end,
-            "share_after_first_correct": self.share_after_first_correct,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> OverthinkingSummary:
-        return cls(
-            n=int(data.get("n") or 0),
-            n_right_before_end=int(data.get("n_right_before_end") or 0),
-            share_after_first_correct=dict(data.get("share_after_first_correct") or {}),
-        )
+    n: int = 0
+    n_right_before_end: int = 0
+    share_after_first_correct: Distribution = field(default_factory=dict)
 
 
 @dataclass
