@@ -8,44 +8,32 @@ always held (``partial_text`` only for an item that failed).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar
 
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.core.trace import Trace
 
 
 @dataclass(frozen=True)
-class RouteEvent:
+class RouteEvent(JsonPayload):
     """One route event: where (answer token index), what the small model would have written,
     the router's score, and what the large model wrote instead."""
 
-    position: int
-    small_token: str
-    score: float | None
-    residual: float | None
-    large_text: str
-    large_tokens: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RouteEvent:
-        return cls(
-            position=int(data.get("position") or 0),
-            small_token=str(data.get("small_token") or ""),
-            score=data.get("score"),
-            residual=data.get("residual"),
-            large_text=str(data.get("large_text") or ""),
-            large_tokens=data.get("large_tokens"),
-        )
+    position: int = 0
+    small_token: str = ""
+    score: float | None = None
+    residual: float | None = None
+    large_text: str = ""
+    large_tokens: int | None = None
 
 
 @dataclass
-class RouteFacts:
+class RouteFacts(JsonPayload):
     """One item's routing: the settings it ran with, the token split, calls and time."""
 
     KEY: ClassVar[str] = "route"
+    OMITTED_WHEN_NONE = frozenset({"partial_text"})
 
     router: str | None = None
     threshold: float | None = None
@@ -78,21 +66,6 @@ class RouteFacts:
     budget_spent: bool | None = None
     #: the text decided before a failed call (never graded); only for a failed item
     partial_text: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "partial_text"}
-        data["events"] = [event.to_json() for event in self.events]
-        if self.partial_text is not None:
-            data["partial_text"] = self.partial_text
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RouteFacts:
-        known = {f.name for f in fields(cls)} - {"events"}
-        facts = cls(**{key: value for key, value in data.items() if key in known})
-        facts.small_tokens = int(facts.small_tokens or 0)
-        facts.events = [RouteEvent.from_json(event) for event in data.get("events") or []]
-        return facts
 
     @classmethod
     def of(cls, trace: Trace) -> RouteFacts | None:
