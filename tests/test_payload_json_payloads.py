@@ -27,8 +27,11 @@ from hawkeye_bench.load.plan import PlanDescription, Target
 from hawkeye_bench.load.records import RequestRecord
 from hawkeye_bench.load.stage_result import Goodput, StageStatistics
 from hawkeye_bench.load.sweep import SweepSummary
+from hawkeye_bench.pipelines.compress_facts import AnswerLeaks
 from hawkeye_bench.reporting.inputs import LoadResult, ReportInputError
 from hawkeye_bench.reporting.load_inputs import stored_results
+from hawkeye_bench.routing.calibrate import Calibration
+from hawkeye_bench.routing.facts import RouteEvent
 
 
 def through_json(data: dict[str, Any]) -> Any:
@@ -56,6 +59,10 @@ def through_json(data: dict[str, Any]) -> Any:
         OverthinkingSummary(3, 2, {"mean": 0.4}),
         Overthinking(120, 4, 4, 30, 0.75),
         RoleEndpoint("big", "http://a/v1"),
+        AnswerLeaks(True, "18", False),
+        AnswerLeaks(False),
+        RouteEvent(3, " the", -0.5, None, " a", 1),
+        Calibration("entropy", 0.25, 0.6, 0.24, 2, 100, [(0.5, 0.3), (0.6, 0.24)]),
         SummaryCost("endpoint prices", 4, 3, 1.0, 250.0, 0.33, ["x"], ["y"]),
     ],
     ids=lambda payload: type(payload).__name__,
@@ -81,6 +88,10 @@ def test_the_forms_the_hand_written_methods_wrote_still_load_and_write_back() ->
                         "first_correct_at": None, "share_after_first_correct": None,
                         "unit": "words"}),
         (RoleEndpoint, {"model": "m", "base_url": ""}),
+        (AnswerLeaks, {"cot_leaks_answer": True, "cot_extracted": "18"}),
+        (Calibration, {"router": "entropy", "target_share": 0.25, "threshold": 0.6,
+                       "flagged_share": 0.24, "problems": 2, "tokens": 100,
+                       "steps": [[0.5, 0.3]]}),
         (SummaryCost, {"prices": "endpoint prices", "problems": None, "correct": None,
                        "usd": None, "usd_per_1k_problems": None, "usd_per_correct": None,
                        "not_priced": ["no price for m"], "assumptions": []}),

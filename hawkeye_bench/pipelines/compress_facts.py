@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult, Trace
 
@@ -154,34 +155,18 @@ class CompressFacts:
 
 
 @dataclass(frozen=True)
-class AnswerLeaks:
+class AnswerLeaks(JsonPayload):
     """Whether the writer's CoT (the stripped one, with ``strip_answer``) and the compressed
     CoT already hold the gold answer, graded like an answer: the compress pipeline's
     ``analyse``, whose keys sit at the top of the record's ``extra``."""
 
-    cot_leaks_answer: bool
+    OMITTED_WHEN_NONE = frozenset({"compressed_leaks_answer"})
+
+    cot_leaks_answer: bool = False
     #: the answer the grader found in the CoT
     cot_extracted: str | None = None
     #: None: no compressed CoT was made
     compressed_leaks_answer: bool | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "cot_leaks_answer": self.cot_leaks_answer,
-            "cot_extracted": self.cot_extracted,
-        }
-        if self.compressed_leaks_answer is not None:
-            data["compressed_leaks_answer"] = self.compressed_leaks_answer
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AnswerLeaks:
-        compressed = data.get("compressed_leaks_answer")
-        return cls(
-            cot_leaks_answer=bool(data.get("cot_leaks_answer")),
-            cot_extracted=data.get("cot_extracted"),
-            compressed_leaks_answer=None if compressed is None else bool(compressed),
-        )
 
     @classmethod
     def of_record(cls, record: Record) -> AnswerLeaks | None:

@@ -232,7 +232,7 @@ class RoutePipeline(Pipeline):
         found = search_threshold(self.router, replies, self.target_share)
         self.threshold = found.threshold
         self._calibrated = True
-        return found.to_dict()
+        return found.to_json()
 
     # -- the two kinds of call -----------------------------------------------------------------
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
+from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.core.trace import TokenLogprob
 from hawkeye_bench.routing.registry import ReplyView, RouterSpec
 
@@ -35,8 +36,8 @@ class CalibrationReply:
 
 
 @dataclass
-class Calibration:
-    """The search and its result, as the run's manifest records them."""
+class Calibration(JsonPayload):
+    """The search and its result, as the run's manifest records them (its pipeline_setup)."""
 
     router: str
     target_share: float
@@ -46,9 +47,6 @@ class Calibration:
     tokens: int
     #: (threshold, flagged share) at each step of the search
     steps: list[tuple[float, float]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def flagged_share(spec: RouterSpec, threshold: float, replies: Sequence[CalibrationReply]) -> float:
