@@ -40,7 +40,7 @@ from hawkeye_bench.eval.sweep_folder import (
     accuracy_cells,
     write_table,
 )
-from hawkeye_bench.pipelines.compress_facts import CompressFacts
+from hawkeye_bench.pipelines.compress_facts import AnswerLeaks, CompressFacts
 
 SWEEP_FILE = "sweep.json"
 DEFAULT_KEEPS = (1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1)
@@ -197,7 +197,9 @@ def run_row(
         "kept_achieved": kept_achieved,
         "compression_achieved": None if kept_achieved is None else 1.0 - kept_achieved,
         **accuracy_cells(records),
-        "cot_leaks": sum(1 for r in records if r.extra.get("cot_leaks_answer")),
+        "cot_leaks": sum(
+            1 for r in records if (leaks := AnswerLeaks.of_record(r)) and leaks.cot_leaks_answer
+        ),
         "refused": sum(1 for i in infos if i.refused),
         "longer_than_original": sum(1 for i in infos if i.longer_than_original),
         "truncated": sum(1 for i in infos if any(i.truncated.values())),
