@@ -13,6 +13,7 @@ from hawkeye_bench.core.json_form import JsonFormError
 from hawkeye_bench.cost.token_view import SummaryCost
 from hawkeye_bench.eval.analyses import Overthinking
 from hawkeye_bench.eval.manifest import RoleEndpoint
+from hawkeye_bench.eval.store import RunStore, RunStoreError
 from hawkeye_bench.eval.summary_types import (
     ErrorSummary,
     OverthinkingSummary,
@@ -28,7 +29,7 @@ from hawkeye_bench.load.records import RequestRecord
 from hawkeye_bench.load.stage_result import Goodput, StageStatistics
 from hawkeye_bench.load.sweep import SweepSummary
 from hawkeye_bench.pipelines.compress_facts import AnswerLeaks
-from hawkeye_bench.reporting.inputs import LoadResult, ReportInputError
+from hawkeye_bench.reporting.inputs import JudgeOutput, LoadResult, ReportInputError
 from hawkeye_bench.reporting.load_inputs import stored_results
 from hawkeye_bench.routing.calibrate import Calibration
 from hawkeye_bench.routing.facts import RouteEvent
@@ -121,3 +122,29 @@ def test_a_load_result_whose_plan_is_malformed_is_one_report_error(tmp_path: Pat
     with pytest.raises(ReportInputError, match=r"load_results\.json: not a LoadResults: ") as e:
         stored_results(bad)
     assert "plan.concurrencies" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "field"),
+    [
+        ("manifest.json", '{"config": {"roles": {"reasoner": {"model": ["m"]}}}}', "model"),
+        ("summary.json", '{"errors": {"count": "many"}}', "count"),
+    ],
+)
+def test_a_run_file_with_a_part_of_the_wrong_type_is_one_store_error(
+    tmp_path: Path, name: str, text: str, field: str
+) -> None:
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    store = RunStore(tmp_path)
+    read = store.read_manifest if name == "manifest.json" else store.read_summary
+    with pytest.raises(RunStoreError, match=rf"{name}: not a \w+: ") as caught:
+        read()
+    assert field in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_judge_summary_with_a_part_of_the_wrong_type_is_one_report_error(
+    tmp_path: Path,
+) -> None:
+    judge = JudgeOutput(tmp_path, {"runs": "not a list"}, [])
+    with pytest.raises(ReportInputError, match=r"judge_summary\.json: not a JudgeSummary: runs"):
+        _ = judge.judge_summary

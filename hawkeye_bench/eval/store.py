@@ -108,7 +108,10 @@ class RunStore:
     def read_manifest(self) -> Manifest | None:
         """The run's manifest; None when the folder has none."""
         data = self._read_json(self.manifest_path)
-        return None if data is None else Manifest.from_json(data)
+        try:
+            return None if data is None else Manifest.from_json(data)
+        except ValueError as exc:  # a part of the wrong type (core.json_form's JsonFormError)
+            raise RunStoreError(f"{self.manifest_path}: {exc}") from None
 
     def write_summary(self, summary: RunSummary) -> None:
         self._write_json(self.summary_path, summary.to_json())
@@ -116,7 +119,10 @@ class RunStore:
     def read_summary(self) -> RunSummary | None:
         """The run's summary; None when the folder has none (a run not finished)."""
         data = self._read_json(self.summary_path)
-        return None if data is None else RunSummary.from_json(data)
+        try:
+            return None if data is None else RunSummary.from_json(data)
+        except ValueError as exc:  # a part of the wrong type (core.json_form's JsonFormError)
+            raise RunStoreError(f"{self.summary_path}: {exc}") from None
 
     def _read_json(self, path: Path) -> dict[str, Any] | None:
         """The JSON object in ``path``; None when there is no such file."""

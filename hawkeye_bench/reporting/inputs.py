@@ -277,8 +277,12 @@ class JudgeOutput:
 
     @cached_property
     def judge_summary(self) -> JudgeSummary:
-        """``summary`` (the file's JSON) read through its type."""
-        return JudgeSummary.from_json(self.summary)
+        """``summary`` (the file's JSON) read through its type; a ReportInputError naming the
+        file when a part of it has the wrong type."""
+        try:
+            return JudgeSummary.from_json(self.summary)
+        except ValueError as exc:  # core.json_form's JsonFormError: one line naming the field
+            raise ReportInputError(f"{self.summary_file}: {exc}") from None
 
     @property
     def judgements_file(self) -> Path:
