@@ -51,7 +51,7 @@ from hawkeye_bench.load.cpu import CpuSampler, summarize_cpu
 from hawkeye_bench.load.metrics import stage_metrics
 from hawkeye_bench.load.records import RequestRecord, read_cpu_samples, read_requests
 from hawkeye_bench.load.shipping import LocalRawSink
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 from hawkeye_bench.load.stream import StreamMeter
 from hawkeye_bench.testing.scripted_server import start_subprocess
 
@@ -132,7 +132,7 @@ def reference_client(
     stage = stage_metrics(read_requests(raw_dir))
     stage.update(concurrency=concurrency, cpu=summarize_cpu(read_cpu_samples(raw_dir)).to_json())
     evaluation = evaluate(
-        StageResult.from_json({"target": "aiohttp", **stage}), raw_dir, truth, tol
+        LoadStageResult.from_json({"target": "aiohttp", **stage}), raw_dir, truth, tol
     )
     evaluation.machine.server_cpu_percent = server_cpu
     return evaluation.to_json()

@@ -118,7 +118,7 @@ def run_mode(mode: str, folder: Path) -> dict[str, Any]:
     from hawkeye_bench.load.plan import PlanDescription
     from hawkeye_bench.load.records import REQUESTS_GLOB, RequestRecord
     from hawkeye_bench.load.results import build_results, write_outputs
-    from hawkeye_bench.load.stage_result import StageResult
+    from hawkeye_bench.load.stage_result import LoadStageResult
     from hawkeye_bench.reporting import write_report
 
     saved = json.loads((folder / "plan.json").read_text())
@@ -128,7 +128,7 @@ def run_mode(mode: str, folder: Path) -> dict[str, Any]:
         for stage in stages:
             scan = scan_stage(Path(stage["raw_dir"]), plan["slo"], keep_records=False)
             stage.update(scan.metrics)
-        typed = [StageResult.from_json(stage) for stage in stages]
+        typed = [LoadStageResult.from_json(stage) for stage in stages]
         write_outputs(build_results(PlanDescription.from_json(plan), typed), folder)
     elif mode == "report":
         write_report([folder], folder / "report")

@@ -18,7 +18,7 @@ from hawkeye_bench.load.metrics import stage_metrics
 from hawkeye_bench.load.plan import PlanDescription
 from hawkeye_bench.load.records import RequestRecord, requests_path
 from hawkeye_bench.load.results import build_results, write_outputs
-from hawkeye_bench.load.stage_result import StageResult as LoadStageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 
 BASE_TOKENS = [100, 200, 300, 400]
 BASE_CORRECT = [True, True, False, True]

@@ -21,7 +21,7 @@ from hawkeye_bench.load.metrics import (
 from hawkeye_bench.load.plan import PlanDescription
 from hawkeye_bench.load.records import RawRecordError, RequestRecord, read_requests
 from hawkeye_bench.load.results import build_results, render_markdown, write_outputs
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 
 
 def record(
@@ -179,7 +179,7 @@ def test_table_numbers_and_speedup(tmp_path: Path) -> None:
     }
     stages = [_stage("baseline", 3000.0, 30), _stage("hawkeye", 1500.0, 12)]
     results = build_results(
-        PlanDescription.from_json(plan), [StageResult.from_json(s) for s in stages]
+        PlanDescription.from_json(plan), [LoadStageResult.from_json(s) for s in stages]
     )
     (speedup,) = results.speedups
     assert speedup.e2e_speedup == pytest.approx(2.0)

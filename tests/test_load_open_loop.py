@@ -21,7 +21,7 @@ from hawkeye_bench.load.open_loop import (
 )
 from hawkeye_bench.load.records import RequestRecord, read_requests
 from hawkeye_bench.load.runner import LoadPlan, Target, locust_command
-from hawkeye_bench.load.stage_result import Goodput, RequestCounts, StageResult, StageStatistics
+from hawkeye_bench.load.stage_result import Goodput, LoadStageResult, RequestCounts, StageStatistics
 from hawkeye_bench.load.sweep import SweepError, sustainable_rate, sweep_failures, sweep_rates
 from hawkeye_bench.testing.scripted_server import ScriptedConfig, ScriptedServer
 
@@ -208,9 +208,11 @@ def test_sweep_rates_are_evenly_spaced_up_to_the_throughput_rate() -> None:
         sweep_rates(1.0, 10.0, 1)
 
 
-def _swept(rate: float, *, saturation: list[str], share: float, reasons: list[str]) -> StageResult:
+def _swept(
+    rate: float, *, saturation: list[str], share: float, reasons: list[str]
+) -> LoadStageResult:
     statistics = StageStatistics(RequestCounts(), {}, goodput=Goodput({}, share=share))
-    return StageResult(target="t", concurrency=8, stage=f"t/r{rate:g}", rate=rate,
+    return LoadStageResult(target="t", concurrency=8, stage=f"t/r{rate:g}", rate=rate,
                        sweep_role="rate", open_loop=OpenLoopStats(saturation=saturation),
                        statistics=statistics, unreliable_reasons=[*saturation, *reasons],
                        too_many_errors=False)  # fmt: skip

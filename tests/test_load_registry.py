@@ -23,7 +23,7 @@ from hawkeye_bench.load.registry import (
     unregister_load_metric,
 )
 from hawkeye_bench.load.results import STAT_KEYS, build_results, write_outputs
-from hawkeye_bench.load.stage_result import StageResult, StageStatistics
+from hawkeye_bench.load.stage_result import LoadStageResult, StageStatistics
 from hawkeye_bench.reporting.latency_tables import LATENCY_COLUMNS, load_latency_table
 from hawkeye_bench.reporting.load_inputs import LoadStage
 from hawkeye_bench.reporting.load_levels import CLOSED, LoadLevel
@@ -150,7 +150,7 @@ def test_builtin_registry_keeps_the_output_layout() -> None:
     assert set(SLO_METRICS) == {"ttft_ms", "ttft_content_ms", "tpot_ms", "e2e_ms"}
     # every built-in table cell is one of the paper's latency columns
     stats = StageStatistics.from_json(stage_metrics([request(100.0, 4, 1, 0)]))
-    entry = StageResult("baseline", 1, statistics=stats)
+    entry = LoadStageResult("baseline", 1, statistics=stats)
     load = LoadStage(
         "run", "baseline", 1, "gsm8k", "baseline", True, stats, "raw", [], CLOSED_C1, entry
     )
@@ -169,7 +169,7 @@ def test_a_registered_metric_reaches_every_output(tt10: LoadMetric, tmp_path: Pa
     stages = [stage("baseline", 1), stage("hawkeye", 2, cot_end_ms=130.0)]
     assert stages[0]["metrics"]["tt10_ms"]["mean"] == 190.0  # type: ignore[index]
     assert stages[1]["metrics"]["tt10_ms"]["mean"] == 140.0  # type: ignore[index]
-    typed = [StageResult.from_json(s) for s in stages]
+    typed = [LoadStageResult.from_json(s) for s in stages]
     paths = write_outputs(build_results(PlanDescription.from_json(PLAN), typed), tmp_path)
 
     saved = json.loads(paths["json"].read_text())

@@ -23,7 +23,7 @@ from hawkeye_bench.load.runner import (
     locust_command,
     run_stage,
 )
-from hawkeye_bench.load.stage_result import StageResult, TornLines
+from hawkeye_bench.load.stage_result import LoadStageResult, TornLines
 from hawkeye_bench.testing.scripted_server import Fault, ScriptedConfig, ScriptedServer
 
 
@@ -53,7 +53,7 @@ def request(seq: int, error: str | None = None) -> RequestRecord:
     )
 
 
-def stage_from(tmp_path: Path, ok: int, failed: int, **plan_args: object) -> StageResult:
+def stage_from(tmp_path: Path, ok: int, failed: int, **plan_args: object) -> LoadStageResult:
     raw = tmp_path / "raw"
     raw.mkdir(exist_ok=True)
     records = [request(s) for s in range(ok)]
@@ -63,7 +63,7 @@ def stage_from(tmp_path: Path, ok: int, failed: int, **plan_args: object) -> Sta
     return stage_from_raw(tmp_path, requests=max(ok, 1), **plan_args)
 
 
-def stage_from_raw(tmp_path: Path, requests: int, **plan_args: object) -> StageResult:
+def stage_from_raw(tmp_path: Path, requests: int, **plan_args: object) -> LoadStageResult:
     """The analysis of the raw files in ``tmp_path/raw`` (Locust exited 1: some failed)."""
     log = tmp_path / "locust.log"
     log.write_text("")

@@ -15,7 +15,7 @@ from hawkeye_bench.load.open_loop import open_loop_stats
 from hawkeye_bench.load.plan import PlanDescription
 from hawkeye_bench.load.records import RequestRecord, requests_path
 from hawkeye_bench.load.results import build_results, write_outputs
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 from hawkeye_bench.load.sweep import SweepSummary
 from hawkeye_bench.reporting import write_report
 from hawkeye_bench.reporting.load_levels import CLOSED, OPEN, TRACE, LoadLevel, load_level
@@ -110,7 +110,7 @@ def sweep_folder(tmp_path: Path) -> Path:
     write_outputs(
         build_results(
             PlanDescription.from_json(plan),
-            [StageResult.from_json(s) for s in stages],
+            [LoadStageResult.from_json(s) for s in stages],
             SweepSummary.from_json(sweep),
         ),
         folder,
@@ -180,7 +180,7 @@ def test_a_load_without_two_rates_draws_no_rate_figure(sweep_folder: Path, tmp_p
 
 def _level(entry: dict[str, Any], plan: dict[str, Any]) -> LoadLevel:
     """The level of a stage stored as ``entry`` under a plan stored as ``plan``."""
-    stage = StageResult.from_json({"target": "t", **entry})
+    stage = LoadStageResult.from_json({"target": "t", **entry})
     return load_level(stage, PlanDescription.from_json(plan))
 
 

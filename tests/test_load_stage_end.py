@@ -113,7 +113,7 @@ def test_load_table_has_the_cot_only_row() -> None:
 
     from hawkeye_bench.load.plan import PlanDescription
     from hawkeye_bench.load.results import build_results, render_markdown
-    from hawkeye_bench.load.stage_result import StageResult
+    from hawkeye_bench.load.stage_result import LoadStageResult
 
     stages = []
     for target in ("baseline", "hawkeye"):
@@ -131,7 +131,7 @@ def test_load_table_has_the_cot_only_row() -> None:
         "baseline": "baseline", "concurrencies": [1], "requests_per_stage": 4, "duration_s": 0,
         "prompts": "gsm8k", "model": "m", "max_tokens": 64, "warmup_s": 0.0,
     }  # fmt: skip
-    typed = [StageResult.from_json(s) for s in stages]
+    typed = [LoadStageResult.from_json(s) for s in stages]
     markdown = render_markdown(build_results(PlanDescription.from_json(plan), typed))
     row = next(line for line in markdown.splitlines() if "| hawkeye (CoT only) |" in line)
     cells = [c.strip() for c in row.strip("|").split("|")]

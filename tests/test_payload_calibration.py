@@ -18,7 +18,7 @@ from hawkeye_bench.load.calibration_result import (
     render,
 )
 from hawkeye_bench.load.capacity import Capacity, new_capacity, read_capacity, save_capacity
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 
 
 def _through_json(data: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def _evaluation() -> Evaluation:
             Check.of("errors", None, 0, "failed measured requests"),
         ],
         machine=MachineLoad(0.5, 0.7, 8, server_cpu_percent=12.0, server_rss_mb=40.0),
-        stage=StageResult(target="scripted", concurrency=4, stage="scripted/c4"),
+        stage=LoadStageResult(target="scripted", concurrency=4, stage="scripted/c4"),
         processes=0,
     )
 

@@ -1,4 +1,4 @@
-"""load_results.json (load.results_json.LoadResults: the plan, each StageResult with its
+"""load_results.json (load.results_json.LoadResults: the plan, each LoadStageResult with its
 statistics, open-loop and trace figures, the speedups and the sweep) through its JSON form, and
 the form written before the types still reads and writes back unchanged."""
 
@@ -25,8 +25,8 @@ from hawkeye_bench.load.results_json import LoadResults, MetricDefinition, Speed
 from hawkeye_bench.load.stage_result import (
     Arrival,
     Goodput,
+    LoadStageResult,
     RequestCounts,
-    StageResult,
     StageStatistics,
     Throughput,
     TornLines,
@@ -57,8 +57,8 @@ def _statistics() -> StageStatistics:
     )
 
 
-def _rate_stage() -> StageResult:
-    return StageResult(
+def _rate_stage() -> LoadStageResult:
+    return LoadStageResult(
         target="hawkeye",
         concurrency=8,
         url="http://h",
@@ -101,8 +101,8 @@ def _rate_stage() -> StageResult:
     )
 
 
-def _failed_stage() -> StageResult:
-    return StageResult(
+def _failed_stage() -> LoadStageResult:
+    return LoadStageResult(
         target="baseline",
         concurrency=8,
         url="http://b",
@@ -155,8 +155,8 @@ def test_load_results_round_trip_through_json() -> None:
 
 def test_each_part_round_trips_through_json() -> None:
     stage = _rate_stage()
-    assert StageResult.from_json(_through_json(stage.to_json())) == stage
-    assert StageResult.from_json(_through_json(_failed_stage().to_json())) == _failed_stage()
+    assert LoadStageResult.from_json(_through_json(stage.to_json())) == stage
+    assert LoadStageResult.from_json(_through_json(_failed_stage().to_json())) == _failed_stage()
     stats = _statistics()
     assert StageStatistics.from_json(_through_json(stats.to_json())) == stats
     plan = _results().plan
@@ -283,7 +283,7 @@ def test_the_form_written_before_the_types_reads_and_writes_back_unchanged(
 
 
 def test_a_sparse_hand_written_stage_reads_with_defaults() -> None:
-    stage = StageResult.from_json({"target": "t", "concurrency": "4", "rate": 2, "trace": {}})
+    stage = LoadStageResult.from_json({"target": "t", "concurrency": "4", "rate": 2, "trace": {}})
     assert stage.concurrency == 4 and stage.rate == 2.0 and stage.statistics is None
     assert stage.requests == RequestCounts() and stage.open_loop is None
     assert stage.trace is None  # an empty section is no section
@@ -294,4 +294,4 @@ def test_a_sparse_hand_written_stage_reads_with_defaults() -> None:
 )
 def test_a_stage_without_its_target_or_concurrency_is_refused(stage: Any) -> None:
     with pytest.raises((KeyError, TypeError, ValueError)):
-        StageResult.from_json(stage)
+        LoadStageResult.from_json(stage)

@@ -38,7 +38,7 @@ from hawkeye_bench.load import LOCUSTFILE
 from hawkeye_bench.load.endpoint import EndpointError, chat_path, model_ids
 from hawkeye_bench.load.prompts import Messages, load_prompts
 from hawkeye_bench.load.runner import LoadPlan, Target
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 from hawkeye_bench.load.sweep import (
     DEFAULT_SWEEP_POINTS,
     SweepSummary,
@@ -150,7 +150,7 @@ def _trace_duration(path: Path, speed: float) -> float:
     return span + TRACE_TAIL_S
 
 
-def _sweep_exit_code(stages: list[StageResult], sweep: SweepSummary) -> int:
+def _sweep_exit_code(stages: list[LoadStageResult], sweep: SweepSummary) -> int:
     """1 when a stage failed or lost data (saturation above the knee is the sweep's result);
     3 when a target sustained none of the rates; else 0."""
     failures = sweep_failures(stages)
@@ -261,7 +261,7 @@ def _auto_processes(
     return chosen
 
 
-def _load_exit_code(stages: list[StageResult]) -> int:
+def _load_exit_code(stages: list[LoadStageResult]) -> int:
     """1 when a stage failed or is unreliable for any reason (failed requests, a saturated
     load generator, a lost worker or lost records, fewer successes than asked); 3 for an unmet
     --min-goodput; else 0 (the reasons printed)."""

@@ -14,7 +14,7 @@ import numpy as np
 from hawkeye_bench.core.json_form import JsonPayload, dump
 from hawkeye_bench.load.metrics import chunk_gaps, distribution, share_below
 from hawkeye_bench.load.records import read_requests
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 from hawkeye_bench.testing.scripted_server import ScriptedConfig
 
 #: a gap below this fraction of the configured gap counts as near zero
@@ -132,7 +132,7 @@ class Evaluation:
     measured: Measured
     checks: list[Check]
     machine: MachineLoad
-    stage: StageResult
+    stage: LoadStageResult
     processes: int | None = None  # the load processes (``calibrate()``'s runs say)
     passed: bool = field(init=False)
 
@@ -165,12 +165,12 @@ class Evaluation:
             measured=Measured.from_json(data.get("measured") or {}),
             checks=[Check.from_json(c) for c in data.get("checks") or []],
             machine=MachineLoad.from_json(data.get("machine") or {}),
-            stage=StageResult.from_json(data["stage"]),
+            stage=LoadStageResult.from_json(data["stage"]),
             processes=None if processes is None else int(processes),
         )
 
 
-def evaluate(stage: StageResult, raw_dir: Path, truth: Truth, tol: Tolerances) -> Evaluation:
+def evaluate(stage: LoadStageResult, raw_dir: Path, truth: Truth, tol: Tolerances) -> Evaluation:
     """Measured vs configured for one concurrency, with pass/fail per check."""
     records = [r for r in read_requests(raw_dir) if r.measured and r.error is None]
     gaps = np.concatenate([chunk_gaps(r) for r in records]) if records else np.empty(0)
@@ -209,7 +209,7 @@ def evaluate(stage: StageResult, raw_dir: Path, truth: Truth, tol: Tolerances) -
 
 
 def _calibration_checks(
-    stage: StageResult,
+    stage: LoadStageResult,
     server_ttft_p50: float | None,
     near_zero: float | None,
     truth: Truth,
@@ -258,7 +258,7 @@ def _calibration_checks(
 
 
 def _measured(
-    stage: StageResult, server_ttft_p50: float | None, first_lag_p50: float | None
+    stage: LoadStageResult, server_ttft_p50: float | None, first_lag_p50: float | None
 ) -> Measured:
     return Measured(
         ttft_p50_ms=stage.stat("ttft_ms", "p50"),

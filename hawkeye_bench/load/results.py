@@ -16,7 +16,7 @@ from hawkeye_bench.load.metrics import PERCENTILES
 from hawkeye_bench.load.registry import csv_load_metrics
 from hawkeye_bench.load.results_json import LoadResults, build_results
 from hawkeye_bench.load.results_markdown import level, render_markdown
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 
 RESULTS_FILE = "load_results.json"
 TABLE_MD = "load_table.md"
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 
-def _stage_columns(stage: StageResult) -> CsvRow:
+def _stage_columns(stage: LoadStageResult) -> CsvRow:
     """A stage's identity, verdict, request counts and metric statistics."""
     row: CsvRow = {
         "target": stage.target,
@@ -60,7 +60,7 @@ def _stage_columns(stage: StageResult) -> CsvRow:
     return row
 
 
-def _open_loop_columns(stage: StageResult) -> CsvRow:
+def _open_loop_columns(stage: LoadStageResult) -> CsvRow:
     flow = stage.open_loop
     if flow is None:
         return {}
@@ -73,7 +73,7 @@ def _open_loop_columns(stage: StageResult) -> CsvRow:
     }
 
 
-def csv_row(results: LoadResults, stage: StageResult) -> CsvRow:
+def csv_row(results: LoadResults, stage: LoadStageResult) -> CsvRow:
     """One stage as a ``load_table.csv`` row."""
     row = _stage_columns(stage)
     speed = results.speedup_for(stage)

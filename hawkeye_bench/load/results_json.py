@@ -16,7 +16,7 @@ from typing import Any
 from hawkeye_bench.core.json_form import dump, load
 from hawkeye_bench.load.plan import PlanDescription
 from hawkeye_bench.load.registry import load_metrics
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 from hawkeye_bench.load.sweep import SweepSummary
 
 
@@ -42,7 +42,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-def speedups(stages: Sequence[StageResult], baseline: str) -> list[Speedup]:
+def speedups(stages: Sequence[LoadStageResult], baseline: str) -> list[Speedup]:
     """Per concurrency (or rate) and non-baseline target: E2E and TTFT speedup, token share."""
     by_key = {(s.concurrency, s.rate, s.target): s for s in stages}
     rows = []
@@ -85,11 +85,11 @@ class LoadResults:
     created: str = ""
     plan: PlanDescription = field(default_factory=PlanDescription)
     definitions: dict[str, MetricDefinition] = field(default_factory=dict)
-    stages: list[StageResult] = field(default_factory=list)
+    stages: list[LoadStageResult] = field(default_factory=list)
     speedups: list[Speedup] = field(default_factory=list)
     sweep: SweepSummary | None = None  # only from --rate sweep
 
-    def speedup_for(self, stage: StageResult) -> Speedup | None:
+    def speedup_for(self, stage: LoadStageResult) -> Speedup | None:
         """The stage's speedup over the baseline at its load (None: the baseline itself, or no
         baseline stage at that load)."""
         for row in self.speedups:
@@ -113,12 +113,12 @@ class LoadResults:
         """A stored ``load_results.json``; a KeyError, TypeError or ValueError when a part of it
         is malformed (a stage without its target or concurrency)."""
         results = load(cls, {**data, "stages": []})
-        results.stages = [StageResult.from_json(s) for s in data.get("stages") or []]
+        results.stages = [LoadStageResult.from_json(s) for s in data.get("stages") or []]
         return results
 
 
 def build_results(
-    plan: PlanDescription, stages: list[StageResult], sweep: SweepSummary | None = None
+    plan: PlanDescription, stages: list[LoadStageResult], sweep: SweepSummary | None = None
 ) -> LoadResults:
     """The results of a run: its stages, with the metric definitions and speedups."""
     return LoadResults(

@@ -10,7 +10,7 @@ from hawkeye_bench.core.markdown import markdown_table
 from hawkeye_bench.load.metrics import NEAR_ZERO_GAP_MS, PERCENTILES
 from hawkeye_bench.load.plan import PlanDescription
 from hawkeye_bench.load.results_json import LoadResults, MetricDefinition
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 from hawkeye_bench.load.stream import COT_END_LAST_REASONING
 from hawkeye_bench.load.sweep import RATE, SweepSummary
 
@@ -37,15 +37,17 @@ def fmt(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
     return "–" if value is None else f"{value * scale:.{digits}f}"
 
 
-def _stats(stage: StageResult, name: str, stats: Sequence[str], scale: float, digits: int) -> str:
+def _stats(
+    stage: LoadStageResult, name: str, stats: Sequence[str], scale: float, digits: int
+) -> str:
     return " / ".join(fmt(stage.stat(name, stat), scale, digits) for stat in stats)
 
 
-def _triple(stage: StageResult, name: str, scale: float, digits: int) -> str:
+def _triple(stage: LoadStageResult, name: str, scale: float, digits: int) -> str:
     return _stats(stage, name, [f"p{p}" for p in PERCENTILES], scale, digits)
 
 
-def level(stage: StageResult) -> str:
+def level(stage: LoadStageResult) -> str:
     """A stage's load in the tables' first column: its concurrency, ``R/s`` (open loop) or
     ``trace``."""
     if stage.trace is not None:
@@ -95,7 +97,7 @@ def _paper_table(results: LoadResults) -> list[str]:
     return markdown_table(PAPER_HEADER, rows)
 
 
-def _cot_only_row(results: LoadResults, stage: StageResult) -> list[str] | None:
+def _cot_only_row(results: LoadResults, stage: LoadStageResult) -> list[str] | None:
     """A reasoning target's "(CoT only)" view, as the report shows it: time to the CoT end,
     TBT within the CoT, CoT tokens, TTFT to the first reasoning token; None for the baseline,
     a failed stage or a target with no CoT end."""
@@ -122,7 +124,7 @@ def _cot_only_row(results: LoadResults, stage: StageResult) -> list[str] | None:
     ]
 
 
-def _paper_row(results: LoadResults, stage: StageResult) -> list[str]:
+def _paper_row(results: LoadResults, stage: LoadStageResult) -> list[str]:
     c, target = level(stage), stage.target
     if stage.failed is not None:
         return [c, target, "–", "–", f"failed: {stage.failed}", *[""] * 9, "no"]
@@ -148,7 +150,7 @@ def _paper_row(results: LoadResults, stage: StageResult) -> list[str]:
     ]
 
 
-def _speedup_cells(results: LoadResults, stage: StageResult) -> tuple[str, str, str]:
+def _speedup_cells(results: LoadResults, stage: LoadStageResult) -> tuple[str, str, str]:
     """(E2E speedup, token share, CoT-only speedup) of a stage against the baseline."""
     row = results.speedup_for(stage)
     is_baseline = stage.target == results.plan.baseline
@@ -163,7 +165,7 @@ def _speedup_cells(results: LoadResults, stage: StageResult) -> tuple[str, str, 
     return speedup, share, cot_speedup
 
 
-def _percentiles_section(stages: Sequence[StageResult]) -> list[str]:
+def _percentiles_section(stages: Sequence[LoadStageResult]) -> list[str]:
     pct = "/".join(f"p{p}" for p in PERCENTILES)
     header = [
         "c",
@@ -182,7 +184,7 @@ def _percentiles_section(stages: Sequence[StageResult]) -> list[str]:
     return ["", "## Percentiles", "", *markdown_table(header, rows)]
 
 
-def _percentiles_row(stage: StageResult) -> list[str]:
+def _percentiles_row(stage: LoadStageResult) -> list[str]:
     statistics = stage.statistics
     token_sources = {} if statistics is None else statistics.token_sources
     near_zero = None if statistics is None else statistics.near_zero_gap_share
@@ -202,7 +204,7 @@ def _percentiles_row(stage: StageResult) -> list[str]:
     ]
 
 
-def _goodput_section(plan: PlanDescription, stages: Sequence[StageResult]) -> list[str]:
+def _goodput_section(plan: PlanDescription, stages: Sequence[LoadStageResult]) -> list[str]:
     if not plan.slo:
         return []
     bounds = ", ".join(f"{k} <= {v:g}" for k, v in plan.slo.items())
@@ -231,7 +233,7 @@ def _goodput_section(plan: PlanDescription, stages: Sequence[StageResult]) -> li
     ]
 
 
-def _open_loop_section(stages: Sequence[StageResult]) -> list[str]:
+def _open_loop_section(stages: Sequence[LoadStageResult]) -> list[str]:
     rows = []
     for stage in stages:
         stats = stage.open_loop
@@ -286,7 +288,7 @@ SWEEP_HEADER = [
 ]
 
 
-def _sweep_row(stage: StageResult) -> list[str]:
+def _sweep_row(stage: LoadStageResult) -> list[str]:
     flow = stage.open_loop
     share = stage.goodput_share
     return [
@@ -301,7 +303,7 @@ def _sweep_row(stage: StageResult) -> list[str]:
     ]
 
 
-def _sweep_section(sweep: SweepSummary | None, stages: Sequence[StageResult]) -> list[str]:
+def _sweep_section(sweep: SweepSummary | None, stages: Sequence[LoadStageResult]) -> list[str]:
     """The rate sweep: each target's synchronous, throughput and sustainable rate, and its
     latency against the achieved rate."""
     if sweep is None:
@@ -331,12 +333,12 @@ def _sweep_section(sweep: SweepSummary | None, stages: Sequence[StageResult]) ->
     ]
 
 
-def _notes_section(stages: Sequence[StageResult]) -> list[str]:
+def _notes_section(stages: Sequence[LoadStageResult]) -> list[str]:
     notes = [note for stage in stages for note in _stage_notes(stage)]
     return ["", "## Notes", "", *notes] if notes else []
 
 
-def _stage_notes(stage: StageResult) -> list[str]:
+def _stage_notes(stage: LoadStageResult) -> list[str]:
     """Unreliability reasons, errors, torn raw lines and CoT-end fallbacks of one stage."""
     notes = [f"- {stage.stage}: unreliable: {r}" for r in stage.unreliable_reasons]
     statistics = stage.statistics
@@ -378,7 +380,7 @@ def _definitions_section(definitions: dict[str, MetricDefinition]) -> list[str]:
     ]
 
 
-def _reliable_cell(stage: StageResult) -> str:
+def _reliable_cell(stage: LoadStageResult) -> str:
     if stage.reliable:
         return "yes"
     reasons = "; ".join(stage.unreliable_reasons)

@@ -57,7 +57,7 @@ from hawkeye_bench.load.plan import (
 from hawkeye_bench.load.records import CPU_GLOB, REQUESTS_GLOB
 from hawkeye_bench.load.shipping import TRANSFERS_FILE
 from hawkeye_bench.load.stage_analysis import analyse_stage, one_line
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 
 #: the runner's public names, wherever they live
 __all__ = [
@@ -118,7 +118,7 @@ def run_stage(
     return StageRun(target, concurrency, raw_dir, log_path, exit_code, seconds, rate, trace)
 
 
-def run_plan(plan: LoadPlan, progress: Progress = print) -> list[StageResult]:
+def run_plan(plan: LoadPlan, progress: Progress = print) -> list[LoadStageResult]:
     """Run every stage and return their analysed results in run order."""
     stages = plan.stages()
     results = []

@@ -16,16 +16,16 @@ from hawkeye_bench.load.open_loop import open_loop_stats, trace_stats
 from hawkeye_bench.load.plan import LoadPlan
 from hawkeye_bench.load.records import RawRecordError, RequestRecord, load_cpu_samples
 from hawkeye_bench.load.shipping import transfer_problems
-from hawkeye_bench.load.stage_result import Arrival, RequestCounts, StageResult, StageStatistics
+from hawkeye_bench.load.stage_result import Arrival, LoadStageResult, RequestCounts, StageStatistics
 from hawkeye_bench.load.traces import read_trace
 
 #: Locust exit codes that still mean "the run happened": 0, and 1 = some requests failed.
 LOCUST_RAN = (0, 1)
 
 
-def analyse_stage(plan: LoadPlan, run: StageRun) -> StageResult:
+def analyse_stage(plan: LoadPlan, run: StageRun) -> LoadStageResult:
     """Statistics of one stage from its raw files, with reliability verdicts."""
-    result = StageResult(
+    result = LoadStageResult(
         target=run.target.name,
         url=run.target.url,
         concurrency=run.concurrency,
@@ -89,7 +89,7 @@ def _failure(run: StageRun, exc: RawRecordError) -> str:
 
 
 def _open_loop(
-    plan: LoadPlan, run: StageRun, result: StageResult, records: list[RequestRecord]
+    plan: LoadPlan, run: StageRun, result: LoadStageResult, records: list[RequestRecord]
 ) -> list[str]:
     """An open-loop stage's or a trace replay's timing against its schedule, set on
     ``result``; the reasons it fell behind."""
@@ -159,7 +159,7 @@ def _error_verdict(plan: LoadPlan, counts: RequestCounts) -> tuple[float | None,
     return error_share, too_many_errors, reasons
 
 
-def one_line(stage: StageResult) -> str:
+def one_line(stage: LoadStageResult) -> str:
     """A stage's result in one progress line."""
     if stage.failed is not None:
         return f"FAILED: {stage.failed}"

@@ -2,7 +2,7 @@
 and whether the stage can be trusted.
 
 :class:`StageStatistics` is the part computed from the raw records
-(:func:`hawkeye_bench.load.metrics.scan_stage`); :class:`StageResult` adds what the runner knows
+(:func:`hawkeye_bench.load.metrics.scan_stage`); :class:`LoadStageResult` adds what the runner knows
 about the stage (its Locust run, client CPU, open-loop timing, the reliability verdict). In the
 JSON both sit side by side in one flat object per stage, as older versions wrote it; fields an
 older file lacks read as empty.
@@ -117,7 +117,7 @@ _SECTIONS = ("arrival", "open_loop", "trace")
 
 
 @dataclass
-class StageResult:
+class LoadStageResult:
     """One stage as ``load_results.json`` stores it. ``statistics`` is None for a stage that
     failed (no usable raw records: ``failed`` says why)."""
 
@@ -185,7 +185,7 @@ class StageResult:
         return {k: v for k, v in data.items() if v is not None or k not in _LEFT_OUT_WHEN_NONE}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> StageResult:
+    def from_json(cls, data: dict[str, Any]) -> LoadStageResult:
         """A stored stage; a ValueError (pydantic's ValidationError) when it lacks its target
         or concurrency or holds a value of the wrong type."""
         if not isinstance(data, dict):

@@ -22,7 +22,7 @@ import numpy as np
 
 from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.load.runner import LoadPlan, run_plan
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 
 MIN_SWEEP_POINTS = 2
 DEFAULT_SWEEP_POINTS = 10
@@ -59,7 +59,7 @@ def sweep_rates(low: float, high: float, points: int) -> list[float]:
 
 def run_sweep(
     plan: LoadPlan, points: int, progress: Callable[[str], None] = print
-) -> tuple[list[StageResult], SweepSummary]:
+) -> tuple[list[LoadStageResult], SweepSummary]:
     """Run the sweep's stages; (stages in run order, the sweep's summary)."""
     if points < MIN_SWEEP_POINTS:
         raise SweepError(f"a sweep needs at least {MIN_SWEEP_POINTS} points, not {points}")
@@ -93,13 +93,13 @@ def run_sweep(
     return stages, summary
 
 
-def sustainable_rate(stages: list[StageResult], plan: LoadPlan, goodput: float) -> float | None:
+def sustainable_rate(stages: list[LoadStageResult], plan: LoadPlan, goodput: float) -> float | None:
     """The highest rate whose stage kept its schedule, its error share and the goodput."""
     good = [s.rate for s in stages if s.rate is not None and _sustained(s, plan, goodput)]
     return max(good) if good else None
 
 
-def _sustained(stage: StageResult, plan: LoadPlan, goodput: float) -> bool:
+def _sustained(stage: LoadStageResult, plan: LoadPlan, goodput: float) -> bool:
     if stage.is_failed or stage.too_many_errors or stage.saturation:
         return False
     if plan.slo:
@@ -108,7 +108,7 @@ def _sustained(stage: StageResult, plan: LoadPlan, goodput: float) -> bool:
     return True
 
 
-def sweep_failures(stages: list[StageResult]) -> list[str]:
+def sweep_failures(stages: list[LoadStageResult]) -> list[str]:
     """What fails a sweep: a failed stage, an unreliable synchronous or throughput stage, or a
     rate stage unreliable for another reason than falling behind (a lost worker, lost
     records). Saturation, errors and missed SLOs above the knee are the sweep's result."""

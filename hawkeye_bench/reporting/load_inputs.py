@@ -19,7 +19,7 @@ from hawkeye_bench.load.locust_command import stage_level as stage_folder
 from hawkeye_bench.load.metrics import scan_stage
 from hawkeye_bench.load.records import REQUESTS_GLOB, RawRecordError, RequestRecord
 from hawkeye_bench.load.results_json import LoadResults
-from hawkeye_bench.load.stage_result import StageResult, StageStatistics
+from hawkeye_bench.load.stage_result import LoadStageResult, StageStatistics
 from hawkeye_bench.reporting.inputs import LoadResult, ReportInputError
 from hawkeye_bench.reporting.load_levels import TRACE, LoadLevel, load_level
 
@@ -36,7 +36,7 @@ class LoadStage:
     metrics_from: str  # "raw" or "load_results.json"
     sources: list[Path]
     level: LoadLevel  # what pairs it with the other targets' stages, and names it
-    entry: StageResult  # the stage as load_results.json stores it (open_loop, sweep_role, ...)
+    entry: LoadStageResult  # the stage as load_results.json stores it (open_loop, sweep_role, ...)
     #: from the raw files, read in one streaming pass (empty without them): the successful
     #: measured requests' E2E and TTFT (ms), and each later chunk's (output position, time per
     #: token ms) as :meth:`PositionGaps.arrays` gives them
@@ -79,7 +79,7 @@ class PositionGaps:
         return present, self.sums[present], self.counts[present]
 
 
-def _raw_dir(load: LoadResult, stage: StageResult, level: LoadLevel) -> Path | None:
+def _raw_dir(load: LoadResult, stage: LoadStageResult, level: LoadLevel) -> Path | None:
     """The stage's raw folder: as recorded if it exists, else the runner's layout under it."""
     candidates = []
     if stage.raw_dir:
@@ -100,7 +100,7 @@ def stored_results(load: LoadResult) -> LoadResults:
     stages = []
     for number, entry in enumerate(entries, start=1):
         try:
-            stages.append(StageResult.from_json(entry))
+            stages.append(LoadStageResult.from_json(entry))
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportInputError(
                 f"{load.results_file}: stage {number} lacks target/concurrency ({exc})"
@@ -114,7 +114,7 @@ def stored_results(load: LoadResult) -> LoadResults:
 
 
 def _from_raw(
-    load: LoadResult, entry: StageResult, level: LoadLevel, raw: Path, notes: list[str]
+    load: LoadResult, entry: LoadStageResult, level: LoadLevel, raw: Path, notes: list[str]
 ) -> tuple[StageStatistics, tuple[np.ndarray, np.ndarray], PositionGaps]:
     """A stage's statistics recomputed from its raw files in one streaming pass, its E2E and
     TTFT samples and its per-position gaps; a torn last line is noted."""

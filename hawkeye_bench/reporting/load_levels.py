@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hawkeye_bench.load.plan import PlanDescription
-from hawkeye_bench.load.stage_result import StageResult
+from hawkeye_bench.load.stage_result import LoadStageResult
 
 CLOSED, OPEN, TRACE = 0, 1, 2  # the modes, in the order the report lists them
 
@@ -48,7 +48,7 @@ class LoadLevel:
         return self.label
 
 
-def load_level(entry: StageResult, plan: PlanDescription) -> LoadLevel:
+def load_level(entry: LoadStageResult, plan: PlanDescription) -> LoadLevel:
     """The level of one ``load_results.json`` stage under its run's plan (old folders, which
     had closed loop only, read as closed loop)."""
     concurrency = entry.concurrency
