@@ -13,19 +13,13 @@ from hawkeye_bench.commands.arguments import (
     FlagsError,
     add_endpoint_arguments,
     add_pipeline_arguments,
-    check_role_flags,
-    endpoint_settings,
 )
 from hawkeye_bench.commands.pipeline_options import (
     add_pipeline_option_arguments,
-    pipeline_options,
-    preset_name_for,
+    resolve_pipeline_run,
 )
-from hawkeye_bench.endpoints.settings import resolve_endpoints
 from hawkeye_bench.eval.runner import EvalPlan, load_baseline, run_eval
 from hawkeye_bench.eval.store import RunStore
-from hawkeye_bench.pipelines import get_pipeline
-from hawkeye_bench.presets import load_preset
 
 
 def build_parser(
@@ -113,13 +107,9 @@ def plan_from_args(
     loaded, the endpoints resolved, the dataset loaded and fingerprinted. ``options``, ``out``
     and ``cache_dir`` replace what the command line says (compress-sweep's runs)."""
     check_run_flags(args)
-    pipeline = get_pipeline(args.pipeline)
-    check_role_flags(args, pipeline.name, pipeline.roles)
-    options = pipeline.check_options(pipeline_options(args) if options is None else options)
-    preset = load_preset(preset_name_for(pipeline, args.preset, args.task)).with_overrides(
-        max_tokens=args.max_tokens, temperature=args.temperature
-    )
-    endpoints = resolve_endpoints(endpoint_settings(args), pipeline.roles)
+    run = resolve_pipeline_run(args, task=args.task, options=options)
+    pipeline, options, endpoints = run.pipeline, run.options, run.endpoints
+    preset = run.preset.with_overrides(max_tokens=args.max_tokens, temperature=args.temperature)
     problems = datasets.load_problems(args.task, data_dir=args.data_dir, limit=args.limit)
     out = out or (Path(args.out) if args.out else default_out(args.task, pipeline.name))
     baseline = load_baseline(Path(args.baseline_run), args.task) if args.baseline_run else None

@@ -11,13 +11,18 @@ takes one.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from hawkeye_bench.commands.arguments import comma_list
+from hawkeye_bench.commands.arguments import check_role_flags, comma_list, endpoint_settings
 from hawkeye_bench.core.errors import HawkeyeError
-from hawkeye_bench.pipelines import PIPELINES, Pipeline
+from hawkeye_bench.endpoints.endpoint import Endpoint
+from hawkeye_bench.endpoints.settings import resolve_endpoints
+from hawkeye_bench.pipelines import PIPELINES, Pipeline, get_pipeline
 from hawkeye_bench.pipelines.options import OptionValues, PipelineOption, PipelineOptions
+from hawkeye_bench.pipelines.prompts import Preset
+from hawkeye_bench.presets import load_preset
 
 
 class PipelineOptionsError(HawkeyeError):
@@ -126,3 +131,30 @@ def preset_name_for(pipeline: type[Pipeline], preset: str, task: str | None = No
     if preset != "default":
         return preset
     return pipeline.dataset_presets.get(task or "", pipeline.default_preset)
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """What ``eval`` and ``serve`` resolve from the command line before any model server
+    starts, in the same order (so the same bad flag gives the same error in both)."""
+
+    pipeline: type[Pipeline]
+    options: OptionValues
+    preset: Preset
+    endpoints: dict[str, Endpoint]
+
+
+def resolve_pipeline_run(
+    args: argparse.Namespace,
+    *,
+    task: str | None = None,
+    options: Mapping[str, object] | None = None,
+) -> PipelineRun:
+    """The pipeline, its checked options (``options`` replaces the flags': a sweep's run), its
+    preset (for dataset ``task``) and its roles' endpoints (empty: the embedded model)."""
+    pipeline = get_pipeline(args.pipeline)
+    check_role_flags(args, pipeline.name, pipeline.roles)
+    checked = pipeline.check_options(pipeline_options(args) if options is None else options)
+    preset = load_preset(preset_name_for(pipeline, args.preset, task))
+    endpoints = resolve_endpoints(endpoint_settings(args), pipeline.roles)
+    return PipelineRun(pipeline, checked, preset, endpoints)

@@ -14,20 +14,14 @@ from types import FrameType
 from hawkeye_bench.commands.arguments import (
     add_endpoint_arguments,
     add_pipeline_arguments,
-    check_role_flags,
-    endpoint_settings,
 )
 from hawkeye_bench.commands.pipeline_options import (
     add_pipeline_option_arguments,
-    pipeline_options,
-    preset_name_for,
+    resolve_pipeline_run,
 )
 from hawkeye_bench.core.errors import RunStopped
 from hawkeye_bench.core.writable import check_writable_folder
-from hawkeye_bench.endpoints.settings import resolve_endpoints
 from hawkeye_bench.eval.health import HealthWatch
-from hawkeye_bench.pipelines import get_pipeline
-from hawkeye_bench.presets import load_preset
 from hawkeye_bench.serve.client_auth import (
     DEFAULT_CLIENT_KEY_ENV,
     client_key_from_env,
@@ -201,11 +195,8 @@ def _run_workers(spec: ServerSpec, workers: int) -> RunStopped | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    pipeline_cls = get_pipeline(args.pipeline)
-    check_role_flags(args, pipeline_cls.name, pipeline_cls.roles)
-    options = pipeline_cls.check_options(pipeline_options(args))
-    preset = load_preset(preset_name_for(pipeline_cls, args.preset))
-    resolved = resolve_endpoints(endpoint_settings(args), pipeline_cls.roles)
+    run = resolve_pipeline_run(args)
+    pipeline_cls, options, preset, resolved = run.pipeline, run.options, run.preset, run.endpoints
     client_key_env = args.client_key_env or DEFAULT_CLIENT_KEY_ENV
     client_key = client_key_from_env(args.client_key_env)
     if args.trace_dir is not None:
