@@ -17,18 +17,17 @@ from __future__ import annotations
 import argparse
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hawkeye_bench.commands.arguments import RepeatedFlag, endpoint_settings
-from hawkeye_bench.commands.eval import build_parser, check_run_flags, default_out, plan_from_args
+from hawkeye_bench.commands.eval import build_parser, plan_from_args
 from hawkeye_bench.commands.pipeline_options import given_options
 from hawkeye_bench.commands.sweep_runner import (
     STOPPED,
-    check_sweep_folder,
     lock_sweep,
     run_args,
     run_in_turn,
+    sweep_root,
     sweep_settings,
 )
 from hawkeye_bench.endpoints.settings import ConfigError, resolve_endpoints
@@ -144,11 +143,9 @@ def role_choices(args: argparse.Namespace, role: str) -> list[RoleChoice]:
 
 
 def main(args: argparse.Namespace) -> int:
-    check_run_flags(args)
     keeps = list(dict.fromkeys(args.keep or DEFAULT_KEEPS))
     methods = list(dict.fromkeys(args.methods or DEFAULT_METHODS))
-    root = Path(args.out) if args.out else default_out(args.task, "compress-sweep")
-    check_sweep_folder(root, SWEEP_FILE, args.resume)
+    root = sweep_root(args, "compress-sweep", SWEEP_FILE)
     chosen = {r.folder: r for r in responders(args)}
     writers = role_choices(args, "writer")
     # one writer: the runs are not nested under its folder (the layout before several writers)

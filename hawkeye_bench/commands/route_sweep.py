@@ -11,19 +11,11 @@ finish or extend a sweep.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from hawkeye_bench.commands import sweep_runner
 from hawkeye_bench.commands.arguments import comma_list
-from hawkeye_bench.commands.eval import build_parser, check_run_flags, default_out, plan_from_args
+from hawkeye_bench.commands.eval import build_parser, plan_from_args
 from hawkeye_bench.commands.pipeline_options import given_options
-from hawkeye_bench.commands.sweep_runner import (
-    STOPPED,
-    check_sweep_folder,
-    lock_sweep,
-    run_args,
-    run_in_turn,
-    sweep_settings,
-)
 from hawkeye_bench.core.ranges import non_negative_float
 from hawkeye_bench.eval.route_sweep import (
     DEFAULT_THRESHOLDS,
@@ -62,12 +54,10 @@ def rate_list(text: str) -> list[float]:
 
 
 def main(args: argparse.Namespace) -> int:
-    check_run_flags(args)
     routers = list(dict.fromkeys(args.router or [RouteOptions.router]))
     shares = list(dict.fromkeys(args.target_share or ()))
     thresholds = list(dict.fromkeys(args.threshold or ([] if shares else DEFAULT_THRESHOLDS)))
-    root = Path(args.out) if args.out else default_out(args.task, "route-sweep")
-    check_sweep_folder(root, SWEEP_FILE, args.resume)
+    root = sweep_runner.sweep_root(args, "route-sweep", SWEEP_FILE)
     runs = sweep_runs(routers, thresholds, shares)
     runs += [RouteRun("random", rate) for rate in args.random_rates or ()]
     shared = given_options(args, RouteOptions, sweep=True)  # every run's
@@ -75,14 +65,16 @@ def main(args: argparse.Namespace) -> int:
     def plan(run: RouteRun) -> tuple[str, EvalPlan]:
         out = root / "runs" / run.folder
         options = {**shared, **run.options()}
-        return run.folder, plan_from_args(run_args(args, out), options=options, out=out)
+        return run.folder, plan_from_args(
+            sweep_runner.run_args(args, out), options=options, out=out
+        )
 
-    with lock_sweep(root, "route-sweep"):
+    with sweep_runner.lock_sweep(root, "route-sweep"):
         plans = [plan(run) for run in runs]  # every run checked before the first model call
         listed = list(dict.fromkeys([*read_sweep_runs(root), *runs]))  # an extension keeps the old
-        write_sweep_file(root, listed, sweep_settings(args, options=shared))
-        exit_code = run_in_turn(plans, "route-sweep")
-        if exit_code in STOPPED:
+        write_sweep_file(root, listed, sweep_runner.sweep_settings(args, options=shared))
+        exit_code = sweep_runner.run_in_turn(plans, "route-sweep")
+        if exit_code in sweep_runner.STOPPED:
             return exit_code
         print(write_tables(root, collect(root, listed)))
     return exit_code

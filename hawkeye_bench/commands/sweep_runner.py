@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hawkeye_bench.commands.eval import check_run_flags, default_out
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.folder_lock import FolderLock
 from hawkeye_bench.eval.runner import EvalPlan, run_eval
@@ -52,6 +53,15 @@ def sweep_settings(
         responders=list(responders),
         writers=list(writers),
     )
+
+
+def sweep_root(args: argparse.Namespace, command: str, sweep_file: str) -> Path:
+    """The sweep's folder (``--out``, else the default for ``command``), its flags checked as a
+    run's and the folder checked for a new sweep or ``--resume``."""
+    check_run_flags(args)
+    root = Path(args.out) if args.out else default_out(args.task, command)
+    check_sweep_folder(root, sweep_file, args.resume)
+    return root
 
 
 def lock_sweep(root: Path, command: str) -> FolderLock:
