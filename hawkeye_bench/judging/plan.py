@@ -54,17 +54,7 @@ class JudgeJob:
 
     @property
     def key(self) -> ResultKey:
-        return result_key(
-            self.judge.name,
-            self.task,
-            self.run,
-            self.against,
-            self.id,
-            self.sample,
-            self.repeat,
-            self.order,
-            self.cache_key,
-        )
+        return result_key(self.judge.name, self)
 
 
 def selected_keys(runs: Sequence[RunAnswers], limit: int | None) -> list[AnswerKey]:

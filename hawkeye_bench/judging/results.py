@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.jsonl import JsonlWriter, read_jsonl, rewrite_jsonl
@@ -25,28 +25,40 @@ class JudgementsFileError(HawkeyeError):
     """A line of ``judgements.jsonl`` is not JSON or not a judgement; the message names it."""
 
 
-def result_key(
-    judge: str,
-    task: str,
-    run: str,
-    against: str,
-    id: str,
-    sample: int,
-    repeat: int,
-    order: str,
-    request: str,
-) -> ResultKey:
+class Judgement(Protocol):
+    """What names one judgement besides its judge: a planned job and its stored result."""
+
+    @property
+    def task(self) -> Task: ...
+    @property
+    def run(self) -> str: ...
+    @property
+    def against(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def sample(self) -> int: ...
+    @property
+    def repeat(self) -> int: ...
+    @property
+    def order(self) -> str: ...
+    @property
+    def cache_key(self) -> str: ...
+
+
+def result_key(judge: str, judgement: Judgement) -> ResultKey:
     """The one identity of a judgement: a planned job and its stored result share it, which
     is how a rerun finds what is already done.
 
-    ``request`` is the job's cache key, the hash of everything that changes the judge's reply
+    ``cache_key`` is the job's request key, the hash of everything that changes the judge's reply
     (endpoint, model, parameters, the messages with the question, answer, reference and rubric
     texts, schema, rubric and prompt versions). Without it a rerun with other criteria, with
     ``--show-reference``, or over a run folder whose answers changed would reuse judgements of
     a different question. A stored line without one (``""``) never matches a job: it is judged
     again (the reply cache still answers it when nothing changed).
     """
-    return (judge, task, run, against, id, sample, repeat, order, request)
+    j = judgement
+    return (judge, j.task, j.run, j.against, j.id, j.sample, j.repeat, j.order, j.cache_key)
 
 
 @dataclass
@@ -89,17 +101,7 @@ class JudgeResult:
 
     @property
     def key(self) -> ResultKey:
-        return result_key(
-            self.judge,
-            self.task,
-            self.run,
-            self.against,
-            self.id,
-            self.sample,
-            self.repeat,
-            self.order,
-            self.cache_key,
-        )
+        return result_key(self.judge, self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
