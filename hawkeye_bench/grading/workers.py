@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import multiprocessing
 import os
 import queue
 import signal
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext, SpawnContext
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from hawkeye_bench.core import child_process
 from hawkeye_bench.grading.context import AnswerContext
@@ -122,6 +123,24 @@ class _Worker:
         self.process.join(timeout=2)
         if self.process.is_alive():
             self.kill()
+
+
+#: the arguments of the Grader method :func:`_on_grader_threads` wraps
+P = ParamSpec("P")
+
+
+def _on_grader_threads(
+    method: Callable[Concatenate[Grader, P], Grade],
+) -> Callable[Concatenate[Grader, P], Coroutine[Any, Any, Grade]]:
+    """``method`` (a blocking Grader method) as a coroutine that runs it on the grader's
+    threads, so the event loop is not blocked; it takes the same arguments."""
+
+    async def without_blocking(grader: Grader, *args: P.args, **kwargs: P.kwargs) -> Grade:
+        call = functools.partial(method, grader, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(grader._thread_pool(), call)
+
+    without_blocking.__doc__ = f":meth:`{method.__name__}` without blocking the event loop."
+    return without_blocking
 
 
 class Grader:
@@ -263,18 +282,7 @@ class Grader:
                 self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="grader")
             return self._threads
 
-    async def grade_async(
-        self,
-        text: str,
-        gold: str,
-        dataset: str | None = GENERIC,
-        context: AnswerContext | None = None,
-    ) -> Grade:
-        """:meth:`grade` without blocking the event loop."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._thread_pool(), self.grade, text, gold, dataset, context
-        )
+    grade_async = _on_grader_threads(grade)
 
     def grade_many(self, tasks: Iterable[Sequence[Any]]) -> list[Grade]:
         """Grade ``(text, gold, dataset)`` triples, or ``(text, gold, dataset, context)``
