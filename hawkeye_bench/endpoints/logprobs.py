@@ -22,8 +22,9 @@ dropped).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
+from hawkeye_bench.core.openai_wire import ChatLogprobs, CompletionLogprobs
 from hawkeye_bench.core.trace import TokenLogprob
 
 #: How far above 0 a logprob may be before it is an error, not float rounding (log p = 0).
@@ -41,10 +42,11 @@ def parse_logprobs_block(block: Any) -> list[TokenLogprob]:
         return []
     if not isinstance(block, dict):
         raise MalformedLogprobs(f"logprobs is a {type(block).__name__}, not an object")
+    # untrusted: every value the two readers use is checked
     if "tokens" in block:
-        return _completions_block(block)
+        return _completions_block(cast(CompletionLogprobs, block))
     if "content" in block:
-        return _chat_block(block)
+        return _chat_block(cast(ChatLogprobs, block))
     raise MalformedLogprobs(
         f"logprobs has neither 'tokens' nor 'content' (keys: {sorted(map(str, block))[:6]})"
     )
@@ -60,9 +62,9 @@ def top_probabilities(token: TokenLogprob) -> list[float]:
     return probs
 
 
-def _completions_block(block: dict[str, Any]) -> list[TokenLogprob]:
-    tokens = _list(block, "tokens")
-    logprobs = _list(block, "token_logprobs")
+def _completions_block(block: CompletionLogprobs) -> list[TokenLogprob]:
+    tokens = _list(block.get("tokens"), "tokens")
+    logprobs = _list(block.get("token_logprobs"), "token_logprobs")
     tops = block.get("top_logprobs")
     if tops is None:
         tops = [None] * len(tokens)
@@ -79,9 +81,9 @@ def _completions_block(block: dict[str, Any]) -> list[TokenLogprob]:
     ]
 
 
-def _chat_block(block: dict[str, Any]) -> list[TokenLogprob]:
+def _chat_block(block: ChatLogprobs) -> list[TokenLogprob]:
     parsed: list[TokenLogprob] = []
-    for index, entry in enumerate(_list(block, "content")):
+    for index, entry in enumerate(_list(block.get("content"), "content")):
         if not isinstance(entry, dict):
             raise MalformedLogprobs(f"logprobs content[{index}] is not an object: {entry!r:.60}")
         parsed.append(
@@ -147,8 +149,8 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _list(block: dict[str, Any], key: str) -> list[Any]:
-    value = block.get(key)
+def _list(value: object, key: str) -> list[Any]:
+    """The block's ``key`` list, its ``value``; MalformedLogprobs unless a list."""
     if not isinstance(value, list):
         raise MalformedLogprobs(f"logprobs {key} is a {type(value).__name__}, not a list")
     return value

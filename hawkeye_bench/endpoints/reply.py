@@ -7,11 +7,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from hawkeye_bench.core.openai_wire import WireUsage
 from hawkeye_bench.core.trace import StageResult, TokenLogprob
 from hawkeye_bench.endpoints.call_params import OnDelta
 
 
-def _token_count(usage: Any, key: str) -> int | None:
+def _token_count(usage: object, key: str) -> int | None:
     """``usage[key]`` when ``usage`` is an object and the value a count (an int >= 0)."""
     value = usage.get(key) if isinstance(usage, dict) else None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -30,7 +31,7 @@ class ReplyUsage:
     cached_prompt_tokens: int | None = None  # prompt_tokens_details.cached_tokens
 
     @classmethod
-    def from_reply(cls, usage: dict[str, Any]) -> ReplyUsage:
+    def from_reply(cls, usage: WireUsage) -> ReplyUsage:
         """From an OpenAI-style ``usage`` object as the server sent it."""
         return cls(
             completion_tokens=_token_count(usage, "completion_tokens"),

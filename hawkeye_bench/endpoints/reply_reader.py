@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Literal, cast
 
 import aiohttp
 
+from hawkeye_bench.core.openai_wire import WireChoice, WireCompletion, WireMessage
 from hawkeye_bench.core.trace import TokenLogprob
 from hawkeye_bench.endpoints.logprobs import MalformedLogprobs, parse_logprobs_block
 from hawkeye_bench.endpoints.reply import Reply, ReplyUsage
@@ -94,7 +95,7 @@ async def _read_stream(read: Reply, response: aiohttp.ClientResponse, chat: bool
                 partial=read,
             )
         try:
-            delta = _take_chunk(read, chunk, chat, now)
+            delta = _take_chunk(read, cast(WireCompletion, chunk), chat, now)
         except (_WrongShape, MalformedLogprobs) as exc:
             raise _malformed(exc, "malformed_sse", "SSE chunk", payload, read) from exc
         if delta is not None and read.on_delta is not None:
@@ -130,7 +131,7 @@ class _WrongShape(Exception):
 
 
 def _take_chunk(
-    read: Reply, chunk: dict[str, Any], chat: bool, now: float
+    read: Reply, chunk: WireCompletion, chat: bool, now: float
 ) -> tuple[str, str] | None:
     """Record one parsed chunk; return its (reasoning, content) deltas when it carries text.
     Raise _WrongShape or MalformedLogprobs for a chunk that cannot be read."""
@@ -165,7 +166,7 @@ def _read_whole(read: Reply, raw: bytes, chat: bool) -> None:
     now = time.perf_counter()
     read.streamed = False
     try:
-        data = parse_json(raw)
+        parsed = parse_json(raw)
     except ValueError as exc:
         raise AttemptFailed(
             "malformed_response",
@@ -173,8 +174,9 @@ def _read_whole(read: Reply, raw: bytes, chat: bool) -> None:
             retryable=True,
         ) from exc
     try:
-        if not isinstance(data, dict):
-            raise _WrongShape(f"the answer is {_kind(data)}, not an object")
+        if not isinstance(parsed, dict):
+            raise _WrongShape(f"the answer is {_kind(parsed)}, not an object")
+        data = cast(WireCompletion, parsed)  # each value read is checked below
         if data.get("error"):
             raise _WrongShape(f"HTTP 200 carrying an error: {json.dumps(data['error'])[:200]}")
         choice = _first_choice(data)
@@ -197,7 +199,7 @@ def _read_whole(read: Reply, raw: bytes, chat: bool) -> None:
 READ_CHOICE_FIELDS = frozenset({"index", "text", "delta", "message", "logprobs", "finish_reason"})
 
 
-def _keep_choice_fields(read: Reply, choice: dict[str, Any]) -> None:
+def _keep_choice_fields(read: Reply, choice: WireChoice) -> None:
     """Add the choice's other fields to ``read.choice_fields`` (when it keeps them)."""
     if read.choice_fields is None:
         return
@@ -206,7 +208,7 @@ def _keep_choice_fields(read: Reply, choice: dict[str, Any]) -> None:
             read.choice_fields.setdefault(key, []).append(value)
 
 
-def _first_choice(data: dict[str, Any]) -> dict[str, Any] | None:
+def _first_choice(data: WireCompletion) -> WireChoice | None:
     """``choices[0]``; None where there is none (a usage-only chunk)."""
     choices = data.get("choices")
     if choices is None or choices == []:
@@ -218,21 +220,24 @@ def _first_choice(data: dict[str, Any]) -> dict[str, Any] | None:
     return choices[0]
 
 
-def _choice_text(choice: dict[str, Any], chat: bool, message_key: str) -> tuple[str, str]:
+def _choice_text(
+    choice: WireChoice, chat: bool, message_key: Literal["delta", "message"]
+) -> tuple[str, str]:
     """(content, reasoning) of a choice: chat's ``delta``/``message``, else ``text``."""
     if not chat:
-        return _text(choice, "text"), ""
-    message = choice.get(message_key)
+        return _text(choice.get("text"), "text"), ""
+    message: WireMessage | None = choice.get(message_key)
     if message is None:
         return "", ""
     if not isinstance(message, dict):
         raise _WrongShape(f"'{message_key}' is {_kind(message)}, not an object")
-    content = _text(message, "content")
-    return content, _text(message, "reasoning_content") or _text(message, "reasoning")
+    content = _text(message.get("content"), "content")
+    reasoning = _text(message.get("reasoning_content"), "reasoning_content")
+    return content, reasoning or _text(message.get("reasoning"), "reasoning")
 
 
-def _text(container: dict[str, Any], key: str) -> str:
-    value = container.get(key)
+def _text(value: object, key: str) -> str:
+    """A text field's ``value`` (``""`` for none); _WrongShape unless a string."""
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -240,14 +245,14 @@ def _text(container: dict[str, Any], key: str) -> str:
     return value
 
 
-def _finish_reason(choice: dict[str, Any]) -> str | None:
+def _finish_reason(choice: WireChoice) -> str | None:
     value = choice.get("finish_reason")
     if value is not None and not isinstance(value, str):
         raise _WrongShape(f"'finish_reason' is {_kind(value)}, not a string")
     return value or None
 
 
-def _choice_logprobs(choice: dict[str, Any], chat: bool) -> list[TokenLogprob] | None:
+def _choice_logprobs(choice: WireChoice, chat: bool) -> list[TokenLogprob] | None:
     """A completion choice's per-token logprobs; None where it has none (chat: not read)."""
     if chat or choice.get("logprobs") is None:
         return None
