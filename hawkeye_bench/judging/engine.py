@@ -189,11 +189,8 @@ class JudgeEngine:
         parsed = parse_reply(reply, job.criteria, job.leaf)
         result = self._base(job)
         result.status = parsed.status
-        if parsed.values is not None:
-            if job.leaf == "score":
-                result.scores = parsed.values
-            else:
-                result.verdicts = parsed.values
+        result.scores = parsed.scores
+        result.verdicts = parsed.verdicts
         result.explanations = parsed.explanations
         result.raw_text = reply.text if reply.text is not None else reply.refusal
         result.error = parsed.error

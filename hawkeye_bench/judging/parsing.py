@@ -117,9 +117,15 @@ def check_bounds(text: str) -> None:
 @dataclass
 class ParsedReply:
     status: Status
-    values: dict[str, Any] | None = None  # criterion -> score (int) or verdict ("A"/"B"/"tie")
+    scores: dict[str, int] | None = None  # criterion -> score, when ok and rating answers
+    verdicts: dict[str, str] | None = None  # criterion -> "A"/"B"/"tie", when ok and pairwise
     explanations: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+
+    @property
+    def values(self) -> dict[str, int] | dict[str, str] | None:
+        """The scores or the verdicts, whichever this reply holds (None for a failure)."""
+        return self.scores if self.scores is not None else self.verdicts
 
 
 def _normalise_verdict(value: Any) -> Any:
@@ -269,11 +275,11 @@ def parse_reply(
             )
         else:
             items = {c.name: getattr(parsed, c.name) for c in criteria}
-            return ParsedReply(
-                "ok",
-                values={name: getattr(item, leaf) for name, item in items.items()},
-                explanations={name: item.explanation for name, item in items.items()},
-            )
+            values = {name: getattr(item, leaf) for name, item in items.items()}
+            explanations = {name: item.explanation for name, item in items.items()}
+            if leaf == "score":
+                return ParsedReply("ok", scores=values, explanations=explanations)
+            return ParsedReply("ok", verdicts=values, explanations=explanations)
     if reply.finish_reason == "length":
         return ParsedReply("truncated", error=f"hit the token limit ({error})")
     if refusal is not None:
