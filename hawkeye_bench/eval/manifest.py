@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.endpoints.replica_report import ReplicaSetReport
@@ -63,6 +63,52 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+class HostJson(TypedDict):
+    """``host``: where the run ran."""
+
+    platform: str | None
+    machine: str | None
+
+
+class EnvironmentJson(TypedDict):
+    """:class:`Environment`'s keys, at the manifest's top level."""
+
+    versions: dict[str, str | None]
+    git_revision: str | None
+    host: HostJson
+    argv: list[str]
+
+
+class WriterJson(TypedDict):
+    """``writer``: the process writing the run."""
+
+    pid: int
+    host: str
+
+
+class RecordedPlanJson(TypedDict):
+    """``config``: :class:`RecordedPlan`'s JSON form."""
+
+    task: str | None
+    pipeline: str | None
+    preset: str | None
+    limit: int | None
+    samples: int | None
+    seed: int | None
+    concurrency: int | None
+    max_tokens: int | None
+    temperature: float | None
+    stage2_input: str | None
+    pipeline_options: dict[str, Any]
+    roles: dict[str, dict[str, str]]
+    baseline_run: str | None
+    margin_pp: float | None
+    max_error_rate: float | None
+    max_consecutive_failures: int | None
+    resume: bool
+    retry_errors: bool
+
+
 def _optional_int(value: object) -> int | None:
     return None if value is None else int(str(value))
 
@@ -91,7 +137,7 @@ class Environment:
             argv=tuple(sys.argv),
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> EnvironmentJson:
         """Its keys as the manifest holds them, at the manifest's top level."""
         return {
             "versions": dict(self.versions),
@@ -130,11 +176,11 @@ class Writer:
     def this_process(cls) -> Writer:
         return cls(pid=os.getpid(), host=socket.gethostname())
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> WriterJson:
         return {"pid": self.pid, "host": self.host}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> Writer | None:
+    def from_json(cls, data: WriterJson | None) -> Writer | None:
         if not data or not isinstance(data.get("pid"), int):
             return None
         return cls(pid=data["pid"], host=str(data.get("host") or ""))
@@ -178,7 +224,7 @@ class RecordedPlan:
     resume: bool = False
     retry_errors: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> RecordedPlanJson:
         return {
             "task": self.task,
             "pipeline": self.pipeline,
