@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 from scipy.stats import binomtest
@@ -41,6 +41,22 @@ BOOTSTRAP = f"paired bootstrap over problems ({N_RESAMPLES} resamples, percentil
 NEWCOMBE = "Newcombe hybrid score interval for paired proportions (method 10)"
 #: how the interval is computed, as the report states it
 METHOD = f"{NEWCOMBE} with one sample per problem, else {BOOTSTRAP}"
+
+
+class AccuracyComparisonJson(TypedDict):
+    """:class:`AccuracyComparison`'s JSON form (``ci95_pp`` a two-item list)."""
+
+    n_problems: int
+    accuracy: float
+    baseline_accuracy: float
+    difference_pp: float
+    ci95_pp: list[float] | None
+    ci_method: str
+    candidate_only: int | None
+    baseline_only: int | None
+    mcnemar_p: float | None
+    margin_pp: float | None
+    verdict: Verdict | None
 
 
 @dataclass(frozen=True)
@@ -63,10 +79,20 @@ class AccuracyComparison:
     #: None when no margin was given
     verdict: Verdict | None
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["ci95_pp"] = list(self.ci95_pp) if self.ci95_pp is not None else None
-        return data
+    def to_dict(self) -> AccuracyComparisonJson:
+        return {
+            "n_problems": self.n_problems,
+            "accuracy": self.accuracy,
+            "baseline_accuracy": self.baseline_accuracy,
+            "difference_pp": self.difference_pp,
+            "ci95_pp": list(self.ci95_pp) if self.ci95_pp is not None else None,
+            "ci_method": self.ci_method,
+            "candidate_only": self.candidate_only,
+            "baseline_only": self.baseline_only,
+            "mcnemar_p": self.mcnemar_p,
+            "margin_pp": self.margin_pp,
+            "verdict": self.verdict,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AccuracyComparison:

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from hawkeye_bench.core.jsonl import JsonlError, read_jsonl
 from hawkeye_bench.core.record import Record
 from hawkeye_bench.endpoints.settings import ConfigError
-from hawkeye_bench.eval.comparison import compare_accuracy
+from hawkeye_bench.eval.comparison import AccuracyComparisonJson, compare_accuracy
 from hawkeye_bench.eval.store import RunStore, RunStoreError
 from hawkeye_bench.lmeval.sidecar import SidecarLine
 
@@ -47,7 +46,7 @@ def load_baseline_records(path: str | Path) -> tuple[Record, ...]:
 
 def compare_by_dataset(
     records: Iterable[Record], baseline: Iterable[Record], margin_pp: float | None
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, AccuracyComparisonJson]:
     """Dataset -> ``accuracy_vs_baseline`` (as in summary.json), for every dataset both have."""
     ours: dict[str, list[Record]] = defaultdict(list)
     theirs: dict[str, list[Record]] = defaultdict(list)
@@ -55,7 +54,7 @@ def compare_by_dataset(
         ours[record.problem.dataset].append(record)
     for record in baseline:
         theirs[record.problem.dataset].append(record)
-    compared: dict[str, dict[str, Any]] = {}
+    compared: dict[str, AccuracyComparisonJson] = {}
     for dataset in sorted(set(ours) & set(theirs)):
         result = compare_accuracy(ours[dataset], theirs[dataset], margin_pp=margin_pp)
         if result is not None:
