@@ -13,12 +13,12 @@ share of its set's calls (:func:`replica_set_json`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.cost.token_view import SummaryCost
 from hawkeye_bench.endpoints.replica_report import ReplicaSetReport
-from hawkeye_bench.eval.comparison import AccuracyComparison
+from hawkeye_bench.eval.comparison import AccuracyComparison, AccuracyComparisonJson
 from hawkeye_bench.routing.summary import RouteSummary
 
 #: A distribution as ``core.stats.describe`` gives it (n, missing, mean, percentiles, min, max).
@@ -130,6 +130,17 @@ class OverthinkingSummary(JsonPayload):
     share_after_first_correct: Distribution = field(default_factory=dict)
 
 
+class CompressionJson(TypedDict, total=False):
+    """``compression``: ``n_problems`` and ``ratio_percent`` always; the token means, or
+    ``note`` where there is no ratio."""
+
+    n_problems: int
+    ratio_percent: float | None
+    cot_only_tokens: float | None
+    baseline_full_tokens: float | None
+    note: str
+
+
 @dataclass
 class CompressionSummary:
     """``compression``: CoT-only tokens against the baseline's Full, over the problems both
@@ -141,7 +152,7 @@ class CompressionSummary:
     baseline_full_tokens: float | None = None
     note: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CompressionJson:
         if self.note is not None:
             return {"n_problems": self.n_problems, "ratio_percent": None, "note": self.note}
         return {
@@ -152,7 +163,7 @@ class CompressionSummary:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CompressionSummary:
+    def from_json(cls, data: CompressionJson) -> CompressionSummary:
         return cls(
             n_problems=int(data.get("n_problems") or 0),
             ratio_percent=data.get("ratio_percent"),
@@ -160,6 +171,13 @@ class CompressionSummary:
             baseline_full_tokens=data.get("baseline_full_tokens"),
             note=data.get("note"),
         )
+
+
+class BaselineJson(TypedDict):
+    """:class:`BaselineSummary`'s two keys, at the summary's top level."""
+
+    compression: CompressionJson
+    accuracy_vs_baseline: AccuracyComparisonJson | None
 
 
 @dataclass
@@ -170,7 +188,7 @@ class BaselineSummary:
     compression: CompressionSummary
     accuracy: AccuracyComparison | None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> BaselineJson:
         return {
             "compression": self.compression.to_json(),
             "accuracy_vs_baseline": self.accuracy.to_dict() if self.accuracy else None,
@@ -182,8 +200,9 @@ class BaselineSummary:
         if "compression" not in data and "accuracy_vs_baseline" not in data:
             return None
         paired = data.get("accuracy_vs_baseline")
+        compression = data.get("compression") or CompressionJson()
         return cls(
-            compression=CompressionSummary.from_json(data.get("compression") or {}),
+            compression=CompressionSummary.from_json(compression),
             accuracy=AccuracyComparison.from_dict(paired) if paired else None,
         )
 
