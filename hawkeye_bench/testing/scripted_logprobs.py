@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+
+from hawkeye_bench.core.openai_wire import CompletionLogprobs
 
 
 @dataclass
@@ -53,12 +54,12 @@ def logprobs_block(
     top_n: int,
     uncertain: list[int] | None,
     text_offset: int,
-) -> dict[str, Any]:
+) -> CompletionLogprobs:
     """An OpenAI-style ``logprobs`` block for ``words``, the first at reply position
     ``first_position``; each token carries its leading space except the reply's very first."""
     tokens: list[str] = []
-    token_logprobs: list[float] = []
-    top_logprobs: list[dict[str, float]] = []
+    token_logprobs: list[float | None] = []
+    top_logprobs: list[dict[str, float] | None] = []
     offsets: list[int] = []
     entries = max(1, min(top_n, script.max_top))
     for index, word in enumerate(words):

@@ -43,15 +43,66 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from aiohttp import web
 
 from hawkeye_bench.core import child_process
+from hawkeye_bench.core.openai_wire import (
+    WireChoice,
+    WireCompletion,
+    WireMessage,
+    WireUsage,
+)
 from hawkeye_bench.testing.scripted_logprobs import LogprobScript, logprobs_block, words_written
 
 UsageMode = Literal["always", "requested", "never"]
 ReasoningMode = Literal["field", "think"]
+ReasoningField = Literal["reasoning_content", "reasoning"]
+
+
+class StreamOptions(TypedDict, total=False):
+    include_usage: bool
+    continuous_usage_stats: bool
+
+
+class RequestMessage(TypedDict, total=False):
+    """A chat message of a request, as far as the server reads it (``content`` may be a list
+    of parts, whose ``text`` counts)."""
+
+    role: str
+    content: str | list[dict[str, str]] | None
+
+
+class CompletionRequest(TypedDict, total=False):
+    """The keys of a completion request body the server reads (a client may send others)."""
+
+    messages: list[RequestMessage]
+    prompt: str | list[str]
+    max_tokens: int
+    max_completion_tokens: int
+    logprobs: int | bool
+    stream: bool
+    stream_options: StreamOptions
+
+
+class LoggedRequest(TypedDict):
+    """One completion request as the server logged it, for tests to assert what was sent."""
+
+    path: str
+    body: dict[str, Any]  # the request body exactly as sent: any JSON object
+    authorization: str | None
+    request_id: str | None
+
+
+class ServerStats(TypedDict):
+    """``GET /stats``: completion requests received, requests by path, by server process."""
+
+    requests: int
+    by_path: dict[str, int]
+    by_process: list[int]
+
+
 FaultKind = Literal[
     "status", "cut", "malformed", "error_event", "hang", "reject_stream_options", "chunk", "body"
 ]
@@ -133,7 +184,7 @@ class ScriptedConfig:
     continuous_usage_stats: bool = True  # honour stream_options.continuous_usage_stats
     reasoning_tokens: int = 0  # filler: the first R tokens are reasoning
     reasoning_mode: ReasoningMode = "field"  # reasoning as a delta field or inline <think>
-    reasoning_field: str = "reasoning_content"  # or "reasoning"
+    reasoning_field: ReasoningField = "reasoning_content"  # or "reasoning"
     rules: list[ReplyRule] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     tokenize: bool = True  # vLLM-style POST /tokenize
@@ -158,6 +209,11 @@ class ScriptedConfig:
             raise ValueError(f"usage must be always, requested or never, not {self.usage!r}")
         if self.reasoning_mode not in ("field", "think"):
             raise ValueError(f"reasoning_mode must be field or think, not {self.reasoning_mode!r}")
+        if self.reasoning_field not in ("reasoning_content", "reasoning"):
+            raise ValueError(
+                f"reasoning_field must be reasoning_content or reasoning, "
+                f"not {self.reasoning_field!r}"
+            )
         if self.tokens_per_chunk < 1:
             raise ValueError("tokens_per_chunk must be >= 1")
         if self.request_log < -1:
@@ -274,12 +330,12 @@ class _Handlers:
         self.counters = counters or RequestCounters()
         ring = None if config.request_log < 0 else config.request_log
         #: the most recent completion requests (all of them with request_log=-1)
-        self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=ring)
+        self.log: collections.deque[LoggedRequest] = collections.deque(maxlen=ring)
         self.stopping: asyncio.Event | None = None
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ServerStats:
         by_path = self.counters.by_path()
         completions = sum(by_path.get(p, 0) for p in COMPLETION_PATHS)
         return {
@@ -301,7 +357,7 @@ class _Handlers:
     def _count(self, path: str) -> None:
         self.counters.add(path)
 
-    def _pick_fault(self, text: str, body: dict[str, Any]) -> Fault | None:
+    def _pick_fault(self, text: str, body: CompletionRequest) -> Fault | None:
         """The first configured fault that applies to this request (advances its counter)."""
         for index, (fault, pattern) in enumerate(self.faults):
             if pattern is not None and not pattern.search(text):
@@ -474,15 +530,15 @@ class _Handlers:
         content = "".join(t for c, t in groups if c == "content")
         reasoning = "".join(t for c, t in groups if c == "reasoning")
         if chat:
-            message: dict[str, Any] = {"role": "assistant", "content": content}
+            message: WireMessage = {"role": "assistant", "content": content}
             if reasoning:
-                message[cfg.reasoning_field] = reasoning
-            choice: dict[str, Any] = {"index": 0, "message": message}
+                message.update(_message(cfg.reasoning_field, reasoning))
+            choice: WireChoice = {"index": 0, "message": message}
         else:
             choice = {"index": 0, "text": content}
             self._add_logprobs(choice, reply, 0, len(reply.words))
         choice["finish_reason"] = reply.finish_reason
-        payload: dict[str, Any] = {
+        payload: WireCompletion = {
             "id": "scripted",
             "object": "chat.completion" if chat else "text_completion",
             "created": int(time.time()),
@@ -497,7 +553,7 @@ class _Handlers:
     async def _stream(
         self,
         request: web.Request,
-        body: dict[str, Any],
+        body: CompletionRequest,
         reply: _Reply,
         prompt_tokens: int,
         chat: bool,
@@ -515,7 +571,7 @@ class _Handlers:
             request, response, chat, int(time.time()), cfg.model, prompt_tokens, continuous
         )
         if chat and cfg.role_chunk:
-            role = {"index": 0, "delta": {"role": "assistant", "content": ""}}
+            role: WireChoice = {"index": 0, "delta": {"role": "assistant", "content": ""}}
             role["finish_reason"] = None
             await stream.write([role], self._usage_so_far(stream))
         groups = self._chunk_groups(reply)
@@ -531,10 +587,10 @@ class _Handlers:
         await response.write_eof()
         return response
 
-    def _stream_usage(self, body: dict[str, Any]) -> tuple[bool, bool]:
+    def _stream_usage(self, body: CompletionRequest) -> tuple[bool, bool]:
         """(usage chunk at the end, usage in every chunk) for this request's stream_options."""
         cfg = self.config
-        options = body.get("stream_options") or {}
+        options: StreamOptions = body.get("stream_options") or {}
         send_usage = cfg.usage == "always" or (
             cfg.usage == "requested" and bool(options.get("include_usage"))
         )
@@ -574,14 +630,16 @@ class _Handlers:
             written = stream.emitted
             stream.count(channel, len(text.split()))
             finish = reply.finish_reason if index == len(groups) - 1 else None
-            field_name = cfg.reasoning_field if channel == "reasoning" else "content"
-            choice = _stream_choice(stream.chat, {field_name: text}, finish)
+            delta: WireMessage = (
+                _message(cfg.reasoning_field, text) if channel == "reasoning" else {"content": text}
+            )
+            choice = _stream_choice(stream.chat, delta, finish)
             if not stream.chat:
                 self._add_logprobs(choice, reply, written, stream.emitted)
             await stream.write([choice], self._usage_so_far(stream))
         return True
 
-    def _add_logprobs(self, choice: dict[str, Any], reply: _Reply, start: int, end: int) -> None:
+    def _add_logprobs(self, choice: WireChoice, reply: _Reply, start: int, end: int) -> None:
         """Put the logprobs of reply words ``start:end`` into a completion choice, if asked."""
         if reply.top_logprobs is None:
             return
@@ -627,20 +685,18 @@ class ScriptedUsage:
     completion_tokens: int
     reasoning_tokens: int = 0
 
-    def to_json(self) -> dict[str, Any]:
-        reasoning = self.reasoning_tokens
-        details = (
-            {"completion_tokens_details": {"reasoning_tokens": reasoning}} if reasoning else {}
-        )
-        return {
+    def to_json(self) -> WireUsage:
+        usage: WireUsage = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
-            **details,
         }
+        if self.reasoning_tokens:
+            usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        return usage
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ScriptedUsage:
+    def from_json(cls, data: WireUsage) -> ScriptedUsage:
         details = data.get("completion_tokens_details") or {}
         return cls(
             prompt_tokens=data["prompt_tokens"],
@@ -668,11 +724,9 @@ class _Stream:
         if channel == "reasoning":
             self.reasoning_emitted += tokens
 
-    async def write(
-        self, choices: list[dict[str, Any]], usage: ScriptedUsage | None = None
-    ) -> None:
+    async def write(self, choices: list[WireChoice], usage: ScriptedUsage | None = None) -> None:
         """One ``data:`` line, stamped with the send time (wall clock and perf counter)."""
-        chunk: dict[str, Any] = {
+        chunk: WireCompletion = {
             "id": "scripted",
             "object": "chat.completion.chunk" if self.chat else "text_completion",
             "created": self.created,
@@ -687,14 +741,22 @@ class _Stream:
         await self.response.write(frame)
 
 
-def _stream_choice(chat: bool, delta: dict[str, str], finish: str | None) -> dict[str, Any]:
+def _message(reasoning_field: ReasoningField, reasoning: str) -> WireMessage:
+    """A chat message (or delta) holding ``reasoning`` in the configured field."""
+    if reasoning_field == "reasoning":
+        return {"reasoning": reasoning}
+    return {"reasoning_content": reasoning}
+
+
+def _stream_choice(chat: bool, delta: WireMessage, finish: str | None) -> WireChoice:
     """A streamed choice: ``delta`` for chat, its text for completions."""
     if chat:
         return {"index": 0, "delta": delta, "finish_reason": finish}
-    return {"index": 0, "text": "".join(delta.values()), "finish_reason": finish}
+    text = "".join(v for v in delta.values() if isinstance(v, str))
+    return {"index": 0, "text": text, "finish_reason": finish}
 
 
-def _message_text(message: dict[str, Any]) -> str:
+def _message_text(message: RequestMessage) -> str:
     content = message.get("content") or ""
     if isinstance(content, list):  # content parts
         return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
@@ -775,11 +837,11 @@ class ScriptedServer:
         return self.base_url.removesuffix("/v1")
 
     @property
-    def requests(self) -> list[dict[str, Any]]:
+    def requests(self) -> list[LoggedRequest]:
         """The last ``config.request_log`` completion requests, oldest first (all with -1)."""
         return list(self._handlers.log) if self._handlers else []
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ServerStats:
         if self._handlers is None:
             return {"requests": 0, "by_path": {}, "by_process": [0]}
         return self._handlers.stats()
