@@ -12,9 +12,9 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from hawkeye_bench.judging.client import ChatReply
+from hawkeye_bench.judging.request_body import ChatMessage, RequestParams
 
 _IGNORED_PARAMS = frozenset({"timeout", "stream", "stream_options"})
 
@@ -23,8 +23,8 @@ def cache_key(
     *,
     base_url: str,
     model: str,
-    messages: list[dict[str, str]],
-    params: dict[str, Any],
+    messages: list[ChatMessage],
+    params: RequestParams,
     schema_hash: str | None,
     rubric_versions: dict[str, int],
     prompt_version: str,

@@ -10,8 +10,8 @@ second loop around them.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypedDict
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
@@ -19,6 +19,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from hawkeye_bench.core.secrets import api_key_from_env, redact
 from hawkeye_bench.cost.pricing import Usage
 from hawkeye_bench.judging.config import JudgeSpec
+from hawkeye_bench.judging.request_body import ChatMessage, JsonSchema, RequestParams
 
 ErrorKind = Literal[
     "quota",
@@ -66,6 +67,18 @@ class JudgeAPIError(Exception):
         return f"{self.kind}{status}{code}: {self.message}"
 
 
+class ChatReplyJson(TypedDict):
+    """:class:`ChatReply`'s JSON form (a judge cache file)."""
+
+    text: str | None
+    finish_reason: str | None
+    refusal: str | None
+    usage: dict[str, int | None] | None
+    model: str | None
+    system_fingerprint: str | None
+    latency_s: float | None
+
+
 @dataclass(frozen=True)
 class ChatReply:
     """What came back from one successful HTTP exchange (the reply may still be unusable)."""
@@ -78,20 +91,41 @@ class ChatReply:
     system_fingerprint: str | None = None
     latency_s: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["usage"] = self.usage.to_dict() if self.usage else None
-        return data
+    def to_dict(self) -> ChatReplyJson:
+        return ChatReplyJson(
+            text=self.text,
+            finish_reason=self.finish_reason,
+            refusal=self.refusal,
+            usage=self.usage.to_dict() if self.usage else None,
+            model=self.model,
+            system_fingerprint=self.system_fingerprint,
+            latency_s=self.latency_s,
+        )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ChatReply:
-        return cls(**{**data, "usage": Usage.from_dict(data.get("usage"))})
+    def from_dict(cls, data: ChatReplyJson) -> ChatReply:
+        """A TypeError, as the dataclass's own constructor gives, for an object that is not one
+        (not a JSON object, no ``text``, or a key this version does not know)."""
+        if not isinstance(data, dict) or "text" not in data or data.keys() - _REPLY_KEYS:
+            raise TypeError(f"not a chat reply: {str(data)[:80]}")
+        return cls(
+            text=data["text"],
+            finish_reason=data.get("finish_reason"),
+            refusal=data.get("refusal"),
+            usage=Usage.from_dict(data.get("usage")),
+            model=data.get("model"),
+            system_fingerprint=data.get("system_fingerprint"),
+            latency_s=data.get("latency_s"),
+        )
+
+
+_REPLY_KEYS = frozenset(ChatReplyJson.__annotations__)
 
 
 class ChatBackend(Protocol):
     """What the engine needs from a provider client."""
 
-    async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> ChatReply:
+    async def complete(self, messages: list[ChatMessage], params: RequestParams) -> ChatReply:
         """Send one chat completion; raise :class:`JudgeAPIError` on failure."""
         ...
 
@@ -99,14 +133,15 @@ class ChatBackend(Protocol):
 
 
 def request_params(
-    spec: JudgeSpec, schema: dict[str, Any] | None, schema_name: str = "judgement"
-) -> dict[str, Any]:
+    spec: JudgeSpec, schema: JsonSchema | None, schema_name: str = "judgement"
+) -> RequestParams:
     """Sampling parameters for ``spec``, honouring what its provider supports."""
     caps = spec.capabilities
-    params: dict[str, Any] = {
-        "temperature": spec.effective_temperature,
-        caps.token_limit_param: spec.max_tokens,
-    }
+    params: RequestParams = {"temperature": spec.effective_temperature}
+    if caps.token_limit_param == "max_completion_tokens":
+        params["max_completion_tokens"] = spec.max_tokens
+    else:
+        params["max_tokens"] = spec.max_tokens
     if caps.seed and spec.seed is not None:
         params["seed"] = spec.seed
     if schema is not None:
@@ -147,7 +182,7 @@ def _classify(exc: openai.APIError) -> tuple[ErrorKind, int | None]:
     return "other", status
 
 
-def _message_params(messages: list[dict[str, str]]) -> list[ChatCompletionMessageParam]:
+def _message_params(messages: list[ChatMessage]) -> list[ChatCompletionMessageParam]:
     """The judge's plain ``{"role", "content"}`` messages as the SDK's typed message params."""
     params: list[ChatCompletionMessageParam] = []
     for message in messages:
@@ -179,11 +214,14 @@ class OpenAIChatBackend:
             timeout=spec.timeout_s,
         )
 
-    async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> ChatReply:
+    async def complete(self, messages: list[ChatMessage], params: RequestParams) -> ChatReply:
         started = time.perf_counter()
         try:
             response = await self._client.chat.completions.create(
-                model=self._model, messages=_message_params(messages), **params
+                model=self._model,
+                messages=_message_params(messages),
+                # llama.cpp's {"type": "json_object", "schema": ...} is not among the SDK's types
+                **params,  # type: ignore[arg-type]
             )
         except openai.APIError as exc:
             kind, status = _classify(exc)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from hawkeye_bench.cost.pricing import TokenPrices, Usage, cost_usd
+from hawkeye_bench.judging.request_body import ChatMessage
 
 #: Prompt token counts before a call are estimated from characters (approximate by nature;
 #: reported as such). English prose averages about four characters per token.
@@ -24,7 +25,7 @@ class BudgetExceeded(RuntimeError):
     """The next call could carry spending over ``--budget``; nothing more is sent."""
 
 
-def estimate_prompt_tokens(messages: list[dict[str, str]]) -> int:
+def estimate_prompt_tokens(messages: list[ChatMessage]) -> int:
     chars = sum(len(m["content"]) for m in messages)
     return chars // APPROX_CHARS_PER_TOKEN + _PER_MESSAGE_OVERHEAD * len(messages)
 

@@ -28,6 +28,7 @@ from hawkeye_bench.judging.prompts import (
     score_schema,
     single_messages,
 )
+from hawkeye_bench.judging.request_body import ChatMessage, RequestParams
 from hawkeye_bench.judging.results import ResultKey, Task, result_key
 
 #: Cache identity of the embedded judge: its port changes every start, its answers do not.
@@ -41,8 +42,8 @@ class JudgeJob:
     run: str
     id: str
     sample: int
-    messages: list[dict[str, str]]
-    params: dict[str, Any]
+    messages: list[ChatMessage]
+    params: RequestParams
     criteria: tuple[Criterion, ...]
     leaf: Leaf
     cache_key: str
@@ -80,7 +81,7 @@ def rejudge_keys(keys: Sequence[AnswerKey], fraction: float, seed: int) -> set[A
 def _job(
     judge: JudgeSpec,
     criteria: tuple[Criterion, ...],
-    messages: list[dict[str, str]],
+    messages: list[ChatMessage],
     leaf: Leaf,
     **fields: Any,
 ) -> JudgeJob:

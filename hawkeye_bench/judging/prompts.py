@@ -12,9 +12,9 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from hawkeye_bench.judging.config import Criterion
+from hawkeye_bench.judging.request_body import ChatMessage, JsonSchema
 
 #: Part of every cache key: bump when the wording or layout below changes.
 PROMPT_VERSION = "hawkeye-judge-v1"
@@ -41,14 +41,14 @@ def _rubric_block(criteria: Sequence[Criterion]) -> str:
     return "\n\n".join(parts)
 
 
-def _explanation_schema(max_chars: int | None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string"}
+def _explanation_schema(max_chars: int | None) -> JsonSchema:
+    schema: JsonSchema = {"type": "string"}
     if max_chars is not None:
         schema["maxLength"] = max_chars
     return schema
 
 
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
+def _object(properties: dict[str, JsonSchema]) -> JsonSchema:
     return {
         "type": "object",
         "properties": properties,
@@ -59,7 +59,7 @@ def _object(properties: dict[str, Any]) -> dict[str, Any]:
 
 def score_schema(
     criteria: Sequence[Criterion], explanation_max_chars: int | None = None
-) -> dict[str, Any]:
+) -> JsonSchema:
     """Strict-mode JSON schema: every field required, no extra fields, explanation first.
 
     Scores are an integer ``enum`` rather than minimum/maximum because llama.cpp's grammar
@@ -83,7 +83,7 @@ def score_schema(
 
 def pairwise_schema(
     criteria: Sequence[Criterion], explanation_max_chars: int | None = None
-) -> dict[str, Any]:
+) -> JsonSchema:
     return _object(
         {
             c.name: _object(
@@ -97,7 +97,7 @@ def pairwise_schema(
     )
 
 
-def schema_hash(schema: dict[str, Any]) -> str:
+def schema_hash(schema: JsonSchema) -> str:
     return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -105,7 +105,7 @@ def _shape_example(criteria: Sequence[Criterion], leaf: str) -> str:
     return json.dumps({c.name: {"explanation": "...", leaf: "..."} for c in criteria})
 
 
-def single_messages(criteria: Sequence[Criterion], view: AnswerView) -> list[dict[str, str]]:
+def single_messages(criteria: Sequence[Criterion], view: AnswerView) -> list[ChatMessage]:
     """Messages for rating one answer on all ``criteria`` in one call."""
     system = (
         "You are an impartial expert grader of solutions to math problems. Rate the answer on "
@@ -131,7 +131,7 @@ def pairwise_messages(
     answer_a: str,
     answer_b: str,
     reference: str | None = None,
-) -> list[dict[str, str]]:
+) -> list[ChatMessage]:
     """Messages for comparing two answers; the caller asks twice with the answers swapped."""
     system = (
         "You are an impartial expert grader comparing two solutions to the same math problem. "

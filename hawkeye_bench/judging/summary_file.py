@@ -17,6 +17,7 @@ from hawkeye_bench.core.json_form import dump, load
 from hawkeye_bench.judging.config import StructuredOutput
 from hawkeye_bench.judging.options import JudgeOptions
 from hawkeye_bench.judging.pairwise import PairwiseSummary
+from hawkeye_bench.judging.request_body import ChatMessage, RequestParams
 
 T = TypeVar("T")
 
@@ -143,8 +144,8 @@ class ExampleRequest:
     base_url: str | None
     model: str | None
     api_key_env: str | None
-    messages: list[dict[str, str]]
-    params: dict[str, Any]  # the request body sent to the judge's API, as it went out
+    messages: list[ChatMessage]
+    params: RequestParams  # the request body sent to the judge's API, as it went out
 
 
 @dataclass(frozen=True)
