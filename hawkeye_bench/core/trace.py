@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 #: Where a token count came from. ``usage`` = the server's own usage block; ``tokenize`` = the
 #: server's tokenize endpoint applied to the generated text; ``tokenizer`` = the model's own
@@ -29,6 +29,45 @@ class TokenLogprob(TypedDict):
     token: str
     logprob: float | None
     top_logprobs: dict[str, float]
+
+
+class StageResultJson(TypedDict, total=False):
+    """The JSON form of a :class:`StageResult` (every field, as :func:`dataclasses.asdict`
+    writes it; older files may lack the newer ones)."""
+
+    role: str
+    model: str
+    endpoint: str
+    content: str
+    reasoning: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    token_source: TokenSource | None
+    reasoning_tokens: int | None
+    finish_reason: str | None
+    started_at: float
+    ttft_s: float | None
+    latency_s: float | None
+    chunk_count: int
+    attempts: int
+    error: str | None
+    error_type: str | None
+    #: the request body's sampling params as sent: any JSON a caller merged in
+    request: dict[str, Any]
+    token_logprobs: list[TokenLogprob] | None
+    choice_fields: dict[str, list[Any]] | None
+    cached_prompt_tokens: int | None
+    duration_s: float | None
+
+
+class TraceJson(TypedDict):
+    """The JSON form of a :class:`Trace` (``extra`` only when set)."""
+
+    pipeline: str
+    stages: list[StageResultJson]
+    final_text: str
+    stage2_input: str | None
+    extra: NotRequired[dict[str, Any]]
 
 
 THINK_BLOCK = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)
@@ -109,13 +148,14 @@ class StageResult:
     def truncated(self) -> bool:
         return self.finish_reason == "length"
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> StageResultJson:
+        return cast(StageResultJson, asdict(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StageResult:
+    def from_dict(cls, data: StageResultJson) -> StageResult:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        # a key a newer version added is dropped, not an error
+        return cls(**cast(StageResultJson, {k: v for k, v in data.items() if k in known}))
 
 
 @dataclass
@@ -143,8 +183,8 @@ class Trace:
     def stage(self, role: str) -> StageResult | None:
         return next((s for s in self.stages if s.role == role), None)
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_dict(self) -> TraceJson:
+        data: TraceJson = {
             "pipeline": self.pipeline,
             "stages": [s.to_dict() for s in self.stages],
             "final_text": self.final_text,
@@ -155,7 +195,7 @@ class Trace:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Trace:
+    def from_dict(cls, data: TraceJson) -> Trace:
         return cls(
             pipeline=data["pipeline"],
             stages=[StageResult.from_dict(s) for s in data.get("stages", [])],

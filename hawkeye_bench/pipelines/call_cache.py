@@ -18,12 +18,16 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hawkeye_bench.core.jsonl import JsonlWriter, read_jsonl
-from hawkeye_bench.core.trace import StageResult
+from hawkeye_bench.core.trace import StageResult, StageResultJson
+from hawkeye_bench.pipelines.compress_facts import CompressionJson
 
 CACHE_FILE = "call_cache.jsonl"
+
+#: What a cache line's ``result`` holds: a model call, or a compression.
+CachedResult = StageResultJson | CompressionJson
 
 
 def call_key(fields: Mapping[str, Any]) -> str:
@@ -37,10 +41,10 @@ class CallCache:
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / CACHE_FILE
-        self._entries: dict[str, dict[str, Any]] = {}
+        self._entries: dict[str, CachedResult] = {}
         if self.path.is_file():
             for row in read_jsonl(self.path, repair=True):
-                self._entries[str(row["key"])] = dict(row["result"])
+                self._entries[str(row["key"])] = row["result"].copy()
         self._writer = JsonlWriter(self.path)
         self._locks: dict[str, asyncio.Lock] = {}
         self.hits = 0
@@ -52,16 +56,17 @@ class CallCache:
     async def get_or_call(
         self, key: str, call: Callable[[], Awaitable[StageResult]]
     ) -> tuple[StageResult, bool]:
-        async def compute() -> tuple[dict[str, Any], bool]:
+        async def compute() -> tuple[CachedResult, bool]:
             result = await call()
             return result.to_dict(), result.ok
 
         row, hit = await self.get_or_compute(key, compute)
-        return StageResult.from_dict(row), hit
+        # a key is a model call's or a compression's, never both: its row is a call's
+        return StageResult.from_dict(cast(StageResultJson, row)), hit
 
     async def get_or_compute(
-        self, key: str, compute: Callable[[], Awaitable[tuple[dict[str, Any], bool]]]
-    ) -> tuple[dict[str, Any], bool]:
+        self, key: str, compute: Callable[[], Awaitable[tuple[CachedResult, bool]]]
+    ) -> tuple[CachedResult, bool]:
         """The stored object for ``key``, else ``compute()``'s, stored when it says it is
         finished (an error is not: the next run tries again)."""
         lock = self._locks.setdefault(key, asyncio.Lock())
@@ -69,7 +74,7 @@ class CallCache:
             cached = self._entries.get(key)
             if cached is not None:
                 self.hits += 1
-                return dict(cached), True
+                return cached.copy(), True
             self.calls += 1
             row, finished = await compute()
             if finished:

@@ -36,7 +36,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.pipelines.answer_strip import strip_answer
@@ -47,8 +47,13 @@ from hawkeye_bench.pipelines.base import (
     RoleSpec,
     StageClient,
 )
-from hawkeye_bench.pipelines.call_cache import CallCache, call_key
-from hawkeye_bench.pipelines.compress_facts import AnswerLeaks, CompressFacts, Compression
+from hawkeye_bench.pipelines.call_cache import CachedResult, CallCache, call_key
+from hawkeye_bench.pipelines.compress_facts import (
+    AnswerLeaks,
+    CompressFacts,
+    Compression,
+    CompressionJson,
+)
 from hawkeye_bench.pipelines.compress_methods import (
     CompressMethod,
     get_compress_method,
@@ -227,7 +232,7 @@ class CompressPipeline(Pipeline):
             made.compressed_tokens, _, _ = await self._count(compressed, source)
             return made
 
-        async def compute() -> tuple[dict[str, Any], bool]:
+        async def compute() -> tuple[CachedResult, bool]:
             made = await make()
             return made.to_json(), made.compressed is not None
 
@@ -251,7 +256,8 @@ class CompressPipeline(Pipeline):
         row, hit = await self.cache.get_or_compute(call_key(fields), compute)
         if hit:
             hits.append("compression")
-        return Compression.from_json(row)
+        # a compression's key holds a compression's row
+        return Compression.from_json(cast(CompressionJson, row))
 
     def _compressor(self, original_tokens: int) -> StagePrompt:
         """The compressor's stage with ``{percent}`` and ``{budget}`` filled in."""

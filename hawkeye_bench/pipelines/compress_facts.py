@@ -12,21 +12,44 @@ The JSON form is the one records always held: the compression's fields (``refuse
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar, Literal, NotRequired, TypedDict
 
 from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.core.record import Record
-from hawkeye_bench.core.trace import StageResult, Trace
+from hawkeye_bench.core.trace import StageResult, StageResultJson, Trace
 
-#: What a compression made, in its JSON order: a cache line's fields and a record's.
-COMPRESSION_FIELDS = (
-    "refused",
-    "compressed",
-    "original_tokens",
-    "compressed_tokens",
-    "token_source",
-    "tokenizer",
-)
+
+class CompressionJson(TypedDict):
+    """The JSON form of a :class:`Compression` (what it made only once it made it)."""
+
+    role: Literal["compression"]
+    stage: StageResultJson | None
+    refused: NotRequired[bool]
+    compressed: NotRequired[str | None]
+    original_tokens: NotRequired[int]
+    compressed_tokens: NotRequired[int]
+    token_source: NotRequired[str | None]
+    tokenizer: NotRequired[str | None]
+
+
+class CompressFactsJson(TypedDict, total=False):
+    """The JSON form of :class:`CompressFacts` (see the module's docstring for which keys are
+    written when)."""
+
+    method: str
+    requested_keep: float
+    percent_means: str
+    cache_hits: list[str]
+    stripped_cot: str
+    compressed: str | None
+    refused: bool
+    original_tokens: int | None
+    compressed_tokens: int | None
+    token_source: str | None
+    tokenizer: str | None
+    achieved_keep: float | None
+    longer_than_original: bool
+    truncated: dict[str, bool]
 
 
 @dataclass
@@ -45,17 +68,26 @@ class Compression:
     #: the model whose tokenizer counted them (None: counted in words)
     tokenizer: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_json(self) -> CompressionJson:
+        data: CompressionJson = {
             "role": "compression",
             "stage": None if self.stage is None else self.stage.to_dict(),
         }
         if self.compressed is not None:
-            data.update({name: getattr(self, name) for name in COMPRESSION_FIELDS})
+            data.update(
+                {
+                    "refused": self.refused,
+                    "compressed": self.compressed,
+                    "original_tokens": self.original_tokens,
+                    "compressed_tokens": self.compressed_tokens,
+                    "token_source": self.token_source,
+                    "tokenizer": self.tokenizer,
+                }
+            )
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Compression:
+    def from_json(cls, data: CompressionJson) -> Compression:
         stage = data.get("stage")
         compressed = data.get("compressed")
         return cls(
@@ -97,8 +129,8 @@ class CompressFacts:
     #: whether each stage stopped at its token limit, by role
     truncated: dict[str, bool] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_json(self) -> CompressFactsJson:
+        data: CompressFactsJson = {
             "method": self.method,
             "requested_keep": self.requested_keep,
             "percent_means": self.percent_means,
@@ -108,22 +140,27 @@ class CompressFacts:
             data["stripped_cot"] = self.stripped_cot
         if self.compressed is None:
             return data
-        data.update({name: getattr(self, name) for name in COMPRESSION_FIELDS})
         data.update(
-            achieved_keep=self.achieved_keep,
-            longer_than_original=self.longer_than_original,
-            truncated=dict(self.truncated),
+            {
+                "refused": self.refused,
+                "compressed": self.compressed,
+                "original_tokens": self.original_tokens,
+                "compressed_tokens": self.compressed_tokens,
+                "token_source": self.token_source,
+                "tokenizer": self.tokenizer,
+                "achieved_keep": self.achieved_keep,
+                "longer_than_original": self.longer_than_original,
+                "truncated": dict(self.truncated),
+            }
         )
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CompressFacts:
-        def number(key: str) -> float | None:
-            value = data.get(key)
+    def from_json(cls, data: CompressFactsJson) -> CompressFacts:
+        def number(value: float | None) -> float | None:
             return None if value is None else float(value)
 
-        def count(key: str) -> int | None:
-            value = data.get(key)
+        def count(value: int | None) -> int | None:
             return None if value is None else int(value)
 
         return cls(
@@ -134,11 +171,11 @@ class CompressFacts:
             stripped_cot=data.get("stripped_cot"),
             compressed=data.get("compressed"),
             refused=bool(data.get("refused")),
-            original_tokens=count("original_tokens"),
-            compressed_tokens=count("compressed_tokens"),
+            original_tokens=count(data.get("original_tokens")),
+            compressed_tokens=count(data.get("compressed_tokens")),
             token_source=data.get("token_source"),
             tokenizer=data.get("tokenizer"),
-            achieved_keep=number("achieved_keep"),
+            achieved_keep=number(data.get("achieved_keep")),
             longer_than_original=bool(data.get("longer_than_original")),
             truncated={str(k): bool(v) for k, v in (data.get("truncated") or {}).items()},
         )
