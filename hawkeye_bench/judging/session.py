@@ -13,8 +13,9 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from tqdm import tqdm
 
@@ -190,12 +191,12 @@ async def _execute(
     jobs: Sequence[JudgeJob],
     judges: Sequence[JudgeSpec],
     backend_factory: BackendFactory,
-    engine_kwargs: dict[str, Any],
+    make_engine: Callable[[dict[str, ChatBackend]], JudgeEngine],
     done: dict,
 ) -> EngineOutcome:
     backends = {j.name: backend_factory(j) for j in judges}
     try:
-        return await JudgeEngine(backends, **engine_kwargs).run(jobs, done)
+        return await make_engine(backends).run(jobs, done)
     finally:
         for backend in backends.values():
             await backend.aclose()
@@ -333,18 +334,23 @@ def _judge_with_progress(
     """Judge every job, appending results to ``results_path``, with a progress bar on ``err``."""
     writer = ResultWriter(results_path)
     progress = tqdm(total=len(jobs), desc="judging", unit="call", file=err, disable=None)
+
+    def tick(_result: JudgeResult) -> None:
+        progress.update()
+
     try:
         return asyncio.run(
             _execute(
                 jobs,
                 judges,
                 backend_factory,
-                {
-                    "ledger": ledger,
-                    "cache": cache,
-                    "writer": writer,
-                    "on_result": lambda _r: progress.update(),
-                },
+                partial(
+                    JudgeEngine,
+                    ledger=ledger,
+                    cache=cache,
+                    writer=writer,
+                    on_result=tick,
+                ),
                 done,
             )
         )
