@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -36,6 +36,39 @@ from hawkeye_bench.load.request_values import (
 #: a chunk gap below this is "near zero": chunks that arrived together (buffering, batching)
 NEAR_ZERO_GAP_MS = 1.0
 ERROR_EXAMPLES = 5
+
+
+class ThroughputJson(TypedDict):
+    """Finished requests and output tokens per second over the measured window."""
+
+    window_s: float | None
+    requests_per_s: float | None
+    output_tokens_per_s: float | None
+
+
+class GoodputJson(TypedDict):
+    """Measured requests that met every SLO bound (metric -> ms), and their share."""
+
+    slo: dict[str, float]
+    good: int
+    measured: int
+    share: float | None
+
+
+class StageMetricsJson(TypedDict):
+    """What :func:`stage_metrics` returns: a stage's statistics as ``load_results.json`` holds
+    them (read back as ``load.stage_result.StageStatistics``); ``goodput`` only with an SLO."""
+
+    requests: dict[str, int]
+    metrics: dict[str, dict[str, float | int] | None]
+    token_sources: dict[str, int]
+    tbt_token_sources: dict[str, int]
+    cot_end_sources: dict[str, int]
+    near_zero_gap_ms: float
+    near_zero_gap_share: float | None
+    throughput: ThroughputJson
+    errors_by_message: dict[str, int]
+    goodput: NotRequired[GoodputJson]
 
 
 def distribution(values: Iterable[float]) -> dict[str, float | int] | None:
@@ -173,7 +206,7 @@ class StageStats:
         if source is not None:
             self.cot_end_sources[source] += 1
 
-    def throughput(self) -> dict[str, float | None]:
+    def throughput(self) -> ThroughputJson:
         """Finished requests and output tokens per second over the measured window (on the
         wall clock when the requests came from several machines: perf_counter differs there)."""
         clock = 0 if len(self.hosts) <= 1 else 1
@@ -189,13 +222,13 @@ class StageStats:
             "output_tokens_per_s": self.output_tokens / window,
         }
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> StageMetricsJson:
         """What :func:`stage_metrics` returns."""
         metrics = {
             name: distribution(s.array()) for name, s in self.samples.items()
         }  # one at a time
         measured = self.counts["measured"]
-        result: dict[str, Any] = {
+        result: StageMetricsJson = {
             "requests": dict(self.counts),
             "metrics": metrics,
             "token_sources": dict(self.token_sources),
@@ -220,7 +253,7 @@ class StageStats:
 
 def stage_metrics(
     records: Iterable[RequestRecord], slo: dict[str, float] | None = None
-) -> dict[str, Any]:
+) -> StageMetricsJson:
     """All statistics of one stage (one target at one load level)."""
     stats = StageStats(slo)
     for record in records:
@@ -230,14 +263,12 @@ def stage_metrics(
 
 def request_counts(records: Iterable[RequestRecord]) -> dict[str, int]:
     """Recorded, warmup, incomplete, measured, ok, errors and refused requests."""
-    counts: dict[str, int] = stage_metrics(records)["requests"]
-    return counts
+    return stage_metrics(records)["requests"]
 
 
-def goodput(records: Iterable[RequestRecord], slo: dict[str, float]) -> dict[str, Any]:
+def goodput(records: Iterable[RequestRecord], slo: dict[str, float]) -> GoodputJson:
     """Share of measured requests that meet the SLO (:func:`meets_slo`)."""
-    result: dict[str, Any] = stage_metrics(records, slo)["goodput"]
-    return result
+    return stage_metrics(records, slo)["goodput"]
 
 
 def _error_kind(error: str | None) -> str:
@@ -252,7 +283,7 @@ SLO_METRICS = slo_metric_names()
 class StageScan:
     """One pass over a stage's raw files (:func:`scan_stage`)."""
 
-    metrics: dict[str, Any]  # what stage_metrics returns
+    metrics: StageMetricsJson
     stats: StageStats  # its sample buffers: ``stats.samples[name].array()``
     records: list[RequestRecord]  # without their chunks; empty unless kept
     torn: int  # torn last lines dropped
