@@ -99,3 +99,13 @@ class WireCompletion(TypedDict, total=False):
     error: WireError
     x_sent_at: float  # the scripted server's send stamps (wall clock, perf counter)
     x_sent_perf: float
+
+
+class TokenizeAnswer(TypedDict, total=False):
+    """A tokenize endpoint's answer, beside the OpenAI API: vLLM's ``POST /tokenize``
+    (``count``, ``tokens``, ``max_model_len``) or llama-cpp-python's ``POST /extras/tokenize``
+    (``tokens``)."""
+
+    count: int
+    tokens: list[int]
+    max_model_len: int

@@ -33,7 +33,7 @@ class Endpoint:
     tokenizer_path: str | None = None
     #: What this endpoint costs (token prices and/or GPU time, see ``cost/prices.py``); recorded
     #: in the manifest, never part of the connection (roles differing only in prices share one).
-    prices: dict[str, Any] | None = None
+    prices: dict[str, float | str] | None = None  # names to numbers (or a placement's text)
     name: str = ""
     #: Further base URLs serving the same model (replicas): requests go to the least busy of
     #: ``base_url`` and these (``endpoints/replicas.py``).

@@ -122,7 +122,7 @@ def _endpoint_from_mapping(role: str, data: Any, *, timeout_s: float, retries: i
     )
 
 
-def _prices(role: str, prices: Any) -> dict[str, Any] | None:
+def _prices(role: str, prices: Any) -> dict[str, float | str] | None:
     """An endpoint's ``prices`` mapping, kept as given (checked by ``cost`` when it prices)."""
     if prices is None:
         return None

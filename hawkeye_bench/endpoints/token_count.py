@@ -16,10 +16,11 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, cast
 
 import aiohttp
 
+from hawkeye_bench.core.openai_wire import TokenizeAnswer
 from hawkeye_bench.core.trace import StageResult, TokenSource
 from hawkeye_bench.endpoints.endpoint import Endpoint
 from hawkeye_bench.endpoints.reply import Reply
@@ -179,7 +180,7 @@ class TokenCounter:
 
     async def _tokenize(
         self, tokenizer: ServerTokenizer, text: str, timeout_s: float
-    ) -> dict[str, Any]:
+    ) -> TokenizeAnswer:
         """The tokenize endpoint's JSON answer for ``text`` (ValueError unless an object)."""
         body: dict[str, str | bool]
         if tokenizer.kind == "vllm":
@@ -193,7 +194,7 @@ class TokenCounter:
             data = parse_json(await response.read())
         if not isinstance(data, dict):
             raise ValueError(f"tokenize answered {type(data).__name__}, not an object")
-        return data
+        return cast(TokenizeAnswer, data)  # untrusted: its readers check what they use
 
 
 class LocalVocabulary:

@@ -49,6 +49,7 @@ from aiohttp import web
 
 from hawkeye_bench.core import child_process
 from hawkeye_bench.core.openai_wire import (
+    TokenizeAnswer,
     WireChoice,
     WireCompletion,
     WireMessage,
@@ -424,7 +425,8 @@ class _Handlers:
         if not isinstance(text, str):
             return _error(400, "tokenize needs a string 'prompt'")
         n = _word_count(text) + self.config.tokenize_special_tokens
-        return web.json_response({"count": n, "tokens": list(range(n)), "max_model_len": 8192})
+        answer: TokenizeAnswer = {"count": n, "tokens": list(range(n)), "max_model_len": 8192}
+        return web.json_response(answer)
 
     async def tokenize_llama(self, request: web.Request) -> web.Response:
         self._count(request.path)
@@ -433,7 +435,8 @@ class _Handlers:
         if not isinstance(text, str):
             return _error(400, "extras/tokenize needs a string 'input'")
         n = _word_count(text) + self.config.tokenize_special_tokens
-        return web.json_response({"tokens": list(range(n))})
+        answer: TokenizeAnswer = {"tokens": list(range(n))}
+        return web.json_response(answer)
 
     # -- completions -------------------------------------------------------------------------
 
