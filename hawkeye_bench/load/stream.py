@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, TypedDict, cast
 
 from hawkeye_bench.core.secrets import redact
 from hawkeye_bench.core.trace import TokenSource
@@ -34,9 +34,9 @@ THINK_CLOSE = "</think>"
 #: The server's ``time.perf_counter()`` when it wrote the chunk (the scripted test server sends
 #: it). perf_counter is CLOCK_MONOTONIC on Linux, shared by processes on one host, so
 #: ``t_recv - x_sent_perf`` is the delivery lag: how long the chunk waited before we read it.
-SERVER_PERF_FIELD = "x_sent_perf"
+SERVER_PERF_FIELD: Final = "x_sent_perf"
 #: ``{"x_hawkeye": {"stage_end": role}}``: the pipeline server's marker that a stage finished
-STAGE_END_FIELD = "stage_end"
+STAGE_END_FIELD: Final = "stage_end"
 #: where the CoT end came from: the server's stage marker, or the last reasoning token
 COT_END_MARKER = "stage_end"
 COT_END_LAST_REASONING = "last_reasoning"
@@ -44,6 +44,54 @@ ERROR_CHARS = 500
 #: the start of a request's error when a chunk is JSON of the wrong shape
 WRONG_SHAPE = "SSE chunk of the wrong shape"
 DELTA_TEXT_FIELDS = ("content", "reasoning_content", "reasoning")
+
+
+class CompletionTokensDetailsJson(TypedDict, total=False):
+    reasoning_tokens: int
+
+
+class UsageJson(TypedDict, total=False):
+    """A chunk's ``usage`` (OpenAI-style; a field read is checked before it is used)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    completion_tokens_details: CompletionTokensDetailsJson | None
+
+
+class StageCountJson(TypedDict, total=False):
+    """One stage in the pipeline server's ``x_hawkeye.stages``."""
+
+    role: str
+    completion_tokens: int
+
+
+class HawkeyeChunkFieldsJson(TypedDict, total=False):
+    """The pipeline server's ``x_hawkeye`` on a chunk: a stage's end, the per-stage counts."""
+
+    stage_end: str
+    stages: list[StageCountJson]
+
+
+class DeltaJson(TypedDict, total=False):
+    content: str | None
+    reasoning_content: str | None
+    reasoning: str | None
+
+
+class ChoiceJson(TypedDict, total=False):
+    delta: DeltaJson | None
+    finish_reason: str | None
+
+
+class ChatChunkJson(TypedDict, total=False):
+    """The fields of a streamed chat completion chunk the meter reads, once
+    :func:`chunk_shape_error` found its choices in shape."""
+
+    choices: list[ChoiceJson] | None
+    usage: UsageJson | None
+    x_hawkeye: HawkeyeChunkFieldsJson
+    x_sent_perf: float
 
 
 @dataclass
@@ -75,7 +123,7 @@ class StreamMeter:
     tt_ack_ms: float | None = None  # first data line of any kind (role-only included)
     done_ms: float | None = None  # the [DONE] line
     chunks: list[Chunk] = field(default_factory=list)
-    usage: dict[str, Any] | None = None
+    usage: UsageJson | None = None
     #: True once a chunk carried a cumulative usage (vLLM ``continuous_usage_stats``).
     continuous_usage: bool = False
     finish_reason: str | None = None
@@ -87,7 +135,7 @@ class StreamMeter:
     #: token chunks before the latest stage_end marker (None: no marker)
     stage_end_chunks: int | None = None
     #: the server's per-stage counts (``x_hawkeye.stages``), when it sent them
-    stages: list[dict[str, Any]] | None = None
+    stages: list[StageCountJson] | None = None
     _cumulative_tokens: int = 0
     _deciding_think: bool = True
     _in_inline_think: bool = False
@@ -128,10 +176,10 @@ class StreamMeter:
             if self.error is None:
                 self.error = f"{WRONG_SHAPE}: {wrong}: {clip_error(payload, 200)!r}"
             return False
-        self._take_chunk(event, t_recv)
+        self._take_chunk(cast(ChatChunkJson, event), t_recv)
         return False
 
-    def _take_chunk(self, event: dict[str, Any], t_recv: float) -> None:
+    def _take_chunk(self, event: ChatChunkJson, t_recv: float) -> None:
         extra = event.get("x_hawkeye")
         if isinstance(extra, dict) and extra.get(STAGE_END_FIELD):
             self.stage_end_role = str(extra[STAGE_END_FIELD])
