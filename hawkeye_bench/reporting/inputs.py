@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.jsonl import read_jsonl
@@ -22,6 +22,7 @@ from hawkeye_bench.eval.route_sweep import SWEEP_FILE as ROUTE_SWEEP_FILE
 from hawkeye_bench.eval.store import RunStore, RunStoreError, effective_status
 from hawkeye_bench.eval.sweep_folder import SweepFileError
 from hawkeye_bench.judging.summary_file import JudgeSummary
+from hawkeye_bench.reporting.lm_eval_form import LmEvalConfig, LmEvalMeta
 from hawkeye_bench.reporting.trl_logs import (
     TRAINER_STATE,
     TrainingLog,
@@ -163,7 +164,7 @@ class LmEvalTask:
     task: str
     results_file: Path
     results: dict[str, Any]  # results_*.json["results"][task]
-    config: dict[str, Any]  # results_*.json["config"]
+    config: LmEvalConfig
     samples_file: Path | None = None
     samples: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -175,7 +176,7 @@ class LmEvalOutput:
 
     path: Path
     tasks: list[LmEvalTask]
-    meta: dict[str, Any]  # lm_eval_version, date, model_name of the newest results file
+    meta: LmEvalMeta  # of the newest results file
 
     @property
     def notes(self) -> list[str]:
@@ -197,12 +198,17 @@ def _is_lm_eval(path: Path) -> bool:
 
 def read_lm_eval(path: Path) -> LmEvalOutput:
     tasks: dict[str, LmEvalTask] = {}
-    meta: dict[str, Any] = {}
+    meta: LmEvalMeta = {}
     for results_file in _lm_eval_results_files(path):  # sorted by date: the newest wins
         data = read_json(results_file)
         if not isinstance(data.get("results"), dict):
             raise ReportInputError(f"{results_file}: no 'results' object (not an lm-eval file)")
-        meta = {k: data.get(k) for k in ("lm_eval_version", "date", "model_name", "git_hash")}
+        meta = {
+            "lm_eval_version": data.get("lm_eval_version"),
+            "date": data.get("date"),
+            "model_name": data.get("model_name"),
+            "git_hash": data.get("git_hash"),
+        }
         date_id = results_file.stem.removeprefix("results_")
         for task, results in data["results"].items():
             samples_file = results_file.parent / f"samples_{task}_{date_id}.jsonl"
@@ -211,7 +217,8 @@ def read_lm_eval(path: Path) -> LmEvalOutput:
                 task=task,
                 results_file=results_file,
                 results=dict(results),
-                config=dict(data.get("config") or {}),
+                # lm-eval's object: each reader checks a value's kind before it uses it
+                config=cast(LmEvalConfig, dict(data.get("config") or {})),
                 samples_file=samples_file if samples_file.is_file() else None,
                 samples=read_jsonl_objects(samples_file, notes) if samples_file.is_file() else [],
                 notes=notes,

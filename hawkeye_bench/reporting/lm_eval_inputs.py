@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 from hawkeye_bench.core.stats import Z95, cluster_bootstrap_ci, wilson_interval
 from hawkeye_bench.pipelines import is_baseline
 from hawkeye_bench.reporting.inputs import LmEvalOutput, LmEvalTask, ReportInputError
+from hawkeye_bench.reporting.lm_eval_form import HawkeyeModelInfo, LmEvalConfig
 from hawkeye_bench.reporting.methods import accuracy_per_1k, method_name
 from hawkeye_bench.reporting.rows import AccuracyRow, Interval, PassAtKRow
 
@@ -27,7 +28,7 @@ def dataset_of(task: str) -> str:
     return task.removeprefix(TASK_PREFIX)
 
 
-def model_args(config: dict[str, Any]) -> dict[str, str]:
+def model_args(config: LmEvalConfig) -> dict[str, str]:
     """lm-eval's ``config.model_args`` as a dict (it is a "k=v,k=v" string or a dict)."""
     raw = config.get("model_args") or {}
     if isinstance(raw, dict):
@@ -36,7 +37,7 @@ def model_args(config: dict[str, Any]) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
-def hawkeye_info(config: dict[str, Any]) -> dict[str, Any]:
+def hawkeye_info(config: LmEvalConfig) -> HawkeyeModelInfo:
     """What the hawkeye lm-eval model put into ``config`` (get_model_info), if it ran."""
     info = config.get("hawkeye")
     return info if isinstance(info, dict) else {}
