@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from hawkeye_bench.core.stats import describe
+from hawkeye_bench.load.open_loop import Distribution
 from hawkeye_bench.load.registry import load_metrics, table_load_metrics
 from hawkeye_bench.pipelines import is_baseline
 from hawkeye_bench.reporting.configs import (
@@ -114,7 +115,7 @@ def _eval_speedups(timed: Sequence[tuple[EvalRun, EvalLatencyRow]]) -> None:
         row["baseline_run"] = pairing.name if pairing else None
 
 
-def _ms_to_s(dist: dict[str, Any] | None, stat: str) -> float | None:
+def _ms_to_s(dist: Distribution | None, stat: str) -> float | None:
     value = None if dist is None else dist.get(stat)
     return None if value is None else value / 1000.0
 
@@ -202,7 +203,7 @@ def _load_cell_key(column: str, stat: str, unit: str) -> str:
     return f"{column}_{stat}_s" if unit == "ms" else f"{column}_{stat}"
 
 
-def _load_cell(dist: dict[str, Any] | None, stat: str, unit: str) -> float | None:
+def _load_cell(dist: Distribution | None, stat: str, unit: str) -> float | None:
     if unit == "ms":
         return _ms_to_s(dist, stat)
     return None if dist is None else dist.get(stat)
@@ -212,7 +213,9 @@ def _load_cell(dist: dict[str, Any] | None, stat: str, unit: str) -> float | Non
 LoadCells = dict[str, float | None]
 
 
-def load_metric_cells(metrics: dict[str, Any], *, cot_only: bool = False) -> LoadCells:
+def load_metric_cells(
+    metrics: dict[str, Distribution | None], *, cot_only: bool = False
+) -> LoadCells:
     """The cells of every registered load metric with a table column, from one stage's
     ``metrics``. For a ``(CoT only)`` row each column comes from the metric registered with that
     ``cot_only_column`` instead, and is empty when there is none."""
