@@ -94,6 +94,16 @@ class CompressRow(CompressRunCells, AccuracyCells, CompressCounts):
     :data:`TABLE_COLUMNS`)."""
 
 
+class SweepRunJson(TypedDict):
+    """A run as sweep.json lists it."""
+
+    writer: str
+    responder: str
+    method: str
+    keep: float
+    folder: str
+
+
 @dataclass(frozen=True)
 class SweepRun:
     """One run of the sweep: a method at a kept share, for one responder and writer."""
@@ -119,7 +129,7 @@ class SweepRun:
         """Where the run's folder is, relative to the sweep folder."""
         return self.listed_folder or f"runs/{self.folder}"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> SweepRunJson:
         return {
             "writer": self.writer,
             "responder": self.responder,

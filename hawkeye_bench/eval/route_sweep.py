@@ -87,6 +87,16 @@ class RouteRow(RouteRunCells, AccuracyCells, RouteCostCells):
     :data:`TABLE_COLUMNS`)."""
 
 
+class RouteRunJson(TypedDict):
+    """A run as route_sweep.json lists it (an anchor's router and threshold are None)."""
+
+    router: str | None
+    threshold: float | None
+    target_share: float | None
+    anchor: str | None
+    folder: str
+
+
 @dataclass(frozen=True)
 class RouteRun:
     """One run of the sweep: an anchor (``anchor`` set) or a router at a threshold."""
@@ -105,7 +115,7 @@ class RouteRun:
             return f"{self.router}-s{self.target_share:g}"
         return f"{self.router}-t{self.threshold:g}"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> RouteRunJson:
         return {
             "router": self.router,
             "threshold": self.threshold,

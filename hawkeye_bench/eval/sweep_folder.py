@@ -92,14 +92,18 @@ def _models(data: Mapping[str, Any], name: str) -> list[SweepModel]:
         raise ValueError(f"{name}: {exc}") from None
 
 
-class SweepRunEntry(Protocol):
+#: a run's JSON form, as its type writes it (a TypedDict of its keys)
+J_co = TypeVar("J_co", covariant=True)
+
+
+class SweepRunEntry(Protocol[J_co]):
     """A run of a sweep as its file lists it (a compress sweep's ``SweepRun``, a route
     sweep's ``RouteRun``)."""
 
     @property
     def folder(self) -> str: ...
 
-    def to_json(self) -> dict[str, Any]: ...
+    def to_json(self) -> J_co: ...
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
@@ -108,7 +112,7 @@ class SweepRunEntry(Protocol):
         ...
 
 
-R = TypeVar("R", bound=SweepRunEntry)
+R = TypeVar("R", bound="SweepRunEntry[object]")
 
 
 @dataclass
@@ -120,7 +124,7 @@ class SweepFile(Generic[R]):
     KIND: ClassVar[str] = ""
     NAME: ClassVar[str] = ""
     #: the type of its runs
-    RUN: ClassVar[type[SweepRunEntry]]
+    RUN: ClassVar[type[SweepRunEntry[object]]]
 
     runs: list[R]
     settings: SweepSettings = field(default_factory=SweepSettings)
