@@ -23,7 +23,7 @@ from hawkeye_bench.reporting.compress_section import compress_section, describe_
 from hawkeye_bench.reporting.cost_section import cost_section
 from hawkeye_bench.reporting.inputs import Inputs, read_inputs
 from hawkeye_bench.reporting.load_inputs import all_load_stages
-from hawkeye_bench.reporting.model import InputEntry, Report, Section
+from hawkeye_bench.reporting.model import Report, Section
 from hawkeye_bench.reporting.render import render
 from hawkeye_bench.reporting.route_section import route_section
 from hawkeye_bench.reporting.trl_section import training_section
@@ -185,7 +185,7 @@ def build_report(
     agreement = agreement_section(inputs, rel)
     if agreement is not None:  # only for imported runs that carry their file's verdicts
         report.sections.append(agreement)
-    report.provenance += [InputEntry.from_json(entry) for entry in describe_sweeps(inputs, rel)]
+    report.provenance += describe_sweeps(inputs, rel)
     cost = cost_section(inputs, rel)
     if cost is not None:  # only when a run or load result has prices
         report.sections.append(cost)

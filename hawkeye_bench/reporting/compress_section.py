@@ -28,7 +28,7 @@ from hawkeye_bench.reporting import compress_figures
 from hawkeye_bench.reporting.compress_figures import AccuracyRow, AchievedRow
 from hawkeye_bench.reporting.configs import run_labels, without_empty_configuration
 from hawkeye_bench.reporting.inputs import CompressSweep, EvalRun, Inputs
-from hawkeye_bench.reporting.model import Column, Section, Table
+from hawkeye_bench.reporting.model import Column, InputEntry, Section, Table
 from hawkeye_bench.reporting.tables import Rel
 
 NO_COMPRESS = (
@@ -257,13 +257,13 @@ def compress_section(inputs: Inputs, out: Path, rel: Rel) -> Section:
     return section
 
 
-def describe_sweeps(inputs: Inputs, rel: Rel) -> list[dict[str, Any]]:
+def describe_sweeps(inputs: Inputs, rel: Rel) -> list[InputEntry]:
     """The report's input rows for compress-sweep folders."""
     return [
-        {
-            "kind": "compress sweep",
-            "folder": rel(sweep.path),
-            "details": {
+        InputEntry(
+            kind="compress sweep",
+            folder=rel(sweep.path),
+            details={
                 "task": sweep.sweep.settings.task,
                 "preset": sweep.sweep.settings.preset,
                 "limit": sweep.sweep.settings.limit,
@@ -275,7 +275,7 @@ def describe_sweeps(inputs: Inputs, rel: Rel) -> list[dict[str, Any]]:
                 ),
                 "runs": f"{len(sweep.runs)} of {len(sweep.runs) + len(sweep.not_run)}",
             },
-            "files": [rel(sweep.sweep_file)],
-        }
+            files=[rel(sweep.sweep_file)],
+        )
         for sweep in inputs.sweeps
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar
 
 #: how a column's numbers are shown in markdown
 Format = Literal[
@@ -61,6 +61,15 @@ class Section:
 Detail = str | int | float | None
 
 
+class InputEntryJson(TypedDict):
+    """The JSON form of an :class:`InputEntry` (a row of ``report.json``'s ``provenance``)."""
+
+    kind: str
+    folder: str
+    details: dict[str, Detail]
+    files: list[str]
+
+
 @dataclass
 class InputEntry:
     """One row of the report's Inputs table: what an input folder is, and its files."""
@@ -70,8 +79,13 @@ class InputEntry:
     details: dict[str, Detail]
     files: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self) -> InputEntryJson:
+        return {
+            "kind": self.kind,
+            "folder": self.folder,
+            "details": dict(self.details),
+            "files": list(self.files),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InputEntry:
