@@ -32,6 +32,19 @@ class SweepModel(JsonPayload):
     url: str | list[str] | None = None
 
 
+class SweepSettingsJson(TypedDict, total=False):
+    """:class:`SweepSettings` in the sweep's file, beside ``kind`` and ``runs``; ``responders``
+    and ``writers`` (:class:`SweepModel`'s form) only where a sweep swept models."""
+
+    task: str | None
+    limit: int | None
+    preset: str | None
+    seed: int | None
+    options: dict[str, Any]
+    responders: list[dict[str, str | list[str] | None]]
+    writers: list[dict[str, str | list[str] | None]]
+
+
 @dataclass
 class SweepSettings:
     """What a sweep was asked, as its file records it: the command line's task, limit, preset
@@ -47,8 +60,8 @@ class SweepSettings:
     responders: list[SweepModel] = field(default_factory=list)
     writers: list[SweepModel] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_json(self) -> SweepSettingsJson:
+        data: SweepSettingsJson = {
             "task": self.task,
             "limit": self.limit,
             "preset": self.preset,
@@ -56,9 +69,10 @@ class SweepSettings:
             "options": dict(self.options),
         }
         # a route sweep has no swept roles: its file has neither list
-        for name, models in (("responders", self.responders), ("writers", self.writers)):
-            if models:
-                data[name] = [m.to_json() for m in models]
+        if self.responders:
+            data["responders"] = [m.to_json() for m in self.responders]
+        if self.writers:
+            data["writers"] = [m.to_json() for m in self.writers]
         return data
 
     @classmethod
