@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Required, TypedDict
 
+from openai.types.chat import ChatCompletionMessageParam
+
 #: Called with (channel, text) for each streamed delta; channel is "reasoning" or "content".
 OnDelta = Callable[[str, str], Awaitable[None] | None]
 
@@ -35,7 +37,7 @@ class CallInput(TypedDict, total=False):
     """What a call is asked: chat ``messages`` (passed on as they come), or a raw ``prompt``
     (text or token ids)."""
 
-    messages: list[dict[str, Any]]
+    messages: list[ChatCompletionMessageParam]
     prompt: str | list[int]
 
 

@@ -38,6 +38,7 @@ import time
 from typing import Any, Unpack
 
 import aiohttp
+from openai.types.chat import ChatCompletionMessageParam
 
 from hawkeye_bench.core.secrets import redact
 from hawkeye_bench.core.trace import StageResult, TokenSource
@@ -155,7 +156,7 @@ class EndpointClient:
         raise EndpointUnavailable(f"{who} at {url} is not available: {cause}")
 
     async def chat(
-        self, messages: list[dict[str, Any]], **params: Unpack[CallParams]
+        self, messages: list[ChatCompletionMessageParam], **params: Unpack[CallParams]
     ) -> StageResult:
         """Streamed ``POST /chat/completions``.
 

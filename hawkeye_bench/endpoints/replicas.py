@@ -39,6 +39,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Unpack
 
+from openai.types.chat import ChatCompletionMessageParam
+
 from hawkeye_bench.core.stats import describe
 from hawkeye_bench.core.trace import StageResult, TokenSource
 from hawkeye_bench.endpoints.call_params import CallParams
@@ -197,7 +199,7 @@ class ReplicaSet:
             )
 
     async def chat(
-        self, messages: list[dict[str, Any]], **params: Unpack[CallParams]
+        self, messages: list[ChatCompletionMessageParam], **params: Unpack[CallParams]
     ) -> StageResult:
         """:meth:`EndpointClient.chat` on the least busy live replica."""
         return await self._call(lambda client, sent: client.chat(messages, **sent), params)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, Unpack
 
+from openai.types.chat import ChatCompletionMessageParam
+
 from hawkeye_bench.core.trace import StageResult, Trace
 from hawkeye_bench.endpoints.call_params import CallParams
 from hawkeye_bench.pipelines.options import OptionValues, PipelineOptions
@@ -24,7 +26,7 @@ class StageClient(Protocol):
     (and so a ``ClientPool``'s values) satisfies it as it is."""
 
     async def chat(
-        self, messages: list[dict[str, Any]], **params: Unpack[CallParams]
+        self, messages: list[ChatCompletionMessageParam], **params: Unpack[CallParams]
     ) -> StageResult: ...
 
     async def complete(self, prompt: str, **params: Unpack[CallParams]) -> StageResult: ...
@@ -205,6 +207,8 @@ class Pipeline(ABC):
         client = self.clients[role]
         if stage.api == "completion":
             return await client.complete(text, **params)
-        messages = [{"role": "system", "content": stage.system}] if stage.system else []
+        messages: list[ChatCompletionMessageParam] = (
+            [{"role": "system", "content": stage.system}] if stage.system else []
+        )
         messages.append({"role": "user", "content": text})
         return await client.chat(messages, **params)

@@ -43,6 +43,8 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
+from openai.types.chat import ChatCompletionMessageParam
+
 from hawkeye_bench.core.trace import StageResult
 from hawkeye_bench.endpoints.call_params import CallParams
 from hawkeye_bench.endpoints.client import Endpoint
@@ -325,7 +327,9 @@ class HawkeyeReward(Reward):
         async with bound:
             if stage.api == "completion":
                 return await client.complete(text, **params)
-            messages = [{"role": "system", "content": stage.system}] if stage.system else []
+            messages: list[ChatCompletionMessageParam] = (
+                [{"role": "system", "content": stage.system}] if stage.system else []
+            )
             messages.append({"role": "user", "content": text})
             return await client.chat(messages, **params)
 
