@@ -22,6 +22,7 @@ from hawkeye_bench.eval.route_sweep import SWEEP_FILE as ROUTE_SWEEP_FILE
 from hawkeye_bench.eval.store import RunStore, RunStoreError, effective_status
 from hawkeye_bench.eval.sweep_folder import SweepFileError
 from hawkeye_bench.judging.summary_file import JudgeSummary
+from hawkeye_bench.reporting.judgement_line import JudgementLine
 from hawkeye_bench.reporting.lm_eval_form import LmEvalConfig, LmEvalMeta
 from hawkeye_bench.reporting.trl_logs import (
     TRAINER_STATE,
@@ -271,7 +272,7 @@ class JudgeOutput:
 
     path: Path
     summary: dict[str, Any]
-    judgements: list[dict[str, Any]]
+    judgements: list[JudgementLine]
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -309,7 +310,8 @@ def read_judge(path: Path) -> JudgeOutput:
                 f"{JUDGEMENTS} are needed)"
             )
     notes: list[str] = []
-    judgements = read_jsonl_objects(judgements_file, notes)
+    # the judge command's lines, read as written: judge_tables checks what it uses
+    judgements = cast(list[JudgementLine], read_jsonl_objects(judgements_file, notes))
     return JudgeOutput(path, read_json(summary_file), judgements, notes=notes)
 
 

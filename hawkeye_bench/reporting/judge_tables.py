@@ -54,9 +54,10 @@ def judge_score_sets(judge: JudgeOutput) -> dict[tuple[str, str, str], dict[str,
     for line in judge.judgements:
         if line.get("task") != "single" or line.get("repeat", 0) != 0:
             continue
-        if line.get("status") != "ok" or not line.get("scores"):
+        rated = line.get("scores")
+        if line.get("status") != "ok" or not rated:
             continue
-        for criterion, score in line["scores"].items():
+        for criterion, score in rated.items():
             key = (line["judge"], criterion, line["run"])
             per_answer[key][(line["id"], line["sample"])] = float(score)
     panel: dict[tuple[str, str], dict[tuple[str, int], list[float]]] = defaultdict(
