@@ -204,11 +204,18 @@ class Pipeline(ABC):
             "extra": stage.extra_body or None,
             "on_delta": None if on_delta is None else functools.partial(on_delta, role),
         }
-        client = self.clients[role]
-        if stage.api == "completion":
-            return await client.complete(text, **params)
-        messages: list[ChatCompletionMessageParam] = (
-            [{"role": "system", "content": stage.system}] if stage.system else []
-        )
-        messages.append({"role": "user", "content": text})
-        return await client.chat(messages, **params)
+        return await send_stage(self.clients[role], stage, text, params)
+
+
+async def send_stage(
+    client: StageClient, stage: StagePrompt, text: str, params: CallParams
+) -> StageResult:
+    """Send a stage's rendered prompt ``text`` through the API the stage names: as the user
+    message after the stage's system message (chat), or as the prompt (completion)."""
+    if stage.api == "completion":
+        return await client.complete(text, **params)
+    messages: list[ChatCompletionMessageParam] = (
+        [{"role": "system", "content": stage.system}] if stage.system else []
+    )
+    messages.append({"role": "user", "content": text})
+    return await client.chat(messages, **params)

@@ -43,13 +43,12 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from openai.types.chat import ChatCompletionMessageParam
-
 from hawkeye_bench.core.trace import StageResult
 from hawkeye_bench.endpoints.call_params import CallParams
 from hawkeye_bench.endpoints.client import Endpoint
 from hawkeye_bench.endpoints.pool import ClientPool, PoolClient
 from hawkeye_bench.grading.workers import grade_many
+from hawkeye_bench.pipelines.base import send_stage
 from hawkeye_bench.presets import StagePrompt, load_preset
 from hawkeye_bench.rewards.base import (
     Reward,
@@ -325,13 +324,7 @@ class HawkeyeReward(Reward):
             "extra": stage.extra_body or None,
         }
         async with bound:
-            if stage.api == "completion":
-                return await client.complete(text, **params)
-            messages: list[ChatCompletionMessageParam] = (
-                [{"role": "system", "content": stage.system}] if stage.system else []
-            )
-            messages.append({"role": "user", "content": text})
-            return await client.chat(messages, **params)
+            return await send_stage(client, stage, text, params)
 
     @contextlib.asynccontextmanager
     async def _responder(self) -> AsyncIterator[PoolClient]:
