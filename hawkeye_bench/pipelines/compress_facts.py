@@ -19,6 +19,29 @@ from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.trace import StageResult, StageResultJson, Trace
 
 
+class CompressedJson(TypedDict):
+    """What one compression made, in the JSON of both :class:`Compression` and
+    :class:`CompressFacts` (written only once the compressed CoT was made)."""
+
+    refused: bool
+    compressed: str | None
+    original_tokens: int | None
+    compressed_tokens: int | None
+    token_source: str | None
+    tokenizer: str | None
+
+
+def _compressed_json(made: Compression | CompressFacts) -> CompressedJson:
+    return {
+        "refused": made.refused,
+        "compressed": made.compressed,
+        "original_tokens": made.original_tokens,
+        "compressed_tokens": made.compressed_tokens,
+        "token_source": made.token_source,
+        "tokenizer": made.tokenizer,
+    }
+
+
 class CompressionJson(TypedDict):
     """The JSON form of a :class:`Compression` (what it made only once it made it)."""
 
@@ -26,8 +49,8 @@ class CompressionJson(TypedDict):
     stage: StageResultJson | None
     refused: NotRequired[bool]
     compressed: NotRequired[str | None]
-    original_tokens: NotRequired[int]
-    compressed_tokens: NotRequired[int]
+    original_tokens: NotRequired[int | None]
+    compressed_tokens: NotRequired[int | None]
     token_source: NotRequired[str | None]
     tokenizer: NotRequired[str | None]
 
@@ -74,16 +97,7 @@ class Compression:
             "stage": None if self.stage is None else self.stage.to_dict(),
         }
         if self.compressed is not None:
-            data.update(
-                {
-                    "refused": self.refused,
-                    "compressed": self.compressed,
-                    "original_tokens": self.original_tokens,
-                    "compressed_tokens": self.compressed_tokens,
-                    "token_source": self.token_source,
-                    "tokenizer": self.tokenizer,
-                }
-            )
+            data.update(_compressed_json(self))
         return data
 
     @classmethod
@@ -140,14 +154,9 @@ class CompressFacts:
             data["stripped_cot"] = self.stripped_cot
         if self.compressed is None:
             return data
+        data.update(_compressed_json(self))
         data.update(
             {
-                "refused": self.refused,
-                "compressed": self.compressed,
-                "original_tokens": self.original_tokens,
-                "compressed_tokens": self.compressed_tokens,
-                "token_source": self.token_source,
-                "tokenizer": self.tokenizer,
                 "achieved_keep": self.achieved_keep,
                 "longer_than_original": self.longer_than_original,
                 "truncated": dict(self.truncated),
