@@ -8,13 +8,16 @@ questions. A dataset question becomes one user message; the server under test (e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from openai.types.chat import ChatCompletionMessageParam
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.jsonl import read_jsonl
 from hawkeye_bench.datasets import DatasetError, dataset_names, load_problems
 
-Messages = list[dict[str, Any]]
+#: one prompt: the chat messages sent as they are
+Messages = list[ChatCompletionMessageParam]
 
 
 class PromptSourceError(HawkeyeError):
@@ -28,7 +31,7 @@ def _messages_from_row(row: dict[str, Any], where: str) -> Messages:
     for message in messages:
         if not isinstance(message, dict) or "role" not in message or "content" not in message:
             raise PromptSourceError(f"{where}: every message needs 'role' and 'content'")
-    return messages
+    return cast(Messages, messages)  # each has its role and content (checked above)
 
 
 def load_messages_file(path: Path, limit: int | None = None) -> list[Messages]:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from openai.types.chat import ChatCompletionMessageParam
+
 from hawkeye_bench.core.errors import HawkeyeError
 
 MOONCAKE_FIELDS = ("timestamp", "input_length", "output_length")
@@ -154,7 +156,7 @@ def distinct_arrival_share(rows: list[TraceRow]) -> float:
     return len({row.at_s for row in rows}) / len(rows) if rows else 0.0
 
 
-def filler_messages(input_tokens: int) -> list[dict[str, str]]:
+def filler_messages(input_tokens: int) -> list[ChatCompletionMessageParam]:
     """A user message of ``input_tokens`` filler words (about one token each)."""
     words = (FILLER_WORDS[i % len(FILLER_WORDS)] for i in range(input_tokens))
     return [{"role": "user", "content": " ".join(words)}]
