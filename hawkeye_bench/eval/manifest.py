@@ -23,6 +23,7 @@ from typing import Any, TypedDict
 
 from hawkeye_bench.core.json_form import JsonPayload
 from hawkeye_bench.endpoints.replica_report import ReplicaSetReport
+from hawkeye_bench.pipelines.options import OptionValues
 
 TRACKED_PACKAGES = (
     "hawkeye-bench", "lm-eval", "math-verify", "latex2sympy2_extended", "sympy", "aiohttp",
@@ -99,7 +100,7 @@ class RecordedPlanJson(TypedDict):
     max_tokens: int | None
     temperature: float | None
     stage2_input: str | None
-    pipeline_options: dict[str, Any]
+    pipeline_options: OptionValues
     roles: dict[str, dict[str, str]]
     baseline_run: str | None
     margin_pp: float | None
@@ -215,7 +216,7 @@ class RecordedPlan:
     temperature: float | None = None
     stage2_input: str | None = None
     #: the pipeline's run options (``--keep``, ``--methods``): its own JSON values
-    pipeline_options: dict[str, Any] = field(default_factory=dict)
+    pipeline_options: OptionValues = field(default_factory=dict)
     roles: dict[str, RoleEndpoint] = field(default_factory=dict)
     baseline_run: str | None = None
     margin_pp: float | None = None
