@@ -12,17 +12,34 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from hawkeye_bench import datasets as benchmarks
 from hawkeye_bench.core.problem import Problem
 from hawkeye_bench.pipelines import single_model_role
 from hawkeye_bench.presets import load_preset
 
+if TYPE_CHECKING:
+    import datasets
+
 #: The split name the task YAMLs use as ``test_split``.
 SPLIT = "test"
 #: Document fields a hawkeye_* task provides (the hawkeye model reads these from Instance.doc).
 DOC_FIELDS = ("id", "dataset", "question", "gold", "subject", "level", "prompt", "metadata")
+
+
+class TaskDocJson(TypedDict):
+    """A hawkeye_* document in the task's dataset (:data:`DOC_FIELDS`)."""
+
+    id: str
+    dataset: str
+    question: str
+    gold: str
+    subject: str
+    level: Any
+    prompt: str
+    #: the problem's metadata as JSON text
+    metadata: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +80,7 @@ class TaskDoc:
             metadata=dict(self.metadata),
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> TaskDocJson:
         """The document's fields (:data:`DOC_FIELDS`), metadata as JSON text."""
         return {
             "id": self.id,
@@ -106,7 +123,7 @@ def load_split(
     data_dir: str | None = None,
     preset: str = "default",
     **_model_args: Any,
-) -> dict[str, Any]:
+) -> dict[str, datasets.Dataset]:
     """``custom_dataset`` for every hawkeye_* task: ``{"test": datasets.Dataset}``.
 
     The prompt is the preset's single-model template, what a foreign lm-eval model (e.g.
