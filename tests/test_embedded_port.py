@@ -130,3 +130,34 @@ def test_a_start_gives_up_after_a_bounded_number_of_taken_ports(
     server.stop()
     ports = ", ".join([str(listening_socket)] * PORT_ATTEMPTS)
     assert f"another process took its port each time ({ports})" in str(refused.value)
+
+
+def test_a_clean_stop_removes_the_servers_temp_log_and_a_chosen_log_stays(
+    stand_in: type[StandInServer], tmp_path: Path
+) -> None:
+    server = stand_in(startup_timeout_s=60)
+    server.start()
+    log = server.log_path
+    assert log.exists()
+    server.stop()
+    assert not log.exists()  # each start used to leave /tmp/hawkeye-local-<port>.log behind
+
+    chosen = tmp_path / "server.log"
+    kept = stand_in(startup_timeout_s=60, log_path=chosen)
+    kept.start()
+    kept.stop()
+    assert chosen.exists()
+
+
+def test_a_server_that_ended_by_itself_keeps_its_log_for_the_error(
+    stand_in: type[StandInServer],
+) -> None:
+    server = stand_in(startup_timeout_s=60)
+    server.start()
+    assert server.process is not None
+    server.process.kill()
+    server.process.wait()
+    assert server.exit_report() is not None
+    server.stop()
+    assert server.log_path.exists()
+    server.log_path.unlink()

@@ -189,6 +189,7 @@ class LocalModelServer:
                 taken.append(self.port)
                 if len(taken) == attempts:
                     break
+                self._remove_default_log()  # it said only that the port was taken
                 self.port = free_port()
                 self.log_path = self._log_path_given or self._default_log_path()
         ports = ", ".join(map(str, taken))
@@ -216,7 +217,7 @@ class LocalModelServer:
                 _running.append(self)
                 return self.base_url
             time.sleep(0.25)
-        self.stop()
+        self.stop(keep_log=True)
         raise LocalModelUnavailable(
             f"the local model server did not answer within {self.startup_timeout_s:.0f} s; "
             f"its log: {self.log_path}"
@@ -252,7 +253,10 @@ class LocalModelServer:
         except OSError:
             return ""
 
-    def stop(self) -> None:
+    def stop(self, *, keep_log: bool = False) -> None:
+        """Stop a running server. Its log in the temp folder goes with it unless ``keep_log``
+        (a message names it); a server that ended by itself keeps its log for the error that
+        quotes it, and a log path the caller chose is never removed."""
         if self in _running:
             _running.remove(self)
         if self.process is None or self.process.poll() is not None:
@@ -263,6 +267,12 @@ class LocalModelServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if not keep_log:
+            self._remove_default_log()
+
+    def _remove_default_log(self) -> None:
+        if self._log_path_given is None:
+            self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> LocalModelServer:
         self.start()
