@@ -10,8 +10,9 @@ import json
 import math
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hawkeye_bench.core.errors import HawkeyeError
 from hawkeye_bench.core.folder_lock import FolderLock
@@ -20,6 +21,8 @@ from hawkeye_bench.core.record import Record
 from hawkeye_bench.core.writable import check_writable_folder
 from hawkeye_bench.eval.manifest import Manifest, Writer
 from hawkeye_bench.eval.summary_types import RunSummary
+
+PayloadT = TypeVar("PayloadT")
 
 
 class RunStoreError(HawkeyeError):
@@ -107,22 +110,24 @@ class RunStore:
 
     def read_manifest(self) -> Manifest | None:
         """The run's manifest; None when the folder has none."""
-        data = self._read_json(self.manifest_path)
-        try:
-            return None if data is None else Manifest.from_json(data)
-        except ValueError as exc:  # a part of the wrong type (core.json_form's JsonFormError)
-            raise RunStoreError(f"{self.manifest_path}: {exc}") from None
+        return self._read_payload(self.manifest_path, Manifest.from_json)
 
     def write_summary(self, summary: RunSummary) -> None:
         self._write_json(self.summary_path, summary.to_json())
 
     def read_summary(self) -> RunSummary | None:
         """The run's summary; None when the folder has none (a run not finished)."""
-        data = self._read_json(self.summary_path)
+        return self._read_payload(self.summary_path, RunSummary.from_json)
+
+    def _read_payload(
+        self, path: Path, from_json: Callable[[dict[str, Any]], PayloadT]
+    ) -> PayloadT | None:
+        """The typed payload in ``path``; None when there is no such file."""
+        data = self._read_json(path)
         try:
-            return None if data is None else RunSummary.from_json(data)
+            return None if data is None else from_json(data)
         except ValueError as exc:  # a part of the wrong type (core.json_form's JsonFormError)
-            raise RunStoreError(f"{self.summary_path}: {exc}") from None
+            raise RunStoreError(f"{path}: {exc}") from None
 
     def _read_json(self, path: Path) -> dict[str, Any] | None:
         """The JSON object in ``path``; None when there is no such file."""
